@@ -1,0 +1,3 @@
+//! Reusable views shared by several pages.
+
+pub mod live;

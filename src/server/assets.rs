@@ -1,0 +1,116 @@
+//! The built site (WASM, JS, CSS, favicon) embedded in the binary, served with the right type,
+//! caching and pre-compressed encodings.
+//!
+//! Release builds embed `target/site` at compile time (cargo-leptos builds the site before the
+//! server when run with `--precompress`), so the binary stands alone. Debug builds read the same
+//! folder from disk at run time. The `/pkg` files are served under a content hash
+//! (`/pkg/<hash>/vitals.js`) so they can be cached for a year and change URL when they change.
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+#[derive(rust_embed::Embed)]
+#[folder = "target/site/"]
+#[allow_missing = true]
+struct Site;
+
+/// Name of the WASM/JS/CSS bundle; must match `output-name` in Cargo.toml's leptos metadata.
+pub const OUTPUT_NAME: &str = "vitals";
+/// Folder of the bundle inside the site; must match `site-pkg-dir`.
+const PKG_DIR: &str = "pkg";
+
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+const SHORT: &str = "public, max-age=3600";
+
+/// The embedded site as the server uses it.
+#[derive(Clone, Debug)]
+pub struct SiteAssets {
+    hash: String,
+}
+
+impl SiteAssets {
+    /// Hashes the bundle's files so their URLs change whenever their content does.
+    pub fn load() -> Self {
+        let mut combined: u64 = 0xcbf2_9ce4_8422_2325;
+        for name in Site::iter().filter(|n| n.starts_with("pkg/")) {
+            if let Some(file) = Site::get(&name) {
+                for byte in name.bytes().chain(file.metadata.sha256_hash()) {
+                    combined ^= u64::from(byte);
+                    combined = combined.wrapping_mul(0x0100_0000_01b3);
+                }
+            }
+        }
+        SiteAssets { hash: format!("{combined:016x}")[..12].to_string() }
+    }
+
+    /// The content hash used in bundle URLs.
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+
+    /// The bundle folder as the page refers to it, e.g. `pkg/3f2a9c01b2d4`.
+    pub fn pkg_url_dir(&self) -> String {
+        format!("{PKG_DIR}/{}", self.hash)
+    }
+
+    /// Whether the WASM bundle is present (it is missing when only the server was built).
+    pub fn bundle_present(&self) -> bool {
+        Site::get(&format!("{PKG_DIR}/{OUTPUT_NAME}_bg.wasm")).is_some()
+    }
+
+    /// Serves `path` (without a leading slash) if it is an embedded file: bundle files only under
+    /// the current hash, other files from the site root. `None` means "not an asset".
+    pub fn respond(&self, path: &str, request_headers: &HeaderMap) -> Option<Response> {
+        let (file, cache) = match path.strip_prefix("pkg/") {
+            Some(rest) => {
+                let (hash, file) = rest.split_once('/')?;
+                if hash != self.hash {
+                    return None;
+                }
+                (format!("{PKG_DIR}/{file}"), IMMUTABLE)
+            }
+            None => (path.to_string(), SHORT),
+        };
+        if file.ends_with(".br") || file.ends_with(".gz") || file.ends_with('/') || file.is_empty() {
+            return None;
+        }
+        let original = Site::get(&file)?;
+        let accepts = |coding: &str| {
+            request_headers
+                .get_all(header::ACCEPT_ENCODING)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .any(|v| v.split(',').any(|c| c.trim().split(';').next() == Some(coding)))
+        };
+        let mut encoding = None;
+        let mut body = original.data.clone();
+        for (coding, suffix) in [("br", ".br"), ("gzip", ".gz")] {
+            if accepts(coding) {
+                if let Some(pre) = Site::get(&format!("{file}{suffix}")) {
+                    encoding = Some(coding);
+                    body = pre.data;
+                    break;
+                }
+            }
+        }
+        let mime = mime_guess::from_path(&file).first_or_octet_stream();
+        let mut response = Body::from(body.into_owned()).into_response();
+        let headers = response.headers_mut();
+        if let Ok(value) = HeaderValue::from_str(mime.as_ref()) {
+            headers.insert(header::CONTENT_TYPE, value);
+        }
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+        headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+        if let Some(coding) = encoding {
+            headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
+        }
+        Some(response)
+    }
+}
+
+/// The answer for a `/pkg/...` path that is not (or no longer) part of the bundle.
+pub fn stale_asset() -> Response {
+    (StatusCode::NOT_FOUND, "no such asset (the page may be from an older version: reload it)")
+        .into_response()
+}

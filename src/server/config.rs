@@ -1,0 +1,355 @@
+//! The `vitals` command line and its configuration: flags, `VITALS_*` environment variables and
+//! an optional TOML file, merged in that order of precedence and validated into [`ServeConfig`].
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+use serde::Deserialize;
+
+/// Default listen address: loopback only.
+pub const DEFAULT_HOST: &str = "127.0.0.1";
+pub const DEFAULT_PORT: u16 = 3000;
+pub const DEFAULT_INTERVAL_SECS: f64 = 1.0;
+pub const DEFAULT_DATA_DIR: &str = "./vitals-data";
+/// Largest accepted request body, in bytes.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 30;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "vitals",
+    version,
+    about = "A self-hosted, real-time performance dashboard.",
+    long_about = "A self-hosted, real-time performance dashboard.\n\nEvery `serve` option can also \
+                  come from a VITALS_* environment variable or from the TOML file given with \
+                  --config (keys are the option names, e.g. `interval-secs = 2`). Flags win, then \
+                  the environment, then the file."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the dashboard server.
+    Serve(ServeArgs),
+}
+
+/// `vitals serve` options as given on the command line or in the environment; `None` means
+/// "not given here", so the config file or the default decides.
+#[derive(Debug, Default, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1]. Anything but loopback needs --token.
+    #[arg(long, env = "VITALS_HOST")]
+    pub host: Option<String>,
+    /// TCP port to listen on; 0 picks a free port [default: 3000].
+    #[arg(long, env = "VITALS_PORT")]
+    pub port: Option<u16>,
+    /// Seconds between two samples, > 0 [default: 1].
+    #[arg(long, env = "VITALS_INTERVAL_SECS", allow_negative_numbers = true)]
+    pub interval_secs: Option<f64>,
+    /// Directory for Vitals' data, created if missing [default: ./vitals-data].
+    #[arg(long, env = "VITALS_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// TOML file with any of these options.
+    #[arg(long, env = "VITALS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Shared secret clients send as `Authorization: Bearer <token>`; required off loopback.
+    #[arg(long, env = "VITALS_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Largest accepted request body in bytes [default: 1048576].
+    #[arg(long, env = "VITALS_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Seconds before a request is answered 408 [default: 30].
+    #[arg(long, env = "VITALS_REQUEST_TIMEOUT_SECS")]
+    pub request_timeout_secs: Option<u64>,
+}
+
+/// The config file's shape: the same options as the flags, all optional; unknown keys are errors.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileConfig {
+    host: Option<String>,
+    port: Option<u16>,
+    interval_secs: Option<f64>,
+    data_dir: Option<PathBuf>,
+    token: Option<String>,
+    max_body_bytes: Option<usize>,
+    request_timeout_secs: Option<u64>,
+}
+
+/// A secret that never shows in logs or debug output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Secret {
+    /// Builds a secret in tests.
+    #[cfg(test)]
+    pub fn from_test(value: &str) -> Self {
+        Secret(value.to_string())
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Validated settings of `vitals serve`.
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    pub host: String,
+    pub port: u16,
+    pub interval_secs: f64,
+    pub data_dir: PathBuf,
+    pub token: Option<Secret>,
+    pub max_body_bytes: usize,
+    pub request_timeout_secs: u64,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            host: DEFAULT_HOST.to_string(),
+            port: DEFAULT_PORT,
+            interval_secs: DEFAULT_INTERVAL_SECS,
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            token: None,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            request_timeout_secs: DEFAULT_REQUEST_TIMEOUT_SECS,
+        }
+    }
+}
+
+/// A configuration problem, worded for the one line the CLI prints.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {reason}")]
+    Unreadable { path: String, reason: String },
+    #[error("invalid config file {path}: {reason}")]
+    Invalid { path: String, reason: String },
+    #[error("{name} must be {rule} (got {value})")]
+    OutOfRange { name: &'static str, rule: &'static str, value: String },
+}
+
+impl ServeArgs {
+    /// Merges these options over the config file (if any) and the defaults, then validates.
+    pub fn resolve(self) -> Result<ServeConfig, ConfigError> {
+        let file = match &self.config {
+            Some(path) => load_file(path)?,
+            None => FileConfig::default(),
+        };
+        let d = ServeConfig::default();
+        let token = self.token.or(file.token).filter(|t| !t.is_empty()).map(Secret);
+        let config = ServeConfig {
+            host: self.host.or(file.host).unwrap_or(d.host),
+            port: self.port.or(file.port).unwrap_or(d.port),
+            interval_secs: self.interval_secs.or(file.interval_secs).unwrap_or(d.interval_secs),
+            data_dir: self.data_dir.or(file.data_dir).unwrap_or(d.data_dir),
+            token,
+            max_body_bytes: self.max_body_bytes.or(file.max_body_bytes).unwrap_or(d.max_body_bytes),
+            request_timeout_secs: self
+                .request_timeout_secs
+                .or(file.request_timeout_secs)
+                .unwrap_or(d.request_timeout_secs),
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+impl ServeConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !(self.interval_secs.is_finite() && self.interval_secs > 0.0 && self.interval_secs <= 3600.0)
+        {
+            return Err(ConfigError::OutOfRange {
+                name: "interval-secs",
+                rule: "a number of seconds > 0 and <= 3600",
+                value: self.interval_secs.to_string(),
+            });
+        }
+        if self.host.trim().is_empty() {
+            return Err(ConfigError::OutOfRange {
+                name: "host",
+                rule: "a host name or IP address",
+                value: "an empty string".into(),
+            });
+        }
+        if self.max_body_bytes == 0 {
+            return Err(ConfigError::OutOfRange {
+                name: "max-body-bytes",
+                rule: "> 0",
+                value: "0".into(),
+            });
+        }
+        if self.request_timeout_secs == 0 {
+            return Err(ConfigError::OutOfRange {
+                name: "request-timeout-secs",
+                rule: "> 0",
+                value: "0".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The sampling interval as a [`std::time::Duration`].
+    pub fn interval(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.interval_secs)
+    }
+}
+
+fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Unreadable {
+        path: shown.clone(),
+        reason: io_reason(&e),
+    })?;
+    toml::from_str(&text).map_err(|e| {
+        let line = e.span().map(|span| 1 + text[..span.start.min(text.len())].matches('\n').count());
+        let message = e.message().trim().replace('\n', " ");
+        let message = message.replace("unknown field", "unknown key");
+        let reason = match line {
+            Some(line) => format!("line {line}: {message}"),
+            None => message,
+        };
+        ConfigError::Invalid { path: shown, reason }
+    })
+}
+
+/// An I/O error as a short lower-case phrase without the OS error number.
+pub fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => {
+            let text = e.to_string();
+            text.split(" (os error").next().unwrap_or(&text).to_lowercase()
+        }
+    }
+}
+
+/// Parses the command line (and environment). On a usage error returns the single line to print;
+/// `--help` and `--version` come back as `Ok(Err(text))` to print as they are.
+pub fn parse_cli<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    Cli::try_parse_from(args)
+}
+
+/// The first line of a clap error, without its usage block, plus a pointer to `--help`.
+pub fn one_line(error: &clap::Error) -> String {
+    let rendered = error.render().to_string();
+    let first = rendered.lines().find(|l| !l.trim().is_empty()).unwrap_or("invalid arguments");
+    let first = first.trim().trim_start_matches("error: ");
+    format!("error: {first} (see `vitals --help`)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn serve(args: &[&str]) -> Result<ServeArgs, clap::Error> {
+        let mut all = vec!["vitals", "serve"];
+        all.extend_from_slice(args);
+        parse_cli(all).map(|cli| match cli.command {
+            Command::Serve(a) => a,
+        })
+    }
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        f
+    }
+
+    #[test]
+    fn defaults_are_loopback_3000_every_second() {
+        let c = serve(&[]).unwrap().resolve().unwrap();
+        assert_eq!(c.host, "127.0.0.1");
+        assert_eq!(c.port, 3000);
+        assert_eq!(c.interval_secs, 1.0);
+        assert_eq!(c.data_dir, PathBuf::from("./vitals-data"));
+        assert!(c.token.is_none());
+    }
+
+    #[test]
+    fn flags_win_over_the_file_and_the_file_over_defaults() {
+        let f = file("port = 4000\ninterval-secs = 2.5\nhost = \"127.0.0.2\"\n");
+        let path = f.path().to_str().unwrap();
+        let c = serve(&["--config", path, "--port", "5000"]).unwrap().resolve().unwrap();
+        assert_eq!(c.port, 5000);
+        assert_eq!(c.interval_secs, 2.5);
+        assert_eq!(c.host, "127.0.0.2");
+    }
+
+    #[test]
+    fn unknown_config_key_names_the_key_and_line() {
+        let f = file("port = 4000\ncolour = \"red\"\n");
+        let path = f.path().to_str().unwrap();
+        let err = serve(&["--config", path]).unwrap().resolve().unwrap_err().to_string();
+        assert!(err.contains("unknown key `colour`"), "{err}");
+        assert!(err.contains("line 2"), "{err}");
+        assert!(!err.contains('\n'), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_in_config_is_one_line() {
+        let f = file("port = \"eighty\"\n");
+        let path = f.path().to_str().unwrap();
+        let err = serve(&["--config", path]).unwrap().resolve().unwrap_err().to_string();
+        assert!(err.starts_with("invalid config file"), "{err}");
+        assert!(!err.contains('\n'), "{err}");
+    }
+
+    #[test]
+    fn missing_config_file_is_reported() {
+        let err = serve(&["--config", "/nonexistent/vitals.toml"])
+            .unwrap()
+            .resolve()
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cannot read config file /nonexistent/vitals.toml: no such file or directory"
+        );
+    }
+
+    #[test]
+    fn interval_must_be_positive() {
+        for bad in ["0", "-1", "NaN"] {
+            let err = serve(&["--interval-secs", bad]).unwrap().resolve().unwrap_err();
+            assert!(err.to_string().starts_with("interval-secs must be"), "{bad}: {err}");
+        }
+        let f = file("interval-secs = 0\n");
+        let err = serve(&["--config", f.path().to_str().unwrap()]).unwrap().resolve();
+        assert!(err.is_err());
+    }
+
+    #[test]
+    fn bad_port_is_one_clear_line() {
+        for bad in ["70000", "abc", "-1"] {
+            let err = serve(&["--port", bad]).unwrap_err();
+            let line = one_line(&err);
+            assert!(line.contains("--port"), "{line}");
+            assert!(!line.contains('\n'), "{line}");
+        }
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug_output() {
+        let c = serve(&["--token", "hunter2-hunter2"]).unwrap().resolve().unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"));
+        assert_eq!(c.token.unwrap().expose(), "hunter2-hunter2");
+    }
+}

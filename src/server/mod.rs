@@ -1,0 +1,190 @@
+//! Server-only code: start-up, the router and every background task. Nothing here reaches the
+//! WASM bundle.
+
+pub mod assets;
+pub mod config;
+pub mod health;
+pub mod security;
+pub mod state;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{middleware, Router};
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tokio_util::sync::CancellationToken;
+use tower_http::compression::CompressionLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use tracing::{info, warn};
+
+use crate::app::{shell, App};
+use assets::SiteAssets;
+use config::{io_reason, ServeConfig};
+use health::{HealthRegistry, Status};
+use state::AppState;
+
+/// How long shutdown may take before the process exits regardless.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(4);
+
+/// Builds the shared state for `config`: options for Leptos, health checks, assets.
+pub fn build_state(config: ServeConfig, shutdown: CancellationToken) -> AppState {
+    let assets = Arc::new(SiteAssets::load());
+    let leptos_options = LeptosOptions::builder()
+        .output_name(assets::OUTPUT_NAME)
+        .site_pkg_dir(assets.pkg_url_dir())
+        .build();
+    let mut health = HealthRegistry::default();
+    health.register("http", Arc::new(|| (Status::Ok, "serving requests".to_string())));
+    let bundle = Arc::clone(&assets);
+    health.register(
+        "ui_bundle",
+        Arc::new(move || {
+            if bundle.bundle_present() {
+                (Status::Ok, format!("embedded, hash {}", bundle.hash()))
+            } else {
+                (
+                    Status::Degraded,
+                    "WASM bundle missing: pages render but do not hydrate; build with \
+                     `cargo leptos build --release --precompress`"
+                        .to_string(),
+                )
+            }
+        }),
+    );
+    let data_dir = config.data_dir.clone();
+    health.register(
+        "data_dir",
+        Arc::new(move || match std::fs::metadata(&data_dir) {
+            Ok(meta) if meta.is_dir() && !meta.permissions().readonly() => {
+                (Status::Ok, format!("{} is writable", data_dir.display()))
+            }
+            Ok(_) => (Status::Down, format!("{} is not a writable directory", data_dir.display())),
+            Err(e) => (Status::Down, format!("{}: {}", data_dir.display(), io_reason(&e))),
+        }),
+    );
+    AppState {
+        leptos_options,
+        token: security::TokenGuard::new(config.token.clone()),
+        config: Arc::new(config),
+        started: Instant::now(),
+        health: Arc::new(health),
+        assets,
+        shutdown,
+    }
+}
+
+/// The whole HTTP surface: pages, assets, health, APIs, and the layers around them.
+pub fn router(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let context_state = state.clone();
+    let shell_options = state.leptos_options.clone();
+    let timeout = Duration::from_secs(state.config.request_timeout_secs);
+    let max_body = state.config.max_body_bytes;
+    Router::new()
+        .route("/health", get(health::health))
+        .route("/pkg/{*path}", get(pkg_asset))
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || provide_context(context_state.clone()),
+            move || shell(shell_options.clone()),
+        )
+        .fallback(fallback)
+        .layer(middleware::from_fn(security::security_headers))
+        .layer(CompressionLayer::new())
+        .layer(RequestBodyLimitLayer::new(max_body))
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout))
+        .with_state(state)
+}
+
+async fn pkg_asset(
+    State(state): State<AppState>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    state.assets.respond(&format!("pkg/{path}"), &headers).unwrap_or_else(assets::stale_asset)
+}
+
+/// Files from the site root (favicon, robots.txt), else the app renders its 404 page.
+async fn fallback(State(state): State<AppState>, req: Request<Body>) -> Response {
+    let path = req.uri().path().trim_start_matches('/').to_string();
+    if let Some(response) = state.assets.respond(&path, req.headers()) {
+        return response;
+    }
+    let context_state = state.clone();
+    let options = state.leptos_options.clone();
+    let render = leptos_axum::render_app_to_stream_with_context(
+        move || provide_context(context_state.clone()),
+        move || shell(options.clone()),
+    );
+    render(req).await.into_response()
+}
+
+/// Runs `vitals serve` until SIGINT or SIGTERM, then shuts down gracefully.
+pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    let addr = security::listen_addr(&config.host, config.port, config.token.as_ref())
+        .map_err(anyhow::Error::msg)?;
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot create data directory {}: {}",
+            config.data_dir.display(),
+            io_reason(&e)
+        )
+    })?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {}", io_reason(&e)))?;
+    let local = listener.local_addr().context("reading the bound address")?;
+    let shutdown = CancellationToken::new();
+    let state = build_state(config, shutdown.clone());
+    tokio::spawn(watch_signals(shutdown.clone()));
+    let app = router(state);
+    info!(addr = %local, "Listening on http://{local}");
+    axum::serve(listener, app.into_make_service())
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+        .context("serving HTTP")?;
+    info!("Stopped.");
+    Ok(())
+}
+
+/// Cancels `shutdown` on the first SIGINT or SIGTERM and bounds how long shutdown may take.
+async fn watch_signals(shutdown: CancellationToken) {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            warn!(error = %e, "Cannot listen for Ctrl-C.");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                warn!(error = %e, "Cannot listen for SIGTERM.");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    info!("Shutting down: finishing in-flight requests.");
+    shutdown.cancel();
+    tokio::time::sleep(SHUTDOWN_GRACE).await;
+    warn!(grace_secs = SHUTDOWN_GRACE.as_secs(), "Shutdown grace period over; exiting.");
+    std::process::exit(0);
+}

@@ -1,0 +1,38 @@
+//! The state every handler shares, built once at start-up.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::FromRef;
+use leptos::prelude::LeptosOptions;
+use tokio_util::sync::CancellationToken;
+
+use super::assets::SiteAssets;
+use super::config::ServeConfig;
+use super::health::HealthRegistry;
+use super::security::TokenGuard;
+
+/// Shared, cheaply cloned application state.
+#[derive(Clone)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub config: Arc<ServeConfig>,
+    pub started: Instant,
+    pub token: TokenGuard,
+    pub health: Arc<HealthRegistry>,
+    pub assets: Arc<SiteAssets>,
+    /// Cancelled when the server starts shutting down; long-lived tasks and sockets watch it.
+    pub shutdown: CancellationToken,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+impl FromRef<AppState> for TokenGuard {
+    fn from_ref(state: &AppState) -> Self {
+        state.token.clone()
+    }
+}

@@ -1,0 +1,305 @@
+//! Per-operation statistics over sliding windows (1m, 5m, 15m, 1h): counts, error rates and
+//! latency percentiles. Pure code: no clocks, no I/O; every call takes `now_ms` (Unix ms).
+//!
+//! # Percentiles
+//! Each operation keeps one DDSketch per time bucket (crate `sketches-ddsketch` 0.4.2, which
+//! has weighted inserts, `add_with_count`, and maps values with `gamma = (1 + a) / (1 - a)`,
+//! representative `2 * gamma^k * gamma / (1 + gamma)`: a relative error of at most
+//! `a = 0.01`). A window merges the sketches of the buckets that cover it. Quantiles are the
+//! sample of 0-based rank `floor(q * (count - 1))`, within 1 %, clamped into the exact
+//! `[min, max]` of the window. Sketches also keep the exact count, min, max and sum.
+//!
+//! # Buckets and window edges
+//! Buckets are 1 s wide for the newest ~60-70 s, 10 s wide up to ~15-16 min and 60 s wide
+//! up to one hour; older buckets roll into coarser ones as time passes (see `series.rs`), so
+//! an operation never holds more than ~210 buckets, however many samples arrive.
+//! A window of `W` seconds at `now_ms` covers the `W` whole seconds ending with the current
+//! (partial) second. A bucket belongs to a window when more than half of it lies inside, so
+//! window edges are exact to the second for 1m, within ±5 s for 5m and 15m, within ±30 s
+//! for 1h. Samples stamped in the future (accepted up to 60 s ahead) are in every window.
+
+mod read;
+mod series;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::fmt;
+
+use sketches_ddsketch::DDSketch;
+
+use crate::model::ops::{
+    LatencyPoint, LatencyThresholds, OperationDetail, OperationSummary, Window,
+};
+use series::{Series, RETENTION_SECS};
+
+/// Samples stamped further ahead of `now_ms` than this are taken as happening now.
+const MAX_FUTURE_MS: u64 = 60_000;
+/// Samples older than this before `now_ms` are refused.
+const RETENTION_MS: u64 = RETENTION_SECS * 1000;
+/// Largest accepted duration (about 31.7 years); larger is an invalid value.
+pub const MAX_DURATION_MS: f64 = 1e12;
+/// Largest weight one sample may carry (a sample rate of one in a million); larger is clamped.
+pub const MAX_WEIGHT: f64 = 1e6;
+
+/// Settings of an [`OperationRegistry`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StatsConfig {
+    /// Most distinct operation names held at once.
+    pub max_series: usize,
+    /// Bounds used to classify each operation's p95.
+    pub thresholds: LatencyThresholds,
+}
+
+impl Default for StatsConfig {
+    fn default() -> Self {
+        StatsConfig { max_series: 10_000, thresholds: LatencyThresholds::default() }
+    }
+}
+
+/// Why a sample was not recorded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordError {
+    /// The sample is stamped more than one hour before `now_ms`.
+    TooOld,
+    /// The name is new and `max_series` names are already held.
+    CardinalityCap,
+    /// The duration is not finite, negative or above [`MAX_DURATION_MS`], or the weight is not
+    /// finite and positive.
+    InvalidValue,
+}
+
+impl fmt::Display for RecordError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RecordError::TooOld => "sample is older than one hour",
+            RecordError::CardinalityCap => "too many distinct operation names",
+            RecordError::InvalidValue => "duration or weight is not a valid number",
+        })
+    }
+}
+
+impl std::error::Error for RecordError {}
+
+/// Figures across every operation over one window.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Totals {
+    pub window: Window,
+    /// Samples in the window, weights applied.
+    pub count: u64,
+    pub error_count: u64,
+    /// Mean duration in milliseconds; 0.0 when `count` is 0.
+    pub mean_ms: f64,
+    /// `count` divided by the window's length in minutes.
+    pub rate_per_min: f64,
+    /// Share of successful samples, 0.0..=100.0; 100.0 when `count` is 0.
+    pub success_pct: f64,
+}
+
+/// Statistics of every operation name, bounded in names and in memory per name.
+pub struct OperationRegistry {
+    cfg: StatsConfig,
+    series: HashMap<Box<str>, Series>,
+    dropped_by_cap: u64,
+}
+
+impl OperationRegistry {
+    /// Relative error bound of every quantile reported (0.01 = 1 %).
+    pub const RELATIVE_ERROR: f64 = series::SKETCH_ALPHA;
+
+    pub fn new(cfg: StatsConfig) -> Self {
+        OperationRegistry { cfg, series: HashMap::new(), dropped_by_cap: 0 }
+    }
+
+    /// Records one sample of `name` that took `duration_ms` and ended at `at_ms`.
+    ///
+    /// `weight` (finite, > 0, clamped to [`MAX_WEIGHT`]) is how many samples this one stands
+    /// for (10.0 for a StatsD sample rate of 0.1). It is rounded to a whole count, the remainder
+    /// carried to the operation's next sample, so counts add up to the weights over time; a
+    /// weight below 1 may therefore record nothing this time.
+    /// `at_ms` more than 60 s after `now_ms` is taken as `now_ms`.
+    /// Does not allocate when `name` is already known and its current bucket exists.
+    ///
+    /// # Errors
+    /// [`RecordError::InvalidValue`], [`RecordError::TooOld`] (more than 1 h before `now_ms`),
+    /// [`RecordError::CardinalityCap`] (also counted in [`Self::dropped_by_cap`]).
+    pub fn record(
+        &mut self,
+        name: &str,
+        duration_ms: f64,
+        success: bool,
+        weight: f64,
+        at_ms: u64,
+        now_ms: u64,
+    ) -> Result<(), RecordError> {
+        if !(0.0..=MAX_DURATION_MS).contains(&duration_ms) || !(weight.is_finite() && weight > 0.0)
+        {
+            return Err(RecordError::InvalidValue);
+        }
+        let at_ms = if at_ms > now_ms.saturating_add(MAX_FUTURE_MS) { now_ms } else { at_ms };
+        if at_ms < now_ms.saturating_sub(RETENTION_MS) {
+            return Err(RecordError::TooOld);
+        }
+        let weight = weight.min(MAX_WEIGHT);
+        if let Some(series) = self.series.get_mut(name) {
+            add(series, duration_ms, success, weight, at_ms, now_ms);
+            return Ok(());
+        }
+        if self.series.len() >= self.cfg.max_series {
+            self.dropped_by_cap = self.dropped_by_cap.saturating_add(1);
+            return Err(RecordError::CardinalityCap);
+        }
+        let series = self.series.entry(Box::from(name)).or_insert_with(Series::new);
+        add(series, duration_ms, success, weight, at_ms, now_ms);
+        Ok(())
+    }
+
+    /// A summary of every operation with at least one sample in `window`, in no set order.
+    pub fn summaries(&self, window: Window, now_ms: u64) -> Vec<OperationSummary> {
+        let cutoff = cutoff_sec(window, now_ms);
+        self.series
+            .iter()
+            .filter_map(|(name, series)| {
+                let (sketch, errors) = series.aggregate(cutoff)?;
+                summarize(name, window, &sketch, errors, &self.cfg.thresholds)
+            })
+            .collect()
+    }
+
+    /// Summary, latency series (one point per bucket with data, oldest first) and a histogram
+    /// of `name` over `window`; `None` when it has no sample there.
+    pub fn detail(&self, name: &str, window: Window, now_ms: u64) -> Option<OperationDetail> {
+        let cutoff = cutoff_sec(window, now_ms);
+        let series = self.series.get(name)?;
+        let (sketch, errors) = series.aggregate(cutoff)?;
+        let summary = summarize(name, window, &sketch, errors, &self.cfg.thresholds)?;
+        let points = series
+            .window(cutoff)
+            .filter_map(|wb| {
+                let sketch = &wb.bucket.sketch;
+                let (min, max) = (sketch.min()?, sketch.max()?);
+                Some(LatencyPoint {
+                    at_ms: wb.bucket.start_sec.saturating_mul(1000),
+                    bucket_secs: wb.width_secs,
+                    count: wb.bucket.count(),
+                    p50_ms: read::quantile_ms(sketch, 0.50, min, max),
+                    p95_ms: read::quantile_ms(sketch, 0.95, min, max),
+                    p99_ms: read::quantile_ms(sketch, 0.99, min, max),
+                })
+            })
+            .collect();
+        let histogram = read::histogram(&sketch, summary.min_ms, summary.max_ms);
+        Some(OperationDetail {
+            summary,
+            relative_error: Self::RELATIVE_ERROR,
+            series: points,
+            histogram,
+        })
+    }
+
+    /// Count, errors, mean and rates across every operation over `window`.
+    pub fn totals(&self, window: Window, now_ms: u64) -> Totals {
+        let cutoff = cutoff_sec(window, now_ms);
+        let (mut count, mut error_count, mut sum_ms) = (0u64, 0u64, 0.0f64);
+        for wb in self.series.values().flat_map(|s| s.window(cutoff)) {
+            count = count.saturating_add(wb.bucket.count());
+            error_count = error_count.saturating_add(wb.bucket.errors);
+            sum_ms += wb.bucket.sketch.sum().unwrap_or(0.0);
+        }
+        let error_count = error_count.min(count);
+        Totals {
+            window,
+            count,
+            error_count,
+            mean_ms: if count == 0 { 0.0 } else { sum_ms / count as f64 },
+            rate_per_min: rate_per_min(count, window),
+            success_pct: success_pct(count, error_count),
+        }
+    }
+
+    /// Distinct operation names held (each takes one slot of `max_series`).
+    pub fn series_count(&self) -> usize {
+        self.series.len()
+    }
+
+    /// Samples refused because their name would have exceeded `max_series`.
+    pub fn dropped_by_cap(&self) -> u64 {
+        self.dropped_by_cap
+    }
+
+    /// Time buckets held across every operation.
+    pub fn bucket_count(&self) -> usize {
+        self.series.values().map(Series::bucket_count).sum()
+    }
+
+    /// Estimated bytes held by the buckets and names (sketch bins counted by length).
+    pub fn approx_memory_bytes(&self) -> usize {
+        self.series.iter().map(|(name, s)| name.len() + s.approx_bytes()).sum()
+    }
+
+    /// Rolls buckets up, drops data older than one hour and forgets names left without data,
+    /// freeing their `max_series` slots. Call it every few seconds.
+    pub fn prune(&mut self, now_ms: u64) {
+        let cur_sec = now_ms / 1000;
+        self.series.retain(|_, series| {
+            series.maintain(cur_sec);
+            !series.is_empty()
+        });
+    }
+}
+
+fn add(series: &mut Series, duration_ms: f64, success: bool, weight: f64, at_ms: u64, now_ms: u64) {
+    let n = series.take_weight(weight);
+    if n > 0 {
+        series.add(at_ms / 1000, duration_ms, n, success, now_ms / 1000);
+    }
+}
+
+/// Oldest second (Unix) of `window` at `now_ms`.
+fn cutoff_sec(window: Window, now_ms: u64) -> u64 {
+    (now_ms / 1000 + 1).saturating_sub(window.secs())
+}
+
+fn rate_per_min(count: u64, window: Window) -> f64 {
+    count as f64 * 60.0 / window.secs() as f64
+}
+
+fn success_pct(count: u64, error_count: u64) -> f64 {
+    if count == 0 {
+        100.0
+    } else {
+        100.0 * count.saturating_sub(error_count) as f64 / count as f64
+    }
+}
+
+fn summarize(
+    name: &str,
+    window: Window,
+    sketch: &DDSketch,
+    errors: u64,
+    thresholds: &LatencyThresholds,
+) -> Option<OperationSummary> {
+    let count = sketch.count() as u64;
+    if count == 0 {
+        return None;
+    }
+    let (min_ms, max_ms, sum_ms) = (sketch.min()?, sketch.max()?, sketch.sum()?);
+    let error_count = errors.min(count);
+    let p95_ms = read::quantile_ms(sketch, 0.95, min_ms, max_ms);
+    Some(OperationSummary {
+        name: name.to_owned(),
+        window,
+        count,
+        rate_per_min: rate_per_min(count, window),
+        success_pct: success_pct(count, error_count),
+        error_count,
+        min_ms,
+        mean_ms: (sum_ms / count as f64).max(min_ms).min(max_ms),
+        max_ms,
+        p50_ms: read::quantile_ms(sketch, 0.50, min_ms, max_ms),
+        p90_ms: read::quantile_ms(sketch, 0.90, min_ms, max_ms),
+        p95_ms,
+        p99_ms: read::quantile_ms(sketch, 0.99, min_ms, max_ms),
+        latency_class: thresholds.classify(p95_ms),
+    })
+}

@@ -1,0 +1,467 @@
+//! Table tests of the registry: quantile accuracy, windows, weights, limits, totals and detail.
+
+use super::*;
+use crate::model::ops::{HistogramBin, LatencyClass};
+
+/// A fixed instant: 2023-11-14 22:13:20 UTC, on a whole minute.
+const T0: u64 = 1_700_000_040_000;
+const SEC: u64 = 1000;
+const MIN: u64 = 60 * SEC;
+
+/// splitmix64: small, deterministic, good enough for test data.
+struct Rng(u64);
+
+impl Rng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Standard normal (Box-Muller).
+    fn normal(&mut self) -> f64 {
+        let u1 = 1.0 - self.unit();
+        let u2 = self.unit();
+        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+    }
+}
+
+fn registry() -> OperationRegistry {
+    OperationRegistry::new(StatsConfig::default())
+}
+
+fn ok(reg: &mut OperationRegistry, name: &str, duration_ms: f64, at_ms: u64, now_ms: u64) {
+    reg.record(name, duration_ms, true, 1.0, at_ms, now_ms).unwrap();
+}
+
+fn summary(reg: &OperationRegistry, name: &str, window: Window, now_ms: u64) -> OperationSummary {
+    reg.summaries(window, now_ms).into_iter().find(|s| s.name == name).unwrap()
+}
+
+fn count_in(reg: &OperationRegistry, name: &str, window: Window, now_ms: u64) -> u64 {
+    reg.summaries(window, now_ms).iter().find(|s| s.name == name).map_or(0, |s| s.count)
+}
+
+/// The sample of 0-based rank floor(q * (n - 1)) of sorted data: DDSketch's rank definition.
+fn exact_quantile(sorted: &[f64], q: f64) -> f64 {
+    sorted[(q * (sorted.len() - 1) as f64).floor() as usize]
+}
+
+fn rel_err(got: f64, want: f64) -> f64 {
+    ((got - want) / want).abs()
+}
+
+fn uniform(rng: &mut Rng) -> f64 {
+    1.0 + 999.0 * rng.unit()
+}
+
+fn log_normal(rng: &mut Rng) -> f64 {
+    (50f64.ln() + 1.0 * rng.normal()).exp()
+}
+
+fn bimodal(rng: &mut Rng) -> f64 {
+    if rng.unit() < 0.8 {
+        (20.0 + 2.0 * rng.normal()).max(0.5)
+    } else {
+        (800.0 + 100.0 * rng.normal()).max(0.5)
+    }
+}
+
+/// Records `n` samples spread over the last 50 minutes with the clock advancing, so that
+/// buckets of every tier are rolled up and merged, then checks the 1h quantiles.
+fn check_accuracy(label: &str, gen: fn(&mut Rng) -> f64, seed: u64) {
+    let n = 40_000u64;
+    let span_ms = 50 * MIN;
+    let start = T0 - span_ms;
+    let mut rng = Rng(seed);
+    let mut reg = registry();
+    let mut data = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        let at = start + i * span_ms / n;
+        let d = gen(&mut rng);
+        data.push(d);
+        ok(&mut reg, "op", d, at, at);
+    }
+    data.sort_by(f64::total_cmp);
+    let s = summary(&reg, "op", Window::H1, T0);
+    assert_eq!(s.count, n, "{label}");
+    assert_eq!(s.min_ms, data[0], "{label}");
+    assert_eq!(s.max_ms, data[data.len() - 1], "{label}");
+    let mean = data.iter().sum::<f64>() / n as f64;
+    assert!(rel_err(s.mean_ms, mean) < 1e-9, "{label}: mean {} vs {mean}", s.mean_ms);
+    let bound = OperationRegistry::RELATIVE_ERROR + 1e-9;
+    for (q, got) in [(0.50, s.p50_ms), (0.90, s.p90_ms), (0.95, s.p95_ms), (0.99, s.p99_ms)] {
+        let want = exact_quantile(&data, q);
+        let err = rel_err(got, want);
+        assert!(err <= bound, "{label} p{}: got {got}, exact {want}, error {err}", q * 100.0);
+    }
+    // The merge must really have happened across tiers.
+    assert!(reg.bucket_count() > 40, "{label}: {} buckets", reg.bucket_count());
+}
+
+#[test]
+fn quantiles_within_one_percent_uniform() {
+    check_accuracy("uniform", uniform, 1);
+}
+
+#[test]
+fn quantiles_within_one_percent_log_normal() {
+    check_accuracy("log-normal", log_normal, 2);
+}
+
+#[test]
+fn quantiles_within_one_percent_bimodal() {
+    check_accuracy("bimodal", bimodal, 3);
+}
+
+#[test]
+fn quantiles_within_one_percent_with_weights() {
+    let mut rng = Rng(4);
+    let mut reg = registry();
+    let mut data = Vec::new();
+    for i in 0..10_000u64 {
+        let d = log_normal(&mut rng);
+        let weight = [1.0, 4.0, 10.0][(i % 3) as usize];
+        data.extend(std::iter::repeat_n(d, weight as usize));
+        reg.record("op", d, true, weight, T0 - i % 50 * SEC, T0).unwrap();
+    }
+    data.sort_by(f64::total_cmp);
+    let s = summary(&reg, "op", Window::M1, T0);
+    assert_eq!(s.count, data.len() as u64);
+    for (q, got) in [(0.50, s.p50_ms), (0.90, s.p90_ms), (0.95, s.p95_ms), (0.99, s.p99_ms)] {
+        let want = exact_quantile(&data, q);
+        assert!(rel_err(got, want) <= 0.01 + 1e-9, "p{q}: got {got}, exact {want}");
+    }
+}
+
+#[test]
+fn quantiles_are_clamped_into_min_max() {
+    let mut reg = registry();
+    ok(&mut reg, "one", 123.456, T0, T0);
+    let s = summary(&reg, "one", Window::M1, T0);
+    for p in [s.min_ms, s.p50_ms, s.p90_ms, s.p95_ms, s.p99_ms, s.mean_ms, s.max_ms] {
+        assert_eq!(p, 123.456);
+    }
+    ok(&mut reg, "zero", 0.0, T0, T0);
+    assert_eq!(summary(&reg, "zero", Window::M1, T0).p99_ms, 0.0);
+}
+
+#[test]
+fn samples_appear_in_the_right_windows_by_age() {
+    // (age, in 1m, in 5m, in 15m, in 1h)
+    let table: [(u64, [bool; 4]); 10] = [
+        (0, [true, true, true, true]),
+        (30 * SEC, [true, true, true, true]),
+        (59 * SEC, [true, true, true, true]),
+        (60 * SEC + 1, [false, true, true, true]),
+        (61 * SEC, [false, true, true, true]),
+        (4 * MIN + 50 * SEC, [false, true, true, true]),
+        (5 * MIN + 10 * SEC, [false, false, true, true]),
+        (14 * MIN + 50 * SEC, [false, false, true, true]),
+        (15 * MIN + 10 * SEC, [false, false, false, true]),
+        (58 * MIN, [false, false, false, true]),
+    ];
+    for (age, expected) in table {
+        let mut reg = registry();
+        ok(&mut reg, "op", 5.0, T0 - age, T0);
+        let got = Window::ALL.map(|w| count_in(&reg, "op", w, T0) == 1);
+        assert_eq!(got, expected, "age {age} ms recorded late");
+        // Same sample recorded on time, then the clock moves on (buckets roll up).
+        let mut reg = registry();
+        ok(&mut reg, "op", 5.0, T0 - age, T0 - age);
+        reg.prune(T0);
+        let got = Window::ALL.map(|w| count_in(&reg, "op", w, T0) == 1);
+        assert_eq!(got, expected, "age {age} ms recorded on time");
+    }
+}
+
+#[test]
+fn samples_drop_out_when_old() {
+    let mut reg = registry();
+    ok(&mut reg, "op", 7.0, T0, T0);
+    assert_eq!(count_in(&reg, "op", Window::M1, T0 + 59 * SEC), 1);
+    assert_eq!(count_in(&reg, "op", Window::M1, T0 + 60 * SEC), 0);
+    assert_eq!(count_in(&reg, "op", Window::M5, T0 + 4 * MIN), 1);
+    assert_eq!(count_in(&reg, "op", Window::M5, T0 + 6 * MIN), 0);
+    assert_eq!(count_in(&reg, "op", Window::H1, T0 + 59 * MIN), 1);
+    reg.prune(T0 + 59 * MIN);
+    assert_eq!(count_in(&reg, "op", Window::H1, T0 + 59 * MIN), 1);
+    assert_eq!(count_in(&reg, "op", Window::H1, T0 + 61 * MIN), 0);
+    assert!(reg.summaries(Window::H1, T0 + 61 * MIN).is_empty());
+    reg.prune(T0 + 61 * MIN + 1);
+    assert_eq!(reg.series_count(), 0);
+    assert_eq!(reg.bucket_count(), 0);
+}
+
+#[test]
+fn rate_success_and_errors() {
+    let mut reg = registry();
+    for i in 0..120u64 {
+        let success = i % 4 != 0;
+        reg.record("op", 10.0 + i as f64, success, 1.0, T0 - i * 400, T0).unwrap();
+    }
+    let m1 = summary(&reg, "op", Window::M1, T0);
+    assert_eq!(m1.count, 120);
+    assert_eq!(m1.error_count, 30);
+    assert_eq!(m1.success_pct, 75.0);
+    assert_eq!(m1.rate_per_min, 120.0);
+    assert_eq!(m1.min_ms, 10.0);
+    assert_eq!(m1.max_ms, 129.0);
+    assert!((m1.mean_ms - 69.5).abs() < 1e-9);
+    let m5 = summary(&reg, "op", Window::M5, T0);
+    assert_eq!(m5.rate_per_min, 24.0);
+    assert_eq!(summary(&reg, "op", Window::H1, T0).rate_per_min, 2.0);
+    assert_eq!(m1.latency_class, LatencyClass::Good);
+}
+
+#[test]
+fn latency_class_follows_configured_thresholds() {
+    let thresholds = LatencyThresholds { excellent_ms: 10.0, good_ms: 20.0, acceptable_ms: 30.0 };
+    let mut reg = OperationRegistry::new(StatsConfig { max_series: 10, thresholds });
+    for (name, d) in [("a", 5.0), ("b", 15.0), ("c", 25.0), ("d", 35.0)] {
+        ok(&mut reg, name, d, T0, T0);
+    }
+    let class = |n| summary(&reg, n, Window::M1, T0).latency_class;
+    assert_eq!(class("a"), LatencyClass::Excellent);
+    assert_eq!(class("b"), LatencyClass::Good);
+    assert_eq!(class("c"), LatencyClass::Acceptable);
+    assert_eq!(class("d"), LatencyClass::Slow);
+}
+
+#[test]
+fn weights_count_samples_many_times() {
+    let mut reg = registry();
+    reg.record("op", 10.0, false, 10.0, T0, T0).unwrap();
+    reg.record("op", 20.0, true, 30.0, T0, T0).unwrap();
+    let s = summary(&reg, "op", Window::M1, T0);
+    assert_eq!(s.count, 40);
+    assert_eq!(s.error_count, 10);
+    assert_eq!(s.success_pct, 75.0);
+    assert!((s.mean_ms - 17.5).abs() < 1e-9);
+    assert!(rel_err(s.p50_ms, 20.0) <= 0.01 && rel_err(s.p90_ms, 20.0) <= 0.01);
+    // Ranks come from weights too: 10 of the 40 samples lie below 15 ms.
+    let d = reg.detail("op", Window::M1, T0).unwrap();
+    let below: u64 = d.histogram.iter().filter(|b| b.upper_ms <= 15.0).map(|b| b.count).sum();
+    assert_eq!(below, 10);
+
+    // Fractional weights average out: 1/0.3 three hundred times is 1000 samples.
+    let mut reg = registry();
+    for _ in 0..300 {
+        reg.record("op", 1.0, true, 1.0 / 0.3, T0, T0).unwrap();
+    }
+    assert_eq!(summary(&reg, "op", Window::M1, T0).count, 1000);
+}
+
+#[test]
+fn invalid_values_are_refused() {
+    let mut reg = registry();
+    for (d, w) in [
+        (f64::NAN, 1.0),
+        (-1.0, 1.0),
+        (f64::INFINITY, 1.0),
+        (2e12, 1.0),
+        (1.0, 0.0),
+        (1.0, -2.0),
+        (1.0, f64::NAN),
+        (1.0, f64::INFINITY),
+    ] {
+        assert_eq!(reg.record("op", d, true, w, T0, T0), Err(RecordError::InvalidValue));
+    }
+    assert_eq!(reg.series_count(), 0);
+    assert_eq!(reg.dropped_by_cap(), 0);
+}
+
+#[test]
+fn too_old_and_future_clamp() {
+    let mut reg = registry();
+    assert_eq!(reg.record("op", 1.0, true, 1.0, T0 - 3_600_001, T0), Err(RecordError::TooOld));
+    assert_eq!(reg.record("op", 1.0, true, 1.0, 0, T0), Err(RecordError::TooOld));
+    assert_eq!(reg.series_count(), 0);
+    assert_eq!(reg.record("op", 1.0, true, 1.0, T0 - 3_600_000, T0), Ok(()));
+    assert_eq!(count_in(&reg, "op", Window::H1, T0), 1);
+
+    // 2 min ahead is clamped to now: 61 s later it has left the 1m window.
+    let mut reg = registry();
+    ok(&mut reg, "far", 1.0, T0 + 2 * MIN, T0);
+    assert_eq!(count_in(&reg, "far", Window::M1, T0), 1);
+    assert_eq!(count_in(&reg, "far", Window::M1, T0 + 61 * SEC), 0);
+    let d = reg.detail("far", Window::M5, T0 + 61 * SEC).unwrap();
+    assert_eq!(d.series[0].at_ms, T0);
+
+    // 30 s ahead is kept as stamped, and counts in every window meanwhile.
+    ok(&mut reg, "near", 1.0, T0 + 30 * SEC, T0);
+    assert_eq!(count_in(&reg, "near", Window::M1, T0), 1);
+    assert_eq!(reg.detail("near", Window::M1, T0).unwrap().series[0].at_ms, T0 + 30 * SEC);
+    assert_eq!(count_in(&reg, "near", Window::M1, T0 + 89 * SEC), 1);
+    assert_eq!(count_in(&reg, "near", Window::M1, T0 + 91 * SEC), 0);
+}
+
+#[test]
+fn cardinality_cap_and_prune_free_slots() {
+    let mut reg = OperationRegistry::new(StatsConfig { max_series: 3, ..StatsConfig::default() });
+    for name in ["a", "b", "c"] {
+        ok(&mut reg, name, 1.0, T0, T0);
+    }
+    assert_eq!(reg.record("d", 1.0, true, 1.0, T0, T0), Err(RecordError::CardinalityCap));
+    assert_eq!(reg.record("e", 1.0, true, 1.0, T0, T0), Err(RecordError::CardinalityCap));
+    assert_eq!(reg.dropped_by_cap(), 2);
+    assert_eq!(reg.series_count(), 3);
+    ok(&mut reg, "a", 2.0, T0, T0); // known names still record
+    assert_eq!(count_in(&reg, "a", Window::M1, T0), 2);
+
+    // "a" stays fresh; "b" and "c" age out and their slots are freed.
+    let later = T0 + 61 * MIN;
+    ok(&mut reg, "a", 3.0, later, later);
+    reg.prune(later);
+    assert_eq!(reg.series_count(), 1);
+    ok(&mut reg, "d", 1.0, later, later);
+    ok(&mut reg, "e", 1.0, later, later);
+    assert_eq!(reg.series_count(), 3);
+    assert_eq!(reg.record("f", 1.0, true, 1.0, later, later), Err(RecordError::CardinalityCap));
+    assert_eq!(reg.dropped_by_cap(), 3);
+}
+
+#[test]
+fn memory_stays_bounded_under_a_million_samples() {
+    let mut reg = registry();
+    let mut rng = Rng(5);
+    let n = 1_000_000u64;
+    let span_ms = 2 * 60 * MIN; // two simulated hours
+    let start = T0 - span_ms;
+    let mut max_buckets = 0;
+    for i in 0..n {
+        let at = start + i * span_ms / n;
+        ok(&mut reg, "op", log_normal(&mut rng), at, at);
+        if i % 1000 == 0 {
+            max_buckets = max_buckets.max(reg.bucket_count());
+        }
+    }
+    assert!(max_buckets <= 210, "{max_buckets} buckets");
+    assert!(max_buckets >= 190, "{max_buckets} buckets: every tier should be full");
+    let bytes = reg.approx_memory_bytes();
+    assert!(bytes < 1_000_000, "{bytes} bytes");
+    // The last hour holds about half the samples.
+    let h1 = summary(&reg, "op", Window::H1, T0).count;
+    assert!((480_000..=520_000).contains(&h1), "{h1}");
+}
+
+#[test]
+fn totals_across_operations() {
+    let mut reg = registry();
+    let empty = reg.totals(Window::M5, T0);
+    assert_eq!((empty.count, empty.error_count, empty.mean_ms), (0, 0, 0.0));
+    assert_eq!((empty.rate_per_min, empty.success_pct), (0.0, 100.0));
+
+    for i in 0..30u64 {
+        reg.record("a", 10.0, i % 3 != 0, 1.0, T0 - i * SEC, T0).unwrap();
+    }
+    for i in 0..20u64 {
+        reg.record("b", 60.0, true, 1.0, T0 - i * SEC, T0).unwrap();
+    }
+    reg.record("c", 100.0, false, 1.0, T0 - 10 * MIN, T0).unwrap();
+    let m5 = reg.totals(Window::M5, T0);
+    assert_eq!(m5.window, Window::M5);
+    assert_eq!(m5.count, 50);
+    assert_eq!(m5.error_count, 10);
+    assert_eq!(m5.success_pct, 80.0);
+    assert!((m5.mean_ms - 30.0).abs() < 1e-9);
+    assert_eq!(m5.rate_per_min, 10.0);
+    let h1 = reg.totals(Window::H1, T0);
+    assert_eq!((h1.count, h1.error_count), (51, 11));
+    assert!((h1.mean_ms - 1600.0 / 51.0).abs() < 1e-9);
+}
+
+#[test]
+fn detail_series_and_histogram() {
+    let mut reg = registry();
+    assert!(reg.detail("op", Window::M1, T0).is_none());
+    let mut rng = Rng(6);
+    // Five distinct seconds in the last minute, 200 samples each.
+    for s in [1u64, 5, 9, 20, 40] {
+        for _ in 0..200 {
+            ok(&mut reg, "op", bimodal(&mut rng), T0 - s * SEC, T0);
+        }
+    }
+    // One sample 20 minutes ago: a 60 s bucket in the 1h window.
+    ok(&mut reg, "op", 50.0, T0 - 20 * MIN, T0 - 20 * MIN);
+    reg.prune(T0);
+
+    let d = reg.detail("op", Window::M1, T0).unwrap();
+    assert_eq!(d.relative_error, 0.01);
+    assert_eq!(d.summary.count, 1000);
+    assert_eq!(d.series.len(), 5);
+    assert!(d.series.iter().all(|p| p.bucket_secs == 1 && p.count == 200));
+    assert!(d.series.windows(2).all(|w| w[0].at_ms < w[1].at_ms));
+    assert_eq!(d.series[0].at_ms, T0 - 40 * SEC);
+    assert!(d.series.iter().all(|p| p.p50_ms <= p.p95_ms && p.p95_ms <= p.p99_ms));
+
+    assert!((20..=40).contains(&d.histogram.len()), "{} bins", d.histogram.len());
+    assert_eq!(d.histogram.iter().map(|b| b.count).sum::<u64>(), 1000);
+    assert_eq!(d.histogram[0].lower_ms, d.summary.min_ms);
+    assert_eq!(d.histogram[d.histogram.len() - 1].upper_ms, d.summary.max_ms);
+    assert!(d.histogram.windows(2).all(|w| w[0].upper_ms == w[1].lower_ms));
+    assert!(d.histogram.iter().all(|b| b.lower_ms < b.upper_ms));
+    // Bimodal 80/20 around 20 ms and 800 ms: the split at 200 ms shows it.
+    let low: u64 = d.histogram.iter().filter(|b| b.upper_ms <= 200.0).map(|b| b.count).sum();
+    assert!((760..=840).contains(&low), "{low} below 200 ms");
+
+    let h = reg.detail("op", Window::H1, T0).unwrap();
+    assert_eq!(h.summary.count, 1001);
+    assert_eq!(h.series.len(), 6);
+    assert_eq!((h.series[0].bucket_secs, h.series[0].count), (60, 1));
+    assert_eq!(h.series[0].at_ms, T0 - 20 * MIN);
+    assert_eq!(h.histogram.iter().map(|b| b.count).sum::<u64>(), 1001);
+}
+
+#[test]
+fn histogram_of_equal_and_zero_samples() {
+    let mut reg = registry();
+    for _ in 0..5 {
+        ok(&mut reg, "same", 3.0, T0, T0);
+    }
+    let h = reg.detail("same", Window::M1, T0).unwrap().histogram;
+    assert_eq!(h, vec![HistogramBin { lower_ms: 3.0, upper_ms: 3.0, count: 5 }]);
+
+    for d in [0.0, 0.0, 1.0, 10.0, 100.0] {
+        ok(&mut reg, "zeros", d, T0, T0);
+    }
+    let h = reg.detail("zeros", Window::M1, T0).unwrap().histogram;
+    assert_eq!(h.iter().map(|b| b.count).sum::<u64>(), 5);
+    assert_eq!(h[0].lower_ms, 0.0);
+    assert_eq!(h[0].count, 2);
+}
+
+#[test]
+fn names_are_distinct_and_summaries_only_list_active_ones() {
+    let mut reg = registry();
+    ok(&mut reg, "GET /a", 1.0, T0, T0);
+    ok(&mut reg, "GET /b", 2.0, T0 - 10 * MIN, T0);
+    let names = |w| {
+        let mut v: Vec<String> = reg.summaries(w, T0).into_iter().map(|s| s.name).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(Window::M1), ["GET /a"]);
+    assert_eq!(names(Window::M15), ["GET /a", "GET /b"]);
+    assert_eq!(reg.series_count(), 2);
+}
+
+#[test]
+fn clock_going_backwards_does_not_lose_or_double_samples() {
+    let mut reg = registry();
+    let mut expected = 0;
+    for (at, now) in [(T0, T0), (T0 - 5 * MIN, T0 - 4 * MIN), (T0 - 30 * SEC, T0 - 20 * MIN)] {
+        ok(&mut reg, "op", 1.0, at, now);
+        expected += 1;
+    }
+    reg.prune(T0 - 30 * MIN);
+    reg.prune(T0);
+    assert_eq!(count_in(&reg, "op", Window::H1, T0), expected);
+}
