@@ -10,7 +10,9 @@ pub enum ConnStatus {
     Connecting,
     Live,
     /// The socket is down; `attempt` counts reconnection attempts since it was last live.
-    Reconnecting { attempt: u32 },
+    Reconnecting {
+        attempt: u32,
+    },
     /// The user paused live updates.
     Paused,
 }
@@ -25,10 +27,8 @@ pub struct LiveContext {
 
 /// Creates the live context for the application. Call once, in `App`.
 pub fn provide_live() -> LiveContext {
-    let ctx = LiveContext {
-        status: RwSignal::new(ConnStatus::Connecting),
-        paused: RwSignal::new(false),
-    };
+    let ctx =
+        LiveContext { status: RwSignal::new(ConnStatus::Connecting), paused: RwSignal::new(false) };
     provide_context(ctx);
     ctx
 }
@@ -46,7 +46,9 @@ pub fn LiveBadge() -> impl IntoView {
         (true, _) | (_, ConnStatus::Paused) => "Paused".to_string(),
         (false, ConnStatus::Connecting) => "Connecting".to_string(),
         (false, ConnStatus::Live) => "Live".to_string(),
-        (false, ConnStatus::Reconnecting { attempt }) => format!("Reconnecting (attempt {attempt})"),
+        (false, ConnStatus::Reconnecting { attempt }) => {
+            format!("Reconnecting (attempt {attempt})")
+        }
     };
     let class = move || match (live.paused.get(), live.status.get()) {
         (true, _) | (_, ConnStatus::Paused) => "badge badge-paused",

@@ -72,7 +72,8 @@ impl SiteAssets {
             }
             None => (path.to_string(), SHORT),
         };
-        if file.ends_with(".br") || file.ends_with(".gz") || file.ends_with('/') || file.is_empty() {
+        if file.ends_with(".br") || file.ends_with(".gz") || file.ends_with('/') || file.is_empty()
+        {
             return None;
         }
         let original = Site::get(&file)?;

@@ -45,7 +45,7 @@ pub struct ServeArgs {
     #[arg(long, env = "VITALS_HOST")]
     pub host: Option<String>,
     /// TCP port to listen on; 0 picks a free port [default: 3000].
-    #[arg(long, env = "VITALS_PORT")]
+    #[arg(long, env = "VITALS_PORT", allow_negative_numbers = true)]
     pub port: Option<u16>,
     /// Seconds between two samples, > 0 [default: 1].
     #[arg(long, env = "VITALS_INTERVAL_SECS", allow_negative_numbers = true)]
@@ -169,7 +169,9 @@ impl ServeArgs {
 
 impl ServeConfig {
     fn validate(&self) -> Result<(), ConfigError> {
-        if !(self.interval_secs.is_finite() && self.interval_secs > 0.0 && self.interval_secs <= 3600.0)
+        if !(self.interval_secs.is_finite()
+            && self.interval_secs > 0.0
+            && self.interval_secs <= 3600.0)
         {
             return Err(ConfigError::OutOfRange {
                 name: "interval-secs",
@@ -209,12 +211,11 @@ impl ServeConfig {
 
 fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Unreadable {
-        path: shown.clone(),
-        reason: io_reason(&e),
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::Unreadable { path: shown.clone(), reason: io_reason(&e) })?;
     toml::from_str(&text).map_err(|e| {
-        let line = e.span().map(|span| 1 + text[..span.start.min(text.len())].matches('\n').count());
+        let line =
+            e.span().map(|span| 1 + text[..span.start.min(text.len())].matches('\n').count());
         let message = e.message().trim().replace('\n', " ");
         let message = message.replace("unknown field", "unknown key");
         let reason = match line {
@@ -315,10 +316,7 @@ mod tests {
 
     #[test]
     fn missing_config_file_is_reported() {
-        let err = serve(&["--config", "/nonexistent/vitals.toml"])
-            .unwrap()
-            .resolve()
-            .unwrap_err();
+        let err = serve(&["--config", "/nonexistent/vitals.toml"]).unwrap().resolve().unwrap_err();
         assert_eq!(
             err.to_string(),
             "cannot read config file /nonexistent/vitals.toml: no such file or directory"

@@ -69,11 +69,12 @@ struct HealthBody {
 /// Answers 200 when no component is down, else 503; `status` is the worst component status.
 pub async fn health(State(state): State<AppState>) -> Response {
     let results = state.health.run();
-    let worst = results.iter().map(|(_, c)| c.status).fold(Status::Ok, |worst, s| match (worst, s) {
-        (Status::Down, _) | (_, Status::Down) => Status::Down,
-        (Status::Degraded, _) | (_, Status::Degraded) => Status::Degraded,
-        _ => Status::Ok,
-    });
+    let worst =
+        results.iter().map(|(_, c)| c.status).fold(Status::Ok, |worst, s| match (worst, s) {
+            (Status::Down, _) | (_, Status::Down) => Status::Down,
+            (Status::Degraded, _) | (_, Status::Degraded) => Status::Degraded,
+            _ => Status::Ok,
+        });
     let components = results
         .into_iter()
         .filter_map(|(name, c)| serde_json::to_value(c).ok().map(|v| (name.to_string(), v)))

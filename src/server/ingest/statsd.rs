@@ -5,7 +5,7 @@
 //! lines ignored):
 //!
 //! ```text
-//! name:value[:value...]|type[|@rate][|#tag,key:value][|c:container][|T<unix secs>][|e:..][|card:..]
+//! name:value[:value...]|type[|@rate][|#key:value,tag][|c:container][|T<unix secs>][|e:..]
 //! ```
 //!
 //! * `c` counter (delta scaled by `1/rate`), `ms` / `h` / `d` timer in milliseconds (weight
@@ -40,22 +40,26 @@ pub struct Tags<'a> {
 
 impl<'a> Tags<'a> {
     /// Wraps the text of a tags field without its leading `#`.
+    #[must_use]
     pub const fn new(raw: &'a str) -> Self {
         Tags { raw }
     }
 
     /// The tags as they came on the wire (without the `#`), e.g. for hashing a series key.
+    #[must_use]
     pub const fn as_str(&self) -> &'a str {
         self.raw
     }
 
     /// True when there is no non-empty tag.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.iter().next().is_none()
     }
 
     /// Iterates `(key, value)` pairs in wire order; `value` is `None` for a bare tag such as
     /// `canary`. Empty tags (`a,,b`) are skipped; the split is on the first `:`.
+    #[must_use]
     pub fn iter(&self) -> TagIter<'a> {
         TagIter { rest: self.raw }
     }
@@ -153,6 +157,7 @@ pub enum LineError<'a> {
 
 impl LineError<'_> {
     /// A stable snake_case label, e.g. for a `reason` field or a per-reason counter.
+    #[must_use]
     pub const fn code(&self) -> &'static str {
         match self {
             LineError::InvalidUtf8 => "invalid_utf8",
@@ -222,7 +227,11 @@ impl std::error::Error for LineError<'_> {}
 /// unknown fields make that line malformed and parsing goes on with the next line.
 pub fn parse_datagram<S: StatsdSink + ?Sized>(datagram: &[u8], sink: &mut S) -> DatagramCounts {
     let mut counts = DatagramCounts::default();
-    for raw_line in datagram.split(|&b| b == b'\n') {
+    let mut line_start = 0;
+    while line_start <= datagram.len() {
+        let line_end = find_byte(datagram, line_start, b'\n');
+        let raw_line = &datagram[line_start..line_end];
+        line_start = line_end + 1;
         let line = raw_line.trim_ascii();
         if line.is_empty() {
             continue;
@@ -258,10 +267,12 @@ enum Kind {
 struct Metric<'a> {
     name: &'a str,
     kind: Kind,
-    /// All values as on the wire (`1:2:3`), or the set member.
-    raw_values: &'a str,
+    /// The first value as on the wire, or the whole set member.
+    first_raw: &'a str,
     /// The first value as emitted (counters already scaled; unused for sets).
     first_value: f64,
+    /// The values after the first (`2:3` of `1:2:3`), if any.
+    more_values: Option<&'a str>,
     /// `1/rate`, at least 1.
     weight: f64,
     tags: Tags<'a>,
@@ -324,7 +335,7 @@ fn parse_line(line: &str) -> Result<Metric<'_>, LineError<'_>> {
             }
             [b'#', ..] => {
                 if tags.is_some() {
-                    return Err(LineError::DuplicateTags);
+                    continue;
                 }
                 tags = Some(&line[start + 1..end]);
             }
@@ -339,24 +350,35 @@ fn parse_line(line: &str) -> Result<Metric<'_>, LineError<'_>> {
         return Err(LineError::MissingValue);
     }
     let weight = rate.map_or(1.0, |r| 1.0 / r);
-    let mut first_value = 0.0;
+    let mut metric = Metric {
+        name,
+        kind,
+        first_raw: raw_values,
+        first_value: 0.0,
+        more_values: None,
+        weight,
+        tags: Tags::new(tags.unwrap_or("")),
+    };
     if kind != Kind::Set {
-        for (i, raw) in Values::new(raw_values).enumerate() {
-            let value = parse_value(raw, kind, weight)?;
-            if i == 0 {
-                first_value = value;
+        let first_end = find_byte(raw_values.as_bytes(), 0, b':');
+        metric.first_raw = &raw_values[..first_end];
+        metric.first_value = parse_value(metric.first_raw, kind, weight)?;
+        if first_end < raw_values.len() {
+            let more = &raw_values[first_end + 1..];
+            for raw in Values::new(more) {
+                parse_value(raw, kind, weight)?;
             }
+            metric.more_values = Some(more);
         }
     }
-
-    Ok(Metric { name, kind, raw_values, first_value, weight, tags: Tags::new(tags.unwrap_or("")) })
+    Ok(metric)
 }
 
 impl Metric<'_> {
     fn emit<S: StatsdSink + ?Sized>(&self, sink: &mut S) {
         let tags = &self.tags;
         match self.kind {
-            Kind::Set => sink.set(self.name, self.raw_values, tags),
+            Kind::Set => sink.set(self.name, self.first_raw, tags),
             Kind::Counter => {
                 self.for_each_value(|_, delta| sink.counter(self.name, delta, tags));
             }
@@ -374,19 +396,18 @@ impl Metric<'_> {
     /// Calls `f(text, value)` for each value; [`parse_line`] already validated them all, so the
     /// first is reused and only the rest of a multi-value line are parsed again.
     fn for_each_value(&self, mut f: impl FnMut(&str, f64)) {
-        let mut values = Values::new(self.raw_values);
-        if let Some(first) = values.next() {
-            f(first, self.first_value);
-        }
-        for raw in values {
-            if let Ok(v) = parse_value(raw, self.kind, self.weight) {
-                f(raw, v);
+        f(self.first_raw, self.first_value);
+        if let Some(more) = self.more_values {
+            for raw in Values::new(more) {
+                if let Ok(v) = parse_value(raw, self.kind, self.weight) {
+                    f(raw, v);
+                }
             }
         }
     }
 }
 
-/// Splits `1:2:3` on `:` (a byte loop: values are short, so no memchr set-up).
+/// Splits `1:2:3` on `:`; yields one empty item for an empty input.
 struct Values<'a> {
     rest: Option<&'a str>,
 }
@@ -413,14 +434,30 @@ impl<'a> Iterator for Values<'a> {
     }
 }
 
-/// Index of the first `needle` at or after `from`, or `bytes.len()`.
+/// Index of the first `needle` at or after `from`, or `bytes.len()` (also when `from` is past
+/// the end). Scans eight bytes per step in a `u64` ("SWAR"), then byte by byte.
 #[inline]
 fn find_byte(bytes: &[u8], from: usize, needle: u8) -> usize {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    let pattern = ONES * u64::from(needle);
     let mut i = from;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word) ^ pattern;
+        // High bit set in each zero byte of `x` (and maybe above the first: borrows only move
+        // up), so the lowest one marks the first match.
+        let zeros = x.wrapping_sub(ONES) & !x & HIGHS;
+        if zeros != 0 {
+            return i + (zeros.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
     while i < bytes.len() && bytes[i] != needle {
         i += 1;
     }
-    i
+    i.min(bytes.len())
 }
 
 /// Name byte classes, or-ed together while scanning a name.
@@ -480,13 +517,11 @@ fn parse_value(raw: &str, kind: Kind, weight: f64) -> Result<f64, LineError<'_>>
     let value = parse_finite(raw.as_bytes()).ok_or(LineError::InvalidValue(raw))?;
     match kind {
         Kind::Timer if value < 0.0 => Err(LineError::NegativeTimer(raw)),
+        // `-0` passes the check above; report it as plain 0.
+        Kind::Timer => Ok(value.abs()),
         Kind::Counter => {
             let delta = value * weight;
-            if delta.is_finite() {
-                Ok(delta)
-            } else {
-                Err(LineError::InvalidValue(raw))
-            }
+            delta.is_finite().then_some(delta).ok_or(LineError::InvalidValue(raw))
         }
         _ => Ok(value),
     }
@@ -513,18 +548,27 @@ fn parse_finite(raw: &[u8]) -> Option<f64> {
 fn timer_succeeded(tags: &str) -> bool {
     const SHORTEST_FAILURE: usize = "status:error".len();
     let bytes = tags.as_bytes();
-    if bytes.len() < SHORTEST_FAILURE {
-        return true;
+    let mut start = 0;
+    while bytes.len() - start >= SHORTEST_FAILURE {
+        let end = find_byte(bytes, start, b',');
+        let failed = match &bytes[start..end] {
+            [b's', b'u', b'c', b'c', b'e', b's', b's', b':', value @ ..] => {
+                value.eq_ignore_ascii_case(b"false")
+            }
+            [b's', b't', b'a', b't', b'u', b's', b':', value @ ..] => {
+                value.eq_ignore_ascii_case(b"error")
+            }
+            _ => false,
+        };
+        if failed {
+            return false;
+        }
+        if end == bytes.len() {
+            break;
+        }
+        start = end + 1;
     }
-    !bytes.split(|&b| b == b',').any(|tag| match tag {
-        [b's', b'u', b'c', b'c', b'e', b's', b's', b':', value @ ..] => {
-            value.eq_ignore_ascii_case(b"false")
-        }
-        [b's', b't', b'a', b't', b'u', b's', b':', value @ ..] => {
-            value.eq_ignore_ascii_case(b"error")
-        }
-        _ => false,
-    })
+    true
 }
 
 #[cfg(test)]
@@ -625,6 +669,8 @@ mod tests {
             // Timers and their aliases.
             ("db.query:12.5|ms", vec![timer("db.query", 12.5, 1.0, true, "")]),
             ("db.query:0|ms", vec![timer("db.query", 0.0, 1.0, true, "")]),
+            ("db.query:-0|ms", vec![timer("db.query", 0.0, 1.0, true, "")]),
+            ("db.query:.5|ms", vec![timer("db.query", 0.5, 1.0, true, "")]),
             ("db.query:1e3|ms", vec![timer("db.query", 1000.0, 1.0, true, "")]),
             ("db.query:8|h", vec![timer("db.query", 8.0, 1.0, true, "")]),
             ("db.query:9|d", vec![timer("db.query", 9.0, 1.0, true, "")]),
@@ -752,6 +798,9 @@ mod tests {
             ("hits@x:1|c", "invalid_name", "invalid character in name"),
             ("hits#x:1|c", "invalid_name", "invalid character in name"),
             ("héllo\u{a0}:1|c", "invalid_name", "invalid character in name"),
+            ("héllo#x:1|c", "invalid_name", "invalid character in name"),
+            ("héllo@x:1|c", "invalid_name", "invalid character in name"),
+            ("héllo x:1|c", "invalid_name", "invalid character in name"),
             ("héllo\u{85}:1|c", "invalid_name", "invalid character in name"),
             (&long_line, "name_too_long", "name longer than 200 characters"),
             (&long_unicode, "name_too_long", "name longer than 200 characters"),
@@ -772,6 +821,15 @@ mod tests {
                 DatagramCounts { good_lines: 0, malformed_lines: 1 },
                 "line {line:?}"
             );
+        }
+    }
+
+    #[test]
+    fn negative_zero_timer_is_reported_as_zero() {
+        let (_, events) = parse(b"t:-0|ms");
+        match events.as_slice() {
+            [Event::Timer { value_ms, .. }] => assert!(value_ms.is_sign_positive()),
+            other => panic!("unexpected events {other:?}"),
         }
     }
 
@@ -908,6 +966,25 @@ mod tests {
             LineError::UnknownType("a\u{1b}[31m").to_string(),
             "unknown type 'a\\u{1b}[31m'"
         );
+    }
+
+    #[test]
+    fn find_byte_matches_a_plain_search() {
+        let mut rng = Rng(7);
+        for _ in 0..20_000 {
+            let len = rng.below(40);
+            // Few distinct bytes, so needles, near-needles (needle ^ 1) and zeros are common.
+            let bytes: Vec<u8> = (0..len).map(|_| b"|}\x00\x01:;\xff"[rng.below(7)]).collect();
+            for needle in [b'|', b':', 0u8, 0xff] {
+                for from in 0..=len + 2 {
+                    let expected = bytes
+                        .get(from..)
+                        .and_then(|rest| rest.iter().position(|&b| b == needle))
+                        .map_or(len, |p| from + p);
+                    assert_eq!(find_byte(&bytes, from, needle), expected, "{bytes:?} {from}");
+                }
+            }
+        }
     }
 
     /// xorshift64*: deterministic bytes without a dependency.

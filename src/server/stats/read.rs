@@ -1,79 +1,63 @@
-//! Reading a DDSketch: quantiles clamped to the exact min/max, and log-spaced histograms.
+//! Reading sketch bins: window quantiles and log-spaced histograms.
 
-use sketches_ddsketch::DDSketch;
-
+use super::sketch::{value_of, RankWalk, WindowBins};
 use crate::model::ops::HistogramBin;
 
 /// Number of bars of a histogram whose samples are not all equal.
 pub(super) const HISTOGRAM_BINS: usize = 30;
 
-/// The `quantile` (0.0..=1.0) of a non-empty sketch, clamped into `[min_ms, max_ms]`.
-///
-/// The sketch answers with the representative value of the bin holding the sample of rank
-/// `floor(quantile * (count - 1))` (0-based, ascending), within 1 % of that sample.
-pub(super) fn quantile_ms(sketch: &DDSketch, quantile: f64, min_ms: f64, max_ms: f64) -> f64 {
-    let q = if quantile.is_nan() { 0.5 } else { quantile.clamp(0.0, 1.0) };
-    sketch.quantile(q).ok().flatten().unwrap_or(min_ms).max(min_ms).min(max_ms)
+/// p50, p90, p95 and p99 of `count` samples binned in `bins`, clamped into `[min_ms, max_ms]`.
+pub(super) fn summary_quantiles(bins: &WindowBins, min_ms: f64, max_ms: f64) -> [f64; 4] {
+    let mut walk = RankWalk::new(bins.total(), [0.50, 0.90, 0.95, 0.99]);
+    bins.for_each(|k, c| walk.feed(k, c));
+    walk.finish(min_ms, max_ms)
 }
 
-/// The approximate value of the sample of 0-based rank `rank` among `count` (> 1) samples.
-fn value_at_rank(sketch: &DDSketch, rank: u64, count: u64) -> f64 {
-    // The sketch takes rank floor(q * (count - 1)); aim at the middle of the step.
-    let q = ((rank as f64 + 0.5) / (count - 1) as f64).min(1.0);
-    sketch.quantile(q).ok().flatten().unwrap_or(0.0)
-}
-
-/// How many samples (approximately, through the sketch's 1 % bins) are below `x`.
-fn count_below(sketch: &DDSketch, x: f64, count: u64) -> u64 {
-    let (mut lo, mut hi) = (0u64, count);
-    while lo < hi {
-        let mid = lo + (hi - lo) / 2;
-        if value_at_rank(sketch, mid, count) < x {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    lo
-}
-
-/// Log-spaced bars covering `[min_ms, max_ms]`; their counts add up to the sketch's count.
-/// Each bar holds `lower_ms <= d < upper_ms`, except the last, which also holds `max_ms`.
-/// When `min_ms` is 0 the first bar runs from 0 to the first log-spaced edge above
-/// `max_ms * 1e-6`. All samples equal: one bar with `lower_ms == upper_ms`.
-pub(super) fn histogram(sketch: &DDSketch, min_ms: f64, max_ms: f64) -> Vec<HistogramBin> {
-    let count = sketch.count() as u64;
+/// Log-spaced bars covering `[min_ms, max_ms]`; their counts add up to the samples in `bins`.
+/// A bar holds `lower_ms <= d < upper_ms` (the last one also `max_ms`), judged by each sketch
+/// bin's value, so a sample may land one bar off when within 1 % of an edge. When `min_ms`
+/// is 0 the first bar runs from 0 up to the first log-spaced edge above `max_ms * 1e-6`.
+/// All samples equal: one bar with `lower_ms == upper_ms`.
+pub(super) fn histogram(bins: &WindowBins, min_ms: f64, max_ms: f64) -> Vec<HistogramBin> {
+    let count = bins.total();
     if count == 0 {
         return Vec::new();
     }
-    if count == 1 || max_ms <= min_ms {
+    if max_ms <= min_ms {
         return vec![HistogramBin { lower_ms: min_ms, upper_ms: max_ms, count }];
     }
     let floor_ms = if min_ms > 0.0 { min_ms } else { max_ms * 1e-6 };
-    let ratio = max_ms / floor_ms;
-    let edges: Vec<f64> = (0..=HISTOGRAM_BINS)
-        .map(|i| match i {
-            0 => min_ms,
-            HISTOGRAM_BINS => max_ms,
-            _ => floor_ms * ratio.powf(i as f64 / HISTOGRAM_BINS as f64),
+    let log_span = (max_ms / floor_ms).ln();
+    let mut bars: Vec<HistogramBin> = (0..HISTOGRAM_BINS)
+        .map(|i| HistogramBin {
+            lower_ms: edge(i, min_ms, floor_ms, max_ms, log_span),
+            upper_ms: edge(i + 1, min_ms, floor_ms, max_ms, log_span),
+            count: 0,
         })
         .collect();
-    let below: Vec<u64> = edges
-        .iter()
-        .enumerate()
-        .map(|(i, &edge)| match i {
-            0 => 0,
-            HISTOGRAM_BINS => count,
-            _ => count_below(sketch, edge, count),
-        })
-        .collect();
-    edges
-        .windows(2)
-        .zip(below.windows(2))
-        .map(|(e, b)| HistogramBin {
-            lower_ms: e[0],
-            upper_ms: e[1],
-            count: b[1].saturating_sub(b[0]),
-        })
-        .collect()
+    bins.for_each(|key, c| {
+        let v = value_of(key).max(min_ms).min(max_ms);
+        let pos = if v > floor_ms { (v / floor_ms).ln() / log_span } else { 0.0 };
+        let mut i = ((pos * HISTOGRAM_BINS as f64) as usize).min(HISTOGRAM_BINS - 1);
+        // Settle float disagreements with the edges as written.
+        while i > 0 && bars.get(i).is_some_and(|b| v < b.lower_ms) {
+            i -= 1;
+        }
+        while i + 1 < HISTOGRAM_BINS && bars.get(i).is_some_and(|b| v >= b.upper_ms) {
+            i += 1;
+        }
+        if let Some(bar) = bars.get_mut(i) {
+            bar.count = bar.count.saturating_add(c);
+        }
+    });
+    bars
+}
+
+/// Edge `i` of `HISTOGRAM_BINS + 1`: the first is `min_ms`, the last `max_ms`.
+fn edge(i: usize, min_ms: f64, floor_ms: f64, max_ms: f64, log_span: f64) -> f64 {
+    match i {
+        0 => min_ms,
+        HISTOGRAM_BINS => max_ms,
+        _ => floor_ms * (log_span * i as f64 / HISTOGRAM_BINS as f64).exp(),
+    }
 }

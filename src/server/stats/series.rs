@@ -1,76 +1,111 @@
-//! One operation's samples in tiered time buckets (1 s, 10 s, 60 s), each holding a DDSketch.
+//! One operation's samples: tiered time buckets (1 s, 10 s, 60 s) and, per window, the running
+//! sum of the bins of the buckets inside it.
 //!
 //! Every sample lands in exactly one bucket. Buckets of a tier are kept sorted by start time in
 //! a `VecDeque`; as time passes the oldest buckets of a tier are merged into the enclosing bucket
 //! of the next, coarser tier, and 60 s buckets are dropped once wholly older than one hour.
-//! Rolling up happens a whole parent group at a time (all ten 1 s buckets of a 10 s slot, all six
+//! Rolling up happens a whole parent slot at a time (all ten 1 s buckets of a 10 s slot, all six
 //! 10 s buckets of a 60 s slot), so buckets of different tiers never overlap in time.
+//!
+//! A bucket is *sealed* once its time is over. Sealed buckets are added to the running bins of
+//! every window they belong to and subtracted when they leave it, so a window's percentiles
+//! need no merging at query time: the query copies the running bins only when the clock has
+//! moved since the last update or the newest (unsealed) buckets hold data, and adds or removes
+//! just those few buckets.
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
 
-use sketches_ddsketch::{Config, DDSketch};
-
-/// Relative accuracy the sketches are built with (`alpha` of DDSketch).
-pub(super) const SKETCH_ALPHA: f64 = 0.01;
-/// Bins per sketch before the lowest ones collapse: 2048 bins of 2 % cover a ratio of ~6e17
-/// between the smallest and largest duration, so collapsing never happens for real latencies.
-const SKETCH_MAX_BINS: u32 = 2048;
-/// Durations at or below this (ms) are counted as zero by the sketch.
-const SKETCH_MIN_VALUE_MS: f64 = 1e-9;
+use super::sketch::{key_of, BucketBins, Key, RankWalk, WindowBins};
+use crate::model::ops::Window;
 
 /// Oldest data kept, in seconds.
 pub(super) const RETENTION_SECS: u64 = 3600;
 
 /// One resolution of the bucket ladder.
-pub(super) struct Tier {
-    pub(super) width_secs: u64,
+struct Tier {
+    width_secs: u64,
     /// Buckets stay in this tier while the newest second of their parent slot (the enclosing
     /// bucket of the next tier) is younger than this many seconds.
-    pub(super) horizon_secs: u64,
+    horizon_secs: u64,
 }
 
 /// The ladder, finest first. A busy operation holds at most ~70 + 90 + 47 buckets (plus up
 /// to 60 one-second buckets of samples stamped up to 60 s in the future).
-pub(super) const TIERS: [Tier; 3] = [
+const TIERS: [Tier; 3] = [
     Tier { width_secs: 1, horizon_secs: 60 },
     Tier { width_secs: 10, horizon_secs: 900 },
     Tier { width_secs: 60, horizon_secs: RETENTION_SECS },
 ];
 
-fn sketch_config() -> Config {
-    Config::new(SKETCH_ALPHA, SKETCH_MAX_BINS, SKETCH_MIN_VALUE_MS)
+/// Index of a window in `Series::windows` and in `Bucket::in_windows` bits.
+pub(super) fn window_index(window: Window) -> usize {
+    match window {
+        Window::M1 => 0,
+        Window::M5 => 1,
+        Window::M15 => 2,
+        Window::H1 => 3,
+    }
 }
 
-/// Samples of one time bucket: a sketch (which also keeps exact count, min, max and sum) and
-/// the number of failed samples.
-#[derive(Clone)]
+/// Oldest second (Unix) of a window whose newest second is `cur_sec`: a window of `W` seconds
+/// covers the `W` whole seconds ending with the current (partial) one.
+pub(super) fn cutoff_sec(window: Window, cur_sec: u64) -> u64 {
+    (cur_sec + 1).saturating_sub(window.secs())
+}
+
+/// Samples of one time bucket: exact count, errors, sum, min and max, and sketch bins.
 pub(super) struct Bucket {
     pub(super) start_sec: u64,
-    pub(super) sketch: DDSketch,
+    pub(super) count: u64,
     pub(super) errors: u64,
+    pub(super) sum_ms: f64,
+    pub(super) min_ms: f64,
+    pub(super) max_ms: f64,
+    pub(super) bins: BucketBins,
+    /// Bit `i` set: the bins are counted in `Series::windows[i]`.
+    in_windows: u8,
 }
 
 impl Bucket {
     fn new(start_sec: u64) -> Self {
-        Bucket { start_sec, sketch: DDSketch::new(sketch_config()), errors: 0 }
+        Bucket {
+            start_sec,
+            count: 0,
+            errors: 0,
+            sum_ms: 0.0,
+            min_ms: f64::INFINITY,
+            max_ms: f64::NEG_INFINITY,
+            bins: BucketBins::new(),
+            in_windows: 0,
+        }
     }
 
-    pub(super) fn count(&self) -> u64 {
-        self.sketch.count() as u64
+    fn record(&mut self, duration_ms: f64, key: Key, n: u64, success: bool) {
+        self.count = self.count.saturating_add(n);
+        if !success {
+            self.errors = self.errors.saturating_add(n);
+        }
+        self.sum_ms += duration_ms * n as f64;
+        self.min_ms = self.min_ms.min(duration_ms);
+        self.max_ms = self.max_ms.max(duration_ms);
+        self.bins.add(key, u32::try_from(n).unwrap_or(u32::MAX));
     }
 
     fn absorb(&mut self, other: &Bucket) {
-        merge_sketch(&mut self.sketch, &other.sketch);
+        self.count = self.count.saturating_add(other.count);
         self.errors = self.errors.saturating_add(other.errors);
+        self.sum_ms += other.sum_ms;
+        self.min_ms = self.min_ms.min(other.min_ms);
+        self.max_ms = self.max_ms.max(other.max_ms);
+        self.bins.absorb(&other.bins);
     }
-}
 
-/// Merges `src` into `dst`. Every sketch here is built from the same config, so the crate's
-/// only failure (config mismatch) cannot happen.
-pub(super) fn merge_sketch(dst: &mut DDSketch, src: &DDSketch) {
-    if dst.merge(src).is_err() {
-        debug_assert!(false, "sketch configs differ");
+    /// Approximate p50, p95 and p99 of this bucket alone, clamped into its min and max.
+    pub(super) fn quantiles(&self) -> [f64; 3] {
+        let mut walk = RankWalk::new(self.count, [0.50, 0.95, 0.99]);
+        self.bins.for_each(|k, c| walk.feed(k, c));
+        walk.finish(self.min_ms, self.max_ms)
     }
 }
 
@@ -98,9 +133,28 @@ fn tier_for(at_sec: u64, cur_sec: u64) -> usize {
 }
 
 /// Whether a bucket `[start, start + width)` belongs to a window whose oldest second is
-/// `cutoff_sec`: more than half of the bucket must lie at or after the cutoff.
+/// `cutoff_sec`: more than half of the bucket must lie at or after the cutoff. Buckets in the
+/// future belong to every window.
 fn in_window(start_sec: u64, width_secs: u64, cutoff_sec: u64) -> bool {
     2 * start_sec + width_secs > 2 * cutoff_sec
+}
+
+/// Makes `bucket`'s membership in the running window bins right for `cur_sec`: a bucket is
+/// counted in a window once sealed (`start + width <= cur_sec`) and while inside it.
+fn reconcile(windows: &mut [WindowBins; 4], bucket: &mut Bucket, width_secs: u64, cur_sec: u64) {
+    let sealed = bucket.start_sec + width_secs <= cur_sec;
+    for (i, window) in Window::ALL.into_iter().enumerate() {
+        let bit = 1u8 << i;
+        let want = sealed && in_window(bucket.start_sec, width_secs, cutoff_sec(window, cur_sec));
+        let has = bucket.in_windows & bit != 0;
+        if want && !has {
+            windows[i].add_bucket(&bucket.bins);
+            bucket.in_windows |= bit;
+        } else if has && !want {
+            windows[i].sub_bucket(&bucket.bins);
+            bucket.in_windows &= !bit;
+        }
+    }
 }
 
 /// A bucket of a window, with its width.
@@ -109,10 +163,23 @@ pub(super) struct WindowBucket<'a> {
     pub(super) width_secs: u64,
 }
 
+/// Exact figures and sketch bins of one window.
+pub(super) struct WindowStats<'a> {
+    pub(super) count: u64,
+    pub(super) errors: u64,
+    pub(super) sum_ms: f64,
+    pub(super) min_ms: f64,
+    pub(super) max_ms: f64,
+    /// Borrowed from the running bins when they are up to date.
+    pub(super) bins: Cow<'a, WindowBins>,
+}
+
 /// Everything recorded for one operation name.
 pub(super) struct Series {
     tiers: [VecDeque<Bucket>; 3],
-    /// Newest `cur_sec` the ladder was rolled up for.
+    /// Running bins of every sealed bucket inside each window, by `window_index`.
+    windows: [WindowBins; 4],
+    /// Newest `cur_sec` the series was brought up to date with.
     maintained_sec: u64,
     /// Fraction of weight not yet recorded (in -0.5..=0.5), so weights average out exactly.
     weight_carry: f64,
@@ -122,6 +189,7 @@ impl Series {
     pub(super) fn new() -> Self {
         Series {
             tiers: [VecDeque::new(), VecDeque::new(), VecDeque::new()],
+            windows: Default::default(),
             maintained_sec: 0,
             weight_carry: 0.0,
         }
@@ -135,17 +203,18 @@ impl Series {
         self.tiers.iter().map(VecDeque::len).sum()
     }
 
-    /// Heap and inline bytes held by the buckets (an estimate: sketch bins count by length).
+    /// Bytes held by this series: inline, bucket slots and bins (by capacity).
     pub(super) fn approx_bytes(&self) -> usize {
         let buckets: usize = self
             .tiers
             .iter()
             .map(|t| {
                 t.capacity() * std::mem::size_of::<Bucket>()
-                    + t.iter().map(|b| b.sketch.length() * 8).sum::<usize>()
+                    + t.iter().map(|b| b.bins.heap_bytes()).sum::<usize>()
             })
             .sum();
-        std::mem::size_of::<Series>() + buckets
+        let windows: usize = self.windows.iter().map(WindowBins::heap_bytes).sum();
+        std::mem::size_of::<Series>() + buckets + windows
     }
 
     /// Turns a positive finite weight into a whole number of samples, carrying the rounding
@@ -158,40 +227,96 @@ impl Series {
     }
 
     /// Adds `n` copies of a sample stamped `at_sec` (within the retention) at `cur_sec`.
-    pub(super) fn add(&mut self, at_sec: u64, duration_ms: f64, n: u64, success: bool, cur_sec: u64) {
+    pub(super) fn add(
+        &mut self,
+        at_sec: u64,
+        duration_ms: f64,
+        n: u64,
+        success: bool,
+        cur_sec: u64,
+    ) {
         self.maintain(cur_sec);
         // Place by the newest clock seen, so a clock that steps back cannot leave fine buckets
         // behind the horizon of their tier.
         let cur_sec = self.maintained_sec;
         let tier = tier_for(at_sec, cur_sec);
-        if tier == 2 && expired(slot_start(at_sec, TIERS[2].width_secs), cur_sec) {
+        let width = TIERS[tier].width_secs;
+        let start = slot_start(at_sec, width);
+        if tier == 2 && expired(start, cur_sec) {
             return;
         }
-        let start = slot_start(at_sec, TIERS[tier].width_secs);
-        if let Some(bucket) = bucket_mut(&mut self.tiers[tier], start) {
-            bucket.sketch.add_with_count(duration_ms, n);
-            if !success {
-                bucket.errors = bucket.errors.saturating_add(n);
+        let key = key_of(duration_ms);
+        let Series { tiers, windows, .. } = self;
+        let Some((bucket, created)) = bucket_mut(&mut tiers[tier], start) else { return };
+        bucket.record(duration_ms, key, n, success);
+        if created {
+            // A new bucket in the past (a late sample) may be sealed already.
+            reconcile(windows, bucket, width, cur_sec);
+        } else if bucket.in_windows != 0 {
+            for (i, window) in windows.iter_mut().enumerate() {
+                if bucket.in_windows & (1 << i) != 0 {
+                    window.add_key(key, n);
+                }
             }
         }
     }
 
-    /// Rolls aged buckets into coarser tiers and drops expired ones. Cheap when `cur_sec` has
-    /// not advanced since the last call.
+    /// Seals finished buckets, slides the windows, rolls aged buckets into coarser tiers and
+    /// drops expired ones. Cheap when `cur_sec` has not advanced since the last call.
     pub(super) fn maintain(&mut self, cur_sec: u64) {
         if cur_sec <= self.maintained_sec {
             return;
         }
-        self.maintained_sec = cur_sec;
-        for tier in 0..2 {
-            while self.tiers[tier].front().is_some_and(|b| !retained(tier, b.start_sec, cur_sec)) {
-                if let Some(bucket) = self.tiers[tier].pop_front() {
-                    roll_into(&mut self.tiers[tier + 1], TIERS[tier + 1].width_secs, bucket);
+        let old_sec = std::mem::replace(&mut self.maintained_sec, cur_sec);
+        let Series { tiers, windows, .. } = self;
+        // Memberships are right for `old_sec`; only buckets sealed since, and buckets whose
+        // middle has passed a window's cutoff since, can change. Both sit just below a
+        // partition point, so each is found by one binary search and a short walk back.
+        for (buckets, tier) in tiers.iter_mut().zip(TIERS.iter()) {
+            let w = tier.width_secs;
+            if buckets.back().is_some_and(|b| b.start_sec + w > old_sec) {
+                let hi = buckets.partition_point(|b| b.start_sec + w <= cur_sec);
+                walk_back(
+                    buckets,
+                    hi,
+                    |b| b.start_sec + w > old_sec,
+                    |b| {
+                        reconcile(windows, b, w, cur_sec);
+                        b.bins.shrink();
+                    },
+                );
+            }
+            for window in Window::ALL {
+                let (c_old, c_new) = (cutoff_sec(window, old_sec), cutoff_sec(window, cur_sec));
+                let (Some(front), Some(back)) = (buckets.front(), buckets.back()) else { break };
+                if in_window(front.start_sec, w, c_new) || !in_window(back.start_sec, w, c_old) {
+                    continue;
+                }
+                let hi = buckets.partition_point(|b| !in_window(b.start_sec, w, c_new));
+                walk_back(
+                    buckets,
+                    hi,
+                    |b| in_window(b.start_sec, w, c_old),
+                    |b| reconcile(windows, b, w, cur_sec),
+                );
+            }
+        }
+        for t in 0..2 {
+            while tiers[t].front().is_some_and(|b| !retained(t, b.start_sec, cur_sec)) {
+                if let Some(bucket) = tiers[t].pop_front() {
+                    roll_into(&mut tiers[t + 1], windows, TIERS[t + 1].width_secs, bucket, cur_sec);
                 }
             }
         }
-        while self.tiers[2].front().is_some_and(|b| expired(b.start_sec, cur_sec)) {
-            self.tiers[2].pop_front();
+        while tiers[2].front().is_some_and(|b| expired(b.start_sec, cur_sec)) {
+            if let Some(bucket) = tiers[2].pop_front() {
+                // Expired buckets are outside every window already; this only guards it.
+                for (i, window) in windows.iter_mut().enumerate() {
+                    if bucket.in_windows & (1 << i) != 0 {
+                        window.sub_bucket(&bucket.bins);
+                    }
+                }
+            }
         }
     }
 
@@ -204,49 +329,176 @@ impl Series {
         })
     }
 
-    /// The merged sketch and error count of a window, or `None` when it holds no sample.
-    /// Borrows the sketch when a single bucket covers the window.
-    pub(super) fn aggregate(&self, cutoff_sec: u64) -> Option<(Cow<'_, DDSketch>, u64)> {
-        let mut merged: Option<Cow<'_, DDSketch>> = None;
-        let mut errors = 0u64;
-        for wb in self.window(cutoff_sec) {
-            errors = errors.saturating_add(wb.bucket.errors);
-            match merged.as_mut() {
-                None => merged = Some(Cow::Borrowed(&wb.bucket.sketch)),
-                Some(acc) => merge_sketch(acc.to_mut(), &wb.bucket.sketch),
+    /// Figures and bins of `window` at `cur_sec`, or `None` when it holds no sample.
+    ///
+    /// The running bins are right for the newest clock seen; the buckets on which the query
+    /// disagrees with them are the unsealed ones inside the window and, when the clock has
+    /// moved on, those just below the window's first bucket that are still counted. Only then
+    /// are the bins copied and corrected.
+    pub(super) fn stats(&self, window: Window, cur_sec: u64) -> Option<WindowStats<'_>> {
+        let cutoff = cutoff_sec(window, cur_sec);
+        let bit = 1u8 << window_index(window);
+        let counted = |b: &Bucket| b.in_windows & bit != 0;
+        let mut stats = WindowStats {
+            count: 0,
+            errors: 0,
+            sum_ms: 0.0,
+            min_ms: f64::INFINITY,
+            max_ms: f64::NEG_INFINITY,
+            bins: Cow::Borrowed(&self.windows[window_index(window)]),
+        };
+        let mut add: Vec<&Bucket> = Vec::new();
+        let mut sub: Vec<&Bucket> = Vec::new();
+        for (buckets, tier) in self.tiers.iter().zip(TIERS.iter()) {
+            let first =
+                buckets.partition_point(|b| !in_window(b.start_sec, tier.width_secs, cutoff));
+            for b in buckets.range(first..) {
+                stats.count = stats.count.saturating_add(b.count);
+                stats.errors = stats.errors.saturating_add(b.errors);
+                stats.sum_ms += b.sum_ms;
+                stats.min_ms = stats.min_ms.min(b.min_ms);
+                stats.max_ms = stats.max_ms.max(b.max_ms);
+                if !counted(b) {
+                    add.push(b);
+                }
             }
+            sub.extend(buckets.range(..first).rev().take_while(|b| counted(b)));
         }
-        merged.filter(|s| s.count() > 0).map(|s| (s, errors))
+        if stats.count == 0 {
+            return None;
+        }
+        if !add.is_empty() || !sub.is_empty() {
+            let bins = stats.bins.to_mut();
+            add.iter().for_each(|b| bins.add_bucket(&b.bins));
+            sub.iter().for_each(|b| bins.sub_bucket(&b.bins));
+        }
+        Some(stats)
+    }
+
+    /// Count, errors and sum of `window` at `cur_sec`, without the bins.
+    pub(super) fn totals(&self, window: Window, cur_sec: u64) -> (u64, u64, f64) {
+        self.window(cutoff_sec(window, cur_sec)).fold((0, 0, 0.0), |(c, e, s), wb| {
+            (
+                c.saturating_add(wb.bucket.count),
+                e.saturating_add(wb.bucket.errors),
+                s + wb.bucket.sum_ms,
+            )
+        })
     }
 }
 
-/// The bucket starting at `start` in a sorted tier, created if missing.
-fn bucket_mut(buckets: &mut VecDeque<Bucket>, start: u64) -> Option<&mut Bucket> {
-    let idx = match buckets.back() {
-        Some(b) if b.start_sec == start => buckets.len() - 1,
+/// Applies `f` to the buckets just below index `hi`, newest first, while `take` holds.
+fn walk_back(
+    buckets: &mut VecDeque<Bucket>,
+    hi: usize,
+    take: impl Fn(&Bucket) -> bool,
+    mut f: impl FnMut(&mut Bucket),
+) {
+    for i in (0..hi).rev() {
+        match buckets.get_mut(i) {
+            Some(b) if take(b) => f(b),
+            _ => break,
+        }
+    }
+}
+
+/// The bucket starting at `start` in a sorted tier, created if missing (then `true`).
+fn bucket_mut(buckets: &mut VecDeque<Bucket>, start: u64) -> Option<(&mut Bucket, bool)> {
+    let (idx, created) = match buckets.back() {
+        Some(b) if b.start_sec == start => (buckets.len() - 1, false),
         _ => match buckets.binary_search_by_key(&start, |b| b.start_sec) {
-            Ok(i) => i,
+            Ok(i) => (i, false),
             Err(i) => {
                 buckets.insert(i, Bucket::new(start));
-                i
+                (i, true)
             }
         },
     };
-    buckets.get_mut(idx)
+    buckets.get_mut(idx).map(|b| (b, created))
 }
 
-/// Moves a bucket into the enclosing slot of a coarser tier, reusing it when that slot is empty.
-fn roll_into(buckets: &mut VecDeque<Bucket>, width_secs: u64, mut bucket: Bucket) {
+/// Moves a bucket into the enclosing slot of a coarser tier (reusing it when that slot is
+/// empty), keeping the running window bins right.
+fn roll_into(
+    buckets: &mut VecDeque<Bucket>,
+    windows: &mut [WindowBins; 4],
+    width_secs: u64,
+    mut bucket: Bucket,
+    cur_sec: u64,
+) {
     let start = slot_start(bucket.start_sec, width_secs);
-    match buckets.binary_search_by_key(&start, |b| b.start_sec) {
+    let idx = match buckets.binary_search_by_key(&start, |b| b.start_sec) {
         Ok(i) => {
-            if let Some(target) = buckets.get_mut(i) {
-                target.absorb(&bucket);
+            let Some(target) = buckets.get_mut(i) else { return };
+            // The merged bins take the target's memberships.
+            for (j, window) in windows.iter_mut().enumerate() {
+                let bit = 1u8 << j;
+                match (bucket.in_windows & bit != 0, target.in_windows & bit != 0) {
+                    (true, false) => window.sub_bucket(&bucket.bins),
+                    (false, true) => window.add_bucket(&bucket.bins),
+                    _ => {}
+                }
             }
+            target.absorb(&bucket);
+            target.bins.shrink();
+            i
         }
         Err(i) => {
             bucket.start_sec = start;
             buckets.insert(i, bucket);
+            i
+        }
+    };
+    if let Some(target) = buckets.get_mut(idx) {
+        reconcile(windows, target, width_secs, cur_sec);
+    }
+}
+
+#[cfg(test)]
+impl Series {
+    /// Panics unless every membership flag and every window's running bins match a
+    /// from-scratch computation at the newest clock seen.
+    pub(super) fn check_invariants(&self) {
+        let cur = self.maintained_sec;
+        for (i, window) in Window::ALL.into_iter().enumerate() {
+            let mut expected = WindowBins::default();
+            for (buckets, tier) in self.tiers.iter().zip(TIERS.iter()) {
+                assert!(buckets
+                    .iter()
+                    .zip(buckets.iter().skip(1))
+                    .all(|(a, b)| a.start_sec < b.start_sec));
+                for b in buckets {
+                    let w = tier.width_secs;
+                    let want = b.start_sec + w <= cur
+                        && in_window(b.start_sec, w, cutoff_sec(window, cur));
+                    assert_eq!(
+                        b.in_windows & (1 << i) != 0,
+                        want,
+                        "flag of {} in {window:?}",
+                        b.start_sec
+                    );
+                    if want {
+                        expected.add_bucket(&b.bins);
+                    }
+                }
+            }
+            assert_eq!(bins_of(&self.windows[i]), bins_of(&expected), "running bins of {window:?}");
         }
     }
+
+    /// The bins of `window` at `cur_sec`, summed from its buckets.
+    pub(super) fn scratch_bins(&self, window: Window, cur_sec: u64) -> Vec<(Key, u64)> {
+        let mut sum = WindowBins::default();
+        for wb in self.window(cutoff_sec(window, cur_sec)) {
+            sum.add_bucket(&wb.bucket.bins);
+        }
+        bins_of(&sum)
+    }
+}
+
+#[cfg(test)]
+pub(super) fn bins_of(bins: &WindowBins) -> Vec<(Key, u64)> {
+    let mut v = Vec::new();
+    bins.for_each(|k, c| v.push((k, c)));
+    v
 }

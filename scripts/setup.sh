@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Installs whatever this machine is missing to build and test Vitals, idempotently, then puts the
+# project's tools first on PATH. Sourced by scripts/run and scripts/test.
+#
+# Tools built here live in $VITALS_TOOLS_DIR (default ~/.cache/vitals/tools) so that fresh clones
+# (and CI) reuse them; nothing is downloaded except from the package registries.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TOOLS="${VITALS_TOOLS_DIR:-$HOME/.cache/vitals/tools}"
+CARGO_LEPTOS_VERSION=0.3.11
+
+say() { printf '\033[1;32m==>\033[0m %s\n' "$*"; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_updated=0
+apt_install() {
+  if [ "$apt_updated" = 0 ]; then
+    say "apt-get update"
+    as_root apt-get update -qq
+    apt_updated=1
+  fi
+  say "apt-get install $*"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# System packages: a C toolchain for -sys crates, Node for Playwright, Debian's Chromium.
+command -v cc >/dev/null || apt_install build-essential
+command -v pkg-config >/dev/null || apt_install pkg-config
+command -v node >/dev/null || apt_install nodejs
+command -v npm >/dev/null || apt_install npm
+command -v chromium >/dev/null || apt_install chromium
+
+# Rust: the toolchain named in rust-toolchain.toml, with the WASM target.
+if ! command -v rustup >/dev/null; then
+  echo "error: rustup is required (it provides the Rust toolchain named in rust-toolchain.toml)" >&2
+  exit 1
+fi
+cd "$ROOT"
+rustup target list --installed | grep -qx wasm32-unknown-unknown \
+  || { say "rustup target add wasm32-unknown-unknown"; rustup target add wasm32-unknown-unknown; }
+
+mkdir -p "$TOOLS/bin"
+export PATH="$TOOLS/bin:$ROOT/end2end/node_modules/.bin:$PATH"
+
+# cargo-leptos, built from the pinned library without its downloaders (tools/cargo-leptos).
+if [ "$("$TOOLS/bin/cargo-leptos" --version 2>/dev/null || true)" != "cargo-leptos $CARGO_LEPTOS_VERSION" ]; then
+  say "building cargo-leptos $CARGO_LEPTOS_VERSION (about 13 minutes the first time)"
+  cargo install --locked --force --path tools/cargo-leptos --root "$TOOLS" \
+    --target-dir "$TOOLS/../tools-target"
+fi
+
+# wasm-bindgen CLI: must equal the wasm-bindgen version in Cargo.lock.
+WB_VERSION="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)"
+if [ "$("$TOOLS/bin/wasm-bindgen" --version 2>/dev/null || true)" != "wasm-bindgen $WB_VERSION" ]; then
+  say "installing wasm-bindgen-cli $WB_VERSION (about 2 minutes)"
+  cargo install --force wasm-bindgen-cli --version "$WB_VERSION" --root "$TOOLS" \
+    --target-dir "$TOOLS/../tools-target"
+fi
+
+# Playwright and wasm-opt (binaryen) from npm; never `playwright install`.
+if [ ! -x end2end/node_modules/.bin/playwright ] || [ ! -x end2end/node_modules/.bin/wasm-opt ] \
+  || [ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]; then
+  say "npm ci (end2end)"
+  (cd end2end && npm ci --no-audit --no-fund --loglevel=error)
+fi

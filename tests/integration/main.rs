@@ -1,0 +1,5 @@
+//! Integration tests, one binary: the router through `oneshot`, and the real `vitals` binary.
+
+mod cli;
+mod http;
+mod support;

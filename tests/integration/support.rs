@@ -1,0 +1,111 @@
+//! Helpers: an in-process router with a temporary data directory, and a spawned `vitals` binary.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, Response};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+use vitals::server::config::ServeConfig;
+use vitals::server::{build_state, router};
+
+/// A router over a fresh state whose data directory lives as long as the value.
+pub struct TestApp {
+    pub router: axum::Router,
+    _dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    pub fn new() -> Self {
+        Self::with(|_| {})
+    }
+
+    pub fn with(adjust: impl FnOnce(&mut ServeConfig)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = ServeConfig { data_dir: dir.path().to_path_buf(), ..Default::default() };
+        adjust(&mut config);
+        let state = build_state(config, Default::default());
+        TestApp { router: router(state), _dir: dir }
+    }
+
+    pub async fn send(&self, request: Request<Body>) -> Response<Body> {
+        self.router.clone().oneshot(request).await.unwrap()
+    }
+
+    pub async fn get(&self, uri: &str) -> Response<Body> {
+        self.send(Request::get(uri).body(Body::empty()).unwrap()).await
+    }
+}
+
+pub async fn body_bytes(response: Response<Body>) -> Vec<u8> {
+    response.into_body().collect().await.unwrap().to_bytes().to_vec()
+}
+
+pub async fn body_text(response: Response<Body>) -> String {
+    String::from_utf8(body_bytes(response).await).unwrap()
+}
+
+/// The `vitals` binary under test.
+pub fn vitals() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vitals"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("VITALS_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+/// A running `vitals serve` on a free port; killed on drop.
+pub struct Server {
+    pub child: Child,
+    pub addr: SocketAddr,
+    log: mpsc::Receiver<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    pub fn spawn(extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = vitals()
+            .args(["serve", "--port", "0", "--data-dir"])
+            .arg(dir.path())
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, log) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let addr = loop {
+            let line = log.recv_timeout(Duration::from_secs(20)).expect("server did not start");
+            if let Some(rest) = line.split("Listening on http://").nth(1) {
+                break rest.split_whitespace().next().unwrap().parse().unwrap();
+            }
+        };
+        Server { child, addr, log, _dir: dir }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
