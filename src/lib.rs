@@ -1,6 +1,7 @@
 //! Vitals: a self-hosted, real-time performance dashboard. This crate is both the server
 //! (feature `ssr`) and the WASM client (feature `hydrate`); `model` is the contract they share.
 
+pub mod api;
 pub mod app;
 pub mod components;
 pub mod model;

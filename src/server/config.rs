@@ -15,6 +15,9 @@ pub const DEFAULT_DATA_DIR: &str = "./vitals-data";
 /// Largest accepted request body, in bytes.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 30;
+/// Samples kept in memory (5 minutes at 1 Hz).
+pub const DEFAULT_HISTORY: usize = 300;
+pub const DEFAULT_MAX_CLIENTS: u64 = 10_000;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -65,6 +68,12 @@ pub struct ServeArgs {
     /// Seconds before a request is answered 408 [default: 30].
     #[arg(long, env = "VITALS_REQUEST_TIMEOUT_SECS")]
     pub request_timeout_secs: Option<u64>,
+    /// Samples of history kept in memory per series [default: 300].
+    #[arg(long, env = "VITALS_HISTORY")]
+    pub history: Option<usize>,
+    /// Most WebSocket clients at once; more are refused with 503 [default: 10000].
+    #[arg(long, env = "VITALS_MAX_CLIENTS")]
+    pub max_clients: Option<u64>,
 }
 
 /// The config file's shape: the same options as the flags, all optional; unknown keys are errors.
@@ -78,6 +87,8 @@ struct FileConfig {
     token: Option<String>,
     max_body_bytes: Option<usize>,
     request_timeout_secs: Option<u64>,
+    history: Option<usize>,
+    max_clients: Option<u64>,
 }
 
 /// A secret that never shows in logs or debug output.
@@ -114,6 +125,8 @@ pub struct ServeConfig {
     pub token: Option<Secret>,
     pub max_body_bytes: usize,
     pub request_timeout_secs: u64,
+    pub history: usize,
+    pub max_clients: u64,
 }
 
 impl Default for ServeConfig {
@@ -126,6 +139,8 @@ impl Default for ServeConfig {
             token: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             request_timeout_secs: DEFAULT_REQUEST_TIMEOUT_SECS,
+            history: DEFAULT_HISTORY,
+            max_clients: DEFAULT_MAX_CLIENTS,
         }
     }
 }
@@ -161,6 +176,8 @@ impl ServeArgs {
                 .request_timeout_secs
                 .or(file.request_timeout_secs)
                 .unwrap_or(d.request_timeout_secs),
+            history: self.history.or(file.history).unwrap_or(d.history),
+            max_clients: self.max_clients.or(file.max_clients).unwrap_or(d.max_clients),
         };
         config.validate()?;
         Ok(config)
@@ -191,6 +208,13 @@ impl ServeConfig {
                 name: "max-body-bytes",
                 rule: "> 0",
                 value: "0".into(),
+            });
+        }
+        if !(1..=1_000_000).contains(&self.history) {
+            return Err(ConfigError::OutOfRange {
+                name: "history",
+                rule: "between 1 and 1000000 samples",
+                value: self.history.to_string(),
             });
         }
         if self.request_timeout_secs == 0 {

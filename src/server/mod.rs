@@ -1,9 +1,12 @@
 //! Server-only code: start-up, the router and every background task. Nothing here reaches the
 //! WASM bundle.
 
+pub mod api;
 pub mod assets;
+pub mod collector;
 pub mod config;
 pub mod health;
+pub mod live;
 pub mod security;
 pub mod state;
 
@@ -34,8 +37,16 @@ use state::AppState;
 /// How long shutdown may take before the process exits regardless.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(4);
 
-/// Builds the shared state for `config`: options for Leptos, health checks, assets.
-pub fn build_state(config: ServeConfig, shutdown: CancellationToken) -> AppState {
+/// Unix time in milliseconds.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Builds the shared state for `config` and starts the background tasks (collector thread,
+/// publisher). Must run inside a Tokio runtime.
+pub fn build_state(config: ServeConfig, shutdown: CancellationToken) -> anyhow::Result<AppState> {
     let assets = Arc::new(SiteAssets::load());
     let leptos_options = LeptosOptions::builder()
         .output_name(assets::OUTPUT_NAME)
@@ -70,14 +81,62 @@ pub fn build_state(config: ServeConfig, shutdown: CancellationToken) -> AppState
             Err(e) => (Status::Down, format!("{}: {}", data_dir.display(), io_reason(&e))),
         }),
     );
-    AppState {
+    let interval = config.interval();
+    let hub = live::Hub::new(interval.as_millis() as u64, config.history, config.max_clients);
+    let (collected_tx, collected_rx) = tokio::sync::mpsc::channel(4);
+    let collector = collector::spawn(interval, collected_tx).context("starting the collector")?;
+    let app: Arc<dyn live::publisher::AppSource> = Arc::new(NoApplicationYet);
+    tokio::spawn(live::publisher::run(Arc::clone(&hub), collected_rx, app, shutdown.clone()));
+    let watched = collector.clone();
+    health.register(
+        "collector",
+        Arc::new(move || {
+            let last = watched.last_sample_ms();
+            let interval_ms = watched.interval().as_millis() as u64;
+            let age_ms = now_ms().saturating_sub(last);
+            if last == 0 {
+                (Status::Ok, "starting: no sample yet".to_string())
+            } else if age_ms > 3 * interval_ms + 1000 {
+                (Status::Down, format!("last sample {age_ms} ms ago (interval {interval_ms} ms)"))
+            } else {
+                (Status::Ok, format!("last sample {age_ms} ms ago"))
+            }
+        }),
+    );
+    let live_hub = Arc::clone(&hub);
+    health.register(
+        "live",
+        Arc::new(move || {
+            let stats = live_hub.stats();
+            (Status::Ok, format!("{} of {} clients", stats.connected_clients, stats.max_clients))
+        }),
+    );
+    Ok(AppState {
         leptos_options,
+        hub,
+        collector,
         token: security::TokenGuard::new(config.token.clone()),
         config: Arc::new(config),
         started: Instant::now(),
         health: Arc::new(health),
         assets,
         shutdown,
+    })
+}
+
+/// Placeholder source until ingestion lands: no application figures.
+struct NoApplicationYet;
+
+impl live::publisher::AppSource for NoApplicationYet {
+    fn live_figures(
+        &self,
+        _now_ms: u64,
+    ) -> (crate::model::live::ActionMetrics, crate::model::live::EventMetrics) {
+        Default::default()
+    }
+
+    fn operations(&self, _now_ms: u64) -> Vec<crate::model::ops::OperationSummary> {
+        Vec::new()
     }
 }
 
@@ -90,6 +149,7 @@ pub fn router(state: AppState) -> Router {
     let max_body = state.config.max_body_bytes;
     Router::new()
         .route("/health", get(health::health))
+        .merge(api::routes())
         .route("/pkg/{*path}", get(pkg_asset))
         .leptos_routes_with_context(
             &state,
@@ -144,7 +204,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {}", io_reason(&e)))?;
     let local = listener.local_addr().context("reading the bound address")?;
     let shutdown = CancellationToken::new();
-    let state = build_state(config, shutdown.clone());
+    let state = build_state(config, shutdown.clone())?;
     tokio::spawn(watch_signals(shutdown.clone()));
     let app = router(state);
     info!(addr = %local, "Listening on http://{local}");

@@ -8,8 +8,10 @@ use leptos::prelude::LeptosOptions;
 use tokio_util::sync::CancellationToken;
 
 use super::assets::SiteAssets;
+use super::collector::CollectorHandle;
 use super::config::ServeConfig;
 use super::health::HealthRegistry;
+use super::live::Hub;
 use super::security::TokenGuard;
 
 /// Shared, cheaply cloned application state.
@@ -21,6 +23,8 @@ pub struct AppState {
     pub token: TokenGuard,
     pub health: Arc<HealthRegistry>,
     pub assets: Arc<SiteAssets>,
+    pub hub: Arc<Hub>,
+    pub collector: CollectorHandle,
     /// Cancelled when the server starts shutting down; long-lived tasks and sockets watch it.
     pub shutdown: CancellationToken,
 }
@@ -35,4 +39,10 @@ impl FromRef<AppState> for TokenGuard {
     fn from_ref(state: &AppState) -> Self {
         state.token.clone()
     }
+}
+
+/// The application state inside a server function.
+pub fn expect_state() -> Result<AppState, leptos::prelude::ServerFnError> {
+    leptos::prelude::use_context::<AppState>()
+        .ok_or_else(|| leptos::prelude::ServerFnError::new("server state is not available"))
 }

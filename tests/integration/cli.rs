@@ -133,6 +133,12 @@ fn sigterm_shuts_down_cleanly_within_five_seconds() {
     assert!(status.success(), "exit status {status}");
 }
 
+/// The body of a plain HTTP/1.1 GET (no chunked encoding expected for small JSON answers).
+pub fn http_get_body(url: &str) -> String {
+    let response = reqwest_get(url);
+    response.split_once("\r\n\r\n").map(|(_, body)| body.to_string()).unwrap_or_default()
+}
+
 /// A minimal blocking HTTP/1.1 GET, enough for a health probe.
 pub fn reqwest_get(url: &str) -> String {
     use std::io::Read;

@@ -2,4 +2,5 @@
 
 mod cli;
 mod http;
+mod live;
 mod support;

@@ -28,7 +28,7 @@ impl TestApp {
         let dir = tempfile::tempdir().unwrap();
         let mut config = ServeConfig { data_dir: dir.path().to_path_buf(), ..Default::default() };
         adjust(&mut config);
-        let state = build_state(config, Default::default());
+        let state = build_state(config, Default::default()).unwrap();
         TestApp { router: router(state), _dir: dir }
     }
 
@@ -64,7 +64,7 @@ pub fn vitals() -> Command {
 pub struct Server {
     pub child: Child,
     pub addr: SocketAddr,
-    log: mpsc::Receiver<String>,
+    _log: mpsc::Receiver<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -95,7 +95,7 @@ impl Server {
                 break rest.split_whitespace().next().unwrap().parse().unwrap();
             }
         };
-        Server { child, addr, log, _dir: dir }
+        Server { child, addr, _log: log, _dir: dir }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -335,7 +335,7 @@ fn parse_line(line: &str) -> Result<Metric<'_>, LineError<'_>> {
             }
             [b'#', ..] => {
                 if tags.is_some() {
-                    continue;
+                    return Err(LineError::DuplicateTags);
                 }
                 tags = Some(&line[start + 1..end]);
             }

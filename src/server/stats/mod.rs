@@ -7,12 +7,17 @@
 //! `gamma^k * 2 gamma / (1 + gamma)`, so every value is within `a = 0.01` of its bin's value),
 //! the count stores are our own (`sketch.rs`). Why not the crate's `DDSketch` itself: a window
 //! had to merge up to ~200 bucket sketches per operation (130 ms for 1,000 operations over 1h,
-//! measured on a loaded 2-core machine), and each sketch holds at least 1 KiB (128 u64 bins),
-//! 430 KiB per busy operation; the crate offers neither subtraction nor access to its bins. Here each bucket stores only its non-empty
-//! bins, and each window keeps the running sum of the bins of its sealed buckets, adding a
-//! bucket when it is sealed and subtracting it when it leaves, which is exact with integer
-//! counts. Quantiles are the bin of the sample of 0-based rank `floor(q * (count - 1))` (the
-//! crate's definition), clamped into the exact `[min, max]` of the window.
+//! measured on a loaded 2-core machine), each sketch holds at least 1 KiB (128 u64 bins), so
+//! 430 KiB per busy operation, and the crate offers neither subtraction nor access to its bins.
+//!
+//! Here each bucket stores only its non-empty bins, and each window keeps a running aggregate
+//! of its sealed buckets (bins, count, errors, sum in integer nanoseconds, min and max), adding
+//! a bucket when it is sealed and subtracting it when it leaves; integer counts make that
+//! exact, and min/max are rescanned from the buckets only when a bucket holding one of them
+//! leaves. A query copies the aggregate only to add the current (unsealed) bucket or to catch up
+//! with a clock that moved since the last `record` or `prune` of that name. Quantiles are the
+//! bin of the sample of 0-based rank `floor(q * (count - 1))` (the crate's definition), clamped
+//! into the exact `[min, max]` of the window.
 //!
 //! # Buckets and window edges
 //! Buckets are 1 s wide for the newest ~60-70 s, 10 s wide up to ~15-16 min and 60 s wide
@@ -36,7 +41,7 @@ use std::fmt;
 use crate::model::ops::{
     LatencyPoint, LatencyThresholds, OperationDetail, OperationSummary, Window,
 };
-use series::{Series, WindowStats, RETENTION_SECS};
+use series::{Aggregate, Series, RETENTION_SECS};
 
 /// Samples stamped further ahead of `now_ms` than this are taken as happening now.
 const MAX_FUTURE_MS: u64 = 60_000;
@@ -278,7 +283,7 @@ fn success_pct(count: u64, error_count: u64) -> f64 {
 fn summarize(
     name: &str,
     window: Window,
-    stats: &WindowStats<'_>,
+    stats: &Aggregate,
     thresholds: &LatencyThresholds,
 ) -> OperationSummary {
     let (count, min_ms, max_ms) = (stats.count, stats.min_ms, stats.max_ms);
@@ -292,7 +297,7 @@ fn summarize(
         success_pct: success_pct(count, error_count),
         error_count,
         min_ms,
-        mean_ms: (stats.sum_ms / count.max(1) as f64).max(min_ms).min(max_ms),
+        mean_ms: (stats.sum_ms() / count.max(1) as f64).max(min_ms).min(max_ms),
         max_ms,
         p50_ms,
         p90_ms,

@@ -1,5 +1,5 @@
-//! One operation's samples: tiered time buckets (1 s, 10 s, 60 s) and, per window, the running
-//! sum of the bins of the buckets inside it.
+//! One operation's samples: tiered time buckets (1 s, 10 s, 60 s) and, per window, a running
+//! aggregate of the buckets inside it.
 //!
 //! Every sample lands in exactly one bucket. Buckets of a tier are kept sorted by start time in
 //! a `VecDeque`; as time passes the oldest buckets of a tier are merged into the enclosing bucket
@@ -7,11 +7,11 @@
 //! Rolling up happens a whole parent slot at a time (all ten 1 s buckets of a 10 s slot, all six
 //! 10 s buckets of a 60 s slot), so buckets of different tiers never overlap in time.
 //!
-//! A bucket is *sealed* once its time is over. Sealed buckets are added to the running bins of
-//! every window they belong to and subtracted when they leave it, so a window's percentiles
-//! need no merging at query time: the query copies the running bins only when the clock has
-//! moved since the last update or the newest (unsealed) buckets hold data, and adds or removes
-//! just those few buckets.
+//! A bucket is *sealed* once its time is over. Sealed buckets are added to the running
+//! aggregate of every window they belong to and subtracted when they leave it, so a window's
+//! figures and percentiles need no merging at query time: the query copies the aggregate only
+//! when the newest (unsealed) buckets hold data or the clock has moved since the last update,
+//! and adds or removes just those few buckets.
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
@@ -59,11 +59,12 @@ pub(super) struct Bucket {
     pub(super) start_sec: u64,
     pub(super) count: u64,
     pub(super) errors: u64,
-    pub(super) sum_ms: f64,
+    /// Sum of durations in whole nanoseconds, so that windows add and subtract it exactly.
+    pub(super) sum_ns: u128,
     pub(super) min_ms: f64,
     pub(super) max_ms: f64,
     pub(super) bins: BucketBins,
-    /// Bit `i` set: the bins are counted in `Series::windows[i]`.
+    /// Bit `i` set: the bucket is counted in `Series::windows[i]`.
     in_windows: u8,
 }
 
@@ -73,7 +74,7 @@ impl Bucket {
             start_sec,
             count: 0,
             errors: 0,
-            sum_ms: 0.0,
+            sum_ns: 0,
             min_ms: f64::INFINITY,
             max_ms: f64::NEG_INFINITY,
             bins: BucketBins::new(),
@@ -86,7 +87,7 @@ impl Bucket {
         if !success {
             self.errors = self.errors.saturating_add(n);
         }
-        self.sum_ms += duration_ms * n as f64;
+        self.sum_ns = self.sum_ns.saturating_add(to_ns(duration_ms, n));
         self.min_ms = self.min_ms.min(duration_ms);
         self.max_ms = self.max_ms.max(duration_ms);
         self.bins.add(key, u32::try_from(n).unwrap_or(u32::MAX));
@@ -95,7 +96,7 @@ impl Bucket {
     fn absorb(&mut self, other: &Bucket) {
         self.count = self.count.saturating_add(other.count);
         self.errors = self.errors.saturating_add(other.errors);
-        self.sum_ms += other.sum_ms;
+        self.sum_ns = self.sum_ns.saturating_add(other.sum_ns);
         self.min_ms = self.min_ms.min(other.min_ms);
         self.max_ms = self.max_ms.max(other.max_ms);
         self.bins.absorb(&other.bins);
@@ -141,17 +142,17 @@ fn in_window(start_sec: u64, width_secs: u64, cutoff_sec: u64) -> bool {
 
 /// Makes `bucket`'s membership in the running window bins right for `cur_sec`: a bucket is
 /// counted in a window once sealed (`start + width <= cur_sec`) and while inside it.
-fn reconcile(windows: &mut [WindowBins; 4], bucket: &mut Bucket, width_secs: u64, cur_sec: u64) {
+fn reconcile(windows: &mut [Aggregate; 4], bucket: &mut Bucket, width_secs: u64, cur_sec: u64) {
     let sealed = bucket.start_sec + width_secs <= cur_sec;
     for (i, window) in Window::ALL.into_iter().enumerate() {
         let bit = 1u8 << i;
         let want = sealed && in_window(bucket.start_sec, width_secs, cutoff_sec(window, cur_sec));
         let has = bucket.in_windows & bit != 0;
         if want && !has {
-            windows[i].add_bucket(&bucket.bins);
+            windows[i].add_bucket(bucket);
             bucket.in_windows |= bit;
         } else if has && !want {
-            windows[i].sub_bucket(&bucket.bins);
+            windows[i].sub_bucket(bucket);
             bucket.in_windows &= !bit;
         }
     }
@@ -163,22 +164,95 @@ pub(super) struct WindowBucket<'a> {
     pub(super) width_secs: u64,
 }
 
-/// Exact figures and sketch bins of one window.
-pub(super) struct WindowStats<'a> {
+/// `n` times a duration, in whole nanoseconds.
+fn to_ns(duration_ms: f64, n: u64) -> u128 {
+    // Durations are at most 1e12 ms, so the product fits u64 before widening.
+    ((duration_ms * 1e6).round() as u128).saturating_mul(u128::from(n))
+}
+
+/// Exact figures and sketch bins of a set of buckets (a window's).
+#[derive(Clone, Debug)]
+pub(super) struct Aggregate {
     pub(super) count: u64,
     pub(super) errors: u64,
-    pub(super) sum_ms: f64,
+    sum_ns: u128,
     pub(super) min_ms: f64,
     pub(super) max_ms: f64,
-    /// Borrowed from the running bins when they are up to date.
-    pub(super) bins: Cow<'a, WindowBins>,
+    /// False once a bucket that may have held the min or max was removed: rescan needed.
+    extremes_exact: bool,
+    pub(super) bins: WindowBins,
+}
+
+impl Default for Aggregate {
+    fn default() -> Self {
+        Aggregate {
+            count: 0,
+            errors: 0,
+            sum_ns: 0,
+            min_ms: f64::INFINITY,
+            max_ms: f64::NEG_INFINITY,
+            extremes_exact: true,
+            bins: WindowBins::default(),
+        }
+    }
+}
+
+impl Aggregate {
+    /// Sum of durations in milliseconds.
+    pub(super) fn sum_ms(&self) -> f64 {
+        self.sum_ns as f64 / 1e6
+    }
+
+    fn add_bucket(&mut self, b: &Bucket) {
+        self.count = self.count.saturating_add(b.count);
+        self.errors = self.errors.saturating_add(b.errors);
+        self.sum_ns = self.sum_ns.saturating_add(b.sum_ns);
+        self.min_ms = self.min_ms.min(b.min_ms);
+        self.max_ms = self.max_ms.max(b.max_ms);
+        self.bins.add_bucket(&b.bins);
+    }
+
+    fn sub_bucket(&mut self, b: &Bucket) {
+        self.count = self.count.saturating_sub(b.count);
+        if self.count == 0 {
+            *self = Aggregate::default();
+            return;
+        }
+        self.errors = self.errors.saturating_sub(b.errors);
+        self.sum_ns = self.sum_ns.saturating_sub(b.sum_ns);
+        if b.min_ms <= self.min_ms || b.max_ms >= self.max_ms {
+            self.extremes_exact = false;
+        }
+        self.bins.sub_bucket(&b.bins);
+    }
+
+    fn add_sample(&mut self, duration_ms: f64, key: Key, n: u64, success: bool) {
+        self.count = self.count.saturating_add(n);
+        if !success {
+            self.errors = self.errors.saturating_add(n);
+        }
+        self.sum_ns = self.sum_ns.saturating_add(to_ns(duration_ms, n));
+        self.min_ms = self.min_ms.min(duration_ms);
+        self.max_ms = self.max_ms.max(duration_ms);
+        self.bins.add_key(key, n);
+    }
+
+    /// Recomputes min and max from the buckets the aggregate holds.
+    fn rescan_extremes<'a>(&mut self, buckets: impl Iterator<Item = &'a Bucket>) {
+        let (mut min_ms, mut max_ms) = (f64::INFINITY, f64::NEG_INFINITY);
+        for b in buckets {
+            min_ms = min_ms.min(b.min_ms);
+            max_ms = max_ms.max(b.max_ms);
+        }
+        (self.min_ms, self.max_ms, self.extremes_exact) = (min_ms, max_ms, true);
+    }
 }
 
 /// Everything recorded for one operation name.
 pub(super) struct Series {
     tiers: [VecDeque<Bucket>; 3],
-    /// Running bins of every sealed bucket inside each window, by `window_index`.
-    windows: [WindowBins; 4],
+    /// Running aggregate of the sealed buckets inside each window, by `window_index`.
+    windows: [Aggregate; 4],
     /// Newest `cur_sec` the series was brought up to date with.
     maintained_sec: u64,
     /// Fraction of weight not yet recorded (in -0.5..=0.5), so weights average out exactly.
@@ -213,7 +287,7 @@ impl Series {
                     + t.iter().map(|b| b.bins.heap_bytes()).sum::<usize>()
             })
             .sum();
-        let windows: usize = self.windows.iter().map(WindowBins::heap_bytes).sum();
+        let windows: usize = self.windows.iter().map(|a| a.bins.heap_bytes()).sum();
         std::mem::size_of::<Series>() + buckets + windows
     }
 
@@ -255,7 +329,7 @@ impl Series {
         } else if bucket.in_windows != 0 {
             for (i, window) in windows.iter_mut().enumerate() {
                 if bucket.in_windows & (1 << i) != 0 {
-                    window.add_key(key, n);
+                    window.add_sample(duration_ms, key, n, success);
                 }
             }
         }
@@ -313,9 +387,15 @@ impl Series {
                 // Expired buckets are outside every window already; this only guards it.
                 for (i, window) in windows.iter_mut().enumerate() {
                     if bucket.in_windows & (1 << i) != 0 {
-                        window.sub_bucket(&bucket.bins);
+                        window.sub_bucket(&bucket);
                     }
                 }
+            }
+        }
+        for (i, window) in windows.iter_mut().enumerate() {
+            if !window.extremes_exact {
+                let bit = 1u8 << i;
+                window.rescan_extremes(tiers.iter().flatten().filter(|b| b.in_windows & bit != 0));
             }
         }
     }
@@ -329,61 +409,86 @@ impl Series {
         })
     }
 
-    /// Figures and bins of `window` at `cur_sec`, or `None` when it holds no sample.
-    ///
-    /// The running bins are right for the newest clock seen; the buckets on which the query
-    /// disagrees with them are the unsealed ones inside the window and, when the clock has
-    /// moved on, those just below the window's first bucket that are still counted. Only then
-    /// are the bins copied and corrected.
-    pub(super) fn stats(&self, window: Window, cur_sec: u64) -> Option<WindowStats<'_>> {
-        let cutoff = cutoff_sec(window, cur_sec);
+    /// Calls `f(bucket, true)` for each bucket that `window` at `cur_sec` holds but its running
+    /// aggregate does not, and `f(bucket, false)` for the reverse. The aggregate is right for
+    /// the newest clock seen, so these are the unsealed buckets at the end and, when the query
+    /// clock differs, those between the two clocks' window starts.
+    fn for_each_correction<'a>(
+        &'a self,
+        window: Window,
+        cur_sec: u64,
+        mut f: impl FnMut(&'a Bucket, bool),
+    ) {
         let bit = 1u8 << window_index(window);
-        let counted = |b: &Bucket| b.in_windows & bit != 0;
-        let mut stats = WindowStats {
-            count: 0,
-            errors: 0,
-            sum_ms: 0.0,
-            min_ms: f64::INFINITY,
-            max_ms: f64::NEG_INFINITY,
-            bins: Cow::Borrowed(&self.windows[window_index(window)]),
-        };
-        let mut add: Vec<&Bucket> = Vec::new();
-        let mut sub: Vec<&Bucket> = Vec::new();
+        let (c_query, c_held) =
+            (cutoff_sec(window, cur_sec), cutoff_sec(window, self.maintained_sec));
         for (buckets, tier) in self.tiers.iter().zip(TIERS.iter()) {
-            let first =
-                buckets.partition_point(|b| !in_window(b.start_sec, tier.width_secs, cutoff));
-            for b in buckets.range(first..) {
-                stats.count = stats.count.saturating_add(b.count);
-                stats.errors = stats.errors.saturating_add(b.errors);
-                stats.sum_ms += b.sum_ms;
-                stats.min_ms = stats.min_ms.min(b.min_ms);
-                stats.max_ms = stats.max_ms.max(b.max_ms);
-                if !counted(b) {
-                    add.push(b);
-                }
-            }
-            sub.extend(buckets.range(..first).rev().take_while(|b| counted(b)));
+            let w = tier.width_secs;
+            let mut visit =
+                |b: &'a Bucket| match (in_window(b.start_sec, w, c_query), b.in_windows & bit != 0)
+                {
+                    (true, false) => f(b, true),
+                    (false, true) => f(b, false),
+                    _ => {}
+                };
+            let (lo, hi) = if c_query == c_held {
+                (0, 0)
+            } else {
+                let first_in = |c: u64| buckets.partition_point(|b| !in_window(b.start_sec, w, c));
+                let (a, b) = (first_in(c_query), first_in(c_held));
+                (a.min(b), a.max(b))
+            };
+            buckets.range(lo..hi).for_each(&mut visit);
+            let unsealed = |b: &Bucket| b.start_sec + w > self.maintained_sec;
+            let tail = buckets.len() - buckets.iter().rev().take_while(|b| unsealed(b)).count();
+            buckets.range(tail.max(hi)..).for_each(&mut visit);
+            buckets.range(tail..lo.max(tail)).for_each(&mut visit);
         }
-        if stats.count == 0 {
-            return None;
-        }
-        if !add.is_empty() || !sub.is_empty() {
-            let bins = stats.bins.to_mut();
-            add.iter().for_each(|b| bins.add_bucket(&b.bins));
-            sub.iter().for_each(|b| bins.sub_bucket(&b.bins));
-        }
-        Some(stats)
     }
 
-    /// Count, errors and sum of `window` at `cur_sec`, without the bins.
+    /// Figures and bins of `window` at `cur_sec`, or `None` when it holds no sample. Borrows
+    /// the running aggregate when no correction applies.
+    pub(super) fn stats(&self, window: Window, cur_sec: u64) -> Option<Cow<'_, Aggregate>> {
+        let held = &self.windows[window_index(window)];
+        let mut fixed: Option<Aggregate> = None;
+        self.for_each_correction(window, cur_sec, |b, add| {
+            let agg = fixed.get_or_insert_with(|| held.clone());
+            if add {
+                agg.add_bucket(b);
+            } else {
+                agg.sub_bucket(b);
+            }
+        });
+        let agg = match fixed {
+            None => Cow::Borrowed(held),
+            Some(mut agg) => {
+                if !agg.extremes_exact {
+                    agg.rescan_extremes(
+                        self.window(cutoff_sec(window, cur_sec)).map(|wb| wb.bucket),
+                    );
+                }
+                Cow::Owned(agg)
+            }
+        };
+        (agg.count > 0).then_some(agg)
+    }
+
+    /// Count, errors and sum (ms) of `window` at `cur_sec`, without touching the bins.
     pub(super) fn totals(&self, window: Window, cur_sec: u64) -> (u64, u64, f64) {
-        self.window(cutoff_sec(window, cur_sec)).fold((0, 0, 0.0), |(c, e, s), wb| {
-            (
-                c.saturating_add(wb.bucket.count),
-                e.saturating_add(wb.bucket.errors),
-                s + wb.bucket.sum_ms,
-            )
-        })
+        let held = &self.windows[window_index(window)];
+        let (mut count, mut errors, mut sum_ns) = (held.count, held.errors, held.sum_ns);
+        self.for_each_correction(window, cur_sec, |b, add| {
+            if add {
+                count = count.saturating_add(b.count);
+                errors = errors.saturating_add(b.errors);
+                sum_ns = sum_ns.saturating_add(b.sum_ns);
+            } else {
+                count = count.saturating_sub(b.count);
+                errors = errors.saturating_sub(b.errors);
+                sum_ns = sum_ns.saturating_sub(b.sum_ns);
+            }
+        });
+        (count, errors, sum_ns as f64 / 1e6)
     }
 }
 
@@ -421,7 +526,7 @@ fn bucket_mut(buckets: &mut VecDeque<Bucket>, start: u64) -> Option<(&mut Bucket
 /// empty), keeping the running window bins right.
 fn roll_into(
     buckets: &mut VecDeque<Bucket>,
-    windows: &mut [WindowBins; 4],
+    windows: &mut [Aggregate; 4],
     width_secs: u64,
     mut bucket: Bucket,
     cur_sec: u64,
@@ -434,8 +539,8 @@ fn roll_into(
             for (j, window) in windows.iter_mut().enumerate() {
                 let bit = 1u8 << j;
                 match (bucket.in_windows & bit != 0, target.in_windows & bit != 0) {
-                    (true, false) => window.sub_bucket(&bucket.bins),
-                    (false, true) => window.add_bucket(&bucket.bins),
+                    (true, false) => window.sub_bucket(&bucket),
+                    (false, true) => window.add_bucket(&bucket),
                     _ => {}
                 }
             }
@@ -456,49 +561,47 @@ fn roll_into(
 
 #[cfg(test)]
 impl Series {
-    /// Panics unless every membership flag and every window's running bins match a
+    /// Panics unless every membership flag and every window's running aggregate match a
     /// from-scratch computation at the newest clock seen.
     pub(super) fn check_invariants(&self) {
         let cur = self.maintained_sec;
         for (i, window) in Window::ALL.into_iter().enumerate() {
-            let mut expected = WindowBins::default();
+            let mut expected = Aggregate::default();
             for (buckets, tier) in self.tiers.iter().zip(TIERS.iter()) {
-                assert!(buckets
-                    .iter()
-                    .zip(buckets.iter().skip(1))
-                    .all(|(a, b)| a.start_sec < b.start_sec));
+                let sorted = buckets.iter().zip(buckets.iter().skip(1));
+                assert!(sorted.clone().all(|(a, b)| a.start_sec < b.start_sec));
                 for b in buckets {
                     let w = tier.width_secs;
-                    let want = b.start_sec + w <= cur
-                        && in_window(b.start_sec, w, cutoff_sec(window, cur));
-                    assert_eq!(
-                        b.in_windows & (1 << i) != 0,
-                        want,
-                        "flag of {} in {window:?}",
-                        b.start_sec
-                    );
+                    let cutoff = cutoff_sec(window, cur);
+                    let want = b.start_sec + w <= cur && in_window(b.start_sec, w, cutoff);
+                    assert_eq!(b.in_windows & (1 << i) != 0, want, "flag of {}", b.start_sec);
                     if want {
-                        expected.add_bucket(&b.bins);
+                        expected.add_bucket(b);
                     }
                 }
             }
-            assert_eq!(bins_of(&self.windows[i]), bins_of(&expected), "running bins of {window:?}");
+            assert_eq!(summary_of(&self.windows[i]), summary_of(&expected), "{window:?}");
         }
     }
 
-    /// The bins of `window` at `cur_sec`, summed from its buckets.
-    pub(super) fn scratch_bins(&self, window: Window, cur_sec: u64) -> Vec<(Key, u64)> {
-        let mut sum = WindowBins::default();
+    /// The aggregate of `window` at `cur_sec`, summed from its buckets.
+    pub(super) fn scratch(&self, window: Window, cur_sec: u64) -> Aggregate {
+        let mut sum = Aggregate::default();
         for wb in self.window(cutoff_sec(window, cur_sec)) {
-            sum.add_bucket(&wb.bucket.bins);
+            sum.add_bucket(wb.bucket);
         }
-        bins_of(&sum)
+        sum
     }
 }
 
+/// Everything an aggregate says: count, errors, sum, min, max, exactness and bins.
 #[cfg(test)]
-pub(super) fn bins_of(bins: &WindowBins) -> Vec<(Key, u64)> {
-    let mut v = Vec::new();
-    bins.for_each(|k, c| v.push((k, c)));
-    v
+pub(super) type AggregateSummary = (u64, u64, u128, f64, f64, bool, Vec<(Key, u64)>);
+
+/// Everything an aggregate says, for comparisons in tests.
+#[cfg(test)]
+pub(super) fn summary_of(agg: &Aggregate) -> AggregateSummary {
+    let mut bins = Vec::new();
+    agg.bins.for_each(|k, c| bins.push((k, c)));
+    (agg.count, agg.errors, agg.sum_ns, agg.min_ms, agg.max_ms, agg.extremes_exact, bins)
 }

@@ -2,7 +2,7 @@
 
 use sketches_ddsketch::{Config, DDSketch};
 
-use super::series::bins_of;
+use super::series::summary_of;
 use super::*;
 use crate::model::ops::{HistogramBin, LatencyClass};
 
@@ -519,9 +519,12 @@ fn random_steps_keep_window_bins_exact(seed: u64) {
         for series in reg.series.values() {
             series.check_invariants();
             for w in Window::ALL {
-                let got = series.stats(w, query_now / 1000).map(|s| bins_of(&s.bins));
-                let want = series.scratch_bins(w, query_now / 1000);
-                assert_eq!(got.unwrap_or_default(), want, "seed {seed}, step {step}, {w:?}");
+                let got = series.stats(w, query_now / 1000).map(|a| summary_of(&a));
+                let want = series.scratch(w, query_now / 1000);
+                let want = (want.count > 0).then(|| summary_of(&want));
+                assert_eq!(got, want, "seed {seed}, step {step}, {w:?}");
+                let (count, errors, _) = series.totals(w, query_now / 1000);
+                assert_eq!((count, errors), want.map_or((0, 0), |w| (w.0, w.1)));
             }
         }
     }

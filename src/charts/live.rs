@@ -1,0 +1,246 @@
+//! The dashboard's live charts: CPU and memory, actions and their duration, queue depths, and
+//! errors, each over a window of time ending now.
+
+use plotters::prelude::*;
+
+use super::frame::{self, Axes};
+use super::scale::{self, count_label, duration_label, tick_step, time_label, value_ticks};
+use super::series::{self, max_step, segments, typical_step, TimeWindow};
+
+/// Fraction of its time slot a queue bar pair fills (the rest is the gap between pairs).
+const BAR_FILL: f64 = 0.9;
+/// Opacity of the area under the error line.
+const AREA_ALPHA: f64 = 0.25;
+
+/// The time axis of `window` and a label function for it.
+fn time_axis(window: &TimeWindow) -> (Vec<f64>, impl Fn(&f64) -> String) {
+    let (ticks, step_secs) = scale::time_ticks(window.secs);
+    (ticks, move |secs: &f64| time_label(*secs, step_secs))
+}
+
+/// `"; latest …"` for descriptions, or `"; no data yet"`.
+fn latest_note(parts: &[(Option<f64>, &dyn Fn(f64) -> String)]) -> String {
+    let known: Vec<String> = parts.iter().filter_map(|(v, f)| v.map(f)).collect();
+    if known.is_empty() {
+        "; no data yet".to_owned()
+    } else {
+        format!("; latest {}", known.join(", "))
+    }
+}
+
+/// CPU and memory use as two lines on a 0–100 % scale over the last `window_ms` ending at
+/// `now_ms` (x labels in time before now, e.g. "-60s" … "now").
+///
+/// `points` are `(at_ms, cpu_pct, memory_pct)`: Unix milliseconds and percentages. Points
+/// outside the window are left out, values are clamped into 0..=100, a NaN or infinite value
+/// leaves a gap, and so does a pause much longer than the usual sample spacing.
+pub fn cpu_memory_chart(points: &[(u64, f32, f32)], window_ms: u64, now_ms: u64) -> String {
+    let window = TimeWindow::new(window_ms, now_ms);
+    let picked = window.select(points, |p| p.0);
+    let gap = max_step(typical_step(picked.iter().map(|p| p.0)));
+    // Not `f64::min`, which would turn NaN into 100.
+    let pct = |v: f32| if v > 100.0 { 100.0 } else { f64::from(v) };
+    let cpu = segments(picked.iter().map(|(x, p)| (*x, pct(p.1))), gap);
+    let memory = segments(picked.iter().map(|(x, p)| (*x, pct(p.2))), gap);
+    let label = format!(
+        "CPU and memory use over the last {}{}",
+        time_span(window.secs),
+        latest_note(&[
+            (series::latest(&cpu), &|v| format!("CPU {v:.0} %")),
+            (series::latest(&memory), &|v| format!("memory {v:.0} %")),
+        ])
+    );
+    frame::render(&label, |root| {
+        let (x_ticks, x_label) = time_axis(&window);
+        let axes = Axes {
+            x_range: -window.secs..0.0,
+            x_ticks,
+            x_label: &x_label,
+            y_ticks: vec![0.0, 25.0, 50.0, 75.0, 100.0],
+            y_label: &|v| format!("{v:.0}%"),
+            right_axis: false,
+        };
+        let mut chart = frame::build(root, &axes)?;
+        series::draw_lines(&mut chart, &cpu, frame::CPU)?;
+        series::draw_lines(&mut chart, &memory, frame::MEMORY)?;
+        if cpu.is_empty() && memory.is_empty() {
+            frame::draw_no_data(root, &chart)?;
+        }
+        frame::draw_legend(root, &[("CPU %", frame::CPU), ("Memory %", frame::MEMORY)])
+    })
+}
+
+/// Actions per minute (left axis) and their average duration in milliseconds (right axis, a
+/// plotters secondary coordinate) over the last `window_ms` ending at `now_ms`.
+///
+/// `points` are `(at_ms, actions_per_min, avg_duration_ms)`; same filtering as
+/// [`cpu_memory_chart`], and values are clamped into `0..=1e15`.
+pub fn action_chart(points: &[(u64, f64, f64)], window_ms: u64, now_ms: u64) -> String {
+    let window = TimeWindow::new(window_ms, now_ms);
+    let picked = window.select(points, |p| p.0);
+    let gap = max_step(typical_step(picked.iter().map(|p| p.0)));
+    let rate = segments(picked.iter().map(|(x, p)| (*x, p.1)), gap);
+    let duration = segments(picked.iter().map(|(x, p)| (*x, p.2)), gap);
+    let label = format!(
+        "Actions per minute and average action duration over the last {}{}",
+        time_span(window.secs),
+        latest_note(&[
+            (series::latest(&rate), &|v| format!("{} actions/min", scale::trim(v, 1))),
+            (series::latest(&duration), &|v| format!("{} ms average", scale::trim(v, 1))),
+        ])
+    );
+    frame::render(&label, |root| {
+        let (x_ticks, x_label) = time_axis(&window);
+        let rate_ticks = value_ticks(series::max_of(&rate), 4.0, false);
+        let rate_step = tick_step(&rate_ticks);
+        let intervals = rate_ticks.len().saturating_sub(1);
+        let ms_ticks = scale::aligned_ticks(series::max_of(&duration), 4.0, intervals);
+        let ms_step = tick_step(&ms_ticks);
+        let axes = Axes {
+            x_range: -window.secs..0.0,
+            x_ticks,
+            x_label: &x_label,
+            y_ticks: rate_ticks,
+            y_label: &|v| count_label(*v, rate_step),
+            right_axis: true,
+        };
+        let chart = frame::build(root, &axes)?;
+        frame::draw_right_axis(root, &chart, &ms_ticks, &|v| duration_label(*v, ms_step))?;
+        let mut chart =
+            chart.set_secondary_coord(-window.secs..0.0, 0.0..frame::top_of(&ms_ticks));
+        series::draw_lines(&mut chart, &rate, frame::ACTIONS)?;
+        for run in &duration {
+            let style = frame::DURATION.stroke_width(series::LINE_PX);
+            match run.as_slice() {
+                [one] => {
+                    let dot = Circle::new(*one, 3, frame::DURATION.filled());
+                    chart.draw_secondary_series(std::iter::once(dot))?;
+                }
+                _ => {
+                    chart.draw_secondary_series(LineSeries::new(run.iter().copied(), style))?;
+                }
+            }
+        }
+        if rate.is_empty() && duration.is_empty() {
+            frame::draw_no_data(root, &chart)?;
+        }
+        frame::draw_legend(
+            root,
+            &[("Actions/min (left)", frame::ACTIONS), ("Avg duration (right)", frame::DURATION)],
+        )
+    })
+}
+
+/// Queue depths as bars, action queue and event queue side by side in each sample's time slot,
+/// over the last `window_ms` ending at `now_ms`.
+///
+/// `points` are `(at_ms, action_queue_depth, event_queue_depth)`; a bar ends at its sample's
+/// time and is as wide as the usual sample spacing allows. Non-finite depths draw no bar,
+/// values are clamped into `0..=1e15`.
+pub fn queue_chart(points: &[(u64, f64, f64)], window_ms: u64, now_ms: u64) -> String {
+    let window = TimeWindow::new(window_ms, now_ms);
+    let picked = window.select(points, |p| p.0);
+    let slot_secs = typical_step(picked.iter().map(|p| p.0))
+        .unwrap_or(1.0)
+        .clamp(window.secs / 600.0, window.secs / 10.0);
+    let actions: Vec<(f64, Option<f64>)> =
+        picked.iter().map(|(x, p)| (*x, scale::clean(p.1))).collect();
+    let events: Vec<(f64, Option<f64>)> =
+        picked.iter().map(|(x, p)| (*x, scale::clean(p.2))).collect();
+    let latest_of = |s: &[(f64, Option<f64>)]| s.iter().rev().find_map(|(_, v)| *v);
+    let max = actions.iter().chain(&events).filter_map(|(_, v)| *v).fold(0.0, f64::max);
+    let has_data = actions.iter().chain(&events).any(|(_, v)| v.is_some());
+    let label = format!(
+        "Action and event queue depths over the last {}{}",
+        time_span(window.secs),
+        latest_note(&[
+            (latest_of(&actions), &|v| format!("{} actions queued", scale::trim(v, 1))),
+            (latest_of(&events), &|v| format!("{} events queued", scale::trim(v, 1))),
+        ])
+    );
+    frame::render(&label, |root| {
+        let (x_ticks, x_label) = time_axis(&window);
+        let y_ticks = value_ticks(max, 4.0, false);
+        let y_step = tick_step(&y_ticks);
+        let axes = Axes {
+            x_range: -window.secs..0.0,
+            x_ticks,
+            x_label: &x_label,
+            y_ticks,
+            y_label: &|v| count_label(*v, y_step),
+            right_axis: false,
+        };
+        let mut chart = frame::build(root, &axes)?;
+        let half = slot_secs * BAR_FILL / 2.0;
+        // Bars end at their sample's time; the axis clamps the oldest one to the left edge.
+        let bars = |series: &[(f64, Option<f64>)], offset: f64, color: RGBColor| {
+            let positive = series.iter().filter_map(|(x, v)| v.filter(|v| *v > 0.0).map(|v| (*x, v)));
+            positive
+                .map(|(x, v)| Rectangle::new([(x - offset - half, 0.0), (x - offset, v)], color.filled()))
+                .collect::<Vec<_>>()
+        };
+        chart.draw_series(bars(&actions, half, frame::ACTION_QUEUE))?;
+        chart.draw_series(bars(&events, 0.0, frame::EVENT_QUEUE))?;
+        if !has_data {
+            frame::draw_no_data(root, &chart)?;
+        }
+        frame::draw_legend(
+            root,
+            &[("Action queue", frame::ACTION_QUEUE), ("Event queue", frame::EVENT_QUEUE)],
+        )
+    })
+}
+
+/// Errors as a filled area over the last `window_ms` ending at `now_ms`.
+///
+/// `points` are `(at_ms, errors)`, e.g. failed actions in the minute before each sample.
+pub fn errors_chart(points: &[(u64, u64)], window_ms: u64, now_ms: u64) -> String {
+    let window = TimeWindow::new(window_ms, now_ms);
+    let picked = window.select(points, |p| p.0);
+    let gap = max_step(typical_step(picked.iter().map(|p| p.0)));
+    let runs = segments(picked.iter().map(|(x, p)| (*x, p.1 as f64)), gap);
+    let label = format!(
+        "Errors over the last {}{}",
+        time_span(window.secs),
+        latest_note(&[(series::latest(&runs), &|v| format!("{v:.0} errors"))])
+    );
+    frame::render(&label, |root| {
+        let (x_ticks, x_label) = time_axis(&window);
+        let y_ticks = value_ticks(series::max_of(&runs), 4.0, true);
+        let y_step = tick_step(&y_ticks);
+        let axes = Axes {
+            x_range: -window.secs..0.0,
+            x_ticks,
+            x_label: &x_label,
+            y_ticks,
+            y_label: &|v| count_label(*v, y_step),
+            right_axis: false,
+        };
+        let mut chart = frame::build(root, &axes)?;
+        for run in &runs {
+            if let [one] = run.as_slice() {
+                chart.draw_series(std::iter::once(Circle::new(*one, 3, frame::ERRORS.filled())))?;
+            } else {
+                chart.draw_series(
+                    AreaSeries::new(run.iter().copied(), 0.0, frame::ERRORS.mix(AREA_ALPHA))
+                        .border_style(frame::ERRORS.stroke_width(series::LINE_PX)),
+                )?;
+            }
+        }
+        if runs.is_empty() {
+            frame::draw_no_data(root, &chart)?;
+        }
+        frame::draw_legend(root, &[("Errors", frame::ERRORS)])
+    })
+}
+
+/// "60 s", "5 min", "2 h" for descriptions.
+pub(crate) fn time_span(secs: f64) -> String {
+    if secs >= 3600.0 && secs % 3600.0 == 0.0 {
+        format!("{} h", secs / 3600.0)
+    } else if secs >= 120.0 && secs % 60.0 == 0.0 {
+        format!("{} min", secs / 60.0)
+    } else {
+        format!("{} s", scale::trim(secs, 1))
+    }
+}

@@ -1,0 +1,250 @@
+//! Axis arithmetic for the charts: value cleaning, "nice" tick positions and compact labels.
+//! Pure functions of numbers to numbers or strings, table-tested below.
+
+/// Largest value a chart plots; anything above is drawn at this height (labels stay short).
+pub(crate) const MAX_VALUE: f64 = 1e15;
+
+/// A plottable value: `None` for NaN and infinities, otherwise clamped into `0.0..=MAX_VALUE`.
+pub(crate) fn clean(value: f64) -> Option<f64> {
+    value.is_finite().then(|| value.clamp(0.0, MAX_VALUE))
+}
+
+/// Evenly spaced ticks from 0 up to the first multiple of a 1-2-2.5-5 step at or above
+/// `max.max(min_top)`, with at most about five intervals. `integer` keeps the step whole (counts).
+/// Always returns at least two ticks, the first 0 and the last above 0.
+pub(crate) fn value_ticks(max: f64, min_top: f64, integer: bool) -> Vec<f64> {
+    let min_top = if min_top.is_finite() && min_top > 0.0 { min_top } else { 1.0 };
+    let target = match clean(max) {
+        Some(m) if m > min_top => m,
+        _ => min_top,
+    };
+    let raw = target / 4.0;
+    let mut magnitude = 10f64.powf(raw.log10().floor());
+    if integer && magnitude < 1.0 {
+        magnitude = 1.0;
+    }
+    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
+        .iter()
+        .map(|m| m * magnitude)
+        .filter(|s| !integer || s.fract() == 0.0)
+        .find(|s| *s >= raw * (1.0 - 1e-9))
+        .unwrap_or(10.0 * magnitude);
+    let intervals = ((target / step) - 1e-9).ceil().clamp(1.0, 10.0) as usize;
+    (0..=intervals).map(|i| i as f64 * step).collect()
+}
+
+/// `intervals + 1` evenly spaced ticks from 0 whose top covers `max.max(min_top)`, with the
+/// smallest step of the form {1, 1.5, 2, 2.5, 3, 4, 5, 6, 8} × 10^k that does. For a second axis
+/// whose labels must line up with the first axis' grid lines.
+pub(crate) fn aligned_ticks(max: f64, min_top: f64, intervals: usize) -> Vec<f64> {
+    let intervals = intervals.clamp(1, 10);
+    let min_top = if min_top.is_finite() && min_top > 0.0 { min_top } else { 1.0 };
+    let target = match clean(max) {
+        Some(m) if m > min_top => m,
+        _ => min_top,
+    };
+    let raw = target / intervals as f64;
+    let magnitude = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0]
+        .iter()
+        .map(|m| m * magnitude)
+        .find(|s| *s >= raw * (1.0 - 1e-9))
+        .unwrap_or(10.0 * magnitude);
+    (0..=intervals).map(|i| i as f64 * step).collect()
+}
+
+/// The step between consecutive ticks (1 when there is only one).
+pub(crate) fn tick_step(ticks: &[f64]) -> f64 {
+    match ticks {
+        [a, b, ..] if b > a => b - a,
+        _ => 1.0,
+    }
+}
+
+/// Ticks for a time axis that ends at 0 ("now") and starts `window_secs` earlier, in seconds
+/// (all `<= 0`, ascending), and the step between them in whole seconds (at most ~6 intervals).
+pub(crate) fn time_ticks(window_secs: f64) -> (Vec<f64>, u64) {
+    const STEPS_SECS: [u64; 14] =
+        [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200];
+    let window_secs = if window_secs.is_finite() && window_secs > 0.0 { window_secs } else { 1.0 };
+    let step = STEPS_SECS
+        .iter()
+        .copied()
+        .find(|s| window_secs / *s as f64 <= 6.0 + 1e-9)
+        .unwrap_or_else(|| {
+            let hours = (window_secs / 3600.0 / 6.0).ceil().max(1.0) as u64;
+            hours.saturating_mul(3600)
+        });
+    let count = (window_secs / step as f64 + 1e-9).floor() as u64;
+    let ticks = (0..=count.min(100)).rev().map(|i| -((i * step) as f64)).collect();
+    (ticks, step)
+}
+
+/// Label of a time tick `secs` (<= 0) on an axis whose ticks are `step_secs` apart:
+/// "now", "-30s", "-5m", "-2h".
+pub(crate) fn time_label(secs: f64, step_secs: u64) -> String {
+    let ago = (-secs).round();
+    if !ago.is_finite() || ago < 0.5 {
+        return "now".to_owned();
+    }
+    if step_secs % 3600 == 0 {
+        format!("-{}h", trim(ago / 3600.0, 1))
+    } else if step_secs % 60 == 0 {
+        format!("-{}m", trim(ago / 60.0, 1))
+    } else {
+        format!("-{ago}s")
+    }
+}
+
+/// Decimals needed to print multiples of `step` exactly (0 for whole steps, at most 3).
+fn decimals_for(step: f64) -> usize {
+    if !(step.is_finite() && step > 0.0) {
+        return 0;
+    }
+    (0..=3).find(|d| (step * 10f64.powi(*d as i32)).fract().abs() < 1e-6).unwrap_or(3)
+}
+
+/// `value` with at most `decimals` decimals and no trailing zeros ("2.5", "3", "0.05").
+pub(crate) fn trim(value: f64, decimals: usize) -> String {
+    let text = format!("{value:.decimals$}");
+    if text.contains('.') {
+        let text = text.trim_end_matches('0').trim_end_matches('.');
+        if text == "-0" {
+            "0".to_owned()
+        } else {
+            text.to_owned()
+        }
+    } else {
+        text
+    }
+}
+
+/// Label of a tick `value` on a plain axis with ticks `step` apart: "250", "1.5k", "2M".
+pub(crate) fn count_label(value: f64, step: f64) -> String {
+    const UNITS: [(f64, &str); 5] = [(1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")];
+    if value == 0.0 {
+        return "0".to_owned();
+    }
+    for (scale, suffix) in UNITS {
+        if value.abs() >= scale {
+            return format!("{}{suffix}", trim(value / scale, decimals_for(step / scale)));
+        }
+    }
+    trim(value, decimals_for(step))
+}
+
+/// Label of a tick `value_ms` on a duration axis with ticks `step_ms` apart: "250ms", "1.5s".
+pub(crate) fn duration_label(value_ms: f64, step_ms: f64) -> String {
+    if value_ms == 0.0 {
+        "0".to_owned()
+    } else if value_ms >= 1000.0 {
+        let secs = value_ms / 1000.0;
+        if secs >= 1000.0 {
+            format!("{}s", count_label(secs, step_ms / 1000.0))
+        } else {
+            format!("{}s", trim(secs, decimals_for(step_ms / 1000.0)))
+        }
+    } else {
+        format!("{}ms", trim(value_ms, decimals_for(step_ms)))
+    }
+}
+
+/// A duration with about two significant digits, for bin edges: "0.12ms", "3.4ms", "120ms",
+/// "1.2s", "45s". Non-finite values print as "?".
+pub(crate) fn short_duration(ms: f64) -> String {
+    if !ms.is_finite() {
+        return "?".to_owned();
+    }
+    let (value, unit) = if ms >= 1000.0 { (ms / 1000.0, "s") } else { (ms, "ms") };
+    let decimals = match value.abs() {
+        v if v >= 10.0 => 0,
+        v if v >= 1.0 => 1,
+        v if v >= 0.1 => 2,
+        _ => 3,
+    };
+    if value >= 100_000.0 {
+        return format!("{}{unit}", count_label(value, value));
+    }
+    format!("{}{unit}", trim(value, decimals))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_drops_non_finite_and_clamps() {
+        assert_eq!(clean(f64::NAN), None);
+        assert_eq!(clean(f64::INFINITY), None);
+        assert_eq!(clean(-3.0), Some(0.0));
+        assert_eq!(clean(1e300), Some(MAX_VALUE));
+        assert_eq!(clean(42.5), Some(42.5));
+    }
+
+    #[test]
+    fn value_ticks_are_nice_and_cover_the_maximum() {
+        let cases: &[(f64, f64, bool, &[f64])] = &[
+            (100.0, 1.0, false, &[0.0, 25.0, 50.0, 75.0, 100.0]),
+            (0.0, 4.0, true, &[0.0, 1.0, 2.0, 3.0, 4.0]),
+            (7.0, 4.0, true, &[0.0, 2.0, 4.0, 6.0, 8.0]),
+            (9.0, 4.0, true, &[0.0, 5.0, 10.0]),
+            (1.0, 4.0, true, &[0.0, 1.0, 2.0, 3.0, 4.0]),
+            (0.3, 0.1, false, &[0.0, 0.1, 0.2, 0.30000000000000004]),
+            (f64::NAN, 10.0, false, &[0.0, 2.5, 5.0, 7.5, 10.0]),
+            (1234.0, 1.0, false, &[0.0, 500.0, 1000.0, 1500.0]),
+        ];
+        for (max, min_top, integer, want) in cases {
+            assert_eq!(value_ticks(*max, *min_top, *integer), want.to_vec(), "{max} {min_top}");
+        }
+        for max in [0.5, 3.3, 17.0, 99.9, 12345.0, 1e14, 1e300, -5.0] {
+            let ticks = value_ticks(max, 1.0, false);
+            let top = *ticks.last().unwrap_or(&0.0);
+            assert!(ticks.len() >= 2 && ticks.len() <= 11, "{max}: {ticks:?}");
+            assert!(top >= clean(max).unwrap_or(0.0).min(MAX_VALUE) && top.is_finite(), "{max}");
+        }
+    }
+
+    #[test]
+    fn aligned_ticks_have_the_requested_count() {
+        assert_eq!(aligned_ticks(270.0, 4.0, 4), vec![0.0, 80.0, 160.0, 240.0, 320.0]);
+        assert_eq!(aligned_ticks(0.0, 4.0, 2), vec![0.0, 2.0, 4.0]);
+        assert_eq!(aligned_ticks(f64::NAN, 1.0, 1), vec![0.0, 1.0]);
+        for max in [0.01, 7.0, 999.0, 1e14, 1e300] {
+            let ticks = aligned_ticks(max, 1.0, 3);
+            assert_eq!(ticks.len(), 4);
+            assert!(ticks[3] >= clean(max).unwrap_or(0.0) && ticks[3].is_finite(), "{max}");
+        }
+    }
+
+    #[test]
+    fn time_ticks_end_at_now() {
+        let (ticks, step) = time_ticks(60.0);
+        assert_eq!(step, 10);
+        assert_eq!(ticks, vec![-60.0, -50.0, -40.0, -30.0, -20.0, -10.0, 0.0]);
+        assert_eq!(time_ticks(300.0).1, 60);
+        assert_eq!(time_ticks(3600.0).1, 600);
+        assert_eq!(time_ticks(0.0).0.last(), Some(&0.0));
+        let labels: Vec<String> = ticks.iter().map(|t| time_label(*t, step)).collect();
+        assert_eq!(labels, ["-60s", "-50s", "-40s", "-30s", "-20s", "-10s", "now"]);
+        assert_eq!(time_label(-300.0, 60), "-5m");
+        assert_eq!(time_label(-7200.0, 3600), "-2h");
+    }
+
+    #[test]
+    fn labels_are_compact_and_carry_units() {
+        assert_eq!(count_label(0.0, 0.5), "0");
+        assert_eq!(count_label(2.5, 2.5), "2.5");
+        assert_eq!(count_label(0.05, 0.05), "0.05");
+        assert_eq!(count_label(1500.0, 500.0), "1.5k");
+        assert_eq!(count_label(2e6, 1e6), "2M");
+        assert_eq!(count_label(1e15, 1e15), "1P");
+        assert_eq!(duration_label(250.0, 250.0), "250ms");
+        assert_eq!(duration_label(1500.0, 500.0), "1.5s");
+        assert_eq!(duration_label(0.5, 0.25), "0.5ms");
+        assert_eq!(short_duration(0.123), "0.12ms");
+        assert_eq!(short_duration(3.44), "3.4ms");
+        assert_eq!(short_duration(120.4), "120ms");
+        assert_eq!(short_duration(1234.0), "1.2s");
+        assert_eq!(short_duration(f64::NAN), "?");
+    }
+}

@@ -1,0 +1,336 @@
+//! Tests of the public chart functions: SVG shape, colours, labels, empty and hostile input.
+
+use super::*;
+use crate::model::ops::{HistogramBin, LatencyPoint};
+
+const NOW_MS: u64 = 1_700_000_060_000;
+const WINDOW_MS: u64 = 60_000;
+const SIZE_LIMIT_BYTES: usize = 20 * 1024;
+
+fn at(i: u64) -> u64 {
+    NOW_MS - (59 - i) * 1000
+}
+
+fn cpu_points() -> Vec<(u64, f32, f32)> {
+    (0..60).map(|i| (at(i), (i as f32 * 1.3) % 100.0, 40.0 + i as f32 / 3.0)).collect()
+}
+
+fn action_points() -> Vec<(u64, f64, f64)> {
+    (0..60).map(|i| (at(i), 100.0 + i as f64, 250.0 + (i as f64 * 7.0) % 90.0)).collect()
+}
+
+fn queue_points() -> Vec<(u64, f64, f64)> {
+    (0..60).map(|i| (at(i), (i % 7) as f64, (i % 4) as f64)).collect()
+}
+
+fn error_points() -> Vec<(u64, u64)> {
+    (0..60).map(|i| (at(i), i % 5)).collect()
+}
+
+fn latency_points() -> Vec<LatencyPoint> {
+    (0..60)
+        .map(|i| LatencyPoint {
+            at_ms: NOW_MS - 300_000 + i * 5000,
+            bucket_secs: 5,
+            count: 10,
+            p50_ms: 20.0 + i as f64,
+            p95_ms: 80.0 + i as f64,
+            p99_ms: 150.0 + 2.0 * i as f64,
+        })
+        .collect()
+}
+
+fn bins() -> Vec<HistogramBin> {
+    (0..30)
+        .map(|i| HistogramBin {
+            lower_ms: 2.0 * 1.26f64.powi(i),
+            upper_ms: 2.0 * 1.26f64.powi(i + 1),
+            count: [0, 3, 40, 7][i as usize % 4],
+        })
+        .collect()
+}
+
+/// Every chart drawn from typical data, with the colours and texts it must contain.
+fn typical_charts() -> Vec<(&'static str, String, Vec<&'static str>, Vec<&'static str>)> {
+    vec![
+        (
+            "cpu_memory",
+            cpu_memory_chart(&cpu_points(), WINDOW_MS, NOW_MS),
+            vec!["#60a5fa", "#a78bfa"],
+            vec!["CPU %", "Memory %", "-60s", "-30s", "now", "0%", "100%"],
+        ),
+        (
+            "action",
+            action_chart(&action_points(), WINDOW_MS, NOW_MS),
+            vec!["#5ed38b", "#fbbf24"],
+            vec!["Actions/min (left)", "Avg duration (right)", "-60s", "now", "ms<"],
+        ),
+        (
+            "queue",
+            queue_chart(&queue_points(), WINDOW_MS, NOW_MS),
+            vec!["#60a5fa", "#f472b6"],
+            vec!["Action queue", "Event queue", "-60s", "now"],
+        ),
+        (
+            "errors",
+            errors_chart(&error_points(), WINDOW_MS, NOW_MS),
+            vec!["#f87171"],
+            vec!["Errors", "-60s", "now"],
+        ),
+        (
+            "latency_over_time",
+            latency_over_time_chart(&latency_points(), 300_000, NOW_MS),
+            vec!["#5ed38b", "#fbbf24", "#f87171"],
+            vec!["p50", "p95", "p99", "-5m", "now", "ms<"],
+        ),
+        (
+            "latency_histogram",
+            latency_histogram_chart(&bins()),
+            vec!["#60a5fa"],
+            vec!["Samples per latency bin", ">2ms<"],
+        ),
+    ]
+}
+
+/// Checks that tags nest and close properly and attribute quotes pair up.
+fn assert_well_formed(svg: &str) {
+    let mut stack: Vec<String> = Vec::new();
+    let mut rest = svg;
+    while let Some(open) = rest.find('<') {
+        let text = &rest[..open];
+        assert!(!text.contains('>'), "stray '>' in text {text:?}");
+        let close = rest[open..].find('>').map(|c| open + c).expect("unclosed tag");
+        let tag = &rest[open + 1..close];
+        assert_eq!(tag.matches('"').count() % 2, 0, "unbalanced quotes in <{tag}>");
+        if let Some(name) = tag.strip_prefix('/') {
+            assert_eq!(stack.pop().as_deref(), Some(name.trim()), "mismatched </{name}>");
+        } else if !tag.ends_with('/') {
+            let name = tag.split_whitespace().next().expect("empty tag");
+            stack.push(name.to_owned());
+        }
+        rest = &rest[close + 1..];
+    }
+    assert!(stack.is_empty(), "unclosed elements {stack:?}");
+    assert!(rest.trim().is_empty(), "text after the root element: {rest:?}");
+}
+
+/// Checks what every chart must be: a responsive, labelled, valid, small `<svg>`.
+fn assert_chart_shape(name: &str, svg: &str) {
+    assert!(svg.starts_with("<svg "), "{name}: {}", &svg[..svg.len().min(80)]);
+    assert!(svg.ends_with("</svg>"), "{name}");
+    let root_tag = &svg[..svg.find('>').expect("root tag")];
+    assert!(root_tag.contains("viewBox=\"0 0 600 240\""), "{name}: {root_tag}");
+    assert!(root_tag.contains("width=\"100%\""), "{name}: {root_tag}");
+    assert!(!root_tag.contains("height="), "{name}: {root_tag}");
+    assert!(root_tag.contains("role=\"img\""), "{name}: {root_tag}");
+    assert!(root_tag.contains("aria-label=\""), "{name}: {root_tag}");
+    assert_eq!(svg.matches("<svg").count(), 1, "{name}");
+    assert!(!svg.contains("NaN") && !svg.contains("inf"), "{name} has non-finite numbers");
+    assert!(svg.len() < SIZE_LIMIT_BYTES, "{name}: {} bytes", svg.len());
+    assert_well_formed(svg);
+}
+
+fn aria_label(svg: &str) -> &str {
+    let start = svg.find("aria-label=\"").expect("aria-label") + "aria-label=\"".len();
+    let end = svg[start..].find('"').expect("closing quote");
+    &svg[start..start + end]
+}
+
+/// Point counts of the polylines stroked in `color` (lowercase `#rrggbb`).
+fn polylines(svg: &str, color: &str) -> Vec<usize> {
+    let lower = svg.to_ascii_lowercase();
+    lower
+        .split("<polyline")
+        .skip(1)
+        .map(|rest| &rest[..rest.find('>').unwrap_or(rest.len())])
+        .filter(|tag| tag.contains(&format!("stroke=\"{color}\"")))
+        .map(|tag| {
+            let points = tag.split("points=\"").nth(1).expect("points");
+            let points = &points[..points.find('"').expect("end of points")];
+            points.split_whitespace().count()
+        })
+        .collect()
+}
+
+/// Number of `element`s filled with `color`.
+fn filled(svg: &str, element: &str, color: &str) -> usize {
+    let lower = svg.to_ascii_lowercase();
+    lower
+        .split(&format!("<{element} "))
+        .skip(1)
+        .filter(|rest| rest[..rest.find('>').unwrap_or(rest.len())].contains(color))
+        .count()
+}
+
+#[test]
+fn every_chart_is_a_responsive_labelled_svg_with_its_colours_and_texts() {
+    for (name, svg, colors, texts) in typical_charts() {
+        assert_chart_shape(name, &svg);
+        let lower = svg.to_ascii_lowercase();
+        for color in colors {
+            assert!(lower.contains(color), "{name} lacks {color}");
+        }
+        for text in texts {
+            assert!(svg.contains(text), "{name} lacks {text:?}");
+        }
+        assert!(!svg.contains(NO_DATA_TEXT), "{name} claims no data");
+        assert!(aria_label(&svg).contains("latest") || name == "latency_histogram", "{name}");
+    }
+}
+
+#[test]
+fn line_charts_draw_one_polyline_vertex_per_point() {
+    let svg = cpu_memory_chart(&cpu_points(), WINDOW_MS, NOW_MS);
+    assert_eq!(polylines(&svg, "#60a5fa"), vec![60]);
+    assert_eq!(polylines(&svg, "#a78bfa"), vec![60]);
+    let svg = action_chart(&action_points(), WINDOW_MS, NOW_MS);
+    assert_eq!(polylines(&svg, "#5ed38b"), vec![60]);
+    assert_eq!(polylines(&svg, "#fbbf24"), vec![60]);
+    let svg = latency_over_time_chart(&latency_points(), 300_000, NOW_MS);
+    for color in ["#5ed38b", "#fbbf24", "#f87171"] {
+        assert_eq!(polylines(&svg, color), vec![60], "{color}");
+    }
+    let svg = errors_chart(&error_points(), WINDOW_MS, NOW_MS);
+    assert_eq!(polylines(&svg, "#f87171"), vec![60]);
+    assert_eq!(filled(&svg, "polygon", "#f87171"), 1);
+}
+
+#[test]
+fn points_outside_the_window_are_left_out() {
+    let mut points = cpu_points();
+    points.push((NOW_MS - WINDOW_MS - 1, 50.0, 50.0));
+    points.push((NOW_MS + 1, 50.0, 50.0));
+    points.reverse();
+    let svg = cpu_memory_chart(&points, WINDOW_MS, NOW_MS);
+    assert_eq!(polylines(&svg, "#60a5fa"), vec![60]);
+    let old: Vec<_> = points.iter().map(|p| (p.0 - 120_000, p.1, p.2)).collect();
+    let svg = cpu_memory_chart(&old, WINDOW_MS, NOW_MS);
+    assert!(svg.contains(NO_DATA_TEXT));
+}
+
+#[test]
+fn empty_input_draws_axes_and_no_data_text() {
+    let charts = [
+        ("cpu_memory", cpu_memory_chart(&[], WINDOW_MS, NOW_MS)),
+        ("action", action_chart(&[], WINDOW_MS, NOW_MS)),
+        ("queue", queue_chart(&[], WINDOW_MS, NOW_MS)),
+        ("errors", errors_chart(&[], WINDOW_MS, NOW_MS)),
+        ("latency_over_time", latency_over_time_chart(&[], 300_000, NOW_MS)),
+        ("latency_histogram", latency_histogram_chart(&[])),
+    ];
+    for (name, svg) in charts {
+        assert_chart_shape(name, &svg);
+        assert!(svg.contains(NO_DATA_TEXT), "{name}");
+        assert!(aria_label(&svg).contains("no data yet"), "{name}: {}", aria_label(&svg));
+        assert!(svg.contains(">0<") || svg.contains(">0%<"), "{name} lacks its y axis labels");
+    }
+}
+
+#[test]
+fn one_point_is_drawn_as_a_dot() {
+    let svg = cpu_memory_chart(&cpu_points()[59..], WINDOW_MS, NOW_MS);
+    assert_chart_shape("one point", &svg);
+    assert!(polylines(&svg, "#60a5fa").is_empty());
+    assert_eq!(filled(&svg, "circle", "#60a5fa"), 1);
+    assert_eq!(filled(&svg, "circle", "#a78bfa"), 1);
+    assert!(!svg.contains(NO_DATA_TEXT));
+    let svg = errors_chart(&[(NOW_MS, 3)], WINDOW_MS, NOW_MS);
+    assert_eq!(filled(&svg, "circle", "#f87171"), 1);
+    let svg = latency_histogram_chart(&[HistogramBin { lower_ms: 3.0, upper_ms: 3.0, count: 5 }]);
+    assert_chart_shape("single bin", &svg);
+    assert_eq!(filled(&svg, "rect", "#60a5fa"), 2, "legend swatch and one bar");
+    assert!(svg.contains(">3ms<"));
+}
+
+#[test]
+fn non_finite_values_leave_gaps_and_never_panic() {
+    let mut points = cpu_points();
+    points[30].1 = f32::NAN;
+    points[31].2 = f32::INFINITY;
+    let svg = cpu_memory_chart(&points, WINDOW_MS, NOW_MS);
+    assert_chart_shape("cpu with NaN", &svg);
+    assert_eq!(polylines(&svg, "#60a5fa"), vec![30, 29]);
+    assert_eq!(polylines(&svg, "#a78bfa"), vec![31, 28]);
+
+    let hostile = [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1e300, -5.0, f64::MAX, 0.0];
+    let actions: Vec<_> =
+        hostile.iter().enumerate().map(|(i, v)| (at(i as u64 * 9), *v, *v)).collect();
+    for (name, svg) in [
+        ("action", action_chart(&actions, WINDOW_MS, NOW_MS)),
+        ("queue", queue_chart(&actions, WINDOW_MS, NOW_MS)),
+        ("errors", errors_chart(&[(NOW_MS, u64::MAX), (NOW_MS - 1000, 0)], WINDOW_MS, NOW_MS)),
+    ] {
+        assert_chart_shape(name, &svg);
+    }
+    let all_nan: Vec<_> = (0..5).map(|i| (at(i), f32::NAN, f32::NAN)).collect();
+    assert!(cpu_memory_chart(&all_nan, WINDOW_MS, NOW_MS).contains(NO_DATA_TEXT));
+
+    let latency: Vec<LatencyPoint> = hostile
+        .iter()
+        .enumerate()
+        .map(|(i, v)| LatencyPoint {
+            at_ms: NOW_MS - 50_000 + i as u64 * 1000,
+            bucket_secs: 0,
+            count: 1,
+            p50_ms: *v,
+            p95_ms: f64::NAN,
+            p99_ms: *v * 2.0,
+        })
+        .collect();
+    assert_chart_shape("latency", &latency_over_time_chart(&latency, 60_000, NOW_MS));
+    let bins: Vec<HistogramBin> = hostile
+        .iter()
+        .map(|v| HistogramBin { lower_ms: *v, upper_ms: f64::NAN, count: u64::MAX })
+        .collect();
+    let svg = latency_histogram_chart(&bins);
+    assert_chart_shape("histogram", &svg);
+    assert!(svg.contains(">?<"));
+}
+
+#[test]
+fn odd_windows_and_clocks_still_draw() {
+    let points = cpu_points();
+    for (window_ms, now_ms) in [(0, NOW_MS), (u64::MAX, NOW_MS), (WINDOW_MS, 0), (1, u64::MAX)] {
+        let svg = cpu_memory_chart(&points, window_ms, now_ms);
+        assert_chart_shape("odd window", &svg);
+        let svg = queue_chart(&queue_points(), window_ms, now_ms);
+        assert_chart_shape("odd window queue", &svg);
+    }
+    let duplicates = vec![(NOW_MS, 10.0, 20.0); 5];
+    assert_chart_shape("same instant", &cpu_memory_chart(&[(NOW_MS, 1.0, 2.0); 3], 60_000, NOW_MS));
+    assert_chart_shape("same instant", &queue_chart(&duplicates, 60_000, NOW_MS));
+}
+
+#[test]
+fn queue_and_histogram_draw_one_bar_per_positive_value() {
+    let points = queue_points();
+    let svg = queue_chart(&points, WINDOW_MS, NOW_MS);
+    let positive = |f: fn(&(u64, f64, f64)) -> f64| points.iter().filter(|p| f(p) > 0.0).count();
+    // One swatch in the legend plus the bars.
+    assert_eq!(filled(&svg, "rect", "#60a5fa"), 1 + positive(|p| p.1));
+    assert_eq!(filled(&svg, "rect", "#f472b6"), 1 + positive(|p| p.2));
+    let bins = bins();
+    let svg = latency_histogram_chart(&bins);
+    assert_eq!(filled(&svg, "rect", "#60a5fa"), 1 + bins.iter().filter(|b| b.count > 0).count());
+}
+
+#[test]
+fn output_is_deterministic_and_scales_with_data_not_beyond_limits() {
+    assert_eq!(
+        action_chart(&action_points(), WINDOW_MS, NOW_MS),
+        action_chart(&action_points(), WINDOW_MS, NOW_MS)
+    );
+    // An hour of one-second samples in a one-hour window stays bounded too.
+    let many: Vec<_> = (0..3600).map(|i| (NOW_MS - i * 1000, 50.0f32, 50.0f32)).collect();
+    let svg = cpu_memory_chart(&many, 3_600_000, NOW_MS);
+    assert_chart_shape("hour", &svg);
+    assert!(svg.contains("-1h") || svg.contains("-60m"), "hour labels");
+}
+
+#[test]
+fn aria_label_is_escaped() {
+    let svg = frame::finish("<svg width=\"1\">\n<text>x</text>\n</svg>\n", "a \"b\" <c> & d");
+    assert!(svg.contains("aria-label=\"a &quot;b&quot; &lt;c&gt; &amp; d\""), "{svg}");
+    assert_well_formed(&svg);
+    assert_chart_shape("finish", &frame::finish("garbage", "x"));
+}

@@ -1,0 +1,168 @@
+//! The live stream's contract: what one sample holds and the messages exchanged over `/ws`.
+//! See docs/live-protocol.md for the protocol as a third-party client sees it.
+
+use serde::{Deserialize, Serialize};
+
+use super::ops::OperationSummary;
+
+/// Host and process metrics at one instant. Rates are per second over the last interval.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SystemMetrics {
+    /// Host CPU use over the last interval, 0..=100.
+    pub cpu_pct: f32,
+    /// CPU use of each logical core, 0..=100.
+    pub per_core_pct: Vec<f32>,
+    pub memory_used_bytes: u64,
+    pub memory_total_bytes: u64,
+    /// Memory used, 0..=100.
+    pub memory_pct: f32,
+    pub swap_used_bytes: u64,
+    pub swap_total_bytes: u64,
+    pub load_avg_1: f64,
+    pub load_avg_5: f64,
+    pub load_avg_15: f64,
+    pub net_rx_bytes_per_sec: f64,
+    pub net_tx_bytes_per_sec: f64,
+    /// Disk I/O summed over all processes (what sysinfo offers on this platform).
+    pub disk_read_bytes_per_sec: f64,
+    pub disk_write_bytes_per_sec: f64,
+    /// Processes and threads on the host (refreshed every few samples; see the collector).
+    pub process_count: u32,
+    pub thread_count: u32,
+    /// What Vitals itself costs: its CPU use (100 = one core) and resident memory.
+    pub self_cpu_pct: f32,
+    pub self_rss_bytes: u64,
+}
+
+/// The monitored application's actions (operations) over the last minute.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ActionMetrics {
+    pub actions_per_min: f64,
+    pub avg_duration_ms: f64,
+    /// Successful share, 0..=100 (100 when there were no actions).
+    pub success_pct: f64,
+    /// What the application says it is doing now, if it said.
+    pub current_action: Option<String>,
+    /// Latest `queue.actions` gauge.
+    pub queue_depth: f64,
+    /// Failed actions in the last minute.
+    pub error_count: u64,
+}
+
+/// The monitored application's events over the last minute.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EventMetrics {
+    /// Events waiting (the `queue.events` gauge).
+    pub queued: f64,
+    /// Events processed in the last minute, including failed ones.
+    pub processed: u64,
+    pub failed: u64,
+    pub avg_processing_ms: f64,
+    /// Same as `queued`, kept for clients that read queue depths uniformly.
+    pub queue_depth: f64,
+}
+
+/// Everything measured at one tick.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    /// Unix milliseconds of the tick.
+    pub at_ms: u64,
+    /// Tick number since the server started; gaps mean a client skipped updates.
+    pub seq: u64,
+    pub system: SystemMetrics,
+    pub actions: ActionMetrics,
+    pub events: EventMetrics,
+}
+
+/// The latest state with its history window.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LiveSnapshot {
+    /// Time between two samples.
+    pub interval_ms: u64,
+    /// Oldest first; the last element is the latest sample.
+    pub history: Vec<Sample>,
+    /// Per-operation statistics over the last 5 minutes.
+    pub operations: Vec<OperationSummary>,
+}
+
+impl LiveSnapshot {
+    pub fn latest(&self) -> Option<&Sample> {
+        self.history.last()
+    }
+}
+
+/// Messages the server sends over `/ws`, tagged by `type`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// Sent on connect and on `request_metrics`: the latest sample and the history window.
+    Snapshot(LiveSnapshot),
+    /// One per tick.
+    Update {
+        sample: Sample,
+        /// Per-operation statistics over the last 5 minutes; present every few ticks only
+        /// (`None` means "unchanged since the last message that had them").
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        operations: Option<Vec<OperationSummary>>,
+    },
+    /// The answer to a client's `ping`.
+    Pong,
+}
+
+/// Messages a client may send; anything else is ignored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMessage {
+    Ping,
+    RequestMetrics,
+}
+
+/// The delay before reconnection attempt `attempt` (1-based): 1 s doubling up to 30 s, scaled by
+/// `jitter` in 0.0..1.0 to between 80 % and 120 % of that (never above 30 s).
+pub fn reconnect_delay_ms(attempt: u32, jitter: f64) -> u32 {
+    let base = 1000u64.saturating_mul(1u64 << attempt.saturating_sub(1).min(15)).min(30_000);
+    let factor = 0.8 + 0.4 * jitter.clamp(0.0, 1.0);
+    ((base as f64 * factor) as u64).min(30_000) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_one_second_up_to_thirty() {
+        let mid: Vec<u32> = (1..=7).map(|a| reconnect_delay_ms(a, 0.5)).collect();
+        assert_eq!(mid, vec![1000, 2000, 4000, 8000, 16000, 30000, 30000]);
+        assert_eq!(reconnect_delay_ms(1, 0.0), 800);
+        assert_eq!(reconnect_delay_ms(1, 1.0), 1200);
+        assert_eq!(reconnect_delay_ms(6, 1.0), 30000);
+        assert_eq!(reconnect_delay_ms(u32::MAX, 0.99), 30000);
+    }
+
+    #[test]
+    fn messages_round_trip_with_type_tags() {
+        let update = ServerMessage::Update {
+            sample: Sample { seq: 7, at_ms: 1_700_000_000_000, ..Default::default() },
+            operations: None,
+        };
+        let json = serde_json::to_string(&update).unwrap();
+        assert!(json.starts_with(r#"{"type":"update","sample":{"#), "{json}");
+        assert!(!json.contains("operations"));
+        assert_eq!(serde_json::from_str::<ServerMessage>(&json).unwrap(), update);
+        let pong = serde_json::to_string(&ServerMessage::Pong).unwrap();
+        assert_eq!(pong, r#"{"type":"pong"}"#);
+        let snap =
+            ServerMessage::Snapshot(LiveSnapshot { interval_ms: 1000, ..Default::default() });
+        let json = serde_json::to_string(&snap).unwrap();
+        assert!(
+            json.starts_with(r#"{"type":"snapshot","interval_ms":1000,"history":[]"#),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<ServerMessage>(&json).unwrap(), snap);
+        assert_eq!(
+            serde_json::from_str::<ClientMessage>(r#"{"type":"request_metrics"}"#).unwrap(),
+            ClientMessage::RequestMetrics
+        );
+        assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"subscribe"}"#).is_err());
+    }
+}

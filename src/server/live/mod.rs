@@ -1,0 +1,269 @@
+//! The live hub: keeps the rolling history, serialises each tick's update once and fans the same
+//! bytes out to every WebSocket client; counts what it sends, skips and refuses.
+
+pub mod history;
+pub mod publisher;
+pub mod socket;
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::extract::ws::Utf8Bytes;
+use serde::Serialize;
+use tokio::sync::watch;
+
+use crate::model::live::{LiveSnapshot, Sample, ServerMessage};
+use crate::model::ops::OperationSummary;
+use history::History;
+
+/// How many recent tick-to-last-send latencies are kept for the p50/p99 figures.
+const LATENCY_WINDOW: usize = 1024;
+
+/// One published tick as every client sees it: the serialised update, shared, not copied.
+#[derive(Clone)]
+pub struct Tick {
+    pub seq: u64,
+    pub published: Instant,
+    pub bytes: Utf8Bytes,
+    /// Largest time from publication to a completed send, in nanoseconds, over all clients.
+    pub last_send_ns: Arc<AtomicU64>,
+}
+
+/// Counters behind `GET /api/v1/ws/stats`.
+#[derive(Default)]
+pub struct HubCounters {
+    pub clients: AtomicU64,
+    pub messages_sent: AtomicU64,
+    pub bytes_sent: AtomicU64,
+    pub skipped_updates: AtomicU64,
+    pub refused_connections: AtomicU64,
+    pub ignored_client_messages: AtomicU64,
+    pub dead_connections_closed: AtomicU64,
+}
+
+/// The JSON answer of `GET /api/v1/ws/stats`.
+#[derive(Debug, Serialize)]
+pub struct HubStats {
+    pub connected_clients: u64,
+    pub max_clients: u64,
+    pub messages_sent: u64,
+    pub bytes_sent: u64,
+    pub skipped_updates: u64,
+    pub refused_connections: u64,
+    pub ignored_client_messages: u64,
+    pub dead_connections_closed: u64,
+    /// Time from a tick's publication to its last send completing, over recent ticks.
+    pub tick_to_last_send_p50_ms: Option<f64>,
+    pub tick_to_last_send_p99_ms: Option<f64>,
+    pub latency_ticks_measured: usize,
+}
+
+/// The hub. One per server; cheap to share behind an `Arc`.
+pub struct Hub {
+    interval_ms: u64,
+    max_clients: u64,
+    history: Mutex<History>,
+    operations: Mutex<Vec<OperationSummary>>,
+    latest: watch::Sender<Option<Tick>>,
+    latencies_ns: Mutex<VecDeque<u64>>,
+    pub counters: HubCounters,
+}
+
+/// A connected client's place in the hub; frees it when dropped.
+pub struct ClientPermit {
+    hub: Arc<Hub>,
+}
+
+impl Drop for ClientPermit {
+    fn drop(&mut self) {
+        self.hub.counters.clients.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Hub {
+    pub fn new(interval_ms: u64, history_len: usize, max_clients: u64) -> Arc<Self> {
+        Arc::new(Hub {
+            interval_ms,
+            max_clients,
+            history: Mutex::new(History::new(history_len)),
+            operations: Mutex::new(Vec::new()),
+            latest: watch::channel(None).0,
+            latencies_ns: Mutex::new(VecDeque::with_capacity(LATENCY_WINDOW)),
+            counters: HubCounters::default(),
+        })
+    }
+
+    pub fn interval_ms(&self) -> u64 {
+        self.interval_ms
+    }
+
+    /// Admits one more client unless the limit is reached (then counts the refusal).
+    pub fn admit(self: &Arc<Self>) -> Option<ClientPermit> {
+        let admitted = self
+            .counters
+            .clients
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max_clients).then_some(n + 1)
+            })
+            .is_ok();
+        if admitted {
+            Some(ClientPermit { hub: Arc::clone(self) })
+        } else {
+            self.counters.refused_connections.fetch_add(1, Ordering::Relaxed);
+            None
+        }
+    }
+
+    pub fn max_clients(&self) -> u64 {
+        self.max_clients
+    }
+
+    /// Records `sample` and sends its update to every client: serialised once, shared by all.
+    /// `operations` replaces the operation statistics when given.
+    pub fn publish(&self, sample: Sample, operations: Option<Vec<OperationSummary>>) {
+        if let Some(ops) = &operations {
+            if let Ok(mut current) = self.operations.lock() {
+                current.clone_from(ops);
+            }
+        }
+        let seq = sample.seq;
+        let message = ServerMessage::Update { sample: sample.clone(), operations };
+        let bytes = match serde_json::to_string(&message) {
+            Ok(text) => Utf8Bytes::from(text),
+            Err(e) => {
+                tracing::error!(error = %e, "Cannot serialise an update.");
+                return;
+            }
+        };
+        if let Ok(mut history) = self.history.lock() {
+            history.push(sample);
+        }
+        let tick = Tick { seq, published: Instant::now(), bytes, last_send_ns: Arc::default() };
+        let previous = self.latest.send_replace(Some(tick));
+        if let Some(previous) = previous {
+            let ns = previous.last_send_ns.load(Ordering::Relaxed);
+            if ns > 0 {
+                if let Ok(mut latencies) = self.latencies_ns.lock() {
+                    if latencies.len() == LATENCY_WINDOW {
+                        latencies.pop_front();
+                    }
+                    latencies.push_back(ns);
+                }
+            }
+        }
+    }
+
+    /// A receiver of published ticks, for one client.
+    pub fn subscribe(&self) -> watch::Receiver<Option<Tick>> {
+        self.latest.subscribe()
+    }
+
+    /// The latest sample, if any has been taken.
+    pub fn latest(&self) -> Option<Sample> {
+        self.history.lock().ok().and_then(|h| h.latest().cloned())
+    }
+
+    /// The newest `limit` samples (all when `None`), oldest first.
+    pub fn history(&self, limit: Option<usize>) -> Vec<Sample> {
+        self.history.lock().map(|h| h.newest(limit.unwrap_or(usize::MAX))).unwrap_or_default()
+    }
+
+    pub fn operations(&self) -> Vec<OperationSummary> {
+        self.operations.lock().map(|o| o.clone()).unwrap_or_default()
+    }
+
+    /// The snapshot for a client that wants at most `history_limit` samples.
+    pub fn snapshot(&self, history_limit: Option<usize>) -> LiveSnapshot {
+        LiveSnapshot {
+            interval_ms: self.interval_ms,
+            history: self.history(history_limit),
+            operations: self.operations(),
+        }
+    }
+
+    /// Counts a message sent to one client.
+    pub fn count_sent(&self, bytes: usize) {
+        self.counters.messages_sent.fetch_add(1, Ordering::Relaxed);
+        self.counters.bytes_sent.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    pub fn stats(&self) -> HubStats {
+        let c = &self.counters;
+        let mut latencies: Vec<u64> =
+            self.latencies_ns.lock().map(|l| l.iter().copied().collect()).unwrap_or_default();
+        latencies.sort_unstable();
+        let quantile = |q: f64| {
+            (!latencies.is_empty()).then(|| {
+                let rank = ((q * latencies.len() as f64).ceil() as usize).clamp(1, latencies.len());
+                latencies[rank - 1] as f64 / 1e6
+            })
+        };
+        HubStats {
+            connected_clients: c.clients.load(Ordering::Relaxed),
+            max_clients: self.max_clients,
+            messages_sent: c.messages_sent.load(Ordering::Relaxed),
+            bytes_sent: c.bytes_sent.load(Ordering::Relaxed),
+            skipped_updates: c.skipped_updates.load(Ordering::Relaxed),
+            refused_connections: c.refused_connections.load(Ordering::Relaxed),
+            ignored_client_messages: c.ignored_client_messages.load(Ordering::Relaxed),
+            dead_connections_closed: c.dead_connections_closed.load(Ordering::Relaxed),
+            tick_to_last_send_p50_ms: quantile(0.5),
+            tick_to_last_send_p99_ms: quantile(0.99),
+            latency_ticks_measured: latencies.len(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(seq: u64) -> Sample {
+        Sample { seq, at_ms: 1000 * seq, ..Default::default() }
+    }
+
+    #[test]
+    fn publish_serialises_once_and_keeps_history() {
+        let hub = Hub::new(1000, 3, 10);
+        let mut rx = hub.subscribe();
+        for seq in 1..=5 {
+            hub.publish(sample(seq), None);
+        }
+        let tick = rx.borrow_and_update().clone().unwrap();
+        assert_eq!(tick.seq, 5);
+        assert!(tick.bytes.as_str().starts_with(r#"{"type":"update""#));
+        let seqs: Vec<u64> = hub.history(None).iter().map(|s| s.seq).collect();
+        assert_eq!(seqs, vec![3, 4, 5]);
+        assert_eq!(hub.history(Some(2)).len(), 2);
+        assert_eq!(hub.latest().unwrap().seq, 5);
+    }
+
+    #[test]
+    fn admission_stops_at_the_limit_and_frees_on_drop() {
+        let hub = Hub::new(1000, 3, 2);
+        let a = hub.admit().unwrap();
+        let _b = hub.admit().unwrap();
+        assert!(hub.admit().is_none());
+        assert_eq!(hub.stats().refused_connections, 1);
+        drop(a);
+        assert!(hub.admit().is_some());
+    }
+
+    #[test]
+    fn latency_quantiles_come_from_the_previous_ticks() {
+        let hub = Hub::new(1000, 3, 2);
+        let rx = hub.subscribe();
+        for seq in 1..=101u64 {
+            hub.publish(sample(seq), None);
+            if let Some(tick) = rx.borrow().clone() {
+                tick.last_send_ns.store(seq * 1_000_000, Ordering::Relaxed);
+            }
+        }
+        let stats = hub.stats();
+        assert_eq!(stats.latency_ticks_measured, 100);
+        assert_eq!(stats.tick_to_last_send_p50_ms, Some(50.0));
+        assert_eq!(stats.tick_to_last_send_p99_ms, Some(99.0));
+    }
+}

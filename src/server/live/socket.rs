@@ -1,0 +1,293 @@
+//! One WebSocket client's loop: a snapshot on connect, then the newest tick whenever one is
+//! published (a slow client skips to the newest instead of queueing a backlog), answers to
+//! `ping` and `request_metrics`, and a heartbeat that closes dead connections. Generic over
+//! `Sink`/`Stream` so tests drive it with channels.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
+use futures::{Sink, SinkExt, Stream, StreamExt};
+use tokio_util::sync::CancellationToken;
+use tracing::debug;
+
+use super::Hub;
+use crate::model::live::{ClientMessage, ServerMessage};
+
+/// Timing policy of a client loop.
+#[derive(Clone, Copy, Debug)]
+pub struct SocketPolicy {
+    /// A WebSocket ping is sent this often; a client silent for two of these is closed.
+    pub heartbeat: Duration,
+    /// A single send that takes longer than this closes the client (it stopped reading).
+    pub send_timeout: Duration,
+    /// Samples of history in the snapshot (`None`: all the hub keeps).
+    pub history_limit: Option<usize>,
+}
+
+impl Default for SocketPolicy {
+    fn default() -> Self {
+        SocketPolicy {
+            heartbeat: Duration::from_secs(30),
+            send_timeout: Duration::from_secs(10),
+            history_limit: None,
+        }
+    }
+}
+
+/// Why a client loop ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ended {
+    ClientClosed,
+    Dead,
+    SendFailed,
+    ServerShutdown,
+}
+
+/// Runs one client until it leaves, dies or the server shuts down.
+pub async fn run_client<S, R, E>(
+    hub: Arc<Hub>,
+    mut sink: S,
+    mut stream: R,
+    policy: SocketPolicy,
+    shutdown: CancellationToken,
+) -> Ended
+where
+    S: Sink<Message> + Unpin,
+    R: Stream<Item = Result<Message, E>> + Unpin,
+{
+    let mut ticks = hub.subscribe();
+    let mut last_seq = ticks.borrow_and_update().as_ref().map(|t| t.seq);
+    if send_message(
+        &hub,
+        &mut sink,
+        &ServerMessage::Snapshot(hub.snapshot(policy.history_limit)),
+        policy,
+    )
+    .await
+    .is_err()
+    {
+        return Ended::SendFailed;
+    }
+    let mut heartbeat = tokio::time::interval(policy.heartbeat);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    heartbeat.tick().await;
+    let mut last_heard = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => {
+                let close = Message::Close(Some(CloseFrame {
+                    code: 1001,
+                    reason: Utf8Bytes::from_static("server shutting down"),
+                }));
+                let _ = tokio::time::timeout(policy.send_timeout, sink.send(close)).await;
+                return Ended::ServerShutdown;
+            }
+            changed = ticks.changed() => {
+                if changed.is_err() {
+                    return Ended::ServerShutdown;
+                }
+                let Some(tick) = ticks.borrow_and_update().clone() else { continue };
+                if let Some(last) = last_seq {
+                    let skipped = tick.seq.saturating_sub(last).saturating_sub(1);
+                    if skipped > 0 {
+                        hub.counters.skipped_updates.fetch_add(skipped, Ordering::Relaxed);
+                    }
+                }
+                last_seq = Some(tick.seq);
+                let len = tick.bytes.len();
+                if send(&mut sink, Message::Text(tick.bytes.clone()), policy).await.is_err() {
+                    return Ended::SendFailed;
+                }
+                hub.count_sent(len);
+                let ns = u64::try_from(tick.published.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                tick.last_send_ns.fetch_max(ns, Ordering::Relaxed);
+            }
+            incoming = stream.next() => {
+                last_heard = tokio::time::Instant::now();
+                let reply = match incoming {
+                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Ended::ClientClosed,
+                    Some(Ok(Message::Text(text))) => match serde_json::from_str(text.as_str()) {
+                        Ok(ClientMessage::Ping) => Some(ServerMessage::Pong),
+                        Ok(ClientMessage::RequestMetrics) => {
+                            Some(ServerMessage::Snapshot(hub.snapshot(policy.history_limit)))
+                        }
+                        Err(_) => None,
+                    },
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    Some(Ok(Message::Binary(_))) => None,
+                };
+                match reply {
+                    Some(message) => {
+                        if send_message(&hub, &mut sink, &message, policy).await.is_err() {
+                            return Ended::SendFailed;
+                        }
+                    }
+                    None => {
+                        hub.counters.ignored_client_messages.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            _ = heartbeat.tick() => {
+                if last_heard.elapsed() > policy.heartbeat * 2 {
+                    hub.counters.dead_connections_closed.fetch_add(1, Ordering::Relaxed);
+                    debug!("Closing a WebSocket client that stopped answering.");
+                    return Ended::Dead;
+                }
+                if send(&mut sink, Message::Ping(Default::default()), policy).await.is_err() {
+                    return Ended::SendFailed;
+                }
+            }
+        }
+    }
+}
+
+async fn send<S: Sink<Message> + Unpin>(
+    sink: &mut S,
+    message: Message,
+    policy: SocketPolicy,
+) -> Result<(), ()> {
+    match tokio::time::timeout(policy.send_timeout, sink.send(message)).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(()),
+    }
+}
+
+async fn send_message<S: Sink<Message> + Unpin>(
+    hub: &Hub,
+    sink: &mut S,
+    message: &ServerMessage,
+    policy: SocketPolicy,
+) -> Result<(), ()> {
+    let text = serde_json::to_string(message).map_err(|_| ())?;
+    let len = text.len();
+    send(sink, Message::Text(Utf8Bytes::from(text)), policy).await?;
+    hub.count_sent(len);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::live::Sample;
+    use futures::channel::mpsc;
+
+    type Incoming = mpsc::UnboundedSender<Result<Message, ()>>;
+
+    struct Client {
+        out: mpsc::Receiver<Message>,
+        input: Incoming,
+        task: tokio::task::JoinHandle<Ended>,
+    }
+
+    /// Starts a client loop whose outgoing queue holds `buffer` messages.
+    fn client(
+        hub: &Arc<Hub>,
+        buffer: usize,
+        policy: SocketPolicy,
+        stop: &CancellationToken,
+    ) -> Client {
+        let (sink, out) = mpsc::channel::<Message>(buffer);
+        let (input, stream) = mpsc::unbounded::<Result<Message, ()>>();
+        let task = tokio::spawn(run_client(Arc::clone(hub), sink, stream, policy, stop.clone()));
+        Client { out, input, task }
+    }
+
+    fn parse(message: Message) -> ServerMessage {
+        match message {
+            Message::Text(text) => serde_json::from_str(text.as_str()).unwrap(),
+            other => panic!("expected text, got {other:?}"),
+        }
+    }
+
+    fn publish(hub: &Hub, seq: u64) {
+        hub.publish(Sample { seq, ..Default::default() }, None);
+    }
+
+    #[tokio::test]
+    async fn snapshot_then_updates_then_pong_and_snapshot_on_request() {
+        let hub = Hub::new(1000, 10, 10);
+        publish(&hub, 1);
+        let stop = CancellationToken::new();
+        let mut c = client(&hub, 8, SocketPolicy::default(), &stop);
+        match parse(c.out.next().await.unwrap()) {
+            ServerMessage::Snapshot(snap) => assert_eq!(snap.history.len(), 1),
+            other => panic!("{other:?}"),
+        }
+        publish(&hub, 2);
+        match parse(c.out.next().await.unwrap()) {
+            ServerMessage::Update { sample, .. } => assert_eq!(sample.seq, 2),
+            other => panic!("{other:?}"),
+        }
+        c.input.unbounded_send(Ok(Message::Text(r#"{"type":"ping"}"#.into()))).unwrap();
+        assert_eq!(parse(c.out.next().await.unwrap()), ServerMessage::Pong);
+        c.input.unbounded_send(Ok(Message::Text("garbage".into()))).unwrap();
+        c.input.unbounded_send(Ok(Message::Text(r#"{"type":"request_metrics"}"#.into()))).unwrap();
+        match parse(c.out.next().await.unwrap()) {
+            ServerMessage::Snapshot(snap) => assert_eq!(snap.history.len(), 2),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(hub.stats().ignored_client_messages, 1);
+        stop.cancel();
+        assert_eq!(c.task.await.unwrap(), Ended::ServerShutdown);
+    }
+
+    #[tokio::test]
+    async fn a_slow_client_skips_to_the_newest_tick_and_the_skip_is_counted() {
+        let hub = Hub::new(1000, 10, 10);
+        let stop = CancellationToken::new();
+        let mut slow = client(&hub, 1, SocketPolicy::default(), &stop);
+        let mut fast = client(&hub, 64, SocketPolicy::default(), &stop);
+        // Both get their snapshot; the slow one does not read anything more for a while.
+        assert!(matches!(parse(slow.out.next().await.unwrap()), ServerMessage::Snapshot(_)));
+        assert!(matches!(parse(fast.out.next().await.unwrap()), ServerMessage::Snapshot(_)));
+        for seq in 1..=20 {
+            publish(&hub, seq);
+            // The fast client receives every tick while the slow one's queue stays full.
+            match parse(fast.out.next().await.unwrap()) {
+                ServerMessage::Update { sample, .. } => assert_eq!(sample.seq, seq),
+                other => panic!("{other:?}"),
+            }
+        }
+        // The slow client now reads: it gets at most the tick it was sending and then the newest.
+        let mut seen = Vec::new();
+        while seen.last() != Some(&20) {
+            if let ServerMessage::Update { sample, .. } = parse(slow.out.next().await.unwrap()) {
+                seen.push(sample.seq);
+            }
+        }
+        assert!(seen.len() <= 3, "slow client got a backlog: {seen:?}");
+        assert!(hub.stats().skipped_updates >= 17, "{:?}", hub.stats());
+        stop.cancel();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_client_is_closed_after_two_heartbeats() {
+        let hub = Hub::new(1000, 10, 10);
+        let stop = CancellationToken::new();
+        let policy = SocketPolicy { heartbeat: Duration::from_secs(30), ..Default::default() };
+        let mut c = client(&hub, 64, policy, &stop);
+        assert!(matches!(parse(c.out.next().await.unwrap()), ServerMessage::Snapshot(_)));
+        let ended = c.task.await.unwrap();
+        assert_eq!(ended, Ended::Dead);
+        assert_eq!(hub.stats().dead_connections_closed, 1);
+        // It was pinged before being given up on.
+        let mut pings = 0;
+        while let Ok(m) = c.out.try_recv() {
+            pings += usize::from(matches!(m, Message::Ping(_)));
+        }
+        assert!(pings >= 1);
+        drop(c.input);
+    }
+
+    #[tokio::test]
+    async fn the_client_closing_ends_the_loop() {
+        let hub = Hub::new(1000, 10, 10);
+        let stop = CancellationToken::new();
+        let mut c = client(&hub, 8, SocketPolicy::default(), &stop);
+        assert!(matches!(parse(c.out.next().await.unwrap()), ServerMessage::Snapshot(_)));
+        c.input.unbounded_send(Ok(Message::Close(None))).unwrap();
+        assert_eq!(c.task.await.unwrap(), Ended::ClientClosed);
+    }
+}

@@ -1,0 +1,120 @@
+//! The live WebSocket against a real server: snapshot then updates, ping/pong, request_metrics,
+//! garbage tolerated, the client limit, and a stalled client not delaying others.
+
+use std::time::{Duration, Instant};
+
+use futures::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::support::Server;
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(server: &Server, query: &str) -> Socket {
+    let url = format!("ws://{}/ws{query}", server.addr);
+    tokio_tungstenite::connect_async(url).await.unwrap().0
+}
+
+/// The next JSON text message, waiting at most `limit`.
+async fn next_json(socket: &mut Socket, limit: Duration) -> Value {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let message = tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .expect("timed out waiting for a message")
+            .expect("socket closed")
+            .unwrap();
+        if let Message::Text(text) = message {
+            return serde_json::from_str(text.as_str()).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn snapshot_then_two_updates_within_two_and_a_half_seconds() {
+    let server = Server::spawn(&["--interval-secs", "1"]);
+    let started = Instant::now();
+    let mut socket = connect(&server, "").await;
+    let snapshot = next_json(&mut socket, Duration::from_millis(2500)).await;
+    assert_eq!(snapshot["type"], "snapshot");
+    assert_eq!(snapshot["interval_ms"], 1000);
+    assert!(snapshot["history"].is_array());
+    let mut seqs = Vec::new();
+    while seqs.len() < 2 {
+        let left = Duration::from_millis(2500).saturating_sub(started.elapsed());
+        let update = next_json(&mut socket, left).await;
+        assert_eq!(update["type"], "update", "{update}");
+        let system = &update["sample"]["system"];
+        assert!(system["memory_total_bytes"].as_u64().unwrap() > 0);
+        assert!(system["cpu_pct"].as_f64().unwrap() >= 0.0);
+        assert!(update["sample"]["actions"].is_object() && update["sample"]["events"].is_object());
+        seqs.push(update["sample"]["seq"].as_u64().unwrap());
+    }
+    assert!(seqs[1] > seqs[0]);
+}
+
+#[tokio::test]
+async fn ping_request_metrics_and_garbage() {
+    let server = Server::spawn(&["--interval-secs", "5"]);
+    let mut socket = connect(&server, "?history=1").await;
+    assert_eq!(next_json(&mut socket, Duration::from_secs(5)).await["type"], "snapshot");
+    socket.send(Message::Text("not json at all".into())).await.unwrap();
+    socket.send(Message::Text(r#"{"type":"subscribe"}"#.into())).await.unwrap();
+    socket.send(Message::Binary(vec![0xff, 0x00].into())).await.unwrap();
+    socket.send(Message::Text(r#"{"type":"ping"}"#.into())).await.unwrap();
+    let mut reply = next_json(&mut socket, Duration::from_secs(5)).await;
+    while reply["type"] == "update" {
+        reply = next_json(&mut socket, Duration::from_secs(5)).await;
+    }
+    assert_eq!(reply["type"], "pong");
+    socket.send(Message::Text(r#"{"type":"request_metrics"}"#.into())).await.unwrap();
+    let mut reply = next_json(&mut socket, Duration::from_secs(5)).await;
+    while reply["type"] == "update" {
+        reply = next_json(&mut socket, Duration::from_secs(5)).await;
+    }
+    assert_eq!(reply["type"], "snapshot");
+    assert!(reply["history"].as_array().unwrap().len() <= 1);
+    let stats: Value =
+        serde_json::from_str(crate::cli::http_get_body(&server.url("/api/v1/ws/stats")).as_str())
+            .unwrap();
+    assert_eq!(stats["ignored_client_messages"], 3, "{stats}");
+    assert_eq!(stats["connected_clients"], 1, "{stats}");
+    assert!(stats["messages_sent"].as_u64().unwrap() >= 3);
+}
+
+#[tokio::test]
+async fn clients_beyond_the_limit_are_refused_with_503() {
+    let server = Server::spawn(&["--max-clients", "1"]);
+    let mut first = connect(&server, "").await;
+    assert_eq!(next_json(&mut first, Duration::from_secs(5)).await["type"], "snapshot");
+    let url = format!("ws://{}/ws", server.addr);
+    match tokio_tungstenite::connect_async(url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 503);
+            let body = String::from_utf8(response.body().clone().unwrap_or_default()).unwrap();
+            assert!(body.contains("--max-clients"), "{body}");
+        }
+        other => panic!("expected a 503, got {other:?}"),
+    }
+    let stats = crate::cli::http_get_body(&server.url("/api/v1/ws/stats"));
+    assert!(stats.contains("\"refused_connections\":1"), "{stats}");
+}
+
+#[tokio::test]
+async fn a_stalled_client_does_not_delay_another() {
+    let server = Server::spawn(&["--interval-secs", "0.1"]);
+    // This client connects and never reads a byte.
+    let _stalled = connect(&server, "").await;
+    let mut reader = connect(&server, "?history=0").await;
+    assert_eq!(next_json(&mut reader, Duration::from_secs(5)).await["type"], "snapshot");
+    let started = Instant::now();
+    let mut updates = 0;
+    while updates < 15 {
+        let message = next_json(&mut reader, Duration::from_secs(2)).await;
+        updates += usize::from(message["type"] == "update");
+    }
+    // 15 ticks at 10 Hz take 1.5 s; allow scheduling slack on a loaded machine.
+    assert!(started.elapsed() < Duration::from_secs(4), "took {:?}", started.elapsed());
+}
