@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::{
     components::{Route, Router, Routes, A},
-    path,
+    path, SsrMode,
 };
 
 use crate::components::live::{provide_live, LiveBadge, PauseToggle};
@@ -67,7 +67,7 @@ pub fn App() -> impl IntoView {
             </header>
             <main class="app-main">
                 <Routes fallback=NotFoundPage>
-                    <Route path=path!("") view=DashboardPage />
+                    <Route path=path!("") view=DashboardPage ssr=SsrMode::Async />
                     <Route path=path!("operations") view=OperationsPage />
                     <Route path=path!("alerts") view=AlertsPage />
                     <Route path=path!("reports") view=ReportsPage />

@@ -93,10 +93,7 @@ impl Ranged for Axis {
 
 /// Tick-label style of the given colour, anchored at `h`/`v`.
 pub(crate) fn label_style(color: &RGBColor, h: HPos, v: VPos) -> TextStyle<'static> {
-    ("sans-serif", LABEL_FONT_PX * PLOTTERS_FONT_SCALE)
-        .into_font()
-        .color(color)
-        .pos(Pos::new(h, v))
+    ("sans-serif", LABEL_FONT_PX * PLOTTERS_FONT_SCALE).into_font().color(color).pos(Pos::new(h, v))
 }
 
 /// Draws with plotters onto a `WIDTH_PX` × `HEIGHT_PX` canvas and returns the finished SVG:

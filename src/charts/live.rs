@@ -5,10 +5,12 @@ use plotters::prelude::*;
 
 use super::frame::{self, Axes};
 use super::scale::{self, count_label, duration_label, tick_step, time_label, value_ticks};
-use super::series::{self, max_step, segments, typical_step, TimeWindow};
+use super::series::{self, latest_note, max_step, time_span, typical_step, TimeWindow};
 
 /// Fraction of its time slot a queue bar pair fills (the rest is the gap between pairs).
 const BAR_FILL: f64 = 0.9;
+/// Most bar pairs a queue chart draws; denser samples are merged (largest depth wins).
+const MAX_BARS: usize = 120;
 /// Opacity of the area under the error line.
 const AREA_ALPHA: f64 = 0.25;
 
@@ -16,16 +18,6 @@ const AREA_ALPHA: f64 = 0.25;
 fn time_axis(window: &TimeWindow) -> (Vec<f64>, impl Fn(&f64) -> String) {
     let (ticks, step_secs) = scale::time_ticks(window.secs);
     (ticks, move |secs: &f64| time_label(*secs, step_secs))
-}
-
-/// `"; latest …"` for descriptions, or `"; no data yet"`.
-fn latest_note(parts: &[(Option<f64>, &dyn Fn(f64) -> String)]) -> String {
-    let known: Vec<String> = parts.iter().filter_map(|(v, f)| v.map(f)).collect();
-    if known.is_empty() {
-        "; no data yet".to_owned()
-    } else {
-        format!("; latest {}", known.join(", "))
-    }
 }
 
 /// CPU and memory use as two lines on a 0–100 % scale over the last `window_ms` ending at
@@ -38,16 +30,16 @@ pub fn cpu_memory_chart(points: &[(u64, f32, f32)], window_ms: u64, now_ms: u64)
     let window = TimeWindow::new(window_ms, now_ms);
     let picked = window.select(points, |p| p.0);
     let gap = max_step(typical_step(picked.iter().map(|p| p.0)));
-    // Not `f64::min`, which would turn NaN into 100.
-    let pct = |v: f32| if v > 100.0 { 100.0 } else { f64::from(v) };
-    let cpu = segments(picked.iter().map(|(x, p)| (*x, pct(p.1))), gap);
-    let memory = segments(picked.iter().map(|(x, p)| (*x, pct(p.2))), gap);
+    // Non-finite stays non-finite (a gap); `f64::min` alone would turn NaN and +inf into 100.
+    let pct = |v: f32| if v.is_finite() { f64::from(v).min(100.0) } else { f64::NAN };
+    let cpu = series::runs(&window, picked.iter().map(|(x, p)| (*x, pct(p.1))), gap);
+    let memory = series::runs(&window, picked.iter().map(|(x, p)| (*x, pct(p.2))), gap);
     let label = format!(
         "CPU and memory use over the last {}{}",
         time_span(window.secs),
         latest_note(&[
-            (series::latest(&cpu), &|v| format!("CPU {v:.0} %")),
-            (series::latest(&memory), &|v| format!("memory {v:.0} %")),
+            series::latest(&cpu).map(|v| format!("CPU {v:.0} %")),
+            series::latest(&memory).map(|v| format!("memory {v:.0} %")),
         ])
     );
     frame::render(&label, |root| {
@@ -79,14 +71,14 @@ pub fn action_chart(points: &[(u64, f64, f64)], window_ms: u64, now_ms: u64) -> 
     let window = TimeWindow::new(window_ms, now_ms);
     let picked = window.select(points, |p| p.0);
     let gap = max_step(typical_step(picked.iter().map(|p| p.0)));
-    let rate = segments(picked.iter().map(|(x, p)| (*x, p.1)), gap);
-    let duration = segments(picked.iter().map(|(x, p)| (*x, p.2)), gap);
+    let rate = series::runs(&window, picked.iter().map(|(x, p)| (*x, p.1)), gap);
+    let duration = series::runs(&window, picked.iter().map(|(x, p)| (*x, p.2)), gap);
     let label = format!(
         "Actions per minute and average action duration over the last {}{}",
         time_span(window.secs),
         latest_note(&[
-            (series::latest(&rate), &|v| format!("{} actions/min", scale::trim(v, 1))),
-            (series::latest(&duration), &|v| format!("{} ms average", scale::trim(v, 1))),
+            series::latest(&rate).map(|v| format!("{} actions/min", scale::trim(v, 1))),
+            series::latest(&duration).map(|v| format!("{} ms average", scale::trim(v, 1))),
         ])
     );
     frame::render(&label, |root| {
@@ -106,14 +98,13 @@ pub fn action_chart(points: &[(u64, f64, f64)], window_ms: u64, now_ms: u64) -> 
         };
         let chart = frame::build(root, &axes)?;
         frame::draw_right_axis(root, &chart, &ms_ticks, &|v| duration_label(*v, ms_step))?;
-        let mut chart =
-            chart.set_secondary_coord(-window.secs..0.0, 0.0..frame::top_of(&ms_ticks));
+        let mut chart = chart.set_secondary_coord(-window.secs..0.0, 0.0..frame::top_of(&ms_ticks));
         series::draw_lines(&mut chart, &rate, frame::ACTIONS)?;
         for run in &duration {
             let style = frame::DURATION.stroke_width(series::LINE_PX);
             match run.as_slice() {
                 [one] => {
-                    let dot = Circle::new(*one, 3, frame::DURATION.filled());
+                    let dot = Circle::new(*one, series::DOT_RADIUS_PX, frame::DURATION.filled());
                     chart.draw_secondary_series(std::iter::once(dot))?;
                 }
                 _ => {
@@ -140,13 +131,17 @@ pub fn action_chart(points: &[(u64, f64, f64)], window_ms: u64, now_ms: u64) -> 
 pub fn queue_chart(points: &[(u64, f64, f64)], window_ms: u64, now_ms: u64) -> String {
     let window = TimeWindow::new(window_ms, now_ms);
     let picked = window.select(points, |p| p.0);
-    let slot_secs = typical_step(picked.iter().map(|p| p.0))
+    let mut slot_secs = typical_step(picked.iter().map(|p| p.0))
         .unwrap_or(1.0)
         .clamp(window.secs / 600.0, window.secs / 10.0);
-    let actions: Vec<(f64, Option<f64>)> =
-        picked.iter().map(|(x, p)| (*x, scale::clean(p.1))).collect();
-    let events: Vec<(f64, Option<f64>)> =
-        picked.iter().map(|(x, p)| (*x, scale::clean(p.2))).collect();
+    let mut depths: Vec<(f64, Option<f64>, Option<f64>)> =
+        picked.iter().map(|(x, p)| (*x, scale::clean(p.1), scale::clean(p.2))).collect();
+    if depths.len() > MAX_BARS {
+        slot_secs = window.secs / MAX_BARS as f64;
+        depths = merge_slots(&depths, slot_secs);
+    }
+    let actions: Vec<(f64, Option<f64>)> = depths.iter().map(|(x, a, _)| (*x, *a)).collect();
+    let events: Vec<(f64, Option<f64>)> = depths.iter().map(|(x, _, e)| (*x, *e)).collect();
     let latest_of = |s: &[(f64, Option<f64>)]| s.iter().rev().find_map(|(_, v)| *v);
     let max = actions.iter().chain(&events).filter_map(|(_, v)| *v).fold(0.0, f64::max);
     let has_data = actions.iter().chain(&events).any(|(_, v)| v.is_some());
@@ -154,8 +149,8 @@ pub fn queue_chart(points: &[(u64, f64, f64)], window_ms: u64, now_ms: u64) -> S
         "Action and event queue depths over the last {}{}",
         time_span(window.secs),
         latest_note(&[
-            (latest_of(&actions), &|v| format!("{} actions queued", scale::trim(v, 1))),
-            (latest_of(&events), &|v| format!("{} events queued", scale::trim(v, 1))),
+            latest_of(&actions).map(|v| format!("{} actions queued", scale::trim(v, 1))),
+            latest_of(&events).map(|v| format!("{} events queued", scale::trim(v, 1))),
         ])
     );
     frame::render(&label, |root| {
@@ -174,9 +169,12 @@ pub fn queue_chart(points: &[(u64, f64, f64)], window_ms: u64, now_ms: u64) -> S
         let half = slot_secs * BAR_FILL / 2.0;
         // Bars end at their sample's time; the axis clamps the oldest one to the left edge.
         let bars = |series: &[(f64, Option<f64>)], offset: f64, color: RGBColor| {
-            let positive = series.iter().filter_map(|(x, v)| v.filter(|v| *v > 0.0).map(|v| (*x, v)));
+            let positive =
+                series.iter().filter_map(|(x, v)| v.filter(|v| *v > 0.0).map(|v| (*x, v)));
             positive
-                .map(|(x, v)| Rectangle::new([(x - offset - half, 0.0), (x - offset, v)], color.filled()))
+                .map(|(x, v)| {
+                    Rectangle::new([(x - offset - half, 0.0), (x - offset, v)], color.filled())
+                })
                 .collect::<Vec<_>>()
         };
         chart.draw_series(bars(&actions, half, frame::ACTION_QUEUE))?;
@@ -191,6 +189,27 @@ pub fn queue_chart(points: &[(u64, f64, f64)], window_ms: u64, now_ms: u64) -> S
     })
 }
 
+/// Merges samples (x ascending) into slots `slot_secs` wide: each slot is drawn at its last
+/// sample's time with the largest depths seen in it.
+fn merge_slots(
+    depths: &[(f64, Option<f64>, Option<f64>)],
+    slot_secs: f64,
+) -> Vec<(f64, Option<f64>, Option<f64>)> {
+    let larger = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    };
+    depths
+        .chunk_by(|a, b| (a.0 / slot_secs).ceil() == (b.0 / slot_secs).ceil())
+        .filter_map(|slot| {
+            let x = slot.last()?.0;
+            let (a, e) =
+                slot.iter().fold((None, None), |(a, e), p| (larger(a, p.1), larger(e, p.2)));
+            Some((x, a, e))
+        })
+        .collect()
+}
+
 /// Errors as a filled area over the last `window_ms` ending at `now_ms`.
 ///
 /// `points` are `(at_ms, errors)`, e.g. failed actions in the minute before each sample.
@@ -198,11 +217,11 @@ pub fn errors_chart(points: &[(u64, u64)], window_ms: u64, now_ms: u64) -> Strin
     let window = TimeWindow::new(window_ms, now_ms);
     let picked = window.select(points, |p| p.0);
     let gap = max_step(typical_step(picked.iter().map(|p| p.0)));
-    let runs = segments(picked.iter().map(|(x, p)| (*x, p.1 as f64)), gap);
+    let runs = series::runs(&window, picked.iter().map(|(x, p)| (*x, p.1 as f64)), gap);
     let label = format!(
         "Errors over the last {}{}",
         time_span(window.secs),
-        latest_note(&[(series::latest(&runs), &|v| format!("{v:.0} errors"))])
+        latest_note(&[series::latest(&runs).map(|v| format!("{v:.0} errors"))])
     );
     frame::render(&label, |root| {
         let (x_ticks, x_label) = time_axis(&window);
@@ -219,7 +238,11 @@ pub fn errors_chart(points: &[(u64, u64)], window_ms: u64, now_ms: u64) -> Strin
         let mut chart = frame::build(root, &axes)?;
         for run in &runs {
             if let [one] = run.as_slice() {
-                chart.draw_series(std::iter::once(Circle::new(*one, 3, frame::ERRORS.filled())))?;
+                chart.draw_series(std::iter::once(Circle::new(
+                    *one,
+                    series::DOT_RADIUS_PX,
+                    frame::ERRORS.filled(),
+                )))?;
             } else {
                 chart.draw_series(
                     AreaSeries::new(run.iter().copied(), 0.0, frame::ERRORS.mix(AREA_ALPHA))
@@ -232,15 +255,4 @@ pub fn errors_chart(points: &[(u64, u64)], window_ms: u64, now_ms: u64) -> Strin
         }
         frame::draw_legend(root, &[("Errors", frame::ERRORS)])
     })
-}
-
-/// "60 s", "5 min", "2 h" for descriptions.
-pub(crate) fn time_span(secs: f64) -> String {
-    if secs >= 3600.0 && secs % 3600.0 == 0.0 {
-        format!("{} h", secs / 3600.0)
-    } else if secs >= 120.0 && secs % 60.0 == 0.0 {
-        format!("{} min", secs / 60.0)
-    } else {
-        format!("{} s", scale::trim(secs, 1))
-    }
 }

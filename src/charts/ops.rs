@@ -3,9 +3,8 @@
 use plotters::prelude::*;
 
 use super::frame::{self, Axes};
-use super::live::time_span;
 use super::scale::{self, count_label, duration_label, short_duration, tick_step, value_ticks};
-use super::series::{self, segments, TimeWindow};
+use super::series::{self, latest_note, time_span, TimeWindow};
 use crate::model::ops::{HistogramBin, LatencyPoint};
 
 /// Most x labels on the histogram's axis.
@@ -24,26 +23,24 @@ pub fn latency_over_time_chart(points: &[LatencyPoint], window_ms: u64, now_ms: 
     let picked = window.select(&points.iter().collect::<Vec<_>>(), |p| p.at_ms);
     let bucket_secs = picked.iter().map(|(_, p)| p.bucket_secs).max().unwrap_or(1).max(1);
     let gap = bucket_secs as f64 * 1.5;
-    let line = |q: fn(&LatencyPoint) -> f64| segments(picked.iter().map(|(x, p)| (*x, q(p))), gap);
+    let line = |q: fn(&LatencyPoint) -> f64| {
+        series::runs(&window, picked.iter().map(|(x, p)| (*x, q(p))), gap)
+    };
     let lines = [
         ("p50", line(|p| p.p50_ms), frame::P50),
         ("p95", line(|p| p.p95_ms), frame::P95),
         ("p99", line(|p| p.p99_ms), frame::P99),
     ];
-    let latest: Vec<String> = lines
+    let latest: Vec<Option<String>> = lines
         .iter()
-        .filter_map(|(name, runs, _)| {
+        .map(|(name, runs, _)| {
             series::latest(runs).map(|v| format!("{name} {}", short_duration(v)))
         })
         .collect();
     let label = format!(
         "Latency p50, p95 and p99 over the last {}{}",
         time_span(window.secs),
-        if latest.is_empty() {
-            "; no data yet".to_owned()
-        } else {
-            format!("; latest {}", latest.join(", "))
-        }
+        latest_note(&latest)
     );
     frame::render(&label, |root| {
         let (x_ticks, step_secs) = scale::time_ticks(window.secs);

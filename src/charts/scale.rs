@@ -64,17 +64,15 @@ pub(crate) fn tick_step(ticks: &[f64]) -> f64 {
 /// Ticks for a time axis that ends at 0 ("now") and starts `window_secs` earlier, in seconds
 /// (all `<= 0`, ascending), and the step between them in whole seconds (at most ~6 intervals).
 pub(crate) fn time_ticks(window_secs: f64) -> (Vec<f64>, u64) {
-    const STEPS_SECS: [u64; 14] =
-        [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200];
+    const STEPS_SECS: [u64; 14] = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200];
     let window_secs = if window_secs.is_finite() && window_secs > 0.0 { window_secs } else { 1.0 };
-    let step = STEPS_SECS
-        .iter()
-        .copied()
-        .find(|s| window_secs / *s as f64 <= 6.0 + 1e-9)
-        .unwrap_or_else(|| {
-            let hours = (window_secs / 3600.0 / 6.0).ceil().max(1.0) as u64;
-            hours.saturating_mul(3600)
-        });
+    let step =
+        STEPS_SECS.iter().copied().find(|s| window_secs / *s as f64 <= 6.0 + 1e-9).unwrap_or_else(
+            || {
+                let hours = (window_secs / 3600.0 / 6.0).ceil().max(1.0) as u64;
+                hours.saturating_mul(3600)
+            },
+        );
     let count = (window_secs / step as f64 + 1e-9).floor() as u64;
     let ticks = (0..=count.min(100)).rev().map(|i| -((i * step) as f64)).collect();
     (ticks, step)
@@ -87,9 +85,9 @@ pub(crate) fn time_label(secs: f64, step_secs: u64) -> String {
     if !ago.is_finite() || ago < 0.5 {
         return "now".to_owned();
     }
-    if step_secs % 3600 == 0 {
+    if step_secs.is_multiple_of(3600) {
         format!("-{}h", trim(ago / 3600.0, 1))
-    } else if step_secs % 60 == 0 {
+    } else if step_secs.is_multiple_of(60) {
         format!("-{}m", trim(ago / 60.0, 1))
     } else {
         format!("-{ago}s")

@@ -1,5 +1,6 @@
 //! Turning timestamped samples into plottable pieces: the time window, x positions in seconds
-//! before now, line segments broken at gaps and at missing values, and the series drawers.
+//! before now, line segments broken at gaps and at missing values, the series drawers, and
+//! the wording of accessible descriptions.
 
 use plotters::prelude::*;
 
@@ -15,7 +16,7 @@ const COLUMNS: f64 = 270.0;
 /// Consecutive points further apart than this many typical intervals are not joined.
 const GAP_FACTOR: f64 = 2.5;
 /// Radius of the dot drawn for a point with no neighbour to join.
-const DOT_RADIUS_PX: u32 = 3;
+pub(crate) const DOT_RADIUS_PX: u32 = 3;
 /// Stroke width of series lines.
 pub(crate) const LINE_PX: u32 = 2;
 
@@ -106,7 +107,7 @@ pub(crate) fn thin(runs: Vec<Vec<(f64, f64)>>, column: f64) -> Vec<Vec<(f64, f64
     runs.into_iter()
         .map(|run| {
             let mut out: Vec<(f64, f64)> = Vec::with_capacity(run.len());
-            for group in run.chunk_by(|a, b| (a.0 / column).floor() == (b.0 / column).floor()) {
+            for group in run.chunk_by(|a, b| (a.0 / column).ceil() == (b.0 / column).ceil()) {
                 match group {
                     [] => {}
                     [one] => out.push(*one),
@@ -114,7 +115,8 @@ pub(crate) fn thin(runs: Vec<Vec<(f64, f64)>>, column: f64) -> Vec<Vec<(f64, f64
                         let low = group.iter().min_by(|a, b| a.1.total_cmp(&b.1));
                         let high = group.iter().max_by(|a, b| a.1.total_cmp(&b.1));
                         if let (Some(low), Some(high)) = (low, high) {
-                            let (first, second) = if low.0 <= high.0 { (low, high) } else { (high, low) };
+                            let (first, second) =
+                                if low.0 <= high.0 { (low, high) } else { (high, low) };
                             out.push(*first);
                             if second != first {
                                 out.push(*second);
@@ -128,6 +130,16 @@ pub(crate) fn thin(runs: Vec<Vec<(f64, f64)>>, column: f64) -> Vec<Vec<(f64, f64
         .collect()
 }
 
+/// The lines to draw for `(x, value)` pairs (x ascending) in `window`: [`segments`] broken at
+/// gaps wider than `max_step`, then [`thin`]ned to the window's columns.
+pub(crate) fn runs(
+    window: &TimeWindow,
+    points: impl Iterator<Item = (f64, f64)>,
+    max_step: f64,
+) -> Vec<Vec<(f64, f64)>> {
+    thin(segments(points, max_step), window.column_secs())
+}
+
 /// The gap threshold for points usually `step` apart (no gaps when the step is unknown).
 pub(crate) fn max_step(step: Option<f64>) -> f64 {
     step.map_or(f64::INFINITY, |s| s * GAP_FACTOR)
@@ -139,14 +151,25 @@ pub(crate) fn max_of<'r>(runs: impl IntoIterator<Item = &'r Vec<(f64, f64)>>) ->
 }
 
 /// Draws each run as a polyline, or as a dot when it has a single point.
-pub(crate) fn draw_lines(chart: &mut Chart<'_, '_>, runs: &[Vec<(f64, f64)>], color: RGBColor) -> DrawResult {
+pub(crate) fn draw_lines(
+    chart: &mut Chart<'_, '_>,
+    runs: &[Vec<(f64, f64)>],
+    color: RGBColor,
+) -> DrawResult {
     for run in runs {
         match run.as_slice() {
             [one] => {
-                chart.draw_series(std::iter::once(Circle::new(*one, DOT_RADIUS_PX, color.filled())))?;
+                chart.draw_series(std::iter::once(Circle::new(
+                    *one,
+                    DOT_RADIUS_PX,
+                    color.filled(),
+                )))?;
             }
             _ => {
-                chart.draw_series(LineSeries::new(run.iter().copied(), color.stroke_width(LINE_PX)))?;
+                chart.draw_series(LineSeries::new(
+                    run.iter().copied(),
+                    color.stroke_width(LINE_PX),
+                ))?;
             }
         }
     }
@@ -156,6 +179,27 @@ pub(crate) fn draw_lines(chart: &mut Chart<'_, '_>, runs: &[Vec<(f64, f64)>], co
 /// The latest finite value of a series, cleaned, for accessible descriptions.
 pub(crate) fn latest(runs: &[Vec<(f64, f64)>]) -> Option<f64> {
     runs.last().and_then(|run| run.last()).map(|(_, v)| *v).and_then(clean)
+}
+
+/// `"; latest …"` from the known parts, or `"; no data yet"`, for descriptions.
+pub(crate) fn latest_note(parts: &[Option<String>]) -> String {
+    let known: Vec<&str> = parts.iter().flatten().map(String::as_str).collect();
+    if known.is_empty() {
+        "; no data yet".to_owned()
+    } else {
+        format!("; latest {}", known.join(", "))
+    }
+}
+
+/// "60 s", "5 min", "2 h" for descriptions.
+pub(crate) fn time_span(secs: f64) -> String {
+    if secs >= 3600.0 && secs % 3600.0 == 0.0 {
+        format!("{} h", secs / 3600.0)
+    } else if secs >= 120.0 && secs % 60.0 == 0.0 {
+        format!("{} min", secs / 60.0)
+    } else {
+        format!("{} s", scale::trim(secs, 1))
+    }
 }
 
 #[cfg(test)]
@@ -185,10 +229,11 @@ mod tests {
         );
         assert_eq!(segments([(0.0, f64::INFINITY)].into_iter(), 1.0), Vec::<Vec<_>>::new());
         assert_eq!(typical_step([5.0].into_iter()), None);
-        let dense = vec![(0.0, 1.0), (0.1, 5.0), (0.2, 0.0), (0.3, 2.0), (1.5, 3.0), (2.5, 4.0)];
+        let dense =
+            vec![(-3.0, 1.0), (-2.9, 5.0), (-2.8, 0.0), (-2.7, 2.0), (-1.5, 3.0), (0.0, 4.0)];
         assert_eq!(
             thin(vec![dense.clone()], 1.0),
-            vec![vec![(0.1, 5.0), (0.2, 0.0), (1.5, 3.0), (2.5, 4.0)]]
+            vec![vec![(-3.0, 1.0), (-2.9, 5.0), (-2.8, 0.0), (-1.5, 3.0), (0.0, 4.0)]]
         );
         assert_eq!(thin(vec![dense.clone()], 0.05), vec![dense]);
         assert_eq!(max_of(&runs), 6.0);

@@ -324,7 +324,13 @@ fn output_is_deterministic_and_scales_with_data_not_beyond_limits() {
     let many: Vec<_> = (0..3600).map(|i| (NOW_MS - i * 1000, 50.0f32, 50.0f32)).collect();
     let svg = cpu_memory_chart(&many, 3_600_000, NOW_MS);
     assert_chart_shape("hour", &svg);
-    assert!(svg.contains("-1h") || svg.contains("-60m"), "hour labels");
+    assert!(svg.contains("-50m") && svg.contains("now"), "hour labels");
+    // At most two vertices per thinning column (270 columns, plus one partial).
+    assert!(polylines(&svg, "#60a5fa").iter().sum::<usize>() <= 2 * 271);
+    let many: Vec<_> = (0..3600).map(|i| (NOW_MS - i * 1000, (i % 9) as f64, 1.0)).collect();
+    let svg = queue_chart(&many, 3_600_000, NOW_MS);
+    assert_chart_shape("hour of queues", &svg);
+    assert_eq!(filled(&svg, "rect", "#f472b6"), 1 + 120);
 }
 
 #[test]

@@ -1,7 +1,14 @@
-//! The live connection as the UI sees it: a context every page reads, the header's status badge
-//! and the pause toggle.
+//! The live connection as the UI sees it: a context every page reads (status, pause, the recent
+//! samples and operation statistics), the header's status badge and the pause toggle. In the
+//! browser the context is fed by [`super::live_socket`].
 
 use leptos::prelude::*;
+
+use crate::model::live::{LiveSnapshot, Sample, ServerMessage};
+use crate::model::ops::OperationSummary;
+
+/// Samples the browser keeps: the charts' 60-second window at 1 Hz, plus slack.
+pub const CLIENT_HISTORY: usize = 90;
 
 /// State of the browser's live connection to the server.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -10,11 +17,7 @@ pub enum ConnStatus {
     Connecting,
     Live,
     /// The socket is down; `attempt` counts reconnection attempts since it was last live.
-    Reconnecting {
-        attempt: u32,
-    },
-    /// The user paused live updates.
-    Paused,
+    Reconnecting { attempt: u32 },
 }
 
 /// Live state shared through context by every page.
@@ -23,13 +26,63 @@ pub struct LiveContext {
     pub status: RwSignal<ConnStatus>,
     /// True while the user has paused live updates.
     pub paused: RwSignal<bool>,
+    /// Recent samples, oldest first (empty until the first snapshot arrives).
+    pub history: RwSignal<Vec<Sample>>,
+    pub operations: RwSignal<Vec<OperationSummary>>,
+    pub interval_ms: RwSignal<u64>,
 }
 
-/// Creates the live context for the application. Call once, in `App`.
+impl LiveContext {
+    /// Replaces everything with a snapshot.
+    pub fn apply_snapshot(&self, snapshot: LiveSnapshot) {
+        let LiveSnapshot { interval_ms, mut history, operations } = snapshot;
+        let excess = history.len().saturating_sub(CLIENT_HISTORY);
+        history.drain(..excess);
+        self.interval_ms.set(interval_ms);
+        self.history.set(history);
+        self.operations.set(operations);
+    }
+
+    /// Appends one sample (ignoring one already seen).
+    pub fn push_sample(&self, sample: Sample) {
+        self.history.update(|h| {
+            if h.last().is_some_and(|last| last.seq >= sample.seq && last.at_ms >= sample.at_ms) {
+                return;
+            }
+            h.push(sample);
+            let excess = h.len().saturating_sub(CLIENT_HISTORY);
+            h.drain(..excess);
+        });
+    }
+
+    /// Applies a message from the server.
+    pub fn apply(&self, message: ServerMessage) {
+        match message {
+            ServerMessage::Snapshot(snapshot) => self.apply_snapshot(snapshot),
+            ServerMessage::Update { sample, operations } => {
+                self.push_sample(sample);
+                if let Some(operations) = operations {
+                    self.operations.set(operations);
+                }
+            }
+            ServerMessage::Pong => {}
+        }
+    }
+}
+
+/// Creates the live context for the application and, in the browser, connects it. Call once,
+/// in `App`.
 pub fn provide_live() -> LiveContext {
-    let ctx =
-        LiveContext { status: RwSignal::new(ConnStatus::Connecting), paused: RwSignal::new(false) };
+    let ctx = LiveContext {
+        status: RwSignal::new(ConnStatus::Connecting),
+        paused: RwSignal::new(false),
+        history: RwSignal::new(Vec::new()),
+        operations: RwSignal::new(Vec::new()),
+        interval_ms: RwSignal::new(1000),
+    };
     provide_context(ctx);
+    #[cfg(feature = "hydrate")]
+    super::live_socket::start(ctx);
     ctx
 }
 
@@ -43,15 +96,13 @@ pub fn use_live() -> LiveContext {
 pub fn LiveBadge() -> impl IntoView {
     let live = use_live();
     let label = move || match (live.paused.get(), live.status.get()) {
-        (true, _) | (_, ConnStatus::Paused) => "Paused".to_string(),
+        (true, _) => "Paused".to_string(),
         (false, ConnStatus::Connecting) => "Connecting".to_string(),
         (false, ConnStatus::Live) => "Live".to_string(),
-        (false, ConnStatus::Reconnecting { attempt }) => {
-            format!("Reconnecting (attempt {attempt})")
-        }
+        (false, ConnStatus::Reconnecting { attempt }) => format!("Reconnecting (attempt {attempt})"),
     };
     let class = move || match (live.paused.get(), live.status.get()) {
-        (true, _) | (_, ConnStatus::Paused) => "badge badge-paused",
+        (true, _) => "badge badge-paused",
         (false, ConnStatus::Live) => "badge badge-live",
         (false, ConnStatus::Reconnecting { .. }) => "badge badge-down",
         (false, ConnStatus::Connecting) => "badge badge-idle",

@@ -1,3 +1,7 @@
 //! Reusable views shared by several pages.
 
+pub mod chart;
 pub mod live;
+#[cfg(feature = "hydrate")]
+pub mod live_socket;
+pub mod metric_card;

@@ -1,0 +1,110 @@
+//! The browser's end of `/ws`: connects, feeds the [`LiveContext`], reconnects with exponential
+//! backoff and jitter, polls a server function while the socket is down, and pauses while the tab
+//! is hidden or the user paused (resuming with a fresh snapshot).
+
+use futures::channel::mpsc;
+use futures::{SinkExt, StreamExt};
+use gloo_net::websocket::{futures::WebSocket, Message};
+use leptos::prelude::*;
+
+use super::live::{ConnStatus, LiveContext, CLIENT_HISTORY};
+use crate::model::live::{reconnect_delay_ms, ClientMessage, ServerMessage};
+
+/// Starts the connection loop (once per page load).
+pub fn start(ctx: LiveContext) {
+    let (wake_tx, wake_rx) = mpsc::unbounded::<ClientMessage>();
+    let hidden = RwSignal::new(is_hidden());
+    let resume = wake_tx.clone();
+    let _ = window_event_listener(leptos::ev::visibilitychange, move |_| {
+        let now_hidden = is_hidden();
+        hidden.set(now_hidden);
+        if !now_hidden {
+            let _ = resume.unbounded_send(ClientMessage::RequestMetrics);
+        }
+    });
+    let resume = wake_tx;
+    Effect::new(move |was_paused: Option<bool>| {
+        let paused = ctx.paused.get();
+        if was_paused == Some(true) && !paused {
+            let _ = resume.unbounded_send(ClientMessage::RequestMetrics);
+        }
+        paused
+    });
+    leptos::task::spawn_local(run(ctx, hidden, wake_rx));
+}
+
+fn is_hidden() -> bool {
+    document().visibility_state() == web_sys::VisibilityState::Hidden
+}
+
+fn socket_url() -> Option<String> {
+    let location = window().location();
+    let scheme = if location.protocol().ok()? == "https:" { "wss" } else { "ws" };
+    Some(format!("{scheme}://{}/ws?history={CLIENT_HISTORY}", location.host().ok()?))
+}
+
+async fn run(
+    ctx: LiveContext,
+    hidden: RwSignal<bool>,
+    mut outbox: mpsc::UnboundedReceiver<ClientMessage>,
+) {
+    let mut attempt = 0u32;
+    loop {
+        if let Some(socket) = socket_url().and_then(|url| WebSocket::open(&url).ok()) {
+            let (mut sink, stream) = socket.split();
+            let mut stream = stream.fuse();
+            loop {
+                futures::select! {
+                    incoming = stream.next() => match incoming {
+                        Some(Ok(Message::Text(text))) => {
+                            attempt = 0;
+                            ctx.status.set(ConnStatus::Live);
+                            let accepting = !hidden.get_untracked() && !ctx.paused.get_untracked();
+                            match serde_json::from_str::<ServerMessage>(&text) {
+                                Ok(message @ ServerMessage::Snapshot(_)) => ctx.apply(message),
+                                Ok(message) if accepting => ctx.apply(message),
+                                _ => {}
+                            }
+                        }
+                        Some(Ok(Message::Bytes(_))) => {}
+                        Some(Err(_)) | None => break,
+                    },
+                    request = outbox.next() => {
+                        let Some(request) = request else { break };
+                        let Ok(text) = serde_json::to_string(&request) else { continue };
+                        if sink.send(Message::Text(text)).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        attempt = attempt.saturating_add(1);
+        ctx.status.set(ConnStatus::Reconnecting { attempt });
+        wait_and_poll(ctx, hidden, reconnect_delay_ms(attempt, js_sys::Math::random())).await;
+    }
+}
+
+/// Waits `delay_ms` before the next attempt, polling the snapshot server function every interval
+/// meanwhile so the numbers keep moving.
+async fn wait_and_poll(ctx: LiveContext, hidden: RwSignal<bool>, delay_ms: u32) {
+    let started = js_sys::Date::now();
+    loop {
+        let elapsed = (js_sys::Date::now() - started) as u32;
+        if elapsed >= delay_ms {
+            return;
+        }
+        let step = (ctx.interval_ms.get_untracked() as u32).clamp(250, 5_000).min(delay_ms - elapsed);
+        gloo_timers::future::TimeoutFuture::new(step).await;
+        if hidden.get_untracked() || ctx.paused.get_untracked() {
+            continue;
+        }
+        if let Ok(snapshot) = crate::api::get_live_snapshot(1).await {
+            ctx.interval_ms.set(snapshot.interval_ms);
+            if let Some(latest) = snapshot.history.into_iter().last() {
+                ctx.push_sample(latest);
+            }
+            ctx.operations.set(snapshot.operations);
+        }
+    }
+}
