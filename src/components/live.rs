@@ -17,7 +17,9 @@ pub enum ConnStatus {
     Connecting,
     Live,
     /// The socket is down; `attempt` counts reconnection attempts since it was last live.
-    Reconnecting { attempt: u32 },
+    Reconnecting {
+        attempt: u32,
+    },
 }
 
 /// Live state shared through context by every page.
@@ -60,7 +62,7 @@ impl LiveContext {
         match message {
             ServerMessage::Snapshot(snapshot) => self.apply_snapshot(snapshot),
             ServerMessage::Update { sample, operations } => {
-                self.push_sample(sample);
+                self.push_sample(*sample);
                 if let Some(operations) = operations {
                     self.operations.set(operations);
                 }
@@ -99,7 +101,9 @@ pub fn LiveBadge() -> impl IntoView {
         (true, _) => "Paused".to_string(),
         (false, ConnStatus::Connecting) => "Connecting".to_string(),
         (false, ConnStatus::Live) => "Live".to_string(),
-        (false, ConnStatus::Reconnecting { attempt }) => format!("Reconnecting (attempt {attempt})"),
+        (false, ConnStatus::Reconnecting { attempt }) => {
+            format!("Reconnecting (attempt {attempt})")
+        }
     };
     let class = move || match (live.paused.get(), live.status.get()) {
         (true, _) => "badge badge-paused",

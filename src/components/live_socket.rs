@@ -94,7 +94,8 @@ async fn wait_and_poll(ctx: LiveContext, hidden: RwSignal<bool>, delay_ms: u32) 
         if elapsed >= delay_ms {
             return;
         }
-        let step = (ctx.interval_ms.get_untracked() as u32).clamp(250, 5_000).min(delay_ms - elapsed);
+        let step =
+            (ctx.interval_ms.get_untracked() as u32).clamp(250, 5_000).min(delay_ms - elapsed);
         gloo_timers::future::TimeoutFuture::new(step).await;
         if hidden.get_untracked() || ctx.paused.get_untracked() {
             continue;

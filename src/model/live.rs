@@ -99,7 +99,7 @@ pub enum ServerMessage {
     Snapshot(LiveSnapshot),
     /// One per tick.
     Update {
-        sample: Sample,
+        sample: Box<Sample>,
         /// Per-operation statistics over the last 5 minutes; present every few ticks only
         /// (`None` means "unchanged since the last message that had them").
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -142,7 +142,7 @@ mod tests {
     #[test]
     fn messages_round_trip_with_type_tags() {
         let update = ServerMessage::Update {
-            sample: Sample { seq: 7, at_ms: 1_700_000_000_000, ..Default::default() },
+            sample: Box::new(Sample { seq: 7, at_ms: 1_700_000_000_000, ..Default::default() }),
             operations: None,
         };
         let json = serde_json::to_string(&update).unwrap();

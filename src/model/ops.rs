@@ -148,3 +148,142 @@ pub struct OperationDetail {
     pub series: Vec<LatencyPoint>,
     pub histogram: Vec<HistogramBin>,
 }
+
+/// A column the operations table can be sorted by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SortKey {
+    Name,
+    Count,
+    Rate,
+    Success,
+    Errors,
+    Mean,
+    P50,
+    P90,
+    #[default]
+    P95,
+    P99,
+    Max,
+}
+
+impl SortKey {
+    pub const ALL: [SortKey; 11] = [
+        SortKey::Name,
+        SortKey::Count,
+        SortKey::Rate,
+        SortKey::Success,
+        SortKey::Errors,
+        SortKey::Mean,
+        SortKey::P50,
+        SortKey::P90,
+        SortKey::P95,
+        SortKey::P99,
+        SortKey::Max,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SortKey::Name => "name",
+            SortKey::Count => "count",
+            SortKey::Rate => "rate",
+            SortKey::Success => "success",
+            SortKey::Errors => "errors",
+            SortKey::Mean => "mean",
+            SortKey::P50 => "p50",
+            SortKey::P90 => "p90",
+            SortKey::P95 => "p95",
+            SortKey::P99 => "p99",
+            SortKey::Max => "max",
+        }
+    }
+
+    pub fn parse(label: &str) -> Option<SortKey> {
+        SortKey::ALL.into_iter().find(|k| k.as_str() == label)
+    }
+
+    /// The natural direction: names A→Z, success rate worst first, everything else largest first.
+    pub const fn default_descending(self) -> bool {
+        !matches!(self, SortKey::Name | SortKey::Success)
+    }
+
+    fn value(self, op: &OperationSummary) -> f64 {
+        match self {
+            SortKey::Name => 0.0,
+            SortKey::Count => op.count as f64,
+            SortKey::Rate => op.rate_per_min,
+            SortKey::Success => op.success_pct,
+            SortKey::Errors => op.error_count as f64,
+            SortKey::Mean => op.mean_ms,
+            SortKey::P50 => op.p50_ms,
+            SortKey::P90 => op.p90_ms,
+            SortKey::P95 => op.p95_ms,
+            SortKey::P99 => op.p99_ms,
+            SortKey::Max => op.max_ms,
+        }
+    }
+}
+
+/// Sorts operations by `key` (ties broken by name, A→Z).
+pub fn sort_operations(ops: &mut [OperationSummary], key: SortKey, descending: bool) {
+    ops.sort_by(|a, b| {
+        let primary = match key {
+            SortKey::Name => a.name.cmp(&b.name),
+            _ => key.value(a).total_cmp(&key.value(b)),
+        };
+        let primary = if descending { primary.reverse() } else { primary };
+        primary.then_with(|| a.name.cmp(&b.name))
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(name: &str, p95_ms: f64, count: u64) -> OperationSummary {
+        OperationSummary {
+            name: name.into(),
+            window: Window::M5,
+            count,
+            rate_per_min: count as f64 / 5.0,
+            success_pct: 100.0,
+            error_count: 0,
+            min_ms: 1.0,
+            mean_ms: p95_ms / 2.0,
+            max_ms: p95_ms * 2.0,
+            p50_ms: p95_ms / 2.0,
+            p90_ms: p95_ms,
+            p95_ms,
+            p99_ms: p95_ms,
+            latency_class: LatencyThresholds::default().classify(p95_ms),
+        }
+    }
+
+    #[test]
+    fn thresholds_classify_p95() {
+        let t = LatencyThresholds::default();
+        assert_eq!(t.classify(99.9), LatencyClass::Excellent);
+        assert_eq!(t.classify(100.0), LatencyClass::Good);
+        assert_eq!(t.classify(1999.0), LatencyClass::Good);
+        assert_eq!(t.classify(2000.0), LatencyClass::Acceptable);
+        assert_eq!(t.classify(5000.0), LatencyClass::Slow);
+    }
+
+    #[test]
+    fn sorting_by_any_column() {
+        let mut ops = vec![op("b", 10.0, 5), op("a", 300.0, 1), op("c", 10.0, 9)];
+        sort_operations(&mut ops, SortKey::P95, true);
+        let names: Vec<_> = ops.iter().map(|o| o.name.as_str()).collect();
+        assert_eq!(names, ["a", "b", "c"]);
+        sort_operations(&mut ops, SortKey::Count, false);
+        let names: Vec<_> = ops.iter().map(|o| o.name.as_str()).collect();
+        assert_eq!(names, ["a", "b", "c"]);
+        sort_operations(&mut ops, SortKey::Name, true);
+        let names: Vec<_> = ops.iter().map(|o| o.name.as_str()).collect();
+        assert_eq!(names, ["c", "b", "a"]);
+        assert_eq!(SortKey::parse("p99"), Some(SortKey::P99));
+        assert_eq!(SortKey::parse("bogus"), None);
+        assert_eq!(Window::parse("15m"), Some(Window::M15));
+        assert_eq!(Window::parse("2h"), None);
+    }
+}

@@ -2,10 +2,13 @@
 //! an optional TOML file, merged in that order of precedence and validated into [`ServeConfig`].
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
+
+use crate::model::ops::LatencyThresholds;
 
 /// Default listen address: loopback only.
 pub const DEFAULT_HOST: &str = "127.0.0.1";
@@ -18,6 +21,8 @@ pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 30;
 /// Samples kept in memory (5 minutes at 1 Hz).
 pub const DEFAULT_HISTORY: usize = 300;
 pub const DEFAULT_MAX_CLIENTS: u64 = 10_000;
+pub const DEFAULT_STATSD: &str = "127.0.0.1:8125";
+pub const DEFAULT_MAX_SERIES: usize = 10_000;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -74,6 +79,24 @@ pub struct ServeArgs {
     /// Most WebSocket clients at once; more are refused with 503 [default: 10000].
     #[arg(long, env = "VITALS_MAX_CLIENTS")]
     pub max_clients: Option<u64>,
+    /// UDP address for StatsD/DogStatsD, or `off` [default: 127.0.0.1:8125].
+    #[arg(long, env = "VITALS_STATSD")]
+    pub statsd: Option<String>,
+    /// Most distinct metric names; new names beyond it are dropped and counted [default: 10000].
+    #[arg(long, env = "VITALS_MAX_SERIES")]
+    pub max_series: Option<usize>,
+    /// Run a built-in traffic simulator that sends realistic data through StatsD and HTTP.
+    #[arg(long, env = "VITALS_DEMO", num_args = 0..=1, default_missing_value = "true")]
+    pub demo: Option<bool>,
+    /// p95 below this is "excellent", in ms [default: 100].
+    #[arg(long, env = "VITALS_LATENCY_EXCELLENT_MS")]
+    pub latency_excellent_ms: Option<f64>,
+    /// p95 below this is "good", in ms [default: 2000].
+    #[arg(long, env = "VITALS_LATENCY_GOOD_MS")]
+    pub latency_good_ms: Option<f64>,
+    /// p95 below this is "acceptable" (else "slow"), in ms [default: 5000].
+    #[arg(long, env = "VITALS_LATENCY_ACCEPTABLE_MS")]
+    pub latency_acceptable_ms: Option<f64>,
 }
 
 /// The config file's shape: the same options as the flags, all optional; unknown keys are errors.
@@ -89,6 +112,12 @@ struct FileConfig {
     request_timeout_secs: Option<u64>,
     history: Option<usize>,
     max_clients: Option<u64>,
+    statsd: Option<String>,
+    max_series: Option<usize>,
+    demo: Option<bool>,
+    latency_excellent_ms: Option<f64>,
+    latency_good_ms: Option<f64>,
+    latency_acceptable_ms: Option<f64>,
 }
 
 /// A secret that never shows in logs or debug output.
@@ -96,16 +125,12 @@ struct FileConfig {
 pub struct Secret(String);
 
 impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
-    }
-}
-
-impl Secret {
-    /// Builds a secret in tests.
-    #[cfg(test)]
-    pub fn from_test(value: &str) -> Self {
-        Secret(value.to_string())
     }
 }
 
@@ -127,6 +152,11 @@ pub struct ServeConfig {
     pub request_timeout_secs: u64,
     pub history: usize,
     pub max_clients: u64,
+    /// StatsD address; `None` when disabled.
+    pub statsd: Option<SocketAddr>,
+    pub max_series: usize,
+    pub demo: bool,
+    pub thresholds: LatencyThresholds,
 }
 
 impl Default for ServeConfig {
@@ -141,6 +171,10 @@ impl Default for ServeConfig {
             request_timeout_secs: DEFAULT_REQUEST_TIMEOUT_SECS,
             history: DEFAULT_HISTORY,
             max_clients: DEFAULT_MAX_CLIENTS,
+            statsd: DEFAULT_STATSD.parse().ok(),
+            max_series: DEFAULT_MAX_SERIES,
+            demo: false,
+            thresholds: LatencyThresholds::default(),
         }
     }
 }
@@ -164,7 +198,7 @@ impl ServeArgs {
             None => FileConfig::default(),
         };
         let d = ServeConfig::default();
-        let token = self.token.or(file.token).filter(|t| !t.is_empty()).map(Secret);
+        let token = self.token.or(file.token).filter(|t| !t.is_empty()).map(Secret::new);
         let config = ServeConfig {
             host: self.host.or(file.host).unwrap_or(d.host),
             port: self.port.or(file.port).unwrap_or(d.port),
@@ -178,6 +212,31 @@ impl ServeArgs {
                 .unwrap_or(d.request_timeout_secs),
             history: self.history.or(file.history).unwrap_or(d.history),
             max_clients: self.max_clients.or(file.max_clients).unwrap_or(d.max_clients),
+            statsd: match self.statsd.or(file.statsd) {
+                None => d.statsd,
+                Some(s) if s.eq_ignore_ascii_case("off") => None,
+                Some(s) => Some(s.parse().map_err(|_| ConfigError::OutOfRange {
+                    name: "statsd",
+                    rule: "an IP:PORT address such as 127.0.0.1:8125, or off",
+                    value: s.clone(),
+                })?),
+            },
+            max_series: self.max_series.or(file.max_series).unwrap_or(d.max_series),
+            demo: self.demo.or(file.demo).unwrap_or(d.demo),
+            thresholds: LatencyThresholds {
+                excellent_ms: self
+                    .latency_excellent_ms
+                    .or(file.latency_excellent_ms)
+                    .unwrap_or(d.thresholds.excellent_ms),
+                good_ms: self
+                    .latency_good_ms
+                    .or(file.latency_good_ms)
+                    .unwrap_or(d.thresholds.good_ms),
+                acceptable_ms: self
+                    .latency_acceptable_ms
+                    .or(file.latency_acceptable_ms)
+                    .unwrap_or(d.thresholds.acceptable_ms),
+            },
         };
         config.validate()?;
         Ok(config)
@@ -215,6 +274,26 @@ impl ServeConfig {
                 name: "history",
                 rule: "between 1 and 1000000 samples",
                 value: self.history.to_string(),
+            });
+        }
+        if self.max_series == 0 {
+            return Err(ConfigError::OutOfRange {
+                name: "max-series",
+                rule: "> 0",
+                value: "0".into(),
+            });
+        }
+        let t = self.thresholds;
+        let ordered = t.excellent_ms.is_finite()
+            && t.acceptable_ms.is_finite()
+            && 0.0 < t.excellent_ms
+            && t.excellent_ms < t.good_ms
+            && t.good_ms < t.acceptable_ms;
+        if !ordered {
+            return Err(ConfigError::OutOfRange {
+                name: "latency thresholds",
+                rule: "positive with excellent < good < acceptable",
+                value: format!("{} / {} / {} ms", t.excellent_ms, t.good_ms, t.acceptable_ms),
             });
         }
         if self.request_timeout_secs == 0 {

@@ -5,10 +5,13 @@ pub mod api;
 pub mod assets;
 pub mod collector;
 pub mod config;
+pub mod demo;
 pub mod health;
+pub mod ingest;
 pub mod live;
 pub mod security;
 pub mod state;
+pub mod stats;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -85,8 +88,33 @@ pub fn build_state(config: ServeConfig, shutdown: CancellationToken) -> anyhow::
     let hub = live::Hub::new(interval.as_millis() as u64, config.history, config.max_clients);
     let (collected_tx, collected_rx) = tokio::sync::mpsc::channel(4);
     let collector = collector::spawn(interval, collected_tx).context("starting the collector")?;
-    let app: Arc<dyn live::publisher::AppSource> = Arc::new(NoApplicationYet);
-    tokio::spawn(live::publisher::run(Arc::clone(&hub), collected_rx, app, shutdown.clone()));
+    let app = ingest::AppMetrics::new(config.max_series, config.thresholds);
+    let source: Arc<dyn live::publisher::AppSource> = app.clone();
+    tokio::spawn(live::publisher::run(Arc::clone(&hub), collected_rx, source, shutdown.clone()));
+    tokio::spawn(prune_periodically(Arc::clone(&app), shutdown.clone()));
+    let statsd = match config.statsd {
+        Some(addr) => Some(Arc::new(ingest::udp::spawn(addr, Arc::clone(&app)).map_err(|e| {
+            anyhow::anyhow!("cannot listen for StatsD on udp://{addr}: {}", io_reason(&e))
+        })?)),
+        None => None,
+    };
+    match &statsd {
+        Some(listener) => {
+            let listener = Arc::clone(listener);
+            health.register(
+                "statsd",
+                Arc::new(move || {
+                    if listener.running.load(std::sync::atomic::Ordering::Relaxed) {
+                        (Status::Ok, format!("listening on udp://{}", listener.local_addr))
+                    } else {
+                        (Status::Down, "the StatsD listener stopped".to_string())
+                    }
+                }),
+            );
+        }
+        None => health
+            .register("statsd", Arc::new(|| (Status::Ok, "disabled (--statsd off)".to_string()))),
+    }
     let watched = collector.clone();
     health.register(
         "collector",
@@ -114,6 +142,8 @@ pub fn build_state(config: ServeConfig, shutdown: CancellationToken) -> anyhow::
     Ok(AppState {
         leptos_options,
         hub,
+        app,
+        statsd,
         collector,
         token: security::TokenGuard::new(config.token.clone()),
         config: Arc::new(config),
@@ -124,19 +154,14 @@ pub fn build_state(config: ServeConfig, shutdown: CancellationToken) -> anyhow::
     })
 }
 
-/// Placeholder source until ingestion lands: no application figures.
-struct NoApplicationYet;
-
-impl live::publisher::AppSource for NoApplicationYet {
-    fn live_figures(
-        &self,
-        _now_ms: u64,
-    ) -> (crate::model::live::ActionMetrics, crate::model::live::EventMetrics) {
-        Default::default()
-    }
-
-    fn operations(&self, _now_ms: u64) -> Vec<crate::model::ops::OperationSummary> {
-        Vec::new()
+/// Drops statistics older than the one-hour horizon every few seconds.
+async fn prune_periodically(app: Arc<ingest::AppMetrics>, shutdown: CancellationToken) {
+    let mut every = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = every.tick() => app.prune(now_ms()),
+        }
     }
 }
 
@@ -149,7 +174,7 @@ pub fn router(state: AppState) -> Router {
     let max_body = state.config.max_body_bytes;
     Router::new()
         .route("/health", get(health::health))
-        .merge(api::routes())
+        .merge(api::routes(&state))
         .route("/pkg/{*path}", get(pkg_asset))
         .leptos_routes_with_context(
             &state,
@@ -162,6 +187,7 @@ pub fn router(state: AppState) -> Router {
         .layer(CompressionLayer::new())
         .layer(RequestBodyLimitLayer::new(max_body))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(middleware::from_fn(api::json_errors))
         .with_state(state)
 }
 
@@ -192,6 +218,10 @@ async fn fallback(State(state): State<AppState>, req: Request<Body>) -> Response
 pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let addr = security::listen_addr(&config.host, config.port, config.token.as_ref())
         .map_err(anyhow::Error::msg)?;
+    if let Some(statsd) = config.statsd {
+        security::listen_addr(&statsd.ip().to_string(), statsd.port(), config.token.as_ref())
+            .map_err(|e| anyhow::anyhow!("StatsD: {e}"))?;
+    }
     std::fs::create_dir_all(&config.data_dir).map_err(|e| {
         anyhow::anyhow!(
             "cannot create data directory {}: {}",
@@ -206,6 +236,15 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let state = build_state(config, shutdown.clone())?;
     tokio::spawn(watch_signals(shutdown.clone()));
+    if state.config.demo {
+        tokio::spawn(demo::run(
+            local,
+            state.statsd.as_ref().map(|l| l.local_addr),
+            state.config.token.clone(),
+            shutdown.clone(),
+        ));
+        info!("Demo traffic is on: simulated operations arrive over StatsD and HTTP.");
+    }
     let app = router(state);
     info!(addr = %local, "Listening on http://{local}");
     axum::serve(listener, app.into_make_service())

@@ -139,7 +139,7 @@ mod tests {
         let err = listen_addr("0.0.0.0", 3000, None).unwrap_err();
         assert!(err.contains("--token"), "{err}");
         assert!(err.contains("VITALS_TOKEN"), "{err}");
-        let token = Secret::from_test("s3cret-s3cret");
+        let token = Secret::new("s3cret-s3cret");
         assert!(listen_addr("0.0.0.0", 3000, Some(&token)).is_ok());
     }
 
@@ -147,7 +147,7 @@ mod tests {
     fn token_guard_compares_exactly() {
         let open = TokenGuard::new(None);
         assert!(open.admits(None));
-        let guard = TokenGuard::new(Some(Secret::from_test("abc123")));
+        let guard = TokenGuard::new(Some(Secret::new("abc123")));
         assert!(guard.admits(Some("abc123")));
         assert!(!guard.admits(Some("abc124")));
         assert!(!guard.admits(Some("abc1234")));

@@ -11,6 +11,8 @@ use super::assets::SiteAssets;
 use super::collector::CollectorHandle;
 use super::config::ServeConfig;
 use super::health::HealthRegistry;
+use super::ingest::udp::StatsdListener;
+use super::ingest::AppMetrics;
 use super::live::Hub;
 use super::security::TokenGuard;
 
@@ -24,6 +26,10 @@ pub struct AppState {
     pub health: Arc<HealthRegistry>,
     pub assets: Arc<SiteAssets>,
     pub hub: Arc<Hub>,
+    /// Application metrics from StatsD and the HTTP API.
+    pub app: Arc<AppMetrics>,
+    /// The StatsD listener, unless disabled.
+    pub statsd: Option<Arc<StatsdListener>>,
     pub collector: CollectorHandle,
     /// Cancelled when the server starts shutting down; long-lived tasks and sockets watch it.
     pub shutdown: CancellationToken,

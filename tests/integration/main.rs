@@ -1,6 +1,10 @@
 //! Integration tests, one binary: the router through `oneshot`, and the real `vitals` binary.
 
+// The whole crate is test code, helpers included.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod cli;
 mod http;
+mod ingest;
 mod live;
 mod support;

@@ -11,11 +11,13 @@ use axum::http::{Request, Response};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 use vitals::server::config::ServeConfig;
+use vitals::server::state::AppState;
 use vitals::server::{build_state, router};
 
 /// A router over a fresh state whose data directory lives as long as the value.
 pub struct TestApp {
     pub router: axum::Router,
+    pub state: AppState,
     _dir: tempfile::TempDir,
 }
 
@@ -26,10 +28,14 @@ impl TestApp {
 
     pub fn with(adjust: impl FnOnce(&mut ServeConfig)) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let mut config = ServeConfig { data_dir: dir.path().to_path_buf(), ..Default::default() };
+        let mut config = ServeConfig {
+            data_dir: dir.path().to_path_buf(),
+            statsd: Some("127.0.0.1:0".parse().unwrap()),
+            ..Default::default()
+        };
         adjust(&mut config);
         let state = build_state(config, Default::default()).unwrap();
-        TestApp { router: router(state), _dir: dir }
+        TestApp { router: router(state.clone()), state, _dir: dir }
     }
 
     pub async fn send(&self, request: Request<Body>) -> Response<Body> {
@@ -38,6 +44,23 @@ impl TestApp {
 
     pub async fn get(&self, uri: &str) -> Response<Body> {
         self.send(Request::get(uri).body(Body::empty()).unwrap()).await
+    }
+
+    pub async fn get_json(&self, uri: &str) -> (axum::http::StatusCode, serde_json::Value) {
+        let response = self.get(uri).await;
+        let status = response.status();
+        (status, serde_json::from_slice(&body_bytes(response).await).unwrap())
+    }
+
+    /// POSTs a JSON body to `/api/v1/ingest`.
+    pub async fn ingest(&self, body: &str) -> (axum::http::StatusCode, serde_json::Value) {
+        let request = Request::post("/api/v1/ingest")
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let response = self.send(request).await;
+        let status = response.status();
+        (status, serde_json::from_slice(&body_bytes(response).await).unwrap())
     }
 }
 
@@ -72,7 +95,7 @@ impl Server {
     pub fn spawn(extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut child = vitals()
-            .args(["serve", "--port", "0", "--data-dir"])
+            .args(["serve", "--port", "0", "--statsd", "127.0.0.1:0", "--data-dir"])
             .arg(dir.path())
             .args(extra)
             .env("RUST_LOG", "info")

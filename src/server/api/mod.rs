@@ -7,12 +7,15 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::routing::{get, post};
+use axum::{middleware, Json, Router};
 use futures::StreamExt;
 use serde::Serialize;
 
+pub mod ops;
+
 use super::live::socket::{run_client, SocketPolicy};
+use super::security::require_token;
 use super::state::AppState;
 
 /// An API error: status, message and the offending field (if one is to blame).
@@ -34,6 +37,12 @@ impl ApiError {
         ApiError { status, error: error.into(), field: None }
     }
 
+    /// The same error, blaming `field`.
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
     /// A 400 naming `field`.
     pub fn bad_field(field: impl Into<String>, error: impl Into<String>) -> Self {
         ApiError { status: StatusCode::BAD_REQUEST, error: error.into(), field: Some(field.into()) }
@@ -47,9 +56,47 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Routes under `/api/v1` plus `/ws`; merged into the main router.
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/ws", get(live_socket)).route("/api/v1/ws/stats", get(ws_stats))
+/// Routes under `/api/v1` plus `/ws`; merged into the main router. Ingestion sits behind the
+/// token when one is configured.
+pub fn routes(state: &AppState) -> Router<AppState> {
+    let guarded = Router::new()
+        .route("/api/v1/ingest", post(crate::server::ingest::http::ingest))
+        .route_layer(middleware::from_fn_with_state(state.token.clone(), require_token));
+    Router::new()
+        .route("/ws", get(live_socket))
+        .route("/api/v1/ws/stats", get(ws_stats))
+        .route("/api/v1/operations", get(ops::list))
+        .route("/api/v1/operations/{name}", get(ops::detail))
+        .route("/api/v1/ingest/stats", get(ops::ingest_stats))
+        .route("/api/v1/metrics", get(ops::other_metrics))
+        .merge(guarded)
+}
+
+/// Gives the layers' plain-text refusals under `/api/` (413 from the body limit, 408 from the
+/// timeout) the API's JSON error shape. Installed outside those layers.
+pub async fn json_errors(req: axum::extract::Request, next: middleware::Next) -> Response {
+    let limit_hint = "request body is too large (see --max-body-bytes)";
+    let is_api = req.uri().path().starts_with("/api/v1/");
+    let response = next.run(req).await;
+    if !is_api {
+        return response;
+    }
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json {
+        return response;
+    }
+    match response.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, limit_hint)
+            .with_field("body")
+            .into_response(),
+        StatusCode::REQUEST_TIMEOUT => {
+            ApiError::new(StatusCode::REQUEST_TIMEOUT, "request timed out").into_response()
+        }
+        _ => response,
+    }
 }
 
 /// `GET /ws[?history=N]`: upgrades to the live stream; 503 beyond `--max-clients`.

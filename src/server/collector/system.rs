@@ -62,7 +62,7 @@ impl SystemSampler {
         self.networks.refresh(true);
         self.disks.refresh_specifics(true, DiskRefreshKind::nothing().with_io_usage());
 
-        if self.samples % PROCESS_SCAN_EVERY == 0 {
+        if self.samples.is_multiple_of(PROCESS_SCAN_EVERY) {
             self.system.refresh_processes_specifics(
                 ProcessesToUpdate::All,
                 true,

@@ -129,7 +129,7 @@ impl Hub {
             }
         }
         let seq = sample.seq;
-        let message = ServerMessage::Update { sample: sample.clone(), operations };
+        let message = ServerMessage::Update { sample: Box::new(sample.clone()), operations };
         let bytes = match serde_json::to_string(&message) {
             Ok(text) => Utf8Bytes::from(text),
             Err(e) => {

@@ -241,8 +241,9 @@ impl WindowBins {
 }
 
 /// Values at several quantiles (ascending, 0.0..=1.0) of `total` samples fed bin by bin in
-/// ascending order. Quantile `q` is the bin of the sample of 0-based rank
-/// `floor(q * (total - 1))`, as in `sketches-ddsketch`.
+/// ascending order. Quantile `q` is the bin of the sample of 1-based rank `ceil(q * total)`
+/// (the nearest-rank definition: at least a `q` share of samples are at or below it), so the
+/// p95 of two samples is the larger one.
 pub(super) struct RankWalk<const N: usize> {
     ranks: [u64; N],
     values: [f64; N],
@@ -252,9 +253,9 @@ pub(super) struct RankWalk<const N: usize> {
 
 impl<const N: usize> RankWalk<N> {
     pub(super) fn new(total: u64, quantiles: [f64; N]) -> Self {
-        let last = total.saturating_sub(1) as f64;
+        let n = total as f64;
         RankWalk {
-            ranks: quantiles.map(|q| (q.clamp(0.0, 1.0) * last) as u64),
+            ranks: quantiles.map(|q| ((q.clamp(0.0, 1.0) * n).ceil() as u64).saturating_sub(1)),
             values: [0.0; N],
             next: 0,
             seen: 0,

@@ -1,7 +1,5 @@
 //! Table tests of the registry: quantile accuracy, windows, weights, limits, totals and detail.
 
-use sketches_ddsketch::{Config, DDSketch};
-
 use super::series::summary_of;
 use super::*;
 use crate::model::ops::{HistogramBin, LatencyClass};
@@ -52,9 +50,9 @@ fn count_in(reg: &OperationRegistry, name: &str, window: Window, now_ms: u64) ->
     reg.summaries(window, now_ms).iter().find(|s| s.name == name).map_or(0, |s| s.count)
 }
 
-/// The sample of 0-based rank floor(q * (n - 1)) of sorted data: DDSketch's rank definition.
+/// The sample of 1-based rank ceil(q * n) of sorted data: the nearest-rank definition.
 fn exact_quantile(sorted: &[f64], q: f64) -> f64 {
-    sorted[(q * (sorted.len() - 1) as f64).floor() as usize]
+    sorted[((q * sorted.len() as f64).ceil() as usize).saturating_sub(1)]
 }
 
 fn rel_err(got: f64, want: f64) -> f64 {
@@ -95,13 +93,6 @@ fn check_accuracy(label: &str, sample: fn(&mut Rng) -> f64, seed: u64) {
     data.sort_by(f64::total_cmp);
     let s = summary(&reg, "op", Window::H1, T0);
     assert_eq!(s.count, n, "{label}");
-    // Same bins and rank rule as the crate's own DDSketch fed the same data.
-    let mut oracle = DDSketch::new(Config::new(0.01, 2048, 1e-9));
-    data.iter().for_each(|&d| oracle.add(d));
-    let ours = [s.p50_ms, s.p90_ms, s.p95_ms, s.p99_ms];
-    let theirs = [0.50, 0.90, 0.95, 0.99]
-        .map(|q| oracle.quantile(q).unwrap().unwrap().clamp(data[0], data[data.len() - 1]));
-    assert_eq!(ours, theirs, "{label}: versus sketches-ddsketch");
     assert_eq!(s.min_ms, data[0], "{label}");
     assert_eq!(s.max_ms, data[data.len() - 1], "{label}");
     let mean = data.iter().sum::<f64>() / n as f64;

@@ -1,0 +1,276 @@
+//! `vitals serve --demo`: a traffic simulator that sends realistic application data through the
+//! real StatsD and HTTP paths, so a new user sees a living dashboard at once. Several operations
+//! with their own latency profiles (log-normal, with slow outliers), bursts, occasional errors,
+//! events, and queue depths rising and falling.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use tokio::net::{TcpStream, UdpSocket};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+use super::config::Secret;
+
+/// A simulated operation.
+struct Profile {
+    name: &'static str,
+    /// Median latency in ms and the spread of its logarithm.
+    median_ms: f64,
+    sigma: f64,
+    /// Samples per second in calm periods.
+    per_sec: f64,
+    error_rate: f64,
+    /// Chance of a slow outlier (10–40 times the median).
+    outlier_rate: f64,
+}
+
+const OPERATIONS: [Profile; 6] = [
+    Profile {
+        name: "GET /api/dashboard",
+        median_ms: 45.0,
+        sigma: 0.35,
+        per_sec: 12.0,
+        error_rate: 0.002,
+        outlier_rate: 0.01,
+    },
+    Profile {
+        name: "GET /api/search",
+        median_ms: 95.0,
+        sigma: 0.6,
+        per_sec: 6.0,
+        error_rate: 0.01,
+        outlier_rate: 0.02,
+    },
+    Profile {
+        name: "POST /api/checkout",
+        median_ms: 220.0,
+        sigma: 0.45,
+        per_sec: 2.0,
+        error_rate: 0.03,
+        outlier_rate: 0.02,
+    },
+    Profile {
+        name: "db.query.orders",
+        median_ms: 12.0,
+        sigma: 0.5,
+        per_sec: 20.0,
+        error_rate: 0.001,
+        outlier_rate: 0.005,
+    },
+    Profile {
+        name: "report.generate",
+        median_ms: 2600.0,
+        sigma: 0.5,
+        per_sec: 0.3,
+        error_rate: 0.06,
+        outlier_rate: 0.05,
+    },
+    Profile {
+        name: "panel.render.sales",
+        median_ms: 800.0,
+        sigma: 0.7,
+        per_sec: 1.0,
+        error_rate: 0.02,
+        outlier_rate: 0.04,
+    },
+];
+
+const EVENTS: [(&str, f64, f64); 2] =
+    [("email.send", 40.0, 0.01), ("webhook.deliver", 120.0, 0.04)];
+
+/// Runs until `shutdown`: StatsD datagrams every 100 ms, an HTTP batch every second.
+pub async fn run(
+    http_addr: SocketAddr,
+    statsd_addr: Option<SocketAddr>,
+    token: Option<Secret>,
+    shutdown: CancellationToken,
+) {
+    let udp = match UdpSocket::bind("127.0.0.1:0").await {
+        Ok(socket) => socket,
+        Err(e) => {
+            warn!(error = %e, "Demo traffic cannot open a UDP socket; stopping it.");
+            return;
+        }
+    };
+    let http_target = loopback(http_addr);
+    let mut rng = fastrand::Rng::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut step: u64 = 0;
+    let (mut action_queue, mut event_queue) = (5.0f64, 2.0f64);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        step += 1;
+        let secs = step as f64 / 10.0;
+        // A burst of three times the traffic for 6 s in every 45.
+        let burst = if (step / 10) % 45 < 6 { 3.0 } else { 1.0 };
+        let mut lines = String::new();
+        for p in &OPERATIONS {
+            let expected = p.per_sec * burst / 10.0;
+            for _ in 0..poisson(&mut rng, expected) {
+                let mut ms =
+                    lognormal(&mut rng, p.median_ms * if burst > 1.0 { 1.6 } else { 1.0 }, p.sigma);
+                if rng.f64() < p.outlier_rate {
+                    ms *= 10.0 + 30.0 * rng.f64();
+                }
+                let failed = rng.f64() < p.error_rate * burst;
+                let _ = writeln!(
+                    lines,
+                    "{}:{ms:.2}|ms|#env:demo{}",
+                    p.name,
+                    if failed { ",success:false" } else { "" }
+                );
+            }
+        }
+        for (name, median, fail) in EVENTS {
+            for _ in 0..poisson(&mut rng, 1.5 * burst) {
+                let ms = lognormal(&mut rng, median, 0.4);
+                let failed = rng.f64() < fail;
+                let _ = writeln!(
+                    lines,
+                    "event.{name}:{ms:.2}|ms{}",
+                    if failed { "|#success:false" } else { "" }
+                );
+            }
+        }
+        action_queue =
+            (action_queue + rng.f64() * 4.0 - 2.0 + (burst - 1.0) * 1.5 + (secs / 20.0).sin())
+                .clamp(0.0, 400.0);
+        event_queue = (event_queue * 0.9 + rng.f64() * 6.0 * burst).clamp(0.0, 400.0);
+        let _ = writeln!(lines, "queue.actions:{action_queue:.0}|g");
+        let _ = writeln!(lines, "demo.requests:{}|c", poisson(&mut rng, 40.0 * burst));
+        let _ = writeln!(lines, "demo.users:user{}|s", rng.u32(0..500));
+        if let Some(statsd) = statsd_addr {
+            for datagram in chunk_lines(&lines, 1400) {
+                if let Err(e) = udp.send_to(datagram.as_bytes(), loopback(statsd)).await {
+                    debug!(error = %e, "Demo StatsD send failed.");
+                }
+            }
+        }
+        if step.is_multiple_of(10) {
+            let action = if step % 70 < 35 { "idle" } else { "report.generate #4711" };
+            let batch = serde_json::json!({
+                "operations": [{
+                    "name": "GET /api/profile",
+                    "duration_ms": lognormal(&mut rng, 30.0, 0.3),
+                    "success": rng.f64() > 0.005,
+                    "tags": {"source": "http"}
+                }],
+                "gauges": [{"name": "queue.events", "value": event_queue.round()}],
+                "current_action": if action == "idle" { None } else { Some(action) },
+            });
+            if let Err(e) = post_json(http_target, "/api/v1/ingest", &batch, token.as_ref()).await {
+                debug!(error = %e, "Demo HTTP batch failed.");
+            }
+        }
+    }
+}
+
+/// The address to send to: the listener's own, with an unspecified IP replaced by loopback.
+fn loopback(addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        let ip = if addr.is_ipv4() {
+            std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
+        } else {
+            std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
+        };
+        SocketAddr::new(ip, addr.port())
+    } else {
+        addr
+    }
+}
+
+/// Splits newline-terminated lines into datagrams of at most `max` bytes.
+fn chunk_lines(lines: &str, max: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in lines.lines() {
+        if !current.is_empty() && current.len() + line.len() + 1 > max {
+            out.push(std::mem::take(&mut current));
+        }
+        current.push_str(line);
+        current.push('\n');
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+fn lognormal(rng: &mut fastrand::Rng, median: f64, sigma: f64) -> f64 {
+    // Box-Muller for a standard normal draw.
+    let (u1, u2) = (rng.f64().max(f64::MIN_POSITIVE), rng.f64());
+    let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+    median * (sigma * z).exp()
+}
+
+fn poisson(rng: &mut fastrand::Rng, mean: f64) -> u32 {
+    // Knuth's method; means here are small.
+    let limit = (-mean).exp();
+    let (mut k, mut p) = (0u32, 1.0f64);
+    loop {
+        p *= rng.f64();
+        if p <= limit || k > 1000 {
+            return k;
+        }
+        k += 1;
+    }
+}
+
+/// POSTs JSON over one HTTP/1.1 connection and checks for a 2xx answer.
+async fn post_json(
+    addr: SocketAddr,
+    path: &str,
+    body: &serde_json::Value,
+    token: Option<&Secret>,
+) -> anyhow::Result<()> {
+    let stream = TcpStream::connect(addr).await?;
+    let io = hyper_util::rt::TokioIo::new(stream);
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(io).await?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let mut request = hyper::Request::post(path)
+        .header(hyper::header::HOST, addr.to_string())
+        .header(hyper::header::CONTENT_TYPE, "application/json");
+    if let Some(token) = token {
+        request =
+            request.header(hyper::header::AUTHORIZATION, format!("Bearer {}", token.expose()));
+    }
+    let request = request.body(Full::new(Bytes::from(serde_json::to_vec(body)?)))?;
+    let response = sender.send_request(request).await?;
+    let status = response.status();
+    let _ = response.into_body().collect().await;
+    anyhow::ensure!(status.is_success(), "ingest answered {status}");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_chunked_into_datagrams_without_splitting_a_line() {
+        let lines = "a:1|ms\n".repeat(500);
+        let chunks = chunk_lines(&lines, 1400);
+        assert!(chunks.iter().all(|c| c.len() <= 1400 && c.ends_with('\n')));
+        assert_eq!(chunks.iter().map(|c| c.lines().count()).sum::<usize>(), 500);
+    }
+
+    #[test]
+    fn distributions_are_centred_where_asked() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        let mut draws: Vec<f64> = (0..20_000).map(|_| lognormal(&mut rng, 100.0, 0.5)).collect();
+        draws.sort_by(f64::total_cmp);
+        let median = draws[draws.len() / 2];
+        assert!((90.0..110.0).contains(&median), "{median}");
+        let mean = (0..20_000).map(|_| poisson(&mut rng, 3.0) as f64).sum::<f64>() / 20_000.0;
+        assert!((2.9..3.1).contains(&mean), "{mean}");
+    }
+}
