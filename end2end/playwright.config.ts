@@ -37,7 +37,7 @@ export default defineConfig({
     trace: 'off',
   },
   webServer: {
-    command: `${bin} serve --port ${port} --data-dir ${dataDir}`,
+    command: `${bin} serve --port ${port} --statsd 127.0.0.1:0 --data-dir ${dataDir}`,
     url: `http://127.0.0.1:${port}/health`,
     reuseExistingServer: false,
     timeout: 30_000,

@@ -68,7 +68,7 @@ pub fn App() -> impl IntoView {
             <main class="app-main">
                 <Routes fallback=NotFoundPage>
                     <Route path=path!("") view=DashboardPage ssr=SsrMode::Async />
-                    <Route path=path!("operations") view=OperationsPage />
+                    <Route path=path!("operations") view=OperationsPage ssr=SsrMode::Async />
                     <Route path=path!("alerts") view=AlertsPage />
                     <Route path=path!("reports") view=ReportsPage />
                 </Routes>

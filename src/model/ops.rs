@@ -149,6 +149,28 @@ pub struct OperationDetail {
     pub histogram: Vec<HistogramBin>,
 }
 
+/// What the Operations page shows: every operation over one window, plus the cardinality cap.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct OperationsView {
+    pub window: Window,
+    /// Unix ms the statistics were computed at.
+    pub now_ms: u64,
+    /// Relative error bound of every quantile (0.01 = 1 %).
+    pub relative_error: f64,
+    pub operations: Vec<OperationSummary>,
+    /// Samples dropped because their name was new and the cap was reached.
+    pub dropped_by_cap: u64,
+    pub max_series: usize,
+}
+
+/// One operation's detail as the Operations page shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OperationDetailView {
+    pub window: Window,
+    pub now_ms: u64,
+    pub detail: OperationDetail,
+}
+
 /// A column the operations table can be sorted by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]

@@ -1,15 +1,274 @@
-//! The Operations page (`/operations`): per-operation latency statistics.
+//! The Operations page (`/operations`): a sortable, filterable table of every operation with its
+//! rate, success and latency percentiles, refreshed with the live stream; selecting a row shows
+//! its latency over time and its distribution.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 
+use crate::api::{get_operation_detail, get_operations};
+use crate::charts;
+use crate::components::chart::ChartPanel;
+use crate::components::live::use_live;
+use crate::components::metric_card::format_ms;
+use crate::model::ops::{sort_operations, OperationSummary, SortKey, Window};
+
 #[component]
 pub fn OperationsPage() -> impl IntoView {
+    let live = use_live();
+    let window = RwSignal::new(Window::M5);
+    let sort = RwSignal::new((SortKey::P95, true));
+    let filter = RwSignal::new(String::new());
+    let selected = RwSignal::new(None::<String>);
+    // Each operations update on the live stream (every few seconds) refreshes the table.
+    let version = Memo::new(move |previous: Option<&u64>| {
+        live.operations.track();
+        previous.map_or(0, |v| v + 1)
+    });
+    let view_data = Resource::new_blocking(
+        move || (window.get(), version.get()),
+        |(window, _)| get_operations(window),
+    );
+
     view! {
         <Title text="Operations" />
         <section class="page" data-testid="page-operations">
-            <h1>"Operations"</h1>
-            <p class="coming">"Per-operation rates, success and latency percentiles appear here."</p>
+            <div class="page-head">
+                <h1>"Operations"</h1>
+            </div>
+            <div class="toolbar">
+                <input
+                    type="search"
+                    placeholder="Filter by name"
+                    aria-label="Filter operations by name"
+                    data-testid="ops-filter"
+                    prop:value=move || filter.get()
+                    on:input=move |ev| filter.set(event_target_value(&ev))
+                />
+                <label>
+                    "Window "
+                    <select
+                        data-testid="ops-window"
+                        on:change=move |ev| {
+                            if let Some(w) = Window::parse(&event_target_value(&ev)) {
+                                window.set(w);
+                            }
+                        }
+                    >
+                        {Window::ALL
+                            .into_iter()
+                            .map(|w| {
+                                view! {
+                                    <option value=w.as_str() selected=move || window.get() == w>
+                                        {w.as_str()}
+                                    </option>
+                                }
+                            })
+                            .collect_view()}
+                    </select>
+                </label>
+            </div>
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    let data = view_data.await;
+                    match data {
+                        Err(e) => view! { <p class="notice">{format!("Cannot load operations: {e}")}</p> }.into_any(),
+                        Ok(data) => {
+                            let notice = (data.dropped_by_cap > 0).then(|| view! {
+                                <p class="notice" data-testid="cap-notice">
+                                    {format!(
+                                        "{} samples were dropped: more than {} distinct names. Raise --max-series to keep them.",
+                                        data.dropped_by_cap, data.max_series
+                                    )}
+                                </p>
+                            });
+                            let footnote = format!(
+                                "{} operations over the last {} · percentiles within ±{:.0} %",
+                                data.operations.len(),
+                                data.window.as_str(),
+                                data.relative_error * 100.0
+                            );
+                            let ops = data.operations;
+                            view! {
+                                {notice}
+                                <OperationsTable ops sort filter selected />
+                                <p class="muted" data-testid="ops-footnote">{footnote}</p>
+                            }
+                            .into_any()
+                        }
+                    }
+                })}
+            </Transition>
+            {move || selected.get().map(|name| view! { <OperationDetailPanel name window version /> })}
+        </section>
+    }
+}
+
+const COLUMNS: [(SortKey, &str); 10] = [
+    (SortKey::Name, "Operation"),
+    (SortKey::Count, "Count"),
+    (SortKey::Rate, "Rate/min"),
+    (SortKey::Success, "Success"),
+    (SortKey::P50, "p50"),
+    (SortKey::P95, "p95"),
+    (SortKey::P99, "p99"),
+    (SortKey::Max, "Max"),
+    (SortKey::Errors, "Errors"),
+    (SortKey::Mean, "Mean"),
+];
+
+#[component]
+fn OperationsTable(
+    ops: Vec<OperationSummary>,
+    sort: RwSignal<(SortKey, bool)>,
+    filter: RwSignal<String>,
+    selected: RwSignal<Option<String>>,
+) -> impl IntoView {
+    let rows = Memo::new(move |_| {
+        let needle = filter.get().to_lowercase();
+        let mut rows: Vec<OperationSummary> =
+            ops.iter().filter(|o| o.name.to_lowercase().contains(&needle)).cloned().collect();
+        let (key, descending) = sort.get();
+        sort_operations(&mut rows, key, descending);
+        rows
+    });
+    let header = move |key: SortKey, label: &'static str| {
+        let aria = move || {
+            let (current, descending) = sort.get();
+            (current == key).then_some(if descending { "descending" } else { "ascending" })
+        };
+        view! {
+            <th aria-sort=aria>
+                <button
+                    type="button"
+                    data-testid=format!("sort-{}", key.as_str())
+                    on:click=move |_| {
+                        sort.update(|(current, descending)| {
+                            if *current == key {
+                                *descending = !*descending;
+                            } else {
+                                *current = key;
+                                *descending = key.default_descending();
+                            }
+                        })
+                    }
+                >
+                    {label}
+                    {move || match aria() {
+                        Some("descending") => " ▼",
+                        Some(_) => " ▲",
+                        None => "",
+                    }}
+                </button>
+            </th>
+        }
+    };
+    view! {
+        <table class="data" data-testid="ops-table">
+            <thead>
+                <tr>
+                    {COLUMNS.into_iter().map(|(key, label)| header(key, label)).collect_view()}
+                    <th>"Class"</th>
+                </tr>
+            </thead>
+            <tbody>
+                <For
+                    each=move || rows.get()
+                    key=|op| (op.name.clone(), op.count, op.p95_ms.to_bits(), op.max_ms.to_bits())
+                    let(op)
+                >
+                    <OperationRow op selected />
+                </For>
+            </tbody>
+        </table>
+        {move || rows.with(Vec::is_empty).then(|| view! {
+            <p class="muted" data-testid="ops-empty">
+                "No operations in this window yet. Send timings over StatsD or POST /api/v1/ingest."
+            </p>
+        })}
+    }
+}
+
+#[component]
+fn OperationRow(op: OperationSummary, selected: RwSignal<Option<String>>) -> impl IntoView {
+    let name = op.name.clone();
+    let is_selected = {
+        let name = name.clone();
+        move || selected.get().as_deref() == Some(name.as_str())
+    };
+    let class = op.latency_class;
+    view! {
+        <tr
+            data-testid="op-row"
+            data-name=name.clone()
+            aria-selected=move || if is_selected() { "true" } else { "false" }
+            on:click={
+                let name = name.clone();
+                move |_| selected.set(Some(name.clone()))
+            }
+        >
+            <td class="name" title=name.clone()>{name.clone()}</td>
+            <td data-col="count">{op.count}</td>
+            <td>{format!("{:.1}", op.rate_per_min)}</td>
+            <td>{format!("{:.1} %", op.success_pct)}</td>
+            <td>{format_ms(op.p50_ms)}</td>
+            <td data-col="p95">{format_ms(op.p95_ms)}</td>
+            <td>{format_ms(op.p99_ms)}</td>
+            <td>{format_ms(op.max_ms)}</td>
+            <td>{op.error_count}</td>
+            <td>{format_ms(op.mean_ms)}</td>
+            <td>
+                <span class=format!("class-badge class-{}", class.as_str())>{class.as_str()}</span>
+            </td>
+        </tr>
+    }
+}
+
+#[component]
+fn OperationDetailPanel(
+    name: String,
+    window: RwSignal<Window>,
+    version: Memo<u64>,
+) -> impl IntoView {
+    let title = name.clone();
+    let detail = Resource::new(
+        move || (name.clone(), window.get(), version.get()),
+        |(name, window, _)| get_operation_detail(name, window),
+    );
+    view! {
+        <section class="detail" data-testid="op-detail">
+            <h2>{title}</h2>
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match detail.await {
+                        Ok(Some(view)) => {
+                            let window_ms = view.window.secs() * 1000;
+                            let latency = charts::latency_over_time_chart(
+                                &view.detail.series,
+                                window_ms,
+                                view.now_ms,
+                            );
+                            let histogram = charts::latency_histogram_chart(&view.detail.histogram);
+                            view! {
+                                <div class="charts">
+                                    <ChartPanel
+                                        title="Latency over time (p50 / p95 / p99)"
+                                        testid="chart-latency"
+                                        svg=Signal::stored(latency)
+                                    />
+                                    <ChartPanel
+                                        title="Latency distribution"
+                                        testid="chart-histogram"
+                                        svg=Signal::stored(histogram)
+                                    />
+                                </div>
+                            }
+                            .into_any()
+                        }
+                        Ok(None) => view! { <p class="muted">"No samples in this window."</p> }.into_any(),
+                        Err(e) => view! { <p class="notice">{format!("Cannot load the detail: {e}")}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
         </section>
     }
 }

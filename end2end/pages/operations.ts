@@ -1,0 +1,34 @@
+// Page object for the Operations page: table, sorting, filter and the detail view.
+import { type Page } from '@playwright/test';
+
+export class OperationsPage {
+  constructor(readonly page: Page) {}
+
+  rows() {
+    return this.page.getByTestId('op-row');
+  }
+
+  row(name: string) {
+    return this.page.locator(`[data-testid="op-row"][data-name="${name}"]`);
+  }
+
+  async names(): Promise<string[]> {
+    return this.rows().evaluateAll((rows) => rows.map((r) => r.getAttribute('data-name') ?? ''));
+  }
+
+  count(name: string) {
+    return this.row(name).locator('[data-col="count"]');
+  }
+
+  async sortBy(key: string) {
+    await this.page.getByTestId(`sort-${key}`).click();
+  }
+
+  async filter(text: string) {
+    await this.page.getByTestId('ops-filter').fill(text);
+  }
+
+  detail() {
+    return this.page.getByTestId('op-detail');
+  }
+}
