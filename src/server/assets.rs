@@ -56,7 +56,7 @@ impl SiteAssets {
 
     /// Whether the WASM bundle is present (it is missing when only the server was built).
     pub fn bundle_present(&self) -> bool {
-        Site::get(&format!("{PKG_DIR}/{OUTPUT_NAME}_bg.wasm")).is_some()
+        Site::get(&format!("{PKG_DIR}/{OUTPUT_NAME}.wasm")).is_some()
     }
 
     /// Serves `path` (without a leading slash) if it is an embedded file: bundle files only under

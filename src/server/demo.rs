@@ -15,7 +15,7 @@ use tracing::{debug, warn};
 
 use super::config::Secret;
 
-/// A simulated operation.
+/// A simulated operation (StatsD-style names; the HTTP batches use an HTTP-style one).
 struct Profile {
     name: &'static str,
     /// Median latency in ms and the spread of its logarithm.
@@ -30,7 +30,7 @@ struct Profile {
 
 const OPERATIONS: [Profile; 6] = [
     Profile {
-        name: "GET /api/dashboard",
+        name: "api.dashboard.get",
         median_ms: 45.0,
         sigma: 0.35,
         per_sec: 12.0,
@@ -38,7 +38,7 @@ const OPERATIONS: [Profile; 6] = [
         outlier_rate: 0.01,
     },
     Profile {
-        name: "GET /api/search",
+        name: "api.search.get",
         median_ms: 95.0,
         sigma: 0.6,
         per_sec: 6.0,
@@ -46,7 +46,7 @@ const OPERATIONS: [Profile; 6] = [
         outlier_rate: 0.02,
     },
     Profile {
-        name: "POST /api/checkout",
+        name: "api.checkout.post",
         median_ms: 220.0,
         sigma: 0.45,
         per_sec: 2.0,
@@ -97,25 +97,55 @@ pub async fn run(
         }
     };
     let http_target = loopback(http_addr);
-    let mut rng = fastrand::Rng::new();
+    let mut sim = Simulation::new(fastrand::Rng::new());
     let mut tick = tokio::time::interval(Duration::from_millis(100));
-    let mut step: u64 = 0;
-    let (mut action_queue, mut event_queue) = (5.0f64, 2.0f64);
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        step += 1;
-        let secs = step as f64 / 10.0;
+        let lines = sim.step();
+        if let Some(statsd) = statsd_addr {
+            for datagram in chunk_lines(&lines, 1400) {
+                if let Err(e) = udp.send_to(datagram.as_bytes(), loopback(statsd)).await {
+                    debug!(error = %e, "Demo StatsD send failed.");
+                }
+            }
+        }
+        if sim.steps.is_multiple_of(10) {
+            let batch = sim.http_batch();
+            if let Err(e) = post_json(http_target, "/api/v1/ingest", &batch, token.as_ref()).await {
+                debug!(error = %e, "Demo HTTP batch failed.");
+            }
+        }
+    }
+}
+
+/// The simulated application, advanced in steps of 100 ms.
+struct Simulation {
+    rng: fastrand::Rng,
+    steps: u64,
+    action_queue: f64,
+    event_queue: f64,
+}
+
+impl Simulation {
+    fn new(rng: fastrand::Rng) -> Self {
+        Simulation { rng, steps: 0, action_queue: 5.0, event_queue: 2.0 }
+    }
+
+    /// Advances 100 ms and returns the StatsD lines the application sent meanwhile.
+    fn step(&mut self) -> String {
+        self.steps += 1;
+        let rng = &mut self.rng;
+        let secs = self.steps as f64 / 10.0;
         // A burst of three times the traffic for 6 s in every 45.
-        let burst = if (step / 10) % 45 < 6 { 3.0 } else { 1.0 };
+        let burst = if (self.steps / 10) % 45 < 6 { 3.0 } else { 1.0 };
         let mut lines = String::new();
         for p in &OPERATIONS {
-            let expected = p.per_sec * burst / 10.0;
-            for _ in 0..poisson(&mut rng, expected) {
-                let mut ms =
-                    lognormal(&mut rng, p.median_ms * if burst > 1.0 { 1.6 } else { 1.0 }, p.sigma);
+            for _ in 0..poisson(rng, p.per_sec * burst / 10.0) {
+                let slowdown = if burst > 1.0 { 1.6 } else { 1.0 };
+                let mut ms = lognormal(rng, p.median_ms * slowdown, p.sigma);
                 if rng.f64() < p.outlier_rate {
                     ms *= 10.0 + 30.0 * rng.f64();
                 }
@@ -129,8 +159,8 @@ pub async fn run(
             }
         }
         for (name, median, fail) in EVENTS {
-            for _ in 0..poisson(&mut rng, 1.5 * burst) {
-                let ms = lognormal(&mut rng, median, 0.4);
+            for _ in 0..poisson(rng, 1.5 * burst) {
+                let ms = lognormal(rng, median, 0.4);
                 let failed = rng.f64() < fail;
                 let _ = writeln!(
                     lines,
@@ -139,36 +169,33 @@ pub async fn run(
                 );
             }
         }
-        action_queue =
-            (action_queue + rng.f64() * 4.0 - 2.0 + (burst - 1.0) * 1.5 + (secs / 20.0).sin())
-                .clamp(0.0, 400.0);
-        event_queue = (event_queue * 0.9 + rng.f64() * 6.0 * burst).clamp(0.0, 400.0);
-        let _ = writeln!(lines, "queue.actions:{action_queue:.0}|g");
-        let _ = writeln!(lines, "demo.requests:{}|c", poisson(&mut rng, 40.0 * burst));
+        // Queues drift towards a slowly swinging level, and fill up during bursts.
+        let action_target = 8.0 + 6.0 * (secs / 30.0).sin() + (burst - 1.0) * 25.0;
+        self.action_queue = (self.action_queue * 0.9 + action_target * 0.1 + rng.f64() * 2.0 - 1.0)
+            .clamp(0.0, 400.0);
+        let event_target = 3.0 + 2.0 * (secs / 17.0).cos() + (burst - 1.0) * 10.0;
+        self.event_queue =
+            (self.event_queue * 0.9 + event_target * 0.1 + rng.f64() - 0.5).clamp(0.0, 400.0);
+        let _ = writeln!(lines, "queue.actions:{:.0}|g", self.action_queue);
+        let _ = writeln!(lines, "demo.requests:{}|c", poisson(rng, 40.0 * burst));
         let _ = writeln!(lines, "demo.users:user{}|s", rng.u32(0..500));
-        if let Some(statsd) = statsd_addr {
-            for datagram in chunk_lines(&lines, 1400) {
-                if let Err(e) = udp.send_to(datagram.as_bytes(), loopback(statsd)).await {
-                    debug!(error = %e, "Demo StatsD send failed.");
-                }
-            }
-        }
-        if step.is_multiple_of(10) {
-            let action = if step % 70 < 35 { "idle" } else { "report.generate #4711" };
-            let batch = serde_json::json!({
-                "operations": [{
-                    "name": "GET /api/profile",
-                    "duration_ms": lognormal(&mut rng, 30.0, 0.3),
-                    "success": rng.f64() > 0.005,
-                    "tags": {"source": "http"}
-                }],
-                "gauges": [{"name": "queue.events", "value": event_queue.round()}],
-                "current_action": if action == "idle" { None } else { Some(action) },
-            });
-            if let Err(e) = post_json(http_target, "/api/v1/ingest", &batch, token.as_ref()).await {
-                debug!(error = %e, "Demo HTTP batch failed.");
-            }
-        }
+        lines
+    }
+
+    /// The HTTP batch sent once a second: an HTTP-named operation, the event queue and the
+    /// current action.
+    fn http_batch(&mut self) -> serde_json::Value {
+        let action = (self.steps % 700 >= 350).then_some("report.generate #4711");
+        serde_json::json!({
+            "operations": [{
+                "name": "GET /api/profile",
+                "duration_ms": lognormal(&mut self.rng, 30.0, 0.3),
+                "success": self.rng.f64() > 0.005,
+                "tags": {"source": "http"}
+            }],
+            "gauges": [{"name": "queue.events", "value": self.event_queue.round()}],
+            "current_action": action,
+        })
     }
 }
 
@@ -261,6 +288,41 @@ mod tests {
         let chunks = chunk_lines(&lines, 1400);
         assert!(chunks.iter().all(|c| c.len() <= 1400 && c.ends_with('\n')));
         assert_eq!(chunks.iter().map(|c| c.lines().count()).sum::<usize>(), 500);
+    }
+
+    #[test]
+    fn every_simulated_line_and_batch_is_valid() {
+        struct Count(usize);
+        impl crate::server::ingest::statsd::StatsdSink for Count {
+            fn timer(&mut self, _: &str, _: f64, _: f64, _: bool, _: &Tags<'_>) {
+                self.0 += 1;
+            }
+            fn counter(&mut self, _: &str, _: f64, _: &Tags<'_>) {
+                self.0 += 1;
+            }
+            fn gauge(&mut self, _: &str, _: f64, _: bool, _: &Tags<'_>) {
+                self.0 += 1;
+            }
+            fn set(&mut self, _: &str, _: &str, _: &Tags<'_>) {
+                self.0 += 1;
+            }
+            fn malformed(&mut self, line: &[u8], error: LineError<'_>) {
+                panic!("{}: {error}", String::from_utf8_lossy(line));
+            }
+        }
+        use crate::server::ingest::statsd::{parse_datagram, LineError, Tags};
+        let mut sim = Simulation::new(fastrand::Rng::with_seed(3));
+        let mut count = Count(0);
+        for _ in 0..600 {
+            let lines = sim.step();
+            for datagram in chunk_lines(&lines, 1400) {
+                parse_datagram(datagram.as_bytes(), &mut count);
+            }
+        }
+        assert!(count.0 > 600 * 3, "a minute of demo traffic sent only {} lines", count.0);
+        let batch: crate::server::ingest::http::Batch =
+            serde_json::from_value(sim.http_batch()).unwrap();
+        assert!(crate::server::ingest::http::validate(&batch).is_ok());
     }
 
     #[test]

@@ -1,0 +1,288 @@
+//! Shared pieces of the Vitals load generators: a small HTTP/1.1 client on one keep-alive
+//! connection, `/proc` readers for a server's CPU time and memory, and histogram reports.
+//!
+//! Nothing here links the server's code: the generators speak only the public protocols.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{anyhow, bail, Context, Result};
+use hdrhistogram::Histogram;
+
+pub mod http {
+    //! One HTTP/1.1 keep-alive connection driven by hyper's low-level client.
+
+    use anyhow::{anyhow, Context, Result};
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Full};
+    use hyper::client::conn::http1::SendRequest;
+    use hyper::{Method, Request, StatusCode, Uri};
+    use hyper_util::rt::TokioIo;
+    use tokio::net::TcpStream;
+
+    /// The address (`host:port`) and the path with query of an `http://` URL.
+    pub fn split_url(url: &str) -> Result<(String, String)> {
+        let uri: Uri = url.parse().with_context(|| format!("bad URL {url}"))?;
+        if uri.scheme_str() != Some("http") {
+            return Err(anyhow!("only http:// URLs are supported: {url}"));
+        }
+        let authority = uri.authority().ok_or_else(|| anyhow!("no host in {url}"))?;
+        let port = authority.port_u16().unwrap_or(80);
+        let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
+        Ok((format!("{}:{port}", authority.host()), path))
+    }
+
+    /// One open connection; requests go one after another.
+    pub struct Conn {
+        addr: String,
+        sender: SendRequest<Full<Bytes>>,
+    }
+
+    impl Conn {
+        /// Connects to `addr` (`host:port`).
+        pub async fn connect(addr: &str) -> Result<Self> {
+            let stream =
+                TcpStream::connect(addr).await.with_context(|| format!("connect {addr}"))?;
+            stream.set_nodelay(true)?;
+            let (sender, connection) =
+                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+            tokio::spawn(async move {
+                let _ = connection.await;
+            });
+            Ok(Self { addr: addr.to_string(), sender })
+        }
+
+        /// Sends one request and reads the whole answer.
+        pub async fn request(
+            &mut self,
+            method: Method,
+            path: &str,
+            body: Option<Bytes>,
+        ) -> Result<(StatusCode, Bytes)> {
+            self.sender.ready().await?;
+            let mut request = Request::builder().method(method).uri(path).header("host", &self.addr);
+            if body.is_some() {
+                request = request.header("content-type", "application/json");
+            }
+            let request = request.body(Full::new(body.unwrap_or_default()))?;
+            let response = self.sender.send_request(request).await?;
+            let status = response.status();
+            let body = response.into_body().collect().await?.to_bytes();
+            Ok((status, body))
+        }
+
+        /// `GET path`, expecting 200 and JSON.
+        pub async fn get_json(&mut self, path: &str) -> Result<serde_json::Value> {
+            let (status, body) = self.request(Method::GET, path, None).await?;
+            if !status.is_success() {
+                return Err(anyhow!("GET {path}: {status}: {}", String::from_utf8_lossy(&body)));
+            }
+            Ok(serde_json::from_slice(&body)?)
+        }
+    }
+
+    /// Opens a connection, GETs one JSON document and closes.
+    pub async fn get_json_once(url: &str) -> Result<serde_json::Value> {
+        let (addr, path) = split_url(url)?;
+        Conn::connect(&addr).await?.get_json(&path).await
+    }
+}
+
+/// Wall-clock time in microseconds since the Unix epoch.
+pub fn now_unix_us() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
+}
+
+/// Wall-clock time in milliseconds since the Unix epoch.
+pub fn now_unix_ms() -> u64 {
+    now_unix_us() / 1000
+}
+
+/// Kernel clock ticks per second (`_SC_CLK_TCK`), the unit of `/proc/PID/stat` CPU times.
+pub fn clock_ticks_per_sec() -> u64 {
+    // SAFETY: sysconf only reads a configuration value.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 {
+        ticks as u64
+    } else {
+        100
+    }
+}
+
+/// The fields of a `/proc/.../stat` line after the parenthesised command name (field 3 on).
+fn stat_fields(text: &str) -> Result<Vec<&str>> {
+    let close = text.rfind(')').ok_or_else(|| anyhow!("no ')' in stat line"))?;
+    Ok(text[close + 1..].split_whitespace().collect())
+}
+
+/// User + system CPU time of a whole process (all threads, living and exited), from
+/// `/proc/PID/stat`, as a duration (resolution: one clock tick, usually 10 ms).
+pub fn process_cpu(pid: i32) -> Result<Duration> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("read /proc/{pid}/stat"))?;
+    ticks_to_duration(&text)
+}
+
+fn ticks_to_duration(stat: &str) -> Result<Duration> {
+    let fields = stat_fields(stat)?;
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let utime: u64 = fields.get(11).ok_or_else(|| anyhow!("short stat"))?.parse()?;
+    let stime: u64 = fields.get(12).ok_or_else(|| anyhow!("short stat"))?.parse()?;
+    let tck = clock_ticks_per_sec();
+    Ok(Duration::from_nanos((utime + stime) * 1_000_000_000 / tck))
+}
+
+/// CPU time of the living threads of `pid` whose name (`comm`) is `name`, and their count.
+pub fn threads_cpu(pid: i32, name: &str) -> Result<(Duration, usize)> {
+    let mut total = Duration::ZERO;
+    let mut count = 0;
+    for entry in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let dir = entry?.path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if comm.trim_end() != name {
+            continue;
+        }
+        if let Ok(stat) = std::fs::read_to_string(dir.join("stat")) {
+            total += ticks_to_duration(&stat)?;
+            count += 1;
+        }
+    }
+    Ok((total, count))
+}
+
+/// Nanosecond-precise CPU time summed over the living threads of `pid`
+/// (`/proc/PID/task/*/schedstat`; threads that exited are not included).
+pub fn living_threads_cpu_ns(pid: i32) -> Result<u64> {
+    let mut total = 0u64;
+    for entry in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let path = entry?.path().join("schedstat");
+        if let Ok(text) = std::fs::read_to_string(path) {
+            total += text.split_whitespace().next().unwrap_or("0").parse::<u64>().unwrap_or(0);
+        }
+    }
+    Ok(total)
+}
+
+/// A `kB` field of `/proc/PID/status` (`VmRSS`, `VmHWM`, ...) in bytes.
+pub fn status_bytes(pid: i32, field: &str) -> Result<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("read /proc/{pid}/status"))?;
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix(field).and_then(|r| r.strip_prefix(':')) {
+            let kb: u64 = rest.trim().trim_end_matches("kB").trim().parse()?;
+            return Ok(kb * 1024);
+        }
+    }
+    bail!("no {field} in /proc/{pid}/status")
+}
+
+/// The number of threads of `pid`.
+pub fn thread_count(pid: i32) -> Result<usize> {
+    Ok(std::fs::read_dir(format!("/proc/{pid}/task"))?.count())
+}
+
+/// Bytes as MiB with one decimal.
+pub fn mib(bytes: u64) -> String {
+    format!("{:.1}", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// A histogram of microseconds from 1 µs to 10 minutes, 3 significant figures.
+pub fn micros_histogram() -> Histogram<u64> {
+    // The bounds are constants that `new_with_bounds` accepts.
+    Histogram::new_with_bounds(1, 600_000_000, 3).unwrap_or_else(|_| unreachable!())
+}
+
+/// `p50 / p99 / max` of a microsecond histogram, in milliseconds.
+pub fn latency_summary(h: &Histogram<u64>) -> String {
+    if h.is_empty() {
+        return "no samples".into();
+    }
+    format!(
+        "p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms (n = {})",
+        ms(h.value_at_quantile(0.50)),
+        ms(h.value_at_quantile(0.90)),
+        ms(h.value_at_quantile(0.99)),
+        ms(h.value_at_quantile(0.999)),
+        ms(h.max()),
+        h.len()
+    )
+}
+
+/// Microseconds as milliseconds.
+pub fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+/// Records `value_us`, clamped into the histogram's range.
+pub fn record(h: &mut Histogram<u64>, value_us: u64) {
+    let _ = h.record(value_us.clamp(1, h.high()));
+}
+
+/// Reads the `Udp:` counters of `/proc/net/snmp` (`InDatagrams`, `RcvbufErrors`, ...).
+pub fn udp_snmp() -> Result<Vec<(String, u64)>> {
+    let text = std::fs::read_to_string("/proc/net/snmp")?;
+    let mut lines = text.lines().filter(|l| l.starts_with("Udp:"));
+    let names = lines.next().ok_or_else(|| anyhow!("no Udp: header in /proc/net/snmp"))?;
+    let values = lines.next().ok_or_else(|| anyhow!("no Udp: values in /proc/net/snmp"))?;
+    Ok(names
+        .split_whitespace()
+        .skip(1)
+        .zip(values.split_whitespace().skip(1))
+        .map(|(n, v)| (n.to_string(), v.parse().unwrap_or(0)))
+        .collect())
+}
+
+/// One counter out of [`udp_snmp`]'s answer (0 when absent).
+pub fn snmp_value(counters: &[(String, u64)], name: &str) -> u64 {
+    counters.iter().find(|(n, _)| n == name).map_or(0, |(_, v)| *v)
+}
+
+/// The median of some numbers (the mean of the middle two for an even count).
+pub fn median(values: &[f64]) -> f64 {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[mid]
+    } else {
+        (v[mid - 1] + v[mid]) / 2.0
+    }
+}
+
+/// Finds the unsigned integer value of `"key":` in a JSON text without parsing the whole text
+/// (the live update puts `at_ms` and `seq` first).
+pub fn json_u64_field(text: &str, key: &str) -> Option<u64> {
+    let needle = format!("\"{key}\":");
+    let start = text.find(&needle)? + needle.len();
+    let digits: &str = text[start..].trim_start();
+    let end = digits.find(|c: char| !c.is_ascii_digit()).unwrap_or(digits.len());
+    digits[..end].parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_fields_in_an_update() {
+        let text = r#"{"type":"update","sample":{"at_ms":1763900000123,"seq":42,"system":{}}}"#;
+        assert_eq!(json_u64_field(text, "at_ms"), Some(1_763_900_000_123));
+        assert_eq!(json_u64_field(text, "seq"), Some(42));
+        assert_eq!(json_u64_field(text, "nope"), None);
+    }
+
+    #[test]
+    fn reads_cpu_ticks_past_a_name_with_spaces() {
+        let stat = "42 (tokio (x) y) S 1 2 3 4 5 6 7 8 9 10 300 200 0 0";
+        let tck = clock_ticks_per_sec();
+        assert_eq!(ticks_to_duration(stat).unwrap(), Duration::from_nanos(500 * 1_000_000_000 / tck));
+    }
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+    }
+}
