@@ -330,28 +330,20 @@ impl Inner {
 
     /// Sets (or, with `is_delta`, adjusts) a gauge.
     pub fn gauge(&mut self, protocol: Protocol, name: &str, value: f64, is_delta: bool) {
-        if let Some(current) = self.gauges.get_mut(name) {
-            *current = if is_delta { *current + value } else { value };
-            self.stats_mut(protocol).accepted += 1;
-        } else if self.gauges.len() < self.max_series {
-            self.gauges.insert(name.into(), value);
-            self.stats_mut(protocol).accepted += 1;
-        } else {
+        let Some(gauge) = slot(&mut self.gauges, name, self.max_series) else {
             self.stats_mut(protocol).dropped_by_cap += 1;
-        }
+            return;
+        };
+        *gauge = if is_delta { *gauge + value } else { value };
+        self.stats_mut(protocol).accepted += 1;
     }
 
     /// Adds to a counter.
     pub fn counter(&mut self, protocol: Protocol, name: &str, delta: f64, now_ms: u64) {
         let minute = now_ms / 60_000;
-        let at_cap = self.counters.len() >= self.max_series;
-        let counter = match self.counters.get_mut(name) {
-            Some(c) => c,
-            None if at_cap => {
-                self.stats_mut(protocol).dropped_by_cap += 1;
-                return;
-            }
-            None => self.counters.entry(name.into()).or_default(),
+        let Some(counter) = slot(&mut self.counters, name, self.max_series) else {
+            self.stats_mut(protocol).dropped_by_cap += 1;
+            return;
         };
         if counter.minute != minute {
             counter.last_minute = if counter.minute + 1 == minute { counter.current } else { 0.0 };
@@ -366,14 +358,9 @@ impl Inner {
     /// Counts a set member.
     pub fn set_member(&mut self, protocol: Protocol, name: &str, member: &str, now_ms: u64) {
         let minute = now_ms / 60_000;
-        let at_cap = self.sets.len() >= self.max_series;
-        let set = match self.sets.get_mut(name) {
-            Some(s) => s,
-            None if at_cap => {
-                self.stats_mut(protocol).dropped_by_cap += 1;
-                return;
-            }
-            None => self.sets.entry(name.into()).or_default(),
+        let Some(set) = slot(&mut self.sets, name, self.max_series) else {
+            self.stats_mut(protocol).dropped_by_cap += 1;
+            return;
         };
         if set.minute != minute {
             set.previous_unique = if set.minute + 1 == minute { set.current.len() } else { 0 };
@@ -414,6 +401,21 @@ impl Inner {
             },
         )
     }
+}
+
+/// The entry for `name`, created (with its default value) unless `cap` names are already held.
+fn slot<'a, V: Default>(
+    map: &'a mut HashMap<Box<str>, V>,
+    name: &str,
+    cap: usize,
+) -> Option<&'a mut V> {
+    if !map.contains_key(name) {
+        if map.len() >= cap {
+            return None;
+        }
+        map.insert(name.into(), V::default());
+    }
+    map.get_mut(name)
 }
 
 /// The most operations the live stream carries (busiest first); the API has them all.

@@ -16,8 +16,8 @@
 //! exact, and min/max are rescanned from the buckets only when a bucket holding one of them
 //! leaves. A query copies the aggregate only to add the current (unsealed) bucket or to catch up
 //! with a clock that moved since the last `record` or `prune` of that name. Quantiles are the
-//! bin of the sample of 0-based rank `floor(q * (count - 1))` (the crate's definition), clamped
-//! into the exact `[min, max]` of the window.
+//! bin of the sample of 1-based rank `ceil(q * count)` (nearest rank, see `RankWalk` in
+//! `sketch.rs`), clamped into the exact `[min, max]` of the window.
 //!
 //! # Buckets and window edges
 //! Buckets are 1 s wide for the newest ~60-70 s, 10 s wide up to ~15-16 min and 60 s wide
@@ -28,6 +28,19 @@
 //! window edges are exact to the second for 1m, within ±5 s for 5m and 15m, within ±30 s
 //! for 1h. Samples stamped in the future (accepted up to 60 s ahead) are in every window.
 //! Each bucket keeps its exact count, errors, sum, min and max.
+//!
+//! # Latency series
+//! [`OperationRegistry::detail`] draws its series on one uniform grid per window, whatever the
+//! native bucket widths: 2 s points for 1m, 10 s for 5m, 30 s for 15m and 60 s for 1h (30 or
+//! 60 points, one more when the window's edge splits an interval, plus any for samples stamped
+//! in the future), each starting at a multiple of its width in Unix time. A point merges the
+//! bins of every bucket of the window whose start lies in it, so its quantiles are true
+//! nearest-rank quantiles of that interval (within 1 %), never averages; its `count` is the
+//! merged count, so the points' counts add up to the window's. A native bucket wider than the
+//! point width (a 60 s bucket in a window of 10 s points, which the tiers only produce when
+//! the query clock is well behind the newest one seen) counts wholly in the point holding its
+//! start. The oldest point may start before the window and hold only the part of its interval
+//! inside it. Intervals without samples get no point, so a chart shows gaps there.
 
 mod read;
 mod series;
@@ -38,9 +51,7 @@ mod tests;
 use std::collections::HashMap;
 use std::fmt;
 
-use crate::model::ops::{
-    LatencyPoint, LatencyThresholds, OperationDetail, OperationSummary, Window,
-};
+use crate::model::ops::{LatencyThresholds, OperationDetail, OperationSummary, Window};
 use series::{Aggregate, Series, RETENTION_SECS};
 
 /// Samples stamped further ahead of `now_ms` than this are taken as happening now.
@@ -178,28 +189,30 @@ impl OperationRegistry {
             .collect()
     }
 
-    /// Summary, latency series (one point per bucket with data, oldest first) and a histogram
-    /// of `name` over `window`; `None` when it has no sample there.
+    /// Width in seconds of the points of [`Self::detail`]'s latency series over `window`:
+    /// 2 for 1m, 10 for 5m, 30 for 15m, 60 for 1h.
+    pub const fn series_bucket_secs(window: Window) -> u64 {
+        match window {
+            Window::M1 => 2,
+            Window::M5 => 10,
+            Window::M15 => 30,
+            Window::H1 => 60,
+        }
+    }
+
+    /// Summary, latency series and a histogram of `name` over `window`; `None` when it has no
+    /// sample there. The series has one point per [`Self::series_bucket_secs`] interval with
+    /// data, aligned to a multiple of that width (Unix time), oldest first, its quantiles taken
+    /// from the merged bins of the interval (see "Latency series" in the module docs).
     pub fn detail(&self, name: &str, window: Window, now_ms: u64) -> Option<OperationDetail> {
         let cur_sec = now_ms / 1000;
         let series = self.series.get(name)?;
         let stats = series.stats(window, cur_sec)?;
         let summary = summarize(name, window, &stats, &self.cfg.thresholds);
-        let points = series
-            .window(series::cutoff_sec(window, cur_sec))
-            .filter(|wb| wb.bucket.count > 0)
-            .map(|wb| {
-                let [p50_ms, p95_ms, p99_ms] = wb.bucket.quantiles();
-                LatencyPoint {
-                    at_ms: wb.bucket.start_sec.saturating_mul(1000),
-                    bucket_secs: wb.width_secs,
-                    count: wb.bucket.count,
-                    p50_ms,
-                    p95_ms,
-                    p99_ms,
-                }
-            })
-            .collect();
+        let points = read::latency_series(
+            series.window(series::cutoff_sec(window, cur_sec)),
+            Self::series_bucket_secs(window),
+        );
         let histogram = read::histogram(&stats.bins, stats.min_ms, stats.max_ms);
         Some(OperationDetail {
             summary,

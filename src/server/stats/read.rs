@@ -1,7 +1,8 @@
-//! Reading sketch bins: window quantiles and log-spaced histograms.
+//! Reading sketch bins: window quantiles, uniform latency series and log-spaced histograms.
 
+use super::series::{slot_start, Bucket};
 use super::sketch::{value_of, RankWalk, WindowBins};
-use crate::model::ops::HistogramBin;
+use crate::model::ops::{HistogramBin, LatencyPoint};
 
 /// Number of bars of a histogram whose samples are not all equal.
 pub(super) const HISTOGRAM_BINS: usize = 30;
@@ -11,6 +12,48 @@ pub(super) fn summary_quantiles(bins: &WindowBins, min_ms: f64, max_ms: f64) -> 
     let mut walk = RankWalk::new(bins.total(), [0.50, 0.90, 0.95, 0.99]);
     bins.for_each(|k, c| walk.feed(k, c));
     walk.finish(min_ms, max_ms)
+}
+
+/// One latency point per `width_secs` (> 0) slot aligned to a multiple of `width_secs` (Unix
+/// seconds) that holds data, oldest first. A point merges the bins of every bucket whose start
+/// lies in its slot, so its p50, p95 and p99 are nearest-rank quantiles of those samples
+/// within the sketch's relative error, clamped into their exact min and max. A bucket wider
+/// than `width_secs` counts wholly in the slot holding its start. Slots without samples get
+/// no point. Allocates the result, one list of bucket references and one bin buffer.
+pub(super) fn latency_series<'a>(
+    buckets: impl Iterator<Item = &'a Bucket>,
+    width_secs: u64,
+) -> Vec<LatencyPoint> {
+    let width_secs = width_secs.max(1);
+    let mut slotted: Vec<(u64, &Bucket)> =
+        buckets.filter(|b| b.count > 0).map(|b| (slot_start(b.start_sec, width_secs), b)).collect();
+    // Buckets come oldest first, so this stable sort only checks the order.
+    slotted.sort_by_key(|&(slot, _)| slot);
+    let mut bins = WindowBins::default();
+    let mut points = Vec::new();
+    for group in slotted.chunk_by(|a, b| a.0 == b.0) {
+        let Some(&(slot_sec, _)) = group.first() else { continue };
+        bins.clear();
+        let (mut count, mut min_ms, mut max_ms) = (0u64, f64::INFINITY, f64::NEG_INFINITY);
+        for (_, b) in group {
+            count = count.saturating_add(b.count);
+            min_ms = min_ms.min(b.min_ms);
+            max_ms = max_ms.max(b.max_ms);
+            bins.add_bucket(&b.bins);
+        }
+        let mut walk = RankWalk::new(bins.total(), [0.50, 0.95, 0.99]);
+        bins.for_each(|k, c| walk.feed(k, c));
+        let [p50_ms, p95_ms, p99_ms] = walk.finish(min_ms, max_ms);
+        points.push(LatencyPoint {
+            at_ms: slot_sec.saturating_mul(1000),
+            bucket_secs: width_secs,
+            count,
+            p50_ms,
+            p95_ms,
+            p99_ms,
+        });
+    }
+    points
 }
 
 /// Log-spaced bars covering `[min_ms, max_ms]`; their counts add up to the samples in `bins`.

@@ -16,7 +16,7 @@
 use std::borrow::Cow;
 use std::collections::VecDeque;
 
-use super::sketch::{key_of, BucketBins, Key, RankWalk, WindowBins};
+use super::sketch::{key_of, BucketBins, Key, WindowBins};
 use crate::model::ops::Window;
 
 /// Oldest data kept, in seconds.
@@ -101,17 +101,10 @@ impl Bucket {
         self.max_ms = self.max_ms.max(other.max_ms);
         self.bins.absorb(&other.bins);
     }
-
-    /// Approximate p50, p95 and p99 of this bucket alone, clamped into its min and max.
-    pub(super) fn quantiles(&self) -> [f64; 3] {
-        let mut walk = RankWalk::new(self.count, [0.50, 0.95, 0.99]);
-        self.bins.for_each(|k, c| walk.feed(k, c));
-        walk.finish(self.min_ms, self.max_ms)
-    }
 }
 
-/// Start of the slot of width `width_secs` that contains second `sec`.
-fn slot_start(sec: u64, width_secs: u64) -> u64 {
+/// Start of the slot of width `width_secs` (> 0) that contains second `sec`.
+pub(super) fn slot_start(sec: u64, width_secs: u64) -> u64 {
     sec - sec % width_secs
 }
 
@@ -156,12 +149,6 @@ fn reconcile(windows: &mut [Aggregate; 4], bucket: &mut Bucket, width_secs: u64,
             bucket.in_windows &= !bit;
         }
     }
-}
-
-/// A bucket of a window, with its width.
-pub(super) struct WindowBucket<'a> {
-    pub(super) bucket: &'a Bucket,
-    pub(super) width_secs: u64,
 }
 
 /// `n` times a duration, in whole nanoseconds.
@@ -401,11 +388,17 @@ impl Series {
     }
 
     /// Buckets of the window whose oldest second is `cutoff_sec`, oldest first.
-    pub(super) fn window(&self, cutoff_sec: u64) -> impl Iterator<Item = WindowBucket<'_>> {
+    pub(super) fn window(&self, cutoff_sec: u64) -> impl Iterator<Item = &Bucket> {
+        self.window_with_widths(cutoff_sec).map(|(_, bucket)| bucket)
+    }
+
+    /// Buckets of the window whose oldest second is `cutoff_sec` with their widths in seconds,
+    /// oldest first (tiers never overlap in time, coarsest holds the oldest).
+    fn window_with_widths(&self, cutoff_sec: u64) -> impl Iterator<Item = (u64, &Bucket)> {
         self.tiers.iter().zip(TIERS.iter()).rev().flat_map(move |(buckets, tier)| {
             let w = tier.width_secs;
             let first = buckets.partition_point(|b| !in_window(b.start_sec, w, cutoff_sec));
-            buckets.range(first..).map(move |bucket| WindowBucket { bucket, width_secs: w })
+            buckets.range(first..).map(move |bucket| (w, bucket))
         })
     }
 
@@ -463,9 +456,7 @@ impl Series {
             None => Cow::Borrowed(held),
             Some(mut agg) => {
                 if !agg.extremes_exact {
-                    agg.rescan_extremes(
-                        self.window(cutoff_sec(window, cur_sec)).map(|wb| wb.bucket),
-                    );
+                    agg.rescan_extremes(self.window(cutoff_sec(window, cur_sec)));
                 }
                 Cow::Owned(agg)
             }
@@ -587,10 +578,16 @@ impl Series {
     /// The aggregate of `window` at `cur_sec`, summed from its buckets.
     pub(super) fn scratch(&self, window: Window, cur_sec: u64) -> Aggregate {
         let mut sum = Aggregate::default();
-        for wb in self.window(cutoff_sec(window, cur_sec)) {
-            sum.add_bucket(wb.bucket);
+        for bucket in self.window(cutoff_sec(window, cur_sec)) {
+            sum.add_bucket(bucket);
         }
         sum
+    }
+
+    /// `(start_sec, width_secs)` of every bucket of `window` at `cur_sec` that holds data.
+    pub(super) fn native_buckets(&self, window: Window, cur_sec: u64) -> Vec<(u64, u64)> {
+        let buckets = self.window_with_widths(cutoff_sec(window, cur_sec));
+        buckets.filter(|(_, b)| b.count > 0).map(|(w, b)| (b.start_sec, w)).collect()
     }
 }
 

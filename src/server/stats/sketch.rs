@@ -184,6 +184,13 @@ impl WindowBins {
         self.total
     }
 
+    /// Empties the bins, keeping their allocation for reuse.
+    pub(super) fn clear(&mut self) {
+        self.zero = 0;
+        self.total = 0;
+        self.counts.clear();
+    }
+
     pub(super) fn add_key(&mut self, key: Key, n: u64) {
         self.total = self.total.saturating_add(n);
         match key {

@@ -403,8 +403,9 @@ fn detail_series_and_histogram() {
     let d = reg.detail("op", Window::M1, T0).unwrap();
     assert_eq!(d.relative_error, 0.01);
     assert_eq!(d.summary.count, 1000);
+    // T0 is on a whole minute, so each of the five seconds has a 2 s point of its own.
     assert_eq!(d.series.len(), 5);
-    assert!(d.series.iter().all(|p| p.bucket_secs == 1 && p.count == 200));
+    assert!(d.series.iter().all(|p| p.bucket_secs == 2 && p.count == 200));
     assert!(d.series.windows(2).all(|w| w[0].at_ms < w[1].at_ms));
     assert_eq!(d.series[0].at_ms, T0 - 40 * SEC);
     assert!(d.series.iter().all(|p| p.p50_ms <= p.p95_ms && p.p95_ms <= p.p99_ms));
@@ -419,12 +420,174 @@ fn detail_series_and_histogram() {
     let low: u64 = d.histogram.iter().filter(|b| b.upper_ms <= 200.0).map(|b| b.count).sum();
     assert!((760..=840).contains(&low), "{low} below 200 ms");
 
+    // 1h: 60 s points; the five seconds share the minute before T0.
     let h = reg.detail("op", Window::H1, T0).unwrap();
     assert_eq!(h.summary.count, 1001);
-    assert_eq!(h.series.len(), 6);
+    assert_eq!(h.series.len(), 2);
     assert_eq!((h.series[0].bucket_secs, h.series[0].count), (60, 1));
     assert_eq!(h.series[0].at_ms, T0 - 20 * MIN);
+    assert_eq!((h.series[1].at_ms, h.series[1].count), (T0 - MIN, 1000));
     assert_eq!(h.histogram.iter().map(|b| b.count).sum::<u64>(), 1001);
+}
+
+/// Sparse traffic with bursts over 65 minutes, recorded on time with the clock advancing (so
+/// buckets of every tier exist); returns the registry, the raw `(at_ms, duration_ms)` samples
+/// and the last clock, which is not on a whole second.
+fn sparse_traffic(seed: u64) -> (OperationRegistry, Vec<(u64, f64)>, u64) {
+    let mut rng = Rng(seed);
+    let mut reg = registry();
+    let mut raw = Vec::new();
+    let start = T0 - 65 * MIN;
+    for sec in 0..65 * 60 {
+        let at_sec_ms = start + sec * SEC;
+        let n = match rng.next_u64() % 100 {
+            0 => 300,                          // a burst
+            1..=14 => 1 + rng.next_u64() % 20, // light traffic
+            _ => 0,                            // nothing: a gap
+        };
+        for _ in 0..n {
+            let at = at_sec_ms + rng.next_u64() % SEC;
+            let d = if n == 300 { bimodal(&mut rng) } else { log_normal(&mut rng) };
+            ok(&mut reg, "op", d, at, at);
+            raw.push((at, d));
+        }
+        if sec % 5 == 0 {
+            reg.prune(at_sec_ms);
+        }
+    }
+    (reg, raw, T0 + 17_321)
+}
+
+#[test]
+fn detail_series_uses_one_aligned_width_per_window() {
+    let (reg, _, now) = sparse_traffic(20);
+    let widths = [(Window::M1, 2), (Window::M5, 10), (Window::M15, 30), (Window::H1, 60)];
+    for (window, width_secs) in widths {
+        assert_eq!(OperationRegistry::series_bucket_secs(window), width_secs);
+        for now in [now, now + 1_500, now + 7 * SEC] {
+            let d = reg.detail("op", window, now).unwrap();
+            assert!(d.series.len() > 1, "{window:?}");
+            assert!(d.series.iter().all(|p| p.bucket_secs == width_secs), "{window:?}");
+            assert!(d.series.iter().all(|p| p.at_ms % (width_secs * SEC) == 0), "{window:?}");
+            assert!(d.series.windows(2).all(|w| w[0].at_ms < w[1].at_ms), "{window:?}");
+            assert!(d.series.iter().all(|p| p.count > 0), "{window:?}");
+            let most = (window.secs() / width_secs + 1) as usize;
+            assert!(d.series.len() <= most, "{window:?}: {} points", d.series.len());
+            // The points cover the window, and nothing outside it.
+            let first_ms = (now / SEC + 1 - window.secs()) * SEC;
+            assert!(d.series[0].at_ms + width_secs * SEC > first_ms, "{window:?}");
+            assert!(d.series[d.series.len() - 1].at_ms <= now, "{window:?}");
+            let total: u64 = d.series.iter().map(|p| p.count).sum();
+            assert_eq!(total, d.summary.count, "{window:?} at {now}");
+        }
+    }
+}
+
+#[test]
+fn detail_series_quantiles_are_those_of_each_interval() {
+    for seed in [21, 22] {
+        let (reg, raw, now) = sparse_traffic(seed);
+        let series = &reg.series["op"];
+        for window in Window::ALL {
+            let width_secs = OperationRegistry::series_bucket_secs(window);
+            let width_ms = width_secs * SEC;
+            // Expected points: the raw samples of every bucket of the window, by the interval
+            // holding the bucket's start.
+            let mut expected: std::collections::BTreeMap<u64, Vec<f64>> = Default::default();
+            for (start_sec, native_secs) in series.native_buckets(window, now / SEC) {
+                assert!(native_secs <= width_secs, "{window:?}: a {native_secs} s bucket");
+                let (lo, hi) = (start_sec * SEC, (start_sec + native_secs) * SEC);
+                let slot_ms = start_sec * SEC / width_ms * width_ms;
+                let samples = raw.iter().filter(|(at, _)| (lo..hi).contains(at)).map(|s| s.1);
+                expected.entry(slot_ms).or_default().extend(samples);
+            }
+            let d = reg.detail("op", window, now).unwrap();
+            let at: Vec<u64> = d.series.iter().map(|p| p.at_ms).collect();
+            let want_at: Vec<u64> = expected.keys().copied().collect();
+            assert_eq!(at, want_at, "seed {seed}, {window:?}: empty intervals omitted");
+            for (i, p) in d.series.iter().enumerate() {
+                let mut data = expected[&p.at_ms].clone();
+                data.sort_by(f64::total_cmp);
+                assert_eq!(p.count, data.len() as u64, "{window:?} at {}", p.at_ms);
+                if i > 0 {
+                    // Past the window's oldest edge a point is its whole interval.
+                    let span = p.at_ms..p.at_ms + width_ms;
+                    let n = raw.iter().filter(|(at, _)| span.contains(at)).count();
+                    assert_eq!(p.count, n as u64, "{window:?} at {}", p.at_ms);
+                }
+                let bound = OperationRegistry::RELATIVE_ERROR + 1e-9;
+                for (q, got) in [(0.50, p.p50_ms), (0.95, p.p95_ms), (0.99, p.p99_ms)] {
+                    let want = exact_quantile(&data, q);
+                    let err = rel_err(got, want);
+                    assert!(
+                        err <= bound,
+                        "seed {seed}, {window:?} at {} p{q}: got {got}, exact {want}",
+                        p.at_ms
+                    );
+                }
+                assert!(data[0] <= p.p50_ms && p.p99_ms <= data[data.len() - 1]);
+            }
+        }
+    }
+}
+
+#[test]
+fn detail_series_merges_bins_not_quantiles() {
+    let mut reg = registry();
+    // Two seconds of one 10 s interval: 90 fast samples, then 10 slow ones.
+    for _ in 0..90 {
+        ok(&mut reg, "op", 1.0, T0 - 30 * SEC, T0);
+    }
+    for _ in 0..10 {
+        ok(&mut reg, "op", 100.0, T0 - 29 * SEC, T0);
+    }
+    let d = reg.detail("op", Window::M5, T0).unwrap();
+    assert_eq!(d.series.len(), 1);
+    let p = &d.series[0];
+    assert_eq!((p.at_ms, p.bucket_secs, p.count), (T0 - 30 * SEC, 10, 100));
+    // Ranks 50, 95 and 99 of the merged samples; averaging per-second quantiles would give
+    // 50.5 for the p50.
+    let bound = OperationRegistry::RELATIVE_ERROR + 1e-9;
+    assert!(rel_err(p.p50_ms, 1.0) <= bound, "p50 {}", p.p50_ms);
+    assert!(rel_err(p.p95_ms, 100.0) <= bound, "p95 {}", p.p95_ms);
+    assert!(rel_err(p.p99_ms, 100.0) <= bound, "p99 {}", p.p99_ms);
+}
+
+#[test]
+fn detail_series_omits_empty_intervals_and_joins_neighbours() {
+    let mut reg = registry();
+    for age_secs in [50, 41, 40, 39, 3] {
+        ok(&mut reg, "op", age_secs as f64, T0 - age_secs * SEC, T0);
+    }
+    let d = reg.detail("op", Window::M1, T0).unwrap();
+    let got: Vec<(u64, u64)> = d.series.iter().map(|p| (p.at_ms, p.count)).collect();
+    let want = [(T0 - 50 * SEC, 1), (T0 - 42 * SEC, 1), (T0 - 40 * SEC, 2), (T0 - 4 * SEC, 1)];
+    assert_eq!(got, want);
+    // The joined interval holds 40 and 39: nearest rank gives the smaller one as p50, and the
+    // largest is clamped to the exact max.
+    assert!(rel_err(d.series[2].p50_ms, 39.0) <= 0.01 + 1e-9, "{}", d.series[2].p50_ms);
+    assert_eq!(d.series[2].p99_ms, 40.0);
+}
+
+#[test]
+fn wide_buckets_count_in_the_point_holding_their_start() {
+    // Recorded 20 minutes late, both samples share one 60 s bucket starting at T0.
+    let mut reg = registry();
+    ok(&mut reg, "op", 5.0, T0 + 10 * SEC, T0 + 20 * MIN);
+    ok(&mut reg, "op", 7.0, T0 + 45 * SEC, T0 + 20 * MIN);
+    // Asked with a clock three minutes after T0, the bucket lies in the 5m and 15m windows.
+    for (window, width_secs) in [(Window::M5, 10), (Window::M15, 30)] {
+        let d = reg.detail("op", window, T0 + 3 * MIN).unwrap();
+        assert_eq!(d.series.len(), 1, "{window:?}");
+        let p = &d.series[0];
+        assert_eq!((p.at_ms, p.bucket_secs, p.count), (T0, width_secs, 2), "{window:?}");
+        assert!(rel_err(p.p50_ms, 5.0) <= 0.01 + 1e-9, "{window:?}: p50 {}", p.p50_ms);
+        assert_eq!(p.p95_ms, 7.0, "{window:?}");
+    }
+    let h = reg.detail("op", Window::H1, T0 + 20 * MIN).unwrap();
+    let got: Vec<(u64, u64, u64)> =
+        h.series.iter().map(|p| (p.at_ms, p.bucket_secs, p.count)).collect();
+    assert_eq!(got, [(T0, 60, 2)]);
 }
 
 #[test]
