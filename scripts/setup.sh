@@ -64,3 +64,10 @@ if [ ! -x end2end/node_modules/.bin/playwright ] || [ ! -x end2end/node_modules/
   say "npm ci (end2end)"
   (cd end2end && npm ci --no-audit --no-fund --loglevel=error)
 fi
+
+# Where the release binary lands (CARGO_TARGET_DIR may be relative or absolute).
+case "${CARGO_TARGET_DIR:-target}" in
+  /*) VITALS_BIN="${CARGO_TARGET_DIR}/release/vitals" ;;
+  *) VITALS_BIN="$ROOT/${CARGO_TARGET_DIR:-target}/release/vitals" ;;
+esac
+export VITALS_BIN
