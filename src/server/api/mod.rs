@@ -99,6 +99,13 @@ pub async fn json_errors(req: axum::extract::Request, next: middleware::Next) ->
     }
 }
 
+/// Read buffer of each live socket.
+const SOCKET_READ_BUFFER_BYTES: usize = 4 * 1024;
+/// A client whose unsent data grows past this is failed (it stopped reading).
+const SOCKET_MAX_WRITE_BUFFER_BYTES: usize = 4 * 1024 * 1024;
+/// Largest message a client may send (they are tiny JSON commands).
+const SOCKET_MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
 /// `GET /ws[?history=N]`: upgrades to the live stream; 503 beyond `--max-clients`.
 async fn live_socket(
     State(state): State<AppState>,
@@ -124,6 +131,14 @@ async fn live_socket(
     let hub = state.hub.clone();
     let shutdown = state.shutdown.clone();
     let policy = SocketPolicy { history_limit, ..Default::default() };
+    // Small buffers: with thousands of clients, tungstenite's 128 KiB defaults would cost
+    // ~130 KiB of memory per client; clients only send tiny control messages.
+    let upgrade = upgrade
+        .read_buffer_size(SOCKET_READ_BUFFER_BYTES)
+        .write_buffer_size(0)
+        .max_write_buffer_size(SOCKET_MAX_WRITE_BUFFER_BYTES)
+        .max_message_size(SOCKET_MAX_MESSAGE_BYTES)
+        .max_frame_size(SOCKET_MAX_MESSAGE_BYTES);
     Ok(upgrade.on_upgrade(move |socket| async move {
         let (sink, stream) = socket.split();
         let ended = run_client(hub, sink, stream, policy, shutdown).await;

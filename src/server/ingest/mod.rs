@@ -114,6 +114,9 @@ pub struct OtherMetrics {
     pub sets: Vec<(String, usize)>,
 }
 
+/// Metrics by name (foldhash: fast on short names, seeded per process).
+type Map<V> = HashMap<Box<str>, V, foldhash::fast::RandomState>;
+
 /// Which protocol an input came through.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Protocol {
@@ -134,9 +137,9 @@ impl Protocol {
 pub struct Inner {
     operations: OperationRegistry,
     events: OperationRegistry,
-    gauges: HashMap<Box<str>, f64>,
-    counters: HashMap<Box<str>, CounterValue>,
-    sets: HashMap<Box<str>, SetValue>,
+    gauges: Map<f64>,
+    counters: Map<CounterValue>,
+    sets: Map<SetValue>,
     current_action: Option<String>,
     max_series: usize,
     statsd: ProtocolStats,
@@ -157,9 +160,9 @@ impl AppMetrics {
             inner: Mutex::new(Inner {
                 operations: OperationRegistry::new(cfg),
                 events: OperationRegistry::new(cfg),
-                gauges: HashMap::new(),
-                counters: HashMap::new(),
-                sets: HashMap::new(),
+                gauges: Map::default(),
+                counters: Map::default(),
+                sets: Map::default(),
                 current_action: None,
                 max_series,
                 statsd: ProtocolStats::default(),
@@ -404,11 +407,7 @@ impl Inner {
 }
 
 /// The entry for `name`, created (with its default value) unless `cap` names are already held.
-fn slot<'a, V: Default>(
-    map: &'a mut HashMap<Box<str>, V>,
-    name: &str,
-    cap: usize,
-) -> Option<&'a mut V> {
+fn slot<'a, V: Default>(map: &'a mut Map<V>, name: &str, cap: usize) -> Option<&'a mut V> {
     if !map.contains_key(name) {
         if map.len() >= cap {
             return None;
