@@ -5,6 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use super::ops::OperationSummary;
 
+/// Operation statistics are recomputed (and offered to subscribers) every this many ticks.
+pub const OPERATIONS_EVERY_TICKS: u64 = 5;
+
 /// Host and process metrics at one instant. Rates are per second over the last interval.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SystemMetrics {
@@ -100,8 +103,8 @@ pub enum ServerMessage {
     /// One per tick.
     Update {
         sample: Box<Sample>,
-        /// Per-operation statistics over the last 5 minutes; present every few ticks only
-        /// (`None` means "unchanged since the last message that had them").
+        /// Per-operation statistics over the last 5 minutes, for clients that subscribed to
+        /// them; present every few ticks only (`None` means "unchanged").
         #[serde(default, skip_serializing_if = "Option::is_none")]
         operations: Option<Vec<OperationSummary>>,
     },
@@ -115,6 +118,10 @@ pub enum ServerMessage {
 pub enum ClientMessage {
     Ping,
     RequestMetrics,
+    /// Whether updates should carry operation statistics (off unless asked for).
+    Subscribe {
+        operations: bool,
+    },
 }
 
 /// The delay before reconnection attempt `attempt` (1-based): 1 s doubling up to 30 s, scaled by

@@ -10,6 +10,7 @@ use crate::charts;
 use crate::components::chart::ChartPanel;
 use crate::components::live::use_live;
 use crate::components::metric_card::format_ms;
+use crate::model::live::OPERATIONS_EVERY_TICKS;
 use crate::model::ops::{sort_operations, OperationSummary, SortKey, Window};
 
 #[component]
@@ -19,10 +20,9 @@ pub fn OperationsPage() -> impl IntoView {
     let sort = RwSignal::new((SortKey::P95, true));
     let filter = RwSignal::new(String::new());
     let selected = RwSignal::new(None::<String>);
-    // Each operations update on the live stream (every few seconds) refreshes the table.
-    let version = Memo::new(move |previous: Option<&u64>| {
-        live.operations.track();
-        previous.map_or(0, |v| v + 1)
+    // The table refreshes every few live ticks, as often as the statistics are recomputed.
+    let version = Memo::new(move |_| {
+        live.history.with(|h| h.last().map_or(0, |s| s.seq / OPERATIONS_EVERY_TICKS))
     });
     let view_data = Resource::new_blocking(
         move || (window.get(), version.get()),

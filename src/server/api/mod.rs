@@ -106,7 +106,7 @@ const SOCKET_MAX_WRITE_BUFFER_BYTES: usize = 4 * 1024 * 1024;
 /// Largest message a client may send (they are tiny JSON commands).
 const SOCKET_MAX_MESSAGE_BYTES: usize = 64 * 1024;
 
-/// `GET /ws[?history=N]`: upgrades to the live stream; 503 beyond `--max-clients`.
+/// `GET /ws[?history=N][&operations=true]`: upgrades to the live stream; 503 beyond `--max-clients`.
 async fn live_socket(
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
@@ -119,6 +119,13 @@ async fn live_socket(
                 .map_err(|_| ApiError::bad_field("history", "must be a whole number of samples"))?,
         ),
     };
+    let operations = match query.get("operations").map(String::as_str) {
+        None | Some("0" | "false") => false,
+        Some("1" | "true") => true,
+        Some(_) => {
+            return Err(ApiError::bad_field("operations", "operations: must be true or false"))
+        }
+    };
     let Some(permit) = state.hub.admit() else {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -130,7 +137,7 @@ async fn live_socket(
     };
     let hub = state.hub.clone();
     let shutdown = state.shutdown.clone();
-    let policy = SocketPolicy { history_limit, ..Default::default() };
+    let policy = SocketPolicy { history_limit, operations, ..Default::default() };
     // Small buffers: with thousands of clients, tungstenite's 128 KiB defaults would cost
     // ~130 KiB of memory per client; clients only send tiny control messages.
     let upgrade = upgrade

@@ -26,7 +26,11 @@ const LATENCY_WINDOW: usize = 1024;
 pub struct Tick {
     pub seq: u64,
     pub published: Instant,
+    /// The update without operation statistics (what most clients get).
     pub bytes: Utf8Bytes,
+    /// The same update with operation statistics, on ticks that carry them, for clients that
+    /// subscribed to them.
+    pub with_operations: Option<Utf8Bytes>,
     /// Largest time from publication to a completed send, in nanoseconds, over all clients.
     pub last_send_ns: Arc<AtomicU64>,
 }
@@ -120,27 +124,36 @@ impl Hub {
         self.max_clients
     }
 
-    /// Records `sample` and sends its update to every client: serialised once, shared by all.
+    /// Records `sample` and sends its update to every client: serialised once (twice on ticks
+    /// that carry operation statistics: with and without them), shared by all.
     /// `operations` replaces the operation statistics when given.
     pub fn publish(&self, sample: Sample, operations: Option<Vec<OperationSummary>>) {
-        if let Some(ops) = &operations {
-            if let Ok(mut current) = self.operations.lock() {
-                current.clone_from(ops);
-            }
-        }
         let seq = sample.seq;
-        let message = ServerMessage::Update { sample: Box::new(sample.clone()), operations };
-        let bytes = match serde_json::to_string(&message) {
-            Ok(text) => Utf8Bytes::from(text),
-            Err(e) => {
-                tracing::error!(error = %e, "Cannot serialise an update.");
-                return;
+        let mut message =
+            ServerMessage::Update { sample: Box::new(sample.clone()), operations: None };
+        let Some(bytes) = serialise(&message) else { return };
+        let with_operations = match operations {
+            Some(ops) => {
+                if let Ok(mut current) = self.operations.lock() {
+                    current.clone_from(&ops);
+                }
+                if let ServerMessage::Update { operations, .. } = &mut message {
+                    *operations = Some(ops);
+                }
+                serialise(&message)
             }
+            None => None,
         };
         if let Ok(mut history) = self.history.lock() {
             history.push(sample);
         }
-        let tick = Tick { seq, published: Instant::now(), bytes, last_send_ns: Arc::default() };
+        let tick = Tick {
+            seq,
+            published: Instant::now(),
+            bytes,
+            with_operations,
+            last_send_ns: Arc::default(),
+        };
         let previous = self.latest.send_replace(Some(tick));
         if let Some(previous) = previous {
             let ns = previous.last_send_ns.load(Ordering::Relaxed);
@@ -216,6 +229,16 @@ impl Hub {
     }
 }
 
+fn serialise(message: &ServerMessage) -> Option<Utf8Bytes> {
+    match serde_json::to_string(message) {
+        Ok(text) => Some(Utf8Bytes::from(text)),
+        Err(e) => {
+            tracing::error!(error = %e, "Cannot serialise an update.");
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,6 +261,19 @@ mod tests {
         assert_eq!(seqs, vec![3, 4, 5]);
         assert_eq!(hub.history(Some(2)).len(), 2);
         assert_eq!(hub.latest().unwrap().seq, 5);
+    }
+
+    #[test]
+    fn operations_ride_only_in_the_subscribers_variant() {
+        let hub = Hub::new(1000, 3, 10);
+        let rx = hub.subscribe();
+        hub.publish(sample(1), None);
+        let tick = rx.borrow().clone().unwrap();
+        assert!(tick.with_operations.is_none());
+        hub.publish(sample(2), Some(vec![]));
+        let tick = rx.borrow().clone().unwrap();
+        assert!(!tick.bytes.as_str().contains("operations"));
+        assert!(tick.with_operations.unwrap().as_str().contains(r#""operations":[]"#));
     }
 
     #[test]

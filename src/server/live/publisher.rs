@@ -7,13 +7,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::Hub;
-use crate::model::live::{ActionMetrics, EventMetrics, Sample};
+use crate::model::live::{ActionMetrics, EventMetrics, Sample, OPERATIONS_EVERY_TICKS};
 use crate::model::ops::OperationSummary;
 use crate::server::collector::Collected;
-
-/// Operation statistics ride along with every this many updates (and every snapshot), which keeps
-/// the per-tick message small while the Operations page stays current.
-pub const OPERATIONS_EVERY_TICKS: u64 = 5;
 
 /// Where the application's side of a sample comes from (the ingestion pipeline).
 pub trait AppSource: Send + Sync {

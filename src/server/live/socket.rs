@@ -24,6 +24,8 @@ pub struct SocketPolicy {
     pub send_timeout: Duration,
     /// Samples of history in the snapshot (`None`: all the hub keeps).
     pub history_limit: Option<usize>,
+    /// Whether updates carry operation statistics (the client may change it with `subscribe`).
+    pub operations: bool,
 }
 
 impl Default for SocketPolicy {
@@ -32,6 +34,7 @@ impl Default for SocketPolicy {
             heartbeat: Duration::from_secs(30),
             send_timeout: Duration::from_secs(10),
             history_limit: None,
+            operations: false,
         }
     }
 }
@@ -74,6 +77,7 @@ where
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     heartbeat.tick().await;
     let mut last_heard = tokio::time::Instant::now();
+    let mut wants_operations = policy.operations;
     loop {
         tokio::select! {
             () = shutdown.cancelled() => {
@@ -96,8 +100,12 @@ where
                     }
                 }
                 last_seq = Some(tick.seq);
-                let len = tick.bytes.len();
-                if send(&mut sink, Message::Text(tick.bytes.clone()), policy).await.is_err() {
+                let bytes = match (&tick.with_operations, wants_operations) {
+                    (Some(with_operations), true) => with_operations.clone(),
+                    _ => tick.bytes.clone(),
+                };
+                let len = bytes.len();
+                if send(&mut sink, Message::Text(bytes), policy).await.is_err() {
                     return Ended::SendFailed;
                 }
                 hub.count_sent(len);
@@ -110,6 +118,10 @@ where
                     None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Ended::ClientClosed,
                     Some(Ok(Message::Text(text))) => match serde_json::from_str(text.as_str()) {
                         Ok(ClientMessage::Ping) => Some(ServerMessage::Pong),
+                        Ok(ClientMessage::Subscribe { operations }) => {
+                            wants_operations = operations;
+                            continue;
+                        }
                         Ok(ClientMessage::RequestMetrics) => {
                             Some(ServerMessage::Snapshot(hub.snapshot(policy.history_limit)))
                         }
@@ -203,6 +215,33 @@ mod tests {
 
     fn publish(hub: &Hub, seq: u64) {
         hub.publish(Sample { seq, ..Default::default() }, None);
+    }
+
+    fn update_has_operations(message: Message) -> bool {
+        match parse(message) {
+            ServerMessage::Update { operations, .. } => operations.is_some(),
+            other => panic!("expected an update, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn operations_reach_only_clients_that_subscribe() {
+        let hub = Hub::new(1000, 10, 10);
+        let stop = CancellationToken::new();
+        let mut plain = client(&hub, 8, SocketPolicy::default(), &stop);
+        let mut subscriber = client(&hub, 8, SocketPolicy::default(), &stop);
+        assert!(matches!(parse(plain.out.next().await.unwrap()), ServerMessage::Snapshot(_)));
+        assert!(matches!(parse(subscriber.out.next().await.unwrap()), ServerMessage::Snapshot(_)));
+        let subscribe = r#"{"type":"subscribe","operations":true}"#;
+        subscriber.input.unbounded_send(Ok(Message::Text(subscribe.into()))).unwrap();
+        // A ping after the subscription proves the subscription was read first.
+        subscriber.input.unbounded_send(Ok(Message::Text(r#"{"type":"ping"}"#.into()))).unwrap();
+        assert_eq!(parse(subscriber.out.next().await.unwrap()), ServerMessage::Pong);
+        hub.publish(Sample { seq: 1, ..Default::default() }, Some(vec![]));
+        assert!(!update_has_operations(plain.out.next().await.unwrap()));
+        assert!(update_has_operations(subscriber.out.next().await.unwrap()));
+        assert_eq!(hub.stats().ignored_client_messages, 0);
+        stop.cancel();
     }
 
     #[tokio::test]
