@@ -136,7 +136,16 @@ async fn bundle_is_served_under_a_content_hash_and_cached_for_a_year() {
         .find(|s| s.starts_with("/pkg/") && s.ends_with("/vitals.js"))
         .expect("page links the JS bundle")
         .to_string();
-    let wasm = js.replace("/vitals.js", "/vitals.wasm");
+    let wasm = html
+        .split('"')
+        .find(|s| s.starts_with("/pkg/") && s.ends_with(".wasm"))
+        .expect("page preloads the WASM bundle")
+        .to_string();
+    assert_eq!(
+        wasm,
+        js.replace("/vitals.js", "/vitals.wasm"),
+        "the page must load the built bundle"
+    );
     let response = app
         .send(
             Request::get(&wasm).header(header::ACCEPT_ENCODING, "br").body(Body::empty()).unwrap(),
