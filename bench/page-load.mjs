@@ -1,8 +1,10 @@
 // Page load in headless Chromium: first contentful paint and `load` from the page's own
 // Performance API. Cold loads are the first load of a fresh browser context (empty cache);
 // warm loads repeat the navigation in one context. Usage:
-//   node bench/page-load.mjs --url http://127.0.0.1:PORT/ [--warm 10] [--cold 5]
+//   node bench/page-load.mjs --url http://127.0.0.1:PORT/ [--warm 10] [--cold 5] [--pid SERVER_PID]
 import { createRequire } from 'node:module';
+import { createServer } from 'node:http';
+import { readFileSync, readdirSync } from 'node:fs';
 
 // playwright-core comes from the browser tests' node_modules (no browser download).
 const require = createRequire(new URL('../end2end/package.json', import.meta.url));
@@ -14,6 +16,7 @@ function option(name, fallback) {
 }
 
 const url = option('url', 'http://127.0.0.1:3000/');
+const serverPid = Number(option('pid', '0'));
 const warmLoads = Number(option('warm', '10'));
 const coldLoads = Number(option('cold', '5'));
 const args = [
@@ -27,8 +30,47 @@ const args = [
   '--disable-sync',
 ];
 
-async function measure(page) {
-  await page.goto(url, { waitUntil: 'load', timeout: 30_000 });
+// CPU accounting, to tell how much other processes used while pages loaded (in clock ticks).
+const TICKS_PER_SEC = 100;
+function statFields(pid) {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return text.slice(text.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return null;
+  }
+}
+// utime + stime + cutime + cstime of a process and its living descendants.
+function treeTicks(root) {
+  const parent = new Map();
+  for (const name of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(name)) continue;
+    const f = statFields(name);
+    if (f) parent.set(Number(name), Number(f[1]));
+  }
+  let total = 0;
+  for (const pid of parent.keys()) {
+    let p = pid;
+    while (p > 1 && p !== root) p = parent.get(p) ?? 0;
+    if (p !== root) continue;
+    const f = statFields(pid);
+    if (f) total += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+  }
+  return total;
+}
+function machineBusyTicks() {
+  const v = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  return v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+}
+// This script, the browser it launched (its descendants) and the server.
+function ourTicks() {
+  return treeTicks(process.pid) + (serverPid ? treeTicks(serverPid) : 0);
+}
+
+async function measure(page, target = url) {
+  // Let the previous page's hydration and live socket settle: each load starts on an idle browser.
+  await page.waitForTimeout(500);
+  await page.goto(target, { waitUntil: 'load', timeout: 30_000 });
   await page.waitForFunction(
     () =>
       performance.getEntriesByType('navigation')[0]?.loadEventEnd > 0 &&
@@ -71,6 +113,9 @@ const browser = await chromium.launch({
   args,
   timeout: 60_000,
 });
+const startedMs = Date.now();
+const machine0 = machineBusyTicks();
+const ours0 = ourTicks();
 try {
   console.log(`page-load url=${url} cold=${coldLoads} warm=${warmLoads}`);
   const cold = [];
@@ -91,7 +136,39 @@ try {
     console.log(line(`warm load ${i + 1}`, r));
   }
   await context.close();
+
+  // The floor: a one-heading static page from a local server, in the same browser.
+  const blank = createServer((_, res) => {
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    res.end('<!doctype html><html><head><title>floor</title></head><body><h1>Floor</h1></body></html>');
+  });
+  await new Promise((resolve) => blank.listen(0, '127.0.0.1', resolve));
+  const blankUrl = `http://127.0.0.1:${blank.address().port}/`;
+  const floorCold = [];
+  for (let i = 0; i < coldLoads; i++) {
+    const c = await browser.newContext();
+    floorCold.push(await measure(await c.newPage(), blankUrl));
+    await c.close();
+  }
+  const floorContext = await browser.newContext();
+  const floorPage = await floorContext.newPage();
+  const floor = [];
+  for (let i = 0; i < warmLoads; i++) {
+    floor.push(await measure(floorPage, blankUrl));
+  }
+  await floorContext.close();
+  blank.close();
+
+  const otherPct =
+    (((machineBusyTicks() - machine0) - (ourTicks() - ours0)) / TICKS_PER_SEC /
+      ((Date.now() - startedMs) / 1000)) * 100;
   const med = (rs, k) => median(rs.map((r) => r[k]));
+  console.log(`  other processes        ${otherPct.toFixed(1)} % of one core (besides the browser, this script and the server)`);
+  console.log(
+    `  median static floor    cold FCP ${f(med(floorCold, 'fcp'))} ms, load ${f(med(floorCold, 'load'))} ms; ` +
+      `warm FCP ${f(med(floor, 'fcp'))} ms, load ${f(med(floor, 'load'))} ms ` +
+      `(a one-heading static page, same browser: the floor of this setup)`,
+  );
   console.log(
     `  median cold            FCP ${f(med(cold, 'fcp'))} ms, load ${f(med(cold, 'load'))} ms, ` +
       `${med(cold, 'bytes')} B transferred`,
@@ -104,7 +181,10 @@ try {
     `summary page first_cold_fcp_ms=${f(cold[0].fcp)} first_cold_load_ms=${f(cold[0].load)} ` +
       `cold_fcp_ms=${f(med(cold, 'fcp'))} cold_load_ms=${f(med(cold, 'load'))} ` +
       `warm_fcp_ms=${f(med(warm, 'fcp'))} warm_load_ms=${f(med(warm, 'load'))} ` +
-      `cold_bytes=${med(cold, 'bytes')} warm_bytes=${med(warm, 'bytes')}`,
+      `cold_bytes=${med(cold, 'bytes')} warm_bytes=${med(warm, 'bytes')} ` +
+      `floor_cold_fcp_ms=${f(med(floorCold, 'fcp'))} floor_cold_load_ms=${f(med(floorCold, 'load'))} ` +
+      `floor_fcp_ms=${f(med(floor, 'fcp'))} floor_load_ms=${f(med(floor, 'load'))} ` +
+      `other_pct=${otherPct.toFixed(1)}`,
   );
 } finally {
   await browser.close();

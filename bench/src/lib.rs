@@ -59,7 +59,8 @@ pub mod http {
             body: Option<Bytes>,
         ) -> Result<(StatusCode, Bytes)> {
             self.sender.ready().await?;
-            let mut request = Request::builder().method(method).uri(path).header("host", &self.addr);
+            let mut request =
+                Request::builder().method(method).uri(path).header("host", &self.addr);
             if body.is_some() {
                 request = request.header("content-type", "application/json");
             }
@@ -131,22 +132,62 @@ fn ticks_to_duration(stat: &str) -> Result<Duration> {
     Ok(Duration::from_nanos((utime + stime) * 1_000_000_000 / tck))
 }
 
-/// CPU time of the living threads of `pid` whose name (`comm`) is `name`, and their count.
-pub fn threads_cpu(pid: i32, name: &str) -> Result<(Duration, usize)> {
-    let mut total = Duration::ZERO;
-    let mut count = 0;
+/// Busy CPU time of the whole machine, summed over its cores (`/proc/stat`: user, nice,
+/// system, irq, softirq, steal).
+pub fn machine_busy() -> Result<Duration> {
+    let text = std::fs::read_to_string("/proc/stat")?;
+    let line =
+        text.lines().find(|l| l.starts_with("cpu ")).ok_or_else(|| anyhow!("no cpu line"))?;
+    let v: Vec<u64> = line.split_whitespace().skip(1).map(|x| x.parse().unwrap_or(0)).collect();
+    let field = |i: usize| v.get(i).copied().unwrap_or(0);
+    let busy = field(0) + field(1) + field(2) + field(5) + field(6) + field(7);
+    Ok(Duration::from_nanos(busy * 1_000_000_000 / clock_ticks_per_sec()))
+}
+
+/// Watches how much CPU processes other than the server and this tool use over a span, so a
+/// figure skewed by other work on the machine (a build, say) is seen as such.
+pub struct OtherLoad {
+    pids: Vec<i32>,
+    machine: Duration,
+    ours: Duration,
+}
+
+impl OtherLoad {
+    /// Starts watching; `server` is the server's pid, if known (this process always counts).
+    pub fn start(server: Option<i32>) -> Result<Self> {
+        let mut pids = vec![std::process::id() as i32];
+        pids.extend(server);
+        let ours = pids.iter().map(|&p| process_cpu(p).unwrap_or_default()).sum();
+        Ok(Self { pids, machine: machine_busy()?, ours })
+    }
+
+    /// CPU time used by everything else since `start` (kernel work for nobody in particular
+    /// included), as a share of one core over `elapsed`, in percent.
+    pub fn percent_of_core(&self, elapsed: Duration) -> f64 {
+        let ours: Duration = self.pids.iter().map(|&p| process_cpu(p).unwrap_or_default()).sum();
+        let machine = machine_busy().unwrap_or(self.machine);
+        let other =
+            (machine.saturating_sub(self.machine)).saturating_sub(ours.saturating_sub(self.ours));
+        other.as_secs_f64() / elapsed.as_secs_f64().max(1e-3) * 100.0
+    }
+}
+
+/// Nanosecond-precise time the living threads of `pid` named `name` spent running and spent
+/// runnable but waiting for a CPU (`/proc/PID/task/*/schedstat`).
+pub fn threads_schedstat(pid: i32, name: &str) -> Result<(Duration, Duration)> {
+    let (mut run, mut wait) = (0u64, 0u64);
     for entry in std::fs::read_dir(format!("/proc/{pid}/task"))? {
         let dir = entry?.path();
         let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
         if comm.trim_end() != name {
             continue;
         }
-        if let Ok(stat) = std::fs::read_to_string(dir.join("stat")) {
-            total += ticks_to_duration(&stat)?;
-            count += 1;
-        }
+        let text = std::fs::read_to_string(dir.join("schedstat")).unwrap_or_default();
+        let mut fields = text.split_whitespace().map(|f| f.parse::<u64>().unwrap_or(0));
+        run += fields.next().unwrap_or(0);
+        wait += fields.next().unwrap_or(0);
     }
-    Ok((total, count))
+    Ok((Duration::from_nanos(run), Duration::from_nanos(wait)))
 }
 
 /// Nanosecond-precise CPU time summed over the living threads of `pid`
@@ -277,7 +318,10 @@ mod tests {
     fn reads_cpu_ticks_past_a_name_with_spaces() {
         let stat = "42 (tokio (x) y) S 1 2 3 4 5 6 7 8 9 10 300 200 0 0";
         let tck = clock_ticks_per_sec();
-        assert_eq!(ticks_to_duration(stat).unwrap(), Duration::from_nanos(500 * 1_000_000_000 / tck));
+        assert_eq!(
+            ticks_to_duration(stat).unwrap(),
+            Duration::from_nanos(500 * 1_000_000_000 / tck)
+        );
     }
 
     #[test]

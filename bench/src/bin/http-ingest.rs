@@ -10,7 +10,9 @@ use clap::Parser;
 use hyper::Method;
 use tokio::time::Instant;
 use vitals_bench::http::{split_url, Conn};
-use vitals_bench::{latency_summary, micros_histogram, mib, process_cpu, record, status_bytes};
+use vitals_bench::{
+    latency_summary, mib, micros_histogram, process_cpu, record, status_bytes, OtherLoad,
+};
 
 #[derive(Parser)]
 #[command(about = "HTTP batch ingest: operations/s and latency")]
@@ -48,11 +50,13 @@ fn bodies(batch: usize, names: usize) -> Vec<Bytes> {
                     serde_json::json!({
                         "name": format!("bench.http{}", k % names.max(1) as u64),
                         "duration_ms": (k.wrapping_mul(7919) % 100_000) as f64 / 100.0,
-                        "success": k % 50 != 0,
+                        "success": !k.is_multiple_of(50),
                     })
                 })
                 .collect();
-            Bytes::from(serde_json::to_vec(&serde_json::json!({ "operations": ops })).unwrap_or_default())
+            Bytes::from(
+                serde_json::to_vec(&serde_json::json!({ "operations": ops })).unwrap_or_default(),
+            )
         })
         .collect()
 }
@@ -85,6 +89,7 @@ async fn run(args: Args) -> Result<()> {
 
     let server_cpu0 = args.pid.map(process_cpu).transpose()?;
     let self_cpu0 = process_cpu(std::process::id() as i32)?;
+    let other = OtherLoad::start(args.pid)?;
     let start = Instant::now();
     let deadline = start + Duration::from_secs(args.secs);
     let mut handles = Vec::new();
@@ -138,6 +143,7 @@ async fn run(args: Args) -> Result<()> {
         _ => None,
     };
     let self_cpu = process_cpu(std::process::id() as i32)? - self_cpu0;
+    let other_pct = other.percent_of_core(start.elapsed());
     let ops = batches * args.batch as u64;
     let body_bytes = bodies.iter().map(|b| b.len()).sum::<usize>() / bodies.len();
 
@@ -161,17 +167,23 @@ async fn run(args: Args) -> Result<()> {
             mib(status_bytes(pid, "VmRSS")?)
         );
     }
-    println!("  client CPU (this tool) {:.0} % of one core", self_cpu.as_secs_f64() / elapsed * 100.0);
+    println!(
+        "  client CPU (this tool) {:.0} % of one core",
+        self_cpu.as_secs_f64() / elapsed * 100.0
+    );
+    println!("  other processes        {other_pct:.0} % of one core");
     println!(
         "summary http concurrency={} ops_per_sec={:.0} p50_ms={:.2} p99_ms={:.2} failed={} \
-         server_cpu_pct={} server_ns_per_op={}",
+         server_cpu_pct={} server_ns_per_op={} other_pct={:.0}",
         args.concurrency,
         ops as f64 / elapsed,
         histogram.value_at_quantile(0.5) as f64 / 1000.0,
         histogram.value_at_quantile(0.99) as f64 / 1000.0,
         failed,
         server_cpu.map_or("-".into(), |c| format!("{:.0}", c.as_secs_f64() / elapsed * 100.0)),
-        server_cpu.map_or("-".into(), |c| format!("{:.0}", c.as_nanos() as f64 / ops.max(1) as f64)),
+        server_cpu
+            .map_or("-".into(), |c| format!("{:.0}", c.as_nanos() as f64 / ops.max(1) as f64)),
+        other_pct,
     );
     Ok(())
 }

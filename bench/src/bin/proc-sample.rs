@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use clap::Parser;
-use vitals_bench::{living_threads_cpu_ns, mib, process_cpu, status_bytes, thread_count};
+use vitals_bench::{
+    living_threads_cpu_ns, mib, process_cpu, status_bytes, thread_count, OtherLoad,
+};
 
 #[derive(Parser)]
 #[command(about = "CPU and RSS of a process over a fixed time")]
@@ -30,6 +32,7 @@ fn main() -> Result<()> {
     let start = Instant::now();
     let cpu0 = process_cpu(args.pid)?;
     let ns0 = living_threads_cpu_ns(args.pid)?;
+    let other = OtherLoad::start(Some(args.pid))?;
     let mut rss = Vec::new();
     for second in 1..=args.secs {
         let due = start + Duration::from_secs(second);
@@ -43,8 +46,12 @@ fn main() -> Result<()> {
     let rss_max = rss.iter().copied().max().unwrap_or(0);
     let hwm = status_bytes(args.pid, "VmHWM")?;
     let threads = thread_count(args.pid)?;
+    let other_pct = other.percent_of_core(start.elapsed());
 
-    println!("proc-sample {} pid={} secs={} settle={}", args.label, args.pid, args.secs, args.settle_secs);
+    println!(
+        "proc-sample {} pid={} secs={} settle={}",
+        args.label, args.pid, args.secs, args.settle_secs
+    );
     println!(
         "  CPU                     {:.3} % of one core ({:.0} ms in {:.1} s, /proc/PID/stat ticks)",
         cpu / elapsed * 100.0,
@@ -55,17 +62,24 @@ fn main() -> Result<()> {
         "  CPU (schedstat, ns)     {:.3} % of one core (living threads only)",
         ns / elapsed * 100.0
     );
-    println!("  RSS                     mean {} MiB, max {} MiB, peak (VmHWM) {} MiB", mib(rss_mean), mib(rss_max), mib(hwm));
-    println!("  threads                 {threads}");
     println!(
-        "summary {} cpu_pct={:.3} cpu_pct_schedstat={:.3} rss_mib_mean={} rss_mib_max={} vmhwm_mib={} threads={}",
+        "  RSS                     mean {} MiB, max {} MiB, peak (VmHWM) {} MiB",
+        mib(rss_mean),
+        mib(rss_max),
+        mib(hwm)
+    );
+    println!("  threads                 {threads}");
+    println!("  other processes         {other_pct:.1} % of one core");
+    println!(
+        "summary {} cpu_pct={:.3} cpu_pct_schedstat={:.3} rss_mib_mean={} rss_mib_max={} vmhwm_mib={} threads={} other_pct={:.1}",
         args.label,
         cpu / elapsed * 100.0,
         ns / elapsed * 100.0,
         mib(rss_mean),
         mib(rss_max),
         mib(hwm),
-        threads
+        threads,
+        other_pct
     );
     Ok(())
 }

@@ -52,7 +52,7 @@ async fn run(args: Args) -> Result<()> {
             ops.push(serde_json::json!({
                 "name": format!("bench.query.{i:04}"),
                 "duration_ms": ((k * 7919) % 100_000) as f64 / 100.0,
-                "success": k % 20 != 0,
+                "success": !k.is_multiple_of(20),
                 "timestamp_ms": now - age_ms,
             }));
         }

@@ -14,8 +14,8 @@ use tokio::time::{timeout, timeout_at, Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use vitals_bench::{
-    json_u64_field, latency_summary, micros_histogram, mib, now_unix_us, process_cpu, record,
-    status_bytes,
+    json_u64_field, latency_summary, mib, micros_histogram, now_unix_us, process_cpu, record,
+    status_bytes, OtherLoad,
 };
 
 #[derive(Parser)]
@@ -110,22 +110,30 @@ async fn run(args: Args) -> Result<()> {
     let connected_at_start = counters.connected.load(Ordering::Relaxed);
     let server_cpu_before = args.pid.map(process_cpu).transpose()?;
     let self_cpu_before = process_cpu(std::process::id() as i32)?;
+    let other = OtherLoad::start(args.pid)?;
     let mut rss_max = 0u64;
-    while Instant::now() < measure_end {
-        tokio::time::sleep(Duration::from_millis(500).min(measure_end - Instant::now())).await;
+    // Read the server's own view while every client is still connected.
+    let stats_at = measure_end - Duration::from_millis(300);
+    while Instant::now() < stats_at {
+        tokio::time::sleep(Duration::from_millis(500).min(stats_at - Instant::now())).await;
         if let Some(pid) = args.pid {
             rss_max = rss_max.max(status_bytes(pid, "VmRSS").unwrap_or(0));
         }
     }
+    let hub_stats = match &args.stats_url {
+        Some(url) => timeout(Duration::from_secs(5), vitals_bench::http::get_json_once(url))
+            .await
+            .ok()
+            .and_then(|r| r.ok()),
+        None => None,
+    };
+    tokio::time::sleep_until(measure_end).await;
     let server_cpu = match (args.pid, server_cpu_before) {
         (Some(pid), Some(before)) => Some(process_cpu(pid)? - before),
         _ => None,
     };
     let self_cpu = process_cpu(std::process::id() as i32)? - self_cpu_before;
-    let hub_stats = match &args.stats_url {
-        Some(url) => vitals_bench::http::get_json_once(url).await.ok(),
-        None => None,
-    };
+    let other_pct = other.percent_of_core(Duration::from_secs(args.secs));
 
     let mut histogram = micros_histogram();
     let (mut seq_gaps, mut bytes) = (0u64, 0u64);
@@ -143,7 +151,10 @@ async fn run(args: Args) -> Result<()> {
     let expected = connected_at_start * args.secs;
     let secs = args.secs as f64;
     println!("ws-fanout clients={} secs={} url={}", args.clients, args.secs, args.url);
-    println!("  connected at start      {connected_at_start} (ramp {:.1} s)", ramp_took.as_secs_f64());
+    println!(
+        "  connected at start      {connected_at_start} (ramp {:.1} s)",
+        ramp_took.as_secs_f64()
+    );
     println!("  connect failures        {}", counters.connect_failures.load(Ordering::Relaxed));
     println!("  closed early            {}", counters.closed_early.load(Ordering::Relaxed));
     println!(
@@ -159,7 +170,11 @@ async fn run(args: Args) -> Result<()> {
         println!("  server CPU              {:.1} % of one core", cpu.as_secs_f64() / secs * 100.0);
         println!("  server RSS (max)        {} MiB", mib(rss_max));
     }
-    println!("  client CPU (this tool)  {:.1} % of one core", self_cpu.as_secs_f64() / secs * 100.0);
+    println!(
+        "  client CPU (this tool)  {:.1} % of one core",
+        self_cpu.as_secs_f64() / secs * 100.0
+    );
+    println!("  other processes         {other_pct:.1} % of one core");
     if let Some(stats) = &hub_stats {
         println!("  server ws/stats         {stats}");
     }
@@ -167,7 +182,7 @@ async fn run(args: Args) -> Result<()> {
     println!(
         "summary fanout clients={} connected={} failures={} p50_ms={:.2} p99_ms={:.2} max_ms={:.2} \
          updates={} gaps={} server_cpu_pct={} server_rss_mib={} client_cpu_pct={:.1} \
-         server_tick_to_last_send_p99_ms={}",
+         server_tick_to_last_send_p99_ms={} other_pct={:.1}",
         args.clients,
         connected_at_start,
         counters.connect_failures.load(Ordering::Relaxed),
@@ -183,6 +198,7 @@ async fn run(args: Args) -> Result<()> {
             .as_ref()
             .and_then(|s| s.get("tick_to_last_send_p99_ms"))
             .map_or("-".into(), |v| v.to_string()),
+        other_pct,
     );
     Ok(())
 }
@@ -202,8 +218,7 @@ async fn client(
         // Small buffers: ten thousand clients live in this one process.
         let config = WebSocketConfig::default().read_buffer_size(8 * 1024).write_buffer_size(0);
         let (ws, _) =
-            tokio_tungstenite::client_async_with_config(url.as_str(), stream, Some(config))
-                .await?;
+            tokio_tungstenite::client_async_with_config(url.as_str(), stream, Some(config)).await?;
         anyhow::Ok(ws)
     };
     let mut ws = match timeout(Duration::from_secs(10), connect).await {
@@ -230,7 +245,8 @@ async fn client(
             continue;
         }
         counters.updates_total.fetch_add(1, Ordering::Relaxed);
-        let (Some(at_ms), Some(seq)) = (json_u64_field(&text, "at_ms"), json_u64_field(&text, "seq"))
+        let (Some(at_ms), Some(seq)) =
+            (json_u64_field(&text, "at_ms"), json_u64_field(&text, "seq"))
         else {
             continue;
         };
