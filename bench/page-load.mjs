@@ -19,16 +19,9 @@ const url = option('url', 'http://127.0.0.1:3000/');
 const serverPid = Number(option('pid', '0'));
 const warmLoads = Number(option('warm', '10'));
 const coldLoads = Number(option('cold', '5'));
-const args = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
+const args = JSON.parse(
+  readFileSync(new URL('../end2end/chromium-args.json', import.meta.url), 'utf8'),
+);
 
 // CPU accounting, to tell how much other processes used while pages loaded (in clock ticks).
 const TICKS_PER_SEC = 100;

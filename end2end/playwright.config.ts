@@ -8,16 +8,10 @@ const port = Number(process.env.VITALS_E2E_PORT ?? 3107);
 const bin = process.env.VITALS_BIN ?? path.resolve(__dirname, '../target/release/vitals');
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vitals-e2e-'));
 
-export const chromiumArgs = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
+// Launch flags for Debian's Chromium on this closed network (shared with bench/page-load.mjs).
+export const chromiumArgs: string[] = JSON.parse(
+  fs.readFileSync(path.join(__dirname, 'chromium-args.json'), 'utf8'),
+);
 
 export default defineConfig({
   testDir: './tests',

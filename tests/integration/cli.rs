@@ -150,3 +150,15 @@ pub fn reqwest_get(url: &str) -> String {
     stream.read_to_string(&mut out).unwrap();
     out
 }
+
+#[test]
+fn other_bad_settings_are_one_line() {
+    assert_one_line_error(&run(&["serve", "--statsd", "localhost:x"]), "statsd must be");
+    assert_one_line_error(&run(&["serve", "--history", "0"]), "history must be");
+    assert_one_line_error(&run(&["serve", "--max-series", "0"]), "max-series must be");
+    assert_one_line_error(
+        &run(&["serve", "--latency-excellent-ms", "3000", "--latency-good-ms", "2000"]),
+        "latency thresholds must be",
+    );
+    assert_one_line_error(&run(&["serve", "--statsd", "0.0.0.0:8125"]), "without a token");
+}
