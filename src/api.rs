@@ -1,5 +1,6 @@
-//! Server functions behind the UI (thin: they read the server's state and return model types).
-//! External clients use the documented `/api/v1` routes instead.
+//! Server functions behind the UI (thin: they read the server's state and return model types),
+//! under `/rpc/`: a door of their own, apart from the documented `/api/v1` routes that external
+//! clients use. Being POSTs, they are same-origin only (`security::check_origin`).
 
 use leptos::prelude::*;
 use leptos::server_fn::error::ServerFnError;
@@ -9,24 +10,30 @@ use crate::model::ops::{OperationDetailView, OperationsView, Window};
 
 /// The latest samples (at most `history`) and operation statistics, for the first render and for
 /// polling while the live socket is down.
-#[server(endpoint = "live/snapshot")]
+#[server(prefix = "/rpc", endpoint = "live/snapshot")]
 pub async fn get_live_snapshot(history: usize) -> Result<LiveSnapshot, ServerFnError> {
     let state = crate::server::state::expect_state()?;
     Ok(state.hub.snapshot(Some(history)))
 }
 
-/// Takes a sample now, broadcasts it to every client and returns it.
-#[server(endpoint = "live/refresh")]
+/// Takes a sample now (or, within half an interval of the last one, with the next), broadcasts
+/// it to every client and returns it. Rate-limited for the whole server.
+#[server(prefix = "/rpc", endpoint = "live/refresh")]
 pub async fn refresh_now() -> Result<Sample, ServerFnError> {
     let state = crate::server::state::expect_state()?;
-    state.collector.sample_now().await.map_err(ServerFnError::new)?;
-    state.hub.latest().ok_or_else(|| ServerFnError::new("no sample yet"))
+    if !state.limits.refresh.admit() {
+        return Err(ServerFnError::new("too many refresh requests: try again in a second"));
+    }
+    state.collector.sample_now().await.map_err(ServerFnError::new)
 }
 
 /// Every operation's statistics over `window`, for the Operations page.
-#[server(endpoint = "operations/list")]
+#[server(prefix = "/rpc", endpoint = "operations/list")]
 pub async fn get_operations(window: Window) -> Result<OperationsView, ServerFnError> {
     let state = crate::server::state::expect_state()?;
+    if !state.limits.queries.admit() {
+        return Err(ServerFnError::new("too many statistics queries: try again in a second"));
+    }
     let now_ms = crate::server::now_ms();
     let stats = state.app.ingest_stats();
     Ok(OperationsView {
@@ -40,7 +47,7 @@ pub async fn get_operations(window: Window) -> Result<OperationsView, ServerFnEr
 }
 
 /// One operation's latency over time and distribution; `None` when it has no samples.
-#[server(endpoint = "operations/detail")]
+#[server(prefix = "/rpc", endpoint = "operations/detail")]
 pub async fn get_operation_detail(
     name: String,
     window: Window,

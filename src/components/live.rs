@@ -16,6 +16,12 @@ pub enum ConnStatus {
     /// Server-rendered page or hydration in progress: no socket yet.
     Connecting,
     Live,
+    /// The socket is up but its latest message could not be read (a client older than the
+    /// server, or a broken proxy): the page is not moving. `undecodable` counts such messages
+    /// since the page loaded.
+    Unreadable {
+        undecodable: u64,
+    },
     /// The socket is down; `attempt` counts reconnection attempts since it was last live.
     Reconnecting {
         attempt: u32,
@@ -32,6 +38,10 @@ pub struct LiveContext {
     pub history: RwSignal<Vec<Sample>>,
     pub operations: RwSignal<Vec<OperationSummary>>,
     pub interval_ms: RwSignal<u64>,
+    /// Messages from the server that could not be decoded, since the page loaded.
+    pub undecodable: RwSignal<u64>,
+    /// The server's latest refusal of a request of ours (e.g. a rate limit), if any.
+    pub last_error: RwSignal<Option<String>>,
 }
 
 impl LiveContext {
@@ -68,6 +78,25 @@ impl LiveContext {
                 }
             }
             ServerMessage::Pong => {}
+            ServerMessage::Error { message } => self.last_error.set(Some(message)),
+        }
+    }
+
+    /// Takes one text message from the socket: applies it (unless `accepting` is false and it
+    /// is not a snapshot) and marks the connection live, or counts it as unreadable.
+    pub fn receive(&self, text: &str, accepting: bool) {
+        match serde_json::from_str::<ServerMessage>(text) {
+            Ok(message) => {
+                self.status.set(ConnStatus::Live);
+                if accepting || matches!(message, ServerMessage::Snapshot(_)) {
+                    self.apply(message);
+                }
+            }
+            Err(_) => {
+                let undecodable = self.undecodable.get_untracked() + 1;
+                self.undecodable.set(undecodable);
+                self.status.set(ConnStatus::Unreadable { undecodable });
+            }
         }
     }
 }
@@ -81,6 +110,8 @@ pub fn provide_live() -> LiveContext {
         history: RwSignal::new(Vec::new()),
         operations: RwSignal::new(Vec::new()),
         interval_ms: RwSignal::new(1000),
+        undecodable: RwSignal::new(0),
+        last_error: RwSignal::new(None),
     };
     provide_context(ctx);
     #[cfg(feature = "hydrate")]
@@ -93,7 +124,8 @@ pub fn use_live() -> LiveContext {
     use_context::<LiveContext>().unwrap_or_else(provide_live)
 }
 
-/// The header badge: "Live", "Reconnecting (attempt n)", "Paused" or "Connecting".
+/// The header badge: "Live", "Stalled: n unreadable updates", "Reconnecting (attempt n)",
+/// "Paused" or "Connecting".
 #[component]
 pub fn LiveBadge() -> impl IntoView {
     let live = use_live();
@@ -101,6 +133,9 @@ pub fn LiveBadge() -> impl IntoView {
         (true, _) => "Paused".to_string(),
         (false, ConnStatus::Connecting) => "Connecting".to_string(),
         (false, ConnStatus::Live) => "Live".to_string(),
+        (false, ConnStatus::Unreadable { undecodable }) => {
+            format!("Stalled: {undecodable} unreadable updates")
+        }
         (false, ConnStatus::Reconnecting { attempt }) => {
             format!("Reconnecting (attempt {attempt})")
         }
@@ -108,7 +143,9 @@ pub fn LiveBadge() -> impl IntoView {
     let class = move || match (live.paused.get(), live.status.get()) {
         (true, _) => "badge badge-paused",
         (false, ConnStatus::Live) => "badge badge-live",
-        (false, ConnStatus::Reconnecting { .. }) => "badge badge-down",
+        (false, ConnStatus::Reconnecting { .. } | ConnStatus::Unreadable { .. }) => {
+            "badge badge-down"
+        }
         (false, ConnStatus::Connecting) => "badge badge-idle",
     };
     view! {
@@ -119,6 +156,28 @@ pub fn LiveBadge() -> impl IntoView {
 }
 
 /// A button that pauses and resumes live updates.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreadable_message_is_counted_and_the_connection_is_not_live() {
+        let owner = Owner::new();
+        owner.with(|| {
+            let live = provide_live();
+            live.receive(r#"{"type":"pong"}"#, true);
+            assert_eq!(live.status.get_untracked(), ConnStatus::Live);
+            live.receive(r#"{"type":"update","sample":{"at_ms":null}}"#, true);
+            assert_eq!(live.status.get_untracked(), ConnStatus::Unreadable { undecodable: 1 });
+            live.receive("not json", true);
+            assert_eq!(live.undecodable.get_untracked(), 2);
+            live.receive(r#"{"type":"error","message":"rate limited"}"#, true);
+            assert_eq!(live.status.get_untracked(), ConnStatus::Live);
+            assert_eq!(live.last_error.get_untracked().as_deref(), Some("rate limited"));
+        });
+    }
+}
+
 #[component]
 pub fn PauseToggle() -> impl IntoView {
     let live = use_live();

@@ -8,7 +8,7 @@ use gloo_net::websocket::{futures::WebSocket, Message};
 use leptos::prelude::*;
 
 use super::live::{ConnStatus, LiveContext, CLIENT_HISTORY};
-use crate::model::live::{reconnect_delay_ms, ClientMessage, ServerMessage};
+use crate::model::live::{reconnect_delay_ms, ClientMessage};
 
 /// Starts the connection loop (once per page load).
 pub fn start(ctx: LiveContext) {
@@ -58,15 +58,11 @@ async fn run(
                     incoming = stream.next() => match incoming {
                         Some(Ok(Message::Text(text))) => {
                             attempt = 0;
-                            ctx.status.set(ConnStatus::Live);
                             let accepting = !hidden.get_untracked() && !ctx.paused.get_untracked();
-                            match serde_json::from_str::<ServerMessage>(&text) {
-                                Ok(message @ ServerMessage::Snapshot(_)) => ctx.apply(message),
-                                Ok(message) if accepting => ctx.apply(message),
-                                _ => {}
-                            }
+                            ctx.receive(&text, accepting);
                         }
-                        Some(Ok(Message::Bytes(_))) => {}
+                        // The protocol is text only: a binary frame is unreadable too.
+                        Some(Ok(Message::Bytes(_))) => ctx.receive("", true),
                         Some(Err(_)) | None => break,
                     },
                     request = outbox.next() => {

@@ -42,8 +42,8 @@ pub struct SystemMetrics {
 pub struct ActionMetrics {
     pub actions_per_min: f64,
     pub avg_duration_ms: f64,
-    /// Successful share, 0..=100 (100 when there were no actions).
-    pub success_pct: f64,
+    /// Successful share, 0..=100; `None` when there were no actions (no data).
+    pub success_pct: Option<f64>,
     /// What the application says it is doing now, if it said.
     pub current_action: Option<String>,
     /// Latest `queue.actions` gauge.
@@ -110,6 +110,8 @@ pub enum ServerMessage {
     },
     /// The answer to a client's `ping`.
     Pong,
+    /// A client's request that was refused (e.g. `request_metrics` beyond its rate limit).
+    Error { message: String },
 }
 
 /// Messages a client may send; anything else is ignored.

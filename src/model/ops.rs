@@ -105,6 +105,9 @@ pub struct OperationSummary {
     pub window: Window,
     /// Samples in the window (sample-rate weights applied, so it may exceed what was received).
     pub count: u64,
+    /// Seconds the window really covers: its nominal length, or less right after start-up.
+    pub span_secs: u64,
+    /// `count` per minute of `span_secs`.
     pub rate_per_min: f64,
     /// Share of successful samples, 0.0..=100.0.
     pub success_pct: f64,
@@ -267,6 +270,7 @@ mod tests {
             name: name.into(),
             window: Window::M5,
             count,
+            span_secs: 300,
             rate_per_min: count as f64 / 5.0,
             success_pct: 100.0,
             error_count: 0,

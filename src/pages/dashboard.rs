@@ -144,8 +144,14 @@ fn DashboardBody(seed: LiveSnapshot) -> impl IntoView {
             <MetricCard
                 label="Success rate"
                 testid="card-success"
-                value=pick(|s| format!("{:.1} %", s.actions.success_pct))
-                level=Signal::derive(move || Level::falling(success.get(), 99.0, 95.0))
+                value=pick(|s| match s.actions.success_pct {
+                    Some(pct) => format!("{pct:.1} %"),
+                    None => "no data".to_string(),
+                })
+                level=Signal::derive(move || match success.get() {
+                    Some(pct) => Level::falling(pct, 99.0, 95.0),
+                    None => Level::Neutral,
+                })
                 detail=pick(|s| format!("{} events failed/min", s.events.failed))
             />
             <MetricCard

@@ -55,6 +55,21 @@ impl SiteAssets {
     }
 
     /// Whether the WASM bundle is present (it is missing when only the server was built).
+    /// The bundle's own health: degraded when the WASM bundle is missing.
+    pub fn health(&self) -> (crate::server::health::Status, String) {
+        use crate::server::health::Status;
+        if self.bundle_present() {
+            (Status::Ok, format!("embedded, hash {}", self.hash()))
+        } else {
+            (
+                Status::Degraded,
+                "WASM bundle missing: pages render but do not hydrate; build with \
+                 `cargo leptos build --release --precompress`"
+                    .to_string(),
+            )
+        }
+    }
+
     pub fn bundle_present(&self) -> bool {
         Site::get(&format!("{PKG_DIR}/{OUTPUT_NAME}.wasm")).is_some()
     }

@@ -23,6 +23,8 @@ pub const DEFAULT_HISTORY: usize = 300;
 pub const DEFAULT_MAX_CLIENTS: u64 = 10_000;
 pub const DEFAULT_STATSD: &str = "127.0.0.1:8125";
 pub const DEFAULT_MAX_SERIES: usize = 10_000;
+/// Most samples `--history` may keep in memory (24 hours at 1 Hz; about 500 bytes each).
+pub const MAX_HISTORY: usize = 86_400;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -97,6 +99,25 @@ pub struct ServeArgs {
     /// p95 below this is "acceptable" (else "slow"), in ms [default: 5000].
     #[arg(long, env = "VITALS_LATENCY_ACCEPTABLE_MS")]
     pub latency_acceptable_ms: Option<f64>,
+    /// Unique members stored per StatsD set and minute; more are counted as dropped
+    /// [default: 10000].
+    #[arg(long, env = "VITALS_MAX_SET_MEMBERS")]
+    pub max_set_members: Option<usize>,
+    /// Bytes of set members stored over all sets [default: 4194304].
+    #[arg(long, env = "VITALS_MAX_SET_BYTES")]
+    pub max_set_bytes: Option<usize>,
+    /// More host names the server answers to (comma-separated), besides IP addresses,
+    /// localhost and --host; any other `Host` is refused (DNS rebinding).
+    #[arg(long, env = "VITALS_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
+    /// More origins (`https://host[:port]`, comma-separated) whose pages may change state or
+    /// open the live stream, besides the server's own.
+    #[arg(long, env = "VITALS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+    /// Believe X-Forwarded-Proto and X-Forwarded-Host (only behind a reverse proxy that sets
+    /// them).
+    #[arg(long, env = "VITALS_TRUST_FORWARDED", num_args = 0..=1, default_missing_value = "true")]
+    pub trust_forwarded: Option<bool>,
 }
 
 /// The config file's shape: the same options as the flags, all optional; unknown keys are errors.
@@ -118,6 +139,11 @@ struct FileConfig {
     latency_excellent_ms: Option<f64>,
     latency_good_ms: Option<f64>,
     latency_acceptable_ms: Option<f64>,
+    max_set_members: Option<usize>,
+    max_set_bytes: Option<usize>,
+    allowed_hosts: Option<Vec<String>>,
+    allowed_origins: Option<Vec<String>>,
+    trust_forwarded: Option<bool>,
 }
 
 /// A secret that never shows in logs or debug output.
@@ -157,6 +183,11 @@ pub struct ServeConfig {
     pub max_series: usize,
     pub demo: bool,
     pub thresholds: LatencyThresholds,
+    pub max_set_members: usize,
+    pub max_set_bytes: usize,
+    pub allowed_hosts: Vec<String>,
+    pub allowed_origins: Vec<String>,
+    pub trust_forwarded: bool,
 }
 
 impl Default for ServeConfig {
@@ -175,6 +206,11 @@ impl Default for ServeConfig {
             max_series: DEFAULT_MAX_SERIES,
             demo: false,
             thresholds: LatencyThresholds::default(),
+            max_set_members: crate::server::metrics::DEFAULT_MAX_SET_MEMBERS,
+            max_set_bytes: crate::server::metrics::DEFAULT_MAX_SET_BYTES,
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
+            trust_forwarded: false,
         }
     }
 }
@@ -237,6 +273,21 @@ impl ServeArgs {
                     .or(file.latency_acceptable_ms)
                     .unwrap_or(d.thresholds.acceptable_ms),
             },
+            max_set_members: self
+                .max_set_members
+                .or(file.max_set_members)
+                .unwrap_or(d.max_set_members),
+            max_set_bytes: self.max_set_bytes.or(file.max_set_bytes).unwrap_or(d.max_set_bytes),
+            allowed_hosts: non_empty(self.allowed_hosts)
+                .or(file.allowed_hosts)
+                .unwrap_or(d.allowed_hosts),
+            allowed_origins: non_empty(self.allowed_origins)
+                .or(file.allowed_origins)
+                .unwrap_or(d.allowed_origins),
+            trust_forwarded: self
+                .trust_forwarded
+                .or(file.trust_forwarded)
+                .unwrap_or(d.trust_forwarded),
         };
         config.validate()?;
         Ok(config)
@@ -269,12 +320,37 @@ impl ServeConfig {
                 value: "0".into(),
             });
         }
-        if !(1..=1_000_000).contains(&self.history) {
+        if !(1..=MAX_HISTORY).contains(&self.history) {
             return Err(ConfigError::OutOfRange {
                 name: "history",
-                rule: "between 1 and 1000000 samples",
+                rule: "between 1 and 86400 samples",
                 value: self.history.to_string(),
             });
+        }
+        if self.max_set_members == 0 || self.max_set_bytes == 0 {
+            return Err(ConfigError::OutOfRange {
+                name: "max-set-members / max-set-bytes",
+                rule: "> 0",
+                value: "0".into(),
+            });
+        }
+        for origin in &self.allowed_origins {
+            if !is_origin(origin) {
+                return Err(ConfigError::OutOfRange {
+                    name: "allowed-origins",
+                    rule: "origins like https://vitals.example or http://127.0.0.1:3000",
+                    value: origin.clone(),
+                });
+            }
+        }
+        for host in &self.allowed_hosts {
+            if host.is_empty() || host.contains(['/', ':', ' '].as_slice()) {
+                return Err(ConfigError::OutOfRange {
+                    name: "allowed-hosts",
+                    rule: "host names without scheme or port, like vitals.example",
+                    value: host.clone(),
+                });
+            }
         }
         if self.max_series == 0 {
             return Err(ConfigError::OutOfRange {
@@ -310,6 +386,21 @@ impl ServeConfig {
     pub fn interval(&self) -> std::time::Duration {
         std::time::Duration::from_secs_f64(self.interval_secs)
     }
+}
+
+/// `scheme://host[:port]` with scheme http or https and nothing after.
+fn is_origin(origin: &str) -> bool {
+    let Some((scheme, rest)) = origin.trim_end_matches('/').split_once("://") else {
+        return false;
+    };
+    matches!(scheme, "http" | "https") && !rest.is_empty() && !rest.contains(['/', '?', '#'])
+}
+
+/// A list flag that was given (non-empty).
+fn non_empty(list: Vec<String>) -> Option<Vec<String>> {
+    let list: Vec<String> =
+        list.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+    (!list.is_empty()).then_some(list)
 }
 
 fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -445,6 +536,27 @@ mod tests {
             assert!(line.contains("--port"), "{line}");
             assert!(!line.contains('\n'), "{line}");
         }
+    }
+
+    #[test]
+    fn origins_and_hosts_lists_come_from_flags_or_the_file() {
+        let c = serve(&["--allowed-origins", "https://a.example,http://b.example:8080"])
+            .unwrap()
+            .resolve()
+            .unwrap();
+        assert_eq!(c.allowed_origins, vec!["https://a.example", "http://b.example:8080"]);
+        let f = file("allowed-hosts = [\"vitals.example\"]\ntrust-forwarded = true\n");
+        let c = serve(&["--config", f.path().to_str().unwrap()]).unwrap().resolve().unwrap();
+        assert_eq!(c.allowed_hosts, vec!["vitals.example"]);
+        assert!(c.trust_forwarded);
+        for bad in ["evil.example", "https://a.example/path", "ftp://a.example"] {
+            let err = serve(&["--allowed-origins", bad]).unwrap().resolve().unwrap_err();
+            assert!(err.to_string().starts_with("allowed-origins must be"), "{bad}: {err}");
+        }
+        let err = serve(&["--allowed-hosts", "a.example:80"]).unwrap().resolve().unwrap_err();
+        assert!(err.to_string().starts_with("allowed-hosts must be"), "{err}");
+        let err = serve(&["--history", "86401"]).unwrap().resolve().unwrap_err();
+        assert!(err.to_string().contains("86400"), "{err}");
     }
 
     #[test]

@@ -3,12 +3,17 @@
 
 pub mod api;
 pub mod assets;
+pub mod bus;
 pub mod collector;
 pub mod config;
 pub mod demo;
+pub mod error;
 pub mod health;
 pub mod ingest;
+pub mod limits;
 pub mod live;
+pub mod metrics;
+pub mod publisher;
 pub mod security;
 pub mod state;
 pub mod stats;
@@ -18,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -58,39 +63,22 @@ pub fn build_state(config: ServeConfig, shutdown: CancellationToken) -> anyhow::
     let mut health = HealthRegistry::default();
     health.register("http", Arc::new(|| (Status::Ok, "serving requests".to_string())));
     let bundle = Arc::clone(&assets);
-    health.register(
-        "ui_bundle",
-        Arc::new(move || {
-            if bundle.bundle_present() {
-                (Status::Ok, format!("embedded, hash {}", bundle.hash()))
-            } else {
-                (
-                    Status::Degraded,
-                    "WASM bundle missing: pages render but do not hydrate; build with \
-                     `cargo leptos build --release --precompress`"
-                        .to_string(),
-                )
-            }
-        }),
-    );
+    health.register("ui_bundle", Arc::new(move || bundle.health()));
     let data_dir = config.data_dir.clone();
-    health.register(
-        "data_dir",
-        Arc::new(move || match std::fs::metadata(&data_dir) {
-            Ok(meta) if meta.is_dir() && !meta.permissions().readonly() => {
-                (Status::Ok, format!("{} is writable", data_dir.display()))
-            }
-            Ok(_) => (Status::Down, format!("{} is not a writable directory", data_dir.display())),
-            Err(e) => (Status::Down, format!("{}: {}", data_dir.display(), io_reason(&e))),
-        }),
-    );
+    health.register("data_dir", Arc::new(move || data_dir_health(&data_dir)));
     let interval = config.interval();
     let hub = live::Hub::new(interval.as_millis() as u64, config.history, config.max_clients);
+    let bus = bus::TickBus::default();
+    tokio::spawn(live::run(Arc::clone(&hub), bus.subscribe(), shutdown.clone()));
     let (collected_tx, collected_rx) = tokio::sync::mpsc::channel(4);
     let collector = collector::spawn(interval, collected_tx).context("starting the collector")?;
-    let app = ingest::AppMetrics::new(config.max_series, config.thresholds);
-    let source: Arc<dyn live::publisher::AppSource> = app.clone();
-    tokio::spawn(live::publisher::run(Arc::clone(&hub), collected_rx, source, shutdown.clone()));
+    let limits = metrics::Limits {
+        max_series: config.max_series,
+        max_set_members: config.max_set_members,
+        max_set_bytes: config.max_set_bytes,
+    };
+    let app = metrics::AppMetrics::new(limits, config.thresholds, now_ms());
+    tokio::spawn(publisher::run(bus.clone(), collected_rx, Arc::clone(&app), shutdown.clone()));
     tokio::spawn(prune_periodically(Arc::clone(&app), shutdown.clone()));
     let statsd = match config.statsd {
         Some(addr) => Some(Arc::new(ingest::udp::spawn(addr, Arc::clone(&app)).map_err(|e| {
@@ -101,44 +89,21 @@ pub fn build_state(config: ServeConfig, shutdown: CancellationToken) -> anyhow::
     match &statsd {
         Some(listener) => {
             let listener = Arc::clone(listener);
-            health.register(
-                "statsd",
-                Arc::new(move || {
-                    if listener.running.load(std::sync::atomic::Ordering::Relaxed) {
-                        (Status::Ok, format!("listening on udp://{}", listener.local_addr))
-                    } else {
-                        (Status::Down, "the StatsD listener stopped".to_string())
-                    }
-                }),
-            );
+            health.register("statsd", Arc::new(move || listener.health()));
         }
         None => health
             .register("statsd", Arc::new(|| (Status::Ok, "disabled (--statsd off)".to_string()))),
     }
     let watched = collector.clone();
-    health.register(
-        "collector",
-        Arc::new(move || {
-            let last = watched.last_sample_ms();
-            let interval_ms = watched.interval().as_millis() as u64;
-            let age_ms = now_ms().saturating_sub(last);
-            if last == 0 {
-                (Status::Ok, "starting: no sample yet".to_string())
-            } else if age_ms > 3 * interval_ms + 1000 {
-                (Status::Down, format!("last sample {age_ms} ms ago (interval {interval_ms} ms)"))
-            } else {
-                (Status::Ok, format!("last sample {age_ms} ms ago"))
-            }
-        }),
-    );
+    health.register("collector", Arc::new(move || watched.health()));
     let live_hub = Arc::clone(&hub);
-    health.register(
-        "live",
-        Arc::new(move || {
-            let stats = live_hub.stats();
-            (Status::Ok, format!("{} of {} clients", stats.connected_clients, stats.max_clients))
-        }),
-    );
+    health.register("live", Arc::new(move || live_hub.health()));
+    let origins = Arc::new(security::OriginPolicy::new(
+        &config.host,
+        &config.allowed_hosts,
+        &config.allowed_origins,
+        config.trust_forwarded,
+    ));
     Ok(AppState {
         leptos_options,
         hub,
@@ -146,6 +111,9 @@ pub fn build_state(config: ServeConfig, shutdown: CancellationToken) -> anyhow::
         statsd,
         collector,
         token: security::TokenGuard::new(config.token.clone()),
+        origins,
+        limits: limits::RateLimits::shared(),
+        bus,
         config: Arc::new(config),
         started: Instant::now(),
         health: Arc::new(health),
@@ -154,8 +122,19 @@ pub fn build_state(config: ServeConfig, shutdown: CancellationToken) -> anyhow::
     })
 }
 
+/// The data directory's health: a writable directory.
+fn data_dir_health(data_dir: &std::path::Path) -> (Status, String) {
+    match std::fs::metadata(data_dir) {
+        Ok(meta) if meta.is_dir() && !meta.permissions().readonly() => {
+            (Status::Ok, format!("{} is writable", data_dir.display()))
+        }
+        Ok(_) => (Status::Down, format!("{} is not a writable directory", data_dir.display())),
+        Err(e) => (Status::Down, format!("{}: {}", data_dir.display(), io_reason(&e))),
+    }
+}
+
 /// Drops statistics older than the one-hour horizon every few seconds.
-async fn prune_periodically(app: Arc<ingest::AppMetrics>, shutdown: CancellationToken) {
+async fn prune_periodically(app: Arc<metrics::AppMetrics>, shutdown: CancellationToken) {
     let mut every = tokio::time::interval(Duration::from_secs(5));
     loop {
         tokio::select! {
@@ -172,6 +151,7 @@ pub fn router(state: AppState) -> Router {
     let shell_options = state.leptos_options.clone();
     let timeout = Duration::from_secs(state.config.request_timeout_secs);
     let max_body = state.config.max_body_bytes;
+    let origins = Arc::clone(&state.origins);
     Router::new()
         .route("/health", get(health::health))
         .merge(api::routes(&state))
@@ -185,9 +165,12 @@ pub fn router(state: AppState) -> Router {
         .fallback(fallback)
         .layer(middleware::from_fn(security::security_headers))
         .layer(CompressionLayer::new())
+        // axum's own 2 MiB default would otherwise cap `--max-body-bytes`.
+        .layer(DefaultBodyLimit::max(max_body))
         .layer(RequestBodyLimitLayer::new(max_body))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout))
-        .layer(middleware::from_fn(api::json_errors))
+        .layer(middleware::from_fn(error::json_errors))
+        .layer(middleware::from_fn_with_state(origins, security::check_origin))
         .with_state(state)
 }
 

@@ -8,13 +8,15 @@ use leptos::prelude::LeptosOptions;
 use tokio_util::sync::CancellationToken;
 
 use super::assets::SiteAssets;
+use super::bus::TickBus;
 use super::collector::CollectorHandle;
 use super::config::ServeConfig;
 use super::health::HealthRegistry;
 use super::ingest::udp::StatsdListener;
-use super::ingest::AppMetrics;
+use super::limits::RateLimits;
 use super::live::Hub;
-use super::security::TokenGuard;
+use super::metrics::AppMetrics;
+use super::security::{OriginPolicy, TokenGuard};
 
 /// Shared, cheaply cloned application state.
 #[derive(Clone)]
@@ -23,6 +25,10 @@ pub struct AppState {
     pub config: Arc<ServeConfig>,
     pub started: Instant,
     pub token: TokenGuard,
+    pub origins: Arc<OriginPolicy>,
+    pub limits: Arc<RateLimits>,
+    /// The tick bus: every collected tick, as typed data, for every subscriber.
+    pub bus: TickBus,
     pub health: Arc<HealthRegistry>,
     pub assets: Arc<SiteAssets>,
     pub hub: Arc<Hub>,

@@ -8,9 +8,9 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Serialize;
 
-use super::ApiError;
 use crate::model::ops::{sort_operations, OperationDetail, OperationSummary, SortKey, Window};
-use crate::server::ingest::{IngestStats, OtherMetrics};
+use crate::server::error::ApiError;
+use crate::server::metrics::{IngestStats, OtherMetrics};
 use crate::server::state::AppState;
 use crate::server::stats::OperationRegistry;
 
@@ -71,7 +71,13 @@ pub async fn list(
                 || ApiError::bad_field("limit", "limit: must be between 1 and 10000"),
             )?,
         };
-    let mut operations = state.app.summaries(window, crate::server::now_ms());
+    state.limits.queries.check()?;
+    let app = std::sync::Arc::clone(&state.app);
+    // Summarising takes the store's lock, which a burst of StatsD may hold: off the workers.
+    let mut operations =
+        tokio::task::spawn_blocking(move || app.summaries(window, crate::server::now_ms()))
+            .await
+            .map_err(|_| internal())?;
     let total = operations.len();
     sort_operations(&mut operations, sort, descending);
     operations.truncate(limit);
@@ -91,7 +97,14 @@ pub async fn detail(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<OperationDetailAnswer>, ApiError> {
     let window = window_param(&query)?;
-    let detail = state.app.detail(&name, window, crate::server::now_ms()).ok_or_else(|| {
+    state.limits.queries.check()?;
+    let app = std::sync::Arc::clone(&state.app);
+    let wanted = name.clone();
+    let found =
+        tokio::task::spawn_blocking(move || app.detail(&wanted, window, crate::server::now_ms()))
+            .await
+            .map_err(|_| internal())?;
+    let detail = found.ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
             format!("no samples for operation '{name}' in the last {}", window.as_str()),
@@ -99,6 +112,10 @@ pub async fn detail(
         .with_field("name")
     })?;
     Ok(Json(OperationDetailAnswer { window, detail }))
+}
+
+fn internal() -> ApiError {
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the statistics query failed")
 }
 
 /// `GET /api/v1/ingest/stats`.

@@ -11,27 +11,31 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 
-use crate::model::live::SystemMetrics;
+use crate::model::live::{Sample, SystemMetrics};
+use crate::server::health::Status;
 use system::SystemSampler;
 
-/// One sample from the collector; `reply` is set when it answers a request for an immediate one.
+/// One sample from the collector; `replies` are the requests for an immediate sample that it
+/// answers (the publisher sends each the published sample).
 pub struct Collected {
     pub metrics: SystemMetrics,
-    pub reply: Option<oneshot::Sender<()>>,
+    pub replies: Vec<oneshot::Sender<Sample>>,
 }
 
 /// The async side's handle on the collector thread.
 #[derive(Clone)]
 pub struct CollectorHandle {
-    requests: std_mpsc::Sender<oneshot::Sender<()>>,
+    requests: std_mpsc::Sender<oneshot::Sender<Sample>>,
     /// Unix ms of the last sample taken (0 before the first).
     last_sample_ms: Arc<AtomicU64>,
     interval: Duration,
 }
 
 impl CollectorHandle {
-    /// Asks for a sample now; resolves once it has been published.
-    pub async fn sample_now(&self) -> Result<(), &'static str> {
+    /// Asks for a sample now; resolves with it once it has been published. A request less than
+    /// half an interval after the previous sample is answered by the next scheduled one instead,
+    /// so no sample covers too short a time for its CPU and rate figures to mean anything.
+    pub async fn sample_now(&self) -> Result<Sample, &'static str> {
         let (tx, rx) = oneshot::channel();
         self.requests.send(tx).map_err(|_| "the collector has stopped")?;
         rx.await.map_err(|_| "the collector has stopped")
@@ -45,37 +49,62 @@ impl CollectorHandle {
     pub fn interval(&self) -> Duration {
         self.interval
     }
+
+    /// The collector's own health: down when samples stopped arriving.
+    pub fn health(&self) -> (Status, String) {
+        let last = self.last_sample_ms();
+        let interval_ms = self.interval.as_millis() as u64;
+        let age_ms = crate::server::now_ms().saturating_sub(last);
+        if last == 0 {
+            (Status::Ok, "starting: no sample yet".to_string())
+        } else if age_ms > 3 * interval_ms + 1000 {
+            (Status::Down, format!("last sample {age_ms} ms ago (interval {interval_ms} ms)"))
+        } else {
+            (Status::Ok, format!("last sample {age_ms} ms ago"))
+        }
+    }
 }
 
 /// Starts the collector thread. It stops when the receiving side of `out` is dropped.
 pub fn spawn(interval: Duration, out: mpsc::Sender<Collected>) -> std::io::Result<CollectorHandle> {
-    let (requests, request_rx) = std_mpsc::channel::<oneshot::Sender<()>>();
+    let (requests, request_rx) = std_mpsc::channel::<oneshot::Sender<Sample>>();
     let last_sample_ms = Arc::new(AtomicU64::new(0));
     let last = Arc::clone(&last_sample_ms);
     std::thread::Builder::new().name("vitals-collector".into()).spawn(move || {
         let mut sampler = SystemSampler::new();
         let mut next = Instant::now();
+        let mut last_taken = Instant::now();
+        // Requests that came too soon after a sample, answered by the next scheduled one.
+        let mut waiting: Vec<oneshot::Sender<Sample>> = Vec::new();
         loop {
             let wait = next.saturating_duration_since(Instant::now());
-            let reply = match request_rx.recv_timeout(wait) {
-                Ok(reply) => Some(reply),
+            match request_rx.recv_timeout(wait) {
+                Ok(reply) if last_taken.elapsed() < interval / 2 => {
+                    waiting.push(reply);
+                    continue;
+                }
+                Ok(reply) => {
+                    // The next scheduled sample covers a whole interval from this one.
+                    next = Instant::now() + interval;
+                    waiting.push(reply);
+                }
                 Err(std_mpsc::RecvTimeoutError::Timeout) => {
                     next += interval;
                     if next < Instant::now() {
                         next = Instant::now() + interval;
                     }
-                    None
                 }
                 // Every handle is gone: keep the schedule without on-demand requests.
                 Err(std_mpsc::RecvTimeoutError::Disconnected) => {
                     std::thread::sleep(wait);
                     next += interval;
-                    None
                 }
-            };
+            }
             let metrics = sampler.sample();
+            last_taken = Instant::now();
             last.store(crate::server::now_ms(), Ordering::Relaxed);
-            if out.blocking_send(Collected { metrics, reply }).is_err() {
+            let replies = std::mem::take(&mut waiting);
+            if out.blocking_send(Collected { metrics, replies }).is_err() {
                 debug!("Collector output closed; stopping.");
                 break;
             }

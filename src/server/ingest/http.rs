@@ -1,7 +1,8 @@
 //! `POST /api/v1/ingest`: a JSON batch of operations, events, gauges and the current action,
 //! accepted or rejected whole, with the first bad item named.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -10,8 +11,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
-use super::{validate_name, Protocol, DEFAULT_EVENT_NAME};
-use crate::server::api::ApiError;
+use crate::server::error::ApiError;
+use crate::server::metrics::{
+    validate_name, AppMetrics, Outcome, Protocol, DEFAULT_EVENT_NAME, MAX_ACTION_CHARS,
+};
 use crate::server::state::AppState;
 
 /// One operation timing.
@@ -72,12 +75,48 @@ fn some_or_null<'de, D: serde::Deserializer<'de>>(
     Option::<String>::deserialize(d).map(Some)
 }
 
-/// The 202 answer.
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
+/// Most tags one operation may carry.
+pub const MAX_TAGS: usize = 32;
+/// Items named in a 202's `dropped_items` (the counts cover all of them).
+const MAX_DROPPED_ITEMS: usize = 20;
+
+/// The 202 answer: how many items of each kind were recorded, and what was dropped and why.
+/// A batch that validates is never refused whole, but single items can still be dropped by the
+/// store (the series budget, a timestamp out of range, a total that would stop being finite).
+#[derive(Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct Accepted {
     pub operations: usize,
     pub events: usize,
     pub gauges: usize,
+    /// Dropped items by reason (`series_budget`, `too_old`, `future`, `saturated`,
+    /// `malformed`), all kinds together; empty when everything was recorded.
+    pub dropped: BTreeMap<String, usize>,
+    /// The first dropped items, each with its field path and reason.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub dropped_items: Vec<DroppedItem>,
+}
+
+/// One dropped item of a batch.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct DroppedItem {
+    pub field: String,
+    pub reason: String,
+}
+
+impl Accepted {
+    fn note(&mut self, kind: &str, index: usize, outcome: Outcome) -> bool {
+        if outcome == Outcome::Accepted {
+            return true;
+        }
+        *self.dropped.entry(outcome.reason().to_string()).or_default() += 1;
+        if self.dropped_items.len() < MAX_DROPPED_ITEMS {
+            self.dropped_items.push(DroppedItem {
+                field: format!("{kind}[{index}]"),
+                reason: outcome.reason().to_string(),
+            });
+        }
+        false
+    }
 }
 
 /// Checks a whole batch; the error names the first bad field.
@@ -87,8 +126,12 @@ pub fn validate(batch: &Batch) -> Result<(), ApiError> {
         check_duration(op.duration_ms)
             .map_err(|e| bad(format!("operations[{i}].duration_ms"), e))?;
         if let Some(tags) = &op.tags {
-            for key in tags.keys() {
+            if tags.len() > MAX_TAGS {
+                return Err(bad(format!("operations[{i}].tags"), "must hold at most 32 tags"));
+            }
+            for (key, value) in tags {
                 validate_name(key).map_err(|e| bad(format!("operations[{i}].tags"), e))?;
+                validate_name(value).map_err(|e| bad(format!("operations[{i}].tags.{key}"), e))?;
             }
         }
     }
@@ -106,7 +149,7 @@ pub fn validate(batch: &Batch) -> Result<(), ApiError> {
         }
     }
     if let Some(Some(action)) = &batch.current_action {
-        if action.chars().count() > 200 || action.chars().any(char::is_control) {
+        if action.chars().count() > MAX_ACTION_CHARS || action.chars().any(char::is_control) {
             return Err(bad(
                 "current_action".into(),
                 "must be at most 200 printable characters or null",
@@ -120,7 +163,7 @@ fn check_duration(value: f64) -> Result<(), &'static str> {
     if (0.0..=crate::server::stats::MAX_DURATION_MS).contains(&value) {
         Ok(())
     } else {
-        Err("must be a finite number >= 0")
+        Err("must be a finite number >= 0 and <= 1e12")
     }
 }
 
@@ -128,18 +171,32 @@ fn bad(field: String, rule: &str) -> ApiError {
     ApiError::bad_field(field.clone(), format!("{field}: {rule}"))
 }
 
-/// The handler.
+/// The handler. Decoding and recording run off the async runtime's workers: a large batch, or
+/// the store's lock held by a burst of StatsD, must not stall other requests.
 pub async fn ingest(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    match ingest_inner(&state, &headers, &body) {
-        Ok(accepted) => (StatusCode::ACCEPTED, Json(accepted)).into_response(),
-        Err(error) => {
-            state.app.lock().count_rejected(Protocol::Http);
-            error.into_response()
+    let app = Arc::clone(&state.app);
+    let answer = tokio::task::spawn_blocking(move || {
+        let result = decode(&headers, &body).and_then(|batch| {
+            validate(&batch)?;
+            Ok(record(&app, &batch, crate::server::now_ms()))
+        });
+        if result.is_err() {
+            app.lock().count_rejected(Protocol::Http);
+        }
+        result
+    })
+    .await;
+    match answer {
+        Ok(Ok(accepted)) => (StatusCode::ACCEPTED, Json(accepted)).into_response(),
+        Ok(Err(error)) => error.into_response(),
+        Err(_) => {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "ingestion failed").into_response()
         }
     }
 }
 
-fn ingest_inner(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Accepted, ApiError> {
+/// Checks the content type and decodes the body; the error names the first bad field.
+pub fn decode(headers: &HeaderMap, body: &[u8]) -> Result<Batch, ApiError> {
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -164,29 +221,36 @@ fn ingest_inner(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Ac
             ApiError::bad_field(path.clone(), format!("{path}: {message}"))
         }
     })?;
-    validate(&batch)?;
-    let now = crate::server::now_ms();
-    let mut app = state.app.lock();
-    app.count_received(Protocol::Http);
-    for op in &batch.operations {
+    deserializer.end().map_err(|_| {
+        ApiError::bad_field("body", "body: trailing characters after the JSON object")
+    })?;
+    Ok(batch)
+}
+
+/// Records a validated batch and says what became of each item.
+pub fn record(app: &AppMetrics, batch: &Batch, now: u64) -> Accepted {
+    let mut answer = Accepted::default();
+    let mut m = app.lock();
+    m.count_received(Protocol::Http);
+    for (i, op) in batch.operations.iter().enumerate() {
         let at = op.timestamp_ms.unwrap_or(now);
-        app.operation(Protocol::Http, &op.name, op.duration_ms, op.success, 1.0, at, now);
+        let outcome =
+            m.operation(Protocol::Http, &op.name, op.duration_ms, op.success, 1.0, at, now);
+        answer.operations += usize::from(answer.note("operations", i, outcome));
     }
-    for ev in &batch.events {
+    for (i, ev) in batch.events.iter().enumerate() {
         let name = ev.name.as_deref().unwrap_or(DEFAULT_EVENT_NAME);
-        app.event(Protocol::Http, name, ev.processing_ms, ev.success, 1.0, now, now);
+        let outcome = m.event(Protocol::Http, name, ev.processing_ms, ev.success, 1.0, now, now);
+        answer.events += usize::from(answer.note("events", i, outcome));
     }
-    for g in &batch.gauges {
-        app.gauge(Protocol::Http, &g.name, g.value, false);
+    for (i, g) in batch.gauges.iter().enumerate() {
+        let outcome = m.gauge(Protocol::Http, &g.name, g.value, false, now);
+        answer.gauges += usize::from(answer.note("gauges", i, outcome));
     }
     if let Some(action) = &batch.current_action {
-        app.set_current_action(action.clone());
+        m.set_current_action(action.as_deref());
     }
-    Ok(Accepted {
-        operations: batch.operations.len(),
-        events: batch.events.len(),
-        gauges: batch.gauges.len(),
-    })
+    answer
 }
 
 #[cfg(test)]

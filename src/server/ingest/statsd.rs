@@ -18,8 +18,7 @@
 
 use std::fmt;
 
-/// Longest metric name accepted, in characters.
-pub const MAX_NAME_CHARS: usize = 200;
+pub use crate::server::metrics::MAX_NAME_CHARS;
 
 /// How many lines of one datagram were accepted and how many were rejected.
 ///

@@ -12,7 +12,9 @@ use socket2::{Domain, Protocol as SockProtocol, Socket, Type};
 use tracing::{info, warn};
 
 use super::statsd::{parse_datagram, LineError, StatsdSink, Tags};
-use super::{AppMetrics, Inner, Protocol, EVENT_PREFIX};
+use crate::server::health::Status;
+use crate::server::metrics::counts::MALFORMED_INPUT_CHARS;
+use crate::server::metrics::{AppMetrics, Inner, Protocol, EVENT_PREFIX};
 
 /// Receive buffer asked of the kernel. Without `CAP_NET_ADMIN` the kernel caps it at
 /// `net.core.rmem_max`; with it (`SO_RCVBUFFORCE`) a burst of ~1M lines fits.
@@ -32,6 +34,15 @@ pub struct StatsdListener {
 impl StatsdListener {
     pub fn stop(&self) {
         self.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// The listener's own health: down once its thread has stopped.
+    pub fn health(&self) -> (Status, String) {
+        if self.running.load(Ordering::Relaxed) {
+            (Status::Ok, format!("listening on udp://{}", self.local_addr))
+        } else {
+            (Status::Down, "the StatsD listener stopped".to_string())
+        }
     }
 }
 
@@ -201,7 +212,7 @@ impl StatsdSink for Apply<'_> {
     }
 
     fn gauge(&mut self, name: &str, value: f64, is_delta: bool, _tags: &Tags<'_>) {
-        self.inner.gauge(Protocol::Statsd, name, value, is_delta);
+        self.inner.gauge(Protocol::Statsd, name, value, is_delta, self.now_ms);
     }
 
     fn set(&mut self, name: &str, member: &str, _tags: &Tags<'_>) {
@@ -209,8 +220,9 @@ impl StatsdSink for Apply<'_> {
     }
 
     fn malformed(&mut self, line: &[u8], error: LineError<'_>) {
-        let shown: String = String::from_utf8_lossy(line).chars().take(200).collect();
-        self.inner.note_malformed(Protocol::Statsd, shown, error.to_string(), self.now_ms);
+        let cut = &line[..line.len().min(4 * MALFORMED_INPUT_CHARS)];
+        let shown = String::from_utf8_lossy(cut);
+        self.inner.note_malformed(Protocol::Statsd, &shown, &error.to_string(), self.now_ms);
     }
 }
 
@@ -218,12 +230,14 @@ impl StatsdSink for Apply<'_> {
 mod tests {
     use super::*;
     use crate::model::ops::{LatencyThresholds, Window};
+    use crate::server::metrics::Limits;
+    use crate::server::publisher::live_figures;
 
     const NOW: u64 = 1_700_000_000_000;
 
     #[test]
     fn datagrams_feed_operations_events_gauges_and_keep_bad_lines() {
-        let metrics = AppMetrics::new(100, LatencyThresholds::default());
+        let metrics = AppMetrics::new(Limits::default(), LatencyThresholds::default(), 0);
         apply_datagram(
             &metrics,
             b"api.checkout:120|ms|#success:false\napi.checkout:80|ms\nevent.email:30|ms\n\
@@ -234,7 +248,7 @@ mod tests {
         assert_eq!(ops.len(), 1);
         assert_eq!(ops[0].name, "api.checkout");
         assert_eq!((ops[0].count, ops[0].error_count), (2, 1));
-        let (actions, events) = metrics.lock().live_figures(NOW);
+        let (actions, events) = live_figures(&metrics.lock(), NOW);
         assert_eq!(actions.queue_depth, 12.0);
         assert_eq!(events.processed, 1);
         let stats = metrics.ingest_stats();

@@ -1,8 +1,9 @@
-//! The live hub: keeps the rolling history, serialises each tick's update once and fans the same
-//! bytes out to every WebSocket client; counts what it sends, skips and refuses.
+//! The live hub: a subscriber of the tick bus that keeps the rolling history, serialises each
+//! tick's update once and fans the same bytes out to every WebSocket client; the snapshot a new
+//! client gets is serialised once per tick too and shared. Counts what it sends, skips and
+//! refuses. The WebSocket upgrade and the per-client loop live in `socket`.
 
 pub mod history;
-pub mod publisher;
 pub mod socket;
 
 use std::collections::VecDeque;
@@ -13,6 +14,11 @@ use std::time::Instant;
 use axum::extract::ws::Utf8Bytes;
 use serde::Serialize;
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::bus::Subscription;
+use super::health::Status;
+use super::limits::{self, Limit};
 
 use crate::model::live::{LiveSnapshot, Sample, ServerMessage};
 use crate::model::ops::OperationSummary;
@@ -44,7 +50,9 @@ pub struct HubCounters {
     pub skipped_updates: AtomicU64,
     pub refused_connections: AtomicU64,
     pub ignored_client_messages: AtomicU64,
+    pub rate_limited_requests: AtomicU64,
     pub dead_connections_closed: AtomicU64,
+    pub snapshots_serialised: AtomicU64,
 }
 
 /// The JSON answer of `GET /api/v1/ws/stats`.
@@ -57,7 +65,11 @@ pub struct HubStats {
     pub skipped_updates: u64,
     pub refused_connections: u64,
     pub ignored_client_messages: u64,
+    /// `request_metrics` refused by the per-connection or global rate limit.
+    pub rate_limited_requests: u64,
     pub dead_connections_closed: u64,
+    /// Snapshots serialised (once per tick at most for the full history, shared by clients).
+    pub snapshots_serialised: u64,
     /// Time from a tick's publication to its last send completing, over recent ticks.
     pub tick_to_last_send_p50_ms: Option<f64>,
     pub tick_to_last_send_p99_ms: Option<f64>,
@@ -72,6 +84,10 @@ pub struct Hub {
     operations: Mutex<Vec<OperationSummary>>,
     latest: watch::Sender<Option<Tick>>,
     latencies_ns: Mutex<VecDeque<u64>>,
+    /// The full snapshot of the latest tick, serialised once and shared: (tick seq, bytes).
+    snapshot_cache: Mutex<Option<(u64, Utf8Bytes)>>,
+    /// The whole server's limit on `request_metrics`.
+    pub snapshot_requests: Limit,
     pub counters: HubCounters,
 }
 
@@ -95,6 +111,8 @@ impl Hub {
             operations: Mutex::new(Vec::new()),
             latest: watch::channel(None).0,
             latencies_ns: Mutex::new(VecDeque::with_capacity(LATENCY_WINDOW)),
+            snapshot_cache: Mutex::new(None),
+            snapshot_requests: limits::all_snapshot_requests(),
             counters: HubCounters::default(),
         })
     }
@@ -196,6 +214,38 @@ impl Hub {
         }
     }
 
+    /// The serialised snapshot message for a client that wants at most `history_limit`
+    /// samples. The full snapshot (no limit, or one at least the history's length) is
+    /// serialised once per tick and shared by every client that asks during that tick.
+    pub fn snapshot_message(&self, history_limit: Option<usize>) -> Option<Utf8Bytes> {
+        let held = self.history.lock().map(|h| h.len()).unwrap_or(0);
+        let full = history_limit.is_none_or(|n| n >= held);
+        let seq = self.latest.borrow().as_ref().map_or(0, |t| t.seq);
+        if full {
+            if let Ok(cache) = self.snapshot_cache.lock() {
+                if let Some((cached_seq, bytes)) = cache.as_ref() {
+                    if *cached_seq == seq {
+                        return Some(bytes.clone());
+                    }
+                }
+            }
+        }
+        self.counters.snapshots_serialised.fetch_add(1, Ordering::Relaxed);
+        let bytes = serialise(&ServerMessage::Snapshot(self.snapshot(history_limit)))?;
+        if full {
+            if let Ok(mut cache) = self.snapshot_cache.lock() {
+                *cache = Some((seq, bytes.clone()));
+            }
+        }
+        Some(bytes)
+    }
+
+    /// The hub's own health: its clients against the limit.
+    pub fn health(&self) -> (Status, String) {
+        let stats = self.stats();
+        (Status::Ok, format!("{} of {} clients", stats.connected_clients, stats.max_clients))
+    }
+
     /// Counts a message sent to one client.
     pub fn count_sent(&self, bytes: usize) {
         self.counters.messages_sent.fetch_add(1, Ordering::Relaxed);
@@ -221,7 +271,9 @@ impl Hub {
             skipped_updates: c.skipped_updates.load(Ordering::Relaxed),
             refused_connections: c.refused_connections.load(Ordering::Relaxed),
             ignored_client_messages: c.ignored_client_messages.load(Ordering::Relaxed),
+            rate_limited_requests: c.rate_limited_requests.load(Ordering::Relaxed),
             dead_connections_closed: c.dead_connections_closed.load(Ordering::Relaxed),
+            snapshots_serialised: c.snapshots_serialised.load(Ordering::Relaxed),
             tick_to_last_send_p50_ms: quantile(0.5),
             tick_to_last_send_p99_ms: quantile(0.99),
             latency_ticks_measured: latencies.len(),
@@ -229,7 +281,20 @@ impl Hub {
     }
 }
 
-fn serialise(message: &ServerMessage) -> Option<Utf8Bytes> {
+/// The hub as a subscriber of the tick bus: publishes every tick until the bus closes or the
+/// server shuts down.
+pub async fn run(hub: Arc<Hub>, mut ticks: Subscription, shutdown: CancellationToken) {
+    loop {
+        let tick = tokio::select! {
+            () = shutdown.cancelled() => return,
+            tick = ticks.next() => tick,
+        };
+        let Some(tick) = tick else { return };
+        hub.publish(tick.sample.clone(), tick.operations.clone());
+    }
+}
+
+pub(crate) fn serialise(message: &ServerMessage) -> Option<Utf8Bytes> {
     match serde_json::to_string(message) {
         Ok(text) => Some(Utf8Bytes::from(text)),
         Err(e) => {
@@ -274,6 +339,26 @@ mod tests {
         let tick = rx.borrow().clone().unwrap();
         assert!(!tick.bytes.as_str().contains("operations"));
         assert!(tick.with_operations.unwrap().as_str().contains(r#""operations":[]"#));
+    }
+
+    #[test]
+    fn the_full_snapshot_is_serialised_once_per_tick_and_shared() {
+        let hub = Hub::new(1000, 10, 10);
+        hub.publish(sample(1), None);
+        let a = hub.snapshot_message(None).unwrap();
+        let b = hub.snapshot_message(Some(100)).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(hub.stats().snapshots_serialised, 1);
+        // A shorter history is its own (unshared) message.
+        hub.publish(sample(2), None);
+        assert!(hub.snapshot_message(Some(1)).is_some());
+        assert_eq!(hub.stats().snapshots_serialised, 2);
+        // A new tick makes a new full snapshot, holding it.
+        let c = hub.snapshot_message(None).unwrap();
+        assert_ne!(a, c);
+        assert!(c.as_str().contains(r#""seq":2"#));
+        hub.snapshot_message(None).unwrap();
+        assert_eq!(hub.stats().snapshots_serialised, 3);
     }
 
     #[test]

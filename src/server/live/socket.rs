@@ -1,19 +1,83 @@
-//! One WebSocket client's loop: a snapshot on connect, then the newest tick whenever one is
-//! published (a slow client skips to the newest instead of queueing a backlog), answers to
-//! `ping` and `request_metrics`, and a heartbeat that closes dead connections. Generic over
-//! `Sink`/`Stream` so tests drive it with channels.
+//! `GET /ws`: the upgrade (its parameters, the client limit, small socket buffers) and one
+//! client's loop: a snapshot on connect, then the newest tick whenever one is published (a slow
+//! client skips to the newest instead of queueing a backlog), answers to `ping`, `subscribe` and
+//! `request_metrics` (rate-limited per connection and in total), and a heartbeat that closes
+//! dead connections. The loop is generic over `Sink`/`Stream` so tests drive it with channels.
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
 use futures::{Sink, SinkExt, Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use super::Hub;
 use crate::model::live::{ClientMessage, ServerMessage};
+use crate::server::error::ApiError;
+use crate::server::limits;
+use crate::server::state::AppState;
+
+/// Read buffer of each live socket.
+const SOCKET_READ_BUFFER_BYTES: usize = 4 * 1024;
+/// A client whose unsent data grows past this is failed (it stopped reading).
+const SOCKET_MAX_WRITE_BUFFER_BYTES: usize = 4 * 1024 * 1024;
+/// Largest message a client may send (they are tiny JSON commands).
+const SOCKET_MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// `GET /ws[?history=N][&operations=true]`: upgrades to the live stream; 503 beyond
+/// `--max-clients`, 400 naming a bad parameter.
+pub async fn upgrade(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let history_limit = match query.get("history") {
+        None => None,
+        Some(n) => Some(
+            n.parse::<usize>()
+                .map_err(|_| ApiError::bad_field("history", "must be a whole number of samples"))?,
+        ),
+    };
+    let operations = match query.get("operations").map(String::as_str) {
+        None | Some("0" | "false") => false,
+        Some("1" | "true") => true,
+        Some(_) => {
+            return Err(ApiError::bad_field("operations", "operations: must be true or false"))
+        }
+    };
+    let Some(permit) = state.hub.admit() else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "too many live clients: the limit is {} (--max-clients)",
+                state.hub.max_clients()
+            ),
+        ));
+    };
+    let hub = state.hub.clone();
+    let shutdown = state.shutdown.clone();
+    let policy = SocketPolicy { history_limit, operations, ..Default::default() };
+    // Small buffers: with thousands of clients, tungstenite's 128 KiB defaults would cost
+    // ~130 KiB of memory per client; clients only send tiny control messages.
+    let upgrade = upgrade
+        .read_buffer_size(SOCKET_READ_BUFFER_BYTES)
+        .write_buffer_size(0)
+        .max_write_buffer_size(SOCKET_MAX_WRITE_BUFFER_BYTES)
+        .max_message_size(SOCKET_MAX_MESSAGE_BYTES)
+        .max_frame_size(SOCKET_MAX_MESSAGE_BYTES);
+    Ok(upgrade.on_upgrade(move |socket| async move {
+        let (sink, stream) = socket.split();
+        let ended = run_client(hub, sink, stream, policy, shutdown).await;
+        debug!(?ended, "WebSocket client left.");
+        drop(permit);
+    }))
+}
 
 /// Timing policy of a client loop.
 #[derive(Clone, Copy, Debug)]
@@ -62,17 +126,10 @@ where
 {
     let mut ticks = hub.subscribe();
     let mut last_seq = ticks.borrow_and_update().as_ref().map(|t| t.seq);
-    if send_message(
-        &hub,
-        &mut sink,
-        &ServerMessage::Snapshot(hub.snapshot(policy.history_limit)),
-        policy,
-    )
-    .await
-    .is_err()
-    {
+    if send_snapshot(&hub, &mut sink, policy).await.is_err() {
         return Ended::SendFailed;
     }
+    let own_limit = limits::connection_snapshot_requests();
     let mut heartbeat = tokio::time::interval(policy.heartbeat);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     heartbeat.tick().await;
@@ -123,7 +180,18 @@ where
                             continue;
                         }
                         Ok(ClientMessage::RequestMetrics) => {
-                            Some(ServerMessage::Snapshot(hub.snapshot(policy.history_limit)))
+                            if own_limit.admit() && hub.snapshot_requests.admit() {
+                                if send_snapshot(&hub, &mut sink, policy).await.is_err() {
+                                    return Ended::SendFailed;
+                                }
+                                continue;
+                            }
+                            hub.counters.rate_limited_requests.fetch_add(1, Ordering::Relaxed);
+                            Some(ServerMessage::Error {
+                                message: "request_metrics: rate limited (at most 2 per second \
+                                          per connection); updates keep arriving"
+                                    .to_string(),
+                            })
                         }
                         Err(_) => None,
                     },
@@ -164,6 +232,19 @@ async fn send<S: Sink<Message> + Unpin>(
         Ok(Ok(())) => Ok(()),
         _ => Err(()),
     }
+}
+
+/// Sends the (shared, once-per-tick serialised) snapshot.
+async fn send_snapshot<S: Sink<Message> + Unpin>(
+    hub: &Hub,
+    sink: &mut S,
+    policy: SocketPolicy,
+) -> Result<(), ()> {
+    let bytes = hub.snapshot_message(policy.history_limit).ok_or(())?;
+    let len = bytes.len();
+    send(sink, Message::Text(bytes), policy).await?;
+    hub.count_sent(len);
+    Ok(())
 }
 
 async fn send_message<S: Sink<Message> + Unpin>(

@@ -26,7 +26,10 @@
 //! A window of `W` seconds at `now_ms` covers the `W` whole seconds ending with the current
 //! (partial) second. A bucket belongs to a window when more than half of it lies inside, so
 //! window edges are exact to the second for 1m, within ±5 s for 5m and 15m, within ±30 s
-//! for 1h. Samples stamped in the future (accepted up to 60 s ahead) are in every window.
+//! for 1h. Samples stamped in the future (accepted up to 60 s ahead, refused beyond) are in
+//! every window. A window's rate divides by the span it really covers: its nominal length, or
+//! the time since the server started (or since the oldest backfilled sample) when that is
+//! shorter.
 //! Each bucket keeps its exact count, errors, sum, min and max.
 //!
 //! # Latency series
@@ -45,6 +48,8 @@
 mod read;
 mod series;
 mod sketch;
+
+pub use series::MAX_SAMPLES_PER_SEC;
 #[cfg(test)]
 mod tests;
 
@@ -54,8 +59,8 @@ use std::fmt;
 use crate::model::ops::{LatencyThresholds, OperationDetail, OperationSummary, Window};
 use series::{Aggregate, Series, RETENTION_SECS};
 
-/// Samples stamped further ahead of `now_ms` than this are taken as happening now.
-const MAX_FUTURE_MS: u64 = 60_000;
+/// Samples stamped further ahead of `now_ms` than this (the allowed clock skew) are refused.
+pub const MAX_FUTURE_MS: u64 = 60_000;
 /// Samples older than this before `now_ms` are refused.
 const RETENTION_MS: u64 = RETENTION_SECS * 1000;
 /// Largest accepted duration (about 31.7 years); larger is an invalid value.
@@ -70,11 +75,14 @@ pub struct StatsConfig {
     pub max_series: usize,
     /// Bounds used to classify each operation's p95.
     pub thresholds: LatencyThresholds,
+    /// Unix ms from which samples could arrive (the server's start): a window younger than
+    /// its nominal span divides its rate by the span really covered since then.
+    pub started_ms: u64,
 }
 
 impl Default for StatsConfig {
     fn default() -> Self {
-        StatsConfig { max_series: 10_000, thresholds: LatencyThresholds::default() }
+        StatsConfig { max_series: 10_000, thresholds: LatencyThresholds::default(), started_ms: 0 }
     }
 }
 
@@ -83,6 +91,11 @@ impl Default for StatsConfig {
 pub enum RecordError {
     /// The sample is stamped more than one hour before `now_ms`.
     TooOld,
+    /// The sample is stamped more than [`MAX_FUTURE_MS`] after `now_ms`.
+    TooFarAhead,
+    /// The sample's series already counted as many samples in that second as a bucket can
+    /// hold without its bins saturating ([`MAX_SAMPLES_PER_SEC`]).
+    Saturated,
     /// The name is new and `max_series` names are already held.
     CardinalityCap,
     /// The duration is not finite, negative or above [`MAX_DURATION_MS`], or the weight is not
@@ -94,6 +107,8 @@ impl fmt::Display for RecordError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             RecordError::TooOld => "sample is older than one hour",
+            RecordError::TooFarAhead => "sample is stamped more than 60 s in the future",
+            RecordError::Saturated => "too many samples in one second for one operation",
             RecordError::CardinalityCap => "too many distinct operation names",
             RecordError::InvalidValue => "duration or weight is not a valid number",
         })
@@ -111,10 +126,10 @@ pub struct Totals {
     pub error_count: u64,
     /// Mean duration in milliseconds; 0.0 when `count` is 0.
     pub mean_ms: f64,
-    /// `count` divided by the window's length in minutes.
+    /// `count` divided by the minutes the window really covers (see [`covered_secs`]).
     pub rate_per_min: f64,
-    /// Share of successful samples, 0.0..=100.0; 100.0 when `count` is 0.
-    pub success_pct: f64,
+    /// Share of successful samples, 0.0..=100.0; `None` when `count` is 0 (no data).
+    pub success_pct: Option<f64>,
 }
 
 /// Statistics of every operation name, bounded in names and in memory per name.
@@ -124,6 +139,8 @@ pub struct OperationRegistry {
     /// process, so remote senders cannot aim for collisions.
     series: HashMap<Box<str>, Series, foldhash::fast::RandomState>,
     dropped_by_cap: u64,
+    /// Unix ms from which the windows hold data: the start, or an older backfilled sample.
+    origin_ms: u64,
 }
 
 impl OperationRegistry {
@@ -131,7 +148,12 @@ impl OperationRegistry {
     pub const RELATIVE_ERROR: f64 = sketch::ALPHA;
 
     pub fn new(cfg: StatsConfig) -> Self {
-        OperationRegistry { cfg, series: HashMap::default(), dropped_by_cap: 0 }
+        OperationRegistry {
+            cfg,
+            series: HashMap::default(),
+            dropped_by_cap: 0,
+            origin_ms: cfg.started_ms,
+        }
     }
 
     /// Records one sample of `name` that took `duration_ms` and ended at `at_ms`.
@@ -140,12 +162,14 @@ impl OperationRegistry {
     /// for (10.0 for a StatsD sample rate of 0.1). It is rounded to a whole count, the remainder
     /// carried to the operation's next sample, so counts add up to the weights over time; a
     /// weight below 1 may therefore record nothing this time.
-    /// `at_ms` more than 60 s after `now_ms` is taken as `now_ms`.
+    /// Weights of successes and failures carry separate remainders, so a rare failure rate is
+    /// not rounded away by the successes around it.
     /// For a known name whose current bucket exists this does not allocate, except for an
     /// amortised growth of the bucket's bin list when the duration falls in a new 1 % bin.
     ///
     /// # Errors
     /// [`RecordError::InvalidValue`], [`RecordError::TooOld`] (more than 1 h before `now_ms`),
+    /// [`RecordError::TooFarAhead`] (more than 60 s after), [`RecordError::Saturated`],
     /// [`RecordError::CardinalityCap`] (also counted in [`Self::dropped_by_cap`]).
     pub fn record(
         &mut self,
@@ -156,37 +180,57 @@ impl OperationRegistry {
         at_ms: u64,
         now_ms: u64,
     ) -> Result<(), RecordError> {
+        self.record_within(name, duration_ms, success, weight, at_ms, now_ms, true)
+    }
+
+    /// [`Self::record`], where a new name is refused unless `room` (a budget shared with other
+    /// kinds of series has space) as well as this registry's own `max_series`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_within(
+        &mut self,
+        name: &str,
+        duration_ms: f64,
+        success: bool,
+        weight: f64,
+        at_ms: u64,
+        now_ms: u64,
+        room: bool,
+    ) -> Result<(), RecordError> {
         let valid =
             (0.0..=MAX_DURATION_MS).contains(&duration_ms) && weight.is_finite() && weight > 0.0;
         if !valid {
             return Err(RecordError::InvalidValue);
         }
-        let at_ms = if at_ms > now_ms.saturating_add(MAX_FUTURE_MS) { now_ms } else { at_ms };
+        if at_ms > now_ms.saturating_add(MAX_FUTURE_MS) {
+            return Err(RecordError::TooFarAhead);
+        }
         if at_ms < now_ms.saturating_sub(RETENTION_MS) {
             return Err(RecordError::TooOld);
         }
         let weight = weight.min(MAX_WEIGHT);
+        self.origin_ms = self.origin_ms.min(at_ms);
         if let Some(series) = self.series.get_mut(name) {
-            add(series, duration_ms, success, weight, at_ms, now_ms);
-            return Ok(());
+            return add(series, duration_ms, success, weight, at_ms, now_ms);
         }
-        if self.series.len() >= self.cfg.max_series {
+        if !room || self.series.len() >= self.cfg.max_series {
             self.dropped_by_cap = self.dropped_by_cap.saturating_add(1);
             return Err(RecordError::CardinalityCap);
         }
-        let series = self.series.entry(Box::from(name)).or_insert_with(Series::new);
-        add(series, duration_ms, success, weight, at_ms, now_ms);
+        let mut series = Series::new();
+        add(&mut series, duration_ms, success, weight, at_ms, now_ms)?;
+        self.series.insert(Box::from(name), series);
         Ok(())
     }
 
     /// A summary of every operation with at least one sample in `window`, in no set order.
     pub fn summaries(&self, window: Window, now_ms: u64) -> Vec<OperationSummary> {
         let cur_sec = now_ms / 1000;
+        let span = covered_secs(window, self.origin_ms, now_ms);
         self.series
             .iter()
             .filter_map(|(name, series)| {
                 let stats = series.stats(window, cur_sec)?;
-                Some(summarize(name, window, &stats, &self.cfg.thresholds))
+                Some(summarize(name, window, &stats, &self.cfg.thresholds, span))
             })
             .collect()
     }
@@ -210,7 +254,8 @@ impl OperationRegistry {
         let cur_sec = now_ms / 1000;
         let series = self.series.get(name)?;
         let stats = series.stats(window, cur_sec)?;
-        let summary = summarize(name, window, &stats, &self.cfg.thresholds);
+        let span = covered_secs(window, self.origin_ms, now_ms);
+        let summary = summarize(name, window, &stats, &self.cfg.thresholds, span);
         let points = read::latency_series(
             series.window(series::cutoff_sec(window, cur_sec)),
             Self::series_bucket_secs(window),
@@ -240,8 +285,8 @@ impl OperationRegistry {
             count,
             error_count,
             mean_ms: if count == 0 { 0.0 } else { sum_ms / count as f64 },
-            rate_per_min: rate_per_min(count, window),
-            success_pct: success_pct(count, error_count),
+            rate_per_min: rate_per_min(count, covered_secs(window, self.origin_ms, now_ms)),
+            success_pct: (count > 0).then(|| success_pct(count, error_count)),
         }
     }
 
@@ -276,23 +321,36 @@ impl OperationRegistry {
     }
 }
 
-fn add(series: &mut Series, duration_ms: f64, success: bool, weight: f64, at_ms: u64, now_ms: u64) {
-    let n = series.take_weight(weight);
-    if n > 0 {
-        series.add(at_ms / 1000, duration_ms, n, success, now_ms / 1000);
+fn add(
+    series: &mut Series,
+    duration_ms: f64,
+    success: bool,
+    weight: f64,
+    at_ms: u64,
+    now_ms: u64,
+) -> Result<(), RecordError> {
+    let n = series.take_weight(weight, success);
+    if n > 0 && !series.add(at_ms / 1000, duration_ms, n, success, now_ms / 1000) {
+        series.give_back_weight(n, success);
+        return Err(RecordError::Saturated);
     }
+    Ok(())
 }
 
-fn rate_per_min(count: u64, window: Window) -> f64 {
-    count as f64 * 60.0 / window.secs() as f64
+/// Seconds a window of `window` really covers at `now_ms` when data could arrive from
+/// `origin_ms` on: its nominal span, or less right after start-up (at least one second).
+pub fn covered_secs(window: Window, origin_ms: u64, now_ms: u64) -> u64 {
+    let since_origin = (now_ms / 1000 + 1).saturating_sub(origin_ms / 1000);
+    since_origin.clamp(1, window.secs())
 }
 
+fn rate_per_min(count: u64, span_secs: u64) -> f64 {
+    count as f64 * 60.0 / span_secs.max(1) as f64
+}
+
+/// Share of successes in 0.0..=100.0; `count` must be > 0.
 fn success_pct(count: u64, error_count: u64) -> f64 {
-    if count == 0 {
-        100.0
-    } else {
-        100.0 * count.saturating_sub(error_count) as f64 / count as f64
-    }
+    100.0 * count.saturating_sub(error_count) as f64 / count.max(1) as f64
 }
 
 fn summarize(
@@ -300,6 +358,7 @@ fn summarize(
     window: Window,
     stats: &Aggregate,
     thresholds: &LatencyThresholds,
+    span_secs: u64,
 ) -> OperationSummary {
     let (count, min_ms, max_ms) = (stats.count, stats.min_ms, stats.max_ms);
     let error_count = stats.errors.min(count);
@@ -308,7 +367,8 @@ fn summarize(
         name: name.to_owned(),
         window,
         count,
-        rate_per_min: rate_per_min(count, window),
+        span_secs,
+        rate_per_min: rate_per_min(count, span_secs),
         success_pct: success_pct(count, error_count),
         error_count,
         min_ms,

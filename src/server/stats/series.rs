@@ -22,6 +22,11 @@ use crate::model::ops::Window;
 /// Oldest data kept, in seconds.
 pub(super) const RETENTION_SECS: u64 = 3600;
 
+/// Most samples (weights applied) one series may count per second of a bucket's width. Bin
+/// counts are `u32`; a 60 s bucket merges at most 60 s of samples, so with this bound no bin,
+/// however the samples fall into bins and buckets roll up, can ever saturate.
+pub const MAX_SAMPLES_PER_SEC: u64 = u32::MAX as u64 / 60;
+
 /// One resolution of the bucket ladder.
 struct Tier {
     width_secs: u64,
@@ -242,8 +247,9 @@ pub(super) struct Series {
     windows: [Aggregate; 4],
     /// Newest `cur_sec` the series was brought up to date with.
     maintained_sec: u64,
-    /// Fraction of weight not yet recorded (in -0.5..=0.5), so weights average out exactly.
-    weight_carry: f64,
+    /// Fraction of weight not yet recorded (in -0.5..=0.5) for successes and for failures,
+    /// so weights average out exactly for each.
+    weight_carry: [f64; 2],
 }
 
 impl Series {
@@ -252,7 +258,7 @@ impl Series {
             tiers: [VecDeque::new(), VecDeque::new(), VecDeque::new()],
             windows: Default::default(),
             maintained_sec: 0,
-            weight_carry: 0.0,
+            weight_carry: [0.0; 2],
         }
     }
 
@@ -279,15 +285,24 @@ impl Series {
     }
 
     /// Turns a positive finite weight into a whole number of samples, carrying the rounding
-    /// remainder to the next call; may return 0 for weights below 1.
-    pub(super) fn take_weight(&mut self, weight: f64) -> u64 {
-        let total = self.weight_carry + weight;
+    /// remainder to the next call of the same outcome (success or failure); may return 0 for
+    /// weights below 1.
+    pub(super) fn take_weight(&mut self, weight: f64, success: bool) -> u64 {
+        let carry = &mut self.weight_carry[usize::from(success)];
+        let total = *carry + weight;
         let whole = total.round().max(0.0);
-        self.weight_carry = total - whole;
+        *carry = total - whole;
         whole as u64
     }
 
+    /// Undoes a [`Self::take_weight`] whose samples could not be recorded.
+    pub(super) fn give_back_weight(&mut self, n: u64, success: bool) {
+        self.weight_carry[usize::from(success)] += n as f64;
+    }
+
     /// Adds `n` copies of a sample stamped `at_sec` (within the retention) at `cur_sec`.
+    /// Returns false (and records nothing) when the bucket would exceed
+    /// [`MAX_SAMPLES_PER_SEC`] per second of its width.
     pub(super) fn add(
         &mut self,
         at_sec: u64,
@@ -295,7 +310,7 @@ impl Series {
         n: u64,
         success: bool,
         cur_sec: u64,
-    ) {
+    ) -> bool {
         self.maintain(cur_sec);
         // Place by the newest clock seen, so a clock that steps back cannot leave fine buckets
         // behind the horizon of their tier.
@@ -304,11 +319,14 @@ impl Series {
         let width = TIERS[tier].width_secs;
         let start = slot_start(at_sec, width);
         if tier == 2 && expired(start, cur_sec) {
-            return;
+            return true;
         }
         let key = key_of(duration_ms);
         let Series { tiers, windows, .. } = self;
-        let Some((bucket, created)) = bucket_mut(&mut tiers[tier], start) else { return };
+        let Some((bucket, created)) = bucket_mut(&mut tiers[tier], start) else { return true };
+        if bucket.count.saturating_add(n) > MAX_SAMPLES_PER_SEC * width {
+            return false;
+        }
         bucket.record(duration_ms, key, n, success);
         if created {
             // A new bucket in the past (a late sample) may be sealed already.
@@ -320,6 +338,7 @@ impl Series {
                 }
             }
         }
+        true
     }
 
     /// Seals finished buckets, slides the windows, rolls aged buckets into coarser tiers and

@@ -231,7 +231,7 @@ fn rate_success_and_errors() {
 #[test]
 fn latency_class_follows_configured_thresholds() {
     let thresholds = LatencyThresholds { excellent_ms: 10.0, good_ms: 20.0, acceptable_ms: 30.0 };
-    let mut reg = OperationRegistry::new(StatsConfig { max_series: 10, thresholds });
+    let mut reg = OperationRegistry::new(StatsConfig { max_series: 10, thresholds, started_ms: 0 });
     for (name, d) in [("a", 5.0), ("b", 15.0), ("c", 25.0), ("d", 35.0)] {
         ok(&mut reg, name, d, T0, T0);
     }
@@ -251,6 +251,7 @@ fn weights_count_samples_many_times() {
     assert_eq!(s.count, 40);
     assert_eq!(s.error_count, 10);
     assert_eq!(s.success_pct, 75.0);
+    assert_eq!(s.span_secs, 60);
     assert!((s.mean_ms - 17.5).abs() < 1e-9);
     assert!(rel_err(s.p50_ms, 20.0) <= 0.01 && rel_err(s.p90_ms, 20.0) <= 0.01);
     // Ranks come from weights too: 10 of the 40 samples lie below 15 ms.
@@ -264,6 +265,35 @@ fn weights_count_samples_many_times() {
         reg.record("op", 1.0, true, 1.0 / 0.3, T0, T0).unwrap();
     }
     assert_eq!(summary(&reg, "op", Window::M1, T0).count, 1000);
+}
+
+#[test]
+fn successes_and_failures_keep_their_own_weight_remainders() {
+    // One failure in three samples, each at a sample rate of 0.5 (weight 2) then at 1/3:
+    // a shared remainder would let successes round the failures away.
+    let mut reg = registry();
+    for i in 0..300 {
+        reg.record("op", 1.0, i % 3 != 0, 1.0 / 0.6, T0, T0).unwrap();
+    }
+    let s = summary(&reg, "op", Window::M1, T0);
+    assert!((499..=501).contains(&s.count), "{s:?}");
+    assert!((166..=167).contains(&s.error_count), "{s:?}");
+}
+
+#[test]
+fn a_bucket_refuses_what_its_bins_could_not_count() {
+    use super::MAX_SAMPLES_PER_SEC;
+    let mut reg = registry();
+    let per_sample = MAX_WEIGHT as u64;
+    let fits = MAX_SAMPLES_PER_SEC / per_sample;
+    for _ in 0..fits {
+        reg.record("op", 5.0, true, MAX_WEIGHT, T0, T0).unwrap();
+    }
+    assert_eq!(reg.record("op", 5.0, true, MAX_WEIGHT, T0, T0), Err(RecordError::Saturated));
+    let s = summary(&reg, "op", Window::H1, T0 + 10 * MIN);
+    assert_eq!(s.count, fits * per_sample);
+    // Every quantile is still the one value recorded: no bin saturated as buckets rolled up.
+    assert!(rel_err(s.p99_ms, 5.0) <= 0.01 && rel_err(s.p50_ms, 5.0) <= 0.01, "{s:?}");
 }
 
 #[test]
@@ -294,13 +324,11 @@ fn too_old_and_future_clamp() {
     assert_eq!(reg.record("op", 1.0, true, 1.0, T0 - 3_600_000, T0), Ok(()));
     assert_eq!(count_in(&reg, "op", Window::H1, T0), 1);
 
-    // 2 min ahead is clamped to now: 61 s later it has left the 1m window.
+    // More than 60 s ahead is refused, not clamped.
     let mut reg = registry();
-    ok(&mut reg, "far", 1.0, T0 + 2 * MIN, T0);
-    assert_eq!(count_in(&reg, "far", Window::M1, T0), 1);
-    assert_eq!(count_in(&reg, "far", Window::M1, T0 + 61 * SEC), 0);
-    let d = reg.detail("far", Window::M5, T0 + 61 * SEC).unwrap();
-    assert_eq!(d.series[0].at_ms, T0);
+    let far = reg.record("far", 1.0, true, 1.0, T0 + 2 * MIN, T0);
+    assert_eq!(far, Err(RecordError::TooFarAhead));
+    assert_eq!(reg.series_count(), 0);
 
     // 30 s ahead is kept as stamped, and counts in every window meanwhile.
     ok(&mut reg, "near", 1.0, T0 + 30 * SEC, T0);
@@ -364,7 +392,7 @@ fn totals_across_operations() {
     let mut reg = registry();
     let empty = reg.totals(Window::M5, T0);
     assert_eq!((empty.count, empty.error_count, empty.mean_ms), (0, 0, 0.0));
-    assert_eq!((empty.rate_per_min, empty.success_pct), (0.0, 100.0));
+    assert_eq!((empty.rate_per_min, empty.success_pct), (0.0, None));
 
     for i in 0..30u64 {
         reg.record("a", 10.0, i % 3 != 0, 1.0, T0 - i * SEC, T0).unwrap();
@@ -377,7 +405,7 @@ fn totals_across_operations() {
     assert_eq!(m5.window, Window::M5);
     assert_eq!(m5.count, 50);
     assert_eq!(m5.error_count, 10);
-    assert_eq!(m5.success_pct, 80.0);
+    assert_eq!(m5.success_pct, Some(80.0));
     assert!((m5.mean_ms - 30.0).abs() < 1e-9);
     assert_eq!(m5.rate_per_min, 10.0);
     let h1 = reg.totals(Window::H1, T0);
@@ -627,10 +655,14 @@ fn names_are_distinct_and_summaries_only_list_active_ones() {
 fn clock_going_backwards_does_not_lose_or_double_samples() {
     let mut reg = registry();
     let mut expected = 0;
-    for (at, now) in [(T0, T0), (T0 - 5 * MIN, T0 - 4 * MIN), (T0 - 30 * SEC, T0 - 20 * MIN)] {
+    let steps = [(T0, T0), (T0 - 5 * MIN, T0 - 4 * MIN), (T0 - 20 * MIN + 30 * SEC, T0 - 20 * MIN)];
+    for (at, now) in steps {
         ok(&mut reg, "op", 1.0, at, now);
         expected += 1;
     }
+    // Stamped 19.5 min ahead of a clock that stepped back: beyond the skew, refused.
+    let ahead = reg.record("op", 1.0, true, 1.0, T0 - 30 * SEC, T0 - 20 * MIN);
+    assert_eq!(ahead, Err(RecordError::TooFarAhead));
     reg.prune(T0 - 30 * MIN);
     reg.prune(T0);
     assert_eq!(count_in(&reg, "op", Window::H1, T0), expected);

@@ -1,0 +1,501 @@
+//! The application-metrics store: everything apps send (through any ingestion adapter) lands
+//! here. One owner for operations, events, counters, gauges and sets, for the ingestion
+//! counters, and for the bounds that keep memory fixed by configuration whatever arrives:
+//!
+//! - **one series budget** (`--max-series`) across every kind: operations, events, counters,
+//!   gauges and sets together; a sample of a new series beyond it is dropped and counted;
+//! - **set members** bounded per set and minute (`--max-set-members`) and in total bytes over all
+//!   sets (`--max-set-bytes`); beyond either, members are counted as dropped and the set's unique
+//!   count is flagged as a lower bound;
+//! - **strings** bounded: names 1–200 characters, the current action 200, malformed inputs 200;
+//! - **idle series pruned**: a counter, gauge or set not updated for [`IDLE_MS`], and an
+//!   operation or event without samples in the last hour, frees its slot;
+//! - **only finite numbers**: an update that would make a value or total infinite is refused as
+//!   malformed, with its reason kept.
+//!
+//! Conventions: a timer (or HTTP operation) is an *operation*; a timer named `event.<name>` (or
+//! tagged `kind:event`), and every HTTP `events` item, is an *event*; the gauges `queue.actions`
+//! and `queue.events` are the queue depths.
+//!
+//! Readers (the REST API, the live publisher) take the lock briefly; heavy reads run off the
+//! async runtime's workers (see `api::ops`).
+
+pub mod counts;
+pub mod other;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::Serialize;
+
+use super::stats::{OperationRegistry, RecordError, StatsConfig, Totals};
+use crate::model::ops::{LatencyThresholds, OperationDetail, OperationSummary, Window};
+pub use counts::{IngestCounts, Malformed, Protocol, ProtocolStats};
+use other::{CounterValue, GaugeValue, SetValue};
+pub use other::{OtherMetrics, SetReading};
+
+/// Gauge carrying the action queue depth.
+pub const QUEUE_ACTIONS: &str = "queue.actions";
+/// Gauge carrying the event queue depth.
+pub const QUEUE_EVENTS: &str = "queue.events";
+/// Name prefix that makes a StatsD timer an event.
+pub const EVENT_PREFIX: &str = "event.";
+/// Event name used when an HTTP event has none.
+pub const DEFAULT_EVENT_NAME: &str = "event";
+/// Longest name: 200 characters.
+pub const MAX_NAME_CHARS: usize = 200;
+/// Longest current action: 200 characters.
+pub const MAX_ACTION_CHARS: usize = 200;
+/// Counters, gauges and sets not updated for this long are forgotten (one hour, like the
+/// operation statistics' horizon).
+pub const IDLE_MS: u64 = 3_600_000;
+/// Default bound on members stored per set and minute.
+pub const DEFAULT_MAX_SET_MEMBERS: usize = 10_000;
+/// Default bound on the bytes of set members stored over all sets.
+pub const DEFAULT_MAX_SET_BYTES: usize = 4 * 1024 * 1024;
+
+/// Checks a metric name: 1–200 printable characters.
+pub fn validate_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() {
+        return Err("must not be empty");
+    }
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err("must be at most 200 characters");
+    }
+    if name.chars().any(char::is_control) {
+        return Err("must contain printable characters only");
+    }
+    Ok(())
+}
+
+/// The bounds of the store; see the module docs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Limits {
+    /// Series of every kind held at once.
+    pub max_series: usize,
+    /// Members stored per set and minute.
+    pub max_set_members: usize,
+    /// Bytes of members stored over all sets.
+    pub max_set_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_series: 10_000,
+            max_set_members: DEFAULT_MAX_SET_MEMBERS,
+            max_set_bytes: DEFAULT_MAX_SET_BYTES,
+        }
+    }
+}
+
+/// The answer of `GET /api/v1/ingest/stats`.
+#[derive(Clone, Debug, Serialize)]
+pub struct IngestStats {
+    pub statsd: ProtocolStats,
+    pub http: ProtocolStats,
+    /// Series held, of every kind (operations, events, counters, gauges, sets).
+    pub series: usize,
+    pub series_by_kind: SeriesByKind,
+    pub max_series: usize,
+    /// True when samples of new series are being dropped by the series budget.
+    pub cap_reached: bool,
+    /// Bytes of set members held, and the bound.
+    pub set_bytes: usize,
+    pub max_set_bytes: usize,
+    pub last_malformed: Vec<Malformed>,
+}
+
+/// Series held per kind.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+pub struct SeriesByKind {
+    pub operations: usize,
+    pub events: usize,
+    pub counters: usize,
+    pub gauges: usize,
+    pub sets: usize,
+}
+
+impl SeriesByKind {
+    pub fn total(&self) -> usize {
+        self.operations + self.events + self.counters + self.gauges + self.sets
+    }
+}
+
+/// Metrics by name (foldhash: fast on short names, seeded per process).
+type Map<V> = HashMap<Box<str>, V, foldhash::fast::RandomState>;
+
+/// Everything behind the lock.
+pub struct Inner {
+    operations: OperationRegistry,
+    events: OperationRegistry,
+    gauges: Map<GaugeValue>,
+    counters: Map<CounterValue>,
+    sets: Map<SetValue>,
+    /// Bytes of every set's stored members.
+    set_bytes: usize,
+    current_action: Option<String>,
+    limits: Limits,
+    counts: IngestCounts,
+}
+
+/// Shared application metrics; clone the `Arc`.
+pub struct AppMetrics {
+    inner: Mutex<Inner>,
+    thresholds: LatencyThresholds,
+}
+
+impl AppMetrics {
+    /// A store whose rates count from `started_ms` (Unix ms) at the earliest.
+    pub fn new(limits: Limits, thresholds: LatencyThresholds, started_ms: u64) -> Arc<Self> {
+        let cfg = StatsConfig { max_series: limits.max_series, thresholds, started_ms };
+        Arc::new(AppMetrics {
+            inner: Mutex::new(Inner {
+                operations: OperationRegistry::new(cfg),
+                events: OperationRegistry::new(cfg),
+                gauges: Map::default(),
+                counters: Map::default(),
+                sets: Map::default(),
+                set_bytes: 0,
+                current_action: None,
+                limits,
+                counts: IngestCounts::default(),
+            }),
+            thresholds,
+        })
+    }
+
+    /// Locks the state for a batch of changes. A poisoned lock is recovered: every change
+    /// leaves the state consistent.
+    pub fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn thresholds(&self) -> LatencyThresholds {
+        self.thresholds
+    }
+
+    /// Operation statistics over `window`.
+    pub fn summaries(&self, window: Window, now_ms: u64) -> Vec<OperationSummary> {
+        self.lock().operations.summaries(window, now_ms)
+    }
+
+    pub fn detail(&self, name: &str, window: Window, now_ms: u64) -> Option<OperationDetail> {
+        self.lock().operations.detail(name, window, now_ms)
+    }
+
+    pub fn ingest_stats(&self) -> IngestStats {
+        let inner = self.lock();
+        let by_kind = inner.series_by_kind();
+        IngestStats {
+            statsd: inner.counts.statsd.clone(),
+            http: inner.counts.http.clone(),
+            series: by_kind.total(),
+            series_by_kind: by_kind,
+            max_series: inner.limits.max_series,
+            cap_reached: inner.counts.dropped_by_cap() > 0,
+            set_bytes: inner.set_bytes,
+            max_set_bytes: inner.limits.max_set_bytes,
+            last_malformed: inner.counts.last_malformed(),
+        }
+    }
+
+    pub fn other_metrics(&self, now_ms: u64) -> OtherMetrics {
+        let minute = now_ms / 60_000;
+        let inner = self.lock();
+        let mut counters: Vec<(String, CounterValue)> =
+            inner.counters.iter().map(|(k, v)| (k.to_string(), v.read_at(minute))).collect();
+        counters.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut gauges: Vec<(String, f64)> =
+            inner.gauges.iter().map(|(k, v)| (k.to_string(), v.value)).collect();
+        gauges.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut sets: Vec<SetReading> = inner
+            .sets
+            .iter()
+            .map(|(k, v)| {
+                let (unique, lower_bound) = v.unique_at(minute);
+                SetReading { name: k.to_string(), unique, lower_bound }
+            })
+            .collect();
+        sets.sort_by(|a, b| a.name.cmp(&b.name));
+        OtherMetrics { counters, gauges, sets }
+    }
+
+    /// Drops operation data older than the one-hour horizon and counters, gauges and sets idle
+    /// for [`IDLE_MS`], freeing their series slots. Call every few seconds.
+    pub fn prune(&self, now_ms: u64) {
+        self.lock().prune(now_ms);
+    }
+}
+
+impl Inner {
+    fn series_by_kind(&self) -> SeriesByKind {
+        SeriesByKind {
+            operations: self.operations.series_count(),
+            events: self.events.series_count(),
+            counters: self.counters.len(),
+            gauges: self.gauges.len(),
+            sets: self.sets.len(),
+        }
+    }
+
+    /// Whether one more series fits the budget.
+    fn has_room(&self) -> bool {
+        self.series_by_kind().total() < self.limits.max_series
+    }
+
+    /// Counts one received datagram or request.
+    pub fn count_received(&mut self, protocol: Protocol) {
+        self.counts.of(protocol).received += 1;
+    }
+
+    /// Counts a request refused whole.
+    pub fn count_rejected(&mut self, protocol: Protocol) {
+        self.counts.of(protocol).rejected += 1;
+    }
+
+    /// Keeps a malformed input for inspection (cut to 200 characters) and counts it.
+    pub fn note_malformed(&mut self, protocol: Protocol, input: &str, reason: &str, now_ms: u64) {
+        self.counts.malformed(protocol, input, reason, now_ms);
+    }
+
+    /// What became of one sample.
+    fn count_record(
+        &mut self,
+        protocol: Protocol,
+        name: &str,
+        result: Result<(), RecordError>,
+        now_ms: u64,
+    ) -> Outcome {
+        let stats = self.counts.of(protocol);
+        let outcome = match result {
+            Ok(()) => Outcome::Accepted,
+            Err(RecordError::CardinalityCap) => Outcome::DroppedByCap,
+            Err(RecordError::TooOld) => Outcome::TooOld,
+            Err(RecordError::TooFarAhead) => Outcome::Future,
+            Err(RecordError::Saturated) => Outcome::Saturated,
+            Err(RecordError::InvalidValue) => {
+                self.note_malformed(protocol, name, "duration or weight out of range", now_ms);
+                return Outcome::Malformed;
+            }
+        };
+        outcome.count(stats);
+        outcome
+    }
+
+    /// Records one operation sample.
+    #[allow(clippy::too_many_arguments)]
+    pub fn operation(
+        &mut self,
+        protocol: Protocol,
+        name: &str,
+        duration_ms: f64,
+        success: bool,
+        weight: f64,
+        at_ms: u64,
+        now_ms: u64,
+    ) -> Outcome {
+        let room = self.has_room();
+        let result =
+            self.operations.record_within(name, duration_ms, success, weight, at_ms, now_ms, room);
+        self.count_record(protocol, name, result, now_ms)
+    }
+
+    /// Records one event.
+    #[allow(clippy::too_many_arguments)]
+    pub fn event(
+        &mut self,
+        protocol: Protocol,
+        name: &str,
+        processing_ms: f64,
+        success: bool,
+        weight: f64,
+        at_ms: u64,
+        now_ms: u64,
+    ) -> Outcome {
+        let room = self.has_room();
+        let result =
+            self.events.record_within(name, processing_ms, success, weight, at_ms, now_ms, room);
+        self.count_record(protocol, name, result, now_ms)
+    }
+
+    /// Sets (or, with `is_delta`, adjusts) a gauge. A delta that would make it non-finite is
+    /// refused as malformed.
+    pub fn gauge(
+        &mut self,
+        protocol: Protocol,
+        name: &str,
+        value: f64,
+        is_delta: bool,
+        now_ms: u64,
+    ) -> Outcome {
+        if !value.is_finite() {
+            self.note_malformed(protocol, name, "gauge value is not a finite number", now_ms);
+            return Outcome::Malformed;
+        }
+        let current = self.gauges.get(name).map(|g| g.value);
+        if current.is_none() && !self.has_room() {
+            return Outcome::DroppedByCap.counted(self.counts.of(protocol));
+        }
+        let next = match (is_delta, current) {
+            (true, Some(current)) => current + value,
+            _ => value,
+        };
+        if !next.is_finite() {
+            self.note_malformed(protocol, name, "gauge delta would make it non-finite", now_ms);
+            return Outcome::Malformed;
+        }
+        let gauge = GaugeValue { value: next, updated_ms: now_ms };
+        match self.gauges.get_mut(name) {
+            Some(slot) => *slot = gauge,
+            None => {
+                self.gauges.insert(name.into(), gauge);
+            }
+        }
+        Outcome::Accepted.counted(self.counts.of(protocol))
+    }
+
+    /// Adds to a counter. An increment that would make a total non-finite is refused as
+    /// malformed.
+    pub fn counter(&mut self, protocol: Protocol, name: &str, delta: f64, now_ms: u64) -> Outcome {
+        let minute = now_ms / 60_000;
+        let exists = self.counters.contains_key(name);
+        if !exists && !self.has_room() {
+            return Outcome::DroppedByCap.counted(self.counts.of(protocol));
+        }
+        let base = self.counters.get(name).cloned().unwrap_or_default();
+        let Some(next) = delta.is_finite().then(|| base.added(delta, minute, now_ms)).flatten()
+        else {
+            self.note_malformed(protocol, name, "counter total would be non-finite", now_ms);
+            return Outcome::Malformed;
+        };
+        self.counters.insert(name.into(), next);
+        Outcome::Accepted.counted(self.counts.of(protocol))
+    }
+
+    /// Counts a set member, within the per-set and total bounds.
+    pub fn set_member(
+        &mut self,
+        protocol: Protocol,
+        name: &str,
+        member: &str,
+        now_ms: u64,
+    ) -> Outcome {
+        let minute = now_ms / 60_000;
+        if !self.sets.contains_key(name) {
+            if !self.has_room() {
+                return Outcome::DroppedByCap.counted(self.counts.of(protocol));
+            }
+            self.sets.insert(name.into(), SetValue::default());
+        }
+        let Some(set) = self.sets.get_mut(name) else { return Outcome::DroppedByCap };
+        self.set_bytes -= set.roll_to(minute);
+        set.updated_ms = now_ms;
+        if !set.current.contains(member) {
+            let cost = SetValue::member_cost(member);
+            let fits = set.current.len() < self.limits.max_set_members
+                && self.set_bytes + cost <= self.limits.max_set_bytes;
+            if fits {
+                set.current.insert(member.into());
+                set.bytes += cost;
+                self.set_bytes += cost;
+            } else {
+                set.saturated = true;
+                self.counts.of(protocol).set_members_dropped += 1;
+            }
+        }
+        Outcome::Accepted.counted(self.counts.of(protocol))
+    }
+
+    /// Sets or clears what the application says it is doing (cut to 200 characters).
+    pub fn set_current_action(&mut self, action: Option<&str>) {
+        self.current_action = action.map(|a| a.chars().take(MAX_ACTION_CHARS).collect());
+    }
+
+    pub fn current_action(&self) -> Option<&str> {
+        self.current_action.as_deref()
+    }
+
+    /// The latest value of a gauge.
+    pub fn gauge_value(&self, name: &str) -> Option<f64> {
+        self.gauges.get(name).map(|g| g.value)
+    }
+
+    /// Figures across every operation over `window`.
+    pub fn operation_totals(&self, window: Window, now_ms: u64) -> Totals {
+        self.operations.totals(window, now_ms)
+    }
+
+    /// Figures across every event over `window`.
+    pub fn event_totals(&self, window: Window, now_ms: u64) -> Totals {
+        self.events.totals(window, now_ms)
+    }
+
+    fn prune(&mut self, now_ms: u64) {
+        self.operations.prune(now_ms);
+        self.events.prune(now_ms);
+        let fresh = |updated_ms: u64| updated_ms.saturating_add(IDLE_MS) > now_ms;
+        self.gauges.retain(|_, g| fresh(g.updated_ms));
+        self.counters.retain(|_, c| fresh(c.updated_ms));
+        let minute = now_ms / 60_000;
+        let mut freed = 0;
+        self.sets.retain(|_, s| {
+            freed += s.roll_to(minute);
+            let keep = fresh(s.updated_ms);
+            if !keep {
+                freed += std::mem::take(&mut s.bytes);
+            }
+            keep
+        });
+        self.set_bytes = self.set_bytes.saturating_sub(freed);
+    }
+}
+
+/// What became of one sample, so an adapter can say what it accepted and dropped, and why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Accepted,
+    /// A new series and the series budget is spent.
+    DroppedByCap,
+    /// Older than the one-hour horizon.
+    TooOld,
+    /// Stamped beyond the allowed clock skew into the future.
+    Future,
+    /// Its series received more in one second than it can count.
+    Saturated,
+    /// Refused as malformed (a value that is or would make a total non-finite).
+    Malformed,
+}
+
+impl Outcome {
+    /// A stable snake_case label for the reason of a drop.
+    pub const fn reason(self) -> &'static str {
+        match self {
+            Outcome::Accepted => "accepted",
+            Outcome::DroppedByCap => "series_budget",
+            Outcome::TooOld => "too_old",
+            Outcome::Future => "future",
+            Outcome::Saturated => "saturated",
+            Outcome::Malformed => "malformed",
+        }
+    }
+
+    fn count(self, stats: &mut ProtocolStats) {
+        match self {
+            Outcome::Accepted => stats.accepted += 1,
+            Outcome::DroppedByCap => stats.dropped_by_cap += 1,
+            Outcome::TooOld => stats.dropped_too_old += 1,
+            Outcome::Future => stats.dropped_future += 1,
+            Outcome::Saturated => stats.dropped_saturated += 1,
+            Outcome::Malformed => stats.malformed += 1,
+        }
+    }
+
+    fn counted(self, stats: &mut ProtocolStats) -> Self {
+        self.count(stats);
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,153 @@
+use super::*;
+
+const NOW: u64 = 1_700_000_000_000;
+
+fn store(max_series: usize) -> Arc<AppMetrics> {
+    let limits = Limits { max_series, ..Limits::default() };
+    AppMetrics::new(limits, LatencyThresholds::default(), NOW - 3_600_000)
+}
+
+#[test]
+fn names_are_checked() {
+    assert!(validate_name("api.checkout").is_ok());
+    assert!(validate_name("").is_err());
+    assert!(validate_name(&"x".repeat(201)).is_err());
+    assert!(validate_name(&"é".repeat(200)).is_ok());
+    assert!(validate_name("bad\nname").is_err());
+}
+
+#[test]
+fn one_series_budget_spans_every_kind() {
+    let metrics = store(3);
+    let mut m = metrics.lock();
+    assert_eq!(m.gauge(Protocol::Statsd, "a", 1.0, false, NOW), Outcome::Accepted);
+    assert_eq!(m.counter(Protocol::Statsd, "b", 1.0, NOW), Outcome::Accepted);
+    assert_eq!(m.operation(Protocol::Statsd, "c", 1.0, true, 1.0, NOW, NOW), Outcome::Accepted);
+    // The budget of 3 is spent across kinds: every new series of any kind is dropped.
+    assert_eq!(m.set_member(Protocol::Statsd, "d", "x", NOW), Outcome::DroppedByCap);
+    assert_eq!(m.event(Protocol::Statsd, "e", 1.0, true, 1.0, NOW, NOW), Outcome::DroppedByCap);
+    assert_eq!(m.gauge(Protocol::Statsd, "f", 1.0, false, NOW), Outcome::DroppedByCap);
+    assert_eq!(m.counter(Protocol::Statsd, "g", 1.0, NOW), Outcome::DroppedByCap);
+    assert_eq!(m.operation(Protocol::Statsd, "h", 1.0, true, 1.0, NOW, NOW), Outcome::DroppedByCap);
+    // Existing series keep working.
+    assert_eq!(m.gauge(Protocol::Statsd, "a", 2.0, true, NOW), Outcome::Accepted);
+    assert_eq!(m.counts.statsd.dropped_by_cap, 5);
+    assert_eq!(m.counts.statsd.accepted, 4);
+    assert_eq!(m.series_by_kind().total(), 3);
+}
+
+#[test]
+fn non_finite_results_are_refused_and_the_reason_kept() {
+    let metrics = store(10);
+    {
+        let mut m = metrics.lock();
+        m.gauge(Protocol::Statsd, "g", f64::MAX, false, NOW);
+        assert_eq!(m.gauge(Protocol::Statsd, "g", f64::MAX, true, NOW), Outcome::Malformed);
+        m.counter(Protocol::Statsd, "c", f64::MAX, NOW);
+        assert_eq!(m.counter(Protocol::Statsd, "c", f64::MAX, NOW), Outcome::Malformed);
+        assert_eq!(m.gauge(Protocol::Http, "h", f64::NAN, false, NOW), Outcome::Malformed);
+        assert_eq!(m.counter(Protocol::Http, "i", f64::INFINITY, NOW), Outcome::Malformed);
+    }
+    let other = metrics.other_metrics(NOW);
+    assert_eq!(other.gauges, vec![("g".to_string(), f64::MAX)]);
+    assert_eq!(other.counters[0].1.total, f64::MAX);
+    assert!(other.counters.iter().all(|(_, c)| c.total.is_finite()));
+    let stats = metrics.ingest_stats();
+    assert_eq!((stats.statsd.malformed, stats.http.malformed), (2, 2));
+    assert_eq!(stats.last_malformed.len(), 4);
+    assert!(stats.last_malformed.iter().any(|m| m.reason.contains("non-finite")), "{stats:?}");
+    // The refused counter never entered the budget.
+    assert_eq!(stats.series, 2);
+}
+
+#[test]
+fn counters_and_sets_roll_over_by_minute() {
+    let metrics = store(10);
+    {
+        let mut m = metrics.lock();
+        m.counter(Protocol::Statsd, "hits", 5.0, NOW);
+        m.counter(Protocol::Statsd, "hits", 10.0, NOW);
+        for user in ["a", "b", "a", "c"] {
+            m.set_member(Protocol::Statsd, "users", user, NOW);
+        }
+    }
+    let later = NOW + 60_000;
+    let other = metrics.other_metrics(later);
+    assert_eq!(other.counters[0].1.total, 15.0);
+    assert_eq!(other.counters[0].1.last_minute, 15.0);
+    assert_eq!(other.sets[0], SetReading { name: "users".into(), unique: 3, lower_bound: false });
+    let much_later = metrics.other_metrics(NOW + 10 * 60_000);
+    assert_eq!(much_later.counters[0].1.last_minute, 0.0);
+    assert_eq!(much_later.sets[0].unique, 0);
+}
+
+#[test]
+fn set_members_are_bounded_per_set_and_in_total_bytes() {
+    let limits = Limits { max_series: 100, max_set_members: 5, max_set_bytes: 1_000 };
+    let metrics = AppMetrics::new(limits, LatencyThresholds::default(), NOW);
+    {
+        let mut m = metrics.lock();
+        for i in 0..50 {
+            m.set_member(Protocol::Statsd, "small", &format!("member-{i}"), NOW);
+        }
+        for i in 0..500 {
+            m.set_member(Protocol::Statsd, &format!("set-{}", i % 20), &format!("{i:050}"), NOW);
+        }
+    }
+    let stats = metrics.ingest_stats();
+    assert!(stats.set_bytes <= 1_000, "{stats:?}");
+    assert!(stats.statsd.set_members_dropped > 0);
+    let other = metrics.other_metrics(NOW);
+    let small = other.sets.iter().find(|s| s.name == "small").unwrap();
+    assert_eq!((small.unique, small.lower_bound), (5, true));
+    // A new minute frees the bytes: members are stored again.
+    metrics.lock().set_member(Protocol::Statsd, "small", "fresh", NOW + 60_000);
+    let stats = metrics.ingest_stats();
+    assert!(stats.set_bytes < 1_000, "{stats:?}");
+}
+
+#[test]
+fn idle_series_are_pruned_and_free_the_budget() {
+    let metrics = store(2);
+    {
+        let mut m = metrics.lock();
+        m.gauge(Protocol::Statsd, "old", 1.0, false, NOW);
+        m.set_member(Protocol::Statsd, "old-set", "x", NOW);
+    }
+    metrics.prune(NOW + IDLE_MS - 1);
+    assert_eq!(metrics.ingest_stats().series, 2);
+    metrics.prune(NOW + IDLE_MS);
+    let stats = metrics.ingest_stats();
+    assert_eq!((stats.series, stats.set_bytes), (0, 0));
+    let later = NOW + IDLE_MS + 1;
+    assert_eq!(metrics.lock().gauge(Protocol::Statsd, "new", 1.0, false, later), Outcome::Accepted);
+}
+
+#[test]
+fn kept_strings_are_bounded() {
+    let metrics = store(10);
+    {
+        let mut m = metrics.lock();
+        m.set_current_action(Some(&"a".repeat(10_000)));
+        m.note_malformed(Protocol::Statsd, &"x".repeat(100_000), &"r".repeat(10_000), NOW);
+        assert_eq!(m.current_action().map(|a| a.chars().count()), Some(MAX_ACTION_CHARS));
+    }
+    let stats = metrics.ingest_stats();
+    assert_eq!(stats.last_malformed[0].input.len(), counts::MALFORMED_INPUT_CHARS);
+    assert!(stats.last_malformed[0].reason.len() <= 200);
+}
+
+#[test]
+fn malformed_inputs_are_kept_newest_first_and_bounded() {
+    let metrics = store(10);
+    {
+        let mut m = metrics.lock();
+        for i in 0..30 {
+            m.note_malformed(Protocol::Statsd, &format!("line {i}"), "bad", NOW);
+        }
+    }
+    let stats = metrics.ingest_stats();
+    assert_eq!(stats.statsd.malformed, 30);
+    assert_eq!(stats.last_malformed.len(), counts::KEEP_MALFORMED);
+    assert_eq!(stats.last_malformed[0].input, "line 29");
+}
