@@ -290,4 +290,85 @@ mod tests {
             assert!(err.error.starts_with(field), "{}", err.error);
         }
     }
+
+    mod properties {
+        use super::*;
+        use crate::model::ops::LatencyThresholds;
+        use crate::server::metrics::Limits;
+        use proptest::prelude::*;
+
+        fn json_headers() -> HeaderMap {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
+            headers
+        }
+
+        fn operation() -> impl Strategy<Value = OperationIn> {
+            ("[a-zA-Z0-9 /._-]{1,40}", 0.0f64..1e7, any::<bool>()).prop_map(
+                |(name, duration_ms, success)| OperationIn {
+                    name,
+                    duration_ms,
+                    success,
+                    timestamp_ms: None,
+                    tags: None,
+                },
+            )
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// A valid batch decodes to itself, validates, and every item is recorded.
+            #[test]
+            fn valid_batches_are_recorded_whole(
+                operations in prop::collection::vec(operation(), 0..40),
+                gauges in prop::collection::vec(("[a-z.]{1,20}", -1e12f64..1e12), 0..10),
+            ) {
+                let gauges: Vec<GaugeIn> =
+                    gauges.into_iter().map(|(name, value)| GaugeIn { name, value }).collect();
+                let batch = Batch { operations, gauges, ..Default::default() };
+                let body = serde_json::to_vec(&batch).unwrap();
+                let decoded = decode(&json_headers(), &body).unwrap();
+                prop_assert!(validate(&decoded).is_ok());
+                let app = AppMetrics::new(Limits::default(), LatencyThresholds::default(), 0);
+                let now = 1_700_000_000_000;
+                let answer = record(&app, &decoded, now);
+                prop_assert_eq!(answer.operations, batch.operations.len());
+                prop_assert_eq!(answer.gauges, batch.gauges.len());
+                prop_assert!(answer.dropped.is_empty());
+                let count: u64 = app
+                    .summaries(crate::model::ops::Window::M1, now)
+                    .iter()
+                    .map(|s| s.count)
+                    .sum();
+                prop_assert_eq!(count, batch.operations.len() as u64);
+            }
+
+            /// Arbitrary bytes never panic the decoder and never get past it half-read.
+            #[test]
+            fn arbitrary_bodies_are_answered_not_panicked_on(
+                body in prop::collection::vec(any::<u8>(), 0..256),
+            ) {
+                match decode(&json_headers(), &body) {
+                    Ok(batch) => { let _ = validate(&batch); }
+                    Err(e) => prop_assert!(e.field.is_some(), "{:?}", e),
+                }
+            }
+
+            /// A bad item anywhere rejects the batch naming exactly that item.
+            #[test]
+            fn one_bad_duration_is_named(
+                operations in prop::collection::vec(operation(), 1..20),
+                bad in any::<prop::sample::Index>(),
+                value in prop::sample::select(vec![-1.0, 2e12, -0.5]),
+            ) {
+                let mut batch = Batch { operations, ..Default::default() };
+                let i = bad.index(batch.operations.len());
+                batch.operations[i].duration_ms = value;
+                let err = validate(&batch).unwrap_err();
+                let field = format!("operations[{i}].duration_ms");
+                prop_assert_eq!(err.field.as_deref(), Some(field.as_str()));
+            }
+        }
+    }
 }

@@ -1063,4 +1063,73 @@ mod tests {
             check_invariants(&line);
         }
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// Any line written by the rules is read back as exactly what was written.
+            #[test]
+            fn written_lines_read_back_exactly(
+                name in "[a-z][a-z0-9_.]{0,40}",
+                value in 0.0f64..1e9,
+                kind in prop::sample::select(vec!["ms", "c", "g"]),
+                rate in prop::option::of(0.001f64..=1.0),
+                tags in prop::collection::vec(("[a-z]{1,8}", "[a-z0-9]{1,8}"), 0..4),
+            ) {
+                let mut line = format!("{name}:{value}|{kind}");
+                if let Some(rate) = rate {
+                    line.push_str(&format!("|@{rate}"));
+                }
+                let tag_text: Vec<String> = tags.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+                if !tags.is_empty() {
+                    line.push_str(&format!("|#{}", tag_text.join(",")));
+                }
+                let (counts, events) = parse(line.as_bytes());
+                prop_assert_eq!(counts.good_lines, 1, "{}", line);
+                prop_assert_eq!(events.len(), 1);
+                let weight = 1.0 / rate.unwrap_or(1.0);
+                let tags = tag_text.join(",");
+                let expected = match kind {
+                    "ms" => Event::Timer { name, value_ms: value, weight, success: true, tags },
+                    "c" => Event::Counter { name, delta: value * weight, tags },
+                    _ => Event::Gauge { name, value, is_delta: false, tags },
+                };
+                prop_assert_eq!(&events[0], &expected);
+            }
+
+            /// Whatever the bytes, every non-blank line is counted once and nothing emitted is
+            /// out of range.
+            #[test]
+            fn arbitrary_datagrams_keep_the_invariants(
+                bytes in prop::collection::vec(any::<u8>(), 0..512),
+            ) {
+                check_invariants(&bytes);
+            }
+
+            /// Good lines survive any bad line next to them.
+            #[test]
+            fn good_lines_survive_bad_neighbours(
+                garbage in prop::collection::vec(any::<u8>(), 0..64),
+                value in 0u32..100_000,
+            ) {
+                let garbage: Vec<u8> = garbage.into_iter().filter(|&b| b != b'\n').collect();
+                let mut datagram = garbage.clone();
+                datagram.extend_from_slice(format!("\nsurvivor:{value}|ms\n").as_bytes());
+                datagram.extend_from_slice(&garbage);
+                let (_, events) = parse(&datagram);
+                let survivor = Event::Timer {
+                    name: "survivor".into(),
+                    value_ms: f64::from(value),
+                    weight: 1.0,
+                    success: true,
+                    tags: String::new(),
+                };
+                prop_assert!(events.contains(&survivor), "{:?}", events);
+            }
+        }
+    }
 }

@@ -716,3 +716,46 @@ fn random_steps_keep_window_bins_exact(seed: u64) {
     }
     assert!(reg.bucket_count() > 0);
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// Samples spread over many buckets (of every tier) merge into exactly the figures of
+        /// the same samples in one bucket, and every quantile is within the stated bound of the
+        /// exact nearest-rank value.
+        #[test]
+        fn merged_parts_equal_the_whole_within_the_bound(
+            samples in prop::collection::vec((0.001f64..1e6, 0u64..3_500), 1..300),
+        ) {
+            let mut whole = registry();
+            let mut parts = registry();
+            for &(value, age_secs) in &samples {
+                whole.record("op", value, true, 1.0, T0, T0).unwrap();
+                parts.record("op", value, true, 1.0, T0 - age_secs * SEC, T0).unwrap();
+            }
+            // Let the parts roll up into coarser tiers.
+            parts.prune(T0);
+            let a = summary(&whole, "op", Window::H1, T0);
+            let b = summary(&parts, "op", Window::H1, T0);
+            prop_assert_eq!(a.count, samples.len() as u64);
+            prop_assert_eq!(b.count, a.count);
+            prop_assert_eq!((b.min_ms, b.max_ms), (a.min_ms, a.max_ms));
+            prop_assert_eq!(
+                (b.p50_ms, b.p90_ms, b.p95_ms, b.p99_ms),
+                (a.p50_ms, a.p90_ms, a.p95_ms, a.p99_ms)
+            );
+            let mut sorted: Vec<f64> = samples.iter().map(|s| s.0).collect();
+            sorted.sort_by(f64::total_cmp);
+            for (q, got) in [(0.5, a.p50_ms), (0.9, a.p90_ms), (0.95, a.p95_ms), (0.99, a.p99_ms)] {
+                let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+                let exact = sorted[rank - 1];
+                prop_assert!(rel_err(got, exact) <= OperationRegistry::RELATIVE_ERROR + 1e-9,
+                    "q{} {} vs exact {}", q, got, exact);
+            }
+        }
+    }
+}
