@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 
 use crate::model::ops::LatencyThresholds;
+use crate::server::auth::AuthMode;
 
 /// Default listen address: loopback only.
 pub const DEFAULT_HOST: &str = "127.0.0.1";
@@ -118,6 +119,10 @@ pub struct ServeArgs {
     /// them).
     #[arg(long, env = "VITALS_TRUST_FORWARDED", num_args = 0..=1, default_missing_value = "true")]
     pub trust_forwarded: Option<bool>,
+    /// What the token protects: `ingest` (writes only) or `all` (pages, APIs and /ws too;
+    /// browsers sign in at /login) [default: all].
+    #[arg(long, env = "VITALS_AUTH")]
+    pub auth: Option<String>,
 }
 
 /// The config file's shape: the same options as the flags, all optional; unknown keys are errors.
@@ -144,6 +149,7 @@ struct FileConfig {
     allowed_hosts: Option<Vec<String>>,
     allowed_origins: Option<Vec<String>>,
     trust_forwarded: Option<bool>,
+    auth: Option<String>,
 }
 
 /// A secret that never shows in logs or debug output.
@@ -188,6 +194,8 @@ pub struct ServeConfig {
     pub allowed_hosts: Vec<String>,
     pub allowed_origins: Vec<String>,
     pub trust_forwarded: bool,
+    /// What `token` protects (only meaningful with a token).
+    pub auth: AuthMode,
 }
 
 impl Default for ServeConfig {
@@ -211,6 +219,7 @@ impl Default for ServeConfig {
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
             trust_forwarded: false,
+            auth: AuthMode::default(),
         }
     }
 }
@@ -288,6 +297,14 @@ impl ServeArgs {
                 .trust_forwarded
                 .or(file.trust_forwarded)
                 .unwrap_or(d.trust_forwarded),
+            auth: match self.auth.or(file.auth) {
+                None => d.auth,
+                Some(mode) => AuthMode::parse(&mode).ok_or(ConfigError::OutOfRange {
+                    name: "auth",
+                    rule: "ingest or all",
+                    value: mode.clone(),
+                })?,
+            },
         };
         config.validate()?;
         Ok(config)
@@ -555,6 +572,8 @@ mod tests {
         }
         let err = serve(&["--allowed-hosts", "a.example:80"]).unwrap().resolve().unwrap_err();
         assert!(err.to_string().starts_with("allowed-hosts must be"), "{err}");
+        let err = serve(&["--auth", "some"]).unwrap().resolve().unwrap_err();
+        assert_eq!(err.to_string(), "auth must be ingest or all (got some)");
         let err = serve(&["--history", "86401"]).unwrap().resolve().unwrap_err();
         assert!(err.to_string().contains("86400"), "{err}");
     }

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod assets;
+pub mod auth;
 pub mod bus;
 pub mod collector;
 pub mod config;
@@ -110,7 +111,7 @@ pub fn build_state(config: ServeConfig, shutdown: CancellationToken) -> anyhow::
         app,
         statsd,
         collector,
-        token: security::TokenGuard::new(config.token.clone()),
+        auth: auth::Auth::new(config.token.clone(), config.auth),
         origins,
         limits: limits::RateLimits::shared(),
         bus,
@@ -152,8 +153,11 @@ pub fn router(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.config.request_timeout_secs);
     let max_body = state.config.max_body_bytes;
     let origins = Arc::clone(&state.origins);
+    let sign_in = state.auth.clone();
     Router::new()
         .route("/health", get(health::health))
+        .route("/login", get(auth::login_form).post(auth::login_submit))
+        .route("/logout", axum::routing::post(auth::logout))
         .merge(api::routes(&state))
         .route("/pkg/{*path}", get(pkg_asset))
         .leptos_routes_with_context(
@@ -170,6 +174,7 @@ pub fn router(state: AppState) -> Router {
         .layer(RequestBodyLimitLayer::new(max_body))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(middleware::from_fn(error::json_errors))
+        .layer(middleware::from_fn_with_state(sign_in, auth::require_sign_in))
         .layer(middleware::from_fn_with_state(origins, security::check_origin))
         .with_state(state)
 }

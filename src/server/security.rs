@@ -1,6 +1,6 @@
-//! Security policy in one place: the listen-address rule, the `Host` and `Origin` checks (DNS
-//! rebinding and cross-site requests), the bearer-token check (constant time), the response
-//! security headers and the document's Content-Security-Policy.
+//! Security policy: the listen-address rule, the `Host` and `Origin` checks (DNS rebinding and
+//! cross-site requests), the response security headers and the document's
+//! Content-Security-Policy. Who may read and write (the token, sessions) is `auth`'s.
 //!
 //! - **Host**: every request's `Host` must be an IP literal (which no DNS rebinding can
 //!   produce), `localhost` (or a `*.localhost` name), the listen host, or one of
@@ -17,10 +17,9 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use subtle::ConstantTimeEq;
 
 use super::config::Secret;
 use super::error::ApiError;
@@ -200,60 +199,6 @@ fn is_loopback(ip: IpAddr) -> bool {
     }
 }
 
-/// The token that protected routes require, if one is configured.
-#[derive(Clone, Default)]
-pub struct TokenGuard(Option<Arc<Secret>>);
-
-impl TokenGuard {
-    pub fn new(token: Option<Secret>) -> Self {
-        TokenGuard(token.map(Arc::new))
-    }
-
-    /// True when no token is configured or `presented` equals it, compared in constant time
-    /// (lengths included).
-    pub fn admits(&self, presented: Option<&str>) -> bool {
-        match (&self.0, presented) {
-            (None, _) => true,
-            (Some(_), None) => false,
-            (Some(expected), Some(given)) => constant_time_eq(expected.expose(), given),
-        }
-    }
-}
-
-/// Whether `given` equals `expected`, in a time that depends only on the length of `expected`:
-/// neither where the first differing byte is nor how long `given` is shows in the timing.
-fn constant_time_eq(expected: &str, given: &str) -> bool {
-    let (a, b) = (expected.as_bytes(), given.as_bytes());
-    let mut same = (a.len() as u64).ct_eq(&(b.len() as u64));
-    for (i, x) in a.iter().enumerate() {
-        same &= x.ct_eq(b.get(i).unwrap_or(&0));
-    }
-    bool::from(same)
-}
-
-/// Middleware for routes behind the token: `Authorization: Bearer <token>` or `X-Vitals-Token`.
-/// Answers 401 with a JSON body when the token is missing or wrong.
-pub async fn require_token(State(guard): State<TokenGuard>, req: Request, next: Next) -> Response {
-    let headers = req.headers();
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .or_else(|| headers.get("x-vitals-token").and_then(|v| v.to_str().ok()));
-    if guard.admits(presented) {
-        return next.run(req).await;
-    }
-    let body = serde_json::json!({
-        "error": "missing or invalid token: send `Authorization: Bearer <token>`",
-        "field": "authorization",
-    });
-    let mut response = (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
-    response
-        .headers_mut()
-        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"vitals\""));
-    response
-}
-
 /// The policy for responses that are not the HTML document (JSON, assets): nothing may run.
 pub const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
 
@@ -296,6 +241,7 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::StatusCode;
 
     #[test]
     fn loopback_needs_no_token() {
@@ -381,17 +327,5 @@ mod tests {
         let unknown = OriginPolicy::new("127.0.0.1", &[], &[], true);
         let err = admit(&unknown, &Method::POST, &h).unwrap_err();
         assert_eq!(err.field.as_deref(), Some("x-forwarded-host"));
-    }
-
-    #[test]
-    fn token_guard_compares_exactly() {
-        let open = TokenGuard::new(None);
-        assert!(open.admits(None));
-        let guard = TokenGuard::new(Some(Secret::new("abc123")));
-        assert!(guard.admits(Some("abc123")));
-        assert!(!guard.admits(Some("abc124")));
-        assert!(!guard.admits(Some("abc1234")));
-        assert!(!guard.admits(Some("")));
-        assert!(!guard.admits(None));
     }
 }

@@ -8,6 +8,7 @@ use leptos::prelude::LeptosOptions;
 use tokio_util::sync::CancellationToken;
 
 use super::assets::SiteAssets;
+use super::auth::Auth;
 use super::bus::TickBus;
 use super::collector::CollectorHandle;
 use super::config::ServeConfig;
@@ -16,7 +17,7 @@ use super::ingest::udp::StatsdListener;
 use super::limits::RateLimits;
 use super::live::Hub;
 use super::metrics::AppMetrics;
-use super::security::{OriginPolicy, TokenGuard};
+use super::security::OriginPolicy;
 
 /// Shared, cheaply cloned application state.
 #[derive(Clone)]
@@ -24,7 +25,8 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub config: Arc<ServeConfig>,
     pub started: Instant,
-    pub token: TokenGuard,
+    /// The token, what it protects, and browser sessions.
+    pub auth: Auth,
     pub origins: Arc<OriginPolicy>,
     pub limits: Arc<RateLimits>,
     /// The tick bus: every collected tick, as typed data, for every subscriber.
@@ -47,9 +49,9 @@ impl FromRef<AppState> for LeptosOptions {
     }
 }
 
-impl FromRef<AppState> for TokenGuard {
+impl FromRef<AppState> for Auth {
     fn from_ref(state: &AppState) -> Self {
-        state.token.clone()
+        state.auth.clone()
     }
 }
 

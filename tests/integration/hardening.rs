@@ -3,17 +3,8 @@
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
-use serde_json::Value;
 
-use crate::support::{body_bytes, TestApp};
-
-async fn json(response: axum::http::Response<Body>) -> (StatusCode, Value) {
-    let status = response.status();
-    let bytes = body_bytes(response).await;
-    let value = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|_| panic!("not JSON ({status}): {}", String::from_utf8_lossy(&bytes)));
-    (status, value)
-}
+use crate::support::{body_bytes, json, TestApp};
 
 #[tokio::test]
 async fn a_foreign_host_reads_nothing() {
@@ -174,7 +165,7 @@ async fn overflowing_statsd_values_are_counted_and_nothing_non_finite_is_kept() 
     let response = app.get("/api/v1/metrics").await;
     let text = String::from_utf8(body_bytes(response).await).unwrap();
     assert!(!text.contains("null") && !text.contains("inf"), "{text}");
-    let metrics: Value = serde_json::from_str(&text).unwrap();
+    let metrics: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(metrics["gauges"][0], serde_json::json!(["big", 1e308]));
     assert_eq!(metrics["counters"][1][1]["total"], 1e308, "{metrics}");
 }

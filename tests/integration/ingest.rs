@@ -103,7 +103,10 @@ async fn over_the_body_limit_is_413_in_json() {
 
 #[tokio::test]
 async fn ingest_requires_the_token_when_one_is_configured() {
-    let app = TestApp::with(|c| c.token = Some(vitals::server::config::Secret::new("tok-123456")));
+    let app = TestApp::with(|c| {
+        c.token = Some(vitals::server::config::Secret::new("tok-123456"));
+        c.auth = vitals::server::auth::AuthMode::Ingest;
+    });
     let (status, body) = app.ingest(r#"{"operations":[]}"#).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["field"], "authorization");
@@ -113,7 +116,7 @@ async fn ingest_requires_the_token_when_one_is_configured() {
         .body(Body::from(r#"{"operations":[{"name":"a","duration_ms":1}]}"#))
         .unwrap();
     assert_eq!(app.send(request).await.status(), StatusCode::ACCEPTED);
-    // Reading stays open.
+    // With `--auth ingest`, reading stays open.
     assert_eq!(app.get("/api/v1/operations").await.status(), StatusCode::OK);
 }
 

@@ -64,6 +64,15 @@ impl TestApp {
     }
 }
 
+/// The status and JSON body of a response; panics, showing the body, when it is not JSON.
+pub async fn json(response: Response<Body>) -> (axum::http::StatusCode, serde_json::Value) {
+    let status = response.status();
+    let bytes = body_bytes(response).await;
+    let value = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| panic!("not JSON ({status}): {}", String::from_utf8_lossy(&bytes)));
+    (status, value)
+}
+
 pub async fn body_bytes(response: Response<Body>) -> Vec<u8> {
     response.into_body().collect().await.unwrap().to_bytes().to_vec()
 }

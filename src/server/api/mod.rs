@@ -9,15 +9,15 @@ use axum::{middleware, Json, Router};
 
 pub mod ops;
 
-use super::security::require_token;
+use super::auth::require_token;
 use super::state::AppState;
 
-/// Routes under `/api/v1` plus `/ws`; merged into the main router. Ingestion sits behind the
-/// token when one is configured.
+/// Routes under `/api/v1` plus `/ws`; merged into the main router. Ingestion needs the token
+/// whenever one is configured; reads need it under `--auth all` (see `auth`).
 pub fn routes(state: &AppState) -> Router<AppState> {
     let guarded = Router::new()
         .route("/api/v1/ingest", post(crate::server::ingest::http::ingest))
-        .route_layer(middleware::from_fn_with_state(state.token.clone(), require_token));
+        .route_layer(middleware::from_fn_with_state(state.auth.clone(), require_token));
     Router::new()
         .route("/ws", get(crate::server::live::socket::upgrade))
         .route("/api/v1/ws/stats", get(ws_stats))
