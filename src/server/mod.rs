@@ -45,6 +45,10 @@ use state::AppState;
 
 /// How long shutdown may take before the process exits regardless.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(4);
+/// Kernel send buffer of each accepted connection (the kernel doubles it for bookkeeping).
+pub const SOCKET_SEND_BUFFER_BYTES: usize = 256 * 1024;
+/// Exit status when graceful shutdown did not finish within [`SHUTDOWN_GRACE`].
+pub const FORCED_EXIT_CODE: i32 = 3;
 
 /// Unix time in milliseconds.
 pub fn now_ms() -> u64 {
@@ -235,6 +239,15 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     }
     let app = router(state);
     info!(addr = %local, "Listening on http://{local}");
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        // A client that stops reading may hold at most this much of the kernel's memory, and a
+        // stalled live client blocks the server's sends to it (skipping ticks) soon instead of
+        // after megabytes.
+        let socket = socket2::SockRef::from(&*tcp);
+        if let Err(e) = socket.set_send_buffer_size(SOCKET_SEND_BUFFER_BYTES) {
+            tracing::debug!(error = %e, "Cannot bound a socket's send buffer.");
+        }
+    });
     axum::serve(listener, app.into_make_service())
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
@@ -272,6 +285,8 @@ async fn watch_signals(shutdown: CancellationToken) {
     info!("Shutting down: finishing in-flight requests.");
     shutdown.cancel();
     tokio::time::sleep(SHUTDOWN_GRACE).await;
-    warn!(grace_secs = SHUTDOWN_GRACE.as_secs(), "Shutdown grace period over; exiting.");
-    std::process::exit(0);
+    // Graceful shutdown did not finish: say so in the exit status, so a supervisor (and the
+    // shutdown test) can tell a forced exit from a clean one.
+    warn!(grace_secs = SHUTDOWN_GRACE.as_secs(), "Shutdown grace period over; forcing exit.");
+    std::process::exit(FORCED_EXIT_CODE);
 }

@@ -102,19 +102,63 @@ async fn clients_beyond_the_limit_are_refused_with_503() {
     assert!(stats.contains("\"refused_connections\":1"), "{stats}");
 }
 
+/// A client whose kernel receive buffer is tiny and that never reads: the server's sends to it
+/// really block once a few kilobytes are in flight.
+async fn connect_stalled(server: &Server) -> Socket {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(1024).unwrap();
+    socket.connect(&server.addr.into()).unwrap();
+    socket.set_nonblocking(true).unwrap();
+    let stream = tokio::net::TcpStream::from_std(socket.into()).unwrap();
+    let url = format!("ws://{}/ws", server.addr);
+    let stream = tokio_tungstenite::MaybeTlsStream::Plain(stream);
+    tokio_tungstenite::client_async(url, stream).await.unwrap().0
+}
+
+fn ws_stats(server: &Server) -> Value {
+    serde_json::from_str(&crate::cli::http_get_body(&server.url("/api/v1/ws/stats"))).unwrap()
+}
+
 #[tokio::test]
 async fn a_stalled_client_does_not_delay_another() {
-    let server = Server::spawn(&["--interval-secs", "0.1"]);
-    // This client connects and never reads a byte.
-    let _stalled = connect(&server, "").await;
+    let server = Server::spawn(&["--interval-secs", "0.02"]);
     let mut reader = connect(&server, "?history=0").await;
     assert_eq!(next_json(&mut reader, Duration::from_secs(5)).await["type"], "snapshot");
+    // Let the history fill, so that snapshots are large (300 samples, over 100 KB).
+    for _ in 0..300 {
+        next_json(&mut reader, Duration::from_secs(2)).await;
+    }
+    // This client asks for snapshots and never reads a byte: its sends block.
+    let mut stalled = connect_stalled(&server).await;
+    for _ in 0..5 {
+        stalled.send(Message::text(r#"{"type":"request_metrics"}"#)).await.unwrap();
+    }
+    // The stall is real: the server skips ticks for the stalled client while the other one
+    // keeps getting every update on time.
     let started = Instant::now();
     let mut updates = 0;
-    while updates < 15 {
+    let mut last_seq = None;
+    while updates < 30 {
         let message = next_json(&mut reader, Duration::from_secs(2)).await;
-        updates += usize::from(message["type"] == "update");
+        if message["type"] == "update" {
+            let seq = message["sample"]["seq"].as_u64().unwrap();
+            if let Some(last) = last_seq {
+                assert_eq!(seq, last + 1, "the reading client skipped an update");
+            }
+            last_seq = Some(seq);
+            updates += 1;
+        }
     }
-    // 15 ticks at 10 Hz take 1.5 s; allow scheduling slack on a loaded machine.
-    assert!(started.elapsed() < Duration::from_secs(4), "took {:?}", started.elapsed());
+    // 30 ticks at 50 Hz take 0.6 s; allow scheduling slack on a loaded machine.
+    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let stats = ws_stats(&server);
+        if stats["skipped_updates"].as_u64().unwrap() > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the stalled client never stalled: {stats}");
+        next_json(&mut reader, Duration::from_secs(2)).await;
+    }
+    drop(stalled);
 }
