@@ -52,6 +52,8 @@ pub struct HubCounters {
     pub ignored_client_messages: AtomicU64,
     pub rate_limited_requests: AtomicU64,
     pub dead_connections_closed: AtomicU64,
+    /// Clients closed because a send failed or took longer than the send timeout.
+    pub failed_sends: AtomicU64,
     pub snapshots_serialised: AtomicU64,
 }
 
@@ -68,6 +70,8 @@ pub struct HubStats {
     /// `request_metrics` refused by the per-connection or global rate limit.
     pub rate_limited_requests: u64,
     pub dead_connections_closed: u64,
+    /// Clients closed because a send failed or took longer than the send timeout (10 s).
+    pub failed_sends: u64,
     /// Snapshots serialised (once per tick at most for the full history, shared by clients).
     pub snapshots_serialised: u64,
     /// Time from a tick's publication to its last send completing, over recent ticks.
@@ -273,6 +277,7 @@ impl Hub {
             ignored_client_messages: c.ignored_client_messages.load(Ordering::Relaxed),
             rate_limited_requests: c.rate_limited_requests.load(Ordering::Relaxed),
             dead_connections_closed: c.dead_connections_closed.load(Ordering::Relaxed),
+            failed_sends: c.failed_sends.load(Ordering::Relaxed),
             snapshots_serialised: c.snapshots_serialised.load(Ordering::Relaxed),
             tick_to_last_send_p50_ms: quantile(0.5),
             tick_to_last_send_p99_ms: quantile(0.99),

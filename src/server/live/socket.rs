@@ -127,7 +127,7 @@ where
     let mut ticks = hub.subscribe();
     let mut last_seq = ticks.borrow_and_update().as_ref().map(|t| t.seq);
     if send_snapshot(&hub, &mut sink, policy).await.is_err() {
-        return Ended::SendFailed;
+        return send_failed(&hub);
     }
     let own_limit = limits::connection_snapshot_requests();
     let mut heartbeat = tokio::time::interval(policy.heartbeat);
@@ -163,7 +163,7 @@ where
                 };
                 let len = bytes.len();
                 if send(&mut sink, Message::Text(bytes), policy).await.is_err() {
-                    return Ended::SendFailed;
+                    return send_failed(&hub);
                 }
                 hub.count_sent(len);
                 let ns = u64::try_from(tick.published.elapsed().as_nanos()).unwrap_or(u64::MAX);
@@ -182,7 +182,7 @@ where
                         Ok(ClientMessage::RequestMetrics) => {
                             if own_limit.admit() && hub.snapshot_requests.admit() {
                                 if send_snapshot(&hub, &mut sink, policy).await.is_err() {
-                                    return Ended::SendFailed;
+                                    return send_failed(&hub);
                                 }
                                 continue;
                             }
@@ -201,7 +201,7 @@ where
                 match reply {
                     Some(message) => {
                         if send_message(&hub, &mut sink, &message, policy).await.is_err() {
-                            return Ended::SendFailed;
+                            return send_failed(&hub);
                         }
                     }
                     None => {
@@ -216,11 +216,17 @@ where
                     return Ended::Dead;
                 }
                 if send(&mut sink, Message::Ping(Default::default()), policy).await.is_err() {
-                    return Ended::SendFailed;
+                    return send_failed(&hub);
                 }
             }
         }
     }
+}
+
+/// Counts a client dropped because a send failed or timed out (it stopped reading).
+fn send_failed(hub: &Hub) -> Ended {
+    hub.counters.failed_sends.fetch_add(1, Ordering::Relaxed);
+    Ended::SendFailed
 }
 
 async fn send<S: Sink<Message> + Unpin>(
