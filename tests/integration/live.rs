@@ -164,3 +164,46 @@ async fn a_stalled_client_does_not_delay_another() {
     }
     drop(stalled);
 }
+
+/// POSTs an empty form to `path` and returns the JSON body (a server function's answer).
+fn post_empty(server: &Server, path: &str) -> Value {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(server.addr).unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: 0\r\nConnection: close\r\n\r\n",
+        server.addr
+    )
+    .unwrap();
+    let mut out = String::new();
+    stream.read_to_string(&mut out).unwrap();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{out}");
+    serde_json::from_str(body).unwrap_or_else(|_| panic!("{out}"))
+}
+
+#[tokio::test]
+async fn refresh_takes_a_new_sample_and_every_client_sees_it() {
+    // Scheduled samples are 60 s apart: whatever arrives after the first came from a refresh.
+    let server = Server::spawn(&["--interval-secs", "60"]);
+    let mut client = connect(&server, "").await;
+    let snapshot = next_json(&mut client, Duration::from_secs(5)).await;
+    assert_eq!(snapshot["type"], "snapshot");
+    let first = post_empty(&server, "/rpc/live/refresh");
+    let second = post_empty(&server, "/rpc/live/refresh");
+    let (seq1, seq2) = (first["seq"].as_u64().unwrap(), second["seq"].as_u64().unwrap());
+    assert_eq!(seq2, seq1 + 1, "{first} {second}");
+    // The second waited for the shortest span a sample may cover (500 ms here).
+    let gap = second["at_ms"].as_u64().unwrap() - first["at_ms"].as_u64().unwrap();
+    assert!(gap >= 450, "samples {gap} ms apart");
+    // Both reach the live stream as updates.
+    let mut seen = Vec::new();
+    while !seen.contains(&seq2) {
+        let message = next_json(&mut client, Duration::from_secs(5)).await;
+        if message["type"] == "update" {
+            seen.push(message["sample"]["seq"].as_u64().unwrap());
+        }
+    }
+    assert!(seen.contains(&seq1), "{seen:?}");
+}

@@ -32,9 +32,9 @@ pub struct CollectorHandle {
 }
 
 impl CollectorHandle {
-    /// Asks for a sample now; resolves with it once it has been published. A request less than
-    /// half an interval after the previous sample is answered by the next scheduled one instead,
-    /// so no sample covers too short a time for its CPU and rate figures to mean anything.
+    /// Asks for a sample now; resolves with it once it has been published. A request within
+    /// [`min_sample_span`] of the previous sample is answered once that span has passed, and the
+    /// schedule restarts from the new sample, so no sample covers too short a time.
     pub async fn sample_now(&self) -> Result<Sample, &'static str> {
         let (tx, rx) = oneshot::channel();
         self.requests.send(tx).map_err(|_| "the collector has stopped")?;
@@ -65,6 +65,13 @@ impl CollectorHandle {
     }
 }
 
+/// The shortest time one sample may cover: half the interval, at most 500 ms. A request for a
+/// sample sooner after the previous one waits until then, so that no sample's CPU and rate
+/// figures are computed over a sliver of time (and the next scheduled one is not shortened).
+pub fn min_sample_span(interval: Duration) -> Duration {
+    (interval / 2).min(Duration::from_millis(500))
+}
+
 /// Starts the collector thread. It stops when the receiving side of `out` is dropped.
 pub fn spawn(interval: Duration, out: mpsc::Sender<Collected>) -> std::io::Result<CollectorHandle> {
     let (requests, request_rx) = std_mpsc::channel::<oneshot::Sender<Sample>>();
@@ -74,31 +81,31 @@ pub fn spawn(interval: Duration, out: mpsc::Sender<Collected>) -> std::io::Resul
         let mut sampler = SystemSampler::new();
         let mut next = Instant::now();
         let mut last_taken = Instant::now();
-        // Requests that came too soon after a sample, answered by the next scheduled one.
+        let min_span = min_sample_span(interval);
+        // Requests for a sample now, answered by the next sample taken.
         let mut waiting: Vec<oneshot::Sender<Sample>> = Vec::new();
         loop {
-            let wait = next.saturating_duration_since(Instant::now());
+            let due = if waiting.is_empty() { next } else { next.min(last_taken + min_span) };
+            let wait = due.saturating_duration_since(Instant::now());
             match request_rx.recv_timeout(wait) {
-                Ok(reply) if last_taken.elapsed() < interval / 2 => {
-                    waiting.push(reply);
-                    continue;
-                }
                 Ok(reply) => {
-                    // The next scheduled sample covers a whole interval from this one.
-                    next = Instant::now() + interval;
                     waiting.push(reply);
-                }
-                Err(std_mpsc::RecvTimeoutError::Timeout) => {
-                    next += interval;
-                    if next < Instant::now() {
-                        next = Instant::now() + interval;
+                    if last_taken.elapsed() < min_span {
+                        continue;
                     }
                 }
+                Err(std_mpsc::RecvTimeoutError::Timeout) => {}
                 // Every handle is gone: keep the schedule without on-demand requests.
-                Err(std_mpsc::RecvTimeoutError::Disconnected) => {
-                    std::thread::sleep(wait);
-                    next += interval;
+                Err(std_mpsc::RecvTimeoutError::Disconnected) => std::thread::sleep(wait),
+            }
+            if waiting.is_empty() {
+                next += interval;
+                if next < Instant::now() {
+                    next = Instant::now() + interval;
                 }
+            } else {
+                // An on-demand sample: the next scheduled one covers a whole interval from it.
+                next = Instant::now() + interval;
             }
             let metrics = sampler.sample();
             last_taken = Instant::now();
