@@ -95,9 +95,13 @@ impl SetValue {
         }
     }
 
-    /// Bytes a member costs when stored (its text plus the table slot).
+    /// Heap bytes a member costs when stored: its text as the allocator rounds it (16-byte
+    /// granules plus a header), and its slot in the table (the boxed pointer and length, the
+    /// control byte, and the table's spare capacity at its 7/8 load factor).
     pub(super) fn member_cost(member: &str) -> usize {
-        member.len() + std::mem::size_of::<Box<str>>()
+        const ALLOCATION_HEADER: usize = 16;
+        const TABLE_SLOT: usize = (std::mem::size_of::<Box<str>>() + 1) * 8 / 7 + 1;
+        member.len().next_multiple_of(16) + ALLOCATION_HEADER + TABLE_SLOT
     }
 }
 
