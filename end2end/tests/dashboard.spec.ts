@@ -1,12 +1,9 @@
 // The live dashboard: the badge goes Live, values and charts move, and the page survives the
 // server going away and coming back without a reload.
 import { test, expect } from '@playwright/test';
-import { spawn, type ChildProcess } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { AppFrame } from '../pages/app';
 import { DashboardPage } from '../pages/dashboard';
+import { OwnServer } from '../pages/own-server';
 
 test('the dashboard goes live and its numbers and charts move', async ({ page }) => {
   const app = new AppFrame(page);
@@ -37,38 +34,6 @@ test('refresh now takes a sample at once', async ({ page }) => {
   await expect(refresh).toHaveText('Refresh now');
   await expect(refresh).toBeEnabled();
 });
-
-/** A server of this test's own, so it can be stopped and started again on the same port. */
-class OwnServer {
-  proc?: ChildProcess;
-  readonly dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vitals-e2e-own-'));
-
-  constructor(readonly port: number) {}
-
-  async start() {
-    const bin = process.env.VITALS_BIN ?? path.resolve(__dirname, '../../target/release/vitals');
-    this.proc = spawn(bin, ['serve', '--port', String(this.port), '--statsd', 'off', '--data-dir', this.dataDir], {
-      stdio: 'ignore',
-    });
-    await expect
-      .poll(async () => {
-        try {
-          return (await fetch(`http://127.0.0.1:${this.port}/health`)).status;
-        } catch {
-          return 0;
-        }
-      }, { timeout: 15_000 })
-      .toBe(200);
-  }
-
-  async stop() {
-    const proc = this.proc;
-    if (!proc || proc.exitCode !== null) return;
-    const exited = new Promise((resolve) => proc.once('exit', resolve));
-    proc.kill('SIGTERM');
-    await exited;
-  }
-}
 
 test('the page shows Reconnecting while the server is down and goes Live again by itself', async ({ page }) => {
   const server = new OwnServer(Number(process.env.VITALS_E2E_OWN_PORT ?? 3117));
