@@ -100,6 +100,8 @@ pub struct IngestStats {
     pub max_series: usize,
     /// True when samples of new series are being dropped by the series budget.
     pub cap_reached: bool,
+    /// Estimated heap bytes of the operation and event statistics (buckets and sketch bins).
+    pub statistics_bytes: usize,
     /// Bytes of set members held, and the bound.
     pub set_bytes: usize,
     pub max_set_bytes: usize,
@@ -194,6 +196,8 @@ impl AppMetrics {
             series_by_kind: by_kind,
             max_series: inner.limits.max_series,
             cap_reached: inner.counts.dropped_by_cap() > 0,
+            statistics_bytes: inner.operations.approx_memory_bytes()
+                + inner.events.approx_memory_bytes(),
             set_bytes: inner.set_bytes,
             max_set_bytes: inner.limits.max_set_bytes,
             last_malformed: inner.counts.last_malformed(),
