@@ -34,16 +34,22 @@ pub async fn get_operations(window: Window) -> Result<OperationsView, ServerFnEr
     if !state.limits.queries.admit() {
         return Err(ServerFnError::new("too many statistics queries: try again in a second"));
     }
-    let now_ms = crate::server::now_ms();
-    let stats = state.app.ingest_stats();
-    Ok(OperationsView {
-        window,
-        now_ms,
-        relative_error: crate::server::stats::OperationRegistry::RELATIVE_ERROR,
-        operations: state.app.summaries(window, now_ms),
-        dropped_by_cap: stats.statsd.dropped_by_cap + stats.http.dropped_by_cap,
-        max_series: stats.max_series,
+    let app = std::sync::Arc::clone(&state.app);
+    // The store's lock may be held by a burst of StatsD: wait for it off the runtime's workers.
+    tokio::task::spawn_blocking(move || {
+        let now_ms = crate::server::now_ms();
+        let (dropped_by_cap, max_series) = app.budget();
+        OperationsView {
+            window,
+            now_ms,
+            relative_error: crate::server::stats::OperationRegistry::RELATIVE_ERROR,
+            operations: app.summaries(window, now_ms),
+            dropped_by_cap,
+            max_series,
+        }
     })
+    .await
+    .map_err(|_| ServerFnError::new("the statistics query failed"))
 }
 
 /// One operation's latency over time and distribution; `None` when it has no samples.
@@ -53,10 +59,18 @@ pub async fn get_operation_detail(
     window: Window,
 ) -> Result<Option<OperationDetailView>, ServerFnError> {
     let state = crate::server::state::expect_state()?;
-    let now_ms = crate::server::now_ms();
-    Ok(state.app.detail(&name, window, now_ms).map(|detail| OperationDetailView {
-        window,
-        now_ms,
-        detail,
-    }))
+    if !state.limits.queries.admit() {
+        return Err(ServerFnError::new("too many statistics queries: try again in a second"));
+    }
+    let app = std::sync::Arc::clone(&state.app);
+    tokio::task::spawn_blocking(move || {
+        let now_ms = crate::server::now_ms();
+        app.detail(&name, window, now_ms).map(|detail| OperationDetailView {
+            window,
+            now_ms,
+            detail,
+        })
+    })
+    .await
+    .map_err(|_| ServerFnError::new("the statistics query failed"))
 }

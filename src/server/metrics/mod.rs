@@ -186,6 +186,12 @@ impl AppMetrics {
         self.lock().operations.detail(name, window, now_ms)
     }
 
+    /// Samples dropped by the series budget (over both protocols), and the budget.
+    pub fn budget(&self) -> (u64, usize) {
+        let inner = self.lock();
+        (inner.counts.dropped_by_cap(), inner.limits.max_series)
+    }
+
     pub fn ingest_stats(&self) -> IngestStats {
         let inner = self.lock();
         let by_kind = inner.series_by_kind();
