@@ -74,7 +74,7 @@ async fn security_headers_on_pages_and_json() {
     assert!(html.contains(&format!("nonce=\"{nonce}\"")), "inline scripts must carry the nonce");
     let json = app.get("/health").await;
     assert_eq!(json.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
-    assert_eq!(json.headers()[header::REFERRER_POLICY], "no-referrer");
+    assert_eq!(json.headers()[header::REFERRER_POLICY], "same-origin");
     assert_eq!(
         json.headers()[header::CONTENT_SECURITY_POLICY],
         "default-src 'none'; frame-ancestors 'none'"
