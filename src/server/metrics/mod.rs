@@ -369,17 +369,24 @@ impl Inner {
     /// malformed.
     pub fn counter(&mut self, protocol: Protocol, name: &str, delta: f64, now_ms: u64) -> Outcome {
         let minute = now_ms / 60_000;
-        let exists = self.counters.contains_key(name);
-        if !exists && !self.has_room() {
+        let room = self.has_room();
+        let current = self.counters.get(name);
+        if current.is_none() && !room {
             return Outcome::DroppedByCap.counted(self.counts.of(protocol));
         }
-        let base = self.counters.get(name).cloned().unwrap_or_default();
+        let base = current.cloned().unwrap_or_default();
         let Some(next) = delta.is_finite().then(|| base.added(delta, minute, now_ms)).flatten()
         else {
             self.note_malformed(protocol, name, "counter total would be non-finite", now_ms);
             return Outcome::Malformed;
         };
-        self.counters.insert(name.into(), next);
+        // Only a new counter allocates its name.
+        match self.counters.get_mut(name) {
+            Some(slot) => *slot = next,
+            None => {
+                self.counters.insert(name.into(), next);
+            }
+        }
         Outcome::Accepted.counted(self.counts.of(protocol))
     }
 
