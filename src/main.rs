@@ -47,7 +47,12 @@ fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e:#}");
-                    ExitCode::FAILURE
+                    // A store that cannot be opened is the user's to fix, like a bad setting.
+                    if e.downcast_ref::<vitals::server::store::OpenError>().is_some() {
+                        ExitCode::from(2)
+                    } else {
+                        ExitCode::FAILURE
+                    }
                 }
             }
         }

@@ -102,7 +102,9 @@ impl LatencyThresholds {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OperationSummary {
     pub name: String,
-    pub window: Window,
+    /// The sliding window summarised; absent for a stored time range (its answer says which).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<Window>,
     /// Samples in the window (sample-rate weights applied, so it may exceed what was received).
     pub count: u64,
     /// Seconds the window really covers: its nominal length, or less right after start-up.
@@ -268,7 +270,7 @@ mod tests {
     fn op(name: &str, p95_ms: f64, count: u64) -> OperationSummary {
         OperationSummary {
             name: name.into(),
-            window: Window::M5,
+            window: Some(Window::M5),
             count,
             span_secs: 300,
             rate_per_min: count as f64 / 5.0,

@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use crate::model::ops::LatencyThresholds;
 use crate::server::auth::AuthMode;
+use crate::server::store::{Retention, StoreConfig};
 
 /// Default listen address: loopback only.
 pub const DEFAULT_HOST: &str = "127.0.0.1";
@@ -24,6 +25,8 @@ pub const DEFAULT_HISTORY: usize = 300;
 pub const DEFAULT_MAX_CLIENTS: u64 = 10_000;
 pub const DEFAULT_STATSD: &str = "127.0.0.1:8125";
 pub const DEFAULT_MAX_SERIES: usize = 10_000;
+/// Default bound on the store's size, in MiB (see BENCHMARKS.md for bytes per series and day).
+pub const DEFAULT_MAX_DISK_MB: u64 = 4096;
 /// Most samples `--history` may keep in memory (24 hours at 1 Hz; about 500 bytes each).
 pub const MAX_HISTORY: usize = 86_400;
 
@@ -123,6 +126,19 @@ pub struct ServeArgs {
     /// browsers sign in at /login) [default: all].
     #[arg(long, env = "VITALS_AUTH")]
     pub auth: Option<String>,
+    /// Hours raw host samples are kept in the store [default: 48].
+    #[arg(long, env = "VITALS_RETENTION_RAW_HOURS")]
+    pub retention_raw_hours: Option<u64>,
+    /// Days minute rows are kept [default: 30].
+    #[arg(long, env = "VITALS_RETENTION_MINUTE_DAYS")]
+    pub retention_minute_days: Option<u64>,
+    /// Days hour rows are kept [default: 400].
+    #[arg(long, env = "VITALS_RETENTION_HOUR_DAYS")]
+    pub retention_hour_days: Option<u64>,
+    /// Most megabytes the store may use; beyond, the oldest rows of the finest tier go first
+    /// [default: 4096].
+    #[arg(long, env = "VITALS_MAX_DISK_MB")]
+    pub max_disk_mb: Option<u64>,
 }
 
 /// The config file's shape: the same options as the flags, all optional; unknown keys are errors.
@@ -150,6 +166,10 @@ struct FileConfig {
     allowed_origins: Option<Vec<String>>,
     trust_forwarded: Option<bool>,
     auth: Option<String>,
+    retention_raw_hours: Option<u64>,
+    retention_minute_days: Option<u64>,
+    retention_hour_days: Option<u64>,
+    max_disk_mb: Option<u64>,
 }
 
 /// A secret that never shows in logs or debug output.
@@ -196,6 +216,8 @@ pub struct ServeConfig {
     pub trust_forwarded: bool,
     /// What `token` protects (only meaningful with a token).
     pub auth: AuthMode,
+    pub retention: Retention,
+    pub max_disk_mb: u64,
 }
 
 impl Default for ServeConfig {
@@ -220,6 +242,8 @@ impl Default for ServeConfig {
             allowed_origins: Vec::new(),
             trust_forwarded: false,
             auth: AuthMode::default(),
+            retention: Retention::default(),
+            max_disk_mb: DEFAULT_MAX_DISK_MB,
         }
     }
 }
@@ -305,6 +329,21 @@ impl ServeArgs {
                     value: mode.clone(),
                 })?,
             },
+            retention: Retention {
+                raw_hours: self
+                    .retention_raw_hours
+                    .or(file.retention_raw_hours)
+                    .unwrap_or(d.retention.raw_hours),
+                minute_days: self
+                    .retention_minute_days
+                    .or(file.retention_minute_days)
+                    .unwrap_or(d.retention.minute_days),
+                hour_days: self
+                    .retention_hour_days
+                    .or(file.retention_hour_days)
+                    .unwrap_or(d.retention.hour_days),
+            },
+            max_disk_mb: self.max_disk_mb.or(file.max_disk_mb).unwrap_or(d.max_disk_mb),
         };
         config.validate()?;
         Ok(config)
@@ -389,6 +428,29 @@ impl ServeConfig {
                 value: format!("{} / {} / {} ms", t.excellent_ms, t.good_ms, t.acceptable_ms),
             });
         }
+        let r = self.retention;
+        let ordered = r.raw_hours >= 1
+            && r.minute_days >= 1
+            && r.minute_days <= r.hour_days
+            && r.hour_days <= 36_500
+            && r.raw_hours <= r.minute_days * 24;
+        if !ordered {
+            return Err(ConfigError::OutOfRange {
+                name: "retention",
+                rule: "at least 1 for each tier, raw <= minute <= hour days, hour days <= 36500",
+                value: format!(
+                    "raw {} h, minute {} d, hour {} d",
+                    r.raw_hours, r.minute_days, r.hour_days
+                ),
+            });
+        }
+        if self.max_disk_mb < 16 {
+            return Err(ConfigError::OutOfRange {
+                name: "max-disk-mb",
+                rule: "at least 16",
+                value: self.max_disk_mb.to_string(),
+            });
+        }
         if self.request_timeout_secs == 0 {
             return Err(ConfigError::OutOfRange {
                 name: "request-timeout-secs",
@@ -397,6 +459,15 @@ impl ServeConfig {
             });
         }
         Ok(())
+    }
+
+    /// How to open the history store.
+    pub fn store_config(&self) -> StoreConfig {
+        StoreConfig {
+            retention: self.retention,
+            max_disk_bytes: Some(self.max_disk_mb.saturating_mul(1024 * 1024)),
+            ..StoreConfig::new(&self.data_dir)
+        }
     }
 
     /// The sampling interval as a [`std::time::Duration`].

@@ -15,9 +15,11 @@ pub mod limits;
 pub mod live;
 pub mod metrics;
 pub mod publisher;
+pub mod recorder;
 pub mod security;
 pub mod state;
 pub mod stats;
+pub mod store;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -71,19 +73,39 @@ pub fn build_state(config: ServeConfig, shutdown: CancellationToken) -> anyhow::
     health.register("ui_bundle", Arc::new(move || bundle.health()));
     let data_dir = config.data_dir.clone();
     health.register("data_dir", Arc::new(move || data_dir_health(&data_dir)));
+    let store = store::Store::open(config.store_config())?;
+    let watched_store = store.clone();
+    health.register("store", Arc::new(move || watched_store.health()));
     let interval = config.interval();
     let hub = live::Hub::new(interval.as_millis() as u64, config.history, config.max_clients);
     let bus = bus::TickBus::default();
-    tokio::spawn(live::run(Arc::clone(&hub), bus.subscribe(), shutdown.clone()));
-    let (collected_tx, collected_rx) = tokio::sync::mpsc::channel(4);
-    let collector = collector::spawn(interval, collected_tx).context("starting the collector")?;
     let limits = metrics::Limits {
         max_series: config.max_series,
         max_set_members: config.max_set_members,
         max_set_bytes: config.max_set_bytes,
     };
-    let app = metrics::AppMetrics::new(limits, config.thresholds, now_ms());
-    tokio::spawn(publisher::run(bus.clone(), collected_rx, Arc::clone(&app), shutdown.clone()));
+    let started = now_ms();
+    let app = metrics::AppMetrics::new(limits, config.thresholds, started);
+    app.lock().attach_store(store.retention().minute_ms(), started);
+    let restored = recorder::restore(&store, &app, &hub, config.history, started);
+    if restored.samples + restored.minutes > 0 {
+        info!(
+            samples = restored.samples,
+            minutes = restored.minutes,
+            "Restored the live history and operation windows from the store."
+        );
+    }
+    tokio::spawn(live::run(Arc::clone(&hub), bus.subscribe(), shutdown.clone()));
+    tokio::spawn(recorder::run(store.clone(), Arc::clone(&app), bus.subscribe(), shutdown.clone()));
+    let (collected_tx, collected_rx) = tokio::sync::mpsc::channel(4);
+    let collector = collector::spawn(interval, collected_tx).context("starting the collector")?;
+    tokio::spawn(publisher::run(
+        bus.clone(),
+        collected_rx,
+        Arc::clone(&app),
+        restored.last_seq,
+        shutdown.clone(),
+    ));
     tokio::spawn(prune_periodically(Arc::clone(&app), shutdown.clone()));
     let statsd = match config.statsd {
         Some(addr) => Some(Arc::new(ingest::udp::spawn(addr, Arc::clone(&app)).map_err(|e| {
@@ -115,6 +137,7 @@ pub fn build_state(config: ServeConfig, shutdown: CancellationToken) -> anyhow::
         app,
         statsd,
         collector,
+        store,
         auth: auth::Auth::new(config.token.clone(), config.auth),
         origins,
         limits: limits::RateLimits::shared(),
@@ -237,6 +260,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         ));
         info!("Demo traffic is on: simulated operations arrive over StatsD and HTTP.");
     }
+    let (store, metrics) = (state.store.clone(), Arc::clone(&state.app));
     let app = router(state);
     info!(addr = %local, "Listening on http://{local}");
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
@@ -248,10 +272,17 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             tracing::debug!(error = %e, "Cannot bound a socket's send buffer.");
         }
     });
-    axum::serve(listener, app.into_make_service())
+    let served = axum::serve(listener, app.into_make_service())
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
-        .context("serving HTTP")?;
+        .context("serving HTTP");
+    // Everything accepted reaches the disk before the process ends.
+    tokio::task::spawn_blocking(move || {
+        recorder::flush_on_shutdown(&store, &metrics, SHUTDOWN_GRACE / 2);
+    })
+    .await
+    .context("flushing the history store")?;
+    served?;
     info!("Stopped.");
     Ok(())
 }

@@ -16,14 +16,16 @@ use crate::model::ops::{OperationSummary, Window};
 /// The most operations a tick carries (busiest first); the API has them all.
 pub const LIVE_OPERATIONS: usize = 200;
 
-/// Publishes until the collector stops or the server shuts down.
+/// Publishes until the collector stops or the server shuts down. Ticks are numbered from
+/// `last_seq + 1` (the newest restored sample's number, so restored history continues).
 pub async fn run(
     bus: TickBus,
     mut collected: mpsc::Receiver<Collected>,
     app: Arc<AppMetrics>,
+    last_seq: u64,
     shutdown: CancellationToken,
 ) {
-    let mut seq = 0u64;
+    let mut seq = last_seq;
     loop {
         let next = tokio::select! {
             () = shutdown.cancelled() => return,
@@ -88,7 +90,7 @@ fn busiest_operations(app: &AppMetrics, now_ms: u64) -> Vec<OperationSummary> {
 mod tests {
     use super::*;
     use crate::model::ops::LatencyThresholds;
-    use crate::server::metrics::{Limits, Protocol};
+    use crate::server::metrics::{Limits, Protocol, Timing};
 
     const NOW: u64 = 1_700_000_000_000;
 
@@ -98,9 +100,13 @@ mod tests {
         {
             let mut m = metrics.lock();
             for i in 0..10 {
-                m.operation(Protocol::Http, "op", 100.0, i != 0, 1.0, NOW, NOW);
+                m.timing(
+                    Protocol::Http,
+                    Timing::operation("op", 100.0, NOW).failed_if(i == 0),
+                    NOW,
+                );
             }
-            m.event(Protocol::Http, "e", 20.0, false, 1.0, NOW, NOW);
+            m.timing(Protocol::Http, Timing::event("e", 20.0, NOW).failed_if(true), NOW);
             m.gauge(Protocol::Statsd, QUEUE_ACTIONS, 7.0, false, NOW);
             m.gauge(Protocol::Statsd, QUEUE_ACTIONS, -2.0, true, NOW);
             m.gauge(Protocol::Statsd, QUEUE_EVENTS, 3.0, false, NOW);
@@ -122,7 +128,7 @@ mod tests {
     #[test]
     fn a_minute_without_actions_has_no_success_rate() {
         let metrics = AppMetrics::new(Limits::default(), LatencyThresholds::default(), 0);
-        metrics.lock().operation(Protocol::Http, "op", 1.0, true, 1.0, NOW, NOW);
+        metrics.lock().timing(Protocol::Http, Timing::operation("op", 1.0, NOW), NOW);
         let (later, _) = live_figures(&metrics.lock(), NOW + 120_000);
         assert_eq!((later.success_pct, later.actions_per_min), (None, 0.0));
     }
@@ -132,7 +138,7 @@ mod tests {
         // Started 10 s ago; 10 samples: 60 per minute, not 10 per minute.
         let metrics = AppMetrics::new(Limits::default(), LatencyThresholds::default(), NOW - 9_000);
         for i in 0..10 {
-            metrics.lock().operation(Protocol::Http, "op", 1.0, true, 1.0, NOW - i * 900, NOW);
+            metrics.lock().timing(Protocol::Http, Timing::operation("op", 1.0, NOW - i * 900), NOW);
         }
         let (actions, _) = live_figures(&metrics.lock(), NOW);
         assert!((actions.actions_per_min - 60.0).abs() < 1e-9, "{actions:?}");

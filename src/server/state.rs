@@ -18,6 +18,7 @@ use super::limits::RateLimits;
 use super::live::Hub;
 use super::metrics::AppMetrics;
 use super::security::OriginPolicy;
+use super::store::Store;
 
 /// Shared, cheaply cloned application state.
 #[derive(Clone)]
@@ -39,6 +40,8 @@ pub struct AppState {
     /// The StatsD listener, unless disabled.
     pub statsd: Option<Arc<StatsdListener>>,
     pub collector: CollectorHandle,
+    /// The history store (SQLite in the data directory).
+    pub store: Store,
     /// Cancelled when the server starts shutting down; long-lived tasks and sockets watch it.
     pub shutdown: CancellationToken,
 }

@@ -24,7 +24,8 @@ async fn health_reports_components_and_version() {
 
 #[tokio::test]
 async fn health_is_503_when_a_component_is_down() {
-    let app = TestApp::with(|c| c.data_dir = "/nonexistent/vitals-data".into());
+    let app = TestApp::new();
+    std::fs::remove_dir_all(&app.state.config.data_dir).unwrap();
     let response = app.get("/health").await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body: Value = serde_json::from_slice(&body_bytes(response).await).unwrap();

@@ -4,12 +4,15 @@
 
 use axum::extract::State;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{middleware, Json, Router};
 
+pub mod history;
 pub mod ops;
+pub mod range;
 
 use super::auth::require_token;
+use super::metrics::TimingKind;
 use super::state::AppState;
 
 /// Routes under `/api/v1` plus `/ws`; merged into the main router. Ingestion needs the token
@@ -17,12 +20,32 @@ use super::state::AppState;
 pub fn routes(state: &AppState) -> Router<AppState> {
     let guarded = Router::new()
         .route("/api/v1/ingest", post(crate::server::ingest::http::ingest))
+        .route("/api/v1/data", delete(history::delete_data))
+        .route("/api/v1/monitor/pause", post(history::pause))
+        .route("/api/v1/monitor/resume", post(history::resume))
         .route_layer(middleware::from_fn_with_state(state.auth.clone(), require_token));
     Router::new()
         .route("/ws", get(crate::server::live::socket::upgrade))
         .route("/api/v1/ws/stats", get(ws_stats))
-        .route("/api/v1/operations", get(ops::list))
-        .route("/api/v1/operations/{name}", get(ops::detail))
+        .route("/api/v1/operations", get(|s, q| ops::list(TimingKind::Operation, s, q)))
+        .route(
+            "/api/v1/operations/{name}",
+            get(|s, p, q| ops::detail(TimingKind::Operation, s, p, q)),
+        )
+        .route(
+            "/api/v1/operations/{name}/series",
+            get(|s, p, q| history::series(TimingKind::Operation, s, p, q)),
+        )
+        .route("/api/v1/events", get(|s, q| ops::list(TimingKind::Event, s, q)))
+        .route("/api/v1/events/{name}", get(|s, p, q| ops::detail(TimingKind::Event, s, p, q)))
+        .route(
+            "/api/v1/events/{name}/series",
+            get(|s, p, q| history::series(TimingKind::Event, s, p, q)),
+        )
+        .route("/api/v1/host", get(history::current_host))
+        .route("/api/v1/history/host", get(history::host))
+        .route("/api/v1/store/stats", get(history::store_stats))
+        .route("/api/v1/monitor", get(history::recording))
         .route("/api/v1/ingest/stats", get(ops::ingest_stats))
         .route("/api/v1/metrics", get(ops::other_metrics))
         .merge(guarded)

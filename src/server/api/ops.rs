@@ -5,12 +5,14 @@ use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 
+use super::range;
 use crate::model::ops::{sort_operations, OperationDetail, OperationSummary, SortKey, Window};
 use crate::server::error::ApiError;
-use crate::server::metrics::{IngestStats, OtherMetrics};
+use crate::server::metrics::{IngestStats, OtherMetrics, TimingKind};
 use crate::server::state::AppState;
 use crate::server::stats::OperationRegistry;
 
@@ -45,12 +47,14 @@ fn window_param(query: &HashMap<String, String>) -> Result<Window, ApiError> {
     }
 }
 
-/// `GET /api/v1/operations?window=5m&sort=p95&order=desc&limit=100`.
-pub async fn list(
-    State(state): State<AppState>,
-    Query(query): Query<HashMap<String, String>>,
-) -> Result<Json<OperationList>, ApiError> {
-    let window = window_param(&query)?;
+/// Sorting and paging of a list answer.
+struct ListParams {
+    sort: SortKey,
+    descending: bool,
+    limit: usize,
+}
+
+fn list_params(query: &HashMap<String, String>) -> Result<ListParams, ApiError> {
     let sort = match query.get("sort") {
         None => SortKey::default(),
         Some(s) => SortKey::parse(s).ok_or_else(|| {
@@ -71,27 +75,50 @@ pub async fn list(
                 || ApiError::bad_field("limit", "limit: must be between 1 and 10000"),
             )?,
         };
+    Ok(ListParams { sort, descending, limit })
+}
+
+/// `GET /api/v1/operations?window=5m&sort=p95&order=desc&limit=100` (and `/api/v1/events`):
+/// the in-memory window; with `from`/`to`, the stored range (see [`super::history`]).
+pub async fn list(
+    kind: TimingKind,
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let params = list_params(&query)?;
+    if range::wants_range(&query) {
+        let answer = super::history::range_summaries(&state, kind, &query, |ops| {
+            sort_operations(ops, params.sort, params.descending);
+            ops.truncate(params.limit);
+        })
+        .await?;
+        return Ok(Json(answer).into_response());
+    }
+    let window = window_param(&query)?;
     state.limits.queries.check()?;
     let app = std::sync::Arc::clone(&state.app);
     // Summarising takes the store's lock, which a burst of StatsD may hold: off the workers.
-    let mut operations =
-        tokio::task::spawn_blocking(move || app.summaries(window, crate::server::now_ms()))
-            .await
-            .map_err(|_| internal())?;
+    let mut operations = tokio::task::spawn_blocking(move || {
+        app.summaries_of(kind, window, crate::server::now_ms())
+    })
+    .await
+    .map_err(|_| internal())?;
     let total = operations.len();
-    sort_operations(&mut operations, sort, descending);
-    operations.truncate(limit);
+    sort_operations(&mut operations, params.sort, params.descending);
+    operations.truncate(params.limit);
     Ok(Json(OperationList {
         window,
         relative_error: OperationRegistry::RELATIVE_ERROR,
-        sort,
+        sort: params.sort,
         total,
         operations,
-    }))
+    })
+    .into_response())
 }
 
-/// `GET /api/v1/operations/{name}?window=5m`.
+/// `GET /api/v1/operations/{name}?window=5m` (and `/api/v1/events/{name}`).
 pub async fn detail(
+    kind: TimingKind,
     State(state): State<AppState>,
     Path(name): Path<String>,
     Query(query): Query<HashMap<String, String>>,
@@ -100,21 +127,26 @@ pub async fn detail(
     state.limits.queries.check()?;
     let app = std::sync::Arc::clone(&state.app);
     let wanted = name.clone();
-    let found =
-        tokio::task::spawn_blocking(move || app.detail(&wanted, window, crate::server::now_ms()))
-            .await
-            .map_err(|_| internal())?;
+    let found = tokio::task::spawn_blocking(move || {
+        app.detail_of(kind, &wanted, window, crate::server::now_ms())
+    })
+    .await
+    .map_err(|_| internal())?;
+    let what = match kind {
+        TimingKind::Operation => "operation",
+        TimingKind::Event => "event",
+    };
     let detail = found.ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
-            format!("no samples for operation '{name}' in the last {}", window.as_str()),
+            format!("no samples for {what} '{name}' in the last {}", window.as_str()),
         )
         .with_field("name")
     })?;
     Ok(Json(OperationDetailAnswer { window, detail }))
 }
 
-fn internal() -> ApiError {
+pub(super) fn internal() -> ApiError {
     ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the statistics query failed")
 }
 

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::server::error::ApiError;
 use crate::server::metrics::{
-    validate_name, AppMetrics, Outcome, Protocol, DEFAULT_EVENT_NAME, MAX_ACTION_CHARS,
+    validate_name, AppMetrics, Outcome, Protocol, Timing, DEFAULT_EVENT_NAME, MAX_ACTION_CHARS,
 };
 use crate::server::state::AppState;
 
@@ -234,13 +234,14 @@ pub fn record(app: &AppMetrics, batch: &Batch, now: u64) -> Accepted {
     m.count_received(Protocol::Http);
     for (i, op) in batch.operations.iter().enumerate() {
         let at = op.timestamp_ms.unwrap_or(now);
-        let outcome =
-            m.operation(Protocol::Http, &op.name, op.duration_ms, op.success, 1.0, at, now);
+        let t = Timing::operation(&op.name, op.duration_ms, at).failed_if(!op.success);
+        let outcome = m.timing(Protocol::Http, t, now);
         answer.operations += usize::from(answer.note("operations", i, outcome));
     }
     for (i, ev) in batch.events.iter().enumerate() {
         let name = ev.name.as_deref().unwrap_or(DEFAULT_EVENT_NAME);
-        let outcome = m.event(Protocol::Http, name, ev.processing_ms, ev.success, 1.0, now, now);
+        let t = Timing::event(name, ev.processing_ms, now).failed_if(!ev.success);
+        let outcome = m.timing(Protocol::Http, t, now);
         answer.events += usize::from(answer.note("events", i, outcome));
     }
     for (i, g) in batch.gauges.iter().enumerate() {

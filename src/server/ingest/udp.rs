@@ -14,7 +14,7 @@ use tracing::{info, warn};
 use super::statsd::{parse_datagram, LineError, StatsdSink, Tags};
 use crate::server::health::Status;
 use crate::server::metrics::counts::MALFORMED_INPUT_CHARS;
-use crate::server::metrics::{AppMetrics, Inner, Protocol, EVENT_PREFIX};
+use crate::server::metrics::{AppMetrics, Inner, Protocol, Timing, EVENT_PREFIX};
 
 /// Receive buffer asked of the kernel. Without `CAP_NET_ADMIN` the kernel caps it at
 /// `net.core.rmem_max`; with it (`SO_RCVBUFFORCE`) a burst of ~1M lines fits.
@@ -201,9 +201,11 @@ impl StatsdSink for Apply<'_> {
         let now = self.now_ms;
         if is_event(name, tags) {
             let event = name.strip_prefix(EVENT_PREFIX).filter(|n| !n.is_empty()).unwrap_or(name);
-            self.inner.event(Protocol::Statsd, event, value_ms, success, weight, now, now);
+            let t = Timing::event(event, value_ms, now).failed_if(!success).weighted(weight);
+            self.inner.timing(Protocol::Statsd, t, now);
         } else {
-            self.inner.operation(Protocol::Statsd, name, value_ms, success, weight, now, now);
+            let t = Timing::operation(name, value_ms, now).failed_if(!success).weighted(weight);
+            self.inner.timing(Protocol::Statsd, t, now);
         }
     }
 

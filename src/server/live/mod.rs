@@ -146,6 +146,16 @@ impl Hub {
         self.max_clients
     }
 
+    /// Puts stored samples (oldest first) into the history without sending them, before the
+    /// first tick (after a restart).
+    pub fn restore_history(&self, samples: Vec<Sample>) {
+        if let Ok(mut history) = self.history.lock() {
+            for sample in samples {
+                history.push(sample);
+            }
+        }
+    }
+
     /// Records `sample` and sends its update to every client: serialised once (twice on ticks
     /// that carry operation statistics: with and without them), shared by all.
     /// `operations` replaces the operation statistics when given.

@@ -22,13 +22,15 @@
 
 pub mod counts;
 pub mod other;
+pub mod spool;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Serialize;
 
-use super::stats::{OperationRegistry, RecordError, StatsConfig, Totals};
+use super::stats::{OperationRegistry, RecordError, Rollup, StatsConfig, Totals};
+use super::store::{Batch, SeriesKind, ValueRow};
 use crate::model::ops::{LatencyThresholds, OperationDetail, OperationSummary, Window};
 pub use counts::{IngestCounts, Malformed, Protocol, ProtocolStats};
 use other::{CounterValue, GaugeValue, SetValue};
@@ -139,6 +141,62 @@ pub struct Inner {
     current_action: Option<String>,
     limits: Limits,
     counts: IngestCounts,
+    /// What the history store has not been handed yet; `None` without a store.
+    spool: Option<spool::Spool>,
+    /// How far back the store accepts samples (its minute retention): older samples than the
+    /// in-memory hour but within this are stored only (backfill).
+    backfill_ms: u64,
+    /// When the store was last handed counters, gauges and sets.
+    values_flushed_ms: u64,
+}
+
+/// One operation or event sample, as an adapter decoded it.
+#[derive(Clone, Copy, Debug)]
+pub struct Timing<'a> {
+    pub kind: TimingKind,
+    pub name: &'a str,
+    pub duration_ms: f64,
+    pub success: bool,
+    /// How many samples this one stands for (1 / sample rate).
+    pub weight: f64,
+    /// When it ended, Unix ms.
+    pub at_ms: u64,
+}
+
+/// Operations and events are both timings, kept in registries of their own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimingKind {
+    Operation,
+    Event,
+}
+
+impl TimingKind {
+    pub const fn series_kind(self) -> SeriesKind {
+        match self {
+            TimingKind::Operation => SeriesKind::Operation,
+            TimingKind::Event => SeriesKind::Event,
+        }
+    }
+}
+
+impl<'a> Timing<'a> {
+    /// A successful operation of weight 1 that ended at `at_ms`.
+    pub fn operation(name: &'a str, duration_ms: f64, at_ms: u64) -> Self {
+        Timing { kind: TimingKind::Operation, name, duration_ms, success: true, weight: 1.0, at_ms }
+    }
+
+    /// A successful event of weight 1 processed at `at_ms`.
+    pub fn event(name: &'a str, processing_ms: f64, at_ms: u64) -> Self {
+        Timing { kind: TimingKind::Event, ..Timing::operation(name, processing_ms, at_ms) }
+    }
+
+    pub fn failed_if(self, failed: bool) -> Self {
+        Timing { success: !failed, ..self }
+    }
+
+    pub fn weighted(self, weight: f64) -> Self {
+        Timing { weight, ..self }
+    }
 }
 
 /// Shared application metrics; clone the `Arc`.
@@ -162,6 +220,9 @@ impl AppMetrics {
                 current_action: None,
                 limits,
                 counts: IngestCounts::default(),
+                spool: None,
+                backfill_ms: 0,
+                values_flushed_ms: 0,
             }),
             thresholds,
         })
@@ -179,11 +240,31 @@ impl AppMetrics {
 
     /// Operation statistics over `window`.
     pub fn summaries(&self, window: Window, now_ms: u64) -> Vec<OperationSummary> {
-        self.lock().operations.summaries(window, now_ms)
+        self.summaries_of(TimingKind::Operation, window, now_ms)
     }
 
     pub fn detail(&self, name: &str, window: Window, now_ms: u64) -> Option<OperationDetail> {
-        self.lock().operations.detail(name, window, now_ms)
+        self.detail_of(TimingKind::Operation, name, window, now_ms)
+    }
+
+    /// Operation or event statistics over `window`.
+    pub fn summaries_of(
+        &self,
+        kind: TimingKind,
+        window: Window,
+        now_ms: u64,
+    ) -> Vec<OperationSummary> {
+        self.lock().registry(kind).summaries(window, now_ms)
+    }
+
+    pub fn detail_of(
+        &self,
+        kind: TimingKind,
+        name: &str,
+        window: Window,
+        now_ms: u64,
+    ) -> Option<OperationDetail> {
+        self.lock().registry(kind).detail(name, window, now_ms)
     }
 
     /// Samples dropped by the series budget (over both protocols), and the budget.
@@ -239,6 +320,20 @@ impl AppMetrics {
 }
 
 impl Inner {
+    fn registry(&self, kind: TimingKind) -> &OperationRegistry {
+        match kind {
+            TimingKind::Operation => &self.operations,
+            TimingKind::Event => &self.events,
+        }
+    }
+
+    fn registry_mut(&mut self, kind: TimingKind) -> &mut OperationRegistry {
+        match kind {
+            TimingKind::Operation => &mut self.operations,
+            TimingKind::Event => &mut self.events,
+        }
+    }
+
     fn series_by_kind(&self) -> SeriesByKind {
         SeriesByKind {
             operations: self.operations.series_count(),
@@ -293,40 +388,92 @@ impl Inner {
         outcome
     }
 
-    /// Records one operation sample.
-    #[allow(clippy::too_many_arguments)]
-    pub fn operation(
-        &mut self,
-        protocol: Protocol,
-        name: &str,
-        duration_ms: f64,
-        success: bool,
-        weight: f64,
-        at_ms: u64,
-        now_ms: u64,
-    ) -> Outcome {
+    /// Records one operation or event sample, in memory and (when a store is attached) in
+    /// the spool. A sample older than the in-memory hour but within the store's retention is
+    /// stored only (backfill), its weight rounded to a whole count.
+    pub fn timing(&mut self, protocol: Protocol, t: Timing<'_>, now_ms: u64) -> Outcome {
         let room = self.has_room();
-        let result =
-            self.operations.record_within(name, duration_ms, success, weight, at_ms, now_ms, room);
-        self.count_record(protocol, name, result, now_ms)
+        let registry = match t.kind {
+            TimingKind::Operation => &mut self.operations,
+            TimingKind::Event => &mut self.events,
+        };
+        let mut result = registry.record_within(
+            t.name,
+            t.duration_ms,
+            t.success,
+            t.weight,
+            t.at_ms,
+            now_ms,
+            room,
+        );
+        if let Some(spool) = &mut self.spool {
+            let kind = t.kind.series_kind();
+            match result {
+                Ok(n) if n > 0 => {
+                    spool.add(kind, t.name, t.at_ms, t.duration_ms, n, t.success);
+                }
+                Err(RecordError::TooOld) if t.at_ms >= now_ms.saturating_sub(self.backfill_ms) => {
+                    let n = t.weight.min(super::stats::MAX_WEIGHT).round() as u64;
+                    result = if n == 0
+                        || spool.add(kind, t.name, t.at_ms, t.duration_ms, n, t.success)
+                    {
+                        Ok(n)
+                    } else {
+                        Err(RecordError::CardinalityCap)
+                    };
+                }
+                _ => {}
+            }
+        }
+        self.count_record(protocol, t.name, result.map(|_| ()), now_ms)
     }
 
-    /// Records one event.
-    #[allow(clippy::too_many_arguments)]
-    pub fn event(
+    /// Refills the in-memory windows with a stored minute (at start-up).
+    pub fn restore_minute(
         &mut self,
-        protocol: Protocol,
+        kind: TimingKind,
         name: &str,
-        processing_ms: f64,
-        success: bool,
-        weight: f64,
         at_ms: u64,
+        rollup: &Rollup,
         now_ms: u64,
-    ) -> Outcome {
+    ) {
         let room = self.has_room();
-        let result =
-            self.events.record_within(name, processing_ms, success, weight, at_ms, now_ms, room);
-        self.count_record(protocol, name, result, now_ms)
+        let _ = self.registry_mut(kind).restore_minute(name, at_ms, rollup, now_ms, room);
+    }
+
+    /// Attaches a store: from now on accepted samples are spooled for it, and samples up to
+    /// `backfill_ms` old are accepted for it alone.
+    pub fn attach_store(&mut self, backfill_ms: u64, now_ms: u64) {
+        self.spool = Some(spool::Spool::new(self.limits.max_series));
+        self.backfill_ms = backfill_ms;
+        self.values_flushed_ms = now_ms;
+    }
+
+    /// What the store has not been handed yet: the spooled timings, and every counter, gauge
+    /// and set updated since the last call (the current minute's value of each).
+    pub fn take_for_store(&mut self, now_ms: u64) -> Batch {
+        let Some(spool) = &mut self.spool else { return Batch::default() };
+        let mut batch = spool.take();
+        let since = std::mem::replace(&mut self.values_flushed_ms, now_ms);
+        let minute_ms = |minute: u64| minute.saturating_mul(60_000);
+        let mut value = |kind, name: &str, at_ms, value| {
+            batch.values.push(ValueRow { kind, name: name.into(), at_ms, value });
+        };
+        for (name, c) in self.counters.iter().filter(|(_, c)| c.updated_ms >= since) {
+            value(SeriesKind::Counter, name, minute_ms(c.minute), c.current);
+        }
+        for (name, g) in self.gauges.iter().filter(|(_, g)| g.updated_ms >= since) {
+            value(SeriesKind::Gauge, name, g.updated_ms, g.value);
+        }
+        for (name, set) in self.sets.iter().filter(|(_, s)| s.updated_ms >= since) {
+            value(SeriesKind::Set, name, minute_ms(set.minute), set.current.len() as f64);
+        }
+        batch
+    }
+
+    /// Samples the spool could not take (more new series in one second than the budget).
+    pub fn spool_dropped(&self) -> u64 {
+        self.spool.as_ref().map_or(0, |s| s.dropped)
     }
 
     /// Sets (or, with `is_delta`, adjusts) a gauge. A delta that would make it non-finite is

@@ -22,13 +22,22 @@ fn one_series_budget_spans_every_kind() {
     let mut m = metrics.lock();
     assert_eq!(m.gauge(Protocol::Statsd, "a", 1.0, false, NOW), Outcome::Accepted);
     assert_eq!(m.counter(Protocol::Statsd, "b", 1.0, NOW), Outcome::Accepted);
-    assert_eq!(m.operation(Protocol::Statsd, "c", 1.0, true, 1.0, NOW, NOW), Outcome::Accepted);
+    assert_eq!(
+        m.timing(Protocol::Statsd, Timing::operation("c", 1.0, NOW), NOW),
+        Outcome::Accepted
+    );
     // The budget of 3 is spent across kinds: every new series of any kind is dropped.
     assert_eq!(m.set_member(Protocol::Statsd, "d", "x", NOW), Outcome::DroppedByCap);
-    assert_eq!(m.event(Protocol::Statsd, "e", 1.0, true, 1.0, NOW, NOW), Outcome::DroppedByCap);
+    assert_eq!(
+        m.timing(Protocol::Statsd, Timing::event("e", 1.0, NOW), NOW),
+        Outcome::DroppedByCap
+    );
     assert_eq!(m.gauge(Protocol::Statsd, "f", 1.0, false, NOW), Outcome::DroppedByCap);
     assert_eq!(m.counter(Protocol::Statsd, "g", 1.0, NOW), Outcome::DroppedByCap);
-    assert_eq!(m.operation(Protocol::Statsd, "h", 1.0, true, 1.0, NOW, NOW), Outcome::DroppedByCap);
+    assert_eq!(
+        m.timing(Protocol::Statsd, Timing::operation("h", 1.0, NOW), NOW),
+        Outcome::DroppedByCap
+    );
     // Existing series keep working.
     assert_eq!(m.gauge(Protocol::Statsd, "a", 2.0, true, NOW), Outcome::Accepted);
     assert_eq!(m.counts.statsd.dropped_by_cap, 5);

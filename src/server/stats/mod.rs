@@ -46,9 +46,11 @@
 //! inside it. Intervals without samples get no point, so a chart shows gaps there.
 
 mod read;
+mod rollup;
 mod series;
 mod sketch;
 
+pub use rollup::{DecodeError, RangeStats, Rollup};
 pub use series::MAX_SAMPLES_PER_SEC;
 #[cfg(test)]
 mod tests;
@@ -180,11 +182,12 @@ impl OperationRegistry {
         at_ms: u64,
         now_ms: u64,
     ) -> Result<(), RecordError> {
-        self.record_within(name, duration_ms, success, weight, at_ms, now_ms, true)
+        self.record_within(name, duration_ms, success, weight, at_ms, now_ms, true).map(|_| ())
     }
 
     /// [`Self::record`], where a new name is refused unless `room` (a budget shared with other
-    /// kinds of series has space) as well as this registry's own `max_series`.
+    /// kinds of series has space) as well as this registry's own `max_series`. Returns how
+    /// many samples were counted (the weight, rounded with the carried remainder).
     #[allow(clippy::too_many_arguments)]
     pub fn record_within(
         &mut self,
@@ -195,7 +198,7 @@ impl OperationRegistry {
         at_ms: u64,
         now_ms: u64,
         room: bool,
-    ) -> Result<(), RecordError> {
+    ) -> Result<u64, RecordError> {
         let valid =
             (0.0..=MAX_DURATION_MS).contains(&duration_ms) && weight.is_finite() && weight > 0.0;
         if !valid {
@@ -217,9 +220,9 @@ impl OperationRegistry {
             return Err(RecordError::CardinalityCap);
         }
         let mut series = Series::new();
-        add(&mut series, duration_ms, success, weight, at_ms, now_ms)?;
+        let n = add(&mut series, duration_ms, success, weight, at_ms, now_ms)?;
         self.series.insert(Box::from(name), series);
-        Ok(())
+        Ok(n)
     }
 
     /// A summary of every operation with at least one sample in `window`, in no set order.
@@ -230,7 +233,7 @@ impl OperationRegistry {
             .iter()
             .filter_map(|(name, series)| {
                 let stats = series.stats(window, cur_sec)?;
-                Some(summarize(name, window, &stats, &self.cfg.thresholds, span))
+                Some(summarize(name, Some(window), &stats, &self.cfg.thresholds, span))
             })
             .collect()
     }
@@ -255,7 +258,7 @@ impl OperationRegistry {
         let series = self.series.get(name)?;
         let stats = series.stats(window, cur_sec)?;
         let span = covered_secs(window, self.origin_ms, now_ms);
-        let summary = summarize(name, window, &stats, &self.cfg.thresholds, span);
+        let summary = summarize(name, Some(window), &stats, &self.cfg.thresholds, span);
         let points = read::latency_series(
             series.window(series::cutoff_sec(window, cur_sec)),
             Self::series_bucket_secs(window),
@@ -310,6 +313,34 @@ impl OperationRegistry {
         self.series.iter().map(|(name, s)| name.len() + s.approx_bytes()).sum()
     }
 
+    /// Refills `name`'s windows with a stored minute starting at `minute_ms` (see
+    /// [`series::Series::restore_minute`]); minutes older than the hour are ignored. A new name
+    /// needs `room` and a slot of `max_series`, like a sample.
+    pub fn restore_minute(
+        &mut self,
+        name: &str,
+        minute_ms: u64,
+        rollup: &Rollup,
+        now_ms: u64,
+        room: bool,
+    ) -> Result<(), RecordError> {
+        if minute_ms < now_ms.saturating_sub(RETENTION_MS + 60_000) || rollup.is_empty() {
+            return Err(RecordError::TooOld);
+        }
+        self.origin_ms = self.origin_ms.min(minute_ms);
+        if !self.series.contains_key(name) {
+            if !room || self.series.len() >= self.cfg.max_series {
+                self.dropped_by_cap = self.dropped_by_cap.saturating_add(1);
+                return Err(RecordError::CardinalityCap);
+            }
+            self.series.insert(Box::from(name), Series::new());
+        }
+        if let Some(series) = self.series.get_mut(name) {
+            series.restore_minute(minute_ms / 1000, rollup, now_ms / 1000);
+        }
+        Ok(())
+    }
+
     /// Rolls buckets up, drops data older than one hour and forgets names left without data,
     /// freeing their `max_series` slots. Call it every few seconds.
     pub fn prune(&mut self, now_ms: u64) {
@@ -328,13 +359,13 @@ fn add(
     weight: f64,
     at_ms: u64,
     now_ms: u64,
-) -> Result<(), RecordError> {
+) -> Result<u64, RecordError> {
     let n = series.take_weight(weight, success);
     if n > 0 && !series.add(at_ms / 1000, duration_ms, n, success, now_ms / 1000) {
         series.give_back_weight(n, success);
         return Err(RecordError::Saturated);
     }
-    Ok(())
+    Ok(n)
 }
 
 /// Seconds a window of `window` really covers at `now_ms` when data could arrive from
@@ -355,7 +386,7 @@ fn success_pct(count: u64, error_count: u64) -> f64 {
 
 fn summarize(
     name: &str,
-    window: Window,
+    window: Option<Window>,
     stats: &Aggregate,
     thresholds: &LatencyThresholds,
     span_secs: u64,

@@ -16,6 +16,7 @@
 use std::borrow::Cow;
 use std::collections::VecDeque;
 
+use super::rollup::Rollup;
 use super::sketch::{key_of, BucketBins, Key, WindowBins};
 use crate::model::ops::Window;
 
@@ -156,6 +157,11 @@ fn reconcile(windows: &mut [Aggregate; 4], bucket: &mut Bucket, width_secs: u64,
     }
 }
 
+/// A non-negative sum of milliseconds in whole nanoseconds.
+fn ms_to_ns(ms: f64) -> u128 {
+    (ms.max(0.0) * 1e6).round() as u128
+}
+
 /// `n` times a duration, in whole nanoseconds.
 fn to_ns(duration_ms: f64, n: u64) -> u128 {
     // Durations are at most 1e12 ms, so the product fits u64 before widening.
@@ -216,6 +222,19 @@ impl Aggregate {
             self.extremes_exact = false;
         }
         self.bins.sub_bucket(&b.bins);
+    }
+
+    /// Adds a stored rollup's samples.
+    pub(super) fn add_rollup(&mut self, r: &Rollup) {
+        if r.is_empty() {
+            return;
+        }
+        self.count = self.count.saturating_add(r.count);
+        self.errors = self.errors.saturating_add(r.errors);
+        self.sum_ns = self.sum_ns.saturating_add(ms_to_ns(r.sum_ms));
+        self.min_ms = self.min_ms.min(r.min_ms);
+        self.max_ms = self.max_ms.max(r.max_ms);
+        self.bins.add_rollup(r);
     }
 
     fn add_sample(&mut self, duration_ms: f64, key: Key, n: u64, success: bool) {
@@ -339,6 +358,30 @@ impl Series {
             }
         }
         true
+    }
+
+    /// Adds a stored minute (`start_sec` a multiple of 60) as a 60 s bucket, merged into one
+    /// that is already there. Used to refill the windows after a restart: a restored minute
+    /// sits in the coarsest tier even when young, so a 1m window counts it whole or not at all.
+    pub(super) fn restore_minute(&mut self, start_sec: u64, rollup: &Rollup, cur_sec: u64) {
+        self.maintain(cur_sec);
+        let cur_sec = self.maintained_sec;
+        let width = TIERS[2].width_secs;
+        let start = slot_start(start_sec, width);
+        if rollup.is_empty() || expired(start, cur_sec) {
+            return;
+        }
+        let mut bucket = Bucket::new(start);
+        let agg = rollup.to_aggregate();
+        bucket.count = agg.count;
+        bucket.errors = agg.errors;
+        bucket.sum_ns = agg.sum_ns;
+        bucket.min_ms = agg.min_ms;
+        bucket.max_ms = agg.max_ms;
+        agg.bins.for_each(|k, c| bucket.bins.add(k, u32::try_from(c).unwrap_or(u32::MAX)));
+        bucket.bins.shrink();
+        let Series { tiers, windows, .. } = self;
+        roll_into(&mut tiers[2], windows, width, bucket, cur_sec);
     }
 
     /// Seals finished buckets, slides the windows, rolls aged buckets into coarser tiers and

@@ -1,0 +1,256 @@
+//! The stored history over HTTP: range summaries and per-step series of operations and events,
+//! host history, the current host sample, the store's statistics, and the token-protected
+//! admin routes (delete old data, pause and resume recording).
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Serialize;
+
+use super::ops::internal;
+use super::range::{self, TimeRange};
+use crate::model::history::{HostHistory, OperationSeries, OperationsRange, Tier};
+use crate::model::live::Sample;
+use crate::model::ops::OperationSummary;
+use crate::server::error::ApiError;
+use crate::server::metrics::TimingKind;
+use crate::server::state::AppState;
+use crate::server::stats::OperationRegistry;
+use crate::server::store::host::{field_index, HOST_FIELDS};
+use crate::server::store::{query, Store, StoreStats};
+
+const MINUTE_MS: u64 = 60_000;
+const HOUR_MS: u64 = 3_600_000;
+
+fn store_failed(e: impl std::fmt::Display) -> ApiError {
+    tracing::warn!(error = %e, "A history query failed.");
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the history query failed")
+}
+
+/// Runs a blocking store read off the runtime's workers.
+async fn read<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&Store) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    state.limits.queries.check()?;
+    let store = state.store.clone();
+    tokio::task::spawn_blocking(move || f(&store)).await.map_err(|_| internal())?
+}
+
+/// The range answer of `GET /api/v1/operations?from=&to=`; `arrange` sorts and cuts it.
+pub async fn range_summaries(
+    state: &AppState,
+    kind: TimingKind,
+    query: &HashMap<String, String>,
+    arrange: impl FnOnce(&mut Vec<OperationSummary>),
+) -> Result<OperationsRange, ApiError> {
+    let store = &state.store;
+    let range = range::time_range(query, store.now_ms())?;
+    let thresholds = state.app.thresholds();
+    let (plan, mut operations) = read(state, move |store| {
+        let retention = store.retention();
+        store
+            .readers()
+            .with(|c| {
+                let plan =
+                    query::plan_now(c, range.from_ms, range.to_ms, store.now_ms(), &retention)?;
+                let stats = query::range_stats(c, kind.series_kind(), &plan)?;
+                Ok((plan, stats))
+            })
+            .map_err(store_failed)
+            .map(|(plan, stats)| {
+                let span_secs = (range.to_ms - plan.from_ms).div_ceil(1000);
+                let ops = stats
+                    .iter()
+                    .filter_map(|(name, s)| s.summary(name, span_secs, &thresholds))
+                    .collect::<Vec<_>>();
+                (plan, ops)
+            })
+    })
+    .await?;
+    let total = operations.len();
+    arrange(&mut operations);
+    Ok(OperationsRange {
+        from_ms: plan.from_ms,
+        to_ms: range.to_ms,
+        tier: plan.tier,
+        relative_error: OperationRegistry::RELATIVE_ERROR,
+        total,
+        operations,
+    })
+}
+
+/// `GET /api/v1/operations/{name}/series?from=&to=&step=` (and `/api/v1/events/{name}/series`).
+/// Steps are whole minutes; a step of whole hours, or a range older than the minute rows,
+/// is served from hour rows (and rounded up to whole hours).
+pub async fn series(
+    kind: TimingKind,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<OperationSeries>, ApiError> {
+    let now = state.store.now_ms();
+    let range = range::time_range(&query, now)?;
+    let minute_floor = now.saturating_sub(state.store.retention().minute_ms());
+    let mut step = range::step(&query, range, MINUTE_MS)?;
+    if range.from_ms < minute_floor {
+        step = step.div_ceil(HOUR_MS) * HOUR_MS;
+    }
+    let from_ms = range.from_ms - range.from_ms % step;
+    let wanted = name.clone();
+    let answer = read(&state, move |store| {
+        store
+            .readers()
+            .with(|c| {
+                let mut plan = if step % HOUR_MS == 0 {
+                    query::plan_now(c, from_ms, range.to_ms, now, &store.retention())?
+                } else {
+                    query::Plan {
+                        parts: vec![("timing_minute", from_ms, range.to_ms)],
+                        from_ms,
+                        tier: Tier::Minute,
+                    }
+                };
+                plan.from_ms = from_ms;
+                let points = query::series_points(c, kind.series_kind(), &wanted, &plan, step)?;
+                Ok(points.map(|points| (plan.tier, points)))
+            })
+            .map_err(store_failed)
+    })
+    .await?;
+    let Some((tier, points)) = answer else {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, format!("nothing stored for '{name}'"))
+            .with_field("name"));
+    };
+    Ok(Json(OperationSeries {
+        name,
+        from_ms,
+        to_ms: range.to_ms,
+        step_ms: step,
+        tier,
+        relative_error: OperationRegistry::RELATIVE_ERROR,
+        points,
+    }))
+}
+
+/// `GET /api/v1/history/host?from=&to=&step=&fields=cpu_pct,memory_pct`. Steps under a minute
+/// read raw samples (within their retention), whole minutes minute rows, whole hours (or
+/// anything older than the minute rows) hour rows.
+pub async fn host(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<HostHistory>, ApiError> {
+    let now = state.store.now_ms();
+    let range: TimeRange = range::time_range(&query, now)?;
+    let retention = state.store.retention();
+    let fields: Vec<usize> = match query.get("fields") {
+        None => (0..HOST_FIELDS.len()).collect(),
+        Some(list) => list
+            .split(',')
+            .map(|name| {
+                field_index(name.trim()).ok_or_else(|| {
+                    let known: Vec<&str> = HOST_FIELDS.iter().map(|f| f.name).collect();
+                    ApiError::bad_field(
+                        "fields",
+                        format!("fields: unknown field '{name}' (known: {})", known.join(", ")),
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let asked = range::step(&query, range, 1000)?;
+    let raw_ok = range.from_ms >= now.saturating_sub(retention.raw_ms());
+    let minute_ok = range.from_ms >= now.saturating_sub(retention.minute_ms());
+    let (tier, unit) = if asked < MINUTE_MS && raw_ok {
+        (Tier::Raw, 1)
+    } else if asked % HOUR_MS != 0 && minute_ok {
+        (Tier::Minute, MINUTE_MS)
+    } else {
+        (Tier::Hour, HOUR_MS)
+    };
+    let step = asked.div_ceil(unit) * unit;
+    if (range.to_ms - range.from_ms).div_ceil(step) > range::MAX_POINTS {
+        return Err(ApiError::bad_field("step", "step: would return too many points"));
+    }
+    let from_ms = range.from_ms - range.from_ms % step;
+    let picked = fields.clone();
+    let points = read(&state, move |store| {
+        store
+            .readers()
+            .with(|c| query::host_points(c, tier, from_ms, range.to_ms, step, &picked))
+            .map_err(store_failed)
+    })
+    .await?;
+    Ok(Json(HostHistory {
+        from_ms,
+        to_ms: range.to_ms,
+        step_ms: step,
+        tier,
+        fields: fields.iter().map(|&i| HOST_FIELDS[i].name.to_string()).collect(),
+        points,
+    }))
+}
+
+/// `GET /api/v1/host`: the latest host sample.
+pub async fn current_host(State(state): State<AppState>) -> Result<Json<Sample>, ApiError> {
+    state.hub.latest().map(Json).ok_or_else(|| {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no sample has been taken yet")
+    })
+}
+
+/// `GET /api/v1/store/stats`.
+pub async fn store_stats(State(state): State<AppState>) -> Result<Json<StoreStats>, ApiError> {
+    read(&state, |store| store.stats().map_err(store_failed)).await.map(Json)
+}
+
+#[derive(Serialize)]
+pub struct Deleted {
+    pub before_ms: u64,
+    pub deleted_rows: u64,
+}
+
+/// `DELETE /api/v1/data?before=-30d` (token): deletes every stored row older than `before`.
+pub async fn delete_data(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Deleted>, ApiError> {
+    let text = query
+        .get("before")
+        .ok_or_else(|| ApiError::bad_field("before", "before: required (a time, e.g. -30d)"))?;
+    let before_ms = range::parse_time(text, state.store.now_ms()).ok_or_else(|| {
+        ApiError::bad_field(
+            "before",
+            format!("before: must be Unix ms, RFC 3339 or like -30d (got {text})"),
+        )
+    })?;
+    let store = state.store.clone();
+    let deleted_rows = tokio::task::spawn_blocking(move || store.delete_before(before_ms))
+        .await
+        .map_err(|_| internal())?
+        .map_err(store_failed)?;
+    Ok(Json(Deleted { before_ms, deleted_rows }))
+}
+
+#[derive(Serialize)]
+pub struct Recording {
+    pub paused: bool,
+}
+
+/// `POST /api/v1/monitor/pause` (token): stops recording to the store; live views go on.
+pub async fn pause(State(state): State<AppState>) -> Json<Recording> {
+    state.store.set_paused(true);
+    Json(Recording { paused: true })
+}
+
+/// `POST /api/v1/monitor/resume` (token).
+pub async fn resume(State(state): State<AppState>) -> Json<Recording> {
+    state.store.set_paused(false);
+    Json(Recording { paused: false })
+}
+
+/// `GET /api/v1/monitor`: whether recording is paused.
+pub async fn recording(State(state): State<AppState>) -> Json<Recording> {
+    Json(Recording { paused: state.store.is_paused() })
+}

@@ -1,0 +1,399 @@
+//! Reads: a small pool of read-only connections and every query of the store (range
+//! summaries, per-step series, host history, what start-up restores, tier statistics). Call
+//! these off the async runtime (`spawn_blocking`); WAL lets them run while the writer writes.
+//!
+//! # Which rows answer a range
+//! Hour rows answer the whole hours inside `[from, to)` that have been rolled up; minute rows
+//! answer the edges (and everything not rolled up yet). Both are exact merges of the same
+//! sketch bins, so the answer is the same as if every minute had been read, within the
+//! sketch's relative error. Before the minute retention only hour rows exist: the range is
+//! widened to whole hours there, and the answer's `from_ms` says so.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use rusqlite::{params, Connection, OpenFlags};
+use serde::Serialize;
+
+use super::host::{decode_cores, sample_from, FieldRollup, HostRollup, HOST_FIELDS};
+use super::writer::{meta, rollup_from_row};
+use super::{Retention, SeriesKind};
+use crate::model::history::{HostPoint, SeriesPoint, Tier};
+use crate::model::live::Sample;
+use crate::server::stats::{RangeStats, Rollup};
+
+const MINUTE_MS: u64 = 60_000;
+const HOUR_MS: u64 = 3_600_000;
+
+/// Read-only connections, opened on demand and kept for reuse.
+pub struct Readers {
+    path: PathBuf,
+    pool: Mutex<Vec<Connection>>,
+    keep: usize,
+}
+
+impl Readers {
+    pub(super) fn new(path: PathBuf, keep: usize) -> Self {
+        Readers { path, pool: Mutex::new(Vec::new()), keep }
+    }
+
+    /// Runs `f` on a read connection (blocking).
+    pub fn with<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        let pooled = self.pool.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => {
+                let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+                let conn = Connection::open_with_flags(&self.path, flags)?;
+                conn.execute_batch("PRAGMA query_only = 1; PRAGMA busy_timeout = 2000;")?;
+                conn
+            }
+        };
+        let result = f(&conn);
+        let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < self.keep {
+            pool.push(conn);
+        }
+        result
+    }
+}
+
+/// Rows and time span of one table.
+#[derive(Clone, Debug, Serialize)]
+pub struct TierStats {
+    pub table: &'static str,
+    pub rows: u64,
+    pub oldest_ms: Option<u64>,
+    pub newest_ms: Option<u64>,
+}
+
+pub(super) fn tier_stats(conn: &Connection) -> rusqlite::Result<Vec<TierStats>> {
+    let tables =
+        ["host_raw", "host_minute", "host_hour", "timing_minute", "timing_hour", "value_minute"];
+    tables
+        .into_iter()
+        .map(|table| {
+            conn.query_row(
+                &format!("SELECT count(*), min(at_ms), max(at_ms) FROM {table}"),
+                [],
+                |r| {
+                    Ok(TierStats {
+                        table,
+                        rows: r.get::<_, i64>(0)?.max(0) as u64,
+                        oldest_ms: r.get::<_, Option<i64>>(1)?.map(|v| v.max(0) as u64),
+                        newest_ms: r.get::<_, Option<i64>>(2)?.map(|v| v.max(0) as u64),
+                    })
+                },
+            )
+        })
+        .collect()
+}
+
+/// Stored host samples from `from_ms` on, oldest first, at most `limit` (the newest ones).
+pub fn recent_host_samples(
+    conn: &Connection,
+    from_ms: u64,
+    limit: usize,
+) -> rusqlite::Result<Vec<Sample>> {
+    let columns = HOST_FIELDS.iter().map(|f| f.name).collect::<Vec<_>>().join(", ");
+    let sql = format!(
+        "SELECT at_ms, seq, per_core, current_action, {columns} FROM host_raw \
+         WHERE at_ms >= ?1 ORDER BY at_ms DESC LIMIT ?2"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let mut rows = stmt.query(params![from_ms as i64, limit as i64])?;
+    let mut samples = Vec::new();
+    while let Some(row) = rows.next()? {
+        let at: i64 = row.get(0)?;
+        let seq: i64 = row.get(1)?;
+        let cores: Vec<u8> = row.get(2)?;
+        let action: Option<String> = row.get(3)?;
+        let values: Vec<Option<f64>> =
+            (0..HOST_FIELDS.len()).map(|i| row.get(i + 4).ok().flatten()).collect();
+        let mut sample =
+            sample_from(at.max(0) as u64, seq.max(0) as u64, &values, decode_cores(&cores));
+        sample.actions.current_action = action;
+        samples.push(sample);
+    }
+    samples.reverse();
+    Ok(samples)
+}
+
+/// Host rollup rows of `table` (`host_minute` or `host_hour`) in `[from, to)`, oldest first.
+pub fn host_rollups(
+    conn: &Connection,
+    table: &str,
+    from_ms: u64,
+    to_ms: u64,
+) -> rusqlite::Result<Vec<(u64, HostRollup)>> {
+    let columns: Vec<String> = HOST_FIELDS
+        .iter()
+        .flat_map(|f| ["min", "max", "mean", "last"].map(|s| format!("{}_{s}", f.name)))
+        .collect();
+    let sql = format!(
+        "SELECT at_ms, samples, {} FROM {table} WHERE at_ms >= ?1 AND at_ms < ?2 ORDER BY at_ms",
+        columns.join(", ")
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query(params![from_ms as i64, to_ms as i64])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let at: i64 = row.get(0)?;
+        let samples = row.get::<_, i64>(1)?.max(0) as u64;
+        let fields = (0..HOST_FIELDS.len())
+            .map(|i| {
+                let get = |j: usize| row.get::<_, Option<f64>>(2 + 4 * i + j).ok().flatten();
+                match (get(0), get(1), get(2), get(3)) {
+                    (Some(min), Some(max), Some(mean), Some(last)) => {
+                        Some(FieldRollup { min, max, mean, last, weight: samples as f64 })
+                    }
+                    _ => None,
+                }
+            })
+            .collect();
+        out.push((at.max(0) as u64, HostRollup { samples, fields }));
+    }
+    Ok(out)
+}
+
+/// Operation and event minutes from `from_ms` on, for refilling the in-memory windows.
+pub fn recent_timings(
+    conn: &Connection,
+    from_ms: u64,
+) -> rusqlite::Result<Vec<(SeriesKind, String, u64, Rollup)>> {
+    let mut stmt = conn.prepare(
+        "SELECT s.kind, s.name, t.at_ms, t.count, t.errors, t.sum_ms, t.min_ms, t.max_ms, t.bins \
+         FROM timing_minute t JOIN series s ON s.id = t.series WHERE t.at_ms >= ?1 ORDER BY t.at_ms",
+    )?;
+    let mut rows = stmt.query([from_ms as i64])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let kind = match row.get::<_, i64>(0)? {
+            super::schema::kind::OPERATION => SeriesKind::Operation,
+            super::schema::kind::EVENT => SeriesKind::Event,
+            _ => continue,
+        };
+        if let Some(rollup) = rollup_from_row(row, 3)? {
+            out.push((kind, row.get(1)?, row.get::<_, i64>(2)?.max(0) as u64, rollup));
+        }
+    }
+    Ok(out)
+}
+
+/// The tables (and their sub-ranges) that answer `[from, to)` of timing rows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    /// `(table, from, to)`, each a half-open range of that table's `at_ms`.
+    pub parts: Vec<(&'static str, u64, u64)>,
+    pub from_ms: u64,
+    pub tier: Tier,
+}
+
+/// Chooses the rows for `[from, to)`: hours where rolled (`rolled_to`) and whole, minutes at
+/// the edges; before `minute_floor` (the minute retention) hours only.
+pub fn plan(from_ms: u64, to_ms: u64, rolled_to: u64, minute_floor: u64) -> Plan {
+    let ceil_hour = |t: u64| t.div_ceil(HOUR_MS) * HOUR_MS;
+    let mut from = from_ms;
+    let mut h_lo = ceil_hour(from_ms);
+    if from_ms < minute_floor {
+        h_lo = from_ms - from_ms % HOUR_MS;
+        from = h_lo;
+    }
+    let h_hi = (to_ms - to_ms % HOUR_MS).min(rolled_to);
+    if h_lo >= h_hi {
+        return Plan {
+            parts: vec![("timing_minute", from, to_ms)],
+            from_ms: from,
+            tier: Tier::Minute,
+        };
+    }
+    let mut parts = Vec::new();
+    if from < h_lo {
+        parts.push(("timing_minute", from, h_lo));
+    }
+    parts.push(("timing_hour", h_lo, h_hi));
+    if h_hi < to_ms {
+        parts.push(("timing_minute", h_hi, to_ms));
+    }
+    let tier = if parts.len() == 1 { Tier::Hour } else { Tier::MinuteAndHour };
+    Plan { parts, from_ms: from, tier }
+}
+
+/// The plan for `[from, to)` given the store's state now.
+pub fn plan_now(
+    conn: &Connection,
+    from_ms: u64,
+    to_ms: u64,
+    now_ms: u64,
+    retention: &Retention,
+) -> rusqlite::Result<Plan> {
+    let rolled_to = meta(conn, "rolled_timing_hours_to")?.unwrap_or(0);
+    Ok(plan(from_ms, to_ms, rolled_to, now_ms.saturating_sub(retention.minute_ms())))
+}
+
+/// Every series of `kind` merged over the plan: name and stats.
+pub fn range_stats(
+    conn: &Connection,
+    kind: SeriesKind,
+    plan: &Plan,
+) -> rusqlite::Result<Vec<(String, RangeStats)>> {
+    let mut by_series: HashMap<i64, (String, RangeStats)> = HashMap::new();
+    for &(table, lo, hi) in &plan.parts {
+        let sql = format!(
+            "SELECT t.series, s.name, t.count, t.errors, t.sum_ms, t.min_ms, t.max_ms, t.bins \
+             FROM {table} t JOIN series s ON s.id = t.series \
+             WHERE t.at_ms >= ?1 AND t.at_ms < ?2 AND s.kind = ?3"
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query(params![lo as i64, hi as i64, kind.code()])?;
+        while let Some(row) = rows.next()? {
+            let id: i64 = row.get(0)?;
+            let Some(rollup) = rollup_from_row(row, 2)? else { continue };
+            let entry = match by_series.entry(id) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert((row.get(1)?, RangeStats::default()))
+                }
+            };
+            entry.1.add(&rollup);
+        }
+    }
+    Ok(by_series.into_values().collect())
+}
+
+/// The id of a series, if it was ever stored.
+fn series_id(conn: &Connection, kind: SeriesKind, name: &str) -> rusqlite::Result<Option<i64>> {
+    use rusqlite::OptionalExtension;
+    conn.query_row(
+        "SELECT id FROM series WHERE kind = ?1 AND name = ?2 AND tags = ''",
+        params![kind.code(), name],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+/// One series merged per `step_ms` (a multiple of the rows' width) over the plan; `None` when
+/// the name was never stored.
+pub fn series_points(
+    conn: &Connection,
+    kind: SeriesKind,
+    name: &str,
+    plan: &Plan,
+    step_ms: u64,
+) -> rusqlite::Result<Option<Vec<SeriesPoint>>> {
+    let Some(id) = series_id(conn, kind, name)? else { return Ok(None) };
+    let mut steps: std::collections::BTreeMap<u64, RangeStats> = Default::default();
+    for &(table, lo, hi) in &plan.parts {
+        let sql = format!(
+            "SELECT at_ms, count, errors, sum_ms, min_ms, max_ms, bins FROM {table} \
+             WHERE series = ?1 AND at_ms >= ?2 AND at_ms < ?3"
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query(params![id, lo as i64, hi as i64])?;
+        while let Some(row) = rows.next()? {
+            let at = row.get::<_, i64>(0)?.max(0) as u64;
+            let Some(rollup) = rollup_from_row(row, 1)? else { continue };
+            let slot = plan.from_ms + (at.saturating_sub(plan.from_ms)) / step_ms * step_ms;
+            steps.entry(slot).or_default().add(&rollup);
+        }
+    }
+    let step_min = step_ms as f64 / MINUTE_MS as f64;
+    Ok(Some(
+        steps
+            .into_iter()
+            .map(|(at_ms, stats)| {
+                let [p50_ms, p95_ms, p99_ms] = stats.quantiles();
+                let (count, errors) = (stats.count(), stats.errors());
+                SeriesPoint {
+                    at_ms,
+                    count,
+                    errors,
+                    rate_per_min: count as f64 / step_min,
+                    error_pct: 100.0 * errors as f64 / count.max(1) as f64,
+                    p50_ms,
+                    p95_ms,
+                    p99_ms,
+                    max_ms: stats.max_ms(),
+                }
+            })
+            .collect(),
+    ))
+}
+
+/// Host history per `step_ms` from `tier` (raw, minute or hour rows) for the fields at
+/// `fields` (indices into [`HOST_FIELDS`]).
+pub fn host_points(
+    conn: &Connection,
+    tier: Tier,
+    from_ms: u64,
+    to_ms: u64,
+    step_ms: u64,
+    fields: &[usize],
+) -> rusqlite::Result<Vec<HostPoint>> {
+    let mut steps: std::collections::BTreeMap<u64, HostRollup> = Default::default();
+    let slot = |at: u64| from_ms + at.saturating_sub(from_ms) / step_ms * step_ms;
+    match tier {
+        Tier::Raw => {
+            let columns = HOST_FIELDS.iter().map(|f| f.name).collect::<Vec<_>>().join(", ");
+            let sql = format!(
+                "SELECT at_ms, {columns} FROM host_raw WHERE at_ms >= ?1 AND at_ms < ?2 ORDER BY at_ms"
+            );
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let mut rows = stmt.query(params![from_ms as i64, to_ms as i64])?;
+            while let Some(row) = rows.next()? {
+                let at = row.get::<_, i64>(0)?.max(0) as u64;
+                let values: Vec<Option<f64>> =
+                    (0..HOST_FIELDS.len()).map(|i| row.get(i + 1).ok().flatten()).collect();
+                steps.entry(slot(at)).or_default().add_values(&values);
+            }
+        }
+        Tier::Minute | Tier::Hour | Tier::MinuteAndHour => {
+            let table = if tier == Tier::Hour { "host_hour" } else { "host_minute" };
+            for (at, rollup) in host_rollups(conn, table, from_ms, to_ms)? {
+                steps.entry(slot(at)).or_default().add_rollup(&rollup);
+            }
+        }
+    }
+    Ok(steps
+        .into_iter()
+        .map(|(at_ms, r)| {
+            let pick = |f: fn(&FieldRollup) -> f64| {
+                fields.iter().map(|&i| r.fields.get(i).copied().flatten().map(|x| f(&x))).collect()
+            };
+            HostPoint { at_ms, mean: pick(|x| x.mean), min: pick(|x| x.min), max: pick(|x| x.max) }
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: u64 = HOUR_MS;
+    const M: u64 = MINUTE_MS;
+
+    #[test]
+    fn whole_rolled_hours_come_from_hour_rows_and_edges_from_minutes() {
+        let p = plan(10 * H + 30 * M, 14 * H + 5 * M, 13 * H, 0);
+        assert_eq!(
+            p.parts,
+            vec![
+                ("timing_minute", 10 * H + 30 * M, 11 * H),
+                ("timing_hour", 11 * H, 13 * H),
+                ("timing_minute", 13 * H, 14 * H + 5 * M),
+            ]
+        );
+        assert_eq!(p.tier, Tier::MinuteAndHour);
+        // Nothing rolled yet: minutes only.
+        let p = plan(10 * H, 12 * H, 0, 0);
+        assert_eq!((p.parts.len(), p.tier), (1, Tier::Minute));
+        // Before the minute retention the range widens to whole hours.
+        let p = plan(10 * H + 30 * M, 12 * H, 20 * H, 11 * H);
+        assert_eq!(p.parts, vec![("timing_hour", 10 * H, 12 * H)]);
+        assert_eq!((p.from_ms, p.tier), (10 * H, Tier::Hour));
+    }
+}

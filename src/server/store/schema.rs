@@ -1,0 +1,79 @@
+//! The store's schema and its forward migrations (rusqlite_migration: the version lives in
+//! SQLite's `user_version`, each migration runs once, in order, in a transaction).
+//!
+//! Migrations are never edited once released: a change is a new migration appended here, and
+//! `tests/integration/store.rs` opens a file made by the previous version.
+//!
+//! Times are Unix milliseconds: raw host rows at their sample, minute and hour rows at the
+//! start of their period.
+
+use rusqlite_migration::{Migrations, M};
+
+use super::host::HOST_FIELDS;
+
+/// Kinds of series, as stored in `series.kind`.
+pub mod kind {
+    pub const OPERATION: i64 = 1;
+    pub const EVENT: i64 = 2;
+    pub const COUNTER: i64 = 3;
+    pub const GAUGE: i64 = 4;
+    pub const SET: i64 = 5;
+}
+
+/// Version 1: series, timing minutes and hours, value minutes, host raw rows and rollups.
+fn v1() -> String {
+    let raw: String = HOST_FIELDS.iter().map(|f| format!(", {} REAL", f.name)).collect();
+    let rolled: String = HOST_FIELDS
+        .iter()
+        .map(|f| {
+            let n = f.name;
+            format!(", {n}_min REAL, {n}_max REAL, {n}_mean REAL, {n}_last REAL")
+        })
+        .collect();
+    format!(
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+         CREATE TABLE series (
+             id INTEGER PRIMARY KEY,
+             kind INTEGER NOT NULL,
+             name TEXT NOT NULL,
+             tags TEXT NOT NULL DEFAULT '',
+             UNIQUE (kind, name, tags)
+         );
+         CREATE TABLE timing_minute (
+             series INTEGER NOT NULL, at_ms INTEGER NOT NULL,
+             count INTEGER NOT NULL, errors INTEGER NOT NULL, sum_ms REAL NOT NULL,
+             min_ms REAL NOT NULL, max_ms REAL NOT NULL, bins BLOB NOT NULL,
+             PRIMARY KEY (series, at_ms)
+         ) WITHOUT ROWID;
+         CREATE INDEX timing_minute_at ON timing_minute (at_ms);
+         CREATE TABLE timing_hour (
+             series INTEGER NOT NULL, at_ms INTEGER NOT NULL,
+             count INTEGER NOT NULL, errors INTEGER NOT NULL, sum_ms REAL NOT NULL,
+             min_ms REAL NOT NULL, max_ms REAL NOT NULL, bins BLOB NOT NULL,
+             PRIMARY KEY (series, at_ms)
+         ) WITHOUT ROWID;
+         CREATE INDEX timing_hour_at ON timing_hour (at_ms);
+         CREATE TABLE value_minute (
+             series INTEGER NOT NULL, at_ms INTEGER NOT NULL, value REAL NOT NULL,
+             PRIMARY KEY (series, at_ms)
+         ) WITHOUT ROWID;
+         CREATE INDEX value_minute_at ON value_minute (at_ms);
+         CREATE TABLE host_raw (at_ms INTEGER PRIMARY KEY, seq INTEGER NOT NULL,
+             per_core BLOB NOT NULL, current_action TEXT{raw});
+         CREATE TABLE host_minute (at_ms INTEGER PRIMARY KEY, samples INTEGER NOT NULL{rolled});
+         CREATE TABLE host_hour (at_ms INTEGER PRIMARY KEY, samples INTEGER NOT NULL{rolled});"
+    )
+}
+
+/// The schema version this build writes.
+pub const LATEST: usize = 1;
+
+/// Every migration SQL, oldest first (owned: version 1 is built from the field list).
+pub fn sql() -> Vec<String> {
+    vec![v1()]
+}
+
+/// The migrations over `sql` (which must outlive them).
+pub fn migrations(sql: &[String]) -> Migrations<'_> {
+    Migrations::new(sql.iter().map(|s| M::up(s)).collect())
+}

@@ -1,0 +1,590 @@
+//! The writer thread: the only connection that writes. It applies batches in transactions,
+//! keeps the minute rows of the last few minutes in memory (so a delta is merged without a
+//! read), and runs maintenance in small steps between messages: rolling closed minutes and
+//! hours up, expiring old rows, enforcing the disk cap and checkpointing the WAL.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+
+use super::host::{encode_cores, HostRollup, HOST_FIELDS};
+use super::{Batch, Command, StoreConfig, WriterStats};
+use crate::model::live::Sample;
+use crate::server::stats::Rollup;
+
+const MINUTE_MS: u64 = 60_000;
+const HOUR_MS: u64 = 3_600_000;
+/// A minute is rolled into its hour this long after the hour ends (late samples and the last
+/// flush are in by then).
+const HOUR_GRACE_MS: u64 = 120_000;
+/// Host samples of a minute are rolled up this long after it ends.
+const MINUTE_GRACE_MS: u64 = 5_000;
+/// Minute rows kept in memory for merging deltas (older ones are read back when needed).
+const OPEN_MINUTES_MS: u64 = 3 * MINUTE_MS;
+/// Series ids cached; the cache is cleared beyond this (ever-new names cannot grow it).
+const MAX_CACHED_IDS: usize = 50_000;
+/// Rows deleted per statement in maintenance.
+const DELETE_BATCH: u64 = 2_000;
+const MAINTENANCE_EVERY_MS: u64 = 5_000;
+const CHECKPOINT_EVERY_MS: u64 = 30_000;
+/// Attempts at a batch before it is dropped and counted.
+const ATTEMPTS: u32 = 3;
+
+pub(super) fn spawn(
+    conn: Connection,
+    rx: Receiver<Command>,
+    stats: Arc<WriterStats>,
+    config: Arc<StoreConfig>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new().name("vitals-store".into()).spawn(move || {
+        let mut writer = Writer {
+            conn,
+            stats,
+            config,
+            ids: HashMap::new(),
+            open: HashMap::new(),
+            last_maintenance_ms: 0,
+            last_checkpoint_ms: 0,
+        };
+        writer.run(&rx);
+    })
+}
+
+struct Writer {
+    conn: Connection,
+    stats: Arc<WriterStats>,
+    config: Arc<StoreConfig>,
+    ids: HashMap<(i64, Box<str>), i64>,
+    /// Recent minute rows by (series, minute start).
+    open: HashMap<(i64, u64), Rollup>,
+    last_maintenance_ms: u64,
+    last_checkpoint_ms: u64,
+}
+
+/// Watermarks in `meta`: the first period not rolled up yet.
+const TIMING_HOURS: &str = "rolled_timing_hours_to";
+const HOST_MINUTES: &str = "rolled_host_minutes_to";
+const HOST_HOURS: &str = "rolled_host_hours_to";
+
+impl Writer {
+    fn now(&self) -> u64 {
+        (self.config.clock)()
+    }
+
+    fn run(&mut self, rx: &Receiver<Command>) {
+        loop {
+            match rx.recv_timeout(Duration::from_millis(500)) {
+                Ok(command) => {
+                    self.stats.queued.fetch_sub(1, Ordering::Relaxed);
+                    match command {
+                        Command::Batch(batch) => self.attempt(|w| w.apply_batch(&batch)),
+                        Command::Host(sample) => self.attempt(|w| w.insert_host(&sample)),
+                        Command::Flush(reply) => {
+                            let _ = reply.send(());
+                        }
+                        Command::Delete(before_ms, reply) => {
+                            let _ = reply
+                                .send(self.delete_before(before_ms).map_err(|e| e.to_string()));
+                        }
+                        Command::Stop => {
+                            self.checkpoint();
+                            return;
+                        }
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            let now = self.now();
+            if now.saturating_sub(self.last_maintenance_ms) >= MAINTENANCE_EVERY_MS {
+                self.last_maintenance_ms = now;
+                if let Err(e) = self.maintain(now) {
+                    self.note_error(&e);
+                }
+            }
+        }
+    }
+
+    /// Runs a write up to [`ATTEMPTS`] times; then drops it and counts.
+    fn attempt(&mut self, mut write: impl FnMut(&mut Writer) -> rusqlite::Result<usize>) {
+        for attempt in 1..=ATTEMPTS {
+            match write(self) {
+                Ok(rows) => {
+                    let s = &self.stats;
+                    s.batches.fetch_add(1, Ordering::Relaxed);
+                    s.rows.fetch_add(rows as u64, Ordering::Relaxed);
+                    s.last_commit_ms.store(crate::server::now_ms(), Ordering::Relaxed);
+                    return;
+                }
+                Err(e) => {
+                    self.note_error(&e);
+                    if attempt < ATTEMPTS {
+                        std::thread::sleep(Duration::from_millis(100 * u64::from(attempt)));
+                    }
+                }
+            }
+        }
+        self.stats.dropped_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn note_error(&self, e: &rusqlite::Error) {
+        let s = &self.stats;
+        s.write_errors.fetch_add(1, Ordering::Relaxed);
+        s.last_error_ms.store(crate::server::now_ms(), Ordering::Relaxed);
+        if let Ok(mut last) = s.last_error.lock() {
+            *last = Some(e.to_string());
+        }
+        tracing::warn!(error = %e, "The history store could not write.");
+    }
+
+    fn apply_batch(&mut self, batch: &Batch) -> rusqlite::Result<usize> {
+        let now = self.now();
+        let retention = self.config.retention;
+        let minute_floor = now.saturating_sub(retention.minute_ms());
+        let hour_floor = now.saturating_sub(retention.hour_ms());
+        let tx = self.conn.transaction()?;
+        let rolled_hours_to = meta(&tx, TIMING_HOURS)?.unwrap_or(0);
+        let mut new_ids: HashMap<(i64, Box<str>), i64> = HashMap::new();
+        let mut merged: HashMap<(i64, u64), Rollup> = HashMap::new();
+        let mut rows = 0;
+        for row in &batch.timings {
+            let kind = row.kind.code();
+            let id = series_id(&tx, &self.ids, &mut new_ids, kind, &row.name)?;
+            let at = row.at_ms - row.at_ms % MINUTE_MS;
+            if at >= minute_floor {
+                let mut current = match merged.get(&(id, at)).or_else(|| self.open.get(&(id, at))) {
+                    Some(r) => r.clone(),
+                    None => load_rollup(&tx, "timing_minute", id, at)?.unwrap_or_default(),
+                };
+                current.merge(&row.rollup);
+                write_rollup(&tx, "timing_minute", id, at, &current)?;
+                merged.insert((id, at), current);
+                rows += 1;
+            }
+            let hour = at - at % HOUR_MS;
+            if hour < rolled_hours_to && hour >= hour_floor {
+                // The hour was rolled up already: keep it the exact merge of its minutes.
+                let mut current = load_rollup(&tx, "timing_hour", id, hour)?.unwrap_or_default();
+                current.merge(&row.rollup);
+                write_rollup(&tx, "timing_hour", id, hour, &current)?;
+                rows += 1;
+            }
+        }
+        for row in &batch.values {
+            let id = series_id(&tx, &self.ids, &mut new_ids, row.kind.code(), &row.name)?;
+            let at = row.at_ms - row.at_ms % MINUTE_MS;
+            if at >= minute_floor && row.value.is_finite() {
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO value_minute (series, at_ms, value) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![id, at as i64, row.value])?;
+                rows += 1;
+            }
+        }
+        tx.commit()?;
+        if self.ids.len() + new_ids.len() > MAX_CACHED_IDS {
+            self.ids.clear();
+        }
+        self.ids.extend(new_ids);
+        self.open.extend(merged);
+        let keep_from = now.saturating_sub(OPEN_MINUTES_MS);
+        self.open.retain(|&(_, at), _| at >= keep_from);
+        Ok(rows)
+    }
+
+    fn insert_host(&mut self, sample: &Sample) -> rusqlite::Result<usize> {
+        let columns: Vec<&str> = HOST_FIELDS.iter().map(|f| f.name).collect();
+        let marks: Vec<String> = (0..HOST_FIELDS.len()).map(|i| format!("?{}", i + 5)).collect();
+        let sql = format!(
+            "INSERT OR REPLACE INTO host_raw (at_ms, seq, per_core, current_action, {}) \
+             VALUES (?1, ?2, ?3, ?4, {})",
+            columns.join(", "),
+            marks.join(", ")
+        );
+        let mut values: Vec<rusqlite::types::Value> = vec![
+            (sample.at_ms as i64).into(),
+            (sample.seq as i64).into(),
+            encode_cores(&sample.system.per_core_pct).into(),
+            sample.actions.current_action.clone().map_or(rusqlite::types::Value::Null, Into::into),
+        ];
+        for field in HOST_FIELDS {
+            values.push(
+                (field.get)(sample)
+                    .filter(|v| v.is_finite())
+                    .map_or(rusqlite::types::Value::Null, rusqlite::types::Value::Real),
+            );
+        }
+        self.conn.prepare_cached(&sql)?.execute(rusqlite::params_from_iter(values))
+    }
+
+    /// One step of maintenance: roll-ups, retention, disk cap, checkpoint.
+    fn maintain(&mut self, now: u64) -> rusqlite::Result<()> {
+        let started = Instant::now();
+        self.roll_host_minutes(now)?;
+        self.roll_host_hours(now)?;
+        self.roll_timing_hour(now)?;
+        self.expire(now)?;
+        self.enforce_disk_cap()?;
+        if now.saturating_sub(self.last_checkpoint_ms) >= CHECKPOINT_EVERY_MS {
+            self.last_checkpoint_ms = now;
+            self.checkpoint();
+        }
+        let took = started.elapsed();
+        if took > Duration::from_millis(50) {
+            tracing::debug!(took_ms = took.as_millis() as u64, "Store maintenance step was slow.");
+        }
+        Ok(())
+    }
+
+    fn checkpoint(&self) {
+        if self.conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)").is_ok() {
+            self.stats.last_checkpoint_ms.store(crate::server::now_ms(), Ordering::Relaxed);
+        }
+    }
+
+    /// Rolls closed minutes of raw host samples into minute rows (up to an hour's worth).
+    fn roll_host_minutes(&mut self, now: u64) -> rusqlite::Result<()> {
+        let tx = self.conn.transaction()?;
+        let Some(mut at) = next_period(&tx, HOST_MINUTES, "host_raw", MINUTE_MS)? else {
+            return Ok(());
+        };
+        let columns = HOST_FIELDS.iter().map(|f| f.name).collect::<Vec<_>>().join(", ");
+        let select = format!("SELECT {columns} FROM host_raw WHERE at_ms >= ?1 AND at_ms < ?2");
+        for _ in 0..60 {
+            if at + MINUTE_MS + MINUTE_GRACE_MS > now {
+                break;
+            }
+            let mut rollup = HostRollup::default();
+            {
+                let mut stmt = tx.prepare_cached(&select)?;
+                let mut rows = stmt.query(params![at as i64, (at + MINUTE_MS) as i64])?;
+                while let Some(row) = rows.next()? {
+                    let values: Vec<Option<f64>> =
+                        (0..HOST_FIELDS.len()).map(|i| row.get(i).ok().flatten()).collect();
+                    rollup.add_values(&values);
+                }
+            }
+            if rollup.samples > 0 {
+                write_host_rollup(&tx, "host_minute", at, &rollup)?;
+            }
+            at += MINUTE_MS;
+            set_meta(&tx, HOST_MINUTES, at)?;
+        }
+        tx.commit()
+    }
+
+    /// Rolls closed hours of host minute rows into hour rows.
+    fn roll_host_hours(&mut self, now: u64) -> rusqlite::Result<()> {
+        let tx = self.conn.transaction()?;
+        let Some(mut at) = next_period(&tx, HOST_HOURS, "host_minute", HOUR_MS)? else {
+            return Ok(());
+        };
+        for _ in 0..24 {
+            if at + HOUR_MS + HOUR_GRACE_MS > now {
+                break;
+            }
+            let mut hour = HostRollup::default();
+            for minute in super::query::host_rollups(&tx, "host_minute", at, at + HOUR_MS)? {
+                hour.add_rollup(&minute.1);
+            }
+            if hour.samples > 0 {
+                write_host_rollup(&tx, "host_hour", at, &hour)?;
+            }
+            at += HOUR_MS;
+            set_meta(&tx, HOST_HOURS, at)?;
+        }
+        tx.commit()
+    }
+
+    /// Rolls the oldest closed hour of timing minutes into hour rows (one hour per step).
+    fn roll_timing_hour(&mut self, now: u64) -> rusqlite::Result<()> {
+        let tx = self.conn.transaction()?;
+        let Some(at) = next_period(&tx, TIMING_HOURS, "timing_minute", HOUR_MS)? else {
+            return Ok(());
+        };
+        if at + HOUR_MS + HOUR_GRACE_MS > now {
+            return Ok(());
+        }
+        let mut hours: HashMap<i64, Rollup> = HashMap::new();
+        {
+            let mut stmt = tx.prepare_cached(
+                "SELECT series, count, errors, sum_ms, min_ms, max_ms, bins FROM timing_minute \
+                 WHERE at_ms >= ?1 AND at_ms < ?2",
+            )?;
+            let mut rows = stmt.query(params![at as i64, (at + HOUR_MS) as i64])?;
+            while let Some(row) = rows.next()? {
+                let series: i64 = row.get(0)?;
+                if let Some(rollup) = rollup_from_row(row, 1)? {
+                    hours.entry(series).or_default().merge(&rollup);
+                }
+            }
+        }
+        for (series, rollup) in &hours {
+            write_rollup(&tx, "timing_hour", *series, at, rollup)?;
+        }
+        set_meta(&tx, TIMING_HOURS, at + HOUR_MS)?;
+        tx.commit()
+    }
+
+    /// Deletes rows past their tier's retention, a batch per table per step.
+    fn expire(&mut self, now: u64) -> rusqlite::Result<()> {
+        let r = self.config.retention;
+        let plan = [
+            ("host_raw", r.raw_ms()),
+            ("host_minute", r.minute_ms()),
+            ("timing_minute", r.minute_ms()),
+            ("value_minute", r.minute_ms()),
+            ("host_hour", r.hour_ms()),
+            ("timing_hour", r.hour_ms()),
+        ];
+        let mut deleted = 0;
+        for (table, keep_ms) in plan {
+            deleted += delete_older(&self.conn, table, now.saturating_sub(keep_ms), DELETE_BATCH)?;
+        }
+        self.stats.expired_rows.fetch_add(deleted, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Bytes of pages in use.
+    fn used_bytes(&self) -> rusqlite::Result<u64> {
+        let pages: i64 = self.conn.pragma_query_value(None, "page_count", |r| r.get(0))?;
+        let free: i64 = self.conn.pragma_query_value(None, "freelist_count", |r| r.get(0))?;
+        let size: i64 = self.conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
+        Ok((pages - free).max(0) as u64 * size.max(0) as u64)
+    }
+
+    /// Over `--max-disk-mb`: deletes the oldest rows of the finest tier that has any, a few
+    /// batches per step, then gives the freed pages back to the file system.
+    fn enforce_disk_cap(&mut self) -> rusqlite::Result<()> {
+        let Some(cap) = self.config.max_disk_bytes else { return Ok(()) };
+        let tiers: [&[&str]; 3] = [
+            &["host_raw"],
+            &["timing_minute", "value_minute", "host_minute"],
+            &["timing_hour", "host_hour"],
+        ];
+        let mut evicted = 0;
+        for _ in 0..10 {
+            if self.used_bytes()? <= cap {
+                break;
+            }
+            let Some(tables) =
+                tiers.iter().find(|t| t.iter().any(|table| has_rows(&self.conn, table)))
+            else {
+                break;
+            };
+            for table in *tables {
+                if let Some(oldest) = oldest(&self.conn, table)? {
+                    // Everything in the oldest ten minutes (or hour, for hour rows) of the table.
+                    let span = if table.ends_with("hour") { HOUR_MS } else { 10 * MINUTE_MS };
+                    evicted += delete_older(&self.conn, table, oldest + span, DELETE_BATCH * 5)?;
+                }
+            }
+        }
+        if evicted > 0 {
+            self.stats.evicted_rows.fetch_add(evicted, Ordering::Relaxed);
+            self.conn.execute_batch("PRAGMA incremental_vacuum")?;
+        }
+        Ok(())
+    }
+
+    /// Deletes every row of every table older than `before_ms`.
+    fn delete_before(&mut self, before_ms: u64) -> rusqlite::Result<u64> {
+        let mut total = 0;
+        for table in
+            ["host_raw", "host_minute", "host_hour", "timing_minute", "timing_hour", "value_minute"]
+        {
+            loop {
+                let n = delete_older(&self.conn, table, before_ms, DELETE_BATCH * 5)?;
+                total += n;
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+        self.open.retain(|&(_, at), _| at >= before_ms);
+        self.conn.execute_batch("PRAGMA incremental_vacuum")?;
+        Ok(total)
+    }
+}
+
+fn has_rows(conn: &Connection, table: &str) -> bool {
+    conn.query_row(&format!("SELECT EXISTS (SELECT 1 FROM {table})"), [], |r| r.get::<_, bool>(0))
+        .unwrap_or(false)
+}
+
+fn oldest(conn: &Connection, table: &str) -> rusqlite::Result<Option<u64>> {
+    conn.query_row(&format!("SELECT min(at_ms) FROM {table}"), [], |r| r.get::<_, Option<i64>>(0))
+        .map(|v| v.map(|v| v.max(0) as u64))
+}
+
+/// Deletes up to `limit` rows of `table` older than `before_ms`; the rows deleted.
+fn delete_older(
+    conn: &Connection,
+    table: &str,
+    before_ms: u64,
+    limit: u64,
+) -> rusqlite::Result<u64> {
+    let key = if table.starts_with("host_") { "at_ms" } else { "series, at_ms" };
+    let sql = format!(
+        "DELETE FROM {table} WHERE ({key}) IN \
+         (SELECT {key} FROM {table} WHERE at_ms < ?1 ORDER BY at_ms LIMIT ?2)"
+    );
+    let n = conn.prepare_cached(&sql)?.execute(params![before_ms as i64, limit as i64])?;
+    Ok(n as u64)
+}
+
+pub(super) fn meta(conn: &Connection, key: &str) -> rusqlite::Result<Option<u64>> {
+    conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get::<_, i64>(0))
+        .optional()
+        .map(|v| v.map(|v| v.max(0) as u64))
+}
+
+fn set_meta(conn: &Connection, key: &str, value: u64) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+        params![key, value as i64],
+    )
+    .map(|_| ())
+}
+
+/// The first period of `period_ms` not rolled up from `table` yet: the watermark, moved up
+/// to the oldest row at or after it (so a long gap is skipped in one step); `None` when the
+/// table has nothing left to roll.
+fn next_period(
+    tx: &Transaction<'_>,
+    key: &str,
+    table: &str,
+    period_ms: u64,
+) -> rusqlite::Result<Option<u64>> {
+    let mark = meta(tx, key)?.unwrap_or(0);
+    let next: Option<i64> = tx.query_row(
+        &format!("SELECT min(at_ms) FROM {table} WHERE at_ms >= ?1"),
+        [mark as i64],
+        |r| r.get(0),
+    )?;
+    Ok(next.map(|at| {
+        let at = at.max(0) as u64;
+        at - at % period_ms
+    }))
+}
+
+fn series_id(
+    tx: &Transaction<'_>,
+    cached: &HashMap<(i64, Box<str>), i64>,
+    new_ids: &mut HashMap<(i64, Box<str>), i64>,
+    kind: i64,
+    name: &str,
+) -> rusqlite::Result<i64> {
+    let key = (kind, Box::<str>::from(name));
+    if let Some(&id) = cached.get(&key).or_else(|| new_ids.get(&key)) {
+        return Ok(id);
+    }
+    tx.prepare_cached("INSERT OR IGNORE INTO series (kind, name, tags) VALUES (?1, ?2, '')")?
+        .execute(params![kind, name])?;
+    let id = tx
+        .prepare_cached("SELECT id FROM series WHERE kind = ?1 AND name = ?2 AND tags = ''")?
+        .query_row(params![kind, name], |r| r.get(0))?;
+    new_ids.insert(key, id);
+    Ok(id)
+}
+
+/// A rollup read from columns `first..first + 6` (count, errors, sum, min, max, bins); a row
+/// whose bins cannot be read is skipped (and logged) rather than failing the whole query.
+pub(super) fn rollup_from_row(
+    row: &rusqlite::Row<'_>,
+    first: usize,
+) -> rusqlite::Result<Option<Rollup>> {
+    let count: i64 = row.get(first)?;
+    let errors: i64 = row.get(first + 1)?;
+    let bins: Vec<u8> = row.get(first + 5)?;
+    let rollup = Rollup::from_stored(
+        count.max(0) as u64,
+        errors.max(0) as u64,
+        row.get(first + 2)?,
+        row.get(first + 3)?,
+        row.get(first + 4)?,
+        &bins,
+    );
+    match rollup {
+        Ok(r) => Ok(Some(r)),
+        Err(e) => {
+            tracing::warn!(error = %e, "Skipping an unreadable stored row.");
+            Ok(None)
+        }
+    }
+}
+
+fn load_rollup(
+    tx: &Transaction<'_>,
+    table: &str,
+    series: i64,
+    at: u64,
+) -> rusqlite::Result<Option<Rollup>> {
+    let sql = format!(
+        "SELECT count, errors, sum_ms, min_ms, max_ms, bins FROM {table} \
+         WHERE series = ?1 AND at_ms = ?2"
+    );
+    let mut stmt = tx.prepare_cached(&sql)?;
+    let mut rows = stmt.query(params![series, at as i64])?;
+    match rows.next()? {
+        Some(row) => rollup_from_row(row, 0),
+        None => Ok(None),
+    }
+}
+
+fn write_rollup(
+    tx: &Transaction<'_>,
+    table: &str,
+    series: i64,
+    at: u64,
+    r: &Rollup,
+) -> rusqlite::Result<()> {
+    if r.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT OR REPLACE INTO {table} (series, at_ms, count, errors, sum_ms, min_ms, max_ms, bins) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+    );
+    tx.prepare_cached(&sql)?.execute(params![
+        series,
+        at as i64,
+        r.count.min(i64::MAX as u64) as i64,
+        r.errors.min(i64::MAX as u64) as i64,
+        r.sum_ms,
+        r.min_ms,
+        r.max_ms,
+        r.encode_bins()
+    ])?;
+    Ok(())
+}
+
+fn write_host_rollup(
+    tx: &Transaction<'_>,
+    table: &str,
+    at: u64,
+    r: &HostRollup,
+) -> rusqlite::Result<()> {
+    let mut columns = vec!["at_ms".to_string(), "samples".to_string()];
+    let mut values: Vec<rusqlite::types::Value> =
+        vec![(at as i64).into(), (r.samples as i64).into()];
+    for (field, rollup) in HOST_FIELDS.iter().zip(&r.fields) {
+        let Some(f) = rollup else { continue };
+        for (suffix, v) in [("min", f.min), ("max", f.max), ("mean", f.mean), ("last", f.last)] {
+            columns.push(format!("{}_{suffix}", field.name));
+            values.push(rusqlite::types::Value::Real(v));
+        }
+    }
+    let marks: Vec<String> = (1..=values.len()).map(|i| format!("?{i}")).collect();
+    let sql = format!(
+        "INSERT OR REPLACE INTO {table} ({}) VALUES ({})",
+        columns.join(", "),
+        marks.join(", ")
+    );
+    tx.execute(&sql, rusqlite::params_from_iter(values))?;
+    Ok(())
+}
