@@ -24,6 +24,9 @@ pub mod query;
 pub mod schema;
 mod writer;
 
+#[cfg(test)]
+mod tests;
+
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -207,6 +210,8 @@ enum Command {
     Flush(std::sync::mpsc::Sender<()>),
     /// Deletes every row older than the given Unix ms; replies with the rows deleted.
     Delete(u64, std::sync::mpsc::Sender<Result<u64, String>>),
+    /// Runs one maintenance step now and replies.
+    Maintain(std::sync::mpsc::Sender<()>),
     /// Commits and ends the writer.
     Stop,
 }
@@ -311,6 +316,14 @@ impl Store {
             .send(Command::Delete(before_ms, tx))
             .map_err(|_| "the store is closed".to_string())?;
         rx.recv().map_err(|_| "the store is closed".to_string())?
+    }
+
+    /// Runs one maintenance step (roll-ups, retention, disk cap) now and waits for it
+    /// (blocking); it also runs by itself every few seconds.
+    pub fn maintain_now(&self) -> bool {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.stats.queued.fetch_add(1, Ordering::Relaxed);
+        self.tx.send(Command::Maintain(tx)).is_ok() && rx.recv().is_ok()
     }
 
     /// Stops or restarts recording (writes are refused while paused).

@@ -90,6 +90,14 @@ impl Writer {
                             let _ = reply
                                 .send(self.delete_before(before_ms).map_err(|e| e.to_string()));
                         }
+                        Command::Maintain(reply) => {
+                            let now = self.now();
+                            self.last_maintenance_ms = now;
+                            if let Err(e) = self.maintain(now) {
+                                self.note_error(&e);
+                            }
+                            let _ = reply.send(());
+                        }
                         Command::Stop => {
                             self.checkpoint();
                             return;

@@ -1,0 +1,286 @@
+//! The store against a real SQLite file with an injected clock: roll-up exactness, late data,
+//! retention, the disk cap, restart, and files it must refuse.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::*;
+use crate::server::stats::Rollup;
+
+/// 2026-11-30 00:00:00 UTC: on a whole hour.
+const T0: u64 = 1_764_460_800_000;
+const MIN: u64 = 60_000;
+const HOUR: u64 = 3_600_000;
+
+struct Fixture {
+    store: Store,
+    clock: Arc<AtomicU64>,
+    dir: tempfile::TempDir,
+}
+
+fn open_with(
+    dir: tempfile::TempDir,
+    clock: Arc<AtomicU64>,
+    adjust: impl FnOnce(&mut StoreConfig),
+) -> Fixture {
+    let ticking = Arc::clone(&clock);
+    let mut config = StoreConfig {
+        clock: Arc::new(move || ticking.load(Ordering::Relaxed)),
+        ..StoreConfig::new(dir.path())
+    };
+    adjust(&mut config);
+    Fixture { store: Store::open(config).unwrap(), clock, dir }
+}
+
+fn fixture() -> Fixture {
+    open_with(tempfile::tempdir().unwrap(), Arc::new(AtomicU64::new(T0)), |_| {})
+}
+
+impl Fixture {
+    fn set_now(&self, ms: u64) {
+        self.clock.store(ms, Ordering::Relaxed);
+    }
+
+    fn write(&self, batch: Batch) {
+        assert!(self.store.write(batch));
+        assert!(self.store.flush(Duration::from_secs(10)));
+    }
+
+    fn rows(&self, table: &str) -> u64 {
+        let stats = self.store.stats().unwrap();
+        stats.tiers.iter().find(|t| t.table == table).unwrap().rows
+    }
+
+    /// Runs maintenance until `table` stops changing (each step rolls one hour at most).
+    fn settle(&self) {
+        for _ in 0..50 {
+            let before =
+                self.store.stats().unwrap().tiers.iter().map(|t| t.rows).collect::<Vec<_>>();
+            assert!(self.store.maintain_now());
+            let after =
+                self.store.stats().unwrap().tiers.iter().map(|t| t.rows).collect::<Vec<_>>();
+            if before == after {
+                return;
+            }
+        }
+        panic!("maintenance did not settle");
+    }
+
+    fn summary(&self, name: &str, from: u64, to: u64) -> (Tier, RangeTotals) {
+        let retention = self.store.retention();
+        let now = self.store.now_ms();
+        self.store
+            .readers()
+            .with(|c| {
+                let plan = query::plan_now(c, from, to, now, &retention)?;
+                let stats = query::range_stats(c, SeriesKind::Operation, &plan)?;
+                let found = stats.into_iter().find(|(n, _)| n == name).map(|(_, s)| s);
+                Ok((plan.tier, found.map(|s| (s.count(), s.errors(), s.quantiles()))))
+            })
+            .unwrap()
+    }
+}
+
+use crate::model::history::Tier;
+
+type RangeTotals = Option<(u64, u64, [f64; 3])>;
+
+fn timing(name: &str, at_ms: u64, durations: &[f64]) -> TimingRow {
+    let mut rollup = Rollup::default();
+    for (i, &d) in durations.iter().enumerate() {
+        rollup.record(d, 1, i % 10 != 0);
+    }
+    TimingRow { kind: SeriesKind::Operation, name: name.into(), at_ms, rollup }
+}
+
+/// Deterministic durations: a heavy-tailed spread over 0.1 ms .. 60 s.
+fn durations(seed: u64, n: usize) -> Vec<f64> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let u = (x >> 11) as f64 / (1u64 << 53) as f64;
+            0.1 * (600_000f64).powf(u * u)
+        })
+        .collect()
+}
+
+fn nearest_rank(sorted: &[f64], q: f64) -> f64 {
+    sorted[((q * sorted.len() as f64).ceil() as usize).saturating_sub(1)]
+}
+
+#[test]
+fn ranges_over_minutes_and_hours_merge_exactly() {
+    let f = fixture();
+    let mut all: Vec<(u64, f64)> = Vec::new();
+    // Three hours of minutes, written as the flusher would (several deltas per minute).
+    for minute in 0..180 {
+        let at = T0 + minute * MIN;
+        f.set_now(at + MIN - 1);
+        let mut batch = Batch::default();
+        for part in 0..2 {
+            let ds = durations(minute * 2 + part, 20 + (minute as usize % 7));
+            all.extend(ds.iter().map(|&d| (at, d)));
+            batch.timings.push(timing("report", at + part * 1000, &ds));
+        }
+        f.write(batch);
+    }
+    f.set_now(T0 + 3 * HOUR + 3 * MIN);
+    f.settle();
+    assert_eq!(f.rows("timing_hour"), 3, "every closed hour rolled up");
+    for (from, to, tier) in [
+        (T0, T0 + 3 * HOUR, Tier::Hour),
+        (T0 + 30 * MIN, T0 + 150 * MIN, Tier::MinuteAndHour),
+        (T0 + 61 * MIN, T0 + 65 * MIN, Tier::Minute),
+    ] {
+        let mut exact: Vec<f64> =
+            all.iter().filter(|(at, _)| (from..to).contains(at)).map(|&(_, d)| d).collect();
+        exact.sort_by(f64::total_cmp);
+        let (got_tier, totals) = f.summary("report", from, to);
+        let (count, _errors, [p50, p95, p99]) = totals.unwrap();
+        assert_eq!(got_tier, tier);
+        assert_eq!(count, exact.len() as u64, "counts are exact over [{from}, {to})");
+        for (q, got) in [(0.5, p50), (0.95, p95), (0.99, p99)] {
+            let want = nearest_rank(&exact, q);
+            assert!(((got - want) / want).abs() <= 0.01 + 1e-9, "p{q}: {got} vs {want}");
+        }
+    }
+}
+
+#[test]
+fn late_samples_for_an_hour_already_rolled_up_reach_its_hour_row() {
+    let f = fixture();
+    f.write(Batch { timings: vec![timing("late", T0 + 5 * MIN, &[10.0; 4])], values: vec![] });
+    f.set_now(T0 + HOUR + 3 * MIN);
+    f.settle();
+    assert_eq!(f.rows("timing_hour"), 1);
+    f.write(Batch { timings: vec![timing("late", T0 + 7 * MIN, &[20.0; 6])], values: vec![] });
+    let (tier, totals) = f.summary("late", T0, T0 + HOUR);
+    assert_eq!(tier, Tier::Hour);
+    assert_eq!(totals.unwrap().0, 10);
+}
+
+#[test]
+fn each_tier_expires_with_its_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = open_with(dir, Arc::new(AtomicU64::new(T0)), |c| {
+        c.retention = Retention { raw_hours: 1, minute_days: 1, hour_days: 2 };
+    });
+    for i in 0..10 {
+        assert!(f.store.write_host(Sample { at_ms: T0 + i * 1000, seq: i, ..Default::default() }));
+    }
+    f.write(Batch { timings: vec![timing("op", T0, &[1.0])], values: vec![] });
+    f.set_now(T0 + 2 * HOUR);
+    f.settle();
+    assert_eq!(f.rows("host_raw"), 0, "raw samples kept 1 h");
+    assert_eq!(f.rows("timing_minute"), 1);
+    assert_eq!(f.rows("host_minute"), 1, "the minute roll-up outlives its raw samples");
+    f.set_now(T0 + 25 * HOUR);
+    f.settle();
+    assert_eq!((f.rows("timing_minute"), f.rows("host_minute")), (0, 0), "minute rows kept 1 day");
+    assert_eq!((f.rows("timing_hour"), f.rows("host_hour")), (1, 1));
+    f.set_now(T0 + 49 * HOUR);
+    f.settle();
+    assert_eq!((f.rows("timing_hour"), f.rows("host_hour")), (0, 0), "hour rows kept 2 days");
+    assert!(f.store.stats().unwrap().expired_rows >= 5);
+}
+
+#[test]
+fn the_disk_cap_evicts_the_oldest_rows_of_the_finest_tier_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let cap = 600 * 1024;
+    let f = open_with(dir, Arc::new(AtomicU64::new(T0)), |c| c.max_disk_bytes = Some(cap));
+    f.write(Batch { timings: vec![timing("kept", T0, &[1.0])], values: vec![] });
+    // About 2 MB of raw host samples with per-core figures.
+    for i in 0..4_000u64 {
+        let mut s = Sample { at_ms: T0 + i * 1000, seq: i, ..Default::default() };
+        s.system.per_core_pct = vec![1.0; 64];
+        f.store.write_host(s);
+        if i % 50 == 0 {
+            assert!(f.store.flush(Duration::from_secs(10)));
+        }
+    }
+    assert!(f.store.flush(Duration::from_secs(10)));
+    f.set_now(T0 + 4_000 * 1000);
+    f.settle();
+    let stats = f.store.stats().unwrap();
+    let raw = stats.tiers.iter().find(|t| t.table == "host_raw").unwrap();
+    assert!(stats.evicted_rows > 0, "{stats:?}");
+    assert!(raw.oldest_ms.unwrap() > T0, "the oldest raw samples went first");
+    assert_eq!(f.rows("timing_minute"), 1, "coarser tiers are untouched while raw rows remain");
+    let used = f.store.readers().with(|c| {
+        let pages: i64 = c.pragma_query_value(None, "page_count", |r| r.get(0))?;
+        let free: i64 = c.pragma_query_value(None, "freelist_count", |r| r.get(0))?;
+        let size: i64 = c.pragma_query_value(None, "page_size", |r| r.get(0))?;
+        Ok(((pages - free) * size) as u64)
+    });
+    assert!(used.unwrap() <= cap, "pages in use fit the cap");
+}
+
+#[test]
+fn a_reopened_store_has_everything_that_was_written() {
+    let f = fixture();
+    f.write(Batch {
+        timings: vec![timing("op", T0 + MIN, &[5.0, 6.0])],
+        values: vec![ValueRow {
+            kind: SeriesKind::Counter,
+            name: "hits".into(),
+            at_ms: T0,
+            value: 3.0,
+        }],
+    });
+    f.store.write_host(Sample { at_ms: T0 + 500, seq: 7, ..Default::default() });
+    f.store.close();
+    let Fixture { store, clock, dir } = f;
+    drop(store);
+    let f = open_with(dir, clock, |_| {});
+    let timings = f.store.readers().with(|c| query::recent_timings(c, T0)).unwrap();
+    assert_eq!(timings.len(), 1);
+    assert_eq!((timings[0].1.as_str(), timings[0].3.count), ("op", 2));
+    let samples = f.store.readers().with(|c| query::recent_host_samples(c, T0, 10)).unwrap();
+    assert_eq!(samples.iter().map(|s| s.seq).collect::<Vec<_>>(), vec![7]);
+    assert_eq!(f.rows("value_minute"), 1);
+}
+
+#[test]
+fn files_it_cannot_trust_are_refused_with_what_to_do() {
+    // Another Vitals holds the directory.
+    let f = fixture();
+    let second = Store::open(StoreConfig::new(f.dir.path()));
+    assert!(matches!(second, Err(OpenError::Locked(_))), "{:?}", second.err());
+    // Not a database.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(DB_FILE), vec![0x5a; 8192]).unwrap();
+    let err = Store::open(StoreConfig::new(dir.path())).err().unwrap();
+    assert!(matches!(err, OpenError::Corrupt(_)), "{err}");
+    assert!(err.to_string().contains("vitals.db") && err.to_string().contains("move it away"));
+    // Written by a newer version.
+    let dir = tempfile::tempdir().unwrap();
+    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(conn);
+    let err = Store::open(StoreConfig::new(dir.path())).err().unwrap();
+    assert!(matches!(err, OpenError::Newer { found: 99, .. }), "{err}");
+    // Read-only.
+    let dir = tempfile::tempdir().unwrap();
+    drop(Store::open(StoreConfig::new(dir.path())).unwrap());
+    let path = dir.path().join(DB_FILE);
+    let mut perms = std::fs::metadata(&path).unwrap().permissions();
+    perms.set_readonly(true);
+    std::fs::set_permissions(&path, perms).unwrap();
+    let err = Store::open(StoreConfig::new(dir.path())).err().unwrap();
+    assert!(matches!(err, OpenError::ReadOnly(_)), "{err}");
+}
+
+#[test]
+fn a_paused_store_records_nothing_until_resumed() {
+    let f = fixture();
+    f.store.set_paused(true);
+    assert!(!f.store.write(Batch { timings: vec![timing("op", T0, &[1.0])], values: vec![] }));
+    f.store.set_paused(false);
+    f.write(Batch { timings: vec![timing("op", T0, &[1.0])], values: vec![] });
+    assert_eq!(f.rows("timing_minute"), 1);
+}
