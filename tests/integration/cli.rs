@@ -165,3 +165,35 @@ fn other_bad_settings_are_one_line() {
     );
     assert_one_line_error(&run(&["serve", "--statsd", "0.0.0.0:8125"]), "without a token");
 }
+
+/// `vitals serve` on `dir` with logging off: its output.
+fn serve_in(dir: &std::path::Path) -> Output {
+    vitals()
+        .args(["serve", "--port", "0", "--statsd", "off", "--data-dir"])
+        .arg(dir)
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_database_it_cannot_trust_is_one_line_and_exit_2_never_a_fresh_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("vitals.db");
+    std::fs::write(&db, vec![0x42; 4096]).unwrap();
+    let out = serve_in(dir.path());
+    assert_one_line_error(&out, "is not a readable Vitals database");
+    assert!(stderr(&out).contains(&db.display().to_string()), "names the file");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(std::fs::read(&db).unwrap(), vec![0x42; 4096], "the user's file is untouched");
+}
+
+#[test]
+fn a_data_directory_in_use_is_refused_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let _running = Server::spawn_in(dir.path(), &[]);
+    let out = serve_in(dir.path());
+    assert_one_line_error(&out, "another Vitals is already using the data directory");
+    assert!(stderr(&out).contains(&dir.path().display().to_string()));
+    assert_eq!(out.status.code(), Some(2));
+}

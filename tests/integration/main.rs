@@ -9,4 +9,5 @@ mod hardening;
 mod http;
 mod ingest;
 mod live;
+mod store;
 mod support;

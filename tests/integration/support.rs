@@ -97,15 +97,22 @@ pub struct Server {
     pub child: Child,
     pub addr: SocketAddr,
     _log: mpsc::Receiver<String>,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Server {
     pub fn spawn(extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
+        let mut server = Self::spawn_in(dir.path(), extra);
+        server._dir = Some(dir);
+        server
+    }
+
+    /// A server on the data directory `dir` (which outlives it).
+    pub fn spawn_in(dir: &std::path::Path, extra: &[&str]) -> Self {
         let mut child = vitals()
             .args(["serve", "--port", "0", "--statsd", "127.0.0.1:0", "--data-dir"])
-            .arg(dir.path())
+            .arg(dir)
             .args(extra)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
@@ -127,7 +134,41 @@ impl Server {
                 break rest.split_whitespace().next().unwrap().parse().unwrap();
             }
         };
-        Server { child, addr, _log: log, _dir: dir }
+        Server { child, addr, _log: log, _dir: None }
+    }
+
+    /// A request with an optional JSON body over a fresh connection: status and body.
+    pub fn request(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(self.addr).unwrap();
+        let body = body.unwrap_or("");
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        )
+        .unwrap();
+        let mut out = String::new();
+        stream.read_to_string(&mut out).unwrap();
+        let status = out.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        (status, body)
+    }
+
+    /// The JSON answer of a GET (status 200 expected).
+    pub fn get_json(&self, path: &str) -> serde_json::Value {
+        let (status, body) = self.request("GET", path, None);
+        assert_eq!(status, 200, "{path}: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|_| panic!("{path}: not JSON: {body}"))
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        self.child.wait().unwrap()
     }
 
     pub fn url(&self, path: &str) -> String {
