@@ -210,6 +210,9 @@ enum Command {
     Flush(std::sync::mpsc::Sender<()>),
     /// Deletes every row older than the given Unix ms; replies with the rows deleted.
     Delete(u64, std::sync::mpsc::Sender<Result<u64, String>>),
+    /// Runs SQL on the writer's connection (tests: e.g. a `max_page_count` to fill the disk).
+    #[cfg(test)]
+    Exec(String, std::sync::mpsc::Sender<()>),
     /// Runs one maintenance step now and replies.
     Maintain(std::sync::mpsc::Sender<()>),
     /// Commits and ends the writer.
@@ -324,6 +327,16 @@ impl Store {
         let (tx, rx) = std::sync::mpsc::channel();
         self.stats.queued.fetch_add(1, Ordering::Relaxed);
         self.tx.send(Command::Maintain(tx)).is_ok() && rx.recv().is_ok()
+    }
+
+    /// Runs `sql` on the writer's connection and waits (tests only).
+    #[cfg(test)]
+    pub(crate) fn exec_on_writer(&self, sql: &str) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.stats.queued.fetch_add(1, Ordering::Relaxed);
+        if self.tx.send(Command::Exec(sql.to_string(), tx)).is_ok() {
+            let _ = rx.recv();
+        }
     }
 
     /// Stops or restarts recording (writes are refused while paused).

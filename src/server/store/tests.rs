@@ -284,3 +284,60 @@ fn a_paused_store_records_nothing_until_resumed() {
     f.write(Batch { timings: vec![timing("op", T0, &[1.0])], values: vec![] });
     assert_eq!(f.rows("timing_minute"), 1);
 }
+
+#[test]
+fn a_full_disk_is_retried_then_dropped_counted_and_shown_and_the_file_stays_sound() {
+    let f = fixture();
+    f.write(Batch { timings: vec![timing("before", T0, &[1.0])], values: vec![] });
+    let pages: i64 =
+        f.store.readers().with(|c| c.pragma_query_value(None, "page_count", |r| r.get(0))).unwrap();
+    // The database may not grow any more: every write that needs a page fails as SQLITE_FULL.
+    f.store.exec_on_writer(&format!("PRAGMA max_page_count = {pages}"));
+    for i in 0..12 {
+        let name = format!("grows-{i}-{}", "x".repeat(150));
+        let ds = durations(i, 3000);
+        assert!(f
+            .store
+            .write(Batch { timings: vec![timing(&name, T0 + i * MIN, &ds)], values: vec![] }));
+    }
+    assert!(f.store.flush(Duration::from_secs(60)));
+    let stats = f.store.stats().unwrap();
+    assert!(stats.write_errors > 0, "{stats:?}");
+    assert!(stats.dropped_write_errors > 0, "after retries the batch is dropped and counted");
+    assert!(stats.last_error.as_deref().unwrap_or("").contains("full"), "{stats:?}");
+    assert_eq!(f.store.health().0, crate::server::health::Status::Degraded);
+    // Room again: writing resumes, and nothing written before was damaged.
+    f.store.exec_on_writer("PRAGMA max_page_count = 1073741823");
+    f.write(Batch { timings: vec![timing("after", T0 + MIN, &[2.0])], values: vec![] });
+    let check: String = f
+        .store
+        .readers()
+        .with(|c| c.query_row("PRAGMA integrity_check", [], |r| r.get(0)))
+        .unwrap();
+    assert_eq!(check, "ok");
+    let (_, before) = f.summary("before", T0, T0 + HOUR);
+    let (_, after) = f.summary("after", T0, T0 + HOUR);
+    assert_eq!((before.unwrap().0, after.unwrap().0), (1, 1));
+}
+
+#[test]
+fn a_file_written_by_schema_version_1_opens_with_its_data() {
+    // Each later schema version migrates this file; its rows must read back unchanged.
+    let dir = tempfile::tempdir().unwrap();
+    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    conn.execute_batch(include_str!("../../../tests/fixtures/store-v1.sql")).unwrap();
+    drop(conn);
+    let f = open_with(dir, Arc::new(AtomicU64::new(T0)), |_| {});
+    let version: i64 = f
+        .store
+        .readers()
+        .with(|c| c.pragma_query_value(None, "user_version", |r| r.get(0)))
+        .unwrap();
+    assert_eq!(version as usize, schema::LATEST);
+    let timings = f.store.readers().with(|c| query::recent_timings(c, 0)).unwrap();
+    let fixture: Vec<_> = timings.iter().filter(|t| t.1 == "fixture.op").collect();
+    assert_eq!(fixture.len(), 1);
+    assert_eq!((fixture[0].3.count, fixture[0].3.max_ms), (1, 125.0));
+    assert_eq!(f.rows("host_raw"), 8);
+    assert_eq!(f.rows("timing_minute"), 10);
+}

@@ -90,6 +90,13 @@ impl Writer {
                             let _ = reply
                                 .send(self.delete_before(before_ms).map_err(|e| e.to_string()));
                         }
+                        #[cfg(test)]
+                        Command::Exec(sql, reply) => {
+                            if let Err(e) = self.conn.execute_batch(&sql) {
+                                tracing::warn!(error = %e, "test SQL failed");
+                            }
+                            let _ = reply.send(());
+                        }
                         Command::Maintain(reply) => {
                             let now = self.now();
                             self.last_maintenance_ms = now;
