@@ -173,3 +173,24 @@ async fn pausing_and_deleting_need_the_token_and_pausing_shows_in_health() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body["deleted_rows"].is_u64(), "{body}");
 }
+
+#[tokio::test]
+async fn gauges_have_a_stored_history_per_minute() {
+    let app = TestApp::new();
+    let (status, _) = app.ingest(r#"{"gauges":[{"name":"queue.actions","value":7}]}"#).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let started = Instant::now();
+    let series = loop {
+        let (status, series) =
+            app.get_json("/api/v1/metrics/gauge/queue.actions/series?from=-10m").await;
+        if status == StatusCode::OK {
+            break series;
+        }
+        assert_eq!(status, StatusCode::NOT_FOUND, "{series}");
+        assert!(started.elapsed() < Duration::from_secs(20), "{series}");
+        tokio::time::sleep(Duration::from_millis(50)).await; // poll interval
+    };
+    assert_eq!(series["points"][0]["value"], 7.0, "{series}");
+    let (status, body) = app.get_json("/api/v1/metrics/histogram/x/series").await;
+    assert_eq!((status, body["field"].as_str()), (StatusCode::BAD_REQUEST, Some("kind")));
+}

@@ -19,7 +19,7 @@ use crate::server::metrics::TimingKind;
 use crate::server::state::AppState;
 use crate::server::stats::OperationRegistry;
 use crate::server::store::host::{field_index, HOST_FIELDS};
-use crate::server::store::{query, Store, StoreStats};
+use crate::server::store::{query, SeriesKind, Store, StoreStats};
 
 const MINUTE_MS: u64 = 60_000;
 const HOUR_MS: u64 = 3_600_000;
@@ -190,6 +190,63 @@ pub async fn host(
         tier,
         fields: fields.iter().map(|&i| HOST_FIELDS[i].name.to_string()).collect(),
         points,
+    }))
+}
+
+/// One stored minute value of a counter (its increments), gauge (its latest value) or set (its
+/// unique members).
+#[derive(Serialize)]
+pub struct ValuePoint {
+    pub at_ms: u64,
+    pub value: f64,
+}
+
+#[derive(Serialize)]
+pub struct ValueSeries {
+    pub kind: &'static str,
+    pub name: String,
+    pub from_ms: u64,
+    pub to_ms: u64,
+    pub step_ms: u64,
+    pub points: Vec<ValuePoint>,
+}
+
+/// `GET /api/v1/metrics/{kind}/{name}/series?from=&to=` with kind `counter`, `gauge` or
+/// `set`: one point per stored minute.
+pub async fn value_series(
+    State(state): State<AppState>,
+    Path((kind, name)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<ValueSeries>, ApiError> {
+    let (label, series_kind) = match kind.as_str() {
+        "counter" => ("counter", SeriesKind::Counter),
+        "gauge" => ("gauge", SeriesKind::Gauge),
+        "set" => ("set", SeriesKind::Set),
+        _ => return Err(ApiError::bad_field("kind", "kind: must be counter, gauge or set")),
+    };
+    let range = range::time_range(&query, state.store.now_ms())?;
+    if (range.to_ms - range.from_ms).div_ceil(MINUTE_MS) > range::MAX_POINTS * 30 {
+        return Err(ApiError::bad_field("from", "from: at most 60,000 minutes per answer"));
+    }
+    let wanted = name.clone();
+    let points = read(&state, move |store| {
+        store
+            .readers()
+            .with(|c| query::value_points(c, series_kind, &wanted, range.from_ms, range.to_ms))
+            .map_err(store_failed)
+    })
+    .await?
+    .ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, format!("nothing stored for {label} '{name}'"))
+            .with_field("name")
+    })?;
+    Ok(Json(ValueSeries {
+        kind: label,
+        name,
+        from_ms: range.from_ms,
+        to_ms: range.to_ms,
+        step_ms: MINUTE_MS,
+        points: points.into_iter().map(|(at_ms, value)| ValuePoint { at_ms, value }).collect(),
     }))
 }
 

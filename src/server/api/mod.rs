@@ -42,6 +42,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             "/api/v1/events/{name}/series",
             get(|s, p, q| history::series(TimingKind::Event, s, p, q)),
         )
+        .route("/api/v1/metrics/{kind}/{name}/series", get(history::value_series))
         .route("/api/v1/host", get(history::current_host))
         .route("/api/v1/history/host", get(history::host))
         .route("/api/v1/store/stats", get(history::store_stats))

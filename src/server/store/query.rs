@@ -324,6 +324,26 @@ pub fn series_points(
     ))
 }
 
+/// A counter's, gauge's or set's minute values in `[from, to)`, oldest first; `None` when the
+/// name was never stored.
+pub fn value_points(
+    conn: &Connection,
+    kind: SeriesKind,
+    name: &str,
+    from_ms: u64,
+    to_ms: u64,
+) -> rusqlite::Result<Option<Vec<(u64, f64)>>> {
+    let Some(id) = series_id(conn, kind, name)? else { return Ok(None) };
+    let mut stmt = conn.prepare_cached(
+        "SELECT at_ms, value FROM value_minute WHERE series = ?1 AND at_ms >= ?2 AND at_ms < ?3 \
+         ORDER BY at_ms",
+    )?;
+    let rows = stmt.query_map(params![id, from_ms as i64, to_ms as i64], |r| {
+        Ok((r.get::<_, i64>(0)?.max(0) as u64, r.get::<_, f64>(1)?))
+    })?;
+    rows.collect::<rusqlite::Result<Vec<_>>>().map(Some)
+}
+
 /// Host history per `step_ms` from `tier` (raw, minute or hour rows) for the fields at
 /// `fields` (indices into [`HOST_FIELDS`]).
 pub fn host_points(

@@ -185,6 +185,12 @@ fn each_tier_expires_with_its_retention() {
     f.set_now(T0 + 49 * HOUR);
     f.settle();
     assert_eq!((f.rows("timing_hour"), f.rows("host_hour")), (0, 0), "hour rows kept 2 days");
+    let series: i64 = f
+        .store
+        .readers()
+        .with(|c| c.query_row("SELECT count(*) FROM series", [], |r| r.get(0)))
+        .unwrap();
+    assert_eq!(series, 0, "series without rows are forgotten");
     assert!(f.store.stats().unwrap().expired_rows >= 5);
 }
 

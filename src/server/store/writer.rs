@@ -31,6 +31,8 @@ const MAX_CACHED_IDS: usize = 50_000;
 const DELETE_BATCH: u64 = 2_000;
 const MAINTENANCE_EVERY_MS: u64 = 5_000;
 const CHECKPOINT_EVERY_MS: u64 = 30_000;
+/// Series without any row left are forgotten this often.
+const FORGET_SERIES_EVERY_MS: u64 = 3_600_000;
 /// Attempts at a batch before it is dropped and counted.
 const ATTEMPTS: u32 = 3;
 
@@ -49,6 +51,7 @@ pub(super) fn spawn(
             open: HashMap::new(),
             last_maintenance_ms: 0,
             last_checkpoint_ms: 0,
+            last_forget_ms: 0,
         };
         writer.run(&rx);
     })
@@ -63,6 +66,7 @@ struct Writer {
     open: HashMap<(i64, u64), Rollup>,
     last_maintenance_ms: u64,
     last_checkpoint_ms: u64,
+    last_forget_ms: u64,
 }
 
 /// Watermarks in `meta`: the first period not rolled up yet.
@@ -244,6 +248,10 @@ impl Writer {
         self.roll_timing_hour(now)?;
         self.expire(now)?;
         self.enforce_disk_cap()?;
+        if now.saturating_sub(self.last_forget_ms) >= FORGET_SERIES_EVERY_MS {
+            self.last_forget_ms = now;
+            self.forget_empty_series()?;
+        }
         if now.saturating_sub(self.last_checkpoint_ms) >= CHECKPOINT_EVERY_MS {
             self.last_checkpoint_ms = now;
             self.checkpoint();
@@ -406,6 +414,21 @@ impl Writer {
         Ok(())
     }
 
+    /// Deletes series that no row refers to any more (expired or evicted), so ever-new names
+    /// cannot grow the series table without bound.
+    fn forget_empty_series(&mut self) -> rusqlite::Result<()> {
+        let n = self.conn.execute(
+            "DELETE FROM series WHERE id NOT IN (SELECT series FROM timing_minute) \
+             AND id NOT IN (SELECT series FROM timing_hour) \
+             AND id NOT IN (SELECT series FROM value_minute)",
+            [],
+        )?;
+        if n > 0 {
+            self.ids.clear();
+        }
+        Ok(())
+    }
+
     /// Deletes every row of every table older than `before_ms`.
     fn delete_before(&mut self, before_ms: u64) -> rusqlite::Result<u64> {
         let mut total = 0;
@@ -421,6 +444,7 @@ impl Writer {
             }
         }
         self.open.retain(|&(_, at), _| at >= before_ms);
+        self.forget_empty_series()?;
         self.conn.execute_batch("PRAGMA incremental_vacuum")?;
         Ok(total)
     }
