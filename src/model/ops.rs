@@ -102,6 +102,9 @@ impl LatencyThresholds {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OperationSummary {
     pub name: String,
+    /// The tags this row is grouped by (`by=`); empty when grouped by name only.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub tags: std::collections::BTreeMap<String, String>,
     /// The sliding window summarised; absent for a stored time range (its answer says which).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window: Option<Window>,
@@ -270,6 +273,7 @@ mod tests {
     fn op(name: &str, p95_ms: f64, count: u64) -> OperationSummary {
         OperationSummary {
             name: name.into(),
+            tags: Default::default(),
             window: Some(Window::M5),
             count,
             span_secs: 300,

@@ -126,6 +126,10 @@ pub struct ServeArgs {
     /// browsers sign in at /login) [default: all].
     #[arg(long, env = "VITALS_AUTH")]
     pub auth: Option<String>,
+    /// Tag sets one operation or event name may hold; samples of more go to the name's
+    /// `_overflow:true` set [default: 100].
+    #[arg(long, env = "VITALS_MAX_TAG_SETS_PER_NAME")]
+    pub max_tag_sets_per_name: Option<usize>,
     /// Hours raw host samples are kept in the store [default: 48].
     #[arg(long, env = "VITALS_RETENTION_RAW_HOURS")]
     pub retention_raw_hours: Option<u64>,
@@ -166,6 +170,7 @@ struct FileConfig {
     allowed_origins: Option<Vec<String>>,
     trust_forwarded: Option<bool>,
     auth: Option<String>,
+    max_tag_sets_per_name: Option<usize>,
     retention_raw_hours: Option<u64>,
     retention_minute_days: Option<u64>,
     retention_hour_days: Option<u64>,
@@ -216,6 +221,7 @@ pub struct ServeConfig {
     pub trust_forwarded: bool,
     /// What `token` protects (only meaningful with a token).
     pub auth: AuthMode,
+    pub max_tag_sets_per_name: usize,
     pub retention: Retention,
     pub max_disk_mb: u64,
 }
@@ -242,6 +248,7 @@ impl Default for ServeConfig {
             allowed_origins: Vec::new(),
             trust_forwarded: false,
             auth: AuthMode::default(),
+            max_tag_sets_per_name: crate::server::metrics::tags::DEFAULT_MAX_TAG_SETS,
             retention: Retention::default(),
             max_disk_mb: DEFAULT_MAX_DISK_MB,
         }
@@ -329,6 +336,10 @@ impl ServeArgs {
                     value: mode.clone(),
                 })?,
             },
+            max_tag_sets_per_name: self
+                .max_tag_sets_per_name
+                .or(file.max_tag_sets_per_name)
+                .unwrap_or(d.max_tag_sets_per_name),
             retention: Retention {
                 raw_hours: self
                     .retention_raw_hours
@@ -442,6 +453,13 @@ impl ServeConfig {
                     "raw {} h, minute {} d, hour {} d",
                     r.raw_hours, r.minute_days, r.hour_days
                 ),
+            });
+        }
+        if self.max_tag_sets_per_name == 0 {
+            return Err(ConfigError::OutOfRange {
+                name: "max-tag-sets-per-name",
+                rule: "> 0",
+                value: "0".into(),
             });
         }
         if self.max_disk_mb < 16 {

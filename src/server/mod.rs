@@ -83,6 +83,7 @@ pub fn build_state(config: ServeConfig, shutdown: CancellationToken) -> anyhow::
         max_series: config.max_series,
         max_set_members: config.max_set_members,
         max_set_bytes: config.max_set_bytes,
+        max_tag_sets: config.max_tag_sets_per_name,
     };
     let started = now_ms();
     let app = metrics::AppMetrics::new(limits, config.thresholds, started);

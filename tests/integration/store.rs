@@ -194,3 +194,43 @@ async fn gauges_have_a_stored_history_per_minute() {
     let (status, body) = app.get_json("/api/v1/metrics/histogram/x/series").await;
     assert_eq!((status, body["field"].as_str()), (StatusCode::BAD_REQUEST, Some("kind")));
 }
+
+#[tokio::test]
+async fn tags_filter_and_group_live_windows_and_stored_ranges() {
+    let app = TestApp::new();
+    let item = |region: &str| {
+        format!(r#"{{"name":"checkout","duration_ms":50,"tags":{{"region":"{region}","v":"2"}}}}"#)
+    };
+    let items: Vec<String> = ["eu", "eu", "us"].iter().map(|r| item(r)).collect();
+    let (status, _) = app.ingest(&format!(r#"{{"operations":[{}]}}"#, items.join(","))).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (_, all) = app.get_json("/api/v1/operations?window=5m").await;
+    assert_eq!((all["total"].as_u64(), count_of(&all, "checkout")), (Some(1), 3), "{all}");
+    let (_, eu) = app.get_json("/api/v1/operations?window=5m&tag=region:eu").await;
+    assert_eq!(count_of(&eu, "checkout"), 2, "{eu}");
+    let (_, grouped) = app.get_json("/api/v1/operations?window=5m&by=region&sort=count").await;
+    let rows: Vec<(String, u64)> = grouped["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| (o["tags"]["region"].as_str().unwrap().to_string(), o["count"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(rows, vec![("eu".to_string(), 2), ("us".to_string(), 1)], "{grouped}");
+    let (_, detail) = app.get_json("/api/v1/operations/checkout?window=5m&tag=region:us").await;
+    assert_eq!(detail["summary"]["count"], 1, "{detail}");
+    // The store keeps the tag sets apart too.
+    let started = Instant::now();
+    loop {
+        let (_, range) = app.get_json("/api/v1/operations?from=-10m&by=region&tag=v:2").await;
+        if range["total"] == 2 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{range}");
+        tokio::time::sleep(Duration::from_millis(50)).await; // poll interval
+    }
+    let (_, series) =
+        app.get_json("/api/v1/operations/checkout/series?from=-10m&tag=region:eu").await;
+    assert_eq!(series["points"][0]["count"], 2, "{series}");
+    let (status, body) = app.get_json("/api/v1/operations?tag=nocolon").await;
+    assert_eq!((status, body["field"].as_str()), (StatusCode::BAD_REQUEST, Some("tag")));
+}

@@ -15,9 +15,10 @@ use crate::model::history::{HostHistory, OperationSeries, OperationsRange, Tier}
 use crate::model::live::Sample;
 use crate::model::ops::OperationSummary;
 use crate::server::error::ApiError;
+use crate::server::metrics::tags::Selection;
 use crate::server::metrics::TimingKind;
 use crate::server::state::AppState;
-use crate::server::stats::OperationRegistry;
+use crate::server::stats::{Group, OperationRegistry, RangeStats};
 use crate::server::store::host::{field_index, HOST_FIELDS};
 use crate::server::store::{query, SeriesKind, Store, StoreStats};
 
@@ -44,8 +45,10 @@ pub async fn range_summaries(
     state: &AppState,
     kind: TimingKind,
     query: &HashMap<String, String>,
+    selection: &Selection,
     arrange: impl FnOnce(&mut Vec<OperationSummary>),
 ) -> Result<OperationsRange, ApiError> {
+    let selection = selection.clone();
     let store = &state.store;
     let range = range::time_range(query, store.now_ms())?;
     let thresholds = state.app.thresholds();
@@ -62,9 +65,19 @@ pub async fn range_summaries(
             .map_err(store_failed)
             .map(|(plan, stats)| {
                 let span_secs = (range.to_ms - plan.from_ms).div_ceil(1000);
-                let ops = stats
-                    .iter()
-                    .filter_map(|(name, s)| s.summary(name, span_secs, &thresholds))
+                let mut groups: std::collections::BTreeMap<Group, RangeStats> = Default::default();
+                for (key, s) in &stats {
+                    if selection.keeps(key) {
+                        groups.entry(selection.group_of(key)).or_default().merge(s);
+                    }
+                }
+                let ops = groups
+                    .into_iter()
+                    .filter_map(|((name, tags), s)| {
+                        let mut summary = s.summary(&name, span_secs, &thresholds)?;
+                        summary.tags = tags;
+                        Some(summary)
+                    })
                     .collect::<Vec<_>>();
                 (plan, ops)
             })
@@ -89,8 +102,9 @@ pub async fn series(
     kind: TimingKind,
     State(state): State<AppState>,
     Path(name): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
+    Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Json<OperationSeries>, ApiError> {
+    let (query, selection) = super::ops::split_query(pairs)?;
     let now = state.store.now_ms();
     let range = range::time_range(&query, now)?;
     let minute_floor = now.saturating_sub(state.store.retention().minute_ms());
@@ -114,7 +128,14 @@ pub async fn series(
                     }
                 };
                 plan.from_ms = from_ms;
-                let points = query::series_points(c, kind.series_kind(), &wanted, &plan, step)?;
+                let points = query::series_points(
+                    c,
+                    kind.series_kind(),
+                    &wanted,
+                    |key| selection.keeps(key),
+                    &plan,
+                    step,
+                )?;
                 Ok(points.map(|points| (plan.tier, points)))
             })
             .map_err(store_failed)

@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::range;
 use crate::model::ops::{sort_operations, OperationDetail, OperationSummary, SortKey, Window};
 use crate::server::error::ApiError;
+use crate::server::metrics::tags::Selection;
 use crate::server::metrics::{IngestStats, OtherMetrics, TimingKind};
 use crate::server::state::AppState;
 use crate::server::stats::OperationRegistry;
@@ -45,6 +46,18 @@ fn window_param(query: &HashMap<String, String>) -> Result<Window, ApiError> {
         Some(w) => Window::parse(w)
             .ok_or_else(|| ApiError::bad_field("window", "window: must be one of 1m, 5m, 15m, 1h")),
     }
+}
+
+/// The query's parameters by name (the last of repeated ones) and its tag selection (every
+/// `tag=key:value`, and `by=key1,key2`).
+pub(super) fn split_query(
+    pairs: Vec<(String, String)>,
+) -> Result<(HashMap<String, String>, Selection), ApiError> {
+    let tags: Vec<&str> =
+        pairs.iter().filter(|(k, _)| k == "tag").map(|(_, v)| v.as_str()).collect();
+    let by = pairs.iter().rev().find(|(k, _)| k == "by").map(|(_, v)| v.as_str());
+    let selection = Selection::parse(tags, by).map_err(|e| ApiError::bad_field("tag", e))?;
+    Ok((pairs.into_iter().collect(), selection))
 }
 
 /// Sorting and paging of a list answer.
@@ -83,11 +96,12 @@ fn list_params(query: &HashMap<String, String>) -> Result<ListParams, ApiError> 
 pub async fn list(
     kind: TimingKind,
     State(state): State<AppState>,
-    Query(query): Query<HashMap<String, String>>,
+    Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
+    let (query, selection) = split_query(pairs)?;
     let params = list_params(&query)?;
     if range::wants_range(&query) {
-        let answer = super::history::range_summaries(&state, kind, &query, |ops| {
+        let answer = super::history::range_summaries(&state, kind, &query, &selection, |ops| {
             sort_operations(ops, params.sort, params.descending);
             ops.truncate(params.limit);
         })
@@ -99,7 +113,7 @@ pub async fn list(
     let app = std::sync::Arc::clone(&state.app);
     // Summarising takes the store's lock, which a burst of StatsD may hold: off the workers.
     let mut operations = tokio::task::spawn_blocking(move || {
-        app.summaries_of(kind, window, crate::server::now_ms())
+        app.summaries_selected(kind, window, crate::server::now_ms(), &selection)
     })
     .await
     .map_err(|_| internal())?;
@@ -121,14 +135,15 @@ pub async fn detail(
     kind: TimingKind,
     State(state): State<AppState>,
     Path(name): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
+    Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Json<OperationDetailAnswer>, ApiError> {
+    let (query, selection) = split_query(pairs)?;
     let window = window_param(&query)?;
     state.limits.queries.check()?;
     let app = std::sync::Arc::clone(&state.app);
     let wanted = name.clone();
     let found = tokio::task::spawn_blocking(move || {
-        app.detail_of(kind, &wanted, window, crate::server::now_ms())
+        app.detail_of(kind, &wanted, window, crate::server::now_ms(), &selection)
     })
     .await
     .map_err(|_| internal())?;

@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::server::error::ApiError;
 use crate::server::metrics::{
-    validate_name, AppMetrics, Outcome, Protocol, Timing, DEFAULT_EVENT_NAME, MAX_ACTION_CHARS,
+    tags, validate_name, AppMetrics, Outcome, Protocol, Timing, DEFAULT_EVENT_NAME,
+    MAX_ACTION_CHARS,
 };
 use crate::server::state::AppState;
 
@@ -232,9 +233,12 @@ pub fn record(app: &AppMetrics, batch: &Batch, now: u64) -> Accepted {
     let mut answer = Accepted::default();
     let mut m = app.lock();
     m.count_received(Protocol::Http);
+    let (mut key, mut scratch) = (String::new(), Vec::new());
     for (i, op) in batch.operations.iter().enumerate() {
         let at = op.timestamp_ms.unwrap_or(now);
-        let t = Timing::operation(&op.name, op.duration_ms, at).failed_if(!op.success);
+        let tags = op.tags.iter().flatten().map(|(k, v)| (k.as_str(), v.as_str()));
+        tags::series_key(&mut key, &mut scratch, &op.name, tags);
+        let t = Timing::operation(&key, op.duration_ms, at).failed_if(!op.success);
         let outcome = m.timing(Protocol::Http, t, now);
         answer.operations += usize::from(answer.note("operations", i, outcome));
     }

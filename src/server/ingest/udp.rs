@@ -14,7 +14,7 @@ use tracing::{info, warn};
 use super::statsd::{parse_datagram, LineError, StatsdSink, Tags};
 use crate::server::health::Status;
 use crate::server::metrics::counts::MALFORMED_INPUT_CHARS;
-use crate::server::metrics::{AppMetrics, Inner, Protocol, Timing, EVENT_PREFIX};
+use crate::server::metrics::{tags, AppMetrics, Inner, Protocol, Timing, EVENT_PREFIX};
 
 /// Receive buffer asked of the kernel. Without `CAP_NET_ADMIN` the kernel caps it at
 /// `net.core.rmem_max`; with it (`SO_RCVBUFFORCE`) a burst of ~1M lines fits.
@@ -178,7 +178,7 @@ impl Receiver {
 /// Parses one datagram and applies it.
 pub fn apply_to(inner: &mut Inner, datagram: &[u8], now_ms: u64) {
     inner.count_received(Protocol::Statsd);
-    let mut sink = Apply { inner, now_ms };
+    let mut sink = Apply { inner, now_ms, key: String::new() };
     parse_datagram(datagram, &mut sink);
 }
 
@@ -190,6 +190,8 @@ pub fn apply_datagram(metrics: &AppMetrics, datagram: &[u8], now_ms: u64) {
 struct Apply<'a> {
     inner: &'a mut Inner,
     now_ms: u64,
+    /// The series key of a tagged timer (reused within a datagram).
+    key: String,
 }
 
 fn is_event(name: &str, tags: &Tags<'_>) -> bool {
@@ -199,14 +201,27 @@ fn is_event(name: &str, tags: &Tags<'_>) -> bool {
 impl StatsdSink for Apply<'_> {
     fn timer(&mut self, name: &str, value_ms: f64, weight: f64, success: bool, tags: &Tags<'_>) {
         let now = self.now_ms;
-        if is_event(name, tags) {
-            let event = name.strip_prefix(EVENT_PREFIX).filter(|n| !n.is_empty()).unwrap_or(name);
-            let t = Timing::event(event, value_ms, now).failed_if(!success).weighted(weight);
-            self.inner.timing(Protocol::Statsd, t, now);
+        let event = is_event(name, tags);
+        let name = if event {
+            name.strip_prefix(EVENT_PREFIX).filter(|n| !n.is_empty()).unwrap_or(name)
         } else {
-            let t = Timing::operation(name, value_ms, now).failed_if(!success).weighted(weight);
-            self.inner.timing(Protocol::Statsd, t, now);
-        }
+            name
+        };
+        // Untagged timers (the common case) need no key of their own.
+        let key = if tags.as_str().is_empty() {
+            name
+        } else {
+            let mut scratch = Vec::new();
+            let pairs = tags.iter().map(|(k, v)| (k, v.unwrap_or("")));
+            tags::series_key(&mut self.key, &mut scratch, name, pairs);
+            self.key.as_str()
+        };
+        let t = if event {
+            Timing::event(key, value_ms, now)
+        } else {
+            Timing::operation(key, value_ms, now)
+        };
+        self.inner.timing(Protocol::Statsd, t.failed_if(!success).weighted(weight), now);
     }
 
     fn counter(&mut self, name: &str, delta: f64, _tags: &Tags<'_>) {
@@ -236,6 +251,28 @@ mod tests {
     use crate::server::publisher::live_figures;
 
     const NOW: u64 = 1_700_000_000_000;
+
+    #[test]
+    fn dogstatsd_tags_are_dimensions_and_steering_tags_are_not() {
+        use crate::server::metrics::{tags::Selection, TimingKind};
+        let metrics = AppMetrics::new(Limits::default(), LatencyThresholds::default(), 0);
+        apply_datagram(
+            &metrics,
+            b"api.get:10|ms|#region:eu,success:false\napi.get:20|ms|#region:us\n\
+              api.get:30|ms|#region:us\nevent.mail:5|ms|#region:eu",
+            NOW,
+        );
+        let by = Selection::parse([], Some("region")).unwrap();
+        let mut rows = metrics.summaries_selected(TimingKind::Operation, Window::M1, NOW, &by);
+        rows.sort_by_key(|r| r.count);
+        let seen: Vec<(u64, u64, &str)> = rows
+            .iter()
+            .map(|r| (r.count, r.error_count, r.tags.get("region").map_or("", String::as_str)))
+            .collect();
+        assert_eq!(seen, vec![(1, 1, "eu"), (2, 0, "us")], "success:false is not a dimension");
+        let events = metrics.summaries_selected(TimingKind::Event, Window::M1, NOW, &by);
+        assert_eq!((events[0].name.as_str(), events[0].count), ("mail", 1));
+    }
 
     #[test]
     fn datagrams_feed_operations_events_gauges_and_keep_bad_lines() {

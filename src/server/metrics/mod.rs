@@ -23,6 +23,7 @@
 pub mod counts;
 pub mod other;
 pub mod spool;
+pub mod tags;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -79,6 +80,8 @@ pub struct Limits {
     pub max_set_members: usize,
     /// Bytes of members stored over all sets.
     pub max_set_bytes: usize,
+    /// Tag sets one operation or event name may hold (see [`tags`]).
+    pub max_tag_sets: usize,
 }
 
 impl Default for Limits {
@@ -87,6 +90,7 @@ impl Default for Limits {
             max_series: 10_000,
             max_set_members: DEFAULT_MAX_SET_MEMBERS,
             max_set_bytes: DEFAULT_MAX_SET_BYTES,
+            max_tag_sets: tags::DEFAULT_MAX_TAG_SETS,
         }
     }
 }
@@ -104,6 +108,9 @@ pub struct IngestStats {
     pub cap_reached: bool,
     /// Estimated heap bytes of the operation and event statistics (buckets and sketch bins).
     pub statistics_bytes: usize,
+    /// Samples moved to their name's `_overflow:true` tag set, and the bound per name.
+    pub tag_sets_overflowed: u64,
+    pub max_tag_sets_per_name: usize,
     /// Bytes of set members held, and the bound.
     pub set_bytes: usize,
     pub max_set_bytes: usize,
@@ -148,12 +155,17 @@ pub struct Inner {
     backfill_ms: u64,
     /// When the store was last handed counters, gauges and sets.
     values_flushed_ms: u64,
+    /// Tag sets held per operation name and per event name (overflow sets not counted).
+    tag_sets: [Map<usize>; 2],
+    /// Samples moved to their name's overflow set because it had `max_tag_sets` already.
+    tag_sets_overflowed: u64,
 }
 
 /// One operation or event sample, as an adapter decoded it.
 #[derive(Clone, Copy, Debug)]
 pub struct Timing<'a> {
     pub kind: TimingKind,
+    /// The series key: the name, or the name with its tags ([`tags::series_key`]).
     pub name: &'a str,
     pub duration_ms: f64,
     pub success: bool,
@@ -223,6 +235,8 @@ impl AppMetrics {
                 spool: None,
                 backfill_ms: 0,
                 values_flushed_ms: 0,
+                tag_sets: Default::default(),
+                tag_sets_overflowed: 0,
             }),
             thresholds,
         })
@@ -244,27 +258,53 @@ impl AppMetrics {
     }
 
     pub fn detail(&self, name: &str, window: Window, now_ms: u64) -> Option<OperationDetail> {
-        self.detail_of(TimingKind::Operation, name, window, now_ms)
+        self.detail_of(TimingKind::Operation, name, window, now_ms, &tags::Selection::default())
     }
 
-    /// Operation or event statistics over `window`.
+    /// Operation or event statistics over `window`, one row per name (all its tag sets).
     pub fn summaries_of(
         &self,
         kind: TimingKind,
         window: Window,
         now_ms: u64,
     ) -> Vec<OperationSummary> {
-        self.lock().registry(kind).summaries(window, now_ms)
+        self.summaries_selected(kind, window, now_ms, &tags::Selection::default())
     }
 
+    /// Statistics of the series `selection` keeps, one row per name and `by` tag values.
+    pub fn summaries_selected(
+        &self,
+        kind: TimingKind,
+        window: Window,
+        now_ms: u64,
+        selection: &tags::Selection,
+    ) -> Vec<OperationSummary> {
+        self.lock().registry(kind).summaries_grouped(window, now_ms, |key| {
+            selection.keeps(key).then(|| selection.group_of(key))
+        })
+    }
+
+    /// One name's statistics over every tag set `selection` keeps, merged.
     pub fn detail_of(
         &self,
         kind: TimingKind,
         name: &str,
         window: Window,
         now_ms: u64,
+        selection: &tags::Selection,
     ) -> Option<OperationDetail> {
-        self.lock().registry(kind).detail(name, window, now_ms)
+        self.lock().registry(kind).detail_merged(
+            name,
+            |key| tags::name_of(key) == name && selection.keeps(key),
+            window,
+            now_ms,
+        )
+    }
+
+    /// Samples moved to an overflow tag set, and the bound per name.
+    pub fn tag_sets_overflowed(&self) -> (u64, usize) {
+        let inner = self.lock();
+        (inner.tag_sets_overflowed, inner.limits.max_tag_sets)
     }
 
     /// Samples dropped by the series budget (over both protocols), and the budget.
@@ -285,6 +325,8 @@ impl AppMetrics {
             cap_reached: inner.counts.dropped_by_cap() > 0,
             statistics_bytes: inner.operations.approx_memory_bytes()
                 + inner.events.approx_memory_bytes(),
+            tag_sets_overflowed: inner.tag_sets_overflowed,
+            max_tag_sets_per_name: inner.limits.max_tag_sets,
             set_bytes: inner.set_bytes,
             max_set_bytes: inner.limits.max_set_bytes,
             last_malformed: inner.counts.last_malformed(),
@@ -392,6 +434,32 @@ impl Inner {
     /// the spool. A sample older than the in-memory hour but within the store's retention is
     /// stored only (backfill), its weight rounded to a whole count.
     pub fn timing(&mut self, protocol: Protocol, t: Timing<'_>, now_ms: u64) -> Outcome {
+        let kind_index = usize::from(t.kind == TimingKind::Event);
+        let tagged = t.name.contains(tags::TAG_SEP);
+        let new_tag_set = tagged && !self.registry(t.kind).contains(t.name);
+        let overflow;
+        let t = if new_tag_set {
+            let name = tags::name_of(t.name);
+            let held = self.tag_sets[kind_index].get(name).copied().unwrap_or(0);
+            if held >= self.limits.max_tag_sets && !tags::is_overflow(t.name) {
+                self.tag_sets_overflowed += 1;
+                overflow = tags::overflow_key(name);
+                Timing { name: &overflow, ..t }
+            } else {
+                t
+            }
+        } else {
+            t
+        };
+        let outcome = self.record_timing(protocol, t, now_ms);
+        let counts_as_set = new_tag_set && !tags::is_overflow(t.name);
+        if counts_as_set && self.registry(t.kind).contains(t.name) {
+            self.count_tag_set(t.kind, t.name);
+        }
+        outcome
+    }
+
+    fn record_timing(&mut self, protocol: Protocol, t: Timing<'_>, now_ms: u64) -> Outcome {
         let room = self.has_room();
         let registry = match t.kind {
             TimingKind::Operation => &mut self.operations,
@@ -432,13 +500,28 @@ impl Inner {
     pub fn restore_minute(
         &mut self,
         kind: TimingKind,
-        name: &str,
+        key: &str,
         at_ms: u64,
         rollup: &Rollup,
         now_ms: u64,
     ) {
         let room = self.has_room();
-        let _ = self.registry_mut(kind).restore_minute(name, at_ms, rollup, now_ms, room);
+        let new_tag_set = key.contains(tags::TAG_SEP) && !self.registry(kind).contains(key);
+        let restored = self.registry_mut(kind).restore_minute(key, at_ms, rollup, now_ms, room);
+        if new_tag_set && restored.is_ok() && !tags::is_overflow(key) {
+            self.count_tag_set(kind, key);
+        }
+    }
+
+    fn count_tag_set(&mut self, kind: TimingKind, key: &str) {
+        let sets = &mut self.tag_sets[usize::from(kind == TimingKind::Event)];
+        let name = tags::name_of(key);
+        match sets.get_mut(name) {
+            Some(n) => *n += 1,
+            None => {
+                sets.insert(name.into(), 1);
+            }
+        }
     }
 
     /// Attaches a store: from now on accepted samples are spooled for it, and samples up to
@@ -596,8 +679,9 @@ impl Inner {
     }
 
     fn prune(&mut self, now_ms: u64) {
-        self.operations.prune(now_ms);
-        self.events.prune(now_ms);
+        let [op_sets, event_sets] = &mut self.tag_sets;
+        self.operations.prune(now_ms, |key| forget_tag_set(op_sets, key));
+        self.events.prune(now_ms, |key| forget_tag_set(event_sets, key));
         let fresh = |updated_ms: u64| updated_ms.saturating_add(IDLE_MS) > now_ms;
         self.gauges.retain(|_, g| fresh(g.updated_ms));
         self.counters.retain(|_, c| fresh(c.updated_ms));
@@ -612,6 +696,19 @@ impl Inner {
             keep
         });
         self.set_bytes = self.set_bytes.saturating_sub(freed);
+    }
+}
+
+/// Uncounts the tag set of a series key that was pruned.
+fn forget_tag_set(sets: &mut Map<usize>, key: &str) {
+    if key.contains(tags::TAG_SEP) && !tags::is_overflow(key) {
+        let name = tags::name_of(key);
+        if let Some(n) = sets.get_mut(name) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                sets.remove(name);
+            }
+        }
     }
 }
 

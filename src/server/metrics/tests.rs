@@ -92,7 +92,8 @@ fn counters_and_sets_roll_over_by_minute() {
 
 #[test]
 fn set_members_are_bounded_per_set_and_in_total_bytes() {
-    let limits = Limits { max_series: 100, max_set_members: 5, max_set_bytes: 1_000 };
+    let limits =
+        Limits { max_series: 100, max_set_members: 5, max_set_bytes: 1_000, ..Limits::default() };
     let metrics = AppMetrics::new(limits, LatencyThresholds::default(), NOW);
     {
         let mut m = metrics.lock();
@@ -159,4 +160,71 @@ fn malformed_inputs_are_kept_newest_first_and_bounded() {
     assert_eq!(stats.statsd.malformed, 30);
     assert_eq!(stats.last_malformed.len(), counts::KEEP_MALFORMED);
     assert_eq!(stats.last_malformed[0].input, "line 29");
+}
+
+fn tagged(name: &str, pairs: &[(&str, &str)]) -> String {
+    let (mut key, mut scratch) = (String::new(), Vec::new());
+    tags::series_key(&mut key, &mut scratch, name, pairs.iter().copied());
+    key
+}
+
+#[test]
+fn tag_sets_are_series_that_merge_per_name_filter_and_group() {
+    let metrics = store(100);
+    {
+        let mut m = metrics.lock();
+        for (region, n) in [("eu", 3), ("us", 5)] {
+            let key = tagged("checkout", &[("region", region), ("v", "2")]);
+            for _ in 0..n {
+                m.timing(Protocol::Http, Timing::operation(&key, 10.0, NOW), NOW);
+            }
+        }
+        m.timing(Protocol::Http, Timing::operation("checkout", 10.0, NOW), NOW);
+    }
+    let per_name = metrics.summaries(Window::M5, NOW);
+    assert_eq!(per_name.len(), 1);
+    assert_eq!((per_name[0].name.as_str(), per_name[0].count), ("checkout", 9));
+    let eu = tags::Selection::parse(["region:eu"], None).unwrap();
+    let only_eu = metrics.summaries_selected(TimingKind::Operation, Window::M5, NOW, &eu);
+    assert_eq!(only_eu[0].count, 3);
+    let by = tags::Selection::parse([], Some("region")).unwrap();
+    let mut grouped = metrics.summaries_selected(TimingKind::Operation, Window::M5, NOW, &by);
+    grouped.sort_by_key(|s| s.count);
+    let rows: Vec<(u64, Option<&str>)> =
+        grouped.iter().map(|s| (s.count, s.tags.get("region").map(String::as_str))).collect();
+    assert_eq!(rows, vec![(1, None), (3, Some("eu")), (5, Some("us"))]);
+    let detail =
+        metrics.detail_of(TimingKind::Operation, "checkout", Window::M5, NOW, &eu).unwrap();
+    assert_eq!(detail.summary.count, 3);
+    assert_eq!(metrics.ingest_stats().series_by_kind.operations, 3);
+}
+
+#[test]
+fn tag_sets_beyond_the_bound_per_name_go_to_its_overflow_set() {
+    let limits = Limits { max_tag_sets: 2, ..Limits::default() };
+    let metrics = AppMetrics::new(limits, LatencyThresholds::default(), NOW - 3_600_000);
+    {
+        let mut m = metrics.lock();
+        for user in 0..5 {
+            let key = tagged("login", &[("user", &user.to_string())]);
+            assert_eq!(
+                m.timing(Protocol::Statsd, Timing::operation(&key, 1.0, NOW), NOW),
+                Outcome::Accepted
+            );
+        }
+    }
+    let by = tags::Selection::parse([], Some("user,_overflow")).unwrap();
+    let rows = metrics.summaries_selected(TimingKind::Operation, Window::M5, NOW, &by);
+    assert_eq!(rows.len(), 3, "two tag sets and the overflow set: {rows:?}");
+    let overflow = rows.iter().find(|r| r.tags.contains_key("_overflow")).unwrap();
+    assert_eq!(overflow.count, 3);
+    assert_eq!(metrics.summaries(Window::M5, NOW)[0].count, 5, "totals per name stay whole");
+    assert_eq!(metrics.tag_sets_overflowed(), (3, 2));
+    // Once the hour has passed the sets are pruned and their places free again.
+    metrics.prune(NOW + 2 * 3_600_000);
+    let later = NOW + 2 * 3_600_000;
+    let key = tagged("login", &[("user", "new")]);
+    metrics.lock().timing(Protocol::Statsd, Timing::operation(&key, 1.0, later), later);
+    let rows = metrics.summaries_selected(TimingKind::Operation, Window::M5, later, &by);
+    assert_eq!(rows[0].tags.get("user").map(String::as_str), Some("new"));
 }

@@ -70,6 +70,9 @@ pub const MAX_DURATION_MS: f64 = 1e12;
 /// Largest weight one sample may carry (a sample rate of one in a million); larger is clamped.
 pub const MAX_WEIGHT: f64 = 1e6;
 
+/// A group of series in a summary: its name and the tags it is grouped by.
+pub type Group = (String, std::collections::BTreeMap<String, String>);
+
 /// Settings of an [`OperationRegistry`].
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct StatsConfig {
@@ -225,19 +228,46 @@ impl OperationRegistry {
         Ok(n)
     }
 
-    /// A summary of every operation with at least one sample in `window`, in no set order.
+    /// A summary of every series (key) with at least one sample in `window`, in no set order.
     pub fn summaries(&self, window: Window, now_ms: u64) -> Vec<OperationSummary> {
-        let cur_sec = now_ms / 1000;
-        let span = covered_secs(window, self.origin_ms, now_ms);
-        self.series
-            .iter()
-            .filter_map(|(name, series)| {
-                let stats = series.stats(window, cur_sec)?;
-                Some(summarize(name, Some(window), &stats, &self.cfg.thresholds, span))
-            })
-            .collect()
+        self.summaries_grouped(window, now_ms, |key| Some((key.to_string(), Default::default())))
     }
 
+    /// Summaries of the series merged by `group`: `Some((name, tags))` puts a series key in
+    /// the group of that name and tags, `None` leaves it out. Series alone in their group are
+    /// summarised without copying their bins.
+    pub fn summaries_grouped(
+        &self,
+        window: Window,
+        now_ms: u64,
+        group: impl Fn(&str) -> Option<Group>,
+    ) -> Vec<OperationSummary> {
+        let cur_sec = now_ms / 1000;
+        let span = covered_secs(window, self.origin_ms, now_ms);
+        let mut members: Vec<(Group, std::borrow::Cow<'_, Aggregate>)> = self
+            .series
+            .iter()
+            .filter_map(|(key, series)| Some((group(key)?, series.stats(window, cur_sec)?)))
+            .collect();
+        members.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut out = Vec::new();
+        for run in members.chunk_by(|a, b| a.0 == b.0) {
+            let Some(((name, tags), first)) = run.first() else { continue };
+            let merged;
+            let stats: &Aggregate = if run.len() == 1 {
+                first
+            } else {
+                let mut all = Aggregate::default();
+                run.iter().for_each(|(_, agg)| all.merge(agg));
+                merged = all;
+                &merged
+            };
+            let mut summary = summarize(name, Some(window), stats, &self.cfg.thresholds, span);
+            summary.tags.clone_from(tags);
+            out.push(summary);
+        }
+        out
+    }
     /// Width in seconds of the points of [`Self::detail`]'s latency series over `window`:
     /// 2 for 1m, 10 for 5m, 30 for 15m, 60 for 1h.
     pub const fn series_bucket_secs(window: Window) -> u64 {
@@ -249,18 +279,41 @@ impl OperationRegistry {
         }
     }
 
-    /// Summary, latency series and a histogram of `name` over `window`; `None` when it has no
-    /// sample there. The series has one point per [`Self::series_bucket_secs`] interval with
-    /// data, aligned to a multiple of that width (Unix time), oldest first, its quantiles taken
-    /// from the merged bins of the interval (see "Latency series" in the module docs).
-    pub fn detail(&self, name: &str, window: Window, now_ms: u64) -> Option<OperationDetail> {
+    /// Summary, latency series and a histogram of the series `key` over `window`; `None` when
+    /// it has no sample there. See [`Self::detail_merged`].
+    pub fn detail(&self, key: &str, window: Window, now_ms: u64) -> Option<OperationDetail> {
+        self.detail_merged(key, |k| k == key, window, now_ms)
+    }
+
+    /// Summary (named `name`), latency series and a histogram of every series whose key
+    /// `keep` accepts, merged, over `window`; `None` when they have no sample there. The
+    /// series has one point per [`Self::series_bucket_secs`] interval with data, aligned to a
+    /// multiple of that width (Unix time), oldest first, its quantiles taken from the merged
+    /// bins of the interval (see "Latency series" in the module docs).
+    pub fn detail_merged(
+        &self,
+        name: &str,
+        keep: impl Fn(&str) -> bool,
+        window: Window,
+        now_ms: u64,
+    ) -> Option<OperationDetail> {
         let cur_sec = now_ms / 1000;
-        let series = self.series.get(name)?;
-        let stats = series.stats(window, cur_sec)?;
+        let kept: Vec<&Series> =
+            self.series.iter().filter(|(k, _)| keep(k)).map(|(_, s)| s).collect();
+        let mut stats = Aggregate::default();
+        for series in &kept {
+            if let Some(agg) = series.stats(window, cur_sec) {
+                stats.merge(&agg);
+            }
+        }
+        if stats.count == 0 {
+            return None;
+        }
         let span = covered_secs(window, self.origin_ms, now_ms);
         let summary = summarize(name, Some(window), &stats, &self.cfg.thresholds, span);
+        let cutoff = series::cutoff_sec(window, cur_sec);
         let points = read::latency_series(
-            series.window(series::cutoff_sec(window, cur_sec)),
+            kept.iter().flat_map(|s| s.window(cutoff)),
             Self::series_bucket_secs(window),
         );
         let histogram = read::histogram(&stats.bins, stats.min_ms, stats.max_ms);
@@ -270,6 +323,11 @@ impl OperationRegistry {
             series: points,
             histogram,
         })
+    }
+
+    /// Whether the series `key` is held.
+    pub fn contains(&self, key: &str) -> bool {
+        self.series.contains_key(key)
     }
 
     /// Count, errors, mean and rates across every operation over `window`.
@@ -341,13 +399,18 @@ impl OperationRegistry {
         Ok(())
     }
 
-    /// Rolls buckets up, drops data older than one hour and forgets names left without data,
-    /// freeing their `max_series` slots. Call it every few seconds.
-    pub fn prune(&mut self, now_ms: u64) {
+    /// Rolls buckets up, drops data older than one hour and forgets series left without data,
+    /// freeing their `max_series` slots; `forgotten` is called with each key dropped. Call it
+    /// every few seconds.
+    pub fn prune(&mut self, now_ms: u64, mut forgotten: impl FnMut(&str)) {
         let cur_sec = now_ms / 1000;
-        self.series.retain(|_, series| {
+        self.series.retain(|key, series| {
             series.maintain(cur_sec);
-            !series.is_empty()
+            let keep = !series.is_empty();
+            if !keep {
+                forgotten(key);
+            }
+            keep
         });
     }
 }
@@ -396,6 +459,7 @@ fn summarize(
     let [p50_ms, p90_ms, p95_ms, p99_ms] = read::summary_quantiles(&stats.bins, min_ms, max_ms);
     OperationSummary {
         name: name.to_owned(),
+        tags: Default::default(),
         window,
         count,
         span_secs,

@@ -235,6 +235,11 @@ impl RangeStats {
         self.agg.add_rollup(rollup);
     }
 
+    /// Adds every sample of another range (another series of the same group).
+    pub fn merge(&mut self, other: &RangeStats) {
+        self.agg.merge(&other.agg);
+    }
+
     pub fn count(&self) -> u64 {
         self.agg.count
     }

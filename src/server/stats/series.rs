@@ -224,6 +224,19 @@ impl Aggregate {
         self.bins.sub_bucket(&b.bins);
     }
 
+    /// Adds every sample of another aggregate (another series of the same group).
+    pub(super) fn merge(&mut self, other: &Aggregate) {
+        if other.count == 0 {
+            return;
+        }
+        self.count = self.count.saturating_add(other.count);
+        self.errors = self.errors.saturating_add(other.errors);
+        self.sum_ns = self.sum_ns.saturating_add(other.sum_ns);
+        self.min_ms = self.min_ms.min(other.min_ms);
+        self.max_ms = self.max_ms.max(other.max_ms);
+        other.bins.for_each(|k, c| self.bins.add_key(k, c));
+    }
+
     /// Adds a stored rollup's samples.
     pub(super) fn add_rollup(&mut self, r: &Rollup) {
         if r.is_empty() {

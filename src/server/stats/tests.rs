@@ -183,7 +183,7 @@ fn samples_appear_in_the_right_windows_by_age() {
         // Same sample recorded on time, then the clock moves on (buckets roll up).
         let mut reg = registry();
         ok(&mut reg, "op", 5.0, T0 - age, T0 - age);
-        reg.prune(T0);
+        reg.prune(T0, |_| {});
         let got = Window::ALL.map(|w| count_in(&reg, "op", w, T0) == 1);
         assert_eq!(got, expected, "age {age} ms recorded on time");
     }
@@ -198,11 +198,11 @@ fn samples_drop_out_when_old() {
     assert_eq!(count_in(&reg, "op", Window::M5, T0 + 4 * MIN), 1);
     assert_eq!(count_in(&reg, "op", Window::M5, T0 + 6 * MIN), 0);
     assert_eq!(count_in(&reg, "op", Window::H1, T0 + 59 * MIN), 1);
-    reg.prune(T0 + 59 * MIN);
+    reg.prune(T0 + 59 * MIN, |_| {});
     assert_eq!(count_in(&reg, "op", Window::H1, T0 + 59 * MIN), 1);
     assert_eq!(count_in(&reg, "op", Window::H1, T0 + 61 * MIN), 0);
     assert!(reg.summaries(Window::H1, T0 + 61 * MIN).is_empty());
-    reg.prune(T0 + 61 * MIN + 1);
+    reg.prune(T0 + 61 * MIN + 1, |_| {});
     assert_eq!(reg.series_count(), 0);
     assert_eq!(reg.bucket_count(), 0);
 }
@@ -354,7 +354,7 @@ fn cardinality_cap_and_prune_free_slots() {
     // "a" stays fresh; "b" and "c" age out and their slots are freed.
     let later = T0 + 61 * MIN;
     ok(&mut reg, "a", 3.0, later, later);
-    reg.prune(later);
+    reg.prune(later, |_| {});
     assert_eq!(reg.series_count(), 1);
     ok(&mut reg, "d", 1.0, later, later);
     ok(&mut reg, "e", 1.0, later, later);
@@ -426,7 +426,7 @@ fn detail_series_and_histogram() {
     }
     // One sample 20 minutes ago: a 60 s bucket in the 1h window.
     ok(&mut reg, "op", 50.0, T0 - 20 * MIN, T0 - 20 * MIN);
-    reg.prune(T0);
+    reg.prune(T0, |_| {});
 
     let d = reg.detail("op", Window::M1, T0).unwrap();
     assert_eq!(d.relative_error, 0.01);
@@ -480,7 +480,7 @@ fn sparse_traffic(seed: u64) -> (OperationRegistry, Vec<(u64, f64)>, u64) {
             raw.push((at, d));
         }
         if sec % 5 == 0 {
-            reg.prune(at_sec_ms);
+            reg.prune(at_sec_ms, |_| {});
         }
     }
     (reg, raw, T0 + 17_321)
@@ -663,8 +663,8 @@ fn clock_going_backwards_does_not_lose_or_double_samples() {
     // Stamped 19.5 min ahead of a clock that stepped back: beyond the skew, refused.
     let ahead = reg.record("op", 1.0, true, 1.0, T0 - 30 * SEC, T0 - 20 * MIN);
     assert_eq!(ahead, Err(RecordError::TooFarAhead));
-    reg.prune(T0 - 30 * MIN);
-    reg.prune(T0);
+    reg.prune(T0 - 30 * MIN, |_| {});
+    reg.prune(T0, |_| {});
     assert_eq!(count_in(&reg, "op", Window::H1, T0), expected);
 }
 
@@ -699,7 +699,7 @@ fn random_steps_keep_window_bins_exact(seed: u64) {
             let _ = reg.record(name, log_normal(&mut rng), step % 5 != 0, weight, at, now);
         }
         if step % 97 == 0 {
-            reg.prune(now);
+            reg.prune(now, |_| {});
         }
         let query_now = now + rng.next_u64() % (90 * SEC);
         for series in reg.series.values() {
@@ -738,7 +738,7 @@ mod properties {
                 parts.record("op", value, true, 1.0, T0 - age_secs * SEC, T0).unwrap();
             }
             // Let the parts roll up into coarser tiers.
-            parts.prune(T0);
+            parts.prune(T0, |_| {});
             let a = summary(&whole, "op", Window::H1, T0);
             let b = summary(&parts, "op", Window::H1, T0);
             prop_assert_eq!(a.count, samples.len() as u64);

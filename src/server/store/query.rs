@@ -21,6 +21,7 @@ use super::writer::{meta, rollup_from_row};
 use super::{Retention, SeriesKind};
 use crate::model::history::{HostPoint, SeriesPoint, Tier};
 use crate::model::live::Sample;
+use crate::server::metrics::tags;
 use crate::server::stats::{RangeStats, Rollup};
 
 const MINUTE_MS: u64 = 60_000;
@@ -160,14 +161,16 @@ pub fn host_rollups(
     Ok(out)
 }
 
-/// Operation and event minutes from `from_ms` on, for refilling the in-memory windows.
+/// Operation and event minutes from `from_ms` on (by series key), for refilling the in-memory
+/// windows.
 pub fn recent_timings(
     conn: &Connection,
     from_ms: u64,
 ) -> rusqlite::Result<Vec<(SeriesKind, String, u64, Rollup)>> {
     let mut stmt = conn.prepare(
-        "SELECT s.kind, s.name, t.at_ms, t.count, t.errors, t.sum_ms, t.min_ms, t.max_ms, t.bins \
-         FROM timing_minute t JOIN series s ON s.id = t.series WHERE t.at_ms >= ?1 ORDER BY t.at_ms",
+        "SELECT s.kind, s.name, s.tags, t.at_ms, t.count, t.errors, t.sum_ms, t.min_ms, t.max_ms, \
+         t.bins FROM timing_minute t JOIN series s ON s.id = t.series WHERE t.at_ms >= ?1 \
+         ORDER BY t.at_ms",
     )?;
     let mut rows = stmt.query([from_ms as i64])?;
     let mut out = Vec::new();
@@ -177,8 +180,9 @@ pub fn recent_timings(
             super::schema::kind::EVENT => SeriesKind::Event,
             _ => continue,
         };
-        if let Some(rollup) = rollup_from_row(row, 3)? {
-            out.push((kind, row.get(1)?, row.get::<_, i64>(2)?.max(0) as u64, rollup));
+        if let Some(rollup) = rollup_from_row(row, 4)? {
+            let (name, tags): (String, String) = (row.get(1)?, row.get(2)?);
+            out.push((kind, tags::join(&name, &tags), row.get::<_, i64>(3)?.max(0) as u64, rollup));
         }
     }
     Ok(out)
@@ -235,7 +239,7 @@ pub fn plan_now(
     Ok(plan(from_ms, to_ms, rolled_to, now_ms.saturating_sub(retention.minute_ms())))
 }
 
-/// Every series of `kind` merged over the plan: name and stats.
+/// Every series of `kind` merged over the plan: its key (name and tags) and stats.
 pub fn range_stats(
     conn: &Connection,
     kind: SeriesKind,
@@ -244,19 +248,20 @@ pub fn range_stats(
     let mut by_series: HashMap<i64, (String, RangeStats)> = HashMap::new();
     for &(table, lo, hi) in &plan.parts {
         let sql = format!(
-            "SELECT t.series, s.name, t.count, t.errors, t.sum_ms, t.min_ms, t.max_ms, t.bins \
-             FROM {table} t JOIN series s ON s.id = t.series \
+            "SELECT t.series, s.name, s.tags, t.count, t.errors, t.sum_ms, t.min_ms, t.max_ms, \
+             t.bins FROM {table} t JOIN series s ON s.id = t.series \
              WHERE t.at_ms >= ?1 AND t.at_ms < ?2 AND s.kind = ?3"
         );
         let mut stmt = conn.prepare_cached(&sql)?;
         let mut rows = stmt.query(params![lo as i64, hi as i64, kind.code()])?;
         while let Some(row) = rows.next()? {
             let id: i64 = row.get(0)?;
-            let Some(rollup) = rollup_from_row(row, 2)? else { continue };
+            let Some(rollup) = rollup_from_row(row, 3)? else { continue };
             let entry = match by_series.entry(id) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::hash_map::Entry::Vacant(e) => {
-                    e.insert((row.get(1)?, RangeStats::default()))
+                    let (name, tags): (String, String) = (row.get(1)?, row.get(2)?);
+                    e.insert((tags::join(&name, &tags), RangeStats::default()))
                 }
             };
             entry.1.add(&rollup);
@@ -265,29 +270,45 @@ pub fn range_stats(
     Ok(by_series.into_values().collect())
 }
 
-/// The id of a series, if it was ever stored.
-fn series_id(conn: &Connection, kind: SeriesKind, name: &str) -> rusqlite::Result<Option<i64>> {
-    use rusqlite::OptionalExtension;
-    conn.query_row(
-        "SELECT id FROM series WHERE kind = ?1 AND name = ?2 AND tags = ''",
-        params![kind.code(), name],
-        |r| r.get(0),
-    )
-    .optional()
+/// The ids of the series of `name` (one per tag set) whose key `keep` accepts.
+fn series_ids(
+    conn: &Connection,
+    kind: SeriesKind,
+    name: &str,
+    keep: impl Fn(&str) -> bool,
+) -> rusqlite::Result<Vec<i64>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT id, tags FROM series WHERE kind = ?1 AND name = ?2")?;
+    let rows = stmt.query_map(params![kind.code(), name], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+    })?;
+    let mut ids = Vec::new();
+    for row in rows {
+        let (id, tags) = row?;
+        if keep(&tags::join(name, &tags)) {
+            ids.push(id);
+        }
+    }
+    Ok(ids)
 }
 
-/// One series merged per `step_ms` (a multiple of the rows' width) over the plan; `None` when
-/// the name was never stored.
+/// The series of `name` whose keys `keep` accepts, merged per `step_ms` (a multiple of the
+/// rows' width) over the plan; `None` when no such series was ever stored.
 pub fn series_points(
     conn: &Connection,
     kind: SeriesKind,
     name: &str,
+    keep: impl Fn(&str) -> bool,
     plan: &Plan,
     step_ms: u64,
 ) -> rusqlite::Result<Option<Vec<SeriesPoint>>> {
-    let Some(id) = series_id(conn, kind, name)? else { return Ok(None) };
+    let ids = series_ids(conn, kind, name, keep)?;
+    if ids.is_empty() {
+        return Ok(None);
+    }
     let mut steps: std::collections::BTreeMap<u64, RangeStats> = Default::default();
-    for &(table, lo, hi) in &plan.parts {
+    for (id, &(table, lo, hi)) in ids.iter().flat_map(|id| plan.parts.iter().map(move |p| (*id, p)))
+    {
         let sql = format!(
             "SELECT at_ms, count, errors, sum_ms, min_ms, max_ms, bins FROM {table} \
              WHERE series = ?1 AND at_ms >= ?2 AND at_ms < ?3"
@@ -333,7 +354,10 @@ pub fn value_points(
     from_ms: u64,
     to_ms: u64,
 ) -> rusqlite::Result<Option<Vec<(u64, f64)>>> {
-    let Some(id) = series_id(conn, kind, name)? else { return Ok(None) };
+    let Some(&id) = series_ids(conn, kind, name, |key| !key.contains(tags::TAG_SEP))?.first()
+    else {
+        return Ok(None);
+    };
     let mut stmt = conn.prepare_cached(
         "SELECT at_ms, value FROM value_minute WHERE series = ?1 AND at_ms >= ?2 AND at_ms < ?3 \
          ORDER BY at_ms",

@@ -14,6 +14,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use super::host::{encode_cores, HostRollup, HOST_FIELDS};
 use super::{Batch, Command, StoreConfig, WriterStats};
 use crate::model::live::Sample;
+use crate::server::metrics::tags;
 use crate::server::stats::Rollup;
 
 const MINUTE_MS: u64 = 60_000;
@@ -522,11 +523,13 @@ fn series_id(
     if let Some(&id) = cached.get(&key).or_else(|| new_ids.get(&key)) {
         return Ok(id);
     }
-    tx.prepare_cached("INSERT OR IGNORE INTO series (kind, name, tags) VALUES (?1, ?2, '')")?
-        .execute(params![kind, name])?;
+    // `name` is a series key: the name and its tag set are stored apart.
+    let (bare, tag_part) = (tags::name_of(name), tags::tags_part(name));
+    tx.prepare_cached("INSERT OR IGNORE INTO series (kind, name, tags) VALUES (?1, ?2, ?3)")?
+        .execute(params![kind, bare, tag_part])?;
     let id = tx
-        .prepare_cached("SELECT id FROM series WHERE kind = ?1 AND name = ?2 AND tags = ''")?
-        .query_row(params![kind, name], |r| r.get(0))?;
+        .prepare_cached("SELECT id FROM series WHERE kind = ?1 AND name = ?2 AND tags = ?3")?
+        .query_row(params![kind, bare, tag_part], |r| r.get(0))?;
     new_ids.insert(key, id);
     Ok(id)
 }
