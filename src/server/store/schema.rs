@@ -30,6 +30,19 @@ fn v1() -> String {
             format!(", {n}_min REAL, {n}_max REAL, {n}_mean REAL, {n}_last REAL")
         })
         .collect();
+    // Minute and hour rows of operations and events have the same shape.
+    let timing = |table: &str| {
+        format!(
+            "CREATE TABLE {table} (
+                 series INTEGER NOT NULL, at_ms INTEGER NOT NULL,
+                 count INTEGER NOT NULL, errors INTEGER NOT NULL, sum_ms REAL NOT NULL,
+                 min_ms REAL NOT NULL, max_ms REAL NOT NULL, bins BLOB NOT NULL,
+                 PRIMARY KEY (series, at_ms)
+             ) WITHOUT ROWID;
+             CREATE INDEX {table}_at ON {table} (at_ms);"
+        )
+    };
+    let (minutes, hours) = (timing("timing_minute"), timing("timing_hour"));
     format!(
         "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
          CREATE TABLE series (
@@ -39,20 +52,8 @@ fn v1() -> String {
              tags TEXT NOT NULL DEFAULT '',
              UNIQUE (kind, name, tags)
          );
-         CREATE TABLE timing_minute (
-             series INTEGER NOT NULL, at_ms INTEGER NOT NULL,
-             count INTEGER NOT NULL, errors INTEGER NOT NULL, sum_ms REAL NOT NULL,
-             min_ms REAL NOT NULL, max_ms REAL NOT NULL, bins BLOB NOT NULL,
-             PRIMARY KEY (series, at_ms)
-         ) WITHOUT ROWID;
-         CREATE INDEX timing_minute_at ON timing_minute (at_ms);
-         CREATE TABLE timing_hour (
-             series INTEGER NOT NULL, at_ms INTEGER NOT NULL,
-             count INTEGER NOT NULL, errors INTEGER NOT NULL, sum_ms REAL NOT NULL,
-             min_ms REAL NOT NULL, max_ms REAL NOT NULL, bins BLOB NOT NULL,
-             PRIMARY KEY (series, at_ms)
-         ) WITHOUT ROWID;
-         CREATE INDEX timing_hour_at ON timing_hour (at_ms);
+         {minutes}
+         {hours}
          CREATE TABLE value_minute (
              series INTEGER NOT NULL, at_ms INTEGER NOT NULL, value REAL NOT NULL,
              PRIMARY KEY (series, at_ms)

@@ -70,6 +70,13 @@ struct Writer {
     last_forget_ms: u64,
 }
 
+/// A host roll-up: its watermark and the tables it reads and writes.
+struct HostPeriod {
+    mark: &'static str,
+    from: &'static str,
+    to: &'static str,
+}
+
 /// Watermarks in `meta`: the first period not rolled up yet.
 const TIMING_HOURS: &str = "rolled_timing_hours_to";
 const HOST_MINUTES: &str = "rolled_host_minutes_to";
@@ -272,54 +279,59 @@ impl Writer {
 
     /// Rolls closed minutes of raw host samples into minute rows (up to an hour's worth).
     fn roll_host_minutes(&mut self, now: u64) -> rusqlite::Result<()> {
-        let tx = self.conn.transaction()?;
-        let Some(mut at) = next_period(&tx, HOST_MINUTES, "host_raw", MINUTE_MS)? else {
-            return Ok(());
-        };
         let columns = HOST_FIELDS.iter().map(|f| f.name).collect::<Vec<_>>().join(", ");
         let select = format!("SELECT {columns} FROM host_raw WHERE at_ms >= ?1 AND at_ms < ?2");
-        for _ in 0..60 {
-            if at + MINUTE_MS + MINUTE_GRACE_MS > now {
-                break;
-            }
+        let period = HostPeriod { mark: HOST_MINUTES, from: "host_raw", to: "host_minute" };
+        self.roll_host(now, &period, MINUTE_MS, MINUTE_GRACE_MS, 60, |tx, at| {
             let mut rollup = HostRollup::default();
-            {
-                let mut stmt = tx.prepare_cached(&select)?;
-                let mut rows = stmt.query(params![at as i64, (at + MINUTE_MS) as i64])?;
-                while let Some(row) = rows.next()? {
-                    let values: Vec<Option<f64>> =
-                        (0..HOST_FIELDS.len()).map(|i| row.get(i).ok().flatten()).collect();
-                    rollup.add_values(&values);
-                }
+            let mut stmt = tx.prepare_cached(&select)?;
+            let mut rows = stmt.query(params![at as i64, (at + MINUTE_MS) as i64])?;
+            while let Some(row) = rows.next()? {
+                let values: Vec<Option<f64>> =
+                    (0..HOST_FIELDS.len()).map(|i| row.get(i).ok().flatten()).collect();
+                rollup.add_values(&values);
             }
-            if rollup.samples > 0 {
-                write_host_rollup(&tx, "host_minute", at, &rollup)?;
-            }
-            at += MINUTE_MS;
-            set_meta(&tx, HOST_MINUTES, at)?;
-        }
-        tx.commit()
+            Ok(rollup)
+        })
     }
 
-    /// Rolls closed hours of host minute rows into hour rows.
+    /// Rolls closed hours of host minute rows into hour rows (up to a day's worth).
     fn roll_host_hours(&mut self, now: u64) -> rusqlite::Result<()> {
-        let tx = self.conn.transaction()?;
-        let Some(mut at) = next_period(&tx, HOST_HOURS, "host_minute", HOUR_MS)? else {
-            return Ok(());
-        };
-        for _ in 0..24 {
-            if at + HOUR_MS + HOUR_GRACE_MS > now {
-                break;
-            }
+        let period = HostPeriod { mark: HOST_HOURS, from: "host_minute", to: "host_hour" };
+        self.roll_host(now, &period, HOUR_MS, HOUR_GRACE_MS, 24, |tx, at| {
             let mut hour = HostRollup::default();
-            for minute in super::query::host_rollups(&tx, "host_minute", at, at + HOUR_MS)? {
+            for minute in super::query::host_rollups(tx, "host_minute", at, at + HOUR_MS)? {
                 hour.add_rollup(&minute.1);
             }
-            if hour.samples > 0 {
-                write_host_rollup(&tx, "host_hour", at, &hour)?;
+            Ok(hour)
+        })
+    }
+
+    /// Rolls up to `steps` closed periods of `period_ms` (closed `grace_ms` after they end)
+    /// from one host table into the next, each folded by `fold`, moving the watermark.
+    fn roll_host(
+        &mut self,
+        now: u64,
+        period: &HostPeriod,
+        period_ms: u64,
+        grace_ms: u64,
+        steps: usize,
+        fold: impl Fn(&Transaction<'_>, u64) -> rusqlite::Result<HostRollup>,
+    ) -> rusqlite::Result<()> {
+        let tx = self.conn.transaction()?;
+        let Some(mut at) = next_period(&tx, period.mark, period.from, period_ms)? else {
+            return Ok(());
+        };
+        for _ in 0..steps {
+            if at + period_ms + grace_ms > now {
+                break;
             }
-            at += HOUR_MS;
-            set_meta(&tx, HOST_HOURS, at)?;
+            let rollup = fold(&tx, at)?;
+            if rollup.samples > 0 {
+                write_host_rollup(&tx, period.to, at, &rollup)?;
+            }
+            at += period_ms;
+            set_meta(&tx, period.mark, at)?;
         }
         tx.commit()
     }
