@@ -5,8 +5,9 @@
 use leptos::prelude::*;
 use leptos::server_fn::error::ServerFnError;
 
+use crate::model::history::Span;
 use crate::model::live::{LiveSnapshot, Sample};
-use crate::model::ops::{OperationDetailView, OperationsView, Window};
+use crate::model::ops::{OperationDetailView, OperationsView};
 
 /// The latest samples (at most `history`) and operation statistics, for the first render and for
 /// polling while the live socket is down.
@@ -27,50 +28,73 @@ pub async fn refresh_now() -> Result<Sample, ServerFnError> {
     state.collector.sample_now().await.map_err(ServerFnError::new)
 }
 
-/// Every operation's statistics over `window`, for the Operations page.
+/// Every operation's statistics over `span` (a live window, or a stored range ending now), for
+/// the Operations page.
 #[server(prefix = "/rpc", endpoint = "operations/list")]
-pub async fn get_operations(window: Window) -> Result<OperationsView, ServerFnError> {
+pub async fn get_operations(span: Span) -> Result<OperationsView, ServerFnError> {
+    use crate::server::metrics::{tags::Selection, TimingKind};
     let state = crate::server::state::expect_state()?;
-    if !state.limits.queries.admit() {
-        return Err(ServerFnError::new("too many statistics queries: try again in a second"));
-    }
-    let app = std::sync::Arc::clone(&state.app);
-    // The store's lock may be held by a burst of StatsD: wait for it off the runtime's workers.
-    tokio::task::spawn_blocking(move || {
-        let now_ms = crate::server::now_ms();
-        let (dropped_by_cap, max_series) = app.budget();
-        OperationsView {
-            window,
-            now_ms,
-            relative_error: crate::server::stats::OperationRegistry::RELATIVE_ERROR,
-            operations: app.summaries(window, now_ms),
-            dropped_by_cap,
-            max_series,
+    let failed = |e: crate::server::error::ApiError| ServerFnError::new(e.error);
+    let now_ms = crate::server::now_ms();
+    let (dropped_by_cap, max_series) = state.app.budget();
+    let operations = match span {
+        Span::Live(window) => {
+            state.limits.queries.check().map_err(failed)?;
+            let app = std::sync::Arc::clone(&state.app);
+            // The store's lock may be held by a burst of StatsD: wait off the runtime's workers.
+            tokio::task::spawn_blocking(move || app.summaries(window, now_ms))
+                .await
+                .map_err(|_| ServerFnError::new("the statistics query failed"))?
         }
+        Span::Stored(secs) => {
+            let from = (now_ms.saturating_sub(secs * 1000)).to_string();
+            let query = std::collections::HashMap::from([("from".to_string(), from)]);
+            crate::server::api::history::range_summaries(
+                &state,
+                TimingKind::Operation,
+                &query,
+                &Selection::default(),
+                |_| {},
+            )
+            .await
+            .map_err(failed)?
+            .operations
+        }
+    };
+    Ok(OperationsView {
+        span,
+        now_ms,
+        relative_error: crate::server::stats::OperationRegistry::RELATIVE_ERROR,
+        operations,
+        dropped_by_cap,
+        max_series,
     })
-    .await
-    .map_err(|_| ServerFnError::new("the statistics query failed"))
 }
 
-/// One operation's latency over time and distribution; `None` when it has no samples.
+/// One operation's latency over time and distribution over `span`; `None` when it has no
+/// samples there.
 #[server(prefix = "/rpc", endpoint = "operations/detail")]
 pub async fn get_operation_detail(
     name: String,
-    window: Window,
+    span: Span,
 ) -> Result<Option<OperationDetailView>, ServerFnError> {
+    use crate::server::metrics::TimingKind;
     let state = crate::server::state::expect_state()?;
-    if !state.limits.queries.admit() {
-        return Err(ServerFnError::new("too many statistics queries: try again in a second"));
-    }
-    let app = std::sync::Arc::clone(&state.app);
-    tokio::task::spawn_blocking(move || {
-        let now_ms = crate::server::now_ms();
-        app.detail(&name, window, now_ms).map(|detail| OperationDetailView {
-            window,
-            now_ms,
-            detail,
-        })
-    })
-    .await
-    .map_err(|_| ServerFnError::new("the statistics query failed"))
+    let failed = |e: crate::server::error::ApiError| ServerFnError::new(e.error);
+    let now_ms = crate::server::now_ms();
+    let detail = match span {
+        Span::Live(window) => {
+            state.limits.queries.check().map_err(failed)?;
+            let app = std::sync::Arc::clone(&state.app);
+            tokio::task::spawn_blocking(move || app.detail(&name, window, now_ms))
+                .await
+                .map_err(|_| ServerFnError::new("the statistics query failed"))?
+        }
+        Span::Stored(secs) => {
+            crate::server::api::history::stored_detail(&state, TimingKind::Operation, name, secs)
+                .await
+                .map_err(failed)?
+        }
+    };
+    Ok(detail.map(|detail| OperationDetailView { span, now_ms, detail }))
 }

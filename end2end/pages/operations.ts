@@ -28,6 +28,11 @@ export class OperationsPage {
     await this.page.getByTestId('ops-filter').fill(text);
   }
 
+  /** Picks a live window (`5m`) or a stored range (`24h`) in the range menu. */
+  async range(label: string) {
+    await this.page.getByTestId('ops-window').selectOption(label);
+  }
+
   detail() {
     return this.page.getByTestId('op-detail');
   }

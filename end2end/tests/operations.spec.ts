@@ -51,3 +51,34 @@ test('selecting an operation draws its latency chart and histogram', async ({ pa
   expect(await histogram.count()).toBeGreaterThan(1);
   app.expectNoConsoleErrors();
 });
+
+test('a stored range reads the history store, lives in the URL, survives a reload, and Live comes back', async ({ page, request }) => {
+  const threeHoursAgo = Date.now() - 3 * 3600 * 1000;
+  const backfill = Array.from({ length: 4 }, () => ({ name: 'e2e.history', duration_ms: 80, timestamp_ms: threeHoursAgo }));
+  const response = await request.post('/api/v1/ingest', { data: { operations: backfill } });
+  expect(response.status()).toBe(202);
+  const app = new AppFrame(page);
+  const opsPage = new OperationsPage(page);
+  await app.open('/operations');
+  await app.expectHydrated();
+  await opsPage.range('6h');
+  await expect(page).toHaveURL(/[?&]range=6h/);
+  await opsPage.filter('e2e.history');
+  // Written to the store within a second; the table refreshes every few ticks.
+  await expect(opsPage.count('e2e.history')).toHaveText('4', { timeout: 20_000 });
+  await expect(page.getByTestId('ops-footnote')).toContainText('history store');
+  await page.reload();
+  await app.expectHydrated();
+  await expect(page.getByTestId('ops-window')).toHaveValue('6h');
+  await opsPage.filter('e2e.');
+  await expect(opsPage.count('e2e.history')).toHaveText('4');
+  await opsPage.row('e2e.history').click();
+  await expect(page.getByTestId('chart-latency').locator('svg')).toHaveAttribute('aria-label', /.+/);
+  // Back to a live window: the three-hour-old samples are not in the last five minutes.
+  await opsPage.range('5m');
+  await expect(page).toHaveURL(/[?&]range=5m/);
+  await expect(opsPage.row('e2e.alpha')).toHaveCount(1);
+  await expect(opsPage.row('e2e.history')).toHaveCount(0);
+  await expect(page.getByTestId('ops-footnote')).toContainText('(live)');
+  app.expectNoConsoleErrors();
+});

@@ -79,3 +79,77 @@ pub struct HostHistory {
     /// Steps with samples, oldest first; missing steps are gaps.
     pub points: Vec<HostPoint>,
 }
+
+/// What a view of operations covers: a live sliding window, or a stored range ending now.
+/// Its label (`5m`, `24h`, …) is what the URL carries (`?range=24h`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Span {
+    Live(super::ops::Window),
+    /// The last this many seconds, from the store.
+    Stored(u64),
+}
+
+/// Stored ranges offered by the UI: label and seconds.
+pub const STORED_SPANS: [(&str, u64); 4] =
+    [("6h", 21_600), ("24h", 86_400), ("7d", 604_800), ("30d", 2_592_000)];
+
+impl Default for Span {
+    fn default() -> Self {
+        Span::Live(super::ops::Window::default())
+    }
+}
+
+impl Span {
+    /// Every span the UI offers: the live windows, then the stored ranges.
+    pub fn all() -> Vec<Span> {
+        let live = super::ops::Window::ALL.into_iter().map(Span::Live);
+        live.chain(STORED_SPANS.iter().map(|&(_, secs)| Span::Stored(secs))).collect()
+    }
+
+    pub fn secs(self) -> u64 {
+        match self {
+            Span::Live(w) => w.secs(),
+            Span::Stored(secs) => secs,
+        }
+    }
+
+    /// The label: a window's (`5m`) or a stored range's (`24h`).
+    pub fn label(self) -> String {
+        match self {
+            Span::Live(w) => w.as_str().to_string(),
+            Span::Stored(secs) => STORED_SPANS
+                .iter()
+                .find(|(_, s)| *s == secs)
+                .map_or_else(|| format!("{secs}s"), |(l, _)| (*l).to_string()),
+        }
+    }
+
+    /// Parses a label of [`Span::all`].
+    pub fn parse(label: &str) -> Option<Span> {
+        Span::all().into_iter().find(|s| s.label() == label)
+    }
+
+    /// Width in seconds of the points of a stored range's latency chart (60 to 120 points).
+    pub fn stored_step_secs(secs: u64) -> u64 {
+        match secs {
+            0..=21_600 => 300,
+            21_601..=86_400 => 900,
+            86_401..=604_800 => 7_200,
+            _ => 21_600,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_round_trip_their_labels() {
+        for span in Span::all() {
+            assert_eq!(Span::parse(&span.label()), Some(span));
+        }
+        assert_eq!(Span::parse("24h"), Some(Span::Stored(86_400)));
+        assert_eq!(Span::parse("2d"), None);
+    }
+}

@@ -160,7 +160,8 @@ pub struct OperationDetail {
 /// What the Operations page shows: every operation over one window, plus the cardinality cap.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct OperationsView {
-    pub window: Window,
+    /// The live window or stored range summarised.
+    pub span: super::history::Span,
     /// Unix ms the statistics were computed at.
     pub now_ms: u64,
     /// Relative error bound of every quantile (0.01 = 1 %).
@@ -174,7 +175,7 @@ pub struct OperationsView {
 /// One operation's detail as the Operations page shows it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OperationDetailView {
-    pub window: Window,
+    pub span: super::history::Span,
     pub now_ms: u64,
     pub detail: OperationDetail,
 }

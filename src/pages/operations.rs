@@ -4,19 +4,27 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::hooks::{use_navigate, use_query_map};
+use leptos_router::NavigateOptions;
 
 use crate::api::{get_operation_detail, get_operations};
 use crate::charts;
 use crate::components::chart::ChartPanel;
 use crate::components::live::use_live;
 use crate::components::metric_card::format_ms;
+use crate::model::history::Span;
 use crate::model::live::OPERATIONS_EVERY_TICKS;
-use crate::model::ops::{sort_operations, OperationSummary, SortKey, Window};
+use crate::model::ops::{sort_operations, OperationSummary, SortKey};
 
 #[component]
 pub fn OperationsPage() -> impl IntoView {
     let live = use_live();
-    let window = RwSignal::new(Window::M5);
+    // The range lives in the URL (`?range=24h`), so a view can be shared and survives a reload.
+    let query = use_query_map();
+    let span = Memo::new(move |_| {
+        query.read().get("range").and_then(|label| Span::parse(&label)).unwrap_or_default()
+    });
+    let navigate = use_navigate();
     let sort = RwSignal::new((SortKey::P95, true));
     let filter = RwSignal::new(String::new());
     let selected = RwSignal::new(None::<String>);
@@ -25,8 +33,8 @@ pub fn OperationsPage() -> impl IntoView {
         live.history.with(|h| h.last().map_or(0, |s| s.seq / OPERATIONS_EVERY_TICKS))
     });
     let view_data = Resource::new_blocking(
-        move || (window.get(), version.get()),
-        |(window, _)| get_operations(window),
+        move || (span.get(), version.get()),
+        |(span, _)| get_operations(span),
     );
 
     view! {
@@ -45,25 +53,30 @@ pub fn OperationsPage() -> impl IntoView {
                     on:input=move |ev| filter.set(event_target_value(&ev))
                 />
                 <label>
-                    "Window "
+                    "Range "
                     <select
                         data-testid="ops-window"
                         on:change=move |ev| {
-                            if let Some(w) = Window::parse(&event_target_value(&ev)) {
-                                window.set(w);
+                            let label = event_target_value(&ev);
+                            if Span::parse(&label).is_some() {
+                                navigate(&format!("/operations?range={label}"), NavigateOptions::default());
                             }
                         }
                     >
-                        {Window::ALL
-                            .into_iter()
-                            .map(|w| {
-                                view! {
-                                    <option value=w.as_str() selected=move || window.get() == w>
-                                        {w.as_str()}
-                                    </option>
-                                }
-                            })
-                            .collect_view()}
+                        <optgroup label="Live">
+                            {Span::all()
+                                .into_iter()
+                                .filter(|s| matches!(s, Span::Live(_)))
+                                .map(|s| span_option(s, span))
+                                .collect_view()}
+                        </optgroup>
+                        <optgroup label="History">
+                            {Span::all()
+                                .into_iter()
+                                .filter(|s| matches!(s, Span::Stored(_)))
+                                .map(|s| span_option(s, span))
+                                .collect_view()}
+                        </optgroup>
                     </select>
                 </label>
             </div>
@@ -81,10 +94,14 @@ pub fn OperationsPage() -> impl IntoView {
                                     )}
                                 </p>
                             });
+                            let source = match data.span {
+                                Span::Live(_) => "live",
+                                Span::Stored(_) => "from the history store",
+                            };
                             let footnote = format!(
-                                "{} operations over the last {} · percentiles within ±{:.0} %",
+                                "{} operations over the last {} ({source}) · percentiles within ±{:.0} %",
                                 data.operations.len(),
-                                data.window.as_str(),
+                                data.span.label(),
                                 data.relative_error * 100.0
                             );
                             let ops = data.operations;
@@ -98,9 +115,15 @@ pub fn OperationsPage() -> impl IntoView {
                     }
                 })}
             </Transition>
-            {move || selected.get().map(|name| view! { <OperationDetailPanel name window version /> })}
+            {move || selected.get().map(|name| view! { <OperationDetailPanel name span version /> })}
         </section>
     }
+}
+
+/// One choice of the range menu, selected when it is the current span.
+fn span_option(s: Span, current: Memo<Span>) -> impl IntoView {
+    let label = s.label();
+    view! { <option value=label.clone() selected=move || current.get() == s>{label.clone()}</option> }
 }
 
 const COLUMNS: [(SortKey, &str); 10] = [
@@ -182,7 +205,7 @@ fn OperationsTable(
         </table>
         {move || rows.with(Vec::is_empty).then(|| view! {
             <p class="muted" data-testid="ops-empty">
-                "No operations in this window yet. Send timings over StatsD or POST /api/v1/ingest."
+                "No operations in this range yet. Send timings over StatsD or POST /api/v1/ingest."
             </p>
         })}
     }
@@ -224,15 +247,11 @@ fn OperationRow(op: OperationSummary, selected: RwSignal<Option<String>>) -> imp
 }
 
 #[component]
-fn OperationDetailPanel(
-    name: String,
-    window: RwSignal<Window>,
-    version: Memo<u64>,
-) -> impl IntoView {
+fn OperationDetailPanel(name: String, span: Memo<Span>, version: Memo<u64>) -> impl IntoView {
     let title = name.clone();
     let detail = Resource::new(
-        move || (name.clone(), window.get(), version.get()),
-        |(name, window, _)| get_operation_detail(name, window),
+        move || (name.clone(), span.get(), version.get()),
+        |(name, span, _)| get_operation_detail(name, span),
     );
     view! {
         <section class="detail" data-testid="op-detail">
@@ -241,7 +260,7 @@ fn OperationDetailPanel(
                 {move || Suspend::new(async move {
                     match detail.await {
                         Ok(Some(view)) => {
-                            let window_ms = view.window.secs() * 1000;
+                            let window_ms = view.span.secs() * 1000;
                             let latency = charts::latency_over_time_chart(
                                 &view.detail.series,
                                 window_ms,

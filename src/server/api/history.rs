@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::ops::internal;
 use super::range::{self, TimeRange};
-use crate::model::history::{HostHistory, OperationSeries, OperationsRange, Tier};
+use crate::model::history::{HostHistory, OperationSeries, OperationsRange, Span, Tier};
 use crate::model::live::Sample;
 use crate::model::ops::OperationSummary;
 use crate::server::error::ApiError;
@@ -331,4 +331,62 @@ pub async fn resume(State(state): State<AppState>) -> Json<Recording> {
 /// `GET /api/v1/monitor`: whether recording is paused.
 pub async fn recording(State(state): State<AppState>) -> Json<Recording> {
     Json(Recording { paused: state.store.is_paused() })
+}
+
+/// The last `secs` of one name's stored statistics as the detail view shows them: summary,
+/// latency over time (60 to 120 points, [`Span::stored_step_secs`]) and histogram; `None`
+/// when nothing of it is stored in that range.
+pub async fn stored_detail(
+    state: &AppState,
+    kind: TimingKind,
+    name: String,
+    secs: u64,
+) -> Result<Option<crate::model::ops::OperationDetail>, ApiError> {
+    let now = state.store.now_ms();
+    let step = Span::stored_step_secs(secs) * 1000;
+    let to_ms = now;
+    let from_ms = now.saturating_sub(secs * 1000);
+    let from_ms = from_ms - from_ms % step;
+    let thresholds = state.app.thresholds();
+    read(state, move |store| {
+        store
+            .readers()
+            .with(|c| {
+                let plan = query::plan_now(c, from_ms, to_ms, now, &store.retention())?;
+                let mut merged = RangeStats::default();
+                for (key, s) in query::range_stats(c, kind.series_kind(), &plan)? {
+                    if crate::server::metrics::tags::name_of(&key) == name {
+                        merged.merge(&s);
+                    }
+                }
+                let span_secs = (to_ms - plan.from_ms).div_ceil(1000);
+                let Some(summary) = merged.summary(&name, span_secs, &thresholds) else {
+                    return Ok(None);
+                };
+                let mut by_step = plan.clone();
+                by_step.from_ms = from_ms;
+                let points =
+                    query::series_points(c, kind.series_kind(), &name, |_| true, &by_step, step)?
+                        .unwrap_or_default();
+                let series = points
+                    .into_iter()
+                    .map(|p| crate::model::ops::LatencyPoint {
+                        at_ms: p.at_ms,
+                        bucket_secs: step / 1000,
+                        count: p.count,
+                        p50_ms: p.p50_ms,
+                        p95_ms: p.p95_ms,
+                        p99_ms: p.p99_ms,
+                    })
+                    .collect();
+                Ok(Some(crate::model::ops::OperationDetail {
+                    summary,
+                    relative_error: OperationRegistry::RELATIVE_ERROR,
+                    series,
+                    histogram: merged.histogram(),
+                }))
+            })
+            .map_err(store_failed)
+    })
+    .await
 }
