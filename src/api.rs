@@ -7,7 +7,16 @@ use leptos::server_fn::error::ServerFnError;
 
 use crate::model::history::Span;
 use crate::model::live::{LiveSnapshot, Sample};
-use crate::model::ops::{OperationDetailView, OperationsView};
+use crate::model::ops::{OperationDetailView, OperationsView, Timings};
+
+/// The server's registry for a view's timings.
+#[cfg(feature = "ssr")]
+fn timing_kind(of: Timings) -> crate::server::metrics::TimingKind {
+    match of {
+        Timings::Operations => crate::server::metrics::TimingKind::Operation,
+        Timings::Events => crate::server::metrics::TimingKind::Event,
+    }
+}
 
 /// The latest samples (at most `history`) and operation statistics, for the first render and for
 /// polling while the live socket is down.
@@ -31,9 +40,10 @@ pub async fn refresh_now() -> Result<Sample, ServerFnError> {
 /// Every operation's statistics over `span` (a live window, or a stored range ending now), for
 /// the Operations page.
 #[server(prefix = "/rpc", endpoint = "operations/list")]
-pub async fn get_operations(span: Span) -> Result<OperationsView, ServerFnError> {
-    use crate::server::metrics::{tags::Selection, TimingKind};
+pub async fn get_operations(of: Timings, span: Span) -> Result<OperationsView, ServerFnError> {
+    use crate::server::metrics::tags::Selection;
     let state = crate::server::state::expect_state()?;
+    let kind = timing_kind(of);
     let failed = |e: crate::server::error::ApiError| ServerFnError::new(e.error);
     let now_ms = crate::server::now_ms();
     let (dropped_by_cap, max_series) = state.app.budget();
@@ -42,7 +52,7 @@ pub async fn get_operations(span: Span) -> Result<OperationsView, ServerFnError>
             state.limits.queries.check().map_err(failed)?;
             let app = std::sync::Arc::clone(&state.app);
             // The store's lock may be held by a burst of StatsD: wait off the runtime's workers.
-            tokio::task::spawn_blocking(move || app.summaries(window, now_ms))
+            tokio::task::spawn_blocking(move || app.summaries_of(kind, window, now_ms))
                 .await
                 .map_err(|_| ServerFnError::new("the statistics query failed"))?
         }
@@ -51,7 +61,7 @@ pub async fn get_operations(span: Span) -> Result<OperationsView, ServerFnError>
             let query = std::collections::HashMap::from([("from".to_string(), from)]);
             crate::server::api::history::range_summaries(
                 &state,
-                TimingKind::Operation,
+                kind,
                 &query,
                 &Selection::default(),
                 |_| {},
@@ -62,6 +72,7 @@ pub async fn get_operations(span: Span) -> Result<OperationsView, ServerFnError>
         }
     };
     Ok(OperationsView {
+        of,
         span,
         now_ms,
         relative_error: crate::server::stats::OperationRegistry::RELATIVE_ERROR,
@@ -75,26 +86,28 @@ pub async fn get_operations(span: Span) -> Result<OperationsView, ServerFnError>
 /// samples there.
 #[server(prefix = "/rpc", endpoint = "operations/detail")]
 pub async fn get_operation_detail(
+    of: Timings,
     name: String,
     span: Span,
 ) -> Result<Option<OperationDetailView>, ServerFnError> {
-    use crate::server::metrics::TimingKind;
+    use crate::server::metrics::tags::Selection;
     let state = crate::server::state::expect_state()?;
+    let kind = timing_kind(of);
     let failed = |e: crate::server::error::ApiError| ServerFnError::new(e.error);
     let now_ms = crate::server::now_ms();
     let detail = match span {
         Span::Live(window) => {
             state.limits.queries.check().map_err(failed)?;
             let app = std::sync::Arc::clone(&state.app);
-            tokio::task::spawn_blocking(move || app.detail(&name, window, now_ms))
-                .await
-                .map_err(|_| ServerFnError::new("the statistics query failed"))?
+            tokio::task::spawn_blocking(move || {
+                app.detail_of(kind, &name, window, now_ms, &Selection::default())
+            })
+            .await
+            .map_err(|_| ServerFnError::new("the statistics query failed"))?
         }
-        Span::Stored(secs) => {
-            crate::server::api::history::stored_detail(&state, TimingKind::Operation, name, secs)
-                .await
-                .map_err(failed)?
-        }
+        Span::Stored(secs) => crate::server::api::history::stored_detail(&state, kind, name, secs)
+            .await
+            .map_err(failed)?,
     };
     Ok(detail.map(|detail| OperationDetailView { span, now_ms, detail }))
 }

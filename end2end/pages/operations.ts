@@ -33,6 +33,11 @@ export class OperationsPage {
     await this.page.getByTestId('ops-window').selectOption(label);
   }
 
+  /** Shows operations or events. */
+  async show(kind: 'operations' | 'events') {
+    await this.page.getByTestId('ops-kind').selectOption(kind);
+  }
+
   detail() {
     return this.page.getByTestId('op-detail');
   }

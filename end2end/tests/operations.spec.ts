@@ -82,3 +82,23 @@ test('a stored range reads the history store, lives in the URL, survives a reloa
   await expect(page.getByTestId('ops-footnote')).toContainText('(live)');
   app.expectNoConsoleErrors();
 });
+
+test('events have a view of their own, kept in the URL with the range', async ({ page, request }) => {
+  const events = Array.from({ length: 3 }, (_, i) => ({ name: 'e2e.mail', processing_ms: 30 + i, success: i !== 2 }));
+  expect((await request.post('/api/v1/ingest', { data: { events } })).status()).toBe(202);
+  const app = new AppFrame(page);
+  const opsPage = new OperationsPage(page);
+  await app.open('/operations?range=15m');
+  await app.expectHydrated();
+  await opsPage.show('events');
+  await expect(page).toHaveURL(/[?&]of=events/);
+  await expect(page).toHaveURL(/[?&]range=15m/);
+  await opsPage.filter('e2e.');
+  await expect(opsPage.count('e2e.mail')).toHaveText('3');
+  await expect(opsPage.row('e2e.alpha')).toHaveCount(0);
+  await expect(page.getByTestId('ops-footnote')).toContainText('events over the last 15m');
+  await opsPage.row('e2e.mail').click();
+  await expect(opsPage.detail().getByRole('heading')).toHaveText('e2e.mail');
+  await expect(page.getByTestId('chart-histogram').locator('svg rect').first()).toBeAttached();
+  app.expectNoConsoleErrors();
+});

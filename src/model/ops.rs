@@ -47,6 +47,31 @@ impl Window {
     }
 }
 
+/// Which timings a view shows: operations, or events (each kept apart, with names of their own).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Timings {
+    #[default]
+    Operations,
+    Events,
+}
+
+impl Timings {
+    pub const ALL: [Timings; 2] = [Timings::Operations, Timings::Events];
+
+    /// The label in URLs (`?of=events`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Timings::Operations => "operations",
+            Timings::Events => "events",
+        }
+    }
+
+    pub fn parse(label: &str) -> Option<Timings> {
+        Timings::ALL.into_iter().find(|t| t.as_str() == label)
+    }
+}
+
 /// How fast an operation is, judged from its p95 latency.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -160,6 +185,7 @@ pub struct OperationDetail {
 /// What the Operations page shows: every operation over one window, plus the cardinality cap.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct OperationsView {
+    pub of: Timings,
     /// The live window or stored range summarised.
     pub span: super::history::Span,
     /// Unix ms the statistics were computed at.

@@ -14,7 +14,7 @@ use crate::components::live::use_live;
 use crate::components::metric_card::format_ms;
 use crate::model::history::Span;
 use crate::model::live::OPERATIONS_EVERY_TICKS;
-use crate::model::ops::{sort_operations, OperationSummary, SortKey};
+use crate::model::ops::{sort_operations, OperationSummary, SortKey, Timings};
 
 #[component]
 pub fn OperationsPage() -> impl IntoView {
@@ -24,7 +24,18 @@ pub fn OperationsPage() -> impl IntoView {
     let span = Memo::new(move |_| {
         query.read().get("range").and_then(|label| Span::parse(&label)).unwrap_or_default()
     });
+    let of = Memo::new(move |_| {
+        query.read().get("of").and_then(|label| Timings::parse(&label)).unwrap_or_default()
+    });
+    // Changing one of the two keeps the other.
     let navigate = use_navigate();
+    let go = move |of: Timings, span: Span| {
+        navigate(
+            &format!("/operations?of={}&range={}", of.as_str(), span.label()),
+            NavigateOptions::default(),
+        );
+    };
+
     let sort = RwSignal::new((SortKey::P95, true));
     let filter = RwSignal::new(String::new());
     let selected = RwSignal::new(None::<String>);
@@ -33,8 +44,8 @@ pub fn OperationsPage() -> impl IntoView {
         live.history.with(|h| h.last().map_or(0, |s| s.seq / OPERATIONS_EVERY_TICKS))
     });
     let view_data = Resource::new_blocking(
-        move || (span.get(), version.get()),
-        |(span, _)| get_operations(span),
+        move || (of.get(), span.get(), version.get()),
+        |(of, span, _)| get_operations(of, span),
     );
 
     view! {
@@ -53,13 +64,33 @@ pub fn OperationsPage() -> impl IntoView {
                     on:input=move |ev| filter.set(event_target_value(&ev))
                 />
                 <label>
+                    "Show "
+                    <select
+                        data-testid="ops-kind"
+                        on:change={
+                            let go = go.clone();
+                            move |ev| {
+                            if let Some(chosen) = Timings::parse(&event_target_value(&ev)) {
+                                selected.set(None);
+                                go(chosen, span.get_untracked());
+                            }
+                        }}
+                    >
+                        {Timings::ALL
+                            .into_iter()
+                            .map(|t| view! {
+                                <option value=t.as_str() selected=move || of.get() == t>{t.as_str()}</option>
+                            })
+                            .collect_view()}
+                    </select>
+                </label>
+                <label>
                     "Range "
                     <select
                         data-testid="ops-window"
                         on:change=move |ev| {
-                            let label = event_target_value(&ev);
-                            if Span::parse(&label).is_some() {
-                                navigate(&format!("/operations?range={label}"), NavigateOptions::default());
+                            if let Some(chosen) = Span::parse(&event_target_value(&ev)) {
+                                go(of.get_untracked(), chosen);
                             }
                         }
                     >
@@ -99,8 +130,9 @@ pub fn OperationsPage() -> impl IntoView {
                                 Span::Stored(_) => "from the history store",
                             };
                             let footnote = format!(
-                                "{} operations over the last {} ({source}) · percentiles within ±{:.0} %",
+                                "{} {} over the last {} ({source}) · percentiles within ±{:.0} %",
                                 data.operations.len(),
+                                data.of.as_str(),
                                 data.span.label(),
                                 data.relative_error * 100.0
                             );
@@ -115,7 +147,7 @@ pub fn OperationsPage() -> impl IntoView {
                     }
                 })}
             </Transition>
-            {move || selected.get().map(|name| view! { <OperationDetailPanel name span version /> })}
+            {move || selected.get().map(|name| view! { <OperationDetailPanel of name span version /> })}
         </section>
     }
 }
@@ -247,11 +279,16 @@ fn OperationRow(op: OperationSummary, selected: RwSignal<Option<String>>) -> imp
 }
 
 #[component]
-fn OperationDetailPanel(name: String, span: Memo<Span>, version: Memo<u64>) -> impl IntoView {
+fn OperationDetailPanel(
+    of: Memo<Timings>,
+    name: String,
+    span: Memo<Span>,
+    version: Memo<u64>,
+) -> impl IntoView {
     let title = name.clone();
     let detail = Resource::new(
-        move || (name.clone(), span.get(), version.get()),
-        |(name, span, _)| get_operation_detail(name, span),
+        move || (of.get(), name.clone(), span.get(), version.get()),
+        |(of, name, span, _)| get_operation_detail(of, name, span),
     );
     view! {
         <section class="detail" data-testid="op-detail">
