@@ -17,7 +17,7 @@ use rusqlite::{params, Connection, OpenFlags};
 use serde::Serialize;
 
 use super::host::{decode_cores, sample_from, FieldRollup, HostRollup, HOST_FIELDS};
-use super::writer::{meta, rollup_from_row};
+use super::writer::{meta, rollup_from_row, HOST_HOURS, HOST_MINUTES, TIMING_HOURS};
 use super::{Retention, SeriesKind};
 use crate::model::history::{HostPoint, SeriesPoint, Tier};
 use crate::model::live::Sample;
@@ -235,7 +235,7 @@ pub fn plan_now(
     now_ms: u64,
     retention: &Retention,
 ) -> rusqlite::Result<Plan> {
-    let rolled_to = meta(conn, "rolled_timing_hours_to")?.unwrap_or(0);
+    let rolled_to = meta(conn, TIMING_HOURS)?.unwrap_or(0);
     Ok(plan(from_ms, to_ms, rolled_to, now_ms.saturating_sub(retention.minute_ms())))
 }
 
@@ -380,27 +380,35 @@ pub fn host_points(
 ) -> rusqlite::Result<Vec<HostPoint>> {
     let mut steps: std::collections::BTreeMap<u64, HostRollup> = Default::default();
     let slot = |at: u64| from_ms + at.saturating_sub(from_ms) / step_ms * step_ms;
-    match tier {
-        Tier::Raw => {
-            let columns = HOST_FIELDS.iter().map(|f| f.name).collect::<Vec<_>>().join(", ");
-            let sql = format!(
-                "SELECT at_ms, {columns} FROM host_raw WHERE at_ms >= ?1 AND at_ms < ?2 ORDER BY at_ms"
-            );
-            let mut stmt = conn.prepare_cached(&sql)?;
-            let mut rows = stmt.query(params![from_ms as i64, to_ms as i64])?;
-            while let Some(row) = rows.next()? {
-                let at = row.get::<_, i64>(0)?.max(0) as u64;
-                let values: Vec<Option<f64>> =
-                    (0..HOST_FIELDS.len()).map(|i| row.get(i + 1).ok().flatten()).collect();
-                steps.entry(slot(at)).or_default().add_values(&values);
-            }
+    // What is not rolled up yet (the current minute, the current hour) comes from the finer
+    // tier, so a coarse step still reaches up to now.
+    let minutes_to = meta(conn, HOST_MINUTES)?.unwrap_or(0).clamp(from_ms, to_ms);
+    let hours_to = meta(conn, HOST_HOURS)?.unwrap_or(0).clamp(from_ms, minutes_to);
+    let (raw_from, minute_from) = match tier {
+        Tier::Raw => (from_ms, to_ms),
+        Tier::Minute | Tier::MinuteAndHour => (minutes_to, from_ms),
+        Tier::Hour => (minutes_to, hours_to),
+    };
+    if tier == Tier::Hour {
+        for (at, rollup) in host_rollups(conn, "host_hour", from_ms, hours_to)? {
+            steps.entry(slot(at)).or_default().add_rollup(&rollup);
         }
-        Tier::Minute | Tier::Hour | Tier::MinuteAndHour => {
-            let table = if tier == Tier::Hour { "host_hour" } else { "host_minute" };
-            for (at, rollup) in host_rollups(conn, table, from_ms, to_ms)? {
-                steps.entry(slot(at)).or_default().add_rollup(&rollup);
-            }
-        }
+    }
+    for (at, rollup) in host_rollups(conn, "host_minute", minute_from, minutes_to.max(minute_from))?
+    {
+        steps.entry(slot(at)).or_default().add_rollup(&rollup);
+    }
+    let columns = HOST_FIELDS.iter().map(|f| f.name).collect::<Vec<_>>().join(", ");
+    let sql = format!(
+        "SELECT at_ms, {columns} FROM host_raw WHERE at_ms >= ?1 AND at_ms < ?2 ORDER BY at_ms"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query(params![raw_from as i64, to_ms as i64])?;
+    while let Some(row) = rows.next()? {
+        let at = row.get::<_, i64>(0)?.max(0) as u64;
+        let values: Vec<Option<f64>> =
+            (0..HOST_FIELDS.len()).map(|i| row.get(i + 1).ok().flatten()).collect();
+        steps.entry(slot(at)).or_default().add_values(&values);
     }
     Ok(steps
         .into_iter()

@@ -347,3 +347,35 @@ fn a_file_written_by_schema_version_1_opens_with_its_data() {
     assert_eq!(f.rows("host_raw"), 8);
     assert_eq!(f.rows("timing_minute"), 10);
 }
+
+#[test]
+fn host_history_at_coarse_steps_is_whole_up_to_now_even_after_catching_up() {
+    let f = fixture();
+    let cpu = host::field_index("cpu_pct").unwrap();
+    // Two hours and three minutes of samples, one every 30 s: cpu = the minute's index.
+    for i in 0..(2 * 120 + 6) {
+        let mut s = Sample { at_ms: T0 + i * 30_000, seq: i, ..Default::default() };
+        s.system.cpu_pct = (i / 2) as f32;
+        assert!(f.store.write_host(s));
+        if i % 50 == 0 {
+            assert!(f.store.flush(Duration::from_secs(10)));
+        }
+    }
+    assert!(f.store.flush(Duration::from_secs(10)));
+    let now = T0 + 2 * HOUR + 3 * MIN;
+    f.set_now(now);
+    f.settle();
+    let points = |tier, step| {
+        f.store.readers().with(|c| query::host_points(c, tier, T0, now, step, &[cpu])).unwrap()
+    };
+    let minutes = points(Tier::Minute, MIN);
+    assert_eq!(minutes.len(), 123, "every minute up to now, the current one from raw samples");
+    assert_eq!(minutes.last().unwrap().mean[0], Some(122.0));
+    let hours = points(Tier::Hour, HOUR);
+    assert_eq!(
+        hours.iter().map(|p| p.at_ms).collect::<Vec<_>>(),
+        vec![T0, T0 + HOUR, T0 + 2 * HOUR]
+    );
+    assert_eq!(hours[2].max[0], Some(122.0), "the current hour from minutes and raw samples");
+    assert_eq!(hours[0].mean[0], Some(29.5));
+}

@@ -78,9 +78,9 @@ struct HostPeriod {
 }
 
 /// Watermarks in `meta`: the first period not rolled up yet.
-const TIMING_HOURS: &str = "rolled_timing_hours_to";
-const HOST_MINUTES: &str = "rolled_host_minutes_to";
-const HOST_HOURS: &str = "rolled_host_hours_to";
+pub(super) const TIMING_HOURS: &str = "rolled_timing_hours_to";
+pub(super) const HOST_MINUTES: &str = "rolled_host_minutes_to";
+pub(super) const HOST_HOURS: &str = "rolled_host_hours_to";
 
 impl Writer {
     fn now(&self) -> u64 {
@@ -282,7 +282,8 @@ impl Writer {
         let columns = HOST_FIELDS.iter().map(|f| f.name).collect::<Vec<_>>().join(", ");
         let select = format!("SELECT {columns} FROM host_raw WHERE at_ms >= ?1 AND at_ms < ?2");
         let period = HostPeriod { mark: HOST_MINUTES, from: "host_raw", to: "host_minute" };
-        self.roll_host(now, &period, MINUTE_MS, MINUTE_GRACE_MS, 60, |tx, at| {
+        let complete_to = now.saturating_sub(MINUTE_GRACE_MS);
+        self.roll_host(complete_to, &period, MINUTE_MS, 60, |tx, at| {
             let mut rollup = HostRollup::default();
             let mut stmt = tx.prepare_cached(&select)?;
             let mut rows = stmt.query(params![at as i64, (at + MINUTE_MS) as i64])?;
@@ -298,7 +299,11 @@ impl Writer {
     /// Rolls closed hours of host minute rows into hour rows (up to a day's worth).
     fn roll_host_hours(&mut self, now: u64) -> rusqlite::Result<()> {
         let period = HostPeriod { mark: HOST_HOURS, from: "host_minute", to: "host_hour" };
-        self.roll_host(now, &period, HOUR_MS, HOUR_GRACE_MS, 24, |tx, at| {
+        // An hour is folded only once all its minutes are (after a long downtime the minutes
+        // catch up over several steps).
+        let minutes_to = meta(&self.conn, HOST_MINUTES)?.unwrap_or(0);
+        let complete_to = now.saturating_sub(HOUR_GRACE_MS).min(minutes_to);
+        self.roll_host(complete_to, &period, HOUR_MS, 24, |tx, at| {
             let mut hour = HostRollup::default();
             for minute in super::query::host_rollups(tx, "host_minute", at, at + HOUR_MS)? {
                 hour.add_rollup(&minute.1);
@@ -307,14 +312,14 @@ impl Writer {
         })
     }
 
-    /// Rolls up to `steps` closed periods of `period_ms` (closed `grace_ms` after they end)
-    /// from one host table into the next, each folded by `fold`, moving the watermark.
+    /// Rolls up to `steps` periods of `period_ms` that end by `complete_to` (the source table
+    /// is complete up to there) from one host table into the next, each folded by `fold`,
+    /// moving the watermark.
     fn roll_host(
         &mut self,
-        now: u64,
+        complete_to: u64,
         period: &HostPeriod,
         period_ms: u64,
-        grace_ms: u64,
         steps: usize,
         fold: impl Fn(&Transaction<'_>, u64) -> rusqlite::Result<HostRollup>,
     ) -> rusqlite::Result<()> {
@@ -323,7 +328,7 @@ impl Writer {
             return Ok(());
         };
         for _ in 0..steps {
-            if at + period_ms + grace_ms > now {
+            if at + period_ms > complete_to {
                 break;
             }
             let rollup = fold(&tx, at)?;
