@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 use leptos::server_fn::error::ServerFnError;
 
-use crate::model::history::Span;
+use crate::model::history::{HostHistory, Span};
 use crate::model::live::{LiveSnapshot, Sample};
 use crate::model::ops::{OperationDetailView, OperationsView, Timings};
 
@@ -37,8 +37,8 @@ pub async fn refresh_now() -> Result<Sample, ServerFnError> {
     state.collector.sample_now().await.map_err(ServerFnError::new)
 }
 
-/// Every operation's statistics over `span` (a live window, or a stored range ending now), for
-/// the Operations page.
+/// Every operation's statistics over `span` (a live window or a stored range), for the
+/// Operations page.
 #[server(prefix = "/rpc", endpoint = "operations/list")]
 pub async fn get_operations(of: Timings, span: Span) -> Result<OperationsView, ServerFnError> {
     use crate::server::metrics::tags::Selection;
@@ -56,9 +56,12 @@ pub async fn get_operations(of: Timings, span: Span) -> Result<OperationsView, S
                 .await
                 .map_err(|_| ServerFnError::new("the statistics query failed"))?
         }
-        Span::Stored(secs) => {
-            let from = (now_ms.saturating_sub(secs * 1000)).to_string();
-            let query = std::collections::HashMap::from([("from".to_string(), from)]);
+        Span::Stored(_) | Span::Between(..) => {
+            let (from, to) = span.bounds(now_ms).unwrap_or_default();
+            let query = std::collections::HashMap::from([
+                ("from".to_string(), from.to_string()),
+                ("to".to_string(), to.to_string()),
+            ]);
             crate::server::api::history::range_summaries(
                 &state,
                 kind,
@@ -105,9 +108,67 @@ pub async fn get_operation_detail(
             .await
             .map_err(|_| ServerFnError::new("the statistics query failed"))?
         }
-        Span::Stored(secs) => crate::server::api::history::stored_detail(&state, kind, name, secs)
-            .await
-            .map_err(failed)?,
+        Span::Stored(_) | Span::Between(..) => {
+            let bounds = span.bounds(now_ms).unwrap_or_default();
+            crate::server::api::history::stored_detail(&state, kind, name, bounds)
+                .await
+                .map_err(failed)?
+        }
     };
     Ok(detail.map(|detail| OperationDetailView { span, now_ms, detail }))
+}
+
+/// The host fields the Dashboard's charts draw from stored history, in [`HostHistory`] order.
+pub const DASHBOARD_FIELDS: [&str; 7] = [
+    "cpu_pct",
+    "memory_pct",
+    "actions_per_min",
+    "action_avg_duration_ms",
+    "action_queue_depth",
+    "events_queued",
+    "action_errors",
+];
+
+/// Stored host history over `span` (not a live one) for the Dashboard's charts, with no more
+/// steps than a chart has columns.
+#[server(prefix = "/rpc", endpoint = "history/host")]
+pub async fn get_host_history(span: Span) -> Result<HostHistory, ServerFnError> {
+    use crate::server::api::range::TimeRange;
+    use crate::server::store::host::field_index;
+    let state = crate::server::state::expect_state()?;
+    let Some((from_ms, to_ms)) = span.bounds(state.store.now_ms()) else {
+        return Err(ServerFnError::new("a live span has no stored history"));
+    };
+    if from_ms >= to_ms {
+        return Err(ServerFnError::new("from: must be before to"));
+    }
+    let fields = DASHBOARD_FIELDS.iter().filter_map(|f| field_index(f)).collect();
+    // One step per chart column: no more points than pixels to draw them on.
+    let step = (to_ms - from_ms).div_ceil(crate::charts::COLUMNS as u64).max(1000);
+    crate::server::api::history::host_history(&state, TimeRange { from_ms, to_ms }, step, fields)
+        .await
+        .map_err(|e| ServerFnError::new(e.error))
+}
+
+/// A custom range typed by a user (Unix ms, RFC 3339, `now` or relative like `-24h`, as the
+/// API takes them) as Unix ms; the error names the field.
+#[server(prefix = "/rpc", endpoint = "history/resolve")]
+pub async fn resolve_range(from: String, to: String) -> Result<(u64, u64), ServerFnError> {
+    use crate::server::api::range::time_range;
+    let state = crate::server::state::expect_state()?;
+    let query =
+        std::collections::HashMap::from([("from".to_string(), from), ("to".to_string(), to)]);
+    let range =
+        time_range(&query, state.store.now_ms()).map_err(|e| ServerFnError::new(e.error))?;
+    if (range.to_ms - range.from_ms) / 1000 > crate::model::history::MAX_SPAN_SECS {
+        return Err(ServerFnError::new("from: at most 400 days before to"));
+    }
+    Ok((range.from_ms, range.to_ms))
+}
+
+/// Whether recording to the history store is paused (`POST /api/v1/monitor/pause`).
+#[server(prefix = "/rpc", endpoint = "history/recording")]
+pub async fn get_recording_paused() -> Result<bool, ServerFnError> {
+    let state = crate::server::state::expect_state()?;
+    Ok(state.store.is_paused())
 }

@@ -8,8 +8,10 @@ use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
+use super::time::TimeWindow;
+
 /// Drawing size of every chart in SVG user units (the `viewBox`); the output scales to its box.
-pub(crate) const WIDTH_PX: u32 = 600;
+pub const WIDTH_PX: u32 = 600;
 pub(crate) const HEIGHT_PX: u32 = 240;
 
 /// Axis lines and labels.
@@ -43,6 +45,7 @@ const CHAR_ADVANCE_PX: f64 = 6.2;
 
 const LEGEND_ROW_PX: u32 = 26;
 const LEFT_AREA_PX: u32 = 52;
+const MARGIN_LEFT_PX: u32 = 4;
 const BOTTOM_AREA_PX: u32 = 22;
 /// Right margin of a chart without a right axis: room for half of the "now" label.
 const RIGHT_MARGIN_PX: u32 = 18;
@@ -100,6 +103,38 @@ pub(crate) fn label_style(color: &RGBColor, h: HPos, v: VPos) -> TextStyle<'stat
 /// responsive (`width="100%"`, no height, `viewBox` kept), `role="img"` with `aria_label`.
 /// A drawing error (none is expected with the string backend) yields a frame saying so.
 pub(crate) fn render(aria_label: &str, draw: impl FnOnce(&Root<'_>) -> DrawResult) -> String {
+    render_with(aria_label, "", draw)
+}
+
+/// [`render`] for a chart over `window`: the `<svg>` also says which span it shows and where
+/// its plot area lies (`data-from-ms`, `data-to-ms`, `data-plot-x0`, `data-plot-x1`, in
+/// viewBox units), so the page can turn a drag across it into a time range.
+pub(crate) fn render_over(
+    window: &TimeWindow,
+    right_axis: bool,
+    aria_label: &str,
+    draw: impl FnOnce(&Root<'_>) -> DrawResult,
+) -> String {
+    let (x0, x1) = plot_x(right_axis);
+    let attrs = format!(
+        " data-from-ms=\"{}\" data-to-ms=\"{}\" data-plot-x0=\"{x0}\" data-plot-x1=\"{x1}\"",
+        window.start_ms(),
+        window.end_ms()
+    );
+    render_with(aria_label, &attrs, draw)
+}
+
+/// Left and right edge of the plot area in viewBox units.
+pub(crate) fn plot_x(right_axis: bool) -> (u32, u32) {
+    let right = if right_axis { RIGHT_AXIS_PX } else { RIGHT_MARGIN_PX };
+    (MARGIN_LEFT_PX + LEFT_AREA_PX, WIDTH_PX - right)
+}
+
+fn render_with(
+    aria_label: &str,
+    attrs: &str,
+    draw: impl FnOnce(&Root<'_>) -> DrawResult,
+) -> String {
     let mut raw = String::with_capacity(16 * 1024);
     let outcome = {
         let root = SVGBackend::with_string(&mut raw, (WIDTH_PX, HEIGHT_PX)).into_drawing_area();
@@ -108,7 +143,7 @@ pub(crate) fn render(aria_label: &str, draw: impl FnOnce(&Root<'_>) -> DrawResul
     if outcome.is_err() {
         raw = fallback();
     }
-    finish(&raw, aria_label)
+    finish(&raw, aria_label, attrs)
 }
 
 /// A bare frame with a notice, used when plotters reports an error.
@@ -126,7 +161,7 @@ fn fallback() -> String {
 /// Rewrites plotters' output: our own `<svg>` opening tag, no newlines, no default-valued
 /// `opacity="1"` or `stroke="none"`,
 /// one `font-family` on the root instead of on every label, short `font-size` values.
-pub(crate) fn finish(raw: &str, aria_label: &str) -> String {
+pub(crate) fn finish(raw: &str, aria_label: &str, attrs: &str) -> String {
     let body = raw
         .find("<svg")
         .and_then(|start| raw[start..].find('>').map(|end| &raw[start + end + 1..]))
@@ -134,7 +169,7 @@ pub(crate) fn finish(raw: &str, aria_label: &str) -> String {
     let mut out = String::with_capacity(body.len() + 256);
     out.push_str(&format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"100%\" viewBox=\"0 0 {WIDTH_PX} \
-         {HEIGHT_PX}\" role=\"img\" aria-label=\"{}\" font-family=\"sans-serif\">",
+         {HEIGHT_PX}\" role=\"img\" aria-label=\"{}\" font-family=\"sans-serif\"{attrs}>",
         escape_attr(aria_label)
     ));
     let body = body
@@ -217,7 +252,7 @@ pub(crate) fn build<'a, 'b>(root: &'a Root<'b>, axes: &Axes<'_>) -> DrawResult<C
     let mut builder = ChartBuilder::on(root);
     builder
         .margin_top(LEGEND_ROW_PX)
-        .margin_left(4)
+        .margin_left(MARGIN_LEFT_PX)
         .margin_bottom(4)
         .x_label_area_size(BOTTOM_AREA_PX)
         .y_label_area_size(LEFT_AREA_PX);

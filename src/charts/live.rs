@@ -1,33 +1,24 @@
 //! The dashboard's live charts: CPU and memory, actions and their duration, queue depths, and
-//! errors, each over a window of time ending now.
+//! errors, each over a [`TimeWindow`] (the last minute live, or a stored range).
 
 use plotters::prelude::*;
 
 use super::frame::{self, Axes};
-use super::scale::{self, count_label, duration_label, tick_step, time_label, value_ticks};
-use super::series::{self, latest_note, max_step, time_span, typical_step, TimeWindow};
+use super::scale::{self, count_label, duration_label, tick_step, value_ticks};
+use super::series::{self, latest_note, max_step, typical_step};
+use super::time::TimeWindow;
 
 /// Fraction of its time slot a queue bar pair fills (the rest is the gap between pairs).
 const BAR_FILL: f64 = 0.9;
 /// Most bar pairs a queue chart draws; denser samples are merged (largest depth wins).
 const MAX_BARS: usize = 120;
-/// Opacity of the area under the error line.
-const AREA_ALPHA: f64 = 0.25;
 
-/// The time axis of `window` and a label function for it.
-fn time_axis(window: &TimeWindow) -> (Vec<f64>, impl Fn(&f64) -> String) {
-    let (ticks, step_secs) = scale::time_ticks(window.secs);
-    (ticks, move |secs: &f64| time_label(*secs, step_secs))
-}
-
-/// CPU and memory use as two lines on a 0–100 % scale over the last `window_ms` ending at
-/// `now_ms` (x labels in time before now, e.g. "-60s" … "now").
+/// CPU and memory use as two lines on a 0–100 % scale over `window`.
 ///
 /// `points` are `(at_ms, cpu_pct, memory_pct)`: Unix milliseconds and percentages. Points
 /// outside the window are left out, values are clamped into 0..=100, a NaN or infinite value
 /// leaves a gap, and so does a pause much longer than the usual sample spacing.
-pub fn cpu_memory_chart(points: &[(u64, f32, f32)], window_ms: u64, now_ms: u64) -> String {
-    let window = TimeWindow::new(window_ms, now_ms);
+pub fn cpu_memory_chart(points: &[(u64, f32, f32)], window: TimeWindow) -> String {
     let picked = window.select(points, |p| p.0);
     let gap = max_step(typical_step(picked.iter().map(|p| p.0)));
     // Non-finite stays non-finite (a gap); `f64::min` alone would turn NaN and +inf into 100.
@@ -35,17 +26,17 @@ pub fn cpu_memory_chart(points: &[(u64, f32, f32)], window_ms: u64, now_ms: u64)
     let cpu = series::runs(&window, picked.iter().map(|(x, p)| (*x, pct(p.1))), gap);
     let memory = series::runs(&window, picked.iter().map(|(x, p)| (*x, pct(p.2))), gap);
     let label = format!(
-        "CPU and memory use over the last {}{}",
-        time_span(window.secs),
+        "CPU and memory use {}{}",
+        window.describe(),
         latest_note(&[
             series::latest(&cpu).map(|v| format!("CPU {v:.0} %")),
             series::latest(&memory).map(|v| format!("memory {v:.0} %")),
         ])
     );
-    frame::render(&label, |root| {
-        let (x_ticks, x_label) = time_axis(&window);
+    frame::render_over(&window, false, &label, |root| {
+        let (x_ticks, x_label) = window.axis();
         let axes = Axes {
-            x_range: -window.secs..0.0,
+            x_range: -window.secs()..0.0,
             x_ticks,
             x_label: &x_label,
             y_ticks: vec![0.0, 25.0, 50.0, 75.0, 100.0],
@@ -63,33 +54,32 @@ pub fn cpu_memory_chart(points: &[(u64, f32, f32)], window_ms: u64, now_ms: u64)
 }
 
 /// Actions per minute (left axis) and their average duration in milliseconds (right axis, a
-/// plotters secondary coordinate) over the last `window_ms` ending at `now_ms`.
+/// plotters secondary coordinate) over `window`.
 ///
 /// `points` are `(at_ms, actions_per_min, avg_duration_ms)`; same filtering as
 /// [`cpu_memory_chart`], and values are clamped into `0..=1e15`.
-pub fn action_chart(points: &[(u64, f64, f64)], window_ms: u64, now_ms: u64) -> String {
-    let window = TimeWindow::new(window_ms, now_ms);
+pub fn action_chart(points: &[(u64, f64, f64)], window: TimeWindow) -> String {
     let picked = window.select(points, |p| p.0);
     let gap = max_step(typical_step(picked.iter().map(|p| p.0)));
     let rate = series::runs(&window, picked.iter().map(|(x, p)| (*x, p.1)), gap);
     let duration = series::runs(&window, picked.iter().map(|(x, p)| (*x, p.2)), gap);
     let label = format!(
-        "Actions per minute and average action duration over the last {}{}",
-        time_span(window.secs),
+        "Actions per minute and average action duration {}{}",
+        window.describe(),
         latest_note(&[
             series::latest(&rate).map(|v| format!("{} actions/min", scale::trim(v, 1))),
             series::latest(&duration).map(|v| format!("{} ms average", scale::trim(v, 1))),
         ])
     );
-    frame::render(&label, |root| {
-        let (x_ticks, x_label) = time_axis(&window);
+    frame::render_over(&window, true, &label, |root| {
+        let (x_ticks, x_label) = window.axis();
         let rate_ticks = value_ticks(series::max_of(&rate), 4.0, false);
         let rate_step = tick_step(&rate_ticks);
         let intervals = rate_ticks.len().saturating_sub(1);
         let ms_ticks = scale::aligned_ticks(series::max_of(&duration), 4.0, intervals);
         let ms_step = tick_step(&ms_ticks);
         let axes = Axes {
-            x_range: -window.secs..0.0,
+            x_range: -window.secs()..0.0,
             x_ticks,
             x_label: &x_label,
             y_ticks: rate_ticks,
@@ -98,7 +88,8 @@ pub fn action_chart(points: &[(u64, f64, f64)], window_ms: u64, now_ms: u64) -> 
         };
         let chart = frame::build(root, &axes)?;
         frame::draw_right_axis(root, &chart, &ms_ticks, &|v| duration_label(*v, ms_step))?;
-        let mut chart = chart.set_secondary_coord(-window.secs..0.0, 0.0..frame::top_of(&ms_ticks));
+        let mut chart =
+            chart.set_secondary_coord(-window.secs()..0.0, 0.0..frame::top_of(&ms_ticks));
         series::draw_lines(&mut chart, &rate, frame::ACTIONS)?;
         for run in &duration {
             let style = frame::DURATION.stroke_width(series::LINE_PX);
@@ -123,21 +114,20 @@ pub fn action_chart(points: &[(u64, f64, f64)], window_ms: u64, now_ms: u64) -> 
 }
 
 /// Queue depths as bars, action queue and event queue side by side in each sample's time slot,
-/// over the last `window_ms` ending at `now_ms`.
+/// over `window`.
 ///
 /// `points` are `(at_ms, action_queue_depth, event_queue_depth)`; a bar ends at its sample's
 /// time and is as wide as the usual sample spacing allows. Non-finite depths draw no bar,
 /// values are clamped into `0..=1e15`.
-pub fn queue_chart(points: &[(u64, f64, f64)], window_ms: u64, now_ms: u64) -> String {
-    let window = TimeWindow::new(window_ms, now_ms);
+pub fn queue_chart(points: &[(u64, f64, f64)], window: TimeWindow) -> String {
     let picked = window.select(points, |p| p.0);
     let mut slot_secs = typical_step(picked.iter().map(|p| p.0))
         .unwrap_or(1.0)
-        .clamp(window.secs / 600.0, window.secs / 10.0);
+        .clamp(window.secs() / 600.0, window.secs() / 10.0);
     let mut depths: Vec<(f64, Option<f64>, Option<f64>)> =
         picked.iter().map(|(x, p)| (*x, scale::clean(p.1), scale::clean(p.2))).collect();
     if depths.len() > MAX_BARS {
-        slot_secs = window.secs / MAX_BARS as f64;
+        slot_secs = window.secs() / MAX_BARS as f64;
         depths = merge_slots(&depths, slot_secs);
     }
     let actions: Vec<(f64, Option<f64>)> = depths.iter().map(|(x, a, _)| (*x, *a)).collect();
@@ -146,19 +136,19 @@ pub fn queue_chart(points: &[(u64, f64, f64)], window_ms: u64, now_ms: u64) -> S
     let max = actions.iter().chain(&events).filter_map(|(_, v)| *v).fold(0.0, f64::max);
     let has_data = actions.iter().chain(&events).any(|(_, v)| v.is_some());
     let label = format!(
-        "Action and event queue depths over the last {}{}",
-        time_span(window.secs),
+        "Action and event queue depths {}{}",
+        window.describe(),
         latest_note(&[
             latest_of(&actions).map(|v| format!("{} actions queued", scale::trim(v, 1))),
             latest_of(&events).map(|v| format!("{} events queued", scale::trim(v, 1))),
         ])
     );
-    frame::render(&label, |root| {
-        let (x_ticks, x_label) = time_axis(&window);
+    frame::render_over(&window, false, &label, |root| {
+        let (x_ticks, x_label) = window.axis();
         let y_ticks = value_ticks(max, 4.0, false);
         let y_step = tick_step(&y_ticks);
         let axes = Axes {
-            x_range: -window.secs..0.0,
+            x_range: -window.secs()..0.0,
             x_ticks,
             x_label: &x_label,
             y_ticks,
@@ -210,25 +200,24 @@ fn merge_slots(
         .collect()
 }
 
-/// Errors as a filled area over the last `window_ms` ending at `now_ms`.
+/// Errors as a filled area over `window`.
 ///
 /// `points` are `(at_ms, errors)`, e.g. failed actions in the minute before each sample.
-pub fn errors_chart(points: &[(u64, u64)], window_ms: u64, now_ms: u64) -> String {
-    let window = TimeWindow::new(window_ms, now_ms);
+pub fn errors_chart(points: &[(u64, u64)], window: TimeWindow) -> String {
     let picked = window.select(points, |p| p.0);
     let gap = max_step(typical_step(picked.iter().map(|p| p.0)));
     let runs = series::runs(&window, picked.iter().map(|(x, p)| (*x, p.1 as f64)), gap);
     let label = format!(
-        "Errors over the last {}{}",
-        time_span(window.secs),
+        "Errors {}{}",
+        window.describe(),
         latest_note(&[series::latest(&runs).map(|v| format!("{v:.0} errors"))])
     );
-    frame::render(&label, |root| {
-        let (x_ticks, x_label) = time_axis(&window);
+    frame::render_over(&window, false, &label, |root| {
+        let (x_ticks, x_label) = window.axis();
         let y_ticks = value_ticks(series::max_of(&runs), 4.0, true);
         let y_step = tick_step(&y_ticks);
         let axes = Axes {
-            x_range: -window.secs..0.0,
+            x_range: -window.secs()..0.0,
             x_ticks,
             x_label: &x_label,
             y_ticks,
@@ -236,20 +225,7 @@ pub fn errors_chart(points: &[(u64, u64)], window_ms: u64, now_ms: u64) -> Strin
             right_axis: false,
         };
         let mut chart = frame::build(root, &axes)?;
-        for run in &runs {
-            if let [one] = run.as_slice() {
-                chart.draw_series(std::iter::once(Circle::new(
-                    *one,
-                    series::DOT_RADIUS_PX,
-                    frame::ERRORS.filled(),
-                )))?;
-            } else {
-                chart.draw_series(
-                    AreaSeries::new(run.iter().copied(), 0.0, frame::ERRORS.mix(AREA_ALPHA))
-                        .border_style(frame::ERRORS.stroke_width(series::LINE_PX)),
-                )?;
-            }
-        }
+        series::draw_areas(&mut chart, &runs, frame::ERRORS)?;
         if runs.is_empty() {
             frame::draw_no_data(root, &chart)?;
         }

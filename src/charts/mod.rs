@@ -15,10 +15,15 @@ mod live;
 mod ops;
 mod scale;
 mod series;
+mod time;
 
 pub use frame::NO_DATA_TEXT;
+pub use frame::WIDTH_PX;
 pub use live::{action_chart, cpu_memory_chart, errors_chart, queue_chart};
-pub use ops::{latency_histogram_chart, latency_over_time_chart};
+pub use ops::{
+    error_rate_chart, latency_histogram_chart, latency_over_time_chart, throughput_chart,
+};
+pub use time::{rfc3339_utc, span_words, TimeWindow, COLUMNS};
 
 #[cfg(test)]
 mod tests;

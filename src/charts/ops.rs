@@ -4,7 +4,8 @@ use plotters::prelude::*;
 
 use super::frame::{self, Axes};
 use super::scale::{self, count_label, duration_label, short_duration, tick_step, value_ticks};
-use super::series::{self, latest_note, time_span, TimeWindow};
+use super::series::{self, latest_note};
+use super::time::TimeWindow;
 use crate::model::ops::{HistogramBin, LatencyPoint};
 
 /// Most x labels on the histogram's axis.
@@ -12,20 +13,13 @@ const MAX_BIN_LABELS: usize = 6;
 /// Share of its slot a histogram bar fills.
 const BAR_FILL: f64 = 0.84;
 
-/// p50, p95 and p99 latency as three lines on a linear millisecond axis, over the last
-/// `window_ms` ending at `now_ms` (as in the live charts; e.g. the detail's `Window`).
+/// p50, p95 and p99 latency as three lines on a linear millisecond axis over `window`.
 ///
 /// Each point is drawn at its bucket's start (`at_ms`). Buckets with no neighbour within
 /// 1.5 bucket widths are not joined (operations called rarely show as dots). NaN or infinite
 /// quantiles are skipped; values are clamped into `0..=1e15` ms.
-pub fn latency_over_time_chart(points: &[LatencyPoint], window_ms: u64, now_ms: u64) -> String {
-    let window = TimeWindow::new(window_ms, now_ms);
-    let picked = window.select(&points.iter().collect::<Vec<_>>(), |p| p.at_ms);
-    let bucket_secs = picked.iter().map(|(_, p)| p.bucket_secs).max().unwrap_or(1).max(1);
-    let gap = bucket_secs as f64 * 1.5;
-    let line = |q: fn(&LatencyPoint) -> f64| {
-        series::runs(&window, picked.iter().map(|(x, p)| (*x, q(p))), gap)
-    };
+pub fn latency_over_time_chart(points: &[LatencyPoint], window: TimeWindow) -> String {
+    let line = |q: fn(&LatencyPoint) -> f64| bucket_runs(points, &window, |p, _| q(p));
     let lines = [
         ("p50", line(|p| p.p50_ms), frame::P50),
         ("p95", line(|p| p.p95_ms), frame::P95),
@@ -37,20 +31,16 @@ pub fn latency_over_time_chart(points: &[LatencyPoint], window_ms: u64, now_ms: 
             series::latest(runs).map(|v| format!("{name} {}", short_duration(v)))
         })
         .collect();
-    let label = format!(
-        "Latency p50, p95 and p99 over the last {}{}",
-        time_span(window.secs),
-        latest_note(&latest)
-    );
-    frame::render(&label, |root| {
-        let (x_ticks, step_secs) = scale::time_ticks(window.secs);
+    let label = format!("Latency p50, p95 and p99 {}{}", window.describe(), latest_note(&latest));
+    frame::render_over(&window, false, &label, |root| {
+        let (x_ticks, x_label) = window.axis();
         let max = lines.iter().map(|(_, runs, _)| series::max_of(runs)).fold(0.0, f64::max);
         let y_ticks = value_ticks(max, 1.0, false);
         let y_step = tick_step(&y_ticks);
         let axes = Axes {
-            x_range: -window.secs..0.0,
+            x_range: -window.secs()..0.0,
             x_ticks,
-            x_label: &|secs| scale::time_label(*secs, step_secs),
+            x_label: &x_label,
             y_ticks,
             y_label: &|v| duration_label(*v, y_step),
             right_axis: false,
@@ -132,4 +122,83 @@ pub fn latency_histogram_chart(bins: &[HistogramBin]) -> String {
         }
         frame::draw_legend(root, &[("Samples per latency bin", frame::SAMPLES)])
     })
+}
+
+/// Throughput: samples per minute in each bucket of `points`, as a line over `window`.
+/// Buckets with no neighbour within 1.5 bucket widths are not joined.
+pub fn throughput_chart(points: &[LatencyPoint], window: TimeWindow) -> String {
+    let runs = bucket_runs(points, &window, |p, minutes| p.count as f64 / minutes);
+    let label = format!(
+        "Throughput in samples per minute {}{}",
+        window.describe(),
+        latest_note(&[series::latest(&runs).map(|v| format!("{}/min", scale::trim(v, 1)))])
+    );
+    frame::render_over(&window, false, &label, |root| {
+        let (x_ticks, x_label) = window.axis();
+        let y_ticks = value_ticks(series::max_of(&runs), 4.0, false);
+        let y_step = tick_step(&y_ticks);
+        let axes = Axes {
+            x_range: -window.secs()..0.0,
+            x_ticks,
+            x_label: &x_label,
+            y_ticks,
+            y_label: &|v| count_label(*v, y_step),
+            right_axis: false,
+        };
+        let mut chart = frame::build(root, &axes)?;
+        series::draw_lines(&mut chart, &runs, frame::ACTIONS)?;
+        if runs.is_empty() {
+            frame::draw_no_data(root, &chart)?;
+        }
+        frame::draw_legend(root, &[("Samples/min", frame::ACTIONS)])
+    })
+}
+
+/// Error rate: the share of failed samples in each bucket of `points` (0–100 %), as a filled
+/// area over `window`. Buckets without samples are gaps, not zeros.
+pub fn error_rate_chart(points: &[LatencyPoint], window: TimeWindow) -> String {
+    let runs = bucket_runs(points, &window, |p, _| 100.0 * p.errors as f64 / p.count as f64);
+    let label = format!(
+        "Error rate in percent of samples {}{}",
+        window.describe(),
+        latest_note(&[series::latest(&runs).map(|v| format!("{} % failed", scale::trim(v, 1)))])
+    );
+    frame::render_over(&window, false, &label, |root| {
+        let (x_ticks, x_label) = window.axis();
+        let top = series::max_of(&runs).min(100.0);
+        let y_ticks = value_ticks(top, 1.0, false);
+        let y_step = tick_step(&y_ticks);
+        let axes = Axes {
+            x_range: -window.secs()..0.0,
+            x_ticks,
+            x_label: &x_label,
+            y_ticks,
+            y_label: &|v| format!("{}%", count_label(*v, y_step)),
+            right_axis: false,
+        };
+        let mut chart = frame::build(root, &axes)?;
+        series::draw_areas(&mut chart, &runs, frame::ERRORS)?;
+        if runs.is_empty() {
+            frame::draw_no_data(root, &chart)?;
+        }
+        frame::draw_legend(root, &[("Failed %", frame::ERRORS)])
+    })
+}
+
+/// One value per non-empty bucket inside `window` (`value(point, bucket_minutes)`), as runs
+/// broken where buckets are missing.
+fn bucket_runs(
+    points: &[LatencyPoint],
+    window: &TimeWindow,
+    value: impl Fn(&LatencyPoint, f64) -> f64,
+) -> Vec<Vec<(f64, f64)>> {
+    let picked =
+        window.select(&points.iter().filter(|p| p.count > 0).collect::<Vec<_>>(), |p| p.at_ms);
+    let bucket_secs = picked.iter().map(|(_, p)| p.bucket_secs).max().unwrap_or(1).max(1);
+    let minutes = |p: &LatencyPoint| p.bucket_secs.max(1) as f64 / 60.0;
+    series::runs(
+        window,
+        picked.iter().map(|(x, p)| (*x, value(p, minutes(p)))),
+        bucket_secs as f64 * 1.5,
+    )
 }

@@ -61,39 +61,6 @@ pub(crate) fn tick_step(ticks: &[f64]) -> f64 {
     }
 }
 
-/// Ticks for a time axis that ends at 0 ("now") and starts `window_secs` earlier, in seconds
-/// (all `<= 0`, ascending), and the step between them in whole seconds (at most ~6 intervals).
-pub(crate) fn time_ticks(window_secs: f64) -> (Vec<f64>, u64) {
-    const STEPS_SECS: [u64; 14] = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200];
-    let window_secs = if window_secs.is_finite() && window_secs > 0.0 { window_secs } else { 1.0 };
-    let step =
-        STEPS_SECS.iter().copied().find(|s| window_secs / *s as f64 <= 6.0 + 1e-9).unwrap_or_else(
-            || {
-                let hours = (window_secs / 3600.0 / 6.0).ceil().max(1.0) as u64;
-                hours.saturating_mul(3600)
-            },
-        );
-    let count = (window_secs / step as f64 + 1e-9).floor() as u64;
-    let ticks = (0..=count.min(100)).rev().map(|i| -((i * step) as f64)).collect();
-    (ticks, step)
-}
-
-/// Label of a time tick `secs` (<= 0) on an axis whose ticks are `step_secs` apart:
-/// "now", "-30s", "-5m", "-2h".
-pub(crate) fn time_label(secs: f64, step_secs: u64) -> String {
-    let ago = (-secs).round();
-    if !ago.is_finite() || ago < 0.5 {
-        return "now".to_owned();
-    }
-    if step_secs.is_multiple_of(3600) {
-        format!("-{}h", trim(ago / 3600.0, 1))
-    } else if step_secs.is_multiple_of(60) {
-        format!("-{}m", trim(ago / 60.0, 1))
-    } else {
-        format!("-{ago}s")
-    }
-}
-
 /// Decimals needed to print multiples of `step` exactly (0 for whole steps, at most 3).
 fn decimals_for(step: f64) -> usize {
     if !(step.is_finite() && step > 0.0) {
@@ -212,20 +179,6 @@ mod tests {
             assert_eq!(ticks.len(), 4);
             assert!(ticks[3] >= clean(max).unwrap_or(0.0) && ticks[3].is_finite(), "{max}");
         }
-    }
-
-    #[test]
-    fn time_ticks_end_at_now() {
-        let (ticks, step) = time_ticks(60.0);
-        assert_eq!(step, 10);
-        assert_eq!(ticks, vec![-60.0, -50.0, -40.0, -30.0, -20.0, -10.0, 0.0]);
-        assert_eq!(time_ticks(300.0).1, 60);
-        assert_eq!(time_ticks(3600.0).1, 600);
-        assert_eq!(time_ticks(0.0).0.last(), Some(&0.0));
-        let labels: Vec<String> = ticks.iter().map(|t| time_label(*t, step)).collect();
-        assert_eq!(labels, ["-60s", "-50s", "-40s", "-30s", "-20s", "-10s", "now"]);
-        assert_eq!(time_label(-300.0, 60), "-5m");
-        assert_eq!(time_label(-7200.0, 3600), "-2h");
     }
 
     #[test]

@@ -6,60 +6,16 @@ use plotters::prelude::*;
 
 use super::frame::{Chart, DrawResult};
 use super::scale::{self, clean};
+use super::time::TimeWindow;
 
-/// Longest window a chart accepts (a week); longer requests are cut to it.
-const MAX_WINDOW_MS: u64 = 7 * 24 * 3600 * 1000;
-/// Shortest window a chart accepts.
-const MIN_WINDOW_MS: u64 = 1000;
-/// Time columns per window when thinning long series: one per two pixels of plot width.
-const COLUMNS: f64 = 270.0;
 /// Consecutive points further apart than this many typical intervals are not joined.
 const GAP_FACTOR: f64 = 2.5;
 /// Radius of the dot drawn for a point with no neighbour to join.
 pub(crate) const DOT_RADIUS_PX: u32 = 3;
+/// Opacity of the area under an area series.
+const AREA_ALPHA: f64 = 0.25;
 /// Stroke width of series lines.
 pub(crate) const LINE_PX: u32 = 2;
-
-/// The x axis of a live chart: `window_ms` ending at `now_ms`, in seconds relative to now.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct TimeWindow {
-    start_ms: u64,
-    now_ms: u64,
-    /// Window length in seconds (the x axis runs from `-secs` to 0).
-    pub secs: f64,
-}
-
-impl TimeWindow {
-    /// `window_ms` is clamped to 1 s ..= 7 days.
-    pub(crate) fn new(window_ms: u64, now_ms: u64) -> Self {
-        let window_ms = window_ms.clamp(MIN_WINDOW_MS, MAX_WINDOW_MS);
-        TimeWindow {
-            start_ms: now_ms.saturating_sub(window_ms),
-            now_ms,
-            secs: window_ms as f64 / 1000.0,
-        }
-    }
-
-    /// Seconds before now (<= 0) of `at_ms`, or `None` outside the window (or in the future).
-    pub(crate) fn x_of(&self, at_ms: u64) -> Option<f64> {
-        (self.start_ms..=self.now_ms)
-            .contains(&at_ms)
-            .then(|| -((self.now_ms - at_ms) as f64) / 1000.0)
-    }
-
-    /// Width in seconds of one thinning column (see [`thin`]).
-    pub(crate) fn column_secs(&self) -> f64 {
-        self.secs / COLUMNS
-    }
-
-    /// The points inside the window as `(x_secs, point)`, oldest first.
-    pub(crate) fn select<T: Copy>(&self, points: &[T], at_ms: impl Fn(&T) -> u64) -> Vec<(f64, T)> {
-        let mut chosen: Vec<(f64, T)> =
-            points.iter().filter_map(|p| self.x_of(at_ms(p)).map(|x| (x, *p))).collect();
-        chosen.sort_by(|a, b| a.0.total_cmp(&b.0));
-        chosen
-    }
-}
 
 /// The usual spacing of `xs` (ascending): the median positive difference, if any.
 pub(crate) fn typical_step(xs: impl Iterator<Item = f64>) -> Option<f64> {
@@ -176,6 +132,26 @@ pub(crate) fn draw_lines(
     Ok(())
 }
 
+/// Draws each run as a line with the area under it filled, or as a dot when it has a single
+/// point.
+pub(crate) fn draw_areas(
+    chart: &mut Chart<'_, '_>,
+    runs: &[Vec<(f64, f64)>],
+    color: RGBColor,
+) -> DrawResult {
+    for run in runs {
+        if let [one] = run.as_slice() {
+            chart.draw_series(std::iter::once(Circle::new(*one, DOT_RADIUS_PX, color.filled())))?;
+        } else {
+            chart.draw_series(
+                AreaSeries::new(run.iter().copied(), 0.0, color.mix(AREA_ALPHA))
+                    .border_style(color.stroke_width(LINE_PX)),
+            )?;
+        }
+    }
+    Ok(())
+}
+
 /// The latest finite value of a series, cleaned, for accessible descriptions.
 pub(crate) fn latest(runs: &[Vec<(f64, f64)>]) -> Option<f64> {
     runs.last().and_then(|run| run.last()).map(|(_, v)| *v).and_then(clean)
@@ -191,33 +167,9 @@ pub(crate) fn latest_note(parts: &[Option<String>]) -> String {
     }
 }
 
-/// "60 s", "5 min", "2 h" for descriptions.
-pub(crate) fn time_span(secs: f64) -> String {
-    if secs >= 3600.0 && secs % 3600.0 == 0.0 {
-        format!("{} h", secs / 3600.0)
-    } else if secs >= 120.0 && secs % 60.0 == 0.0 {
-        format!("{} min", secs / 60.0)
-    } else {
-        format!("{} s", scale::trim(secs, 1))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn window_keeps_only_points_between_start_and_now() {
-        let w = TimeWindow::new(60_000, 100_000);
-        assert_eq!(w.x_of(100_000), Some(0.0));
-        assert_eq!(w.x_of(40_000), Some(-60.0));
-        assert_eq!(w.x_of(39_999), None);
-        assert_eq!(w.x_of(100_001), None);
-        let early = TimeWindow::new(60_000, 5_000);
-        assert_eq!((early.x_of(0), early.secs), (Some(-5.0), 60.0));
-        let picked = w.select(&[(99_000u64, 1), (20_000, 2), (98_000, 3)], |p| p.0);
-        assert_eq!(picked, vec![(-2.0, (98_000, 3)), (-1.0, (99_000, 1))]);
-    }
 
     #[test]
     fn segments_break_at_gaps_and_missing_values() {

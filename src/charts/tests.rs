@@ -33,6 +33,7 @@ fn latency_points() -> Vec<LatencyPoint> {
             at_ms: NOW_MS - 300_000 + i * 5000,
             bucket_secs: 5,
             count: 10,
+            errors: i % 3,
             p50_ms: 20.0 + i as f64,
             p95_ms: 80.0 + i as f64,
             p99_ms: 150.0 + 2.0 * i as f64,
@@ -55,33 +56,45 @@ fn typical_charts() -> Vec<(&'static str, String, Vec<&'static str>, Vec<&'stati
     vec![
         (
             "cpu_memory",
-            cpu_memory_chart(&cpu_points(), WINDOW_MS, NOW_MS),
+            cpu_memory_chart(&cpu_points(), TimeWindow::last(WINDOW_MS, NOW_MS)),
             vec!["#60a5fa", "#a78bfa"],
             vec!["CPU %", "Memory %", "-60s", "-30s", "now", "0%", "100%"],
         ),
         (
             "action",
-            action_chart(&action_points(), WINDOW_MS, NOW_MS),
+            action_chart(&action_points(), TimeWindow::last(WINDOW_MS, NOW_MS)),
             vec!["#5ed38b", "#fbbf24"],
             vec!["Actions/min (left)", "Avg duration (right)", "-60s", "now", "ms<"],
         ),
         (
             "queue",
-            queue_chart(&queue_points(), WINDOW_MS, NOW_MS),
+            queue_chart(&queue_points(), TimeWindow::last(WINDOW_MS, NOW_MS)),
             vec!["#60a5fa", "#f472b6"],
             vec!["Action queue", "Event queue", "-60s", "now"],
         ),
         (
             "errors",
-            errors_chart(&error_points(), WINDOW_MS, NOW_MS),
+            errors_chart(&error_points(), TimeWindow::last(WINDOW_MS, NOW_MS)),
             vec!["#f87171"],
             vec!["Errors", "-60s", "now"],
         ),
         (
             "latency_over_time",
-            latency_over_time_chart(&latency_points(), 300_000, NOW_MS),
+            latency_over_time_chart(&latency_points(), TimeWindow::last(300_000, NOW_MS)),
             vec!["#5ed38b", "#fbbf24", "#f87171"],
             vec!["p50", "p95", "p99", "-5m", "now", "ms<"],
+        ),
+        (
+            "throughput",
+            throughput_chart(&latency_points(), TimeWindow::last(300_000, NOW_MS)),
+            vec!["#5ed38b"],
+            vec!["Samples/min", "-5m", "now"],
+        ),
+        (
+            "error_rate",
+            error_rate_chart(&latency_points(), TimeWindow::last(300_000, NOW_MS)),
+            vec!["#f87171"],
+            vec!["Failed %", "-5m", "now", "%<"],
         ),
         (
             "latency_histogram",
@@ -180,17 +193,17 @@ fn every_chart_is_a_responsive_labelled_svg_with_its_colours_and_texts() {
 
 #[test]
 fn line_charts_draw_one_polyline_vertex_per_point() {
-    let svg = cpu_memory_chart(&cpu_points(), WINDOW_MS, NOW_MS);
+    let svg = cpu_memory_chart(&cpu_points(), TimeWindow::last(WINDOW_MS, NOW_MS));
     assert_eq!(polylines(&svg, "#60a5fa"), vec![60]);
     assert_eq!(polylines(&svg, "#a78bfa"), vec![60]);
-    let svg = action_chart(&action_points(), WINDOW_MS, NOW_MS);
+    let svg = action_chart(&action_points(), TimeWindow::last(WINDOW_MS, NOW_MS));
     assert_eq!(polylines(&svg, "#5ed38b"), vec![60]);
     assert_eq!(polylines(&svg, "#fbbf24"), vec![60]);
-    let svg = latency_over_time_chart(&latency_points(), 300_000, NOW_MS);
+    let svg = latency_over_time_chart(&latency_points(), TimeWindow::last(300_000, NOW_MS));
     for color in ["#5ed38b", "#fbbf24", "#f87171"] {
         assert_eq!(polylines(&svg, color), vec![60], "{color}");
     }
-    let svg = errors_chart(&error_points(), WINDOW_MS, NOW_MS);
+    let svg = errors_chart(&error_points(), TimeWindow::last(WINDOW_MS, NOW_MS));
     assert_eq!(polylines(&svg, "#f87171"), vec![60]);
     assert_eq!(filled(&svg, "polygon", "#f87171"), 1);
 }
@@ -201,21 +214,21 @@ fn points_outside_the_window_are_left_out() {
     points.push((NOW_MS - WINDOW_MS - 1, 50.0, 50.0));
     points.push((NOW_MS + 1, 50.0, 50.0));
     points.reverse();
-    let svg = cpu_memory_chart(&points, WINDOW_MS, NOW_MS);
+    let svg = cpu_memory_chart(&points, TimeWindow::last(WINDOW_MS, NOW_MS));
     assert_eq!(polylines(&svg, "#60a5fa"), vec![60]);
     let old: Vec<_> = points.iter().map(|p| (p.0 - 120_000, p.1, p.2)).collect();
-    let svg = cpu_memory_chart(&old, WINDOW_MS, NOW_MS);
+    let svg = cpu_memory_chart(&old, TimeWindow::last(WINDOW_MS, NOW_MS));
     assert!(svg.contains(NO_DATA_TEXT));
 }
 
 #[test]
 fn empty_input_draws_axes_and_no_data_text() {
     let charts = [
-        ("cpu_memory", cpu_memory_chart(&[], WINDOW_MS, NOW_MS)),
-        ("action", action_chart(&[], WINDOW_MS, NOW_MS)),
-        ("queue", queue_chart(&[], WINDOW_MS, NOW_MS)),
-        ("errors", errors_chart(&[], WINDOW_MS, NOW_MS)),
-        ("latency_over_time", latency_over_time_chart(&[], 300_000, NOW_MS)),
+        ("cpu_memory", cpu_memory_chart(&[], TimeWindow::last(WINDOW_MS, NOW_MS))),
+        ("action", action_chart(&[], TimeWindow::last(WINDOW_MS, NOW_MS))),
+        ("queue", queue_chart(&[], TimeWindow::last(WINDOW_MS, NOW_MS))),
+        ("errors", errors_chart(&[], TimeWindow::last(WINDOW_MS, NOW_MS))),
+        ("latency_over_time", latency_over_time_chart(&[], TimeWindow::last(300_000, NOW_MS))),
         ("latency_histogram", latency_histogram_chart(&[])),
     ];
     for (name, svg) in charts {
@@ -228,13 +241,13 @@ fn empty_input_draws_axes_and_no_data_text() {
 
 #[test]
 fn one_point_is_drawn_as_a_dot() {
-    let svg = cpu_memory_chart(&cpu_points()[59..], WINDOW_MS, NOW_MS);
+    let svg = cpu_memory_chart(&cpu_points()[59..], TimeWindow::last(WINDOW_MS, NOW_MS));
     assert_chart_shape("one point", &svg);
     assert!(polylines(&svg, "#60a5fa").is_empty());
     assert_eq!(filled(&svg, "circle", "#60a5fa"), 1);
     assert_eq!(filled(&svg, "circle", "#a78bfa"), 1);
     assert!(!svg.contains(NO_DATA_TEXT));
-    let svg = errors_chart(&[(NOW_MS, 3)], WINDOW_MS, NOW_MS);
+    let svg = errors_chart(&[(NOW_MS, 3)], TimeWindow::last(WINDOW_MS, NOW_MS));
     assert_eq!(filled(&svg, "circle", "#f87171"), 1);
     let svg = latency_histogram_chart(&[HistogramBin { lower_ms: 3.0, upper_ms: 3.0, count: 5 }]);
     assert_chart_shape("single bin", &svg);
@@ -247,7 +260,7 @@ fn non_finite_values_leave_gaps_and_never_panic() {
     let mut points = cpu_points();
     points[30].1 = f32::NAN;
     points[31].2 = f32::INFINITY;
-    let svg = cpu_memory_chart(&points, WINDOW_MS, NOW_MS);
+    let svg = cpu_memory_chart(&points, TimeWindow::last(WINDOW_MS, NOW_MS));
     assert_chart_shape("cpu with NaN", &svg);
     assert_eq!(polylines(&svg, "#60a5fa"), vec![30, 29]);
     assert_eq!(polylines(&svg, "#a78bfa"), vec![31, 28]);
@@ -256,14 +269,20 @@ fn non_finite_values_leave_gaps_and_never_panic() {
     let actions: Vec<_> =
         hostile.iter().enumerate().map(|(i, v)| (at(i as u64 * 9), *v, *v)).collect();
     for (name, svg) in [
-        ("action", action_chart(&actions, WINDOW_MS, NOW_MS)),
-        ("queue", queue_chart(&actions, WINDOW_MS, NOW_MS)),
-        ("errors", errors_chart(&[(NOW_MS, u64::MAX), (NOW_MS - 1000, 0)], WINDOW_MS, NOW_MS)),
+        ("action", action_chart(&actions, TimeWindow::last(WINDOW_MS, NOW_MS))),
+        ("queue", queue_chart(&actions, TimeWindow::last(WINDOW_MS, NOW_MS))),
+        (
+            "errors",
+            errors_chart(
+                &[(NOW_MS, u64::MAX), (NOW_MS - 1000, 0)],
+                TimeWindow::last(WINDOW_MS, NOW_MS),
+            ),
+        ),
     ] {
         assert_chart_shape(name, &svg);
     }
     let all_nan: Vec<_> = (0..5).map(|i| (at(i), f32::NAN, f32::NAN)).collect();
-    assert!(cpu_memory_chart(&all_nan, WINDOW_MS, NOW_MS).contains(NO_DATA_TEXT));
+    assert!(cpu_memory_chart(&all_nan, TimeWindow::last(WINDOW_MS, NOW_MS)).contains(NO_DATA_TEXT));
 
     let latency: Vec<LatencyPoint> = hostile
         .iter()
@@ -272,12 +291,16 @@ fn non_finite_values_leave_gaps_and_never_panic() {
             at_ms: NOW_MS - 50_000 + i as u64 * 1000,
             bucket_secs: 0,
             count: 1,
+            errors: 0,
             p50_ms: *v,
             p95_ms: f64::NAN,
             p99_ms: *v * 2.0,
         })
         .collect();
-    assert_chart_shape("latency", &latency_over_time_chart(&latency, 60_000, NOW_MS));
+    assert_chart_shape(
+        "latency",
+        &latency_over_time_chart(&latency, TimeWindow::last(60_000, NOW_MS)),
+    );
     let bins: Vec<HistogramBin> = hostile
         .iter()
         .map(|v| HistogramBin { lower_ms: *v, upper_ms: f64::NAN, count: u64::MAX })
@@ -291,20 +314,23 @@ fn non_finite_values_leave_gaps_and_never_panic() {
 fn odd_windows_and_clocks_still_draw() {
     let points = cpu_points();
     for (window_ms, now_ms) in [(0, NOW_MS), (u64::MAX, NOW_MS), (WINDOW_MS, 0), (1, u64::MAX)] {
-        let svg = cpu_memory_chart(&points, window_ms, now_ms);
+        let svg = cpu_memory_chart(&points, TimeWindow::last(window_ms, now_ms));
         assert_chart_shape("odd window", &svg);
-        let svg = queue_chart(&queue_points(), window_ms, now_ms);
+        let svg = queue_chart(&queue_points(), TimeWindow::last(window_ms, now_ms));
         assert_chart_shape("odd window queue", &svg);
     }
     let duplicates = vec![(NOW_MS, 10.0, 20.0); 5];
-    assert_chart_shape("same instant", &cpu_memory_chart(&[(NOW_MS, 1.0, 2.0); 3], 60_000, NOW_MS));
-    assert_chart_shape("same instant", &queue_chart(&duplicates, 60_000, NOW_MS));
+    assert_chart_shape(
+        "same instant",
+        &cpu_memory_chart(&[(NOW_MS, 1.0, 2.0); 3], TimeWindow::last(60_000, NOW_MS)),
+    );
+    assert_chart_shape("same instant", &queue_chart(&duplicates, TimeWindow::last(60_000, NOW_MS)));
 }
 
 #[test]
 fn queue_and_histogram_draw_one_bar_per_positive_value() {
     let points = queue_points();
-    let svg = queue_chart(&points, WINDOW_MS, NOW_MS);
+    let svg = queue_chart(&points, TimeWindow::last(WINDOW_MS, NOW_MS));
     let positive = |f: fn(&(u64, f64, f64)) -> f64| points.iter().filter(|p| f(p) > 0.0).count();
     // One swatch in the legend plus the bars.
     assert_eq!(filled(&svg, "rect", "#60a5fa"), 1 + positive(|p| p.1));
@@ -317,26 +343,65 @@ fn queue_and_histogram_draw_one_bar_per_positive_value() {
 #[test]
 fn output_is_deterministic_and_scales_with_data_not_beyond_limits() {
     assert_eq!(
-        action_chart(&action_points(), WINDOW_MS, NOW_MS),
-        action_chart(&action_points(), WINDOW_MS, NOW_MS)
+        action_chart(&action_points(), TimeWindow::last(WINDOW_MS, NOW_MS)),
+        action_chart(&action_points(), TimeWindow::last(WINDOW_MS, NOW_MS))
     );
     // An hour of one-second samples in a one-hour window stays bounded too.
     let many: Vec<_> = (0..3600).map(|i| (NOW_MS - i * 1000, 50.0f32, 50.0f32)).collect();
-    let svg = cpu_memory_chart(&many, 3_600_000, NOW_MS);
+    let svg = cpu_memory_chart(&many, TimeWindow::last(3_600_000, NOW_MS));
     assert_chart_shape("hour", &svg);
     assert!(svg.contains("-50m") && svg.contains("now"), "hour labels");
     // At most two vertices per thinning column (270 columns, plus one partial).
     assert!(polylines(&svg, "#60a5fa").iter().sum::<usize>() <= 2 * 271);
     let many: Vec<_> = (0..3600).map(|i| (NOW_MS - i * 1000, (i % 9) as f64, 1.0)).collect();
-    let svg = queue_chart(&many, 3_600_000, NOW_MS);
+    let svg = queue_chart(&many, TimeWindow::last(3_600_000, NOW_MS));
     assert_chart_shape("hour of queues", &svg);
     assert_eq!(filled(&svg, "rect", "#f472b6"), 1 + 120);
 }
 
 #[test]
 fn aria_label_is_escaped() {
-    let svg = frame::finish("<svg width=\"1\">\n<text>x</text>\n</svg>\n", "a \"b\" <c> & d");
+    let svg = frame::finish("<svg width=\"1\">\n<text>x</text>\n</svg>\n", "a \"b\" <c> & d", "");
     assert!(svg.contains("aria-label=\"a &quot;b&quot; &lt;c&gt; &amp; d\""), "{svg}");
     assert_well_formed(&svg);
-    assert_chart_shape("finish", &frame::finish("garbage", "x"));
+    assert_chart_shape("finish", &frame::finish("garbage", "x", ""));
+}
+
+#[test]
+fn throughput_and_error_rate_are_per_bucket_and_gaps_stay_gaps() {
+    let window = TimeWindow::last(300_000, NOW_MS);
+    // 10 samples per 5 s bucket: 120 per minute; the last bucket has 2 failures of 10.
+    let points = latency_points();
+    let svg = throughput_chart(&points, window);
+    assert!(aria_label(&svg).ends_with("latest 120/min"), "{}", aria_label(&svg));
+    assert_eq!(polylines(&svg, "#5ed38b"), vec![60]);
+    let svg = error_rate_chart(&points, window);
+    assert!(aria_label(&svg).ends_with("latest 20 % failed"), "{}", aria_label(&svg));
+    // A missing stretch of buckets splits the line; empty buckets are not zeros.
+    let mut gappy = points.clone();
+    gappy.drain(20..30);
+    gappy[5].count = 0;
+    let svg = throughput_chart(&gappy, window);
+    assert_eq!(polylines(&svg, "#5ed38b"), vec![5, 14, 30]);
+    assert!(error_rate_chart(&[], window).contains(NO_DATA_TEXT));
+}
+
+#[test]
+fn time_charts_state_their_span_and_plot_area_for_zooming() {
+    let window = TimeWindow::between(NOW_MS - 3_600_000, NOW_MS);
+    for svg in [
+        cpu_memory_chart(&cpu_points(), window),
+        action_chart(&action_points(), window),
+        latency_over_time_chart(&latency_points(), window),
+    ] {
+        let root = &svg[..svg.find('>').unwrap()];
+        assert!(root.contains(&format!("data-from-ms=\"{}\"", NOW_MS - 3_600_000)), "{root}");
+        assert!(root.contains(&format!("data-to-ms=\"{NOW_MS}\"")), "{root}");
+        assert!(root.contains("data-plot-x0=\"56\""), "{root}");
+    }
+    assert!(action_chart(&[], window).contains("data-plot-x1=\"548\""), "a right axis narrows it");
+    assert!(cpu_memory_chart(&[], window).contains("data-plot-x1=\"582\""));
+    // A fixed span is labelled with UTC clock times, not "now".
+    let svg = cpu_memory_chart(&cpu_points(), window);
+    assert!(!svg.contains(">now<") && svg.contains(">22:"), "{}", aria_label(&svg));
 }

@@ -5,3 +5,4 @@ pub mod live;
 #[cfg(feature = "hydrate")]
 pub mod live_socket;
 pub mod metric_card;
+pub mod range;

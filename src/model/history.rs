@@ -17,6 +17,18 @@ pub enum Tier {
     MinuteAndHour,
 }
 
+impl Tier {
+    /// As on the wire: `raw`, `minute`, `hour`, `minute_and_hour`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Raw => "raw",
+            Tier::Minute => "minute",
+            Tier::Hour => "hour",
+            Tier::MinuteAndHour => "minute_and_hour",
+        }
+    }
+}
+
 /// `GET /api/v1/operations?from=&to=` (and `/api/v1/events?from=&to=`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OperationsRange {
@@ -80,18 +92,30 @@ pub struct HostHistory {
     pub points: Vec<HostPoint>,
 }
 
-/// What a view of operations covers: a live sliding window, or a stored range ending now.
-/// Its label (`5m`, `24h`, …) is what the URL carries (`?range=24h`).
+/// What a view covers: a live sliding window, the last so long from the store, or a fixed
+/// range from the store (a custom range or a zoom). The URL carries it as `?range=24h` or
+/// `?from=<Unix ms>&to=<Unix ms>`, so a view can be shared and survives a reload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Span {
     Live(super::ops::Window),
     /// The last this many seconds, from the store.
     Stored(u64),
+    /// From and to, Unix ms, from the store.
+    Between(u64, u64),
 }
 
-/// Stored ranges offered by the UI: label and seconds.
-pub const STORED_SPANS: [(&str, u64); 4] =
-    [("6h", 21_600), ("24h", 86_400), ("7d", 604_800), ("30d", 2_592_000)];
+/// Stored ranges ending now: label and seconds.
+pub const STORED_SPANS: [(&str, u64); 6] = [
+    ("15m", 900),
+    ("1h", 3_600),
+    ("6h", 21_600),
+    ("24h", 86_400),
+    ("7d", 604_800),
+    ("30d", 2_592_000),
+];
+
+/// Longest range one view covers (the default retention of hour rows).
+pub const MAX_SPAN_SECS: u64 = 400 * 86_400;
 
 impl Default for Span {
     fn default() -> Self {
@@ -100,20 +124,44 @@ impl Default for Span {
 }
 
 impl Span {
-    /// Every span the UI offers: the live windows, then the stored ranges.
-    pub fn all() -> Vec<Span> {
+    /// The Operations page's choices: the live windows (1m to 1h), then stored ranges beyond
+    /// them (6h to 30d).
+    pub fn operations_choices() -> Vec<Span> {
         let live = super::ops::Window::ALL.into_iter().map(Span::Live);
-        live.chain(STORED_SPANS.iter().map(|&(_, secs)| Span::Stored(secs))).collect()
+        let longest_live = super::ops::Window::ALL.iter().map(|w| w.secs()).max().unwrap_or(0);
+        let stored = STORED_SPANS.iter().filter(move |(_, s)| *s > longest_live);
+        live.chain(stored.map(|&(_, secs)| Span::Stored(secs))).collect()
+    }
+
+    /// The Dashboard's choices: live (its charts' last minute), then every stored range.
+    pub fn dashboard_choices() -> Vec<Span> {
+        std::iter::once(Span::Live(super::ops::Window::M1))
+            .chain(STORED_SPANS.iter().map(|&(_, secs)| Span::Stored(secs)))
+            .collect()
     }
 
     pub fn secs(self) -> u64 {
         match self {
             Span::Live(w) => w.secs(),
             Span::Stored(secs) => secs,
+            Span::Between(from, to) => to.saturating_sub(from) / 1000,
         }
     }
 
-    /// The label: a window's (`5m`) or a stored range's (`24h`).
+    pub fn is_live(self) -> bool {
+        matches!(self, Span::Live(_))
+    }
+
+    /// The stored range it covers at `now_ms`, `None` for a live window.
+    pub fn bounds(self, now_ms: u64) -> Option<(u64, u64)> {
+        match self {
+            Span::Live(_) => None,
+            Span::Stored(secs) => Some((now_ms.saturating_sub(secs * 1000), now_ms)),
+            Span::Between(from, to) => Some((from, to)),
+        }
+    }
+
+    /// The label: a window's (`5m`), a stored range's (`24h`), or `custom`.
     pub fn label(self) -> String {
         match self {
             Span::Live(w) => w.as_str().to_string(),
@@ -121,18 +169,42 @@ impl Span {
                 .iter()
                 .find(|(_, s)| *s == secs)
                 .map_or_else(|| format!("{secs}s"), |(l, _)| (*l).to_string()),
+            Span::Between(..) => "custom".to_string(),
         }
     }
 
-    /// Parses a label of [`Span::all`].
-    pub fn parse(label: &str) -> Option<Span> {
-        Span::all().into_iter().find(|s| s.label() == label)
+    /// The URL query that restores it: `range=24h` or `from=…&to=…`.
+    pub fn to_query(self) -> String {
+        match self {
+            Span::Between(from, to) => format!("from={from}&to={to}"),
+            other => format!("range={}", other.label()),
+        }
     }
 
-    /// Width in seconds of the points of a stored range's latency chart (60 to 120 points).
+    /// Reads a URL's `range`, `from` and `to` against a page's `choices`: from and to (Unix ms,
+    /// from before to, at most [`MAX_SPAN_SECS`] apart) win over a range label; `None` when
+    /// neither is usable.
+    pub fn from_query(
+        range: Option<&str>,
+        from: Option<&str>,
+        to: Option<&str>,
+        choices: &[Span],
+    ) -> Option<Span> {
+        let ms = |v: Option<&str>| v.and_then(|v| v.parse::<u64>().ok());
+        if let (Some(from), Some(to)) = (ms(from), ms(to)) {
+            if from < to && (to - from) / 1000 <= MAX_SPAN_SECS {
+                return Some(Span::Between(from, to));
+            }
+        }
+        let range = range?;
+        choices.iter().copied().find(|s| s.label() == range)
+    }
+
+    /// Width in seconds of the points of a stored range's charts (60 to 120 points).
     pub fn stored_step_secs(secs: u64) -> u64 {
         match secs {
-            0..=21_600 => 300,
+            0..=3_600 => 60,
+            3_601..=21_600 => 300,
             21_601..=86_400 => 900,
             86_401..=604_800 => 7_200,
             _ => 21_600,
@@ -145,11 +217,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn spans_round_trip_their_labels() {
-        for span in Span::all() {
-            assert_eq!(Span::parse(&span.label()), Some(span));
+    fn spans_round_trip_through_the_url() {
+        for choices in [Span::operations_choices(), Span::dashboard_choices()] {
+            for span in &choices {
+                let query = span.to_query();
+                let range = query.strip_prefix("range=");
+                assert_eq!(Span::from_query(range, None, None, &choices), Some(*span));
+            }
         }
-        assert_eq!(Span::parse("24h"), Some(Span::Stored(86_400)));
-        assert_eq!(Span::parse("2d"), None);
+        let ops = Span::operations_choices();
+        assert_eq!(
+            Span::from_query(Some("15m"), None, None, &ops),
+            Some(Span::Live(super::super::ops::Window::M15))
+        );
+        let dash = Span::dashboard_choices();
+        assert_eq!(Span::from_query(Some("15m"), None, None, &dash), Some(Span::Stored(900)));
+        assert_eq!(Span::from_query(Some("2d"), None, None, &dash), None);
+        let fixed = Span::Between(1_000, 61_000);
+        assert_eq!(fixed.to_query(), "from=1000&to=61000");
+        assert_eq!(Span::from_query(Some("1h"), Some("1000"), Some("61000"), &dash), Some(fixed));
+        // Unusable bounds fall back to the range label.
+        assert_eq!(
+            Span::from_query(Some("1h"), Some("9"), Some("5"), &dash),
+            Some(Span::Stored(3600))
+        );
+        assert_eq!(Span::from_query(None, Some("x"), Some("5"), &dash), None);
+        assert_eq!(fixed.bounds(99), Some((1_000, 61_000)));
+        assert_eq!(Span::Stored(60).bounds(100_000), Some((40_000, 100_000)));
     }
 }

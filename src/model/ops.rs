@@ -152,13 +152,16 @@ pub struct OperationSummary {
     pub latency_class: LatencyClass,
 }
 
-/// Latency quantiles of one time bucket, for the latency-over-time chart.
+/// One time bucket of an operation: samples, failures and latency quantiles, for the charts of
+/// latency, throughput and error rate over time.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LatencyPoint {
     /// Start of the bucket, Unix milliseconds.
     pub at_ms: u64,
     pub bucket_secs: u64,
     pub count: u64,
+    /// Failed samples among `count`.
+    pub errors: u64,
     pub p50_ms: f64,
     pub p95_ms: f64,
     pub p99_ms: f64,

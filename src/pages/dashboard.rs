@@ -1,16 +1,28 @@
-//! The dashboard (`/`): eight live metric cards, four live charts over the last 60 seconds and a
-//! strip of host details. The server renders the current values first; the live socket takes
-//! over after hydration.
+//! The dashboard (`/`): eight live metric cards, four charts and a strip of host details. The
+//! charts show the last 60 seconds live, or a stored range from the history store (`?range=24h`,
+//! `?from=&to=`, or a range dragged on a chart). The server renders the current values first;
+//! the live socket takes over after hydration.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::hooks::{use_navigate, use_query_map};
+use leptos_router::NavigateOptions;
 
-use crate::api::{get_live_snapshot, refresh_now};
-use crate::charts;
+use crate::api::{
+    get_host_history, get_live_snapshot, get_recording_paused, refresh_now, DASHBOARD_FIELDS,
+};
+use crate::charts::{self, TimeWindow};
 use crate::components::chart::ChartPanel;
 use crate::components::live::{use_live, CLIENT_HISTORY};
 use crate::components::metric_card::{format_bytes, format_ms, Level, MetricCard};
+use crate::components::range::RangeControl;
+use crate::model::history::{HostHistory, Span};
 use crate::model::live::{LiveSnapshot, Sample};
+
+/// A stored range ending now is fetched again every this many live ticks.
+const STORED_REFRESH_TICKS: u64 = 10;
+/// Whether recording is paused is asked again every this many live ticks.
+const PAUSED_CHECK_TICKS: u64 = 5;
 
 /// The charts' window.
 pub const CHART_WINDOW_MS: u64 = 60_000;
@@ -18,6 +30,20 @@ pub const CHART_WINDOW_MS: u64 = 60_000;
 #[component]
 pub fn DashboardPage() -> impl IntoView {
     let initial = Resource::new_blocking(|| (), |_| get_live_snapshot(CLIENT_HISTORY));
+    // The range lives in the URL, so a view can be shared and survives a reload.
+    let query = use_query_map();
+    let span = Memo::new(move |_| {
+        let q = query.read();
+        let choices = Span::dashboard_choices();
+        Span::from_query(q.get_str("range"), q.get_str("from"), q.get_str("to"), &choices)
+            .unwrap_or(Span::Live(crate::model::ops::Window::M1))
+    });
+    let navigate = use_navigate();
+    let on_span = Callback::new(move |chosen: Span| {
+        let url =
+            if chosen.is_live() { "/".to_string() } else { format!("/?{}", chosen.to_query()) };
+        navigate(&url, NavigateOptions::default());
+    });
     view! {
         <Title text="Dashboard" />
         <section class="page" data-testid="page-dashboard">
@@ -25,13 +51,40 @@ pub fn DashboardPage() -> impl IntoView {
                 <h1>"Dashboard"</h1>
                 <RefreshButton />
             </div>
+            <div class="toolbar">
+                <RangeControl current=span choices=Span::dashboard_choices() on_change=on_span />
+            </div>
+            <PausedNotice />
             <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     let seed = initial.await.unwrap_or_default();
-                    view! { <DashboardBody seed /> }
+                    view! { <DashboardBody seed span on_span /> }
                 })}
             </Suspense>
         </section>
+    }
+}
+
+/// Says so while recording to the history store is paused (live figures go on).
+#[component]
+fn PausedNotice() -> impl IntoView {
+    let live = use_live();
+    let check = Memo::new(move |_| {
+        live.history.with(|h| h.last().map_or(0, |s| s.seq / PAUSED_CHECK_TICKS))
+    });
+    let paused = Resource::new(move || check.get(), |_| get_recording_paused());
+    view! {
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                paused.await.unwrap_or(false).then(|| view! {
+                    <p class="notice" role="status" data-testid="paused-notice">
+                        "Recording is paused: live figures go on, but nothing is stored until "
+                        <code>"POST /api/v1/monitor/resume"</code>
+                        ". The history will show the pause as a gap."
+                    </p>
+                })
+            })}
+        </Transition>
     }
 }
 
@@ -61,7 +114,7 @@ fn RefreshButton() -> impl IntoView {
 }
 
 #[component]
-fn DashboardBody(seed: LiveSnapshot) -> impl IntoView {
+fn DashboardBody(seed: LiveSnapshot, span: Memo<Span>, on_span: Callback<Span>) -> impl IntoView {
     let live = use_live();
     let seed_history = seed.history;
     let history = Memo::new(move |_| {
@@ -82,37 +135,64 @@ fn DashboardBody(seed: LiveSnapshot) -> impl IntoView {
     let eq = Signal::derive(move || latest.get().events.queue_depth);
     let errors = Signal::derive(move || latest.get().actions.error_count as f64);
 
-    let window = move || {
-        let h = history.get();
-        let now = h.last().map_or(0, |s| s.at_ms);
-        let from = now.saturating_sub(CHART_WINDOW_MS);
-        (h.into_iter().filter(|s| s.at_ms >= from).collect::<Vec<_>>(), now)
+    // Stored ranges ending now are fetched again every few ticks; fixed ranges once.
+    let refresh = Memo::new(move |_| match span.get() {
+        Span::Stored(_) => {
+            live.history.with(|h| h.last().map_or(0, |s| s.seq / STORED_REFRESH_TICKS))
+        }
+        _ => 0,
+    });
+    let stored = Resource::new(
+        move || (span.get(), refresh.get()),
+        |(span, _)| async move {
+            if span.is_live() {
+                Ok(None)
+            } else {
+                get_host_history(span).await.map(Some)
+            }
+        },
+    );
+    let live_points = Signal::derive(move || {
+        history.with(|h| {
+            let now = h.last().map_or(0, |s| s.at_ms);
+            let window = TimeWindow::last(CHART_WINDOW_MS, now);
+            let rows = h.iter().filter(|s| s.at_ms >= window.start_ms()).map(ChartRow::of);
+            (rows.collect(), window)
+        })
+    });
+    let zoom = Callback::new(move |(from, to): (u64, u64)| on_span.run(Span::Between(from, to)));
+    let charts = move || {
+        if span.get().is_live() {
+            return view! { <DashboardCharts data=live_points zoom /> }.into_any();
+        }
+        view! {
+            <Transition fallback=|| view! { <p class="muted">"Loading history…"</p> }>
+                {move || Suspend::new(async move {
+                    match stored.await {
+                        Ok(Some(h)) => {
+                            let window = TimeWindow::of(span.get_untracked(), h.to_ms);
+                            let note = format!(
+                                "{} · from the history store ({} rows, one point per {})",
+                                window.describe(),
+                                h.tier.as_str(),
+                                charts::span_words(h.step_ms as f64 / 1000.0),
+                            );
+                            let data = Signal::stored((ChartRow::from_history(&h), window));
+                            view! {
+                                <p class="muted" data-testid="history-note">{note}</p>
+                                <DashboardCharts data zoom />
+                            }.into_any()
+                        }
+                        Ok(None) => ().into_any(),
+                        Err(e) => view! {
+                            <p class="notice" data-testid="history-error">{format!("Cannot load the history: {e}")}</p>
+                        }.into_any(),
+                    }
+                })}
+            </Transition>
+        }
+        .into_any()
     };
-    let cpu_chart = Signal::derive(move || {
-        let (w, now) = window();
-        let points: Vec<_> =
-            w.iter().map(|s| (s.at_ms, s.system.cpu_pct, s.system.memory_pct)).collect();
-        charts::cpu_memory_chart(&points, CHART_WINDOW_MS, now)
-    });
-    let action_chart = Signal::derive(move || {
-        let (w, now) = window();
-        let points: Vec<_> = w
-            .iter()
-            .map(|s| (s.at_ms, s.actions.actions_per_min, s.actions.avg_duration_ms))
-            .collect();
-        charts::action_chart(&points, CHART_WINDOW_MS, now)
-    });
-    let queue_chart = Signal::derive(move || {
-        let (w, now) = window();
-        let points: Vec<_> =
-            w.iter().map(|s| (s.at_ms, s.actions.queue_depth, s.events.queue_depth)).collect();
-        charts::queue_chart(&points, CHART_WINDOW_MS, now)
-    });
-    let errors_chart = Signal::derive(move || {
-        let (w, now) = window();
-        let points: Vec<_> = w.iter().map(|s| (s.at_ms, s.actions.error_count)).collect();
-        charts::errors_chart(&points, CHART_WINDOW_MS, now)
-    });
 
     view! {
         <div class="cards" data-testid="cards">
@@ -192,12 +272,7 @@ fn DashboardBody(seed: LiveSnapshot) -> impl IntoView {
                 {move || latest.get().actions.current_action.unwrap_or_else(|| "idle".to_string())}
             </code>
         </p>
-        <div class="charts">
-            <ChartPanel title="CPU and memory (%)" testid="chart-cpu-memory" svg=cpu_chart />
-            <ChartPanel title="Action performance" testid="chart-actions" svg=action_chart />
-            <ChartPanel title="Queue depths" testid="chart-queues" svg=queue_chart />
-            <ChartPanel title="Errors" testid="chart-errors" svg=errors_chart />
-        </div>
+        {charts}
         <dl class="host-strip" data-testid="host-strip">
             <div>
                 <dt>"Swap"</dt>
@@ -248,5 +323,91 @@ fn DashboardBody(seed: LiveSnapshot) -> impl IntoView {
                 </dd>
             </div>
         </dl>
+    }
+}
+
+/// What the four charts draw of one sample or stored step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct ChartRow {
+    at_ms: u64,
+    cpu_pct: f32,
+    memory_pct: f32,
+    actions_per_min: f64,
+    avg_duration_ms: f64,
+    action_queue: f64,
+    event_queue: f64,
+    errors: u64,
+}
+
+impl ChartRow {
+    fn of(s: &Sample) -> Self {
+        ChartRow {
+            at_ms: s.at_ms,
+            cpu_pct: s.system.cpu_pct,
+            memory_pct: s.system.memory_pct,
+            actions_per_min: s.actions.actions_per_min,
+            avg_duration_ms: s.actions.avg_duration_ms,
+            action_queue: s.actions.queue_depth,
+            event_queue: s.events.queue_depth,
+            errors: s.actions.error_count,
+        }
+    }
+
+    /// Stored steps (their means) in [`DASHBOARD_FIELDS`] order; a missing value is a gap.
+    fn from_history(h: &HostHistory) -> Vec<Self> {
+        let index = |name: &str| h.fields.iter().position(|f| f == name);
+        let idx: Vec<Option<usize>> = DASHBOARD_FIELDS.iter().map(|f| index(f)).collect();
+        h.points
+            .iter()
+            .map(|p| {
+                let v = |i: usize| {
+                    idx[i].and_then(|j| p.mean.get(j).copied().flatten()).unwrap_or(f64::NAN)
+                };
+                ChartRow {
+                    at_ms: p.at_ms,
+                    cpu_pct: v(0) as f32,
+                    memory_pct: v(1) as f32,
+                    actions_per_min: v(2),
+                    avg_duration_ms: v(3),
+                    action_queue: v(4),
+                    event_queue: v(5),
+                    errors: idx[6]
+                        .and_then(|j| p.max.get(j).copied().flatten())
+                        .filter(|v| v.is_finite())
+                        .map_or(0, |v| v.round().max(0.0) as u64),
+                }
+            })
+            .collect()
+    }
+}
+
+/// The four charts of `data` (rows and their window), redrawn when it changes; dragging across
+/// one zooms into that range.
+#[component]
+fn DashboardCharts(
+    data: Signal<(Vec<ChartRow>, TimeWindow)>,
+    zoom: Callback<(u64, u64)>,
+) -> impl IntoView {
+    fn chart<P: 'static>(
+        data: Signal<(Vec<ChartRow>, TimeWindow)>,
+        point: fn(&ChartRow) -> P,
+        draw: fn(&[P], TimeWindow) -> String,
+    ) -> Signal<String> {
+        Signal::derive(move || {
+            data.with(|(rows, window)| draw(&rows.iter().map(point).collect::<Vec<_>>(), *window))
+        })
+    }
+    let cpu = chart(data, |r| (r.at_ms, r.cpu_pct, r.memory_pct), charts::cpu_memory_chart);
+    let actions =
+        chart(data, |r| (r.at_ms, r.actions_per_min, r.avg_duration_ms), charts::action_chart);
+    let queues = chart(data, |r| (r.at_ms, r.action_queue, r.event_queue), charts::queue_chart);
+    let errors = chart(data, |r| (r.at_ms, r.errors), charts::errors_chart);
+    view! {
+        <div class="charts">
+            <ChartPanel title="CPU and memory (%)" testid="chart-cpu-memory" svg=cpu on_zoom=zoom />
+            <ChartPanel title="Action performance" testid="chart-actions" svg=actions on_zoom=zoom />
+            <ChartPanel title="Queue depths" testid="chart-queues" svg=queues on_zoom=zoom />
+            <ChartPanel title="Errors" testid="chart-errors" svg=errors on_zoom=zoom />
+        </div>
     }
 }

@@ -8,10 +8,11 @@ use leptos_router::hooks::{use_navigate, use_query_map};
 use leptos_router::NavigateOptions;
 
 use crate::api::{get_operation_detail, get_operations};
-use crate::charts;
+use crate::charts::{self, TimeWindow};
 use crate::components::chart::ChartPanel;
 use crate::components::live::use_live;
 use crate::components::metric_card::format_ms;
+use crate::components::range::RangeControl;
 use crate::model::history::Span;
 use crate::model::live::OPERATIONS_EVERY_TICKS;
 use crate::model::ops::{sort_operations, OperationSummary, SortKey, Timings};
@@ -22,7 +23,10 @@ pub fn OperationsPage() -> impl IntoView {
     // The range lives in the URL (`?range=24h`), so a view can be shared and survives a reload.
     let query = use_query_map();
     let span = Memo::new(move |_| {
-        query.read().get("range").and_then(|label| Span::parse(&label)).unwrap_or_default()
+        let q = query.read();
+        let choices = Span::operations_choices();
+        Span::from_query(q.get_str("range"), q.get_str("from"), q.get_str("to"), &choices)
+            .unwrap_or_default()
     });
     let of = Memo::new(move |_| {
         query.read().get("of").and_then(|label| Timings::parse(&label)).unwrap_or_default()
@@ -31,9 +35,13 @@ pub fn OperationsPage() -> impl IntoView {
     let navigate = use_navigate();
     let go = move |of: Timings, span: Span| {
         navigate(
-            &format!("/operations?of={}&range={}", of.as_str(), span.label()),
+            &format!("/operations?of={}&{}", of.as_str(), span.to_query()),
             NavigateOptions::default(),
         );
+    };
+    let on_span = {
+        let go = go.clone();
+        Callback::new(move |chosen: Span| go(of.get_untracked(), chosen))
     };
 
     let sort = RwSignal::new((SortKey::P95, true));
@@ -84,32 +92,7 @@ pub fn OperationsPage() -> impl IntoView {
                             .collect_view()}
                     </select>
                 </label>
-                <label>
-                    "Range "
-                    <select
-                        data-testid="ops-window"
-                        on:change=move |ev| {
-                            if let Some(chosen) = Span::parse(&event_target_value(&ev)) {
-                                go(of.get_untracked(), chosen);
-                            }
-                        }
-                    >
-                        <optgroup label="Live">
-                            {Span::all()
-                                .into_iter()
-                                .filter(|s| matches!(s, Span::Live(_)))
-                                .map(|s| span_option(s, span))
-                                .collect_view()}
-                        </optgroup>
-                        <optgroup label="History">
-                            {Span::all()
-                                .into_iter()
-                                .filter(|s| matches!(s, Span::Stored(_)))
-                                .map(|s| span_option(s, span))
-                                .collect_view()}
-                        </optgroup>
-                    </select>
-                </label>
+                <RangeControl current=span choices=Span::operations_choices() on_change=on_span />
             </div>
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || Suspend::new(async move {
@@ -125,15 +108,12 @@ pub fn OperationsPage() -> impl IntoView {
                                     )}
                                 </p>
                             });
-                            let source = match data.span {
-                                Span::Live(_) => "live",
-                                Span::Stored(_) => "from the history store",
-                            };
+                            let source = if data.span.is_live() { "live" } else { "from the history store" };
                             let footnote = format!(
-                                "{} {} over the last {} ({source}) · percentiles within ±{:.0} %",
+                                "{} {} {} ({source}) · percentiles within ±{:.0} %",
                                 data.operations.len(),
                                 data.of.as_str(),
-                                data.span.label(),
+                                TimeWindow::of(data.span, data.now_ms).describe(),
                                 data.relative_error * 100.0
                             );
                             let ops = data.operations;
@@ -147,15 +127,9 @@ pub fn OperationsPage() -> impl IntoView {
                     }
                 })}
             </Transition>
-            {move || selected.get().map(|name| view! { <OperationDetailPanel of name span version /> })}
+            {move || selected.get().map(|name| view! { <OperationDetailPanel of name span version on_zoom=on_span /> })}
         </section>
     }
-}
-
-/// One choice of the range menu, selected when it is the current span.
-fn span_option(s: Span, current: Memo<Span>) -> impl IntoView {
-    let label = s.label();
-    view! { <option value=label.clone() selected=move || current.get() == s>{label.clone()}</option> }
 }
 
 const COLUMNS: [(SortKey, &str); 10] = [
@@ -284,8 +258,11 @@ fn OperationDetailPanel(
     name: String,
     span: Memo<Span>,
     version: Memo<u64>,
+    /// A range dragged on a chart.
+    on_zoom: Callback<Span>,
 ) -> impl IntoView {
     let title = name.clone();
+    let zoom = Callback::new(move |(from, to): (u64, u64)| on_zoom.run(Span::Between(from, to)));
     let detail = Resource::new(
         move || (of.get(), name.clone(), span.get(), version.get()),
         |(of, name, span, _)| get_operation_detail(of, name, span),
@@ -297,12 +274,11 @@ fn OperationDetailPanel(
                 {move || Suspend::new(async move {
                     match detail.await {
                         Ok(Some(view)) => {
-                            let window_ms = view.span.secs() * 1000;
-                            let latency = charts::latency_over_time_chart(
-                                &view.detail.series,
-                                window_ms,
-                                view.now_ms,
-                            );
+                            let window = TimeWindow::of(view.span, view.now_ms);
+                            let series = &view.detail.series;
+                            let latency = charts::latency_over_time_chart(series, window);
+                            let throughput = charts::throughput_chart(series, window);
+                            let error_rate = charts::error_rate_chart(series, window);
                             let histogram = charts::latency_histogram_chart(&view.detail.histogram);
                             view! {
                                 <div class="charts">
@@ -310,6 +286,19 @@ fn OperationDetailPanel(
                                         title="Latency over time (p50 / p95 / p99)"
                                         testid="chart-latency"
                                         svg=Signal::stored(latency)
+                                        on_zoom=zoom
+                                    />
+                                    <ChartPanel
+                                        title="Throughput (samples per minute)"
+                                        testid="chart-throughput"
+                                        svg=Signal::stored(throughput)
+                                        on_zoom=zoom
+                                    />
+                                    <ChartPanel
+                                        title="Error rate (% of samples failed)"
+                                        testid="chart-error-rate"
+                                        svg=Signal::stored(error_rate)
+                                        on_zoom=zoom
                                     />
                                     <ChartPanel
                                         title="Latency distribution"

@@ -156,16 +156,13 @@ pub async fn series(
     }))
 }
 
-/// `GET /api/v1/history/host?from=&to=&step=&fields=cpu_pct,memory_pct`. Steps under a minute
-/// read raw samples (within their retention), whole minutes minute rows, whole hours (or
-/// anything older than the minute rows) hour rows.
+/// `GET /api/v1/history/host?from=&to=&step=&fields=cpu_pct,memory_pct`: see [`host_history`].
 pub async fn host(
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<HostHistory>, ApiError> {
     let now = state.store.now_ms();
     let range: TimeRange = range::time_range(&query, now)?;
-    let retention = state.store.retention();
     let fields: Vec<usize> = match query.get("fields") {
         None => (0..HOST_FIELDS.len()).collect(),
         Some(list) => list
@@ -181,37 +178,53 @@ pub async fn host(
             })
             .collect::<Result<_, _>>()?,
     };
-    let asked = range::step(&query, range, 1000)?;
+    let step = range::step(&query, range, 1000)?;
+    host_history(&state, range, step, fields).await.map(Json)
+}
+
+/// Host history over `range` at about `asked_ms` per step, for the fields at `fields` (indices
+/// into [`HOST_FIELDS`]). Steps under a minute read raw samples (within their retention),
+/// whole minutes minute rows, whole hours (or anything older than the minute rows) hour rows;
+/// the step is rounded up to the tier's unit. More than [`range::MAX_POINTS`] steps is a 400
+/// naming `step`.
+pub async fn host_history(
+    state: &AppState,
+    range: TimeRange,
+    asked_ms: u64,
+    fields: Vec<usize>,
+) -> Result<HostHistory, ApiError> {
+    let now = state.store.now_ms();
+    let retention = state.store.retention();
     let raw_ok = range.from_ms >= now.saturating_sub(retention.raw_ms());
     let minute_ok = range.from_ms >= now.saturating_sub(retention.minute_ms());
-    let (tier, unit) = if asked < MINUTE_MS && raw_ok {
+    let (tier, unit) = if asked_ms < MINUTE_MS && raw_ok {
         (Tier::Raw, 1)
-    } else if asked % HOUR_MS != 0 && minute_ok {
+    } else if !asked_ms.is_multiple_of(HOUR_MS) && minute_ok {
         (Tier::Minute, MINUTE_MS)
     } else {
         (Tier::Hour, HOUR_MS)
     };
-    let step = asked.div_ceil(unit) * unit;
+    let step = asked_ms.max(1).div_ceil(unit) * unit;
     if (range.to_ms - range.from_ms).div_ceil(step) > range::MAX_POINTS {
         return Err(ApiError::bad_field("step", "step: would return too many points"));
     }
     let from_ms = range.from_ms - range.from_ms % step;
     let picked = fields.clone();
-    let points = read(&state, move |store| {
+    let points = read(state, move |store| {
         store
             .readers()
             .with(|c| query::host_points(c, tier, from_ms, range.to_ms, step, &picked))
             .map_err(store_failed)
     })
     .await?;
-    Ok(Json(HostHistory {
+    Ok(HostHistory {
         from_ms,
         to_ms: range.to_ms,
         step_ms: step,
         tier,
         fields: fields.iter().map(|&i| HOST_FIELDS[i].name.to_string()).collect(),
         points,
-    }))
+    })
 }
 
 /// One stored minute value of a counter (its increments), gauge (its latest value) or set (its
@@ -333,19 +346,17 @@ pub async fn recording(State(state): State<AppState>) -> Json<Recording> {
     Json(Recording { paused: state.store.is_paused() })
 }
 
-/// The last `secs` of one name's stored statistics as the detail view shows them: summary,
-/// latency over time (60 to 120 points, [`Span::stored_step_secs`]) and histogram; `None`
-/// when nothing of it is stored in that range.
+/// One name's stored statistics from `from_ms` to `to_ms` as the detail view shows them:
+/// summary, latency, throughput and errors over time (60 to 120 points,
+/// [`Span::stored_step_secs`]) and histogram; `None` when nothing of it is stored there.
 pub async fn stored_detail(
     state: &AppState,
     kind: TimingKind,
     name: String,
-    secs: u64,
+    (from_ms, to_ms): (u64, u64),
 ) -> Result<Option<crate::model::ops::OperationDetail>, ApiError> {
     let now = state.store.now_ms();
-    let step = Span::stored_step_secs(secs) * 1000;
-    let to_ms = now;
-    let from_ms = now.saturating_sub(secs * 1000);
+    let step = Span::stored_step_secs(to_ms.saturating_sub(from_ms) / 1000) * 1000;
     let from_ms = from_ms - from_ms % step;
     let thresholds = state.app.thresholds();
     read(state, move |store| {
@@ -374,6 +385,7 @@ pub async fn stored_detail(
                         at_ms: p.at_ms,
                         bucket_secs: step / 1000,
                         count: p.count,
+                        errors: p.errors,
                         p50_ms: p.p50_ms,
                         p95_ms: p.p95_ms,
                         p99_ms: p.p99_ms,

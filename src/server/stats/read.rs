@@ -35,8 +35,10 @@ pub(super) fn latency_series<'a>(
         let Some(&(slot_sec, _)) = group.first() else { continue };
         bins.clear();
         let (mut count, mut min_ms, mut max_ms) = (0u64, f64::INFINITY, f64::NEG_INFINITY);
+        let mut errors = 0u64;
         for (_, b) in group {
             count = count.saturating_add(b.count);
+            errors = errors.saturating_add(b.errors);
             min_ms = min_ms.min(b.min_ms);
             max_ms = max_ms.max(b.max_ms);
             bins.add_bucket(&b.bins);
@@ -48,6 +50,7 @@ pub(super) fn latency_series<'a>(
             at_ms: slot_sec.saturating_mul(1000),
             bucket_secs: width_secs,
             count,
+            errors,
             p50_ms,
             p95_ms,
             p99_ms,
