@@ -151,19 +151,24 @@ pub async fn get_host_history(span: Span) -> Result<HostHistory, ServerFnError> 
 }
 
 /// A custom range typed by a user (Unix ms, RFC 3339, `now` or relative like `-24h`, as the
-/// API takes them) as Unix ms; the error names the field.
+/// API takes them) as Unix ms, or what is wrong with it, naming the field (an answer, not a
+/// failed request: a typo is not a server error).
 #[server(prefix = "/rpc", endpoint = "history/resolve")]
-pub async fn resolve_range(from: String, to: String) -> Result<(u64, u64), ServerFnError> {
+pub async fn resolve_range(
+    from: String,
+    to: String,
+) -> Result<Result<(u64, u64), String>, ServerFnError> {
     use crate::server::api::range::time_range;
     let state = crate::server::state::expect_state()?;
     let query =
         std::collections::HashMap::from([("from".to_string(), from), ("to".to_string(), to)]);
-    let range =
-        time_range(&query, state.store.now_ms()).map_err(|e| ServerFnError::new(e.error))?;
-    if (range.to_ms - range.from_ms) / 1000 > crate::model::history::MAX_SPAN_SECS {
-        return Err(ServerFnError::new("from: at most 400 days before to"));
-    }
-    Ok((range.from_ms, range.to_ms))
+    Ok(match time_range(&query, state.store.now_ms()) {
+        Err(e) => Err(e.error),
+        Ok(r) if (r.to_ms - r.from_ms) / 1000 > crate::model::history::MAX_SPAN_SECS => {
+            Err("from: at most 400 days before to".to_string())
+        }
+        Ok(r) => Ok((r.from_ms, r.to_ms)),
+    })
 }
 
 /// Whether recording to the history store is paused (`POST /api/v1/monitor/pause`).

@@ -30,7 +30,7 @@ export class OperationsPage {
 
   /** Picks a live window (`5m`) or a stored range (`24h`) in the range menu. */
   async range(label: string) {
-    await this.page.getByTestId('ops-window').selectOption(label);
+    await this.page.getByTestId('range-select').selectOption(label);
   }
 
   /** Shows operations or events. */

@@ -4,6 +4,7 @@ import { test, expect } from '@playwright/test';
 import { AppFrame } from '../pages/app';
 import { DashboardPage } from '../pages/dashboard';
 import { OwnServer } from '../pages/own-server';
+import { RangeControl, urlRange } from '../pages/range';
 
 test('the dashboard goes live and its numbers and charts move', async ({ page }) => {
   const app = new AppFrame(page);
@@ -51,4 +52,53 @@ test('the page shows Reconnecting while the server is down and goes Live again b
   } finally {
     await server.stop();
   }
+});
+
+test('a stored range redraws the charts from the history store, survives a reload, zooms, and Live resumes', async ({ page }) => {
+  const app = new AppFrame(page);
+  const dashboard = new DashboardPage(page);
+  const range = new RangeControl(page);
+  await app.open('/');
+  await app.expectHydrated();
+  await dashboard.expectLive();
+  await range.pick('15m');
+  await expect(page).toHaveURL(/[?&]range=15m/);
+  await expect(page.getByTestId('history-note')).toContainText('from the history store');
+  const cpu = dashboard.chartSvg('cpu-memory');
+  await expect(cpu).toHaveAttribute('aria-label', /over the last 15 min/);
+  // Raw samples of the seconds the server has run, drawn as a line (or a dot at first).
+  await expect(cpu.locator('polyline, circle').first()).toBeAttached({ timeout: 15_000 });
+  await page.reload();
+  await app.expectHydrated();
+  await expect(range.select()).toHaveValue('15m');
+  await expect(dashboard.chartSvg('cpu-memory')).toHaveAttribute('aria-label', /over the last 15 min/);
+  // Dragging across a chart zooms into that part of the range: fixed bounds, clock labels.
+  await range.dragAcross(page.getByTestId('chart-cpu-memory'), 0.5, 0.95);
+  await expect.poll(() => urlRange(page)).not.toBeNull();
+  const zoomed = urlRange(page)!;
+  expect(zoomed.to - zoomed.from).toBeLessThan(15 * 60 * 1000);
+  await expect(dashboard.chartSvg('cpu-memory')).toHaveAttribute('data-from-ms', String(zoomed.from));
+  await expect(dashboard.chartSvg('cpu-memory')).toHaveAttribute('aria-label', /from .* UTC/);
+  // Back to Live: the URL is the plain dashboard and the charts move again.
+  await range.pick('1m');
+  await expect(page).toHaveURL(/\/$/);
+  await expect(page.getByTestId('history-note')).toHaveCount(0);
+  const before = await dashboard.chartSvg('cpu-memory').innerHTML();
+  await expect.poll(() => dashboard.chartSvg('cpu-memory').innerHTML(), { timeout: 10_000 }).not.toBe(before);
+  await expect(dashboard.chartSvg('cpu-memory')).toHaveAttribute('aria-label', /over the last 60 s/);
+  app.expectNoConsoleErrors();
+});
+
+test('the dashboard says so while recording is paused', async ({ page, request }) => {
+  const app = new AppFrame(page);
+  await app.open('/');
+  await app.expectHydrated();
+  await expect(page.getByTestId('paused-notice')).toHaveCount(0);
+  expect((await request.post('/api/v1/monitor/pause')).status()).toBe(200);
+  try {
+    await expect(page.getByTestId('paused-notice')).toContainText('Recording is paused', { timeout: 15_000 });
+  } finally {
+    expect((await request.post('/api/v1/monitor/resume')).status()).toBe(200);
+  }
+  await expect(page.getByTestId('paused-notice')).toHaveCount(0, { timeout: 15_000 });
 });

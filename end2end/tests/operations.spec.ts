@@ -3,6 +3,7 @@
 import { test, expect } from '@playwright/test';
 import { AppFrame } from '../pages/app';
 import { OperationsPage } from '../pages/operations';
+import { RangeControl, urlRange } from '../pages/range';
 
 const ops = (name: string, n: number, base: number) =>
   Array.from({ length: n }, (_, i) => ({ name, duration_ms: base + i, success: i !== 0 }));
@@ -37,7 +38,7 @@ test('posted operations are listed with their counts, sorted and filtered', asyn
   app.expectNoConsoleErrors();
 });
 
-test('selecting an operation draws its latency chart and histogram', async ({ page }) => {
+test('selecting an operation draws its latency, throughput and error-rate charts and histogram', async ({ page }) => {
   const app = new AppFrame(page);
   const opsPage = new OperationsPage(page);
   await app.open('/operations');
@@ -49,6 +50,12 @@ test('selecting an operation draws its latency chart and histogram', async ({ pa
   await expect(latency.locator('polyline, path, circle').first()).toBeAttached();
   const histogram = page.getByTestId('chart-histogram').locator('svg rect');
   expect(await histogram.count()).toBeGreaterThan(1);
+  // 9 samples, one failed: the throughput and the error rate over time say so.
+  const throughput = page.getByTestId('chart-throughput').locator('svg');
+  await expect(throughput).toHaveAttribute('aria-label', /Throughput .*latest \d/);
+  await expect(throughput.locator('polyline, circle').first()).toBeAttached();
+  const errorRate = page.getByTestId('chart-error-rate').locator('svg');
+  await expect(errorRate).toHaveAttribute('aria-label', /Error rate .*latest 11(\.1)? % failed/);
   app.expectNoConsoleErrors();
 });
 
@@ -69,7 +76,7 @@ test('a stored range reads the history store, lives in the URL, survives a reloa
   await expect(page.getByTestId('ops-footnote')).toContainText('history store');
   await page.reload();
   await app.expectHydrated();
-  await expect(page.getByTestId('ops-window')).toHaveValue('6h');
+  await expect(page.getByTestId('range-select')).toHaveValue('6h');
   await opsPage.filter('e2e.');
   await expect(opsPage.count('e2e.history')).toHaveText('4');
   await opsPage.row('e2e.history').click();
@@ -96,9 +103,46 @@ test('events have a view of their own, kept in the URL with the range', async ({
   await opsPage.filter('e2e.');
   await expect(opsPage.count('e2e.mail')).toHaveText('3');
   await expect(opsPage.row('e2e.alpha')).toHaveCount(0);
-  await expect(page.getByTestId('ops-footnote')).toContainText('events over the last 15m');
+  await expect(page.getByTestId('ops-footnote')).toContainText('events over the last 15 min');
   await opsPage.row('e2e.mail').click();
   await expect(opsPage.detail().getByRole('heading')).toHaveText('e2e.mail');
   await expect(page.getByTestId('chart-histogram').locator('svg rect').first()).toBeAttached();
+  app.expectNoConsoleErrors();
+});
+
+test('a custom range and a zoom on a chart put fixed bounds in the URL', async ({ page, request }) => {
+  const twoHoursAgo = Date.now() - 2 * 3600 * 1000;
+  const backfill = Array.from({ length: 6 }, (_, i) => ({ name: 'e2e.custom', duration_ms: 40, success: i !== 0, timestamp_ms: twoHoursAgo }));
+  expect((await request.post('/api/v1/ingest', { data: { operations: backfill } })).status()).toBe(202);
+  const app = new AppFrame(page);
+  const opsPage = new OperationsPage(page);
+  const range = new RangeControl(page);
+  await app.open('/operations');
+  await app.expectHydrated();
+  // A bad entry is named and changes nothing.
+  await range.custom('yesterday-ish', 'now');
+  await expect(page.getByTestId('range-error')).toContainText('from');
+  expect(urlRange(page)).toBeNull();
+  await range.custom('-3h', 'now');
+  await expect.poll(() => urlRange(page)).not.toBeNull();
+  const chosen = urlRange(page)!;
+  expect(chosen.to - chosen.from).toBeGreaterThan(3 * 3600 * 1000 - 60_000);
+  await expect(page.getByTestId('range-shown')).toContainText('UTC');
+  await opsPage.filter('e2e.custom');
+  await expect(opsPage.count('e2e.custom')).toHaveText('6', { timeout: 20_000 });
+  await opsPage.row('e2e.custom').click();
+  const latency = page.getByTestId('chart-latency');
+  await expect(latency.locator('svg')).toHaveAttribute('data-from-ms', String(chosen.from));
+  await expect(page.getByTestId('chart-error-rate').locator('svg')).toHaveAttribute('aria-label', /latest 16\.7 % failed/);
+  // Dragging across the middle of the chart narrows the range to that part.
+  await range.dragAcross(latency, 0.3, 0.7);
+  await expect.poll(() => urlRange(page)?.from).not.toBe(chosen.from);
+  const zoomed = urlRange(page)!;
+  expect(zoomed.from).toBeGreaterThan(chosen.from);
+  expect(zoomed.to).toBeLessThan(chosen.to);
+  await page.reload();
+  await app.expectHydrated();
+  await expect(range.select()).toHaveValue('custom');
+  expect(urlRange(page)).toEqual(zoomed);
   app.expectNoConsoleErrors();
 });

@@ -80,13 +80,14 @@ fn CustomRange(
     let apply =
         Action::new(|(from, to): &(String, String)| resolve_range(from.clone(), to.clone()));
     Effect::new(move |_| {
-        if let Some(Ok((f, t))) = apply.value().get() {
+        if let Some(Ok(Ok((f, t)))) = apply.value().get() {
             editing.set(false);
             on_change.run(Span::Between(f, t));
         }
     });
     let error = move || match apply.value().get() {
-        Some(Err(e)) => Some(e.to_string().replace("error running server function: ", "")),
+        Some(Ok(Err(e))) => Some(e),
+        Some(Err(e)) => Some(format!("Cannot check the range: {e}")),
         _ => None,
     };
     let shown = move || match current.get() {

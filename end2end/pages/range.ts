@@ -1,0 +1,45 @@
+// Page object for the time-range control shared by the Dashboard and the Operations page, and
+// for dragging across a time chart to zoom.
+import { expect, type Locator, type Page } from '@playwright/test';
+
+export class RangeControl {
+  constructor(readonly page: Page) {}
+
+  select() {
+    return this.page.getByTestId('range-select');
+  }
+
+  /** Picks a choice by its value: `1m` (the Dashboard's Live), `5m`, `24h`, … */
+  async pick(value: string) {
+    await this.select().selectOption(value);
+  }
+
+  /** Types a custom range and applies it. */
+  async custom(from: string, to: string) {
+    await this.select().selectOption('custom');
+    await this.page.getByTestId('range-from').fill(from);
+    await this.page.getByTestId('range-to').fill(to);
+    await this.page.getByTestId('range-apply').click();
+  }
+
+  /** Drags across `chart` (a chart panel) from one share of its width to another. */
+  async dragAcross(chart: Locator, fromShare: number, toShare: number) {
+    const box = await chart.locator('.chart').boundingBox();
+    expect(box).not.toBeNull();
+    const y = box!.y + box!.height / 2;
+    await this.page.mouse.move(box!.x + box!.width * fromShare, y);
+    await this.page.mouse.down();
+    await this.page.mouse.move(box!.x + box!.width * ((fromShare + toShare) / 2), y, { steps: 4 });
+    await expect(chart.getByTestId('zoom-band')).toBeVisible();
+    await this.page.mouse.move(box!.x + box!.width * toShare, y, { steps: 4 });
+    await this.page.mouse.up();
+  }
+}
+
+/** `from` and `to` of the page's URL, when both are there. */
+export function urlRange(page: Page): { from: number; to: number } | null {
+  const url = new URL(page.url());
+  const from = Number(url.searchParams.get('from'));
+  const to = Number(url.searchParams.get('to'));
+  return from > 0 && to > 0 ? { from, to } : null;
+}
