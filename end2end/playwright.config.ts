@@ -5,6 +5,8 @@ import * as path from 'node:path';
 import * as fs from 'node:fs';
 
 const port = Number(process.env.VITALS_E2E_PORT ?? 3107);
+/** The StatsD port of the server under test (loopback), for tests that send over UDP. */
+export const statsdPort = Number(process.env.VITALS_E2E_STATSD_PORT ?? port + 1);
 const bin = process.env.VITALS_BIN ?? path.resolve(__dirname, '../target/release/vitals');
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vitals-e2e-'));
 
@@ -31,7 +33,7 @@ export default defineConfig({
     trace: 'off',
   },
   webServer: {
-    command: `${bin} serve --port ${port} --statsd 127.0.0.1:0 --data-dir ${dataDir}`,
+    command: `${bin} serve --port ${port} --statsd 127.0.0.1:${statsdPort} --data-dir ${dataDir}`,
     url: `http://127.0.0.1:${port}/health`,
     reuseExistingServer: false,
     timeout: 30_000,

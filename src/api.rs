@@ -3,11 +3,13 @@
 //! clients use. Being POSTs, they are same-origin only (`security::check_origin`).
 
 use leptos::prelude::*;
+use leptos::server_fn::codec::Json;
 use leptos::server_fn::error::ServerFnError;
 
 use crate::model::history::{HostHistory, Span};
 use crate::model::live::{LiveSnapshot, Sample};
 use crate::model::ops::{OperationDetailView, OperationsView, Timings};
+use crate::model::tags::Selection;
 
 /// The server's registry for a view's timings.
 #[cfg(feature = "ssr")]
@@ -37,24 +39,31 @@ pub async fn refresh_now() -> Result<Sample, ServerFnError> {
     state.collector.sample_now().await.map_err(ServerFnError::new)
 }
 
-/// Every operation's statistics over `span` (a live window or a stored range), for the
-/// Operations page.
-#[server(prefix = "/rpc", endpoint = "operations/list")]
-pub async fn get_operations(of: Timings, span: Span) -> Result<OperationsView, ServerFnError> {
-    use crate::server::metrics::tags::Selection;
+/// Every operation's statistics over `span` (a live window or a stored range) of the series
+/// `selection` keeps, grouped as it says, for the Operations page. JSON in: a URL-encoded
+/// form drops a selection's empty lists, which then would not decode.
+#[server(prefix = "/rpc", endpoint = "operations/list", input = Json)]
+pub async fn get_operations(
+    of: Timings,
+    span: Span,
+    selection: Selection,
+) -> Result<OperationsView, ServerFnError> {
     let state = crate::server::state::expect_state()?;
     let kind = timing_kind(of);
     let failed = |e: crate::server::error::ApiError| ServerFnError::new(e.error);
     let now_ms = crate::server::now_ms();
     let (dropped_by_cap, max_series) = state.app.budget();
-    let operations = match span {
+    let (operations, tags) = match span {
         Span::Live(window) => {
             state.limits.queries.check().map_err(failed)?;
             let app = std::sync::Arc::clone(&state.app);
+            let selected = selection.clone();
             // The store's lock may be held by a burst of StatsD: wait off the runtime's workers.
-            tokio::task::spawn_blocking(move || app.summaries_of(kind, window, now_ms))
-                .await
-                .map_err(|_| ServerFnError::new("the statistics query failed"))?
+            tokio::task::spawn_blocking(move || {
+                (app.summaries_selected(kind, window, now_ms, &selected), app.tag_index(kind))
+            })
+            .await
+            .map_err(|_| ServerFnError::new("the statistics query failed"))?
         }
         Span::Stored(_) | Span::Between(..) => {
             let (from, to) = span.bounds(now_ms).unwrap_or_default();
@@ -62,16 +71,16 @@ pub async fn get_operations(of: Timings, span: Span) -> Result<OperationsView, S
                 ("from".to_string(), from.to_string()),
                 ("to".to_string(), to.to_string()),
             ]);
-            crate::server::api::history::range_summaries(
+            let range = crate::server::api::history::range_summaries(
                 &state,
                 kind,
                 &query,
-                &Selection::default(),
+                &selection,
                 |_| {},
             )
             .await
-            .map_err(failed)?
-            .operations
+            .map_err(failed)?;
+            (range.operations, range.tags)
         }
     };
     Ok(OperationsView {
@@ -79,21 +88,24 @@ pub async fn get_operations(of: Timings, span: Span) -> Result<OperationsView, S
         span,
         now_ms,
         relative_error: crate::server::stats::OperationRegistry::RELATIVE_ERROR,
+        selection,
         operations,
+        tags,
         dropped_by_cap,
         max_series,
     })
 }
 
-/// One operation's latency over time and distribution over `span`; `None` when it has no
+/// One operation's latency over time and distribution over `span`, over the tag sets
+/// `selection` keeps (its `by` is ignored: a detail is one group); `None` when it has no
 /// samples there.
-#[server(prefix = "/rpc", endpoint = "operations/detail")]
+#[server(prefix = "/rpc", endpoint = "operations/detail", input = Json)]
 pub async fn get_operation_detail(
     of: Timings,
     name: String,
     span: Span,
+    selection: Selection,
 ) -> Result<Option<OperationDetailView>, ServerFnError> {
-    use crate::server::metrics::tags::Selection;
     let state = crate::server::state::expect_state()?;
     let kind = timing_kind(of);
     let failed = |e: crate::server::error::ApiError| ServerFnError::new(e.error);
@@ -103,14 +115,14 @@ pub async fn get_operation_detail(
             state.limits.queries.check().map_err(failed)?;
             let app = std::sync::Arc::clone(&state.app);
             tokio::task::spawn_blocking(move || {
-                app.detail_of(kind, &name, window, now_ms, &Selection::default())
+                app.detail_of(kind, &name, window, now_ms, &selection)
             })
             .await
             .map_err(|_| ServerFnError::new("the statistics query failed"))?
         }
         Span::Stored(_) | Span::Between(..) => {
             let bounds = span.bounds(now_ms).unwrap_or_default();
-            crate::server::api::history::stored_detail(&state, kind, name, bounds)
+            crate::server::api::history::stored_detail(&state, kind, name, bounds, selection)
                 .await
                 .map_err(failed)?
         }
@@ -176,4 +188,50 @@ pub async fn resolve_range(
 pub async fn get_recording_paused() -> Result<bool, ServerFnError> {
     let state = crate::server::state::expect_state()?;
     Ok(state.store.is_paused())
+}
+
+/// Every counter, gauge and set: current readings from memory, and the names only the store
+/// knows (sent before the server started), for the Values page.
+#[server(prefix = "/rpc", endpoint = "values/list")]
+pub async fn get_values() -> Result<crate::model::values::ValuesView, ServerFnError> {
+    let state = crate::server::state::expect_state()?;
+    let now_ms = crate::server::now_ms();
+    let store = state.store.clone();
+    let limit = crate::model::values::MAX_LISTED;
+    state.limits.queries.check().map_err(|e| ServerFnError::new(e.error))?;
+    let stored = tokio::task::spawn_blocking(move || {
+        store.readers().with(|c| crate::server::store::query::value_names(c, limit + 1))
+    })
+    .await
+    .map_err(|_| ServerFnError::new("the values query failed"))?
+    .unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "Listing stored values failed.");
+        Vec::new()
+    });
+    Ok(state.app.other_metrics(now_ms).listing(now_ms, stored, limit))
+}
+
+/// A counter's, gauge's or set's stored history over `span` (not a live one), with no more
+/// steps than a chart has columns; `None` when nothing of it is stored.
+#[server(prefix = "/rpc", endpoint = "values/history")]
+pub async fn get_value_history(
+    kind: crate::model::values::ValueKind,
+    name: String,
+    span: Span,
+) -> Result<Option<crate::model::values::ValueSeries>, ServerFnError> {
+    use crate::server::api::range::TimeRange;
+    let state = crate::server::state::expect_state()?;
+    let Some((from_ms, to_ms)) = span.bounds(state.store.now_ms()) else {
+        return Err(ServerFnError::new("a live span has no stored history"));
+    };
+    if from_ms >= to_ms {
+        return Err(ServerFnError::new("from: must be before to"));
+    }
+    let step = (to_ms - from_ms).div_ceil(crate::charts::COLUMNS as u64);
+    let range = TimeRange { from_ms, to_ms };
+    match crate::server::api::history::value_history(&state, kind, name, range, step).await {
+        Ok(series) => Ok(Some(series)),
+        Err(e) if e.status == axum::http::StatusCode::NOT_FOUND => Ok(None),
+        Err(e) => Err(ServerFnError::new(e.error)),
+    }
 }

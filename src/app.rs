@@ -11,7 +11,7 @@ use crate::components::live::{provide_live, LiveBadge, PauseToggle};
 use crate::model::PRODUCT_NAME;
 use crate::pages::{
     alerts::AlertsPage, dashboard::DashboardPage, not_found::NotFoundPage,
-    operations::OperationsPage, reports::ReportsPage,
+    operations::OperationsPage, reports::ReportsPage, values::ValuesPage,
 };
 
 /// The complete HTML document rendered on the server around [`App`].
@@ -57,6 +57,7 @@ pub fn App() -> impl IntoView {
                 <nav class="app-nav" aria-label="Main">
                     <A href="/" exact=true attr:data-testid="nav-dashboard">"Dashboard"</A>
                     <A href="/operations" attr:data-testid="nav-operations">"Operations"</A>
+                    <A href="/values" attr:data-testid="nav-values">"Values"</A>
                     <A href="/alerts" attr:data-testid="nav-alerts">"Alerts"</A>
                     <A href="/reports" attr:data-testid="nav-reports">"Reports"</A>
                 </nav>
@@ -69,6 +70,7 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=NotFoundPage>
                     <Route path=path!("") view=DashboardPage ssr=SsrMode::Async />
                     <Route path=path!("operations") view=OperationsPage ssr=SsrMode::Async />
+                    <Route path=path!("values") view=ValuesPage ssr=SsrMode::Async />
                     <Route path=path!("alerts") view=AlertsPage />
                     <Route path=path!("reports") view=ReportsPage />
                 </Routes>

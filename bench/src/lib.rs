@@ -35,6 +35,7 @@ pub mod http {
     pub struct Conn {
         addr: String,
         sender: SendRequest<Full<Bytes>>,
+        token: Option<String>,
     }
 
     impl Conn {
@@ -48,7 +49,13 @@ pub mod http {
             tokio::spawn(async move {
                 let _ = connection.await;
             });
-            Ok(Self { addr: addr.to_string(), sender })
+            Ok(Self { addr: addr.to_string(), sender, token: None })
+        }
+
+        /// Sends `Authorization: Bearer <token>` with every later request.
+        pub fn with_token(mut self, token: Option<String>) -> Self {
+            self.token = token;
+            self
         }
 
         /// Sends one request and reads the whole answer.
@@ -63,6 +70,9 @@ pub mod http {
                 Request::builder().method(method).uri(path).header("host", &self.addr);
             if body.is_some() {
                 request = request.header("content-type", "application/json");
+            }
+            if let Some(token) = &self.token {
+                request = request.header("authorization", format!("Bearer {token}"));
             }
             let request = request.body(Full::new(body.unwrap_or_default()))?;
             let response = self.sender.send_request(request).await?;
@@ -85,6 +95,102 @@ pub mod http {
     pub async fn get_json_once(url: &str) -> Result<serde_json::Value> {
         let (addr, path) = split_url(url)?;
         Conn::connect(&addr).await?.get_json(&path).await
+    }
+}
+
+/// A small deterministic generator (xorshift64*) for reproducible loads.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed.max(1))
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform in (0, 1).
+    pub fn unit(&mut self) -> f64 {
+        ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+
+    /// A log-normal duration in ms with the given median and sigma (of the log), rounded to
+    /// 0.01 ms, as a service's latencies roughly are.
+    pub fn lognormal_ms(&mut self, median_ms: f64, sigma: f64) -> f64 {
+        let (u1, u2) = (self.unit(), self.unit());
+        let normal = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+        ((median_ms * (sigma * normal).exp()) * 100.0).round().max(1.0) / 100.0
+    }
+}
+
+/// A few fields of `GET /api/v1/store/stats`.
+#[derive(Clone, Debug, Default)]
+pub struct StoreStats {
+    pub file_bytes: u64,
+    pub wal_bytes: u64,
+    pub write_queue: u64,
+    pub batches_written: u64,
+    pub rows_written: u64,
+    pub dropped_queue_full: u64,
+    pub dropped_write_errors: u64,
+    pub write_errors: u64,
+    /// `(table, rows, oldest_ms, newest_ms)`.
+    pub tiers: Vec<(String, u64, Option<u64>, Option<u64>)>,
+}
+
+impl StoreStats {
+    pub fn from_json(v: &serde_json::Value) -> Self {
+        let n = |k: &str| v.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
+        let tiers = v
+            .get("tiers")
+            .and_then(|t| t.as_array())
+            .map(|t| {
+                t.iter()
+                    .map(|t| {
+                        let s = |k: &str| t.get(k).and_then(serde_json::Value::as_u64);
+                        let table = t.get("table").and_then(|x| x.as_str()).unwrap_or("?");
+                        (table.to_string(), s("rows").unwrap_or(0), s("oldest_ms"), s("newest_ms"))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        StoreStats {
+            file_bytes: n("file_bytes"),
+            wal_bytes: n("wal_bytes"),
+            write_queue: n("write_queue"),
+            batches_written: n("batches_written"),
+            rows_written: n("rows_written"),
+            dropped_queue_full: n("dropped_queue_full"),
+            dropped_write_errors: n("dropped_write_errors"),
+            write_errors: n("write_errors"),
+            tiers,
+        }
+    }
+
+    /// Rows and newest `at_ms` of one table.
+    pub fn tier(&self, table: &str) -> (u64, Option<u64>) {
+        self.tiers.iter().find(|t| t.0 == table).map_or((0, None), |t| (t.1, t.3))
+    }
+
+    /// One line: sizes, rows per table, writer counters.
+    pub fn line(&self) -> String {
+        let rows: Vec<String> = self.tiers.iter().map(|t| format!("{}={}", t.0, t.1)).collect();
+        format!(
+            "file {} MiB, wal {} MiB, rows {}, queue {}, batches {}, rows written {}, dropped \
+             (queue full {}, write errors {})",
+            mib(self.file_bytes),
+            mib(self.wal_bytes),
+            rows.join(" "),
+            self.write_queue,
+            self.batches_written,
+            self.rows_written,
+            self.dropped_queue_full,
+            self.dropped_write_errors
+        )
     }
 }
 

@@ -146,3 +146,48 @@ test('a custom range and a zoom on a chart put fixed bounds in the URL', async (
   expect(urlRange(page)).toEqual(zoomed);
   app.expectNoConsoleErrors();
 });
+
+test('a tag filter and a group-by split an operation by its tags, kept in the URL', async ({ page, request }) => {
+  const tagged = (region: string, n: number, ms: number) =>
+    Array.from({ length: n }, () => ({ name: 'e2e.tagged', duration_ms: ms, tags: { region } }));
+  const operations = [...tagged('eu', 3, 100), ...tagged('us', 1, 900)];
+  expect((await request.post('/api/v1/ingest', { data: { operations } })).status()).toBe(202);
+  const app = new AppFrame(page);
+  const opsPage = new OperationsPage(page);
+  await app.open('/operations');
+  await app.expectHydrated();
+  await opsPage.filter('e2e.tagged');
+  await expect(opsPage.count('e2e.tagged')).toHaveText('4');
+  await opsPage.groupBy('region');
+  await expect(page).toHaveURL(/[?&]by=region/);
+  await expect(opsPage.rows()).toHaveCount(2);
+  await expect(opsPage.count('e2e.tagged', 'region=eu')).toHaveText('3');
+  await expect(opsPage.count('e2e.tagged', 'region=us')).toHaveText('1');
+  // A typo is named and changes nothing.
+  await opsPage.addTag('nocolon');
+  await expect(page.getByTestId('tag-error')).toContainText('tag: must be key:value');
+  await expect(page).not.toHaveURL(/[?&]tag=/);
+  await opsPage.addTag('region:us');
+  await expect(page).toHaveURL(/[?&]tag=region%3Aus/);
+  await expect(opsPage.rows()).toHaveCount(1);
+  await expect(page.getByTestId('ops-footnote')).toContainText('tagged region:us · grouped by region');
+  await page.reload();
+  await app.expectHydrated();
+  await expect(opsPage.tagChip('region:us')).toBeVisible();
+  await expect(page.getByTestId('group-by')).toHaveValue('region');
+  await opsPage.filter('e2e.tagged');
+  await opsPage.row('e2e.tagged', 'region=us').click();
+  await expect(opsPage.detail().getByRole('heading')).toHaveText('e2e.tagged · region=us');
+  await expect(page.getByTestId('chart-latency').locator('svg')).toHaveAttribute('aria-label', /p50 (89\d|9[01]\d)ms/);
+  // The same from the history store.
+  await opsPage.range('15m');
+  await expect(page).toHaveURL(/[?&]range=15m.*tag=region%3Aus|tag=region%3Aus.*range=15m/);
+  await expect(opsPage.count('e2e.tagged', 'region=us')).toHaveText('1', { timeout: 20_000 });
+  await opsPage.removeTag('region:us');
+  await expect(page).not.toHaveURL(/[?&]tag=/);
+  await expect(opsPage.rows()).toHaveCount(2);
+  await opsPage.groupBy('');
+  await expect(page).not.toHaveURL(/[?&]by=/);
+  await expect(opsPage.count('e2e.tagged', '')).toHaveText('4');
+  app.expectNoConsoleErrors();
+});

@@ -16,6 +16,7 @@ mod ops;
 mod scale;
 mod series;
 mod time;
+mod values;
 
 pub use frame::NO_DATA_TEXT;
 pub use frame::WIDTH_PX;
@@ -24,6 +25,7 @@ pub use ops::{
     error_rate_chart, latency_histogram_chart, latency_over_time_chart, throughput_chart,
 };
 pub use time::{rfc3339_utc, span_words, TimeWindow, COLUMNS};
+pub use values::value_chart;
 
 #[cfg(test)]
 mod tests;

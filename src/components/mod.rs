@@ -6,3 +6,4 @@ pub mod live;
 pub mod live_socket;
 pub mod metric_card;
 pub mod range;
+pub mod tags;

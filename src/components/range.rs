@@ -50,7 +50,9 @@ pub fn RangeControl(
             <label>
                 "Range "
                 <select data-testid="range-select" on:change=picked>
-                    <optgroup label="Live">{live.into_iter().map(option).collect_view()}</optgroup>
+                    {(!live.is_empty()).then(|| view! {
+                        <optgroup label="Live">{live.into_iter().map(option).collect_view()}</optgroup>
+                    })}
                     <optgroup label="History">
                         {stored.into_iter().map(option).collect_view()}
                         <option value=CUSTOM selected=custom_open>"Custom…"</option>

@@ -40,6 +40,9 @@ pub struct OperationsRange {
     /// Series with samples in the range (before `limit`).
     pub total: usize,
     pub operations: Vec<OperationSummary>,
+    /// The tag keys (and values) of every series stored in the range, before `tag=`.
+    #[serde(default)]
+    pub tags: Vec<super::tags::TagValues>,
 }
 
 /// One step of an operation's stored series.
@@ -67,7 +70,19 @@ pub struct OperationSeries {
     pub step_ms: u64,
     pub tier: Tier,
     pub relative_error: f64,
-    /// Steps with samples, oldest first; steps without any are absent (gaps).
+    /// Steps with samples, oldest first; steps without any are absent (gaps). With `by=`,
+    /// every group merged.
+    pub points: Vec<SeriesPoint>,
+    /// With `by=`: one series per value (or combination) of the `by` keys, in tag order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<SeriesGroup>,
+}
+
+/// One group of a series grouped with `by=`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SeriesGroup {
+    /// The group's values of the `by` keys (a key the series lack is absent).
+    pub tags: std::collections::BTreeMap<String, String>,
     pub points: Vec<SeriesPoint>,
 }
 
@@ -131,6 +146,11 @@ impl Span {
         let longest_live = super::ops::Window::ALL.iter().map(|w| w.secs()).max().unwrap_or(0);
         let stored = STORED_SPANS.iter().filter(move |(_, s)| *s > longest_live);
         live.chain(stored.map(|&(_, secs)| Span::Stored(secs))).collect()
+    }
+
+    /// The Values page's choices: every stored range (its values are minute rows).
+    pub fn values_choices() -> Vec<Span> {
+        STORED_SPANS.iter().map(|&(_, secs)| Span::Stored(secs)).collect()
     }
 
     /// The Dashboard's choices: live (its charts' last minute), then every stored range.

@@ -195,7 +195,12 @@ pub struct OperationsView {
     pub now_ms: u64,
     /// Relative error bound of every quantile (0.01 = 1 %).
     pub relative_error: f64,
+    /// The tag selection applied (`tag=`, `by=`).
+    pub selection: super::tags::Selection,
     pub operations: Vec<OperationSummary>,
+    /// The tag keys and values of the series in view, before the selection: what the tag
+    /// filter suggests and the group-by control offers.
+    pub tags: Vec<super::tags::TagValues>,
     /// Samples dropped because their name was new and the cap was reached.
     pub dropped_by_cap: u64,
     pub max_series: usize,

@@ -5,3 +5,4 @@ pub mod dashboard;
 pub mod not_found;
 pub mod operations;
 pub mod reports;
+pub mod values;

@@ -1,6 +1,8 @@
-//! The Operations page (`/operations`): a sortable, filterable table of every operation with its
-//! rate, success and latency percentiles, refreshed with the live stream; selecting a row shows
-//! its latency over time and its distribution.
+//! The Operations page (`/operations`): a sortable, filterable table of every operation (or
+//! event) with its rate, success and latency percentiles over a live window or a stored range,
+//! refreshed with the live stream, narrowed to tags (`tag=key:value`) and grouped by a tag key
+//! (`by=key`), all kept in the URL; selecting a row shows its latency, throughput and error rate
+//! over time and its distribution.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -13,9 +15,14 @@ use crate::components::chart::ChartPanel;
 use crate::components::live::use_live;
 use crate::components::metric_card::format_ms;
 use crate::components::range::RangeControl;
+use crate::components::tags::TagControl;
 use crate::model::history::Span;
 use crate::model::live::OPERATIONS_EVERY_TICKS;
 use crate::model::ops::{sort_operations, OperationSummary, SortKey, Timings};
+use crate::model::tags::{Selection, TagValues};
+
+/// A row of the table: a name and the values of the tags it is grouped by.
+type RowKey = (String, std::collections::BTreeMap<String, String>);
 
 #[component]
 pub fn OperationsPage() -> impl IntoView {
@@ -31,30 +38,56 @@ pub fn OperationsPage() -> impl IntoView {
     let of = Memo::new(move |_| {
         query.read().get("of").and_then(|label| Timings::parse(&label)).unwrap_or_default()
     });
-    // Changing one of the two keeps the other.
+    // `tag=key:value` (repeatable) and `by=key`; a bad one in a typed URL is shown, not used.
+    let parsed_selection = Memo::new(move |_| {
+        let q = query.read();
+        let tags = q.get_all("tag").unwrap_or_default();
+        Selection::parse(tags.iter().map(String::as_str), q.get_str("by"))
+    });
+    let selection = Memo::new(move |_| parsed_selection.get().unwrap_or_default());
+    // Changing one of them keeps the others.
     let navigate = use_navigate();
-    let go = move |of: Timings, span: Span| {
-        navigate(
-            &format!("/operations?of={}&{}", of.as_str(), span.to_query()),
-            NavigateOptions::default(),
-        );
+    let go = move |of: Timings, span: Span, selection: Selection| {
+        let mut url = format!("/operations?of={}&{}", of.as_str(), span.to_query());
+        let tags = selection.to_query();
+        if !tags.is_empty() {
+            url.push('&');
+            url.push_str(&tags);
+        }
+        navigate(&url, NavigateOptions::default());
     };
     let on_span = {
         let go = go.clone();
-        Callback::new(move |chosen: Span| go(of.get_untracked(), chosen))
+        Callback::new(move |chosen: Span| go(of.get_untracked(), chosen, selection.get_untracked()))
+    };
+    let selected = RwSignal::new(None::<RowKey>);
+    let on_selection = {
+        let go = go.clone();
+        Callback::new(move |chosen: Selection| {
+            selected.set(None);
+            go(of.get_untracked(), span.get_untracked(), chosen)
+        })
     };
 
     let sort = RwSignal::new((SortKey::P95, true));
     let filter = RwSignal::new(String::new());
-    let selected = RwSignal::new(None::<String>);
     // The table refreshes every few live ticks, as often as the statistics are recomputed.
     let version = Memo::new(move |_| {
         live.history.with(|h| h.last().map_or(0, |s| s.seq / OPERATIONS_EVERY_TICKS))
     });
     let view_data = Resource::new_blocking(
-        move || (of.get(), span.get(), version.get()),
-        |(of, span, _)| get_operations(of, span),
+        move || (of.get(), span.get(), selection.get(), version.get()),
+        |(of, span, selection, _)| get_operations(of, span, selection),
     );
+    // The tags in view, for the tag control (outside the table, so typing survives refreshes).
+    let known = RwSignal::new(Vec::<TagValues>::new());
+    Effect::new(move |_| {
+        if let Some(Ok(data)) = view_data.get() {
+            if known.with_untracked(|k| *k != data.tags) {
+                known.set(data.tags);
+            }
+        }
+    });
 
     view! {
         <Title text="Operations" />
@@ -80,7 +113,7 @@ pub fn OperationsPage() -> impl IntoView {
                             move |ev| {
                             if let Some(chosen) = Timings::parse(&event_target_value(&ev)) {
                                 selected.set(None);
-                                go(chosen, span.get_untracked());
+                                go(chosen, span.get_untracked(), selection.get_untracked());
                             }
                         }}
                     >
@@ -93,7 +126,11 @@ pub fn OperationsPage() -> impl IntoView {
                     </select>
                 </label>
                 <RangeControl current=span choices=Span::operations_choices() on_change=on_span />
+                <TagControl current=selection known on_change=on_selection />
             </div>
+            {move || parsed_selection.get().err().map(|e| view! {
+                <p class="notice" data-testid="tag-url-error">{format!("Ignoring the tags in the address: {e}")}</p>
+            })}
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     let data = view_data.await;
@@ -109,11 +146,20 @@ pub fn OperationsPage() -> impl IntoView {
                                 </p>
                             });
                             let source = if data.span.is_live() { "live" } else { "from the history store" };
+                            let mut tagged: Vec<String> = Vec::new();
+                            if !data.selection.require.is_empty() {
+                                let tags: Vec<String> = data.selection.require.iter().map(|t| t.as_text()).collect();
+                                tagged.push(format!(" · tagged {}", tags.join(", ")));
+                            }
+                            if !data.selection.by.is_empty() {
+                                tagged.push(format!(" · grouped by {}", data.selection.by.join(", ")));
+                            }
                             let footnote = format!(
-                                "{} {} {} ({source}) · percentiles within ±{:.0} %",
+                                "{} {} {} ({source}){} · percentiles within ±{:.0} %",
                                 data.operations.len(),
                                 data.of.as_str(),
                                 TimeWindow::of(data.span, data.now_ms).describe(),
+                                tagged.concat(),
                                 data.relative_error * 100.0
                             );
                             let ops = data.operations;
@@ -127,9 +173,16 @@ pub fn OperationsPage() -> impl IntoView {
                     }
                 })}
             </Transition>
-            {move || selected.get().map(|name| view! { <OperationDetailPanel of name span version on_zoom=on_span /> })}
+            {move || selected.get().map(|row| view! {
+                <OperationDetailPanel of row selection span version on_zoom=on_span />
+            })}
         </section>
     }
+}
+
+/// A row's group tags as words: `region=eu v=2`.
+fn tag_words(tags: &std::collections::BTreeMap<String, String>) -> String {
+    tags.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
 }
 
 const COLUMNS: [(SortKey, &str); 10] = [
@@ -150,7 +203,7 @@ fn OperationsTable(
     ops: Vec<OperationSummary>,
     sort: RwSignal<(SortKey, bool)>,
     filter: RwSignal<String>,
-    selected: RwSignal<Option<String>>,
+    selected: RwSignal<Option<RowKey>>,
 ) -> impl IntoView {
     let rows = Memo::new(move |_| {
         let needle = filter.get().to_lowercase();
@@ -202,7 +255,9 @@ fn OperationsTable(
             <tbody>
                 <For
                     each=move || rows.get()
-                    key=|op| (op.name.clone(), op.count, op.p95_ms.to_bits(), op.max_ms.to_bits())
+                    key=|op| {
+                        (op.name.clone(), op.tags.clone(), op.count, op.p95_ms.to_bits(), op.max_ms.to_bits())
+                    }
                     let(op)
                 >
                     <OperationRow op selected />
@@ -218,24 +273,27 @@ fn OperationsTable(
 }
 
 #[component]
-fn OperationRow(op: OperationSummary, selected: RwSignal<Option<String>>) -> impl IntoView {
+fn OperationRow(op: OperationSummary, selected: RwSignal<Option<RowKey>>) -> impl IntoView {
     let name = op.name.clone();
+    let row: RowKey = (name.clone(), op.tags.clone());
     let is_selected = {
-        let name = name.clone();
-        move || selected.get().as_deref() == Some(name.as_str())
+        let row = row.clone();
+        move || selected.with(|s| s.as_ref() == Some(&row))
     };
+    let tags = tag_words(&op.tags);
     let class = op.latency_class;
     view! {
         <tr
             data-testid="op-row"
             data-name=name.clone()
+            data-tags=tags.clone()
             aria-selected=move || if is_selected() { "true" } else { "false" }
-            on:click={
-                let name = name.clone();
-                move |_| selected.set(Some(name.clone()))
-            }
+            on:click=move |_| selected.set(Some(row.clone()))
         >
-            <td class="name" title=name.clone()>{name.clone()}</td>
+            <td class="name" title=name.clone()>
+                {name.clone()}
+                {(!tags.is_empty()).then(|| view! { <span class="row-tags" data-testid="row-tags">{tags.clone()}</span> })}
+            </td>
             <td data-col="count">{op.count}</td>
             <td>{format!("{:.1}", op.rate_per_min)}</td>
             <td>{format!("{:.1} %", op.success_pct)}</td>
@@ -255,17 +313,26 @@ fn OperationRow(op: OperationSummary, selected: RwSignal<Option<String>>) -> imp
 #[component]
 fn OperationDetailPanel(
     of: Memo<Timings>,
-    name: String,
+    /// The row shown: a name and its group's tags.
+    row: RowKey,
+    /// The page's selection, narrowed to the row's group.
+    selection: Memo<Selection>,
     span: Memo<Span>,
     version: Memo<u64>,
     /// A range dragged on a chart.
     on_zoom: Callback<Span>,
 ) -> impl IntoView {
-    let title = name.clone();
+    let (name, group) = row;
+    let title = match tag_words(&group) {
+        words if words.is_empty() => name.clone(),
+        words => format!("{name} · {words}"),
+    };
     let zoom = Callback::new(move |(from, to): (u64, u64)| on_zoom.run(Span::Between(from, to)));
     let detail = Resource::new(
-        move || (of.get(), name.clone(), span.get(), version.get()),
-        |(of, name, span, _)| get_operation_detail(of, name, span),
+        move || {
+            (of.get(), name.clone(), span.get(), selection.get().narrowed(&group), version.get())
+        },
+        |(of, name, span, selection, _)| get_operation_detail(of, name, span, selection),
     );
     view! {
         <section class="detail" data-testid="op-detail">

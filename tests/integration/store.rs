@@ -191,6 +191,19 @@ async fn gauges_have_a_stored_history_per_minute() {
         tokio::time::sleep(Duration::from_millis(50)).await; // poll interval
     };
     assert_eq!(series["points"][0]["value"], 7.0, "{series}");
+    assert_eq!(series["kind"], "gauge", "{series}");
+    // Steps fold minutes: a gauge keeps its last value, with the least and most.
+    let (_, wide) =
+        app.get_json("/api/v1/metrics/gauge/queue.actions/series?from=-1h&step=15m").await;
+    assert_eq!(wide["step_ms"], 900_000, "{wide}");
+    assert_eq!(
+        (wide["points"][0]["value"].as_f64(), wide["points"][0]["max"].as_f64()),
+        (Some(7.0), Some(7.0)),
+        "{wide}"
+    );
+    let (status, body) =
+        app.get_json("/api/v1/metrics/gauge/queue.actions/series?from=-30d&step=1m").await;
+    assert_eq!((status, body["field"].as_str()), (StatusCode::BAD_REQUEST, Some("step")), "{body}");
     let (status, body) = app.get_json("/api/v1/metrics/histogram/x/series").await;
     assert_eq!((status, body["field"].as_str()), (StatusCode::BAD_REQUEST, Some("kind")));
 }
@@ -231,6 +244,30 @@ async fn tags_filter_and_group_live_windows_and_stored_ranges() {
     let (_, series) =
         app.get_json("/api/v1/operations/checkout/series?from=-10m&tag=region:eu").await;
     assert_eq!(series["points"][0]["count"], 2, "{series}");
+    assert!(series.get("groups").is_none(), "{series}");
+    // `by=` on a series: the merged total and one series per group.
+    let (_, series) = app.get_json("/api/v1/operations/checkout/series?from=-10m&by=region").await;
+    assert_eq!(series["points"][0]["count"], 3, "{series}");
+    let groups: Vec<(String, u64)> = series["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["tags"]["region"].as_str().unwrap().into(),
+                g["points"][0]["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(groups, vec![("eu".to_string(), 2), ("us".to_string(), 1)], "{series}");
+    // A range lists the tag keys and values stored in it, whatever `tag=` keeps.
+    let (_, range) = app.get_json("/api/v1/operations?from=-10m&tag=region:us").await;
+    assert_eq!(range["tags"][0]["key"], "region", "{range}");
+    assert_eq!(range["tags"][0]["values"], serde_json::json!(["eu", "us"]), "{range}");
+    assert_eq!(range["tags"][1]["values"], serde_json::json!(["2"]), "{range}");
     let (status, body) = app.get_json("/api/v1/operations?tag=nocolon").await;
     assert_eq!((status, body["field"].as_str()), (StatusCode::BAD_REQUEST, Some("tag")));
+    let many: Vec<String> = (0..17).map(|i| format!("k{i}")).collect();
+    let (status, body) = app.get_json(&format!("/api/v1/operations?by={}", many.join(","))).await;
+    assert_eq!((status, body["field"].as_str()), (StatusCode::BAD_REQUEST, Some("by")), "{body}");
 }

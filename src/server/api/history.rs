@@ -11,16 +11,19 @@ use serde::Serialize;
 
 use super::ops::internal;
 use super::range::{self, TimeRange};
-use crate::model::history::{HostHistory, OperationSeries, OperationsRange, Span, Tier};
+use crate::model::history::{
+    HostHistory, OperationSeries, OperationsRange, SeriesGroup, Span, Tier,
+};
 use crate::model::live::Sample;
 use crate::model::ops::OperationSummary;
+use crate::model::values::{ValueKind, ValueSeries};
 use crate::server::error::ApiError;
 use crate::server::metrics::tags::Selection;
 use crate::server::metrics::TimingKind;
 use crate::server::state::AppState;
 use crate::server::stats::{Group, OperationRegistry, RangeStats};
 use crate::server::store::host::{field_index, HOST_FIELDS};
-use crate::server::store::{query, SeriesKind, Store, StoreStats};
+use crate::server::store::{query, Store, StoreStats};
 
 const MINUTE_MS: u64 = 60_000;
 const HOUR_MS: u64 = 3_600_000;
@@ -52,7 +55,7 @@ pub async fn range_summaries(
     let store = &state.store;
     let range = range::time_range(query, store.now_ms())?;
     let thresholds = state.app.thresholds();
-    let (plan, mut operations) = read(state, move |store| {
+    let (plan, mut operations, tags) = read(state, move |store| {
         let retention = store.retention();
         store
             .readers()
@@ -65,6 +68,8 @@ pub async fn range_summaries(
             .map_err(store_failed)
             .map(|(plan, stats)| {
                 let span_secs = (range.to_ms - plan.from_ms).div_ceil(1000);
+                let tags =
+                    crate::server::metrics::tags::tag_index(stats.iter().map(|(k, _)| k.as_str()));
                 let mut groups: std::collections::BTreeMap<Group, RangeStats> = Default::default();
                 for (key, s) in &stats {
                     if selection.keeps(key) {
@@ -79,7 +84,7 @@ pub async fn range_summaries(
                         Some(summary)
                     })
                     .collect::<Vec<_>>();
-                (plan, ops)
+                (plan, ops, tags)
             })
     })
     .await?;
@@ -92,11 +97,13 @@ pub async fn range_summaries(
         relative_error: OperationRegistry::RELATIVE_ERROR,
         total,
         operations,
+        tags,
     })
 }
 
-/// `GET /api/v1/operations/{name}/series?from=&to=&step=` (and `/api/v1/events/{name}/series`).
-/// Steps are whole minutes; a step of whole hours, or a range older than the minute rows,
+/// `GET /api/v1/operations/{name}/series?from=&to=&step=&tag=k:v&by=k` (and
+/// `/api/v1/events/{name}/series`): the series `tag=` keeps, merged, and with `by=` one series
+/// per group as well. Steps are whole minutes; a step of whole hours, or a range older than the minute rows,
 /// is served from hour rows (and rounded up to whole hours).
 pub async fn series(
     kind: TimingKind,
@@ -128,20 +135,28 @@ pub async fn series(
                     }
                 };
                 plan.from_ms = from_ms;
-                let points = query::series_points(
-                    c,
-                    kind.series_kind(),
-                    &wanted,
-                    |key| selection.keeps(key),
-                    &plan,
-                    step,
-                )?;
-                Ok(points.map(|points| (plan.tier, points)))
+                let series = kind.series_kind();
+                let keep = |key: &str| selection.keeps(key);
+                let Some(points) = query::series_points(c, series, &wanted, keep, &plan, step)?
+                else {
+                    return Ok(None);
+                };
+                let groups = if selection.by.is_empty() {
+                    Vec::new()
+                } else {
+                    let group = |key: &str| keep(key).then(|| selection.group_of(key).1);
+                    query::series_points_grouped(c, series, &wanted, group, &plan, step)?
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|(tags, points)| SeriesGroup { tags, points })
+                        .collect()
+                };
+                Ok(Some((plan.tier, points, groups)))
             })
             .map_err(store_failed)
     })
     .await?;
-    let Some((tier, points)) = answer else {
+    let Some((tier, points, groups)) = answer else {
         return Err(ApiError::new(StatusCode::NOT_FOUND, format!("nothing stored for '{name}'"))
             .with_field("name"));
     };
@@ -153,6 +168,7 @@ pub async fn series(
         tier,
         relative_error: OperationRegistry::RELATIVE_ERROR,
         points,
+        groups,
     }))
 }
 
@@ -227,61 +243,59 @@ pub async fn host_history(
     })
 }
 
-/// One stored minute value of a counter (its increments), gauge (its latest value) or set (its
-/// unique members).
-#[derive(Serialize)]
-pub struct ValuePoint {
-    pub at_ms: u64,
-    pub value: f64,
-}
-
-#[derive(Serialize)]
-pub struct ValueSeries {
-    pub kind: &'static str,
-    pub name: String,
-    pub from_ms: u64,
-    pub to_ms: u64,
-    pub step_ms: u64,
-    pub points: Vec<ValuePoint>,
-}
-
-/// `GET /api/v1/metrics/{kind}/{name}/series?from=&to=` with kind `counter`, `gauge` or
-/// `set`: one point per stored minute.
+/// `GET /api/v1/metrics/{kind}/{name}/series?from=&to=&step=` with kind `counter`, `gauge` or
+/// `set`: see [`value_history`]. Without `step`, the shortest whole-minute step giving at most
+/// [`range::DEFAULT_POINTS`] points.
 pub async fn value_series(
     State(state): State<AppState>,
     Path((kind, name)): Path<(String, String)>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<ValueSeries>, ApiError> {
-    let (label, series_kind) = match kind.as_str() {
-        "counter" => ("counter", SeriesKind::Counter),
-        "gauge" => ("gauge", SeriesKind::Gauge),
-        "set" => ("set", SeriesKind::Set),
-        _ => return Err(ApiError::bad_field("kind", "kind: must be counter, gauge or set")),
-    };
+    let kind = ValueKind::parse(&kind)
+        .ok_or_else(|| ApiError::bad_field("kind", "kind: must be counter, gauge or set"))?;
     let range = range::time_range(&query, state.store.now_ms())?;
-    if (range.to_ms - range.from_ms).div_ceil(MINUTE_MS) > range::MAX_POINTS * 30 {
-        return Err(ApiError::bad_field("from", "from: at most 60,000 minutes per answer"));
+    let step = range::step(&query, range, MINUTE_MS)?;
+    value_history(&state, kind, name, range, step).await.map(Json)
+}
+
+/// A counter's, gauge's or set's stored minutes over `range`, folded into steps of `asked_ms`
+/// rounded up to whole minutes ([`crate::model::values::fold_steps`]); more than
+/// [`range::MAX_POINTS`] steps is a 400 naming `step`, a name never stored a 404.
+pub async fn value_history(
+    state: &AppState,
+    kind: ValueKind,
+    name: String,
+    range: TimeRange,
+    asked_ms: u64,
+) -> Result<ValueSeries, ApiError> {
+    let step = asked_ms.max(1).div_ceil(MINUTE_MS) * MINUTE_MS;
+    if (range.to_ms - range.from_ms).div_ceil(step) > range::MAX_POINTS {
+        return Err(ApiError::bad_field("step", "step: would return too many points"));
     }
+    let from_ms = range.from_ms - range.from_ms % step;
     let wanted = name.clone();
-    let points = read(&state, move |store| {
+    let minutes = read(state, move |store| {
         store
             .readers()
-            .with(|c| query::value_points(c, series_kind, &wanted, range.from_ms, range.to_ms))
+            .with(|c| query::value_points(c, kind.into(), &wanted, from_ms, range.to_ms))
             .map_err(store_failed)
     })
     .await?
     .ok_or_else(|| {
-        ApiError::new(StatusCode::NOT_FOUND, format!("nothing stored for {label} '{name}'"))
-            .with_field("name")
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("nothing stored for {} '{name}'", kind.as_str()),
+        )
+        .with_field("name")
     })?;
-    Ok(Json(ValueSeries {
-        kind: label,
+    Ok(ValueSeries {
+        kind,
         name,
-        from_ms: range.from_ms,
+        from_ms,
         to_ms: range.to_ms,
-        step_ms: MINUTE_MS,
-        points: points.into_iter().map(|(at_ms, value)| ValuePoint { at_ms, value }).collect(),
-    }))
+        step_ms: step,
+        points: crate::model::values::fold_steps(kind, &minutes, from_ms, step),
+    })
 }
 
 /// `GET /api/v1/host`: the latest host sample.
@@ -346,7 +360,8 @@ pub async fn recording(State(state): State<AppState>) -> Json<Recording> {
     Json(Recording { paused: state.store.is_paused() })
 }
 
-/// One name's stored statistics from `from_ms` to `to_ms` as the detail view shows them:
+/// One name's stored statistics (of the tag sets `selection` keeps) from `from_ms` to `to_ms`
+/// as the detail view shows them:
 /// summary, latency, throughput and errors over time (60 to 120 points,
 /// [`Span::stored_step_secs`]) and histogram; `None` when nothing of it is stored there.
 pub async fn stored_detail(
@@ -354,6 +369,7 @@ pub async fn stored_detail(
     kind: TimingKind,
     name: String,
     (from_ms, to_ms): (u64, u64),
+    selection: Selection,
 ) -> Result<Option<crate::model::ops::OperationDetail>, ApiError> {
     let now = state.store.now_ms();
     let step = Span::stored_step_secs(to_ms.saturating_sub(from_ms) / 1000) * 1000;
@@ -366,7 +382,8 @@ pub async fn stored_detail(
                 let plan = query::plan_now(c, from_ms, to_ms, now, &store.retention())?;
                 let mut merged = RangeStats::default();
                 for (key, s) in query::range_stats(c, kind.series_kind(), &plan)? {
-                    if crate::server::metrics::tags::name_of(&key) == name {
+                    if crate::server::metrics::tags::name_of(&key) == name && selection.keeps(&key)
+                    {
                         merged.merge(&s);
                     }
                 }
@@ -374,10 +391,11 @@ pub async fn stored_detail(
                 let Some(summary) = merged.summary(&name, span_secs, &thresholds) else {
                     return Ok(None);
                 };
+                let keep = |key: &str| selection.keeps(key);
                 let mut by_step = plan.clone();
                 by_step.from_ms = from_ms;
                 let points =
-                    query::series_points(c, kind.series_kind(), &name, |_| true, &by_step, step)?
+                    query::series_points(c, kind.series_kind(), &name, keep, &by_step, step)?
                         .unwrap_or_default();
                 let series = points
                     .into_iter()

@@ -56,7 +56,10 @@ pub(super) fn split_query(
     let tags: Vec<&str> =
         pairs.iter().filter(|(k, _)| k == "tag").map(|(_, v)| v.as_str()).collect();
     let by = pairs.iter().rev().find(|(k, _)| k == "by").map(|(_, v)| v.as_str());
-    let selection = Selection::parse(tags, by).map_err(|e| ApiError::bad_field("tag", e))?;
+    let selection = Selection::parse(tags, by).map_err(|e| {
+        let field = if e.starts_with("by:") { "by" } else { "tag" };
+        ApiError::bad_field(field, e)
+    })?;
     Ok((pairs.into_iter().collect(), selection))
 }
 

@@ -301,6 +301,11 @@ impl AppMetrics {
         )
     }
 
+    /// The tag keys and values of every series of `kind` held in memory.
+    pub fn tag_index(&self, kind: TimingKind) -> Vec<crate::model::tags::TagValues> {
+        tags::tag_index(self.lock().registry(kind).keys())
+    }
+
     /// Samples moved to an overflow tag set, and the bound per name.
     pub fn tag_sets_overflowed(&self) -> (u64, usize) {
         let inner = self.lock();

@@ -6,6 +6,8 @@ use std::collections::HashSet;
 
 use serde::Serialize;
 
+use crate::model::values::{ValueKind, ValueReading, ValuesView};
+
 /// A counter: its total since start and the increments of the current and previous minute.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct CounterValue {
@@ -121,4 +123,88 @@ pub struct OtherMetrics {
     pub counters: Vec<(String, CounterValue)>,
     pub gauges: Vec<(String, f64)>,
     pub sets: Vec<SetReading>,
+}
+
+impl OtherMetrics {
+    /// The Values page's list: these readings and the `stored` names not among them (with no
+    /// value), by kind then name, at most `limit`.
+    pub fn listing(
+        self,
+        now_ms: u64,
+        stored: Vec<(ValueKind, String)>,
+        limit: usize,
+    ) -> ValuesView {
+        let reading = |kind, name, value, total, lower_bound| ValueReading {
+            kind,
+            name,
+            value,
+            total,
+            lower_bound,
+        };
+        let mut readings: Vec<ValueReading> = Vec::new();
+        for (name, c) in self.counters {
+            readings.push(reading(
+                ValueKind::Counter,
+                name,
+                Some(c.last_minute),
+                Some(c.total),
+                false,
+            ));
+        }
+        for (name, v) in self.gauges {
+            readings.push(reading(ValueKind::Gauge, name, Some(v), None, false));
+        }
+        for s in self.sets {
+            readings.push(reading(
+                ValueKind::Set,
+                s.name,
+                Some(s.unique as f64),
+                None,
+                s.lower_bound,
+            ));
+        }
+        let held: HashSet<(ValueKind, String)> =
+            readings.iter().map(|r| (r.kind, r.name.clone())).collect();
+        for (kind, name) in stored {
+            if !held.contains(&(kind, name.clone())) {
+                readings.push(reading(kind, name, None, None, false));
+            }
+        }
+        readings.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
+        let truncated = readings.len() > limit;
+        readings.truncate(limit);
+        ValuesView { now_ms, readings, truncated }
+    }
+}
+
+#[cfg(test)]
+mod listing_tests {
+    use super::*;
+
+    #[test]
+    fn the_listing_merges_memory_and_store_once_each_by_kind_then_name() {
+        let metrics = OtherMetrics {
+            counters: vec![(
+                "hits".into(),
+                CounterValue { total: 9.0, last_minute: 3.0, ..Default::default() },
+            )],
+            gauges: vec![("queue".into(), 7.0)],
+            sets: vec![SetReading { name: "users".into(), unique: 4, lower_bound: true }],
+        };
+        let stored =
+            vec![(ValueKind::Gauge, "queue".to_string()), (ValueKind::Counter, "old".to_string())];
+        let view = metrics.listing(1, stored, 10);
+        let names: Vec<(&str, Option<f64>)> =
+            view.readings.iter().map(|r| (r.name.as_str(), r.value)).collect();
+        assert_eq!(
+            names,
+            vec![("hits", Some(3.0)), ("old", None), ("queue", Some(7.0)), ("users", Some(4.0))]
+        );
+        assert!(view.readings[3].lower_bound && !view.truncated);
+        assert!(
+            OtherMetrics { counters: vec![], gauges: vec![], sets: vec![] }
+                .listing(1, vec![(ValueKind::Set, "a".into()), (ValueKind::Set, "b".into())], 1)
+                .truncated
+        );
+    }
 }

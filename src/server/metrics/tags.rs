@@ -89,40 +89,14 @@ pub fn join(name: &str, tags: &str) -> String {
     }
 }
 
-/// Which series a query keeps (`tag=k:v`, all must match) and how it groups them
-/// (`by=k`: one row per name and value of `k`; without it, one row per name).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Selection {
-    pub require: Vec<(String, String)>,
-    pub by: Vec<String>,
-}
+pub use crate::model::tags::Selection;
+use crate::model::tags::{TagValues, MAX_TAG_KEYS, MAX_TAG_VALUES};
 
+/// How a [`Selection`] (a model type, shared with the UI) applies to series keys.
 impl Selection {
-    /// Parses `tag=k:v` values and `by=k1,k2`.
-    pub fn parse<'a>(
-        tags: impl IntoIterator<Item = &'a str>,
-        by: Option<&str>,
-    ) -> Result<Selection, String> {
-        let mut require = Vec::new();
-        for t in tags {
-            let (k, v) =
-                t.split_once(':').ok_or_else(|| format!("tag: must be key:value (got {t})"))?;
-            if k.is_empty() {
-                return Err(format!("tag: must be key:value (got {t})"));
-            }
-            require.push((k.to_string(), v.to_string()));
-        }
-        let by = by
-            .map(|b| {
-                b.split(',').map(str::trim).filter(|k| !k.is_empty()).map(String::from).collect()
-            })
-            .unwrap_or_default();
-        Ok(Selection { require, by })
-    }
-
     /// Whether the series `key` is kept.
     pub fn keeps(&self, key: &str) -> bool {
-        self.require.iter().all(|(k, v)| tags_of(key).any(|(tk, tv)| tk == k && tv == v))
+        self.require.iter().all(|t| tags_of(key).any(|(k, v)| k == t.key && v == t.value))
     }
 
     /// The group of `key`: its name and the values of the `by` keys it has.
@@ -133,6 +107,26 @@ impl Selection {
             .collect();
         (name_of(key).to_string(), tags)
     }
+}
+
+/// The tag keys of `keys` (series keys) and their values, sorted, at most [`MAX_TAG_KEYS`]
+/// keys of at most [`MAX_TAG_VALUES`] values each; the overflow tag is left out.
+pub fn tag_index<'k>(keys: impl IntoIterator<Item = &'k str>) -> Vec<TagValues> {
+    let mut index: BTreeMap<&str, std::collections::BTreeSet<&str>> = BTreeMap::new();
+    for key in keys {
+        for (k, v) in tags_of(key).filter(|(k, _)| *k != OVERFLOW.0) {
+            index.entry(k).or_default().insert(v);
+        }
+    }
+    index
+        .into_iter()
+        .take(MAX_TAG_KEYS)
+        .map(|(key, values)| TagValues {
+            key: key.to_string(),
+            more: values.len() > MAX_TAG_VALUES,
+            values: values.into_iter().take(MAX_TAG_VALUES).map(String::from).collect(),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -166,5 +160,21 @@ mod tests {
         let (name, tags) = s.group_of(&buf);
         assert_eq!((name.as_str(), tags.get("v").map(String::as_str)), ("op", Some("2")));
         assert!(Selection::parse(["nocolon"], None).is_err());
+    }
+
+    #[test]
+    fn the_tag_index_lists_keys_and_values_once_without_the_overflow_tag() {
+        let (mut buf, mut scratch) = (String::new(), Vec::new());
+        let mut keys = vec![overflow_key("op"), "plain".to_string()];
+        for (region, v) in [("eu", "2"), ("us", "2"), ("eu", "3")] {
+            series_key(&mut buf, &mut scratch, "op", [("region", region), ("v", v)]);
+            keys.push(buf.clone());
+        }
+        let index = tag_index(keys.iter().map(String::as_str));
+        let flat: Vec<(&str, Vec<&str>)> = index
+            .iter()
+            .map(|t| (t.key.as_str(), t.values.iter().map(String::as_str).collect()))
+            .collect();
+        assert_eq!(flat, vec![("region", vec!["eu", "us"]), ("v", vec!["2", "3"])]);
     }
 }

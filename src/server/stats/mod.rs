@@ -325,6 +325,11 @@ impl OperationRegistry {
         })
     }
 
+    /// The keys of every series held, in no set order.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.series.keys().map(|k| &**k)
+    }
+
     /// Whether the series `key` is held.
     pub fn contains(&self, key: &str) -> bool {
         self.series.contains_key(key)

@@ -114,6 +114,17 @@ pub enum SeriesKind {
     Set,
 }
 
+impl From<crate::model::values::ValueKind> for SeriesKind {
+    fn from(kind: crate::model::values::ValueKind) -> Self {
+        use crate::model::values::ValueKind;
+        match kind {
+            ValueKind::Counter => SeriesKind::Counter,
+            ValueKind::Gauge => SeriesKind::Gauge,
+            ValueKind::Set => SeriesKind::Set,
+        }
+    }
+}
+
 impl SeriesKind {
     pub(crate) const fn code(self) -> i64 {
         match self {

@@ -277,6 +277,19 @@ fn series_ids(
     name: &str,
     keep: impl Fn(&str) -> bool,
 ) -> rusqlite::Result<Vec<i64>> {
+    Ok(series_ids_grouped(conn, kind, name, |key| keep(key).then_some(()))?
+        .into_iter()
+        .map(|(id, ())| id)
+        .collect())
+}
+
+/// The ids of the series of `name` that `group` puts in a group, with their group.
+fn series_ids_grouped<G>(
+    conn: &Connection,
+    kind: SeriesKind,
+    name: &str,
+    group: impl Fn(&str) -> Option<G>,
+) -> rusqlite::Result<Vec<(i64, G)>> {
     let mut stmt =
         conn.prepare_cached("SELECT id, tags FROM series WHERE kind = ?1 AND name = ?2")?;
     let rows = stmt.query_map(params![kind.code(), name], |r| {
@@ -285,8 +298,8 @@ fn series_ids(
     let mut ids = Vec::new();
     for row in rows {
         let (id, tags) = row?;
-        if keep(&tags::join(name, &tags)) {
-            ids.push(id);
+        if let Some(g) = group(&tags::join(name, &tags)) {
+            ids.push((id, g));
         }
     }
     Ok(ids)
@@ -302,12 +315,28 @@ pub fn series_points(
     plan: &Plan,
     step_ms: u64,
 ) -> rusqlite::Result<Option<Vec<SeriesPoint>>> {
-    let ids = series_ids(conn, kind, name, keep)?;
+    Ok(series_points_grouped(conn, kind, name, |key| keep(key).then_some(()), plan, step_ms)?
+        .map(|mut groups| groups.remove(&()).unwrap_or_default()))
+}
+
+/// The series of `name` merged per group (`group` puts a key in one, or leaves it out) and
+/// per `step_ms` over the plan; groups without samples there are absent; `None` when no
+/// series of a group was ever stored.
+pub fn series_points_grouped<G: Ord + Clone>(
+    conn: &Connection,
+    kind: SeriesKind,
+    name: &str,
+    group: impl Fn(&str) -> Option<G>,
+    plan: &Plan,
+    step_ms: u64,
+) -> rusqlite::Result<Option<std::collections::BTreeMap<G, Vec<SeriesPoint>>>> {
+    let ids = series_ids_grouped(conn, kind, name, group)?;
     if ids.is_empty() {
         return Ok(None);
     }
-    let mut steps: std::collections::BTreeMap<u64, RangeStats> = Default::default();
-    for (id, &(table, lo, hi)) in ids.iter().flat_map(|id| plan.parts.iter().map(move |p| (*id, p)))
+    let mut steps: std::collections::BTreeMap<(G, u64), RangeStats> = Default::default();
+    for ((id, g), &(table, lo, hi)) in
+        ids.iter().flat_map(|id| plan.parts.iter().map(move |p| (id, p)))
     {
         let sql = format!(
             "SELECT at_ms, count, errors, sum_ms, min_ms, max_ms, bins FROM {table} \
@@ -319,30 +348,27 @@ pub fn series_points(
             let at = row.get::<_, i64>(0)?.max(0) as u64;
             let Some(rollup) = rollup_from_row(row, 1)? else { continue };
             let slot = plan.from_ms + (at.saturating_sub(plan.from_ms)) / step_ms * step_ms;
-            steps.entry(slot).or_default().add(&rollup);
+            steps.entry((g.clone(), slot)).or_default().add(&rollup);
         }
     }
     let step_min = step_ms as f64 / MINUTE_MS as f64;
-    Ok(Some(
-        steps
-            .into_iter()
-            .map(|(at_ms, stats)| {
-                let [p50_ms, p95_ms, p99_ms] = stats.quantiles();
-                let (count, errors) = (stats.count(), stats.errors());
-                SeriesPoint {
-                    at_ms,
-                    count,
-                    errors,
-                    rate_per_min: count as f64 / step_min,
-                    error_pct: 100.0 * errors as f64 / count.max(1) as f64,
-                    p50_ms,
-                    p95_ms,
-                    p99_ms,
-                    max_ms: stats.max_ms(),
-                }
-            })
-            .collect(),
-    ))
+    let mut groups: std::collections::BTreeMap<G, Vec<SeriesPoint>> = Default::default();
+    for ((g, at_ms), stats) in steps {
+        let [p50_ms, p95_ms, p99_ms] = stats.quantiles();
+        let (count, errors) = (stats.count(), stats.errors());
+        groups.entry(g).or_default().push(SeriesPoint {
+            at_ms,
+            count,
+            errors,
+            rate_per_min: count as f64 / step_min,
+            error_pct: 100.0 * errors as f64 / count.max(1) as f64,
+            p50_ms,
+            p95_ms,
+            p99_ms,
+            max_ms: stats.max_ms(),
+        });
+    }
+    Ok(Some(groups))
 }
 
 /// A counter's, gauge's or set's minute values in `[from, to)`, oldest first; `None` when the
@@ -366,6 +392,33 @@ pub fn value_points(
         Ok((r.get::<_, i64>(0)?.max(0) as u64, r.get::<_, f64>(1)?))
     })?;
     rows.collect::<rusqlite::Result<Vec<_>>>().map(Some)
+}
+
+/// The names of the untagged counters, gauges and sets ever stored, by kind then name, at most
+/// `limit`.
+pub fn value_names(
+    conn: &Connection,
+    limit: usize,
+) -> rusqlite::Result<Vec<(crate::model::values::ValueKind, String)>> {
+    use crate::model::values::ValueKind;
+    let mut stmt = conn.prepare_cached(
+        "SELECT kind, name FROM series WHERE kind IN (?1, ?2, ?3) AND tags = '' \
+         ORDER BY kind, name LIMIT ?4",
+    )?;
+    let codes = ValueKind::ALL.map(|k| SeriesKind::from(k).code());
+    let rows = stmt.query_map(
+        params![codes[0], codes[1], codes[2], limit.min(i64::MAX as usize) as i64],
+        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
+    )?;
+    let mut names = Vec::new();
+    for row in rows {
+        let (code, name) = row?;
+        if let Some(kind) = ValueKind::ALL.into_iter().find(|k| SeriesKind::from(*k).code() == code)
+        {
+            names.push((kind, name));
+        }
+    }
+    Ok(names)
 }
 
 /// Host history per `step_ms` from `tier` (raw, minute or hour rows) for the fields at
