@@ -53,6 +53,7 @@ pub async fn get_operations(
     let failed = |e: crate::server::error::ApiError| ServerFnError::new(e.error);
     let now_ms = crate::server::now_ms();
     let (dropped_by_cap, max_series) = state.app.budget();
+    let memory = state.app.memory_budget();
     let (operations, tags) = match span {
         Span::Live(window) => {
             state.limits.queries.check().map_err(failed)?;
@@ -93,6 +94,7 @@ pub async fn get_operations(
         tags,
         dropped_by_cap,
         max_series,
+        memory,
     })
 }
 

@@ -24,15 +24,30 @@ export class RangeControl {
 
   /** Drags across `chart` (a chart panel) from one share of its width to another. */
   async dragAcross(chart: Locator, fromShare: number, toShare: number) {
+    await this.startDrag(chart, fromShare, (fromShare + toShare) / 2);
+    await this.endDrag(chart, toShare);
+  }
+
+  /** Presses on `chart` at one share of its width and moves to another, holding the button. */
+  async startDrag(chart: Locator, fromShare: number, toShare: number) {
+    const box = await this.box(chart);
+    await this.page.mouse.move(box.x + box.width * fromShare, box.y + box.height / 2);
+    await this.page.mouse.down();
+    await this.page.mouse.move(box.x + box.width * toShare, box.y + box.height / 2, { steps: 4 });
+    await expect(chart.getByTestId('zoom-band')).toBeVisible();
+  }
+
+  /** Moves the held pointer to a share of `chart`'s width and releases it there. */
+  async endDrag(chart: Locator, toShare: number) {
+    const box = await this.box(chart);
+    await this.page.mouse.move(box.x + box.width * toShare, box.y + box.height / 2, { steps: 4 });
+    await this.page.mouse.up();
+  }
+
+  private async box(chart: Locator) {
     const box = await chart.locator('.chart').boundingBox();
     expect(box).not.toBeNull();
-    const y = box!.y + box!.height / 2;
-    await this.page.mouse.move(box!.x + box!.width * fromShare, y);
-    await this.page.mouse.down();
-    await this.page.mouse.move(box!.x + box!.width * ((fromShare + toShare) / 2), y, { steps: 4 });
-    await expect(chart.getByTestId('zoom-band')).toBeVisible();
-    await this.page.mouse.move(box!.x + box!.width * toShare, y, { steps: 4 });
-    await this.page.mouse.up();
+    return box!;
   }
 }
 

@@ -147,6 +147,26 @@ test('a custom range and a zoom on a chart put fixed bounds in the URL', async (
   app.expectNoConsoleErrors();
 });
 
+test('a drag survives the table refreshing under it', async ({ page, request }) => {
+  const app = new AppFrame(page);
+  const opsPage = new OperationsPage(page);
+  const range = new RangeControl(page);
+  await app.open('/operations?range=15m');
+  await app.expectHydrated();
+  await opsPage.row('e2e.gamma').click();
+  const latency = page.getByTestId('chart-latency');
+  await expect(latency.locator('svg')).toHaveAttribute('data-from-ms', /\d+/);
+  await range.startDrag(latency, 0.2, 0.5);
+  // While the button is held, new samples arrive and the page refreshes its statistics.
+  const arrived = ops('e2e.during-drag', 3, 10);
+  expect((await request.post('/api/v1/ingest', { data: { operations: arrived } })).status()).toBe(202);
+  await expect(opsPage.count('e2e.during-drag')).toHaveText('3', { timeout: 20_000 });
+  await expect(latency.getByTestId('zoom-band')).toBeVisible();
+  await range.endDrag(latency, 0.8);
+  await expect.poll(() => urlRange(page)).not.toBeNull();
+  app.expectNoConsoleErrors();
+});
+
 test('a tag filter and a group-by split an operation by its tags, kept in the URL', async ({ page, request }) => {
   const tagged = (region: string, n: number, ms: number) =>
     Array.from({ length: n }, () => ({ name: 'e2e.tagged', duration_ms: ms, tags: { region } }));

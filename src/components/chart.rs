@@ -5,8 +5,43 @@
 
 use leptos::prelude::*;
 
+use crate::model::history::Span;
+
 /// A drag narrower than this share of the chart's width is a click, not a zoom.
 const MIN_DRAG_SHARE: f64 = 0.01;
+
+/// Holds a view's refreshes while a range is being dragged on one of its charts. A view that
+/// re-creates its charts when it refreshes would otherwise drop a drag under way: the new chart
+/// does not know where it started.
+#[derive(Clone, Copy)]
+pub struct DragHold(RwSignal<bool>);
+
+impl DragHold {
+    pub fn new() -> Self {
+        DragHold(RwSignal::new(false))
+    }
+
+    /// The refresh counter a view over `span` should follow: `version` for ranges that move
+    /// (a live window, the last so long), 0 for a fixed range (its answer does not change), and
+    /// held at its last value while a drag is under way.
+    pub fn refreshes(self, span: Memo<Span>, version: Memo<u64>) -> Memo<u64> {
+        Memo::new(move |previous: Option<&u64>| {
+            if matches!(span.get(), Span::Between(..)) {
+                0
+            } else if self.0.get() {
+                previous.copied().unwrap_or_else(|| version.get_untracked())
+            } else {
+                version.get()
+            }
+        })
+    }
+}
+
+impl Default for DragHold {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 /// `svg` is recomputed whenever its inputs change; the markup comes from our own chart code.
 #[component]
@@ -17,9 +52,19 @@ pub fn ChartPanel(
     /// Called with `(from_ms, to_ms)` when a range is dragged across the chart.
     #[prop(optional, into)]
     on_zoom: Option<Callback<(u64, u64)>>,
+    /// Told while a drag is under way, so the view holds its refreshes.
+    #[prop(optional)]
+    hold: Option<DragHold>,
 ) -> impl IntoView {
     // The drag in progress: where it started and where the pointer is, as shares of the width.
     let drag = RwSignal::new(None::<(f64, f64)>);
+    let holding = move |on: bool| {
+        if let Some(DragHold(held)) = hold {
+            if held.get_untracked() != on {
+                held.set(on);
+            }
+        }
+    };
     let zoomable = on_zoom.is_some();
     let band_style = move || {
         drag.get().map(|(a, b)| {
@@ -38,6 +83,7 @@ pub fn ChartPanel(
                     if zoomable && ev.button() == 0 {
                         let x = share_of(&ev);
                         drag.set(x.map(|x| (x, x)));
+                        holding(x.is_some());
                         capture(&ev);
                     }
                 }
@@ -51,6 +97,7 @@ pub fn ChartPanel(
                 on:pointerup=move |ev| {
                     let Some((a, _)) = drag.get_untracked() else { return };
                     drag.set(None);
+                    holding(false);
                     let (Some(b), Some(on_zoom)) = (share_of(&ev), on_zoom) else { return };
                     if (a - b).abs() < MIN_DRAG_SHARE {
                         return;
@@ -59,7 +106,10 @@ pub fn ChartPanel(
                         on_zoom.run(range);
                     }
                 }
-                on:pointercancel=move |_| drag.set(None)
+                on:pointercancel=move |_| {
+                    drag.set(None);
+                    holding(false);
+                }
             >
                 <div class="chart-svg" inner_html=move || svg.get()></div>
                 {move || band_style().map(|style| view! {

@@ -204,6 +204,17 @@ pub struct OperationsView {
     /// Samples dropped because their name was new and the cap was reached.
     pub dropped_by_cap: u64,
     pub max_series: usize,
+    /// What the statistics' byte budget did: samples of new series dropped, series evicted
+    /// from memory, and the budget in MiB.
+    pub memory: MemoryBudgetUse,
+}
+
+/// What the statistics' byte budget (`--max-statistics-mb`) has done since the start.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemoryBudgetUse {
+    pub dropped: u64,
+    pub evicted: u64,
+    pub max_mb: u64,
 }
 
 /// One operation's detail as the Operations page shows it.

@@ -11,7 +11,7 @@ use leptos_router::NavigateOptions;
 
 use crate::api::{get_operation_detail, get_operations};
 use crate::charts::{self, TimeWindow};
-use crate::components::chart::ChartPanel;
+use crate::components::chart::{ChartPanel, DragHold};
 use crate::components::live::use_live;
 use crate::components::metric_card::format_ms;
 use crate::components::range::RangeControl;
@@ -145,6 +145,15 @@ pub fn OperationsPage() -> impl IntoView {
                                     )}
                                 </p>
                             });
+                            let memory = data.memory;
+                            let memory_notice = (memory.dropped + memory.evicted > 0).then(|| view! {
+                                <p class="notice" data-testid="memory-notice">
+                                    {format!(
+                                        "The statistics reached their memory budget of {} MiB: {} samples of new series were dropped and {} idle series left memory (their history stays stored). Raise --max-statistics-mb to keep more.",
+                                        memory.max_mb, memory.dropped, memory.evicted
+                                    )}
+                                </p>
+                            });
                             let source = if data.span.is_live() { "live" } else { "from the history store" };
                             let mut tagged: Vec<String> = Vec::new();
                             if !data.selection.require.is_empty() {
@@ -165,6 +174,7 @@ pub fn OperationsPage() -> impl IntoView {
                             let ops = data.operations;
                             view! {
                                 {notice}
+                                {memory_notice}
                                 <OperationsTable ops sort filter selected />
                                 <p class="muted" data-testid="ops-footnote">{footnote}</p>
                             }
@@ -328,9 +338,11 @@ fn OperationDetailPanel(
         words => format!("{name} · {words}"),
     };
     let zoom = Callback::new(move |(from, to): (u64, u64)| on_zoom.run(Span::Between(from, to)));
+    let hold = DragHold::new();
+    let refreshes = hold.refreshes(span, version);
     let detail = Resource::new(
         move || {
-            (of.get(), name.clone(), span.get(), selection.get().narrowed(&group), version.get())
+            (of.get(), name.clone(), span.get(), selection.get().narrowed(&group), refreshes.get())
         },
         |(of, name, span, selection, _)| get_operation_detail(of, name, span, selection),
     );
@@ -354,18 +366,21 @@ fn OperationDetailPanel(
                                         testid="chart-latency"
                                         svg=Signal::stored(latency)
                                         on_zoom=zoom
+                                        hold
                                     />
                                     <ChartPanel
                                         title="Throughput (samples per minute)"
                                         testid="chart-throughput"
                                         svg=Signal::stored(throughput)
                                         on_zoom=zoom
+                                        hold
                                     />
                                     <ChartPanel
                                         title="Error rate (% of samples failed)"
                                         testid="chart-error-rate"
                                         svg=Signal::stored(error_rate)
                                         on_zoom=zoom
+                                        hold
                                     />
                                     <ChartPanel
                                         title="Latency distribution"

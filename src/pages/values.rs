@@ -10,7 +10,7 @@ use leptos_router::NavigateOptions;
 
 use crate::api::{get_value_history, get_values};
 use crate::charts::{self, TimeWindow};
-use crate::components::chart::ChartPanel;
+use crate::components::chart::{ChartPanel, DragHold};
 use crate::components::live::use_live;
 use crate::components::range::RangeControl;
 use crate::model::history::Span;
@@ -199,8 +199,10 @@ fn ValueHistoryPanel(
 ) -> impl IntoView {
     let title = format!("{} {name}", kind.as_str());
     let zoom = Callback::new(move |(from, to): (u64, u64)| on_zoom.run(Span::Between(from, to)));
+    let hold = DragHold::new();
+    let refreshes = hold.refreshes(span, version);
     let history = Resource::new(
-        move || (name.clone(), span.get(), version.get()),
+        move || (name.clone(), span.get(), refreshes.get()),
         move |(name, span, _)| async move { (span, get_value_history(kind, name, span).await) },
     );
     view! {
@@ -217,7 +219,7 @@ fn ValueHistoryPanel(
                             let title = format!("{} over time ({})", kind.title(), kind.meaning());
                             view! {
                                 <div class="charts">
-                                    <ChartPanel title testid="chart-value" svg=Signal::stored(svg) on_zoom=zoom />
+                                    <ChartPanel title testid="chart-value" svg=Signal::stored(svg) on_zoom=zoom hold />
                                 </div>
                             }
                             .into_any()

@@ -25,8 +25,11 @@ pub const DEFAULT_HISTORY: usize = 300;
 pub const DEFAULT_MAX_CLIENTS: u64 = 10_000;
 pub const DEFAULT_STATSD: &str = "127.0.0.1:8125";
 pub const DEFAULT_MAX_SERIES: usize = 10_000;
-/// Default bound on the store's size, in MiB (see BENCHMARKS.md for bytes per series and day).
-pub const DEFAULT_MAX_DISK_MB: u64 = 4096;
+/// Default bound on the store's size, in MiB: 16 GiB holds 30 days of minute rows and 400 days
+/// of hour rows for 500 busy series (10 timings/s each: 659 KB of minute rows and 24 KB of hour
+/// rows per series and day, measured in BENCHMARKS.md), 13.7 GiB, plus raw host samples. The
+/// file only grows with data; this is a ceiling, not a reservation.
+pub const DEFAULT_MAX_DISK_MB: u64 = 16_384;
 /// Most samples `--history` may keep in memory (24 hours at 1 Hz; about 500 bytes each).
 pub const MAX_HISTORY: usize = 86_400;
 
@@ -110,6 +113,10 @@ pub struct ServeArgs {
     /// Bytes of set members stored over all sets [default: 4194304].
     #[arg(long, env = "VITALS_MAX_SET_BYTES")]
     pub max_set_bytes: Option<usize>,
+    /// Megabytes the operation and event statistics may hold together; at it, new series are
+    /// dropped and counted, over it the series idle longest leave memory [default: 24].
+    #[arg(long, env = "VITALS_MAX_STATISTICS_MB")]
+    pub max_statistics_mb: Option<usize>,
     /// More host names the server answers to (comma-separated), besides IP addresses,
     /// localhost and --host; any other `Host` is refused (DNS rebinding).
     #[arg(long, env = "VITALS_ALLOWED_HOSTS", value_delimiter = ',')]
@@ -140,7 +147,7 @@ pub struct ServeArgs {
     #[arg(long, env = "VITALS_RETENTION_HOUR_DAYS")]
     pub retention_hour_days: Option<u64>,
     /// Most megabytes the store may use; beyond, the oldest rows of the finest tier go first
-    /// [default: 4096].
+    /// [default: 16384].
     #[arg(long, env = "VITALS_MAX_DISK_MB")]
     pub max_disk_mb: Option<u64>,
 }
@@ -166,6 +173,7 @@ struct FileConfig {
     latency_acceptable_ms: Option<f64>,
     max_set_members: Option<usize>,
     max_set_bytes: Option<usize>,
+    max_statistics_mb: Option<usize>,
     allowed_hosts: Option<Vec<String>>,
     allowed_origins: Option<Vec<String>>,
     trust_forwarded: Option<bool>,
@@ -216,6 +224,7 @@ pub struct ServeConfig {
     pub thresholds: LatencyThresholds,
     pub max_set_members: usize,
     pub max_set_bytes: usize,
+    pub max_statistics_mb: usize,
     pub allowed_hosts: Vec<String>,
     pub allowed_origins: Vec<String>,
     pub trust_forwarded: bool,
@@ -244,6 +253,7 @@ impl Default for ServeConfig {
             thresholds: LatencyThresholds::default(),
             max_set_members: crate::server::metrics::DEFAULT_MAX_SET_MEMBERS,
             max_set_bytes: crate::server::metrics::DEFAULT_MAX_SET_BYTES,
+            max_statistics_mb: crate::server::metrics::DEFAULT_MAX_STATISTICS_BYTES >> 20,
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
             trust_forwarded: false,
@@ -318,6 +328,10 @@ impl ServeArgs {
                 .or(file.max_set_members)
                 .unwrap_or(d.max_set_members),
             max_set_bytes: self.max_set_bytes.or(file.max_set_bytes).unwrap_or(d.max_set_bytes),
+            max_statistics_mb: self
+                .max_statistics_mb
+                .or(file.max_statistics_mb)
+                .unwrap_or(d.max_statistics_mb),
             allowed_hosts: non_empty(self.allowed_hosts)
                 .or(file.allowed_hosts)
                 .unwrap_or(d.allowed_hosts),
@@ -399,6 +413,13 @@ impl ServeConfig {
                 name: "max-set-members / max-set-bytes",
                 rule: "> 0",
                 value: "0".into(),
+            });
+        }
+        if !(1..=65_536).contains(&self.max_statistics_mb) {
+            return Err(ConfigError::OutOfRange {
+                name: "max-statistics-mb",
+                rule: "1 to 65536",
+                value: self.max_statistics_mb.to_string(),
             });
         }
         for origin in &self.allowed_origins {

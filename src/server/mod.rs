@@ -84,6 +84,7 @@ pub fn build_state(config: ServeConfig, shutdown: CancellationToken) -> anyhow::
         max_set_members: config.max_set_members,
         max_set_bytes: config.max_set_bytes,
         max_tag_sets: config.max_tag_sets_per_name,
+        max_statistics_bytes: config.max_statistics_mb << 20,
     };
     let started = now_ms();
     let app = metrics::AppMetrics::new(limits, config.thresholds, started);

@@ -160,6 +160,10 @@ fn other_bad_settings_are_one_line() {
     assert_one_line_error(&run(&["serve", "--history", "0"]), "history must be");
     assert_one_line_error(&run(&["serve", "--max-series", "0"]), "max-series must be");
     assert_one_line_error(
+        &run(&["serve", "--max-statistics-mb", "0"]),
+        "max-statistics-mb must be",
+    );
+    assert_one_line_error(
         &run(&["serve", "--latency-excellent-ms", "3000", "--latency-good-ms", "2000"]),
         "latency thresholds must be",
     );

@@ -1505,8 +1505,9 @@ async fn run(args: Args, seed: u64) -> Result<ExitCode> {
     let http_addr = args.http.to_string();
     println!(
         "  sample,elapsed_s,rss_mib,rss_peak_mib,cpu_pct,health_ms,operations_ms,statsd_lines,\
-         statsd_mb,http_requests,http_5xx,http_failed"
+         statsd_mb,http_requests,http_5xx,http_failed,series,statistics_mib,set_mib"
     );
+    let stats_url = format!("http://{}/api/v1/ingest/stats", args.http);
     let mut samples = Vec::new();
     let mut health = micros_histogram();
     let mut operations = micros_histogram();
@@ -1555,8 +1556,22 @@ async fn run(args: Args, seed: u64) -> Result<ExitCode> {
                 }
             }
         }
+        // What the server says it holds: series, statistics and set bytes.
+        let held = match tokio::time::timeout(PROBE_TIMEOUT, get_json_once(&stats_url)).await {
+            Ok(Ok(stats)) => {
+                let n = |field: &str| stats.get(field).and_then(serde_json::Value::as_f64);
+                let mib = |field: &str| n(field).map_or("-".into(), |b| format!("{:.1}", b / 1048576.0));
+                format!(
+                    "{},{},{}",
+                    n("series").map_or("-".into(), |s| format!("{s:.0}")),
+                    mib("statistics_bytes"),
+                    mib("set_bytes")
+                )
+            }
+            _ => "-,-,-".to_string(),
+        };
         println!(
-            "  sample,{elapsed:.0},{rss:.1},{peak:.1},{cpu_pct},{},{},{},{:.1},{},{},{}",
+            "  sample,{elapsed:.0},{rss:.1},{peak:.1},{cpu_pct},{},{},{},{:.1},{},{},{},{held}",
             cell(&h),
             cell(&o),
             progress.statsd_lines.load(Ordering::Relaxed),

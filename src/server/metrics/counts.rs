@@ -43,6 +43,9 @@ pub struct ProtocolStats {
     /// Samples dropped because their series was new and the series budget (`--max-series`)
     /// is spent.
     pub dropped_by_cap: u64,
+    /// Samples dropped because their operation or event series was new and the statistics'
+    /// byte budget (`--max-statistics-mb`) is spent.
+    pub dropped_by_memory: u64,
     /// Samples dropped as older than the one-hour horizon.
     pub dropped_too_old: u64,
     /// Samples dropped as stamped too far in the future (beyond the allowed clock skew).

@@ -4,6 +4,9 @@
 //!
 //! - **one series budget** (`--max-series`) across every kind: operations, events, counters,
 //!   gauges and sets together; a sample of a new series beyond it is dropped and counted;
+//! - **one byte budget for the statistics** (`--max-statistics-mb`) of operations and events
+//!   together (see [`budget`]): at it, samples of new series are dropped and counted; over it,
+//!   the series idle longest lose their in-memory windows (their stored rows stay);
 //! - **set members** bounded per set and minute (`--max-set-members`) and in total bytes over all
 //!   sets (`--max-set-bytes`); beyond either, members are counted as dropped and the set's unique
 //!   count is flagged as a lower bound;
@@ -20,6 +23,7 @@
 //! Readers (the REST API, the live publisher) take the lock briefly; heavy reads run off the
 //! async runtime's workers (see `api::ops`).
 
+mod budget;
 pub mod counts;
 pub mod other;
 pub mod spool;
@@ -33,6 +37,7 @@ use serde::Serialize;
 use super::stats::{OperationRegistry, RecordError, Rollup, StatsConfig, Totals};
 use super::store::{Batch, SeriesKind, ValueRow};
 use crate::model::ops::{LatencyThresholds, OperationDetail, OperationSummary, Window};
+pub use budget::DEFAULT_MAX_STATISTICS_BYTES;
 pub use counts::{IngestCounts, Malformed, Protocol, ProtocolStats};
 use other::{CounterValue, GaugeValue, SetValue};
 pub use other::{OtherMetrics, SetReading};
@@ -82,6 +87,8 @@ pub struct Limits {
     pub max_set_bytes: usize,
     /// Tag sets one operation or event name may hold (see [`tags`]).
     pub max_tag_sets: usize,
+    /// Estimated bytes the operation and event statistics may hold together (see [`budget`]).
+    pub max_statistics_bytes: usize,
 }
 
 impl Default for Limits {
@@ -91,6 +98,7 @@ impl Default for Limits {
             max_set_members: DEFAULT_MAX_SET_MEMBERS,
             max_set_bytes: DEFAULT_MAX_SET_BYTES,
             max_tag_sets: tags::DEFAULT_MAX_TAG_SETS,
+            max_statistics_bytes: DEFAULT_MAX_STATISTICS_BYTES,
         }
     }
 }
@@ -106,8 +114,13 @@ pub struct IngestStats {
     pub max_series: usize,
     /// True when samples of new series are being dropped by the series budget.
     pub cap_reached: bool,
-    /// Estimated heap bytes of the operation and event statistics (buckets and sketch bins).
+    /// Estimated heap bytes of the operation and event statistics (buckets and sketch bins),
+    /// and their budget (`--max-statistics-mb`).
     pub statistics_bytes: usize,
+    pub max_statistics_bytes: usize,
+    /// Series whose in-memory windows were dropped to keep the statistics in their budget
+    /// (the series idle longest go first; their stored rows stay).
+    pub statistics_evicted: u64,
     /// Samples moved to their name's `_overflow:true` tag set, and the bound per name.
     pub tag_sets_overflowed: u64,
     pub max_tag_sets_per_name: usize,
@@ -159,6 +172,8 @@ pub struct Inner {
     tag_sets: [Map<usize>; 2],
     /// Samples moved to their name's overflow set because it had `max_tag_sets` already.
     tag_sets_overflowed: u64,
+    /// Series evicted from memory by the statistics' byte budget.
+    statistics_evicted: u64,
 }
 
 /// One operation or event sample, as an adapter decoded it.
@@ -237,6 +252,7 @@ impl AppMetrics {
                 values_flushed_ms: 0,
                 tag_sets: Default::default(),
                 tag_sets_overflowed: 0,
+                statistics_evicted: 0,
             }),
             thresholds,
         })
@@ -318,6 +334,16 @@ impl AppMetrics {
         (inner.counts.dropped_by_cap(), inner.limits.max_series)
     }
 
+    /// What the statistics' byte budget has done.
+    pub fn memory_budget(&self) -> crate::model::ops::MemoryBudgetUse {
+        let inner = self.lock();
+        crate::model::ops::MemoryBudgetUse {
+            dropped: inner.counts.statsd.dropped_by_memory + inner.counts.http.dropped_by_memory,
+            evicted: inner.statistics_evicted,
+            max_mb: (inner.limits.max_statistics_bytes >> 20) as u64,
+        }
+    }
+
     pub fn ingest_stats(&self) -> IngestStats {
         let inner = self.lock();
         let by_kind = inner.series_by_kind();
@@ -330,6 +356,8 @@ impl AppMetrics {
             cap_reached: inner.counts.dropped_by_cap() > 0,
             statistics_bytes: inner.operations.approx_memory_bytes()
                 + inner.events.approx_memory_bytes(),
+            max_statistics_bytes: inner.limits.max_statistics_bytes,
+            statistics_evicted: inner.statistics_evicted,
             tag_sets_overflowed: inner.tag_sets_overflowed,
             max_tag_sets_per_name: inner.limits.max_tag_sets,
             set_bytes: inner.set_bytes,
@@ -465,7 +493,7 @@ impl Inner {
     }
 
     fn record_timing(&mut self, protocol: Protocol, t: Timing<'_>, now_ms: u64) -> Outcome {
-        let room = self.has_room();
+        let (series_room, memory_room) = (self.has_room(), self.statistics_room());
         let registry = match t.kind {
             TimingKind::Operation => &mut self.operations,
             TimingKind::Event => &mut self.events,
@@ -477,8 +505,11 @@ impl Inner {
             t.weight,
             t.at_ms,
             now_ms,
-            room,
+            series_room && memory_room,
         );
+        // A new series refused only for the byte budget.
+        let memory_refused =
+            matches!(result, Err(RecordError::CardinalityCap)) && series_room && !memory_room;
         if let Some(spool) = &mut self.spool {
             let kind = t.kind.series_kind();
             match result {
@@ -498,6 +529,9 @@ impl Inner {
                 _ => {}
             }
         }
+        if memory_refused {
+            return Outcome::DroppedByMemory.counted(self.counts.of(protocol));
+        }
         self.count_record(protocol, t.name, result.map(|_| ()), now_ms)
     }
 
@@ -510,7 +544,7 @@ impl Inner {
         rollup: &Rollup,
         now_ms: u64,
     ) {
-        let room = self.has_room();
+        let room = self.has_room() && self.statistics_room();
         let new_tag_set = key.contains(tags::TAG_SEP) && !self.registry(kind).contains(key);
         let restored = self.registry_mut(kind).restore_minute(key, at_ms, rollup, now_ms, room);
         if new_tag_set && restored.is_ok() && !tags::is_overflow(key) {
@@ -687,6 +721,7 @@ impl Inner {
         let [op_sets, event_sets] = &mut self.tag_sets;
         self.operations.prune(now_ms, |key| forget_tag_set(op_sets, key));
         self.events.prune(now_ms, |key| forget_tag_set(event_sets, key));
+        self.enforce_statistics_budget();
         let fresh = |updated_ms: u64| updated_ms.saturating_add(IDLE_MS) > now_ms;
         self.gauges.retain(|_, g| fresh(g.updated_ms));
         self.counters.retain(|_, c| fresh(c.updated_ms));
@@ -723,6 +758,8 @@ pub enum Outcome {
     Accepted,
     /// A new series and the series budget is spent.
     DroppedByCap,
+    /// A new operation or event series and the statistics' byte budget is spent.
+    DroppedByMemory,
     /// Older than the one-hour horizon.
     TooOld,
     /// Stamped beyond the allowed clock skew into the future.
@@ -739,6 +776,7 @@ impl Outcome {
         match self {
             Outcome::Accepted => "accepted",
             Outcome::DroppedByCap => "series_budget",
+            Outcome::DroppedByMemory => "statistics_budget",
             Outcome::TooOld => "too_old",
             Outcome::Future => "future",
             Outcome::Saturated => "saturated",
@@ -750,6 +788,7 @@ impl Outcome {
         match self {
             Outcome::Accepted => stats.accepted += 1,
             Outcome::DroppedByCap => stats.dropped_by_cap += 1,
+            Outcome::DroppedByMemory => stats.dropped_by_memory += 1,
             Outcome::TooOld => stats.dropped_too_old += 1,
             Outcome::Future => stats.dropped_future += 1,
             Outcome::Saturated => stats.dropped_saturated += 1,

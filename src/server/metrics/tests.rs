@@ -228,3 +228,83 @@ fn tag_sets_beyond_the_bound_per_name_go_to_its_overflow_set() {
     let rows = metrics.summaries_selected(TimingKind::Operation, Window::M5, later, &by);
     assert_eq!(rows[0].tags.get("user").map(String::as_str), Some("new"));
 }
+
+fn with_statistics_budget(max_statistics_bytes: usize) -> Arc<AppMetrics> {
+    let limits = Limits { max_statistics_bytes, ..Limits::default() };
+    AppMetrics::new(limits, LatencyThresholds::default(), NOW - 3_600_000)
+}
+
+/// Samples of `name` at second `sec` after NOW, with `spread` distinct durations (1 % bins).
+fn spread(m: &mut Inner, name: &str, at_ms: u64, spread: u32) -> Outcome {
+    let mut last = Outcome::Accepted;
+    for i in 0..spread {
+        let duration_ms = 1.0 * 1.03f64.powi(i as i32);
+        last = m.timing(Protocol::Statsd, Timing::operation(name, duration_ms, at_ms), at_ms);
+    }
+    last
+}
+
+#[test]
+fn the_statistics_budget_refuses_new_series_and_keeps_counting_known_ones() {
+    const BUDGET: usize = 32 * 1024;
+    let metrics = with_statistics_budget(BUDGET);
+    let mut m = metrics.lock();
+    let names: Vec<String> = (0..10_000).map(|i| format!("op.{i}")).collect();
+    let refused = names
+        .iter()
+        .position(|n| spread(&mut m, n, NOW, 4) == Outcome::DroppedByMemory)
+        .expect("the budget refuses new series at some point");
+    assert!(refused > 10, "{refused} series fit 32 KiB");
+    assert!(m.statistics_bytes() >= BUDGET);
+    assert!(m.statistics_bytes() < BUDGET + 4 * 1024, "{}", m.statistics_bytes());
+    assert!(!m.operations.contains(&names[refused]));
+    // Known series keep counting; events share the budget.
+    assert_eq!(spread(&mut m, &names[0], NOW, 1), Outcome::Accepted);
+    let event = m.timing(Protocol::Http, Timing::event("new.event", 1.0, NOW), NOW);
+    assert_eq!(event, Outcome::DroppedByMemory);
+    assert_eq!(Outcome::DroppedByMemory.reason(), "statistics_budget");
+    assert_eq!((m.counts.statsd.dropped_by_memory, m.counts.http.dropped_by_memory), (4, 1));
+    assert_eq!(m.counts.statsd.dropped_by_cap, 0, "the series budget is not what refused");
+    drop(m);
+    let stats = metrics.ingest_stats();
+    assert_eq!((stats.max_statistics_bytes, stats.statistics_evicted), (BUDGET, 0));
+}
+
+#[test]
+fn over_the_statistics_budget_the_series_idle_longest_leave_memory() {
+    const BUDGET: usize = 64 * 1024;
+    let metrics = with_statistics_budget(BUDGET);
+    let start = NOW - 600_000;
+    let mut m = metrics.lock();
+    spread(&mut m, "idle.longest", start, 30);
+    spread(&mut m, "idle.tagged\u{1f}region\u{1e}eu", start + 1_000, 30);
+    let mut i = 0;
+    while m.statistics_room() && i < 10_000 {
+        spread(&mut m, &format!("busy.{i}"), start + 60_000, 2);
+        i += 1;
+    }
+    assert!(!m.statistics_room(), "the budget fills");
+    // Known series grow, second by second, past the budget.
+    for sec in 0..40 {
+        spread(&mut m, "busy.0", start + 61_000 + sec * 1_000, 60);
+    }
+    drop(m);
+    let now = start + 101_000;
+    let counted = metrics.lock().operations.approx_memory_bytes();
+    assert!(counted > BUDGET, "the test must grow past the budget ({counted})");
+    metrics.prune(now);
+    let mut m = metrics.lock();
+    let held = m.operations.approx_memory_bytes();
+    assert!(held <= BUDGET - BUDGET / 10, "{held} bytes held after the prune");
+    assert_eq!(m.statistics_bytes(), held);
+    assert!(!m.operations.contains("idle.longest"), "the series idle longest went first");
+    assert!(!m.operations.contains("idle.tagged\u{1f}region\u{1e}eu"));
+    assert!(m.operations.contains("busy.0"), "the busiest, newest series stays");
+    assert!(m.tag_sets[0].is_empty(), "the evicted tag set is uncounted");
+    let evicted = m.statistics_evicted;
+    assert!(evicted >= 2);
+    // There is room again, and an evicted series starts afresh.
+    assert_eq!(spread(&mut m, "idle.longest", now, 1), Outcome::Accepted);
+    drop(m);
+    assert_eq!(metrics.ingest_stats().statistics_evicted, evicted);
+}

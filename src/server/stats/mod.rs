@@ -144,6 +144,8 @@ pub struct OperationRegistry {
     /// process, so remote senders cannot aim for collisions.
     series: HashMap<Box<str>, Series, foldhash::fast::RandomState>,
     dropped_by_cap: u64,
+    /// Estimated bytes of every series (see [`Self::memory_bytes`]).
+    bytes: usize,
     /// Unix ms from which the windows hold data: the start, or an older backfilled sample.
     origin_ms: u64,
 }
@@ -157,6 +159,7 @@ impl OperationRegistry {
             cfg,
             series: HashMap::default(),
             dropped_by_cap: 0,
+            bytes: 0,
             origin_ms: cfg.started_ms,
         }
     }
@@ -224,6 +227,7 @@ impl OperationRegistry {
         }
         let mut series = Series::new();
         let n = add(&mut series, duration_ms, success, weight, at_ms, now_ms)?;
+        self.bytes += entry_bytes(name, &series);
         self.series.insert(Box::from(name), series);
         Ok(n)
     }
@@ -371,9 +375,30 @@ impl OperationRegistry {
         self.series.values().map(Series::bucket_count).sum()
     }
 
-    /// Estimated bytes held by the buckets and names (sketch bins counted by length).
+    /// Estimated bytes held by the buckets and names (sketch bins counted by capacity), counted
+    /// now.
     pub fn approx_memory_bytes(&self) -> usize {
-        self.series.iter().map(|(name, s)| name.len() + s.approx_bytes()).sum()
+        self.series.iter().map(|(name, s)| entry_bytes(name, s)).sum()
+    }
+
+    /// Estimated bytes held, as counted by the last [`Self::prune`] plus the series added
+    /// since (cheap: no scan). Series that grew since the last prune are not yet counted.
+    pub fn memory_bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Every series: its key, the start (Unix s) of its newest bucket (about when it last got
+    /// a sample) and its estimated bytes.
+    pub fn recency(&self) -> impl Iterator<Item = (&str, u64, usize)> {
+        self.series.iter().map(|(key, s)| (&**key, s.newest_sec(), entry_bytes(key, s)))
+    }
+
+    /// Forgets the series `key` and its windows (its stored rows stay); returns the bytes it
+    /// was estimated to hold.
+    pub fn evict(&mut self, key: &str) -> usize {
+        let freed = self.series.remove(key).map_or(0, |s| entry_bytes(key, &s));
+        self.bytes = self.bytes.saturating_sub(freed);
+        freed
     }
 
     /// Refills `name`'s windows with a stored minute starting at `minute_ms` (see
@@ -399,25 +424,36 @@ impl OperationRegistry {
             self.series.insert(Box::from(name), Series::new());
         }
         if let Some(series) = self.series.get_mut(name) {
+            let before = series.approx_bytes();
             series.restore_minute(minute_ms / 1000, rollup, now_ms / 1000);
+            self.bytes += series.approx_bytes().saturating_sub(before);
         }
         Ok(())
     }
 
     /// Rolls buckets up, drops data older than one hour and forgets series left without data,
-    /// freeing their `max_series` slots; `forgotten` is called with each key dropped. Call it
-    /// every few seconds.
+    /// freeing their `max_series` slots; `forgotten` is called with each key dropped. Counts
+    /// [`Self::memory_bytes`] afresh. Call it every few seconds.
     pub fn prune(&mut self, now_ms: u64, mut forgotten: impl FnMut(&str)) {
         let cur_sec = now_ms / 1000;
+        let mut bytes = 0;
         self.series.retain(|key, series| {
             series.maintain(cur_sec);
             let keep = !series.is_empty();
-            if !keep {
+            if keep {
+                bytes += entry_bytes(key, series);
+            } else {
                 forgotten(key);
             }
             keep
         });
+        self.bytes = bytes;
     }
+}
+
+/// Estimated bytes of one series and its key.
+fn entry_bytes(key: &str, series: &Series) -> usize {
+    key.len() + series.approx_bytes()
 }
 
 fn add(

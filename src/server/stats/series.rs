@@ -298,6 +298,11 @@ impl Series {
         self.tiers.iter().all(VecDeque::is_empty)
     }
 
+    /// Start (Unix s) of the newest bucket: about when the series last got a sample.
+    pub(super) fn newest_sec(&self) -> u64 {
+        self.tiers.iter().filter_map(VecDeque::back).map(|b| b.start_sec).max().unwrap_or(0)
+    }
+
     pub(super) fn bucket_count(&self) -> usize {
         self.tiers.iter().map(VecDeque::len).sum()
     }
