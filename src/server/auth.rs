@@ -208,6 +208,7 @@ pub async fn require_sign_in(State(auth): State<Auth>, req: Request, next: Next)
     let wants_page = req.method() == Method::GET
         && !is_api_path(path)
         && path != "/ws"
+        && path != "/metrics"
         && !path.starts_with("/rpc/");
     if wants_page {
         let next_path = req.uri().path_and_query().map_or("/", |p| p.as_str());

@@ -14,6 +14,7 @@ pub mod ingest;
 pub mod limits;
 pub mod live;
 pub mod metrics;
+pub mod prometheus;
 pub mod publisher;
 pub mod recorder;
 pub mod security;

@@ -9,5 +9,6 @@ mod hardening;
 mod http;
 mod ingest;
 mod live;
+mod prometheus;
 mod store;
 mod support;

@@ -49,6 +49,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/api/v1/monitor", get(history::recording))
         .route("/api/v1/ingest/stats", get(ops::ingest_stats))
         .route("/api/v1/metrics", get(ops::other_metrics))
+        .route("/metrics", get(crate::server::prometheus::metrics))
         .merge(guarded)
 }
 

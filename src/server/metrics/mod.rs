@@ -287,6 +287,26 @@ impl AppMetrics {
         self.summaries_selected(kind, window, now_ms, &tags::Selection::default())
     }
 
+    /// Every series of `kind`: its key, its summary over `window` (`None` without samples
+    /// there) and its totals since it was first held (for the Prometheus exposition).
+    pub fn export(
+        &self,
+        kind: TimingKind,
+        window: Window,
+        now_ms: u64,
+    ) -> Vec<(String, Option<OperationSummary>, super::stats::Lifetime)> {
+        let inner = self.lock();
+        let mut all: Vec<_> = inner
+            .registry(kind)
+            .export(window, now_ms)
+            .into_iter()
+            .map(|(key, summary, lifetime)| (key.to_owned(), summary, lifetime))
+            .collect();
+        drop(inner);
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
     /// Statistics of the series `selection` keeps, one row per name and `by` tag values.
     pub fn summaries_selected(
         &self,

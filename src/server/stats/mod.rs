@@ -51,7 +51,7 @@ mod series;
 mod sketch;
 
 pub use rollup::{DecodeError, RangeStats, Rollup};
-pub use series::MAX_SAMPLES_PER_SEC;
+pub use series::{Lifetime, MAX_SAMPLES_PER_SEC};
 #[cfg(test)]
 mod tests;
 
@@ -327,6 +327,26 @@ impl OperationRegistry {
             series: points,
             histogram,
         })
+    }
+
+    /// Every series held, in no set order: its key, its summary over `window` (`None`
+    /// without samples there) and what it recorded since it was first held.
+    pub fn export(
+        &self,
+        window: Window,
+        now_ms: u64,
+    ) -> Vec<(&str, Option<OperationSummary>, Lifetime)> {
+        let cur_sec = now_ms / 1000;
+        let span = covered_secs(window, self.origin_ms, now_ms);
+        self.series
+            .iter()
+            .map(|(key, series)| {
+                let summary = series
+                    .stats(window, cur_sec)
+                    .map(|stats| summarize(key, Some(window), &stats, &self.cfg.thresholds, span));
+                (&**key, summary, series.lifetime)
+            })
+            .collect()
     }
 
     /// The keys of every series held, in no set order.

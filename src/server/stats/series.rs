@@ -282,6 +282,25 @@ pub(super) struct Series {
     /// Fraction of weight not yet recorded (in -0.5..=0.5) for successes and for failures,
     /// so weights average out exactly for each.
     weight_carry: [f64; 2],
+    /// Everything recorded since the series was first held (for counters that only grow).
+    pub(super) lifetime: Lifetime,
+}
+
+/// Samples, failures and the sum of durations recorded since a series was first held; live
+/// samples only (minutes restored from the store at start-up are history, not counted).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Lifetime {
+    pub count: u64,
+    pub errors: u64,
+    /// Sum of durations in whole nanoseconds.
+    sum_ns: u128,
+}
+
+impl Lifetime {
+    /// Sum of durations in milliseconds.
+    pub fn sum_ms(&self) -> f64 {
+        self.sum_ns as f64 / 1e6
+    }
 }
 
 impl Series {
@@ -291,6 +310,7 @@ impl Series {
             windows: Default::default(),
             maintained_sec: 0,
             weight_carry: [0.0; 2],
+            lifetime: Lifetime::default(),
         }
     }
 
@@ -359,12 +379,17 @@ impl Series {
             return true;
         }
         let key = key_of(duration_ms);
-        let Series { tiers, windows, .. } = self;
+        let Series { tiers, windows, lifetime, .. } = self;
         let Some((bucket, created)) = bucket_mut(&mut tiers[tier], start) else { return true };
         if bucket.count.saturating_add(n) > MAX_SAMPLES_PER_SEC * width {
             return false;
         }
         bucket.record(duration_ms, key, n, success);
+        lifetime.count = lifetime.count.saturating_add(n);
+        if !success {
+            lifetime.errors = lifetime.errors.saturating_add(n);
+        }
+        lifetime.sum_ns = lifetime.sum_ns.saturating_add(to_ns(duration_ms, n));
         if created {
             // A new bucket in the past (a late sample) may be sealed already.
             reconcile(windows, bucket, width, cur_sec);

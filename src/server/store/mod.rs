@@ -481,22 +481,29 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), OpenError> {
 #[derive(Clone, Debug, Serialize)]
 pub struct StoreStats {
     pub path: String,
-    pub file_bytes: u64,
-    pub wal_bytes: u64,
+    #[serde(flatten)]
+    pub counters: StoreCounters,
     pub max_disk_bytes: Option<u64>,
     pub paused: bool,
     pub retention: RetentionView,
     pub tiers: Vec<query::TierStats>,
-    pub write_queue: usize,
     pub queue_capacity: usize,
+    pub last_error: Option<String>,
+    pub last_commit_ms: Option<u64>,
+    pub last_checkpoint_ms: Option<u64>,
+}
+
+/// The store's sizes and the writer's counters: cheap to read (no query), for `/metrics`.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct StoreCounters {
+    pub file_bytes: u64,
+    pub wal_bytes: u64,
+    pub write_queue: usize,
     pub batches_written: u64,
     pub rows_written: u64,
     pub dropped_queue_full: u64,
     pub dropped_write_errors: u64,
     pub write_errors: u64,
-    pub last_error: Option<String>,
-    pub last_commit_ms: Option<u64>,
-    pub last_checkpoint_ms: Option<u64>,
     pub expired_rows: u64,
     pub evicted_rows: u64,
 }
@@ -512,15 +519,12 @@ impl Store {
     /// Sizes, rows per tier and writer counters (blocking: reads the database).
     pub fn stats(&self) -> Result<StoreStats, String> {
         let tiers = self.readers.with(query::tier_stats).map_err(|e| e.to_string())?;
-        let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
-        let wal = PathBuf::from(format!("{}-wal", self.path.display()));
         let s = &self.stats;
         let opt = |v: u64| (v > 0).then_some(v);
         let r = self.config.retention;
         Ok(StoreStats {
             path: self.path.display().to_string(),
-            file_bytes: size(&self.path),
-            wal_bytes: size(&wal),
+            counters: self.counters(),
             max_disk_bytes: self.config.max_disk_bytes,
             paused: self.is_paused(),
             retention: RetentionView {
@@ -529,18 +533,29 @@ impl Store {
                 hour_days: r.hour_days,
             },
             tiers,
-            write_queue: s.queued.load(Ordering::Relaxed),
             queue_capacity: QUEUE_CAPACITY,
+            last_error: s.last_error.lock().ok().and_then(|e| e.clone()),
+            last_commit_ms: opt(s.last_commit_ms.load(Ordering::Relaxed)),
+            last_checkpoint_ms: opt(s.last_checkpoint_ms.load(Ordering::Relaxed)),
+        })
+    }
+
+    /// Sizes and the writer's counters, without reading the database.
+    pub fn counters(&self) -> StoreCounters {
+        let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+        let wal = PathBuf::from(format!("{}-wal", self.path.display()));
+        let s = &self.stats;
+        StoreCounters {
+            file_bytes: size(&self.path),
+            wal_bytes: size(&wal),
+            write_queue: s.queued.load(Ordering::Relaxed),
             batches_written: s.batches.load(Ordering::Relaxed),
             rows_written: s.rows.load(Ordering::Relaxed),
             dropped_queue_full: s.dropped_full.load(Ordering::Relaxed),
             dropped_write_errors: s.dropped_errors.load(Ordering::Relaxed),
             write_errors: s.write_errors.load(Ordering::Relaxed),
-            last_error: s.last_error.lock().ok().and_then(|e| e.clone()),
-            last_commit_ms: opt(s.last_commit_ms.load(Ordering::Relaxed)),
-            last_checkpoint_ms: opt(s.last_checkpoint_ms.load(Ordering::Relaxed)),
             expired_rows: s.expired_rows.load(Ordering::Relaxed),
             evicted_rows: s.evicted_rows.load(Ordering::Relaxed),
-        })
+        }
     }
 }

@@ -191,7 +191,7 @@ fn each_tier_expires_with_its_retention() {
         .with(|c| c.query_row("SELECT count(*) FROM series", [], |r| r.get(0)))
         .unwrap();
     assert_eq!(series, 0, "series without rows are forgotten");
-    assert!(f.store.stats().unwrap().expired_rows >= 5);
+    assert!(f.store.stats().unwrap().counters.expired_rows >= 5);
 }
 
 #[test]
@@ -214,7 +214,7 @@ fn the_disk_cap_evicts_the_oldest_rows_of_the_finest_tier_first() {
     f.settle();
     let stats = f.store.stats().unwrap();
     let raw = stats.tiers.iter().find(|t| t.table == "host_raw").unwrap();
-    assert!(stats.evicted_rows > 0, "{stats:?}");
+    assert!(stats.counters.evicted_rows > 0, "{stats:?}");
     assert!(raw.oldest_ms.unwrap() > T0, "the oldest raw samples went first");
     assert_eq!(f.rows("timing_minute"), 1, "coarser tiers are untouched while raw rows remain");
     let used = f.store.readers().with(|c| {
@@ -308,8 +308,11 @@ fn a_full_disk_is_retried_then_dropped_counted_and_shown_and_the_file_stays_soun
     }
     assert!(f.store.flush(Duration::from_secs(60)));
     let stats = f.store.stats().unwrap();
-    assert!(stats.write_errors > 0, "{stats:?}");
-    assert!(stats.dropped_write_errors > 0, "after retries the batch is dropped and counted");
+    assert!(stats.counters.write_errors > 0, "{stats:?}");
+    assert!(
+        stats.counters.dropped_write_errors > 0,
+        "after retries the batch is dropped and counted"
+    );
     assert!(stats.last_error.as_deref().unwrap_or("").contains("full"), "{stats:?}");
     assert_eq!(f.store.health().0, crate::server::health::Status::Degraded);
     // Room again: writing resumes, and nothing written before was damaged.
