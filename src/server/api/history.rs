@@ -57,12 +57,11 @@ pub async fn range_summaries(
     let thresholds = state.app.thresholds();
     let (plan, mut operations, tags) = read(state, move |store| {
         let retention = store.retention();
-        store
-            .readers()
-            .with(|c| {
-                let plan =
-                    query::plan_now(c, range.from_ms, range.to_ms, store.now_ms(), &retention)?;
-                let stats = query::range_stats(c, kind.series_kind(), &plan)?;
+        let readers = store.readers();
+        readers
+            .with(|c| query::plan_now(c, range.from_ms, range.to_ms, store.now_ms(), &retention))
+            .and_then(|plan| {
+                let stats = query::range_stats_parallel(readers, kind.series_kind(), &plan)?;
                 Ok((plan, stats))
             })
             .map_err(store_failed)

@@ -146,28 +146,40 @@ impl Rollup {
         max_ms: f64,
         bins: &[u8],
     ) -> Result<Rollup, DecodeError> {
-        let mut rollup = Rollup {
-            count,
-            errors: errors.min(count),
-            sum_ms,
-            min_ms,
-            max_ms,
-            zero: 0,
-            bins: Vec::new(),
-        };
+        let mut rollup = Rollup::default();
+        rollup.refill_from_stored(count, errors, sum_ms, min_ms, max_ms, bins)?;
+        Ok(rollup)
+    }
+
+    /// [`Self::from_stored`] into this rollup, reusing its allocation (for reading many rows).
+    /// On error the rollup is left empty.
+    pub fn refill_from_stored(
+        &mut self,
+        count: u64,
+        errors: u64,
+        sum_ms: f64,
+        min_ms: f64,
+        max_ms: f64,
+        bins: &[u8],
+    ) -> Result<(), DecodeError> {
+        self.bins.clear();
+        (self.count, self.errors, self.sum_ms) = (count, errors.min(count), sum_ms);
+        (self.min_ms, self.max_ms, self.zero) = (min_ms, max_ms, 0);
         let mut total = 0u64;
-        decode_bins(bins, |key, c| {
+        let decoded = decode_bins(bins, |key, c| {
             total = total.saturating_add(c);
             match key {
-                None => rollup.zero = c,
-                Some(k) => rollup.bins.push((k, c)),
+                None => self.zero = c,
+                Some(k) => self.bins.push((k, c)),
             }
-        })?;
+        });
         let finite = sum_ms.is_finite() && min_ms.is_finite() && max_ms.is_finite();
-        if total != count || !finite || count == 0 || min_ms > max_ms {
+        if decoded.is_err() || total != count || !finite || count == 0 || min_ms > max_ms {
+            self.bins.clear();
+            (self.count, self.errors, self.zero) = (0, 0, 0);
             return Err(DecodeError);
         }
-        Ok(rollup)
+        Ok(())
     }
 
     /// Calls `f` with every non-empty bin, ascending (zero bin first).

@@ -17,7 +17,7 @@ use rusqlite::{params, Connection, OpenFlags};
 use serde::Serialize;
 
 use super::host::{decode_cores, sample_from, FieldRollup, HostRollup, HOST_FIELDS};
-use super::writer::{meta, rollup_from_row, HOST_HOURS, HOST_MINUTES, TIMING_HOURS};
+use super::writer::{meta, rollup_from_row, rollup_into, HOST_HOURS, HOST_MINUTES, TIMING_HOURS};
 use super::{Retention, SeriesKind};
 use crate::model::history::{HostPoint, SeriesPoint, Tier};
 use crate::model::live::Sample;
@@ -245,18 +245,58 @@ pub fn range_stats(
     kind: SeriesKind,
     plan: &Plan,
 ) -> rusqlite::Result<Vec<(String, RangeStats)>> {
+    range_stats_part(conn, kind, plan, (1, 0))
+}
+
+/// [`range_stats`] read on up to `parts` reader connections at once (one per core, at most
+/// the pool's size), each merging the series whose id is `i` modulo `parts`: the merging of
+/// sketch bins, not SQLite, is what a long range over many series spends its time on.
+pub fn range_stats_parallel(
+    readers: &Readers,
+    kind: SeriesKind,
+    plan: &Plan,
+) -> rusqlite::Result<Vec<(String, RangeStats)>> {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let parts = cores.clamp(1, readers.keep) as i64;
+    if parts == 1 {
+        return readers.with(|c| range_stats(c, kind, plan));
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..parts)
+            .map(|i| {
+                scope.spawn(move || readers.with(|c| range_stats_part(c, kind, plan, (parts, i))))
+            })
+            .collect();
+        let mut all = Vec::new();
+        for handle in handles {
+            all.extend(handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?);
+        }
+        Ok(all)
+    })
+}
+
+/// The series of `kind` whose id is `part.1` modulo `part.0`.
+fn range_stats_part(
+    conn: &Connection,
+    kind: SeriesKind,
+    plan: &Plan,
+    (parts, part): (i64, i64),
+) -> rusqlite::Result<Vec<(String, RangeStats)>> {
     let mut by_series: HashMap<i64, (String, RangeStats)> = HashMap::new();
+    let mut rollup = crate::server::stats::Rollup::default();
     for &(table, lo, hi) in &plan.parts {
         let sql = format!(
             "SELECT t.series, s.name, s.tags, t.count, t.errors, t.sum_ms, t.min_ms, t.max_ms, \
              t.bins FROM {table} t JOIN series s ON s.id = t.series \
-             WHERE t.at_ms >= ?1 AND t.at_ms < ?2 AND s.kind = ?3"
+             WHERE t.at_ms >= ?1 AND t.at_ms < ?2 AND s.kind = ?3 AND s.id % ?4 = ?5"
         );
         let mut stmt = conn.prepare_cached(&sql)?;
-        let mut rows = stmt.query(params![lo as i64, hi as i64, kind.code()])?;
+        let mut rows = stmt.query(params![lo as i64, hi as i64, kind.code(), parts, part])?;
         while let Some(row) = rows.next()? {
             let id: i64 = row.get(0)?;
-            let Some(rollup) = rollup_from_row(row, 3)? else { continue };
+            if !rollup_into(row, 3, &mut rollup)? {
+                continue;
+            }
             let entry = match by_series.entry(id) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::hash_map::Entry::Vacant(e) => {

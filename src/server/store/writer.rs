@@ -557,24 +557,32 @@ pub(super) fn rollup_from_row(
     row: &rusqlite::Row<'_>,
     first: usize,
 ) -> rusqlite::Result<Option<Rollup>> {
+    let mut rollup = Rollup::default();
+    Ok(rollup_into(row, first, &mut rollup)?.then_some(rollup))
+}
+
+/// [`rollup_from_row`] into `rollup`, reusing its allocation and reading the bins in place;
+/// false for a row that does not decode (skipped, logged).
+pub(super) fn rollup_into(
+    row: &rusqlite::Row<'_>,
+    first: usize,
+    rollup: &mut Rollup,
+) -> rusqlite::Result<bool> {
     let count: i64 = row.get(first)?;
     let errors: i64 = row.get(first + 1)?;
-    let bins: Vec<u8> = row.get(first + 5)?;
-    let rollup = Rollup::from_stored(
+    let bins = row.get_ref(first + 5)?.as_blob()?;
+    let decoded = rollup.refill_from_stored(
         count.max(0) as u64,
         errors.max(0) as u64,
         row.get(first + 2)?,
         row.get(first + 3)?,
         row.get(first + 4)?,
-        &bins,
+        bins,
     );
-    match rollup {
-        Ok(r) => Ok(Some(r)),
-        Err(e) => {
-            tracing::warn!(error = %e, "Skipping an unreadable stored row.");
-            Ok(None)
-        }
+    if let Err(e) = decoded {
+        tracing::warn!(error = %e, "Skipping an unreadable stored row.");
     }
+    Ok(decoded.is_ok())
 }
 
 fn load_rollup(
