@@ -71,7 +71,12 @@ async fn run(args: Args) -> Result<()> {
     );
     let mut summaries = Vec::new();
     for path in &args.path {
-        let list = conn.get_json(path).await?;
+        // A JSON answer lists its operations; the Prometheus exposition is text.
+        let list = if path.starts_with("/api/") {
+            conn.get_json(path).await?
+        } else {
+            serde_json::Value::Null
+        };
         let listed = list.get("total").and_then(|t| t.as_u64()).unwrap_or(0);
         let returned = list.get("operations").and_then(|o| o.as_array()).map_or(0, |o| o.len());
         let mut histogram = micros_histogram();
