@@ -5,7 +5,7 @@ use plotters::prelude::*;
 
 use super::frame::{self, Axes};
 use super::scale::{self, count_label, duration_label, tick_step, value_ticks};
-use super::series::{self, latest_note, max_step, typical_step};
+use super::series::{self, latest_note, max_step, typical_step, OneSeries, Shape};
 use super::time::TimeWindow;
 
 /// Fraction of its time slot a queue bar pair fills (the rest is the gap between pairs).
@@ -212,23 +212,15 @@ pub fn errors_chart(points: &[(u64, u64)], window: TimeWindow) -> String {
         window.describe(),
         latest_note(&[series::latest(&runs).map(|v| format!("{v:.0} errors"))])
     );
-    frame::render_over(&window, false, &label, |root| {
-        let (x_ticks, x_label) = window.axis();
-        let y_ticks = value_ticks(series::max_of(&runs), 4.0, true);
-        let y_step = tick_step(&y_ticks);
-        let axes = Axes {
-            x_range: -window.secs()..0.0,
-            x_ticks,
-            x_label: &x_label,
-            y_ticks,
-            y_label: &|v| count_label(*v, y_step),
-            right_axis: false,
-        };
-        let mut chart = frame::build(root, &axes)?;
-        series::draw_areas(&mut chart, &runs, frame::ERRORS)?;
-        if runs.is_empty() {
-            frame::draw_no_data(root, &chart)?;
-        }
-        frame::draw_legend(root, &[("Errors", frame::ERRORS)])
-    })
+    let chart = OneSeries {
+        label: &label,
+        legend: "Errors",
+        color: frame::ERRORS,
+        shape: Shape::Areas,
+        min_top: 4.0,
+        integers: true,
+        max_top: f64::INFINITY,
+        y_suffix: "",
+    };
+    series::one_series_chart(&window, &runs, &chart)
 }

@@ -4,7 +4,7 @@ use plotters::prelude::*;
 
 use super::frame::{self, Axes};
 use super::scale::{self, count_label, duration_label, short_duration, tick_step, value_ticks};
-use super::series::{self, latest_note};
+use super::series::{self, latest_note, OneSeries, Shape};
 use super::time::TimeWindow;
 use crate::model::ops::{HistogramBin, LatencyPoint};
 
@@ -133,25 +133,17 @@ pub fn throughput_chart(points: &[LatencyPoint], window: TimeWindow) -> String {
         window.describe(),
         latest_note(&[series::latest(&runs).map(|v| format!("{}/min", scale::trim(v, 1)))])
     );
-    frame::render_over(&window, false, &label, |root| {
-        let (x_ticks, x_label) = window.axis();
-        let y_ticks = value_ticks(series::max_of(&runs), 4.0, false);
-        let y_step = tick_step(&y_ticks);
-        let axes = Axes {
-            x_range: -window.secs()..0.0,
-            x_ticks,
-            x_label: &x_label,
-            y_ticks,
-            y_label: &|v| count_label(*v, y_step),
-            right_axis: false,
-        };
-        let mut chart = frame::build(root, &axes)?;
-        series::draw_lines(&mut chart, &runs, frame::ACTIONS)?;
-        if runs.is_empty() {
-            frame::draw_no_data(root, &chart)?;
-        }
-        frame::draw_legend(root, &[("Samples/min", frame::ACTIONS)])
-    })
+    let chart = OneSeries {
+        label: &label,
+        legend: "Samples/min",
+        color: frame::ACTIONS,
+        shape: Shape::Lines,
+        min_top: 4.0,
+        integers: false,
+        max_top: f64::INFINITY,
+        y_suffix: "",
+    };
+    series::one_series_chart(&window, &runs, &chart)
 }
 
 /// Error rate: the share of failed samples in each bucket of `points` (0–100 %), as a filled
@@ -163,26 +155,17 @@ pub fn error_rate_chart(points: &[LatencyPoint], window: TimeWindow) -> String {
         window.describe(),
         latest_note(&[series::latest(&runs).map(|v| format!("{} % failed", scale::trim(v, 1)))])
     );
-    frame::render_over(&window, false, &label, |root| {
-        let (x_ticks, x_label) = window.axis();
-        let top = series::max_of(&runs).min(100.0);
-        let y_ticks = value_ticks(top, 1.0, false);
-        let y_step = tick_step(&y_ticks);
-        let axes = Axes {
-            x_range: -window.secs()..0.0,
-            x_ticks,
-            x_label: &x_label,
-            y_ticks,
-            y_label: &|v| format!("{}%", count_label(*v, y_step)),
-            right_axis: false,
-        };
-        let mut chart = frame::build(root, &axes)?;
-        series::draw_areas(&mut chart, &runs, frame::ERRORS)?;
-        if runs.is_empty() {
-            frame::draw_no_data(root, &chart)?;
-        }
-        frame::draw_legend(root, &[("Failed %", frame::ERRORS)])
-    })
+    let chart = OneSeries {
+        label: &label,
+        legend: "Failed %",
+        color: frame::ERRORS,
+        shape: Shape::Areas,
+        min_top: 1.0,
+        integers: false,
+        max_top: 100.0,
+        y_suffix: "%",
+    };
+    series::one_series_chart(&window, &runs, &chart)
 }
 
 /// One value per non-empty bucket inside `window` (`value(point, bucket_minutes)`), as runs

@@ -192,3 +192,59 @@ mod tests {
         assert_eq!(latest(&runs), Some(6.0));
     }
 }
+
+/// How [`one_series_chart`] draws its runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Shape {
+    Lines,
+    Areas,
+}
+
+/// The settings of a chart of one series over a time window on a count axis.
+pub(crate) struct OneSeries<'a> {
+    /// The chart's accessible description.
+    pub label: &'a str,
+    pub legend: &'a str,
+    pub color: RGBColor,
+    pub shape: Shape,
+    /// Lowest top of the y axis, whether its ticks are whole numbers, and its highest top
+    /// (100 for a percentage).
+    pub min_top: f64,
+    pub integers: bool,
+    pub max_top: f64,
+    /// Written after every y tick (`%` for a percentage).
+    pub y_suffix: &'a str,
+}
+
+/// One series of `runs` over `window`: time along x, a count (or share) up y, "no data" when
+/// there are no runs.
+pub(crate) fn one_series_chart(
+    window: &TimeWindow,
+    runs: &[Vec<(f64, f64)>],
+    s: &OneSeries<'_>,
+) -> String {
+    use super::frame::{self, Axes};
+    use super::scale::{count_label, tick_step, value_ticks};
+    super::frame::render_over(window, false, s.label, |root| {
+        let (x_ticks, x_label) = window.axis();
+        let y_ticks = value_ticks(max_of(runs).min(s.max_top), s.min_top, s.integers);
+        let y_step = tick_step(&y_ticks);
+        let axes = Axes {
+            x_range: -window.secs()..0.0,
+            x_ticks,
+            x_label: &x_label,
+            y_ticks,
+            y_label: &|v| format!("{}{}", count_label(*v, y_step), s.y_suffix),
+            right_axis: false,
+        };
+        let mut chart = frame::build(root, &axes)?;
+        match s.shape {
+            Shape::Lines => draw_lines(&mut chart, runs, s.color)?,
+            Shape::Areas => draw_areas(&mut chart, runs, s.color)?,
+        }
+        if runs.is_empty() {
+            frame::draw_no_data(root, &chart)?;
+        }
+        frame::draw_legend(root, &[(s.legend, s.color)])
+    })
+}

@@ -1,9 +1,9 @@
 //! A counter's, gauge's or set's stored history: its step values as a line over the window,
 //! broken where steps have no stored minute.
 
-use super::frame::{self, Axes};
-use super::scale::{self, count_label, tick_step, value_ticks};
-use super::series::{self, latest_note};
+use super::frame;
+use super::scale;
+use super::series::{self, latest_note, OneSeries, Shape};
 use super::time::TimeWindow;
 use crate::model::values::{ValueKind, ValueSeries};
 
@@ -27,25 +27,17 @@ pub fn value_chart(history: &ValueSeries, window: TimeWindow) -> String {
         window.describe(),
         latest_note(&[latest.map(|v| format!("{}{unit}", scale::trim(v, 2)))])
     );
-    frame::render_over(&window, false, &label, |root| {
-        let (x_ticks, x_label) = window.axis();
-        let y_ticks = value_ticks(series::max_of(&runs), 1.0, false);
-        let y_step = tick_step(&y_ticks);
-        let axes = Axes {
-            x_range: -window.secs()..0.0,
-            x_ticks,
-            x_label: &x_label,
-            y_ticks,
-            y_label: &|v| count_label(*v, y_step),
-            right_axis: false,
-        };
-        let mut chart = frame::build(root, &axes)?;
-        series::draw_lines(&mut chart, &runs, frame::ACTIONS)?;
-        if runs.is_empty() {
-            frame::draw_no_data(root, &chart)?;
-        }
-        frame::draw_legend(root, &[(history.kind.meaning(), frame::ACTIONS)])
-    })
+    let chart = OneSeries {
+        label: &label,
+        legend: history.kind.meaning(),
+        color: frame::ACTIONS,
+        shape: Shape::Lines,
+        min_top: 1.0,
+        integers: false,
+        max_top: f64::INFINITY,
+        y_suffix: "",
+    };
+    series::one_series_chart(&window, &runs, &chart)
 }
 
 #[cfg(test)]
