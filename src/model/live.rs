@@ -24,12 +24,13 @@ pub struct SystemMetrics {
     pub load_avg_1: f64,
     pub load_avg_5: f64,
     pub load_avg_15: f64,
+    /// Bytes received and sent per second, summed over every interface but loopback.
     pub net_rx_bytes_per_sec: f64,
     pub net_tx_bytes_per_sec: f64,
-    /// Disk I/O summed over all processes (what sysinfo offers on this platform).
+    /// Disk I/O summed over the mounted disks.
     pub disk_read_bytes_per_sec: f64,
     pub disk_write_bytes_per_sec: f64,
-    /// Processes and threads on the host (refreshed every few samples; see the collector).
+    /// Processes and threads on the host, kernel threads included (as `top` counts them).
     pub process_count: u32,
     pub thread_count: u32,
     /// What Vitals itself costs: its CPU use (100 = one core) and resident memory.

@@ -1,29 +1,25 @@
 //! The only owner of sysinfo: turns host, network, disk and own-process readings into
-//! [`SystemMetrics`]. Blocking; runs on the collector thread.
+//! [`SystemMetrics`]. Blocking; runs on the collector thread. Network bytes, load and the
+//! process and thread counts come from [`super::procfs`], where one file holds what sysinfo
+//! reads from many.
 
 use std::time::Instant;
 
 use sysinfo::{
-    CpuRefreshKind, DiskRefreshKind, Disks, MemoryRefreshKind, Networks, Pid, ProcessRefreshKind,
+    CpuRefreshKind, DiskRefreshKind, Disks, MemoryRefreshKind, Pid, ProcessRefreshKind,
     ProcessesToUpdate, RefreshKind, System,
 };
 
+use super::procfs::{self, NetDelta};
 use crate::model::live::SystemMetrics;
-
-/// Host process and thread counts are refreshed every this many samples: scanning every
-/// process is the most expensive reading, and the counts change slowly.
-pub const PROCESS_SCAN_EVERY: u64 = 5;
 
 /// Samples the host. Rates are computed over the time since the previous sample.
 pub struct SystemSampler {
     system: System,
-    networks: Networks,
+    network: NetDelta,
     disks: Disks,
     own_pid: Option<Pid>,
-    samples: u64,
     last: Instant,
-    process_count: u32,
-    thread_count: u32,
 }
 
 impl Default for SystemSampler {
@@ -39,17 +35,16 @@ impl SystemSampler {
                 .with_cpu(CpuRefreshKind::nothing().with_cpu_usage())
                 .with_memory(MemoryRefreshKind::everything()),
         );
+        let mut network = NetDelta::default();
+        network.update(&std::fs::read_to_string("/proc/net/dev").unwrap_or_default());
         SystemSampler {
             system,
-            networks: Networks::new_with_refreshed_list(),
+            network,
             disks: Disks::new_with_refreshed_list_specifics(
                 DiskRefreshKind::nothing().with_io_usage(),
             ),
             own_pid: sysinfo::get_current_pid().ok(),
-            samples: 0,
             last: Instant::now(),
-            process_count: 0,
-            thread_count: 0,
         }
     }
 
@@ -59,39 +54,18 @@ impl SystemSampler {
         self.last = Instant::now();
         self.system.refresh_cpu_usage();
         self.system.refresh_memory();
-        self.networks.refresh(true);
+        let net = self.network.update(&read_proc("/proc/net/dev"));
         self.disks.refresh_specifics(true, DiskRefreshKind::nothing().with_io_usage());
-
-        if self.samples.is_multiple_of(PROCESS_SCAN_EVERY) {
-            self.system.refresh_processes_specifics(
-                ProcessesToUpdate::All,
-                true,
-                ProcessRefreshKind::nothing(),
-            );
-            let (mut processes, mut threads) = (0u32, 0u32);
-            for process in self.system.processes().values() {
-                if process.thread_kind().is_none() {
-                    processes += 1;
-                    threads += process.tasks().map_or(1, |t| t.len().max(1) as u32);
-                }
-            }
-            self.process_count = processes;
-            self.thread_count = threads;
-        }
+        let load = procfs::parse_loadavg(&read_proc("/proc/loadavg")).unwrap_or_default();
+        let process_count = procfs::count_processes();
         let (self_cpu_pct, self_rss_bytes) = self.own_usage();
-        self.samples += 1;
 
-        let (rx, tx) = self
-            .networks
-            .values()
-            .fold((0u64, 0u64), |(rx, tx), n| (rx + n.received(), tx + n.transmitted()));
         let (read, written) = self.disks.list().iter().fold((0u64, 0u64), |(r, w), d| {
             let usage = d.usage();
             (r + usage.read_bytes, w + usage.written_bytes)
         });
         let memory_total = self.system.total_memory();
         let memory_used = self.system.used_memory();
-        let load = System::load_average();
         SystemMetrics {
             cpu_pct: round2(self.system.global_cpu_usage()),
             per_core_pct: self.system.cpus().iter().map(|c| round2(c.cpu_usage())).collect(),
@@ -107,12 +81,12 @@ impl SystemSampler {
             load_avg_1: load.one,
             load_avg_5: load.five,
             load_avg_15: load.fifteen,
-            net_rx_bytes_per_sec: (rx as f64 / elapsed_secs).round(),
-            net_tx_bytes_per_sec: (tx as f64 / elapsed_secs).round(),
+            net_rx_bytes_per_sec: (net.rx as f64 / elapsed_secs).round(),
+            net_tx_bytes_per_sec: (net.tx as f64 / elapsed_secs).round(),
             disk_read_bytes_per_sec: (read as f64 / elapsed_secs).round(),
             disk_write_bytes_per_sec: (written as f64 / elapsed_secs).round(),
-            process_count: self.process_count,
-            thread_count: self.thread_count,
+            process_count,
+            thread_count: load.tasks.max(process_count),
             self_cpu_pct,
             self_rss_bytes,
         }
@@ -129,6 +103,11 @@ impl SystemSampler {
         );
         self.system.process(pid).map_or((0.0, 0), |p| (round2(p.cpu_usage()), p.memory()))
     }
+}
+
+/// A `/proc` file's text; empty when it cannot be read (the readings from it are then zero).
+fn read_proc(path: &str) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
 }
 
 /// Rounds to two decimals: enough for a dashboard, and shorter on the wire.

@@ -21,6 +21,10 @@ use crate::server::metrics::{tags, AppMetrics, Inner, Protocol, Timing, EVENT_PR
 pub const RECV_BUFFER_BYTES: usize = 64 * 1024 * 1024;
 /// Largest datagram read (the UDP maximum).
 const MAX_DATAGRAM: usize = 65_536;
+/// The longest the receive thread blocks before looking at its stop flag when nothing arrives
+/// and [`StatsdListener::stop`]'s wake-up datagram was lost. Long, so an idle server does not
+/// wake for nothing.
+const IDLE_WAKE: Duration = Duration::from_secs(5);
 /// Datagrams taken per system call.
 pub const BATCH: usize = 32;
 
@@ -32,8 +36,24 @@ pub struct StatsdListener {
 }
 
 impl StatsdListener {
+    /// Stops the receive thread: sets the flag and wakes the thread with an empty datagram
+    /// (the read timeout, [`IDLE_WAKE`], is only the fallback).
     pub fn stop(&self) {
         self.stop.store(true, Ordering::Relaxed);
+        let mut target = self.local_addr;
+        if target.ip().is_unspecified() {
+            target.set_ip(match target {
+                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        let any: SocketAddr = match target {
+            SocketAddr::V4(_) => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
+            SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+        };
+        if let Ok(socket) = UdpSocket::bind(any) {
+            let _ = socket.send_to(&[], target);
+        }
     }
 
     /// The listener's own health: down once its thread has stopped.
@@ -58,7 +78,7 @@ pub fn spawn(addr: SocketAddr, metrics: Arc<AppMetrics>) -> std::io::Result<Stat
     enlarge_receive_buffer(&socket);
     socket.bind(&addr.into())?;
     let socket: UdpSocket = socket.into();
-    socket.set_read_timeout(Some(Duration::from_millis(250)))?;
+    socket.set_read_timeout(Some(IDLE_WAKE))?;
     let local_addr = socket.local_addr()?;
     let stop = Arc::new(AtomicBool::new(false));
     let running = Arc::new(AtomicBool::new(true));
@@ -67,6 +87,7 @@ pub fn spawn(addr: SocketAddr, metrics: Arc<AppMetrics>) -> std::io::Result<Stat
         let mut receiver = Receiver::new();
         while !stop_flag.load(Ordering::Relaxed) {
             match receiver.receive(&socket) {
+                Ok(_) if stop_flag.load(Ordering::Relaxed) => break,
                 Ok(datagrams) => {
                     let now_ms = crate::server::now_ms();
                     let mut inner = metrics.lock();
@@ -251,6 +272,32 @@ mod tests {
     use crate::server::publisher::live_figures;
 
     const NOW: u64 = 1_700_000_000_000;
+
+    #[test]
+    fn stop_wakes_an_idle_listener_at_once_and_counts_nothing() {
+        for bind in ["127.0.0.1:0", "0.0.0.0:0"] {
+            let metrics =
+                Arc::new(AppMetrics::new(Limits::default(), LatencyThresholds::default(), 0));
+            let listener = spawn(bind.parse().unwrap(), Arc::clone(&metrics)).unwrap();
+            let received = || metrics.ingest_stats().statsd.received;
+            // One datagram taken proves the thread is in its receive loop (then blocks again).
+            let to = SocketAddr::from(([127, 0, 0, 1], listener.local_addr.port()));
+            UdpSocket::bind("127.0.0.1:0").unwrap().send_to(b"a:1|c", to).unwrap();
+            let started = std::time::Instant::now();
+            while received() == 0 {
+                assert!(started.elapsed() < IDLE_WAKE / 2, "{bind}: the datagram never arrived");
+                std::thread::yield_now();
+            }
+            let started = std::time::Instant::now();
+            listener.stop();
+            // Well inside IDLE_WAKE: only the wake-up datagram can end the wait this soon.
+            while listener.running.load(Ordering::Relaxed) {
+                assert!(started.elapsed() < IDLE_WAKE / 2, "{bind}: still running");
+                std::thread::yield_now();
+            }
+            assert_eq!(received(), 1, "{bind}: the wake-up is not a datagram received");
+        }
+    }
 
     #[test]
     fn dogstatsd_tags_are_dimensions_and_steering_tags_are_not() {

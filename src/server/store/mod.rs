@@ -430,7 +430,9 @@ fn sqlite_error(path: &Path, e: &rusqlite::Error) -> OpenError {
     }
 }
 
-/// The writer's connection: WAL, `synchronous=NORMAL`, incremental vacuum for the disk cap.
+/// The writer's connection: WAL, `synchronous=NORMAL`, incremental vacuum for the disk cap, and
+/// recursive triggers, so that the rows `INSERT OR REPLACE` replaces fire the delete triggers
+/// that keep `row_count` exact (see [`schema`]).
 fn open_write(path: &Path) -> Result<Connection, OpenError> {
     if let Ok(meta) = std::fs::metadata(path) {
         if meta.permissions().readonly() {
@@ -447,6 +449,7 @@ fn open_write(path: &Path) -> Result<Connection, OpenError> {
          PRAGMA journal_mode = WAL;
          PRAGMA synchronous = NORMAL;
          PRAGMA foreign_keys = OFF;
+         PRAGMA recursive_triggers = ON;
          PRAGMA busy_timeout = 5000;",
     )
     .map_err(|e| sqlite_error(path, &e))?;

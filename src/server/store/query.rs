@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use super::host::{decode_cores, sample_from, FieldRollup, HostRollup, HOST_FIELDS};
 use super::writer::{meta, rollup_from_row, rollup_into, HOST_HOURS, HOST_MINUTES, TIMING_HOURS};
-use super::{Retention, SeriesKind};
+use super::{schema, Retention, SeriesKind};
 use crate::model::history::{HostPoint, SeriesPoint, Tier};
 use crate::model::live::Sample;
 use crate::server::metrics::tags;
@@ -72,24 +72,25 @@ pub struct TierStats {
     pub newest_ms: Option<u64>,
 }
 
+/// Rows (from `row_count`, kept by triggers) and the oldest and newest time (from the time
+/// index) of every data table: a few index look-ups, whatever the store's size.
 pub(super) fn tier_stats(conn: &Connection) -> rusqlite::Result<Vec<TierStats>> {
-    let tables =
-        ["host_raw", "host_minute", "host_hour", "timing_minute", "timing_hour", "value_minute"];
-    tables
+    schema::COUNTED
         .into_iter()
         .map(|table| {
-            conn.query_row(
-                &format!("SELECT count(*), min(at_ms), max(at_ms) FROM {table}"),
-                [],
-                |r| {
-                    Ok(TierStats {
-                        table,
-                        rows: r.get::<_, i64>(0)?.max(0) as u64,
-                        oldest_ms: r.get::<_, Option<i64>>(1)?.map(|v| v.max(0) as u64),
-                        newest_ms: r.get::<_, Option<i64>>(2)?.map(|v| v.max(0) as u64),
-                    })
-                },
-            )
+            let rows: i64 = conn
+                .prepare_cached("SELECT rows FROM row_count WHERE tbl = ?1")?
+                .query_row([table], |r| r.get(0))?;
+            let (oldest_ms, newest_ms) =
+                conn.query_row(&format!("SELECT min(at_ms), max(at_ms) FROM {table}"), [], |r| {
+                    Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?))
+                })?;
+            Ok(TierStats {
+                table,
+                rows: rows.max(0) as u64,
+                oldest_ms: oldest_ms.map(|v| v.max(0) as u64),
+                newest_ms: newest_ms.map(|v| v.max(0) as u64),
+            })
         })
         .collect()
 }

@@ -66,12 +66,35 @@ fn v1() -> String {
     )
 }
 
-/// The schema version this build writes.
-pub const LATEST: usize = 1;
+/// The tables whose rows `row_count` counts.
+pub const COUNTED: [&str; 6] =
+    ["host_raw", "host_minute", "host_hour", "timing_minute", "timing_hour", "value_minute"];
 
-/// Every migration SQL, oldest first (owned: version 1 is built from the field list).
+/// Version 2: `row_count`, each data table's number of rows, kept exact by triggers (the
+/// writer's connection turns on `recursive_triggers`, so rows replaced by `INSERT OR REPLACE`
+/// count as deleted). `count(*)` over a 13M-row store took 0.8 s; this is one read.
+fn v2() -> String {
+    let mut sql = String::from(
+        "CREATE TABLE row_count (tbl TEXT PRIMARY KEY, rows INTEGER NOT NULL) WITHOUT ROWID;\n",
+    );
+    for t in COUNTED {
+        sql.push_str(&format!(
+            "INSERT INTO row_count (tbl, rows) SELECT '{t}', count(*) FROM {t};
+             CREATE TRIGGER {t}_counted_in AFTER INSERT ON {t} BEGIN
+                 UPDATE row_count SET rows = rows + 1 WHERE tbl = '{t}'; END;
+             CREATE TRIGGER {t}_counted_out AFTER DELETE ON {t} BEGIN
+                 UPDATE row_count SET rows = rows - 1 WHERE tbl = '{t}'; END;\n"
+        ));
+    }
+    sql
+}
+
+/// The schema version this build writes.
+pub const LATEST: usize = 2;
+
+/// Every migration SQL, oldest first (owned: built from the field and table lists).
 pub fn sql() -> Vec<String> {
-    vec![v1()]
+    vec![v1(), v2()]
 }
 
 /// The migrations over `sql` (which must outlive them).

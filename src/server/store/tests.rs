@@ -347,7 +347,7 @@ fn a_file_written_by_schema_version_1_opens_with_its_data() {
     let fixture: Vec<_> = timings.iter().filter(|t| t.1 == "fixture.op").collect();
     assert_eq!(fixture.len(), 1);
     assert_eq!((fixture[0].3.count, fixture[0].3.max_ms), (1, 125.0));
-    assert_eq!(f.rows("host_raw"), 8);
+    assert_eq!(f.rows("host_raw"), 8, "row counts start from the rows the file had");
     assert_eq!(f.rows("timing_minute"), 10);
 }
 
@@ -381,4 +381,57 @@ fn host_history_at_coarse_steps_is_whole_up_to_now_even_after_catching_up() {
     );
     assert_eq!(hours[2].max[0], Some(122.0), "the current hour from minutes and raw samples");
     assert_eq!(hours[0].mean[0], Some(29.5));
+}
+
+#[test]
+fn row_counts_stay_exact_through_replaces_roll_ups_expiry_and_deletes() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = open_with(dir, Arc::new(AtomicU64::new(T0)), |c| {
+        c.retention = Retention { raw_hours: 1, minute_days: 1, hour_days: 2 };
+    });
+    let exact = |f: &Fixture| {
+        let counted: Vec<(&str, u64)> = schema::COUNTED
+            .iter()
+            .map(|t| {
+                let n: i64 = f
+                    .store
+                    .readers()
+                    .with(|c| c.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0)))
+                    .unwrap();
+                (*t, n as u64)
+            })
+            .collect();
+        let kept: Vec<(&str, u64)> =
+            f.store.stats().unwrap().tiers.iter().map(|t| (t.table, t.rows)).collect();
+        assert_eq!(kept, counted);
+    };
+    let value = |at_ms, value| ValueRow { kind: SeriesKind::Gauge, name: "g".into(), at_ms, value };
+    for round in 0..2 {
+        // The second round rewrites every row the first wrote (INSERT OR REPLACE).
+        for i in 0..90 {
+            assert!(f.store.write_host(Sample {
+                at_ms: T0 + i * 1000,
+                seq: i,
+                ..Default::default()
+            }));
+            if i % 30 == 29 {
+                assert!(f.store.flush(Duration::from_secs(10)));
+            }
+        }
+        f.write(Batch {
+            timings: vec![timing("a", T0, &[1.0, 2.0]), timing("b", T0 + MIN, &[3.0])],
+            values: vec![value(T0, f64::from(round)), value(T0 + MIN, 1.0)],
+        });
+    }
+    exact(&f);
+    assert_eq!(f.rows("host_raw"), 90);
+    assert_eq!(f.rows("timing_minute"), 2);
+    f.set_now(T0 + 2 * HOUR);
+    f.settle();
+    exact(&f);
+    assert_eq!((f.rows("host_raw"), f.rows("host_minute"), f.rows("timing_hour")), (0, 2, 2));
+    let held: u64 = f.store.stats().unwrap().tiers.iter().map(|t| t.rows).sum();
+    assert_eq!(f.store.delete_before(T0 + HOUR).unwrap(), held);
+    exact(&f);
+    assert!(f.store.stats().unwrap().tiers.iter().all(|t| t.rows == 0));
 }

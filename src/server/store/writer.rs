@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
@@ -89,7 +89,13 @@ impl Writer {
 
     fn run(&mut self, rx: &Receiver<Command>) {
         loop {
-            match rx.recv_timeout(Duration::from_millis(500)) {
+            // Sleeps until the next command or the next maintenance step, whichever is first:
+            // an idle store wakes once per step, not on a poll.
+            let due = self.last_maintenance_ms + MAINTENANCE_EVERY_MS;
+            let wait = Duration::from_millis(
+                due.saturating_sub(self.now()).clamp(1, MAINTENANCE_EVERY_MS),
+            );
+            match rx.recv_timeout(wait) {
                 Ok(command) => {
                     self.stats.queued.fetch_sub(1, Ordering::Relaxed);
                     match command {
@@ -224,14 +230,17 @@ impl Writer {
     }
 
     fn insert_host(&mut self, sample: &Sample) -> rusqlite::Result<usize> {
-        let columns: Vec<&str> = HOST_FIELDS.iter().map(|f| f.name).collect();
-        let marks: Vec<String> = (0..HOST_FIELDS.len()).map(|i| format!("?{}", i + 5)).collect();
-        let sql = format!(
-            "INSERT OR REPLACE INTO host_raw (at_ms, seq, per_core, current_action, {}) \
-             VALUES (?1, ?2, ?3, ?4, {})",
-            columns.join(", "),
-            marks.join(", ")
-        );
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            let columns: Vec<&str> = HOST_FIELDS.iter().map(|f| f.name).collect();
+            let marks: Vec<String> =
+                (0..HOST_FIELDS.len()).map(|i| format!("?{}", i + 5)).collect();
+            format!(
+                "INSERT OR REPLACE INTO host_raw (at_ms, seq, per_core, current_action, {}) \
+                 VALUES (?1, ?2, ?3, ?4, {})",
+                columns.join(", "),
+                marks.join(", ")
+            )
+        });
         let mut values: Vec<rusqlite::types::Value> = vec![
             (sample.at_ms as i64).into(),
             (sample.seq as i64).into(),
@@ -245,7 +254,7 @@ impl Writer {
                     .map_or(rusqlite::types::Value::Null, rusqlite::types::Value::Real),
             );
         }
-        self.conn.prepare_cached(&sql)?.execute(rusqlite::params_from_iter(values))
+        self.conn.prepare_cached(&SQL)?.execute(rusqlite::params_from_iter(values))
     }
 
     /// One step of maintenance: roll-ups, retention, disk cap, checkpoint.
@@ -279,13 +288,15 @@ impl Writer {
 
     /// Rolls closed minutes of raw host samples into minute rows (up to an hour's worth).
     fn roll_host_minutes(&mut self, now: u64) -> rusqlite::Result<()> {
-        let columns = HOST_FIELDS.iter().map(|f| f.name).collect::<Vec<_>>().join(", ");
-        let select = format!("SELECT {columns} FROM host_raw WHERE at_ms >= ?1 AND at_ms < ?2");
+        static SELECT: LazyLock<String> = LazyLock::new(|| {
+            let columns = HOST_FIELDS.iter().map(|f| f.name).collect::<Vec<_>>().join(", ");
+            format!("SELECT {columns} FROM host_raw WHERE at_ms >= ?1 AND at_ms < ?2")
+        });
         let period = HostPeriod { mark: HOST_MINUTES, from: "host_raw", to: "host_minute" };
         let complete_to = now.saturating_sub(MINUTE_GRACE_MS);
         self.roll_host(complete_to, &period, MINUTE_MS, 60, |tx, at| {
             let mut rollup = HostRollup::default();
-            let mut stmt = tx.prepare_cached(&select)?;
+            let mut stmt = tx.prepare_cached(&SELECT)?;
             let mut rows = stmt.query(params![at as i64, (at + MINUTE_MS) as i64])?;
             while let Some(row) = rows.next()? {
                 let values: Vec<Option<f64>> =
