@@ -7,7 +7,7 @@ use leptos_router::{
     path, SsrMode,
 };
 
-use crate::components::live::{provide_live, LiveBadge, PauseToggle};
+use crate::components::live::{provide_live, AlertsBadge, LiveBadge, PauseToggle};
 use crate::model::PRODUCT_NAME;
 use crate::pages::{
     alerts::AlertsPage, dashboard::DashboardPage, not_found::NotFoundPage,
@@ -62,6 +62,7 @@ pub fn App() -> impl IntoView {
                     <A href="/reports" attr:data-testid="nav-reports">"Reports"</A>
                 </nav>
                 <div class="live-slot" data-testid="live-slot">
+                    <AlertsBadge />
                     <LiveBadge />
                     <PauseToggle />
                 </div>

@@ -4,6 +4,7 @@
 
 use leptos::prelude::*;
 
+use crate::model::alerts::{AlertCounts, AlertInstance};
 use crate::model::live::{LiveSnapshot, Sample, ServerMessage};
 use crate::model::ops::OperationSummary;
 
@@ -42,6 +43,10 @@ pub struct LiveContext {
     pub undecodable: RwSignal<u64>,
     /// The server's latest refusal of a request of ours (e.g. a rate limit), if any.
     pub last_error: RwSignal<Option<String>>,
+    /// Firing and pending alerts by severity (the header badge).
+    pub alert_counts: RwSignal<AlertCounts>,
+    /// The alerts now, worst first, once the server has sent them (`None` before).
+    pub alerts: RwSignal<Option<Vec<AlertInstance>>>,
 }
 
 impl LiveContext {
@@ -77,6 +82,10 @@ impl LiveContext {
                     self.operations.set(operations);
                 }
             }
+            ServerMessage::Alerts { counts, alerts } => {
+                self.alert_counts.set(counts);
+                self.alerts.set(Some(alerts));
+            }
             ServerMessage::Pong => {}
             ServerMessage::Error { message } => self.last_error.set(Some(message)),
         }
@@ -88,7 +97,10 @@ impl LiveContext {
         match serde_json::from_str::<ServerMessage>(text) {
             Ok(message) => {
                 self.status.set(ConnStatus::Live);
-                if accepting || matches!(message, ServerMessage::Snapshot(_)) {
+                // Alerts are not paused with the charts.
+                let always =
+                    matches!(message, ServerMessage::Snapshot(_) | ServerMessage::Alerts { .. });
+                if accepting || always {
                     self.apply(message);
                 }
             }
@@ -112,6 +124,8 @@ pub fn provide_live() -> LiveContext {
         interval_ms: RwSignal::new(1000),
         undecodable: RwSignal::new(0),
         last_error: RwSignal::new(None),
+        alert_counts: RwSignal::new(AlertCounts::default()),
+        alerts: RwSignal::new(None),
     };
     provide_context(ctx);
     #[cfg(feature = "hydrate")]
@@ -155,7 +169,48 @@ pub fn LiveBadge() -> impl IntoView {
     }
 }
 
-/// A button that pauses and resumes live updates.
+/// The header's alert badge: firing alerts by severity (and pending ones), a link to the
+/// Alerts page.
+#[component]
+pub fn AlertsBadge() -> impl IntoView {
+    let live = use_live();
+    let text = move || {
+        let c = live.alert_counts.get();
+        let mut parts = Vec::new();
+        if c.critical > 0 {
+            parts.push(format!("{} critical", c.critical));
+        }
+        if c.warning > 0 {
+            parts.push(format!("{} warning", c.warning));
+        }
+        if c.pending > 0 {
+            parts.push(format!("{} pending", c.pending));
+        }
+        if parts.is_empty() {
+            "No alerts".to_string()
+        } else {
+            parts.join(" · ")
+        }
+    };
+    let class = move || {
+        let c = live.alert_counts.get();
+        if c.critical > 0 {
+            "badge badge-critical"
+        } else if c.warning > 0 {
+            "badge badge-warning"
+        } else if c.pending > 0 {
+            "badge badge-pending"
+        } else {
+            "badge badge-idle"
+        }
+    };
+    view! {
+        <a href="/alerts" class=class data-testid="alerts-badge" aria-live="polite">
+            {text}
+        </a>
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,6 +233,7 @@ mod tests {
     }
 }
 
+/// A button that pauses and resumes live updates.
 #[component]
 pub fn PauseToggle() -> impl IntoView {
     let live = use_live();

@@ -8,6 +8,9 @@ use super::ops::OperationSummary;
 /// Operation statistics are recomputed (and offered to subscribers) every this many ticks.
 pub const OPERATIONS_EVERY_TICKS: u64 = 5;
 
+/// Most alerts one `alerts` message carries (the API has them all).
+pub const LIVE_ALERTS: usize = 50;
+
 /// Host and process metrics at one instant. Rates are per second over the last interval.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SystemMetrics {
@@ -109,6 +112,9 @@ pub enum ServerMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         operations: Option<Vec<OperationSummary>>,
     },
+    /// The alerts changed (and once on connect): firing and pending counts for the header, and
+    /// the alerts now, worst first (at most [`LIVE_ALERTS`]).
+    Alerts { counts: super::alerts::AlertCounts, alerts: Vec<super::alerts::AlertInstance> },
     /// The answer to a client's `ping`.
     Pong,
     /// A client's request that was refused (e.g. `request_metrics` beyond its rate limit).

@@ -1,6 +1,7 @@
 //! The wire contract shared by the server and the WASM client: plain serde types and the names
 //! of things both sides must agree on.
 
+pub mod alerts;
 pub mod history;
 pub mod live;
 pub mod ops;

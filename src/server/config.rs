@@ -150,6 +150,21 @@ pub struct ServeArgs {
     /// [default: 16384].
     #[arg(long, env = "VITALS_MAX_DISK_MB")]
     pub max_disk_mb: Option<u64>,
+    /// A TOML file of alert rules (`[[rules]]`, see docs/alert-rules.example.toml), added to
+    /// those of the config file's `[[alerts.rules]]`.
+    #[arg(long, env = "VITALS_ALERT_RULES")]
+    pub alert_rules: Option<PathBuf>,
+    /// Whether the built-in alert rules (host CPU, memory and disk, slow and failing
+    /// operations, live stream latency, StatsD drops) are on [default: true].
+    #[arg(long, env = "VITALS_DEFAULT_ALERTS")]
+    pub default_alerts: Option<bool>,
+    /// http:// URL that receives a JSON POST for every alert notification (repeatable,
+    /// comma-separated in the environment).
+    #[arg(long = "webhook", env = "VITALS_WEBHOOKS", value_delimiter = ',')]
+    pub webhooks: Vec<String>,
+    /// Base http:// URL of a Prometheus Alertmanager to push alerts to (its v2 API).
+    #[arg(long, env = "VITALS_ALERTMANAGER")]
+    pub alertmanager: Option<String>,
 }
 
 /// The config file's shape: the same options as the flags, all optional; unknown keys are errors.
@@ -183,6 +198,9 @@ struct FileConfig {
     retention_minute_days: Option<u64>,
     retention_hour_days: Option<u64>,
     max_disk_mb: Option<u64>,
+    alert_rules: Option<PathBuf>,
+    /// `[alerts]`: rules, receivers and flapping (see `alerts::config`).
+    alerts: Option<crate::server::alerts::config::AlertsFile>,
 }
 
 /// A secret that never shows in logs or debug output.
@@ -233,6 +251,7 @@ pub struct ServeConfig {
     pub max_tag_sets_per_name: usize,
     pub retention: Retention,
     pub max_disk_mb: u64,
+    pub alerts: crate::server::alerts::AlertsConfig,
 }
 
 impl Default for ServeConfig {
@@ -261,6 +280,7 @@ impl Default for ServeConfig {
             max_tag_sets_per_name: crate::server::metrics::tags::DEFAULT_MAX_TAG_SETS,
             retention: Retention::default(),
             max_disk_mb: DEFAULT_MAX_DISK_MB,
+            alerts: crate::server::alerts::AlertsConfig::default(),
         }
     }
 }
@@ -284,6 +304,18 @@ impl ServeArgs {
             None => FileConfig::default(),
         };
         let d = ServeConfig::default();
+        let rules_file = self.alert_rules.clone().or(file.alert_rules.clone());
+        let alert_args = crate::server::alerts::config::AlertArgs {
+            webhooks: &self.webhooks,
+            alertmanager: self.alertmanager.as_deref(),
+            rules_file: rules_file.as_deref(),
+            default_rules: self.default_alerts,
+        };
+        let alerts = crate::server::alerts::config::resolve(
+            &alert_args,
+            file.alerts,
+            self.config.as_deref(),
+        )?;
         let token = self.token.or(file.token).filter(|t| !t.is_empty()).map(Secret::new);
         let config = ServeConfig {
             host: self.host.or(file.host).unwrap_or(d.host),
@@ -369,6 +401,7 @@ impl ServeArgs {
                     .unwrap_or(d.retention.hour_days),
             },
             max_disk_mb: self.max_disk_mb.or(file.max_disk_mb).unwrap_or(d.max_disk_mb),
+            alerts,
         };
         config.validate()?;
         Ok(config)
@@ -531,6 +564,11 @@ fn non_empty(list: Vec<String>) -> Option<Vec<String>> {
 }
 
 fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    load_toml(path)
+}
+
+/// Reads and parses a TOML file; an error is one line naming the file and the line.
+pub fn load_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
     let shown = path.display().to_string();
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError::Unreadable { path: shown.clone(), reason: io_reason(&e) })?;

@@ -7,9 +7,8 @@ use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
@@ -250,32 +249,18 @@ fn poisson(rng: &mut fastrand::Rng, mean: f64) -> u32 {
     }
 }
 
-/// POSTs JSON over one HTTP/1.1 connection and checks for a 2xx answer.
+/// POSTs a batch to the server's own ingestion API.
 async fn post_json(
     addr: SocketAddr,
     path: &str,
     body: &serde_json::Value,
     token: Option<&Secret>,
 ) -> anyhow::Result<()> {
-    let stream = TcpStream::connect(addr).await?;
-    let io = hyper_util::rt::TokioIo::new(stream);
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(io).await?;
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    let mut request = hyper::Request::post(path)
-        .header(hyper::header::HOST, addr.to_string())
-        .header(hyper::header::CONTENT_TYPE, "application/json");
-    if let Some(token) = token {
-        request =
-            request.header(hyper::header::AUTHORIZATION, format!("Bearer {}", token.expose()));
-    }
-    let request = request.body(Full::new(Bytes::from(serde_json::to_vec(body)?)))?;
-    let response = sender.send_request(request).await?;
-    let status = response.status();
-    let _ = response.into_body().collect().await;
-    anyhow::ensure!(status.is_success(), "ingest answered {status}");
-    Ok(())
+    let endpoint = super::outbound::Endpoint::at(addr, path);
+    let body = Bytes::from(serde_json::to_vec(body)?);
+    super::outbound::post_json(&endpoint, body, token, Duration::from_secs(10))
+        .await
+        .map_err(|e| anyhow::anyhow!("ingest: {e}"))
 }
 
 #[cfg(test)]

@@ -58,6 +58,44 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Checks that `body` is sent as JSON (415 naming `content-type` otherwise) and decodes it as
+/// `T`; a mistake is a 400 naming the first bad field by its path (`target.host`), or `body`.
+/// `what` names the body in the 415's message.
+pub fn decode_json<T: serde::de::DeserializeOwned>(
+    headers: &axum::http::HeaderMap,
+    body: &[u8],
+    what: &str,
+) -> Result<T, ApiError> {
+    let json = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("send {what} as JSON with `Content-Type: application/json`"),
+        )
+        .with_field("content-type"));
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let message = inner.to_string();
+        let message = message.split(" at line ").next().unwrap_or(&message).to_string();
+        if path == "." || path == "?" || inner.is_syntax() || inner.is_eof() {
+            ApiError::bad_field("body", format!("body: {message}"))
+        } else {
+            ApiError::bad_field(path.clone(), format!("{path}: {message}"))
+        }
+    })?;
+    deserializer.end().map_err(|_| {
+        ApiError::bad_field("body", "body: trailing characters after the JSON object")
+    })?;
+    Ok(value)
+}
+
 /// True for paths whose every answer is JSON (the REST API).
 pub fn is_api_path(path: &str) -> bool {
     path == "/api" || path.starts_with("/api/")

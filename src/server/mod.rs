@@ -1,6 +1,7 @@
 //! Server-only code: start-up, the router and every background task. Nothing here reaches the
 //! WASM bundle.
 
+pub mod alerts;
 pub mod api;
 pub mod assets;
 pub mod auth;
@@ -14,6 +15,7 @@ pub mod ingest;
 pub mod limits;
 pub mod live;
 pub mod metrics;
+pub mod outbound;
 pub mod prometheus;
 pub mod publisher;
 pub mod recorder;
@@ -110,6 +112,14 @@ pub fn build_state(config: ServeConfig, shutdown: CancellationToken) -> anyhow::
         shutdown.clone(),
     ));
     tokio::spawn(prune_periodically(Arc::clone(&app), shutdown.clone()));
+    let alerts = alerts::Alerts::new(
+        config.alerts.clone(),
+        store.clone(),
+        Arc::clone(&hub),
+        Arc::clone(&app),
+        shutdown.clone(),
+    );
+    tokio::spawn(alerts::run(Arc::clone(&alerts), bus.subscribe(), shutdown.clone()));
     let statsd = match config.statsd {
         Some(addr) => Some(Arc::new(ingest::udp::spawn(addr, Arc::clone(&app)).map_err(|e| {
             anyhow::anyhow!("cannot listen for StatsD on udp://{addr}: {}", io_reason(&e))
@@ -141,6 +151,7 @@ pub fn build_state(config: ServeConfig, shutdown: CancellationToken) -> anyhow::
         statsd,
         collector,
         store,
+        alerts,
         auth: auth::Auth::new(config.token.clone(), config.auth),
         origins,
         limits: limits::RateLimits::shared(),
@@ -252,6 +263,10 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {}", io_reason(&e)))?;
     let local = listener.local_addr().context("reading the bound address")?;
     let shutdown = CancellationToken::new();
+    let mut config = config;
+    if config.alerts.base_url.is_empty() && !local.ip().is_unspecified() {
+        config.alerts.base_url = format!("http://{local}");
+    }
     let state = build_state(config, shutdown.clone())?;
     tokio::spawn(watch_signals(shutdown.clone()));
     if state.config.demo {

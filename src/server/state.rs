@@ -7,6 +7,7 @@ use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
 use tokio_util::sync::CancellationToken;
 
+use super::alerts::Alerts;
 use super::assets::SiteAssets;
 use super::auth::Auth;
 use super::bus::TickBus;
@@ -42,6 +43,8 @@ pub struct AppState {
     pub collector: CollectorHandle,
     /// The history store (SQLite in the data directory).
     pub store: Store,
+    /// Alert rules, their instances, silences and notifications.
+    pub alerts: Arc<Alerts>,
     /// Cancelled when the server starts shutting down; long-lived tasks and sockets watch it.
     pub shutdown: CancellationToken,
 }

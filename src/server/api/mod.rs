@@ -7,6 +7,7 @@ use axum::response::IntoResponse;
 use axum::routing::{delete, get, post};
 use axum::{middleware, Json, Router};
 
+pub mod alerts;
 pub mod history;
 pub mod ops;
 pub mod range;
@@ -23,6 +24,15 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/api/v1/data", delete(history::delete_data))
         .route("/api/v1/monitor/pause", post(history::pause))
         .route("/api/v1/monitor/resume", post(history::resume))
+        .route("/api/v1/alerts/rules", post(alerts::create_rule))
+        .route(
+            "/api/v1/alerts/rules/{name}",
+            axum::routing::put(alerts::replace_rule).delete(alerts::delete_rule),
+        )
+        .route("/api/v1/alerts/rules/{name}/test", post(alerts::test_rule))
+        .route("/api/v1/alerts/silences", post(alerts::create_silence))
+        .route("/api/v1/alerts/silences/{id}", delete(alerts::delete_silence))
+        .route("/api/v1/alerts/{id}/ack", post(alerts::acknowledge).delete(alerts::acknowledge))
         .route_layer(middleware::from_fn_with_state(state.auth.clone(), require_token));
     Router::new()
         .route("/ws", get(crate::server::live::socket::upgrade))
@@ -48,6 +58,10 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/api/v1/store/stats", get(history::store_stats))
         .route("/api/v1/monitor", get(history::recording))
         .route("/api/v1/ingest/stats", get(ops::ingest_stats))
+        .route("/api/v1/alerts", get(alerts::now))
+        .route("/api/v1/alerts/rules", get(alerts::rules))
+        .route("/api/v1/alerts/rules/{name}", get(alerts::rule))
+        .route("/api/v1/alerts/history", get(alerts::history))
         .route("/api/v1/metrics", get(ops::other_metrics))
         .route("/metrics", get(crate::server::prometheus::metrics))
         .merge(guarded)

@@ -2,6 +2,7 @@
 //! request) and hands each [`SystemMetrics`] to the async side. The thread alone owns sysinfo
 //! (through [`system::SystemSampler`]), so sampling never blocks the async runtime.
 
+pub mod disks;
 pub mod procfs;
 pub mod system;
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -198,34 +198,7 @@ pub async fn ingest(State(state): State<AppState>, headers: HeaderMap, body: Byt
 
 /// Checks the content type and decodes the body; the error names the first bad field.
 pub fn decode(headers: &HeaderMap, body: &[u8]) -> Result<Batch, ApiError> {
-    let json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
-    if !json {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "send the batch as JSON with `Content-Type: application/json`",
-        )
-        .with_field("content-type"));
-    }
-    let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let batch: Batch = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        let message = inner.to_string();
-        let message = message.split(" at line ").next().unwrap_or(&message).to_string();
-        if path == "." || path == "?" || inner.is_syntax() || inner.is_eof() {
-            ApiError::bad_field("body", format!("body: {message}"))
-        } else {
-            ApiError::bad_field(path.clone(), format!("{path}: {message}"))
-        }
-    })?;
-    deserializer.end().map_err(|_| {
-        ApiError::bad_field("body", "body: trailing characters after the JSON object")
-    })?;
-    Ok(batch)
+    crate::server::error::decode_json(headers, body, "the batch")
 }
 
 /// Records a validated batch and says what became of each item.
@@ -304,7 +277,7 @@ mod tests {
 
         fn json_headers() -> HeaderMap {
             let mut headers = HeaderMap::new();
-            headers.insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
+            headers.insert(axum::http::header::CONTENT_TYPE, "application/json".parse().unwrap());
             headers
         }
 

@@ -87,6 +87,8 @@ pub struct Hub {
     history: Mutex<History>,
     operations: Mutex<Vec<OperationSummary>>,
     latest: watch::Sender<Option<Tick>>,
+    /// The latest `alerts` message, serialised once.
+    alerts: watch::Sender<Option<Utf8Bytes>>,
     latencies_ns: Mutex<VecDeque<u64>>,
     /// The full snapshot of the latest tick, serialised once and shared: (tick seq, bytes).
     snapshot_cache: Mutex<Option<(u64, Utf8Bytes)>>,
@@ -114,6 +116,7 @@ impl Hub {
             history: Mutex::new(History::new(history_len)),
             operations: Mutex::new(Vec::new()),
             latest: watch::channel(None).0,
+            alerts: watch::channel(None).0,
             latencies_ns: Mutex::new(VecDeque::with_capacity(LATENCY_WINDOW)),
             snapshot_cache: Mutex::new(None),
             snapshot_requests: limits::all_snapshot_requests(),
@@ -198,6 +201,24 @@ impl Hub {
                 }
             }
         }
+    }
+
+    /// Sends the alerts now to every client (serialised once), and to each new client after
+    /// its snapshot.
+    pub fn publish_alerts(
+        &self,
+        counts: crate::model::alerts::AlertCounts,
+        mut alerts: Vec<crate::model::alerts::AlertInstance>,
+    ) {
+        alerts.truncate(crate::model::live::LIVE_ALERTS);
+        if let Some(bytes) = serialise(&ServerMessage::Alerts { counts, alerts }) {
+            self.alerts.send_replace(Some(bytes));
+        }
+    }
+
+    /// A receiver of the latest alerts message, for one client.
+    pub fn subscribe_alerts(&self) -> watch::Receiver<Option<Utf8Bytes>> {
+        self.alerts.subscribe()
     }
 
     /// A receiver of published ticks, for one client.

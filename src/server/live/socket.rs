@@ -125,9 +125,16 @@ where
     R: Stream<Item = Result<Message, E>> + Unpin,
 {
     let mut ticks = hub.subscribe();
+    let mut alerts = hub.subscribe_alerts();
     let mut last_seq = ticks.borrow_and_update().as_ref().map(|t| t.seq);
     if send_snapshot(&hub, &mut sink, policy).await.is_err() {
         return send_failed(&hub);
+    }
+    let first_alerts = alerts.borrow_and_update().clone();
+    if let Some(bytes) = first_alerts {
+        if send_counted(&hub, &mut sink, bytes, policy).await.is_err() {
+            return send_failed(&hub);
+        }
     }
     let own_limit = limits::connection_snapshot_requests();
     let mut heartbeat = tokio::time::interval(policy.heartbeat);
@@ -161,13 +168,22 @@ where
                     (Some(with_operations), true) => with_operations.clone(),
                     _ => tick.bytes.clone(),
                 };
-                let len = bytes.len();
-                if send(&mut sink, Message::Text(bytes), policy).await.is_err() {
+                if send_counted(&hub, &mut sink, bytes, policy).await.is_err() {
                     return send_failed(&hub);
                 }
-                hub.count_sent(len);
                 let ns = u64::try_from(tick.published.elapsed().as_nanos()).unwrap_or(u64::MAX);
                 tick.last_send_ns.fetch_max(ns, Ordering::Relaxed);
+            }
+            changed = alerts.changed() => {
+                if changed.is_err() {
+                    return Ended::ServerShutdown;
+                }
+                let latest = alerts.borrow_and_update().clone();
+                if let Some(bytes) = latest {
+                    if send_counted(&hub, &mut sink, bytes, policy).await.is_err() {
+                        return send_failed(&hub);
+                    }
+                }
             }
             incoming = stream.next() => {
                 last_heard = tokio::time::Instant::now();
@@ -247,6 +263,16 @@ async fn send_snapshot<S: Sink<Message> + Unpin>(
     policy: SocketPolicy,
 ) -> Result<(), ()> {
     let bytes = hub.snapshot_message(policy.history_limit).ok_or(())?;
+    send_counted(hub, sink, bytes, policy).await
+}
+
+/// Sends shared bytes and counts them.
+async fn send_counted<S: Sink<Message> + Unpin>(
+    hub: &Hub,
+    sink: &mut S,
+    bytes: Utf8Bytes,
+    policy: SocketPolicy,
+) -> Result<(), ()> {
     let len = bytes.len();
     send(sink, Message::Text(bytes), policy).await?;
     hub.count_sent(len);
@@ -260,10 +286,7 @@ async fn send_message<S: Sink<Message> + Unpin>(
     policy: SocketPolicy,
 ) -> Result<(), ()> {
     let text = serde_json::to_string(message).map_err(|_| ())?;
-    let len = text.len();
-    send(sink, Message::Text(Utf8Bytes::from(text)), policy).await?;
-    hub.count_sent(len);
-    Ok(())
+    send_counted(hub, sink, Utf8Bytes::from(text), policy).await
 }
 
 #[cfg(test)]

@@ -191,7 +191,7 @@ pub struct Timing<'a> {
 }
 
 /// Operations and events are both timings, kept in registries of their own.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TimingKind {
     Operation,
     Event,
@@ -317,6 +317,21 @@ impl AppMetrics {
     ) -> Vec<OperationSummary> {
         self.lock().registry(kind).summaries_grouped(window, now_ms, |key| {
             selection.keeps(key).then(|| selection.group_of(key))
+        })
+    }
+
+    /// Statistics over `window` of each series of `kind` whose key `keep` accepts, one per
+    /// series, named by the series key (name and tags); series without samples there are
+    /// left out. For the alert engine, which watches series one by one.
+    pub fn series_summaries(
+        &self,
+        kind: TimingKind,
+        window: Window,
+        now_ms: u64,
+        keep: impl Fn(&str) -> bool,
+    ) -> Vec<OperationSummary> {
+        self.lock().registry(kind).summaries_grouped(window, now_ms, |key| {
+            keep(key).then(|| (key.to_string(), Default::default()))
         })
     }
 

@@ -19,6 +19,7 @@
 //!
 //! Only one Vitals may use a data directory at a time (`vitals.lock`, an advisory lock).
 
+pub mod alerts;
 pub mod host;
 pub mod query;
 pub mod schema;
@@ -217,6 +218,8 @@ pub struct WriterStats {
 enum Command {
     Batch(Batch),
     Host(Box<Sample>),
+    /// Changes to the alert tables (never refused while recording is paused).
+    Alerts(Vec<alerts::AlertWrite>),
     /// Replies once everything sent before it is committed.
     Flush(std::sync::mpsc::Sender<()>),
     /// Deletes every row older than the given Unix ms; replies with the rows deleted.
@@ -305,6 +308,23 @@ impl Store {
     /// Queues accepted samples and values; dropped and counted when the queue is full.
     pub fn write(&self, batch: Batch) -> bool {
         batch.is_empty() || self.send(Command::Batch(batch))
+    }
+
+    /// Queues changes to the alert tables. Recording being paused does not stop them (rules,
+    /// silences and alert history are not recorded metrics); a full queue drops and counts.
+    pub fn write_alerts(&self, writes: Vec<alerts::AlertWrite>) -> bool {
+        if writes.is_empty() {
+            return true;
+        }
+        self.stats.queued.fetch_add(1, Ordering::Relaxed);
+        match self.tx.try_send(Command::Alerts(writes)) {
+            Ok(()) => true,
+            Err(_) => {
+                self.stats.queued.fetch_sub(1, Ordering::Relaxed);
+                self.stats.dropped_full.fetch_add(1, Ordering::Relaxed);
+                false
+            }
+        }
     }
 
     /// Queues one host sample.

@@ -89,12 +89,33 @@ fn v2() -> String {
     sql
 }
 
+/// Version 3: the alert tables (`store::alerts`): rules made through the API, instance
+/// states, the history of transitions and their notification attempts, silences.
+fn v3() -> String {
+    "CREATE TABLE alert_rule (name TEXT PRIMARY KEY, body TEXT NOT NULL,
+         deleted INTEGER NOT NULL DEFAULT 0, updated_ms INTEGER NOT NULL) WITHOUT ROWID;
+     CREATE TABLE alert_instance (id TEXT PRIMARY KEY, rule TEXT NOT NULL, series TEXT NOT NULL,
+         labels TEXT NOT NULL, state TEXT NOT NULL, updated_ms INTEGER NOT NULL) WITHOUT ROWID;
+     CREATE TABLE alert_event (id INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL,
+         rule TEXT NOT NULL, instance TEXT NOT NULL, series TEXT NOT NULL, labels TEXT NOT NULL,
+         from_state TEXT NOT NULL, to_state TEXT NOT NULL, severity TEXT, value REAL,
+         threshold REAL, note TEXT NOT NULL);
+     CREATE INDEX alert_event_at ON alert_event (at_ms);
+     CREATE TABLE alert_notification (event INTEGER NOT NULL, at_ms INTEGER NOT NULL,
+         receiver TEXT NOT NULL, attempt INTEGER NOT NULL, outcome TEXT NOT NULL,
+         detail TEXT NOT NULL);
+     CREATE INDEX alert_notification_event ON alert_notification (event);
+     CREATE TABLE alert_silence (id INTEGER PRIMARY KEY, body TEXT NOT NULL,
+         ends_ms INTEGER NOT NULL);"
+        .to_string()
+}
+
 /// The schema version this build writes.
-pub const LATEST: usize = 2;
+pub const LATEST: usize = 3;
 
 /// Every migration SQL, oldest first (owned: built from the field and table lists).
 pub fn sql() -> Vec<String> {
-    vec![v1(), v2()]
+    vec![v1(), v2(), v3()]
 }
 
 /// The migrations over `sql` (which must outlive them).

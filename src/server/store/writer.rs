@@ -101,6 +101,12 @@ impl Writer {
                     match command {
                         Command::Batch(batch) => self.attempt(|w| w.apply_batch(&batch)),
                         Command::Host(sample) => self.attempt(|w| w.insert_host(&sample)),
+                        Command::Alerts(writes) => self.attempt(|w| {
+                            let tx = w.conn.transaction()?;
+                            let rows = super::alerts::apply(&tx, &writes)?;
+                            tx.commit()?;
+                            Ok(rows)
+                        }),
                         Command::Flush(reply) => {
                             let _ = reply.send(());
                         }
@@ -397,6 +403,9 @@ impl Writer {
         for (table, keep_ms) in plan {
             deleted += delete_older(&self.conn, table, now.saturating_sub(keep_ms), DELETE_BATCH)?;
         }
+        // Alert history is small: it is kept as long as hour rows.
+        deleted +=
+            super::alerts::expire(&self.conn, now.saturating_sub(r.hour_ms()), DELETE_BATCH)?;
         self.stats.expired_rows.fetch_add(deleted, Ordering::Relaxed);
         Ok(())
     }
@@ -470,6 +479,13 @@ impl Writer {
                 if n == 0 {
                     break;
                 }
+            }
+        }
+        loop {
+            let n = super::alerts::expire(&self.conn, before_ms, DELETE_BATCH * 5)?;
+            total += n;
+            if n == 0 {
+                break;
             }
         }
         self.open.retain(|&(_, at), _| at >= before_ms);

@@ -1,0 +1,246 @@
+//! "Test this rule": replays a rule over a stored range (the last hour by default) at one
+//! evaluation per minute, with the same state machine as live evaluation, and says when it
+//! would have gone pending, fired and resolved.
+//!
+//! What each step sees: operation and event statistics over the rule's window ending at the
+//! step, merged exactly from the stored minute rows of each matching series (so a p95 over
+//! 5 m is the p95 of those five minutes, within the sketch's bound); host figures as the
+//! minute's mean; counters and gauges as stored per minute. Vitals' own figures and the disk
+//! fill are not stored, so those rules cannot be replayed (the answer says so).
+
+use std::collections::{BTreeMap, HashMap};
+
+use axum::http::StatusCode;
+
+use super::engine::{self, FlapSettings, InstanceState, Observation};
+use super::targets::{op_value, Pattern, HOST_SERIES};
+use crate::model::alerts::{AlertEvent, HostMetric, Rule, RuleTestResult, TargetKind};
+use crate::model::history::Tier;
+use crate::server::error::ApiError;
+use crate::server::metrics::{tags, AppMetrics};
+use crate::server::stats::RangeStats;
+use crate::server::store::host::field_index;
+use crate::server::store::{query, SeriesKind, Store};
+
+const STEP_MS: u64 = 60_000;
+/// Longest range a test replays: one day of minutes.
+pub const MAX_RANGE_MS: u64 = 24 * 3_600_000;
+/// Most transitions one answer lists.
+const MAX_EVENTS: usize = 500;
+
+fn failed(e: impl std::fmt::Display) -> ApiError {
+    tracing::warn!(error = %e, "A rule test query failed.");
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the rule test query failed")
+}
+
+/// Replays `rule` over `[from_ms, to_ms)` (blocking: reads the store).
+pub fn run(
+    rule: &Rule,
+    store: &Store,
+    app: &AppMetrics,
+    from_ms: u64,
+    to_ms: u64,
+    flap: FlapSettings,
+) -> Result<RuleTestResult, ApiError> {
+    if to_ms.saturating_sub(from_ms) > MAX_RANGE_MS {
+        return Err(ApiError::bad_field("from", "from: a rule test covers at most 24 hours"));
+    }
+    let from_ms = from_ms / STEP_MS * STEP_MS;
+    let mut result =
+        RuleTestResult { from_ms, to_ms, step_secs: STEP_MS / 1000, ..Default::default() };
+    let steps: Vec<u64> = (from_ms..to_ms).step_by(STEP_MS as usize).map(|t| t + STEP_MS).collect();
+    let kind = rule.target.kind().map_err(|e| ApiError::bad_field(e.field.clone(), e.message))?;
+    // Each series' value at the end of each step.
+    let series: BTreeMap<String, (BTreeMap<String, String>, Vec<Observation>)> = match kind {
+        TargetKind::Host(metric) => {
+            let Some(values) = host_values(store, metric, from_ms, to_ms, &steps)? else {
+                result.note =
+                    Some(format!("host {} is not stored; it cannot be replayed", metric.as_str()));
+                return Ok(result);
+            };
+            let labels = BTreeMap::from([("host".to_string(), metric.as_str().to_string())]);
+            BTreeMap::from([(HOST_SERIES.to_string(), (labels, values))])
+        }
+        TargetKind::Operation { glob, stat, window } | TargetKind::Event { glob, stat, window } => {
+            let pattern = Pattern::new(glob).map_err(|e| ApiError::bad_field("target", e))?;
+            let wanted = if rule.target.operation.is_some() {
+                SeriesKind::Operation
+            } else {
+                SeriesKind::Event
+            };
+            let label = if wanted == SeriesKind::Operation { "operation" } else { "event" };
+            let window_ms = window.secs() * 1000;
+            let rows = store
+                .readers()
+                .with(|c| query::recent_timings(c, from_ms.saturating_sub(window_ms)))
+                .map_err(failed)?;
+            let mut by_series: HashMap<String, Vec<(u64, crate::server::stats::Rollup)>> =
+                HashMap::new();
+            for (kind, key, at, rollup) in rows {
+                let keep = kind == wanted
+                    && at < to_ms
+                    && pattern.matches(tags::name_of(&key))
+                    && rule
+                        .target
+                        .tags
+                        .iter()
+                        .all(|(k, v)| tags::tags_of(&key).any(|(tk, tv)| tk == k && tv == v));
+                if keep {
+                    by_series.entry(key).or_default().push((at, rollup));
+                }
+            }
+            let thresholds = app.thresholds();
+            by_series
+                .into_iter()
+                .map(|(key, minutes)| {
+                    let observations = steps
+                        .iter()
+                        .map(|&end| {
+                            let mut stats = RangeStats::default();
+                            for (at, rollup) in &minutes {
+                                if *at + STEP_MS <= end && *at + window_ms >= end {
+                                    stats.add(rollup);
+                                }
+                            }
+                            match stats.summary(&key, window.secs(), &thresholds) {
+                                None => Observation::NoData,
+                                Some(s) => {
+                                    let v = op_value(&s, stat);
+                                    if !v.is_finite() {
+                                        Observation::NoData
+                                    } else if s.count < rule.min_count {
+                                        Observation::TooFew(v)
+                                    } else {
+                                        Observation::Value(v)
+                                    }
+                                }
+                            }
+                        })
+                        .collect();
+                    let mut labels: BTreeMap<String, String> =
+                        tags::tags_of(&key).map(|(k, v)| (k.to_string(), v.to_string())).collect();
+                    labels.insert(label.to_string(), tags::name_of(&key).to_string());
+                    (key, (labels, observations))
+                })
+                .collect()
+        }
+        TargetKind::Gauge(glob) | TargetKind::Counter(glob) => {
+            let pattern = Pattern::new(glob).map_err(|e| ApiError::bad_field("target", e))?;
+            let (wanted, label) = if rule.target.gauge.is_some() {
+                (crate::model::values::ValueKind::Gauge, "gauge")
+            } else {
+                (crate::model::values::ValueKind::Counter, "counter")
+            };
+            let names = store.readers().with(|c| query::value_names(c, 5_000)).map_err(failed)?;
+            let mut out = BTreeMap::new();
+            for (_, name) in names.into_iter().filter(|(k, n)| *k == wanted && pattern.matches(n)) {
+                let points = store
+                    .readers()
+                    .with(|c| query::value_points(c, wanted.into(), &name, from_ms, to_ms))
+                    .map_err(failed)?
+                    .unwrap_or_default();
+                let by_minute: HashMap<u64, f64> = points.into_iter().collect();
+                let observations = steps
+                    .iter()
+                    .map(|end| {
+                        by_minute
+                            .get(&(end - STEP_MS))
+                            .map_or(Observation::NoData, |v| Observation::Value(*v))
+                    })
+                    .collect();
+                out.insert(
+                    name.clone(),
+                    (BTreeMap::from([(label.to_string(), name)]), observations),
+                );
+            }
+            out
+        }
+        TargetKind::Vitals(metric) => {
+            result.note =
+                Some(format!("vitals {} is not stored; it cannot be replayed", metric.as_str()));
+            return Ok(result);
+        }
+    };
+    result.series = series.len();
+    if series.is_empty() {
+        result.note = Some("no stored series matches the rule in this range".to_string());
+    }
+    for (key, (labels, observations)) in series {
+        let mut st = InstanceState::default();
+        let mut labels = labels;
+        labels.insert("alertname".to_string(), rule.name.clone());
+        for (end, observation) in steps.iter().zip(observations) {
+            if let Some(t) = engine::evaluate(rule, &mut st, observation, *end, flap) {
+                if result.events.len() >= MAX_EVENTS {
+                    break;
+                }
+                result.events.push(AlertEvent {
+                    id: result.events.len() as u64 + 1,
+                    at_ms: *end,
+                    rule: rule.name.clone(),
+                    instance: super::instance_id(&rule.name, &key),
+                    series: super::series_text(&key),
+                    labels: labels.clone(),
+                    from: t.from,
+                    to: t.to,
+                    severity: t.severity,
+                    value: t.value,
+                    threshold: t.threshold,
+                    note: t.note.to_string(),
+                    notifications: Vec::new(),
+                });
+            }
+        }
+    }
+    result.events.sort_by(|a, b| a.at_ms.cmp(&b.at_ms).then(a.series.cmp(&b.series)));
+    Ok(result)
+}
+
+/// The host figure per step (the minute's mean); `None` when the figure is not stored.
+fn host_values(
+    store: &Store,
+    metric: HostMetric,
+    from_ms: u64,
+    to_ms: u64,
+    steps: &[u64],
+) -> Result<Option<Vec<Observation>>, ApiError> {
+    let fields: Vec<&str> = match metric {
+        HostMetric::CpuPct => vec!["cpu_pct"],
+        HostMetric::MemoryPct => vec!["memory_pct"],
+        HostMetric::SwapPct => vec!["swap_used_bytes", "swap_total_bytes"],
+        HostMetric::Load1 => vec!["load_avg_1"],
+        HostMetric::Load5 => vec!["load_avg_5"],
+        HostMetric::Load15 => vec!["load_avg_15"],
+        HostMetric::DiskUsedPct => return Ok(None),
+        HostMetric::NetRxBytesPerSec => vec!["net_rx_bytes_per_sec"],
+        HostMetric::NetTxBytesPerSec => vec!["net_tx_bytes_per_sec"],
+        HostMetric::DiskReadBytesPerSec => vec!["disk_read_bytes_per_sec"],
+        HostMetric::DiskWriteBytesPerSec => vec!["disk_write_bytes_per_sec"],
+    };
+    let indices: Vec<usize> = fields.iter().filter_map(|f| field_index(f)).collect();
+    let points = store
+        .readers()
+        .with(|c| query::host_points(c, Tier::Minute, from_ms, to_ms, STEP_MS, &indices))
+        .map_err(failed)?;
+    let by_minute: HashMap<u64, Option<f64>> = points
+        .into_iter()
+        .map(|p| {
+            let value = match p.mean.as_slice() {
+                [Some(v)] => Some(*v),
+                [Some(used), Some(total)] if *total > 0.0 => Some(100.0 * used / total),
+                [Some(_), Some(_)] => Some(0.0),
+                _ => None,
+            };
+            (p.at_ms, value)
+        })
+        .collect();
+    Ok(Some(
+        steps
+            .iter()
+            .map(|end| match by_minute.get(&(end - STEP_MS)).copied().flatten() {
+                Some(v) if v.is_finite() => Observation::Value(v),
+                _ => Observation::NoData,
+            })
+            .collect(),
+    ))
+}

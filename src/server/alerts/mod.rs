@@ -1,0 +1,868 @@
+//! Alerts: rules evaluated on every tick of the bus, one instance per rule and matching series,
+//! a state machine that does not flap (`engine`), a stored history of every transition,
+//! silences and acknowledgements, and notifications (`notify`).
+//!
+//! Where rules come from, and which wins when one name comes from several places:
+//! the config file (`[[alerts.rules]]`, read-only through the API) wins over rules made or
+//! changed through the API (kept in the store), which win over the built-in rules
+//! (`defaults`; changing or deleting one through the API is remembered).
+//!
+//! Evaluation runs off the async runtime (it reads the metrics store under its lock); it only
+//! queues writes and notifications, so neither a slow disk nor a slow receiver delays it.
+
+pub mod backtest;
+pub mod config;
+pub mod defaults;
+pub mod engine;
+pub mod notify;
+pub mod targets;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use tokio_util::sync::CancellationToken;
+
+use self::engine::{FlapSettings, InstanceState, Observation, Transition};
+use self::notify::{Notice, Notifier, ReceiverConfig};
+use self::targets::{Context, Pattern, VitalsHistory, VitalsTotals};
+use super::bus::Subscription;
+use super::live::Hub;
+use super::metrics::{tags, AppMetrics};
+use super::store::alerts::AlertWrite;
+use super::store::Store;
+use crate::model::alerts::{
+    AlertCounts, AlertEvent, AlertInstance, AlertState, AlertsNow, Rule, RuleError, RuleSource,
+    Severity, Silence, TargetKind,
+};
+use crate::model::live::SystemMetrics;
+
+/// Most alert instances held at once, over all rules; further series are skipped and counted.
+pub const MAX_INSTANCES: usize = 10_000;
+/// Most rules (the API refuses more).
+pub const MAX_RULES: usize = 1_000;
+/// Most silences held.
+pub const MAX_SILENCES: usize = 1_000;
+/// A resolved instance stays listed this long.
+const RESOLVED_SHOWN_MS: u64 = 10 * 60_000;
+/// An inactive instance whose series has gone is forgotten after this long.
+const GONE_MS: u64 = 5 * 60_000;
+/// How often the fullest disk is measured.
+const DISK_EVERY_MS: u64 = 10_000;
+
+/// Alert settings from the command line and the config file.
+#[derive(Clone, Debug)]
+pub struct AlertsConfig {
+    /// Rules of the config file (source `config`).
+    pub rules: Vec<Rule>,
+    /// Whether the built-in rules are on.
+    pub default_rules: bool,
+    pub flap: FlapSettings,
+    pub receivers: Vec<ReceiverConfig>,
+    /// The server's own URL for links in notifications (may be empty).
+    pub base_url: String,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            rules: Vec::new(),
+            default_rules: true,
+            flap: FlapSettings::default(),
+            receivers: Vec::new(),
+            base_url: String::new(),
+        }
+    }
+}
+
+/// Why a rule change was refused.
+#[derive(Debug, PartialEq)]
+pub enum RuleChangeError {
+    Invalid(RuleError),
+    /// The rule comes from the config file, which wins.
+    FromConfig(String),
+    Exists(String),
+    NotFound(String),
+    TooMany,
+}
+
+struct Compiled {
+    rule: Rule,
+    pattern: Option<Pattern>,
+}
+
+struct Instance {
+    rule: String,
+    /// The series key (name and tags as the metrics store keys it, or `host`).
+    key: String,
+    labels: BTreeMap<String, String>,
+    st: InstanceState,
+    last_seen_ms: u64,
+}
+
+#[derive(Default)]
+struct Engine {
+    defaults: BTreeMap<String, Rule>,
+    /// Made or changed through the API; `None`: a deleted built-in rule.
+    stored: BTreeMap<String, Option<Rule>>,
+    config: BTreeMap<String, Rule>,
+    /// The rules in force, by name.
+    rules: BTreeMap<String, Compiled>,
+    instances: HashMap<String, Instance>,
+    silences: BTreeMap<u64, Silence>,
+    next_event: u64,
+    vitals: VitalsHistory,
+    disk_pct: Option<f64>,
+    disk_checked_ms: u64,
+}
+
+/// Counters of the evaluation.
+#[derive(Default)]
+pub struct EvalStats {
+    pub evaluations: AtomicU64,
+    pub last_eval_us: AtomicU64,
+    pub transitions: AtomicU64,
+    pub skipped_instances: AtomicU64,
+}
+
+/// The alert engine; share the `Arc`.
+pub struct Alerts {
+    engine: Mutex<Engine>,
+    store: Store,
+    notifier: Notifier,
+    hub: Arc<Hub>,
+    app: Arc<AppMetrics>,
+    flap: FlapSettings,
+    pub stats: EvalStats,
+}
+
+/// A stable id of a rule's instance for a series (FNV-1a, hex).
+pub fn instance_id(rule: &str, key: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in rule.bytes().chain([0u8]).chain(key.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+/// A series key as people read it: `api.checkout{region=eu}`.
+pub fn series_text(key: &str) -> String {
+    let name = tags::name_of(key);
+    let tags: Vec<String> = tags::tags_of(key).map(|(k, v)| format!("{k}={v}")).collect();
+    if tags.is_empty() {
+        name.to_string()
+    } else {
+        format!("{name}{{{}}}", tags.join(","))
+    }
+}
+
+/// A number for messages: at most three decimals, no trailing zeros.
+pub fn number_text(v: f64) -> String {
+    let text = format!("{v:.3}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    if text == "-0" {
+        "0".to_string()
+    } else {
+        text.to_string()
+    }
+}
+
+fn render_summary(rule: &Rule, series: &str, value: Option<f64>, threshold: Option<f64>) -> String {
+    if rule.summary.is_empty() {
+        return match value {
+            Some(v) => format!(
+                "{}: {} is {}{}",
+                series,
+                rule.target.describe(),
+                number_text(v),
+                rule.target.unit()
+            ),
+            None => format!("{}: {} has no data", series, rule.target.describe()),
+        };
+    }
+    rule.summary
+        .replace("{{value}}", &value.map_or_else(|| "no data".to_string(), number_text))
+        .replace("{{threshold}}", &threshold.map_or_else(String::new, number_text))
+        .replace("{{series}}", series)
+}
+
+fn compile(rule: Rule) -> Compiled {
+    let glob = match rule.target.kind() {
+        Ok(TargetKind::Operation { glob, .. } | TargetKind::Event { glob, .. }) => Some(glob),
+        Ok(TargetKind::Gauge(glob) | TargetKind::Counter(glob)) => Some(glob),
+        _ => None,
+    };
+    let pattern = glob.and_then(|g| Pattern::new(g).ok());
+    Compiled { rule, pattern }
+}
+
+/// Checks a rule, its glob included.
+pub fn validate(rule: &Rule) -> Result<(), RuleError> {
+    rule.validate()?;
+    let glob = match rule.target.kind()? {
+        TargetKind::Operation { glob, .. } => Some(("target.operation", glob)),
+        TargetKind::Event { glob, .. } => Some(("target.event", glob)),
+        TargetKind::Gauge(glob) => Some(("target.gauge", glob)),
+        TargetKind::Counter(glob) => Some(("target.counter", glob)),
+        _ => None,
+    };
+    if let Some((field, glob)) = glob {
+        Pattern::new(glob).map_err(|e| RuleError {
+            field: field.into(),
+            message: format!("not a valid glob: {e}"),
+        })?;
+    }
+    Ok(())
+}
+
+impl Engine {
+    /// Recomputes the rules in force.
+    fn rebuild(&mut self) {
+        let mut all: BTreeMap<String, Rule> = self.defaults.clone();
+        for (name, stored) in &self.stored {
+            match stored {
+                Some(rule) => {
+                    all.insert(name.clone(), rule.clone());
+                }
+                None => {
+                    all.remove(name);
+                }
+            }
+        }
+        for (name, rule) in &self.config {
+            all.insert(name.clone(), rule.clone());
+        }
+        self.rules = all.into_iter().map(|(name, rule)| (name, compile(rule))).collect();
+    }
+}
+
+impl Alerts {
+    /// The engine with its rules, restored state and silences (blocking: reads the store).
+    pub fn new(
+        config: AlertsConfig,
+        store: Store,
+        hub: Arc<Hub>,
+        app: Arc<AppMetrics>,
+        shutdown: CancellationToken,
+    ) -> Arc<Alerts> {
+        let mut engine = Engine::default();
+        if config.default_rules {
+            engine.defaults = defaults::rules(&app.thresholds())
+                .into_iter()
+                .map(|r| (r.name.clone(), r))
+                .collect();
+        }
+        engine.config = config
+            .rules
+            .into_iter()
+            .map(|mut r| {
+                r.source = RuleSource::Config;
+                (r.name.clone(), r)
+            })
+            .collect();
+        let saved = store.readers().with(super::store::alerts::load).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "Cannot read the stored alerts; starting without them.");
+            Default::default()
+        });
+        for (name, rule) in saved.rules {
+            if engine.config.contains_key(&name) {
+                tracing::info!(rule = %name, "A rule of the config file shadows the stored rule of the same name.");
+            }
+            engine.stored.insert(
+                name,
+                rule.map(|mut r| {
+                    r.source = RuleSource::Api;
+                    r
+                }),
+            );
+        }
+        for (id, rule, series, labels, state) in saved.instances {
+            let (Ok(labels), Ok(st)) =
+                (serde_json::from_str(&labels), serde_json::from_str(&state))
+            else {
+                continue;
+            };
+            engine
+                .instances
+                .insert(id, Instance { rule, key: series, labels, st, last_seen_ms: 0 });
+        }
+        engine.silences = saved.silences.into_iter().map(|s| (s.id, s)).collect();
+        engine.next_event = saved.last_event_id + 1;
+        engine.rebuild();
+        let notifier = Notifier::start(config.receivers, store.clone(), config.base_url, shutdown);
+        let alerts = Arc::new(Alerts {
+            engine: Mutex::new(engine),
+            store,
+            notifier,
+            hub,
+            app,
+            flap: config.flap,
+            stats: EvalStats::default(),
+        });
+        alerts.publish();
+        alerts
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Engine> {
+        self.engine.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every rule in force (disabled ones included), by name.
+    pub fn rules(&self) -> Vec<Rule> {
+        self.lock().rules.values().map(|c| c.rule.clone()).collect()
+    }
+
+    pub fn rule(&self, name: &str) -> Option<Rule> {
+        self.lock().rules.get(name).map(|c| c.rule.clone())
+    }
+
+    /// Creates (`create`) or replaces a rule through the API.
+    pub fn put_rule(&self, mut rule: Rule, create: bool) -> Result<Rule, RuleChangeError> {
+        rule.name = rule.name.trim().to_string();
+        validate(&rule).map_err(RuleChangeError::Invalid)?;
+        let mut engine = self.lock();
+        if engine.config.contains_key(&rule.name) {
+            return Err(RuleChangeError::FromConfig(rule.name));
+        }
+        let exists = engine.rules.contains_key(&rule.name);
+        if create && exists {
+            return Err(RuleChangeError::Exists(rule.name));
+        }
+        if !create && !exists {
+            return Err(RuleChangeError::NotFound(rule.name));
+        }
+        if !exists && engine.rules.len() >= MAX_RULES {
+            return Err(RuleChangeError::TooMany);
+        }
+        rule.source = RuleSource::Api;
+        engine.stored.insert(rule.name.clone(), Some(rule.clone()));
+        engine.rebuild();
+        drop(engine);
+        self.store.write_alerts(vec![AlertWrite::PutRule {
+            name: rule.name.clone(),
+            rule: Some(rule.clone()),
+            at_ms: crate::server::now_ms(),
+        }]);
+        Ok(rule)
+    }
+
+    /// Deletes a rule made through the API, or a built-in one (remembered); its instances
+    /// resolve at the next evaluation.
+    pub fn delete_rule(&self, name: &str) -> Result<(), RuleChangeError> {
+        let mut engine = self.lock();
+        if engine.config.contains_key(name) {
+            return Err(RuleChangeError::FromConfig(name.to_string()));
+        }
+        if !engine.rules.contains_key(name) {
+            return Err(RuleChangeError::NotFound(name.to_string()));
+        }
+        let write = if engine.defaults.contains_key(name) {
+            engine.stored.insert(name.to_string(), None);
+            AlertWrite::PutRule {
+                name: name.to_string(),
+                rule: None,
+                at_ms: crate::server::now_ms(),
+            }
+        } else {
+            engine.stored.remove(name);
+            AlertWrite::DeleteRule { name: name.to_string() }
+        };
+        engine.rebuild();
+        drop(engine);
+        self.store.write_alerts(vec![write]);
+        Ok(())
+    }
+
+    /// Adds a silence; returns it with its id.
+    pub fn add_silence(&self, mut silence: Silence, now_ms: u64) -> Result<Silence, RuleError> {
+        silence.validate(now_ms)?;
+        for m in &silence.matchers {
+            Pattern::new(&m.value).map_err(|e| RuleError {
+                field: "matchers".into(),
+                message: format!("not a valid glob: {e}"),
+            })?;
+        }
+        let mut engine = self.lock();
+        engine.silences.retain(|_, s| s.ends_ms > now_ms);
+        if engine.silences.len() >= MAX_SILENCES {
+            return Err(RuleError::new("matchers", "too many silences (1000); delete some first"));
+        }
+        silence.id = engine.silences.keys().next_back().map_or(1, |id| id + 1).max(now_ms);
+        engine.silences.insert(silence.id, silence.clone());
+        drop(engine);
+        self.store.write_alerts(vec![AlertWrite::PutSilence(silence.clone())]);
+        self.publish();
+        Ok(silence)
+    }
+
+    /// Ends a silence; false when there is none with `id`.
+    pub fn delete_silence(&self, id: u64) -> bool {
+        let removed = self.lock().silences.remove(&id).is_some();
+        if removed {
+            self.store.write_alerts(vec![AlertWrite::DeleteSilence { id }]);
+            self.publish();
+        }
+        removed
+    }
+
+    /// Acknowledges a pending or firing alert (until it resolves); false when there is none.
+    pub fn acknowledge(&self, id: &str, acknowledged: bool) -> bool {
+        let mut engine = self.lock();
+        let Some(instance) = engine.instances.get_mut(id) else { return false };
+        if !(instance.st.state.is_active() || instance.st.state == AlertState::Pending) {
+            return false;
+        }
+        instance.st.acknowledged = acknowledged;
+        let write = put_instance(id, instance);
+        drop(engine);
+        self.store.write_alerts(vec![write]);
+        self.publish();
+        true
+    }
+
+    /// Receivers' counters.
+    pub fn receivers(&self) -> Vec<crate::model::alerts::ReceiverStats> {
+        self.notifier.stats()
+    }
+
+    /// The alerts now: pending, firing, recovering and recently resolved, worst first.
+    pub fn now(&self, now_ms: u64) -> AlertsNow {
+        let engine = self.lock();
+        let mut alerts: Vec<AlertInstance> = engine
+            .instances
+            .iter()
+            .filter(|(_, i)| i.st.state != AlertState::Inactive)
+            .filter_map(|(id, i)| {
+                let rule = &engine.rules.get(&i.rule)?.rule;
+                Some(view(id, i, rule, &engine.silences, now_ms))
+            })
+            .collect();
+        alerts.sort_by(|a, b| {
+            rank(b).cmp(&rank(a)).then(b.since_ms.cmp(&a.since_ms)).then(a.id.cmp(&b.id))
+        });
+        let counts = counts(&alerts);
+        let silences = engine.silences.values().filter(|s| s.ends_ms > now_ms).cloned().collect();
+        drop(engine);
+        AlertsNow { now_ms, counts, alerts, silences, receivers: self.notifier.stats() }
+    }
+
+    /// Evaluates every enabled rule against `system` (the tick's host sample) and the
+    /// application's statistics at `now_ms`; records, notifies and publishes what changed.
+    pub fn evaluate(&self, system: &SystemMetrics, now_ms: u64) {
+        let started = Instant::now();
+        let mut writes = Vec::new();
+        let mut notices = Vec::new();
+        let mut changed = false;
+        {
+            let mut guard = self.lock();
+            let engine = &mut *guard;
+            if now_ms.saturating_sub(engine.disk_checked_ms) >= DISK_EVERY_MS {
+                engine.disk_checked_ms = now_ms;
+                let needs_disk = engine.rules.values().any(|c| {
+                    c.rule.enabled
+                        && c.rule.target.host == Some(crate::model::alerts::HostMetric::DiskUsedPct)
+                });
+                if needs_disk {
+                    engine.disk_pct = super::collector::disks::fullest_used_pct();
+                }
+            }
+            if engine.rules.values().any(|c| c.rule.enabled && c.rule.target.vitals.is_some()) {
+                let totals = self.vitals_totals();
+                engine.vitals.push(now_ms, totals);
+            }
+            let enabled: Vec<(&Rule, Option<&Pattern>)> = engine
+                .rules
+                .values()
+                .filter(|c| c.rule.enabled)
+                .map(|c| (&c.rule, c.pattern.as_ref()))
+                .collect();
+            let mut ctx = Context::new(now_ms, system, engine.disk_pct, &self.app, &engine.vitals);
+            ctx.prepare(&enabled);
+            let mut seen_by_rule: Vec<(&Rule, Vec<targets::Seen>)> =
+                Vec::with_capacity(enabled.len());
+            for (rule, pattern) in &enabled {
+                seen_by_rule.push((rule, ctx.observe(rule, *pattern)));
+            }
+            drop(ctx);
+            let mut touched: std::collections::HashSet<String> = std::collections::HashSet::new();
+            let instances = &mut engine.instances;
+            let silences = &engine.silences;
+            let next_event = &mut engine.next_event;
+            for (rule, seen) in seen_by_rule {
+                for s in seen {
+                    let id = instance_id(&rule.name, &s.series);
+                    if !instances.contains_key(&id) {
+                        if instances.len() >= MAX_INSTANCES {
+                            self.stats.skipped_instances.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
+                        if matches!(s.observation, Observation::NoData) {
+                            continue;
+                        }
+                    }
+                    let instance = instances.entry(id.clone()).or_insert_with(|| Instance {
+                        rule: rule.name.clone(),
+                        key: s.series.clone(),
+                        labels: BTreeMap::new(),
+                        st: InstanceState::default(),
+                        last_seen_ms: now_ms,
+                    });
+                    instance.labels = s.labels;
+                    instance.last_seen_ms = now_ms;
+                    touched.insert(id.clone());
+                    let transition =
+                        engine::evaluate(rule, &mut instance.st, s.observation, now_ms, self.flap);
+                    if let Some(t) = transition {
+                        changed = true;
+                        record(
+                            &id,
+                            instance,
+                            rule,
+                            t,
+                            now_ms,
+                            silences,
+                            next_event,
+                            &mut writes,
+                            &mut notices,
+                        );
+                    }
+                }
+            }
+            // Instances whose series was not seen: no data; of rules gone or disabled: resolved.
+            let rules = &engine.rules;
+            let mut gone = Vec::new();
+            for (id, instance) in instances.iter_mut() {
+                if touched.contains(id) {
+                    continue;
+                }
+                let rule = rules.get(&instance.rule).map(|c| &c.rule).filter(|r| r.enabled);
+                let transition = match rule {
+                    Some(rule) => engine::evaluate(
+                        rule,
+                        &mut instance.st,
+                        Observation::NoData,
+                        now_ms,
+                        self.flap,
+                    ),
+                    None => retire(&mut instance.st, now_ms),
+                };
+                if let Some(t) = transition {
+                    changed = true;
+                    let fallback;
+                    let rule = match rule {
+                        Some(r) => r,
+                        None => {
+                            fallback = rules
+                                .get(&instance.rule)
+                                .map(|c| c.rule.clone())
+                                .unwrap_or_else(|| {
+                                    let mut r = Rule::new(&instance.rule, Default::default());
+                                    r.summary = format!("rule {} was removed", instance.rule);
+                                    r
+                                });
+                            &fallback
+                        }
+                    };
+                    record(
+                        id,
+                        instance,
+                        rule,
+                        t,
+                        now_ms,
+                        silences,
+                        next_event,
+                        &mut writes,
+                        &mut notices,
+                    );
+                }
+                let idle = now_ms.saturating_sub(instance.st.since_ms.max(instance.last_seen_ms));
+                let forget = match instance.st.state {
+                    AlertState::Inactive => rule.is_none() || idle >= GONE_MS,
+                    AlertState::Resolved => {
+                        now_ms.saturating_sub(instance.st.since_ms) >= RESOLVED_SHOWN_MS
+                    }
+                    _ => false,
+                };
+                if forget {
+                    gone.push(id.clone());
+                }
+            }
+            // Resolved instances of live series also leave the list after a while.
+            for (id, instance) in instances.iter() {
+                if touched.contains(id)
+                    && instance.st.state == AlertState::Resolved
+                    && now_ms.saturating_sub(instance.st.since_ms) >= RESOLVED_SHOWN_MS
+                {
+                    gone.push(id.clone());
+                }
+            }
+            for id in gone {
+                if let Some(instance) = instances.get_mut(&id) {
+                    if instance.st.state == AlertState::Resolved {
+                        // Kept as inactive (it remembers its flips) while its series lives.
+                        instance.st.state = AlertState::Inactive;
+                        changed = true;
+                        if touched.contains(&id) {
+                            writes.push(put_instance(&id, instance));
+                            continue;
+                        }
+                    }
+                }
+                if instances.remove(&id).is_some() {
+                    writes.push(AlertWrite::DeleteInstance { id });
+                }
+            }
+        }
+        let now_notices: Vec<_> = notices
+            .into_iter()
+            .flat_map(|n: Notice| {
+                let dropped = self.notifier.send(&n, now_ms);
+                dropped
+                    .into_iter()
+                    .map(move |attempt| AlertWrite::Attempt { event: n.event.id, attempt })
+            })
+            .collect();
+        writes.extend(now_notices);
+        self.store.write_alerts(writes);
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.stats.last_eval_us.store(micros, Ordering::Relaxed);
+        self.stats.evaluations.fetch_add(1, Ordering::Relaxed);
+        if changed {
+            self.publish();
+        }
+    }
+
+    fn vitals_totals(&self) -> VitalsTotals {
+        let ingest = self.app.ingest_stats();
+        let s = &ingest.statsd;
+        VitalsTotals {
+            ws_tick_p99_ms: self.hub.stats().tick_to_last_send_p99_ms,
+            statsd_dropped: s.dropped_by_cap
+                + s.dropped_by_memory
+                + s.dropped_too_old
+                + s.dropped_future
+                + s.dropped_saturated,
+            statsd_malformed: s.malformed,
+            store_write_errors: self.store.writer_stats().write_errors.load(Ordering::Relaxed),
+            notification_failures: self.notifier.failures(),
+        }
+    }
+
+    /// Sends the alerts now to every live client (the header badge and the Alerts page).
+    pub fn publish(&self) {
+        let now = self.now(crate::server::now_ms());
+        self.hub.publish_alerts(now.counts, now.alerts);
+    }
+
+    /// Firing and pending counts now.
+    pub fn counts(&self) -> AlertCounts {
+        self.now(crate::server::now_ms()).counts
+    }
+
+    /// Writes every instance's state (at shutdown: flips and timers since the last transition).
+    pub fn persist_all(&self) {
+        let engine = self.lock();
+        let writes: Vec<AlertWrite> =
+            engine.instances.iter().map(|(id, i)| put_instance(id, i)).collect();
+        drop(engine);
+        self.store.write_alerts(writes);
+    }
+}
+
+/// The transition of an instance whose rule is gone or disabled: resolved if it was active.
+fn retire(st: &mut InstanceState, now_ms: u64) -> Option<Transition> {
+    let from = st.state;
+    let to = match from {
+        AlertState::Firing | AlertState::Recovering => AlertState::Resolved,
+        AlertState::Pending => AlertState::Inactive,
+        _ => return None,
+    };
+    st.state = to;
+    st.since_ms = now_ms;
+    st.flapping = false;
+    st.level = None;
+    Some(Transition {
+        from,
+        to,
+        severity: st.severity,
+        value: st.value,
+        threshold: None,
+        note: "rule removed",
+        notify: from.is_active(),
+    })
+}
+
+fn put_instance(id: &str, i: &Instance) -> AlertWrite {
+    AlertWrite::PutInstance {
+        id: id.to_string(),
+        rule: i.rule.clone(),
+        series: i.key.clone(),
+        labels: serde_json::to_string(&i.labels).unwrap_or_default(),
+        state: serde_json::to_string(&i.st).unwrap_or_default(),
+        at_ms: i.st.since_ms,
+    }
+}
+
+/// The labels of an instance: its series' labels, the rule's, `alertname` and `severity`.
+fn labels_of(i: &Instance, rule: &Rule, severity: Option<Severity>) -> BTreeMap<String, String> {
+    let mut labels = i.labels.clone();
+    for (k, v) in &rule.labels {
+        labels.insert(k.clone(), v.clone());
+    }
+    labels.insert("alertname".to_string(), rule.name.clone());
+    if let Some(s) = severity {
+        labels.insert("severity".to_string(), s.as_str().to_string());
+    }
+    labels
+}
+
+fn silenced_by(
+    silences: &BTreeMap<u64, Silence>,
+    labels: &BTreeMap<String, String>,
+    now_ms: u64,
+) -> Option<u64> {
+    silences
+        .values()
+        .find(|s| {
+            s.active_at(now_ms)
+                && s.matchers.iter().all(|m| {
+                    labels
+                        .get(&m.label)
+                        .is_some_and(|v| Pattern::new(&m.value).is_ok_and(|p| p.matches(v)))
+                })
+        })
+        .map(|s| s.id)
+}
+
+fn view(
+    id: &str,
+    i: &Instance,
+    rule: &Rule,
+    silences: &BTreeMap<u64, Silence>,
+    now_ms: u64,
+) -> AlertInstance {
+    let labels = labels_of(i, rule, i.st.severity);
+    let threshold = i.st.severity.and_then(|s| rule.threshold(s)).map(|t| t.raise());
+    let series = series_text(&i.key);
+    AlertInstance {
+        id: id.to_string(),
+        rule: rule.name.clone(),
+        summary: render_summary(rule, &series, i.st.value, threshold),
+        series,
+        silenced_by: silenced_by(silences, &labels, now_ms),
+        labels,
+        state: i.st.state,
+        severity: i.st.severity,
+        value: i.st.value,
+        threshold,
+        since_ms: i.st.since_ms,
+        active_since_ms: i.st.active_since_ms,
+        flapping: i.st.flapping,
+        acknowledged: i.st.acknowledged,
+        unit: rule.target.unit().to_string(),
+    }
+}
+
+/// Stores a transition, and queues its notification unless silenced.
+#[allow(clippy::too_many_arguments)]
+fn record(
+    id: &str,
+    instance: &Instance,
+    rule: &Rule,
+    t: Transition,
+    now_ms: u64,
+    silences: &BTreeMap<u64, Silence>,
+    next_event: &mut u64,
+    writes: &mut Vec<AlertWrite>,
+    notices: &mut Vec<Notice>,
+) {
+    let alert = view(id, instance, rule, silences, now_ms);
+    let event = AlertEvent {
+        id: *next_event,
+        at_ms: now_ms,
+        rule: rule.name.clone(),
+        instance: id.to_string(),
+        series: alert.series.clone(),
+        labels: alert.labels.clone(),
+        from: t.from,
+        to: t.to,
+        severity: t.severity,
+        value: t.value,
+        threshold: t.threshold,
+        note: t.note.to_string(),
+        notifications: Vec::new(),
+    };
+    *next_event += 1;
+    tracing::info!(rule = %rule.name, series = %alert.series, from = t.from.as_str(), to = t.to.as_str(), note = t.note, "Alert changed.");
+    writes.push(AlertWrite::Event(event.clone()));
+    writes.push(put_instance(id, instance));
+    if !t.notify {
+        return;
+    }
+    if let Some(silence) = alert.silenced_by {
+        writes.push(AlertWrite::Attempt {
+            event: event.id,
+            attempt: crate::model::alerts::NotificationAttempt {
+                at_ms: now_ms,
+                receiver: "all".to_string(),
+                attempt: 0,
+                outcome: "silenced".to_string(),
+                detail: format!("silence {silence}"),
+            },
+        });
+        return;
+    }
+    notices.push(Notice { event, alert, runbook: rule.runbook.clone() });
+}
+
+/// Sort rank: firing critical first, then firing warning, recovering, pending, resolved.
+fn rank(a: &AlertInstance) -> u8 {
+    let severity = u8::from(a.severity == Some(Severity::Critical));
+    match a.state {
+        AlertState::Firing => 8 + severity,
+        AlertState::Recovering => 6 + severity,
+        AlertState::Pending => 4 + severity,
+        AlertState::Resolved => 2,
+        AlertState::Inactive => 0,
+    }
+}
+
+fn counts(alerts: &[AlertInstance]) -> AlertCounts {
+    let mut c = AlertCounts::default();
+    for a in alerts.iter().filter(|a| a.silenced_by.is_none()) {
+        match (a.state, a.severity) {
+            (AlertState::Firing | AlertState::Recovering, Some(Severity::Critical)) => {
+                c.critical += 1
+            }
+            (AlertState::Firing | AlertState::Recovering, _) => c.warning += 1,
+            (AlertState::Pending, _) => c.pending += 1,
+            _ => {}
+        }
+    }
+    c
+}
+
+/// Evaluates on every tick of the bus until shutdown, then stores every instance's state.
+pub async fn run(alerts: Arc<Alerts>, mut ticks: Subscription, shutdown: CancellationToken) {
+    loop {
+        let tick = tokio::select! {
+            () = shutdown.cancelled() => break,
+            tick = ticks.next() => match tick {
+                Some(tick) => tick,
+                None => break,
+            },
+        };
+        let alerts = Arc::clone(&alerts);
+        let _ = tokio::task::spawn_blocking(move || {
+            alerts.evaluate(&tick.sample.system, tick.sample.at_ms);
+        })
+        .await;
+    }
+    let alerts = Arc::clone(&alerts);
+    let _ = tokio::task::spawn_blocking(move || alerts.persist_all()).await;
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,357 @@
+//! What a rule's target reads at one evaluation: one observation per matching series, with the
+//! labels that identify it. Operation and event statistics are computed once per evaluation
+//! for each (kind, window) some rule needs, only for the series some rule matches; host
+//! figures come from the tick's sample; Vitals' own counters become per-minute increases.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use globset::{Glob, GlobMatcher};
+
+use super::engine::Observation;
+use crate::model::alerts::{HostMetric, OpStat, Rule, TargetKind, VitalsMetric};
+use crate::model::live::SystemMetrics;
+use crate::model::ops::{OperationSummary, Window};
+use crate::server::metrics::{tags, AppMetrics, TimingKind};
+
+/// The series a host, Vitals or single-value target is about.
+pub const HOST_SERIES: &str = "host";
+
+/// A compiled name pattern (a glob; `*` any run, `?` one character).
+#[derive(Clone, Debug)]
+pub struct Pattern(GlobMatcher);
+
+impl Pattern {
+    pub fn new(glob: &str) -> Result<Pattern, String> {
+        Glob::new(glob).map(|g| Pattern(g.compile_matcher())).map_err(|e| e.kind().to_string())
+    }
+
+    pub fn matches(&self, name: &str) -> bool {
+        self.0.is_match(name)
+    }
+}
+
+/// One series a rule matched and what it saw there.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Seen {
+    /// The series key: an operation's name and tags, a gauge's name, or [`HOST_SERIES`].
+    pub series: String,
+    /// Labels of the series (`operation` and its tags, `gauge`, `host` …).
+    pub labels: BTreeMap<String, String>,
+    pub observation: Observation,
+}
+
+/// Vitals' own running totals at one tick.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct VitalsTotals {
+    pub ws_tick_p99_ms: Option<f64>,
+    pub statsd_dropped: u64,
+    pub statsd_malformed: u64,
+    pub store_write_errors: u64,
+    pub notification_failures: u64,
+}
+
+/// Recent totals, to turn counters into increases over the last minute.
+#[derive(Debug, Default)]
+pub struct VitalsHistory {
+    ring: VecDeque<(u64, VitalsTotals)>,
+}
+
+impl VitalsHistory {
+    /// Notes `totals` at `now_ms` and keeps a minute (and a little) of them.
+    pub fn push(&mut self, now_ms: u64, totals: VitalsTotals) {
+        self.ring.push_back((now_ms, totals));
+        while self.ring.len() > 2
+            && self.ring.get(1).is_some_and(|(t, _)| now_ms.saturating_sub(*t) >= 60_000)
+        {
+            self.ring.pop_front();
+        }
+    }
+
+    /// The increase of a counter over (about) the last minute.
+    fn increase(&self, read: impl Fn(&VitalsTotals) -> u64) -> Option<f64> {
+        let (_, first) = self.ring.front()?;
+        let (_, last) = self.ring.back()?;
+        Some(read(last).saturating_sub(read(first)) as f64)
+    }
+
+    fn latest(&self) -> Option<&VitalsTotals> {
+        self.ring.back().map(|(_, t)| t)
+    }
+}
+
+/// Everything one evaluation reads; operation statistics are computed on first use.
+pub struct Context<'a> {
+    pub now_ms: u64,
+    pub system: &'a SystemMetrics,
+    pub disk_used_pct: Option<f64>,
+    pub app: &'a AppMetrics,
+    pub vitals: &'a VitalsHistory,
+    /// Counter increases in the last complete minute and gauge values, by name.
+    values: Option<(HashMap<String, f64>, HashMap<String, f64>)>,
+    summaries: HashMap<(TimingKind, Window), Vec<OperationSummary>>,
+}
+
+impl<'a> Context<'a> {
+    pub fn new(
+        now_ms: u64,
+        system: &'a SystemMetrics,
+        disk_used_pct: Option<f64>,
+        app: &'a AppMetrics,
+        vitals: &'a VitalsHistory,
+    ) -> Self {
+        Context {
+            now_ms,
+            system,
+            disk_used_pct,
+            app,
+            vitals,
+            values: None,
+            summaries: HashMap::new(),
+        }
+    }
+
+    /// Computes, under one lock each, the statistics of every series some rule in `rules`
+    /// matches, for each (kind, window) they need.
+    pub fn prepare(&mut self, rules: &[(&Rule, Option<&Pattern>)]) {
+        let mut needs: HashMap<(TimingKind, Window), Vec<(&Pattern, &BTreeMap<String, String>)>> =
+            HashMap::new();
+        for (rule, pattern) in rules {
+            let Some(pattern) = pattern else { continue };
+            let key = match rule.target.kind() {
+                Ok(TargetKind::Operation { window, .. }) => (TimingKind::Operation, window),
+                Ok(TargetKind::Event { window, .. }) => (TimingKind::Event, window),
+                _ => continue,
+            };
+            needs.entry(key).or_default().push((pattern, &rule.target.tags));
+        }
+        for ((kind, window), wanted) in needs {
+            let keep = |key: &str| {
+                let name = tags::name_of(key);
+                wanted.iter().any(|(p, t)| p.matches(name) && has_tags(key, t))
+            };
+            let found = self.app.series_summaries(kind, window, self.now_ms, keep);
+            self.summaries.insert((kind, window), found);
+        }
+    }
+
+    fn values(&mut self) -> &(HashMap<String, f64>, HashMap<String, f64>) {
+        let (app, now_ms) = (self.app, self.now_ms);
+        self.values.get_or_insert_with(|| {
+            let other = app.other_metrics(now_ms);
+            let counters = other.counters.into_iter().map(|(k, v)| (k, v.last_minute)).collect();
+            let gauges = other.gauges.into_iter().collect();
+            (counters, gauges)
+        })
+    }
+
+    /// What `rule` sees now: one entry per matching series.
+    pub fn observe(&mut self, rule: &Rule, pattern: Option<&Pattern>) -> Vec<Seen> {
+        let single = |value: Option<f64>, label: &str, name: &str| {
+            vec![Seen {
+                series: HOST_SERIES.to_string(),
+                labels: BTreeMap::from([(label.to_string(), name.to_string())]),
+                observation: value
+                    .filter(|v| v.is_finite())
+                    .map_or(Observation::NoData, Observation::Value),
+            }]
+        };
+        match rule.target.kind() {
+            Ok(TargetKind::Host(metric)) => {
+                single(host_value(self.system, self.disk_used_pct, metric), "host", metric.as_str())
+            }
+            Ok(TargetKind::Vitals(metric)) => {
+                single(vitals_value(self.vitals, metric), "vitals", metric.as_str())
+            }
+            Ok(TargetKind::Operation { stat, window, .. }) => {
+                self.timings(rule, pattern, TimingKind::Operation, stat, window, "operation")
+            }
+            Ok(TargetKind::Event { stat, window, .. }) => {
+                self.timings(rule, pattern, TimingKind::Event, stat, window, "event")
+            }
+            Ok(TargetKind::Gauge(_)) => {
+                let Some(pattern) = pattern else { return Vec::new() };
+                named(&self.values().1, pattern, "gauge")
+            }
+            Ok(TargetKind::Counter(_)) => {
+                let Some(pattern) = pattern else { return Vec::new() };
+                named(&self.values().0, pattern, "counter")
+            }
+            Err(_) => Vec::new(),
+        }
+    }
+
+    fn timings(
+        &self,
+        rule: &Rule,
+        pattern: Option<&Pattern>,
+        kind: TimingKind,
+        stat: OpStat,
+        window: Window,
+        label: &str,
+    ) -> Vec<Seen> {
+        let Some(pattern) = pattern else { return Vec::new() };
+        let Some(all) = self.summaries.get(&(kind, window)) else { return Vec::new() };
+        all.iter()
+            .filter(|s| {
+                pattern.matches(tags::name_of(&s.name)) && has_tags(&s.name, &rule.target.tags)
+            })
+            .map(|s| {
+                let mut labels: BTreeMap<String, String> =
+                    tags::tags_of(&s.name).map(|(k, v)| (k.to_string(), v.to_string())).collect();
+                labels.insert(label.to_string(), tags::name_of(&s.name).to_string());
+                let value = op_value(s, stat);
+                let observation = if !value.is_finite() {
+                    Observation::NoData
+                } else if s.count < rule.min_count {
+                    Observation::TooFew(value)
+                } else {
+                    Observation::Value(value)
+                };
+                Seen { series: s.name.clone(), labels, observation }
+            })
+            .collect()
+    }
+}
+
+/// Whether the series `key` has every tag of `wanted`.
+fn has_tags(key: &str, wanted: &BTreeMap<String, String>) -> bool {
+    wanted.iter().all(|(k, v)| tags::tags_of(key).any(|(tk, tv)| tk == k && tv == v))
+}
+
+fn named(values: &HashMap<String, f64>, pattern: &Pattern, label: &str) -> Vec<Seen> {
+    let mut seen: Vec<Seen> = values
+        .iter()
+        .filter(|(name, _)| pattern.matches(name))
+        .map(|(name, value)| Seen {
+            series: name.clone(),
+            labels: BTreeMap::from([(label.to_string(), name.clone())]),
+            observation: if value.is_finite() {
+                Observation::Value(*value)
+            } else {
+                Observation::NoData
+            },
+        })
+        .collect();
+    seen.sort_by(|a, b| a.series.cmp(&b.series));
+    seen
+}
+
+/// The statistic `stat` of a summary.
+pub fn op_value(s: &OperationSummary, stat: OpStat) -> f64 {
+    match stat {
+        OpStat::P50 => s.p50_ms,
+        OpStat::P90 => s.p90_ms,
+        OpStat::P95 => s.p95_ms,
+        OpStat::P99 => s.p99_ms,
+        OpStat::Mean => s.mean_ms,
+        OpStat::Max => s.max_ms,
+        OpStat::Rate => s.rate_per_min,
+        OpStat::ErrorRate => 100.0 - s.success_pct,
+        OpStat::Count => s.count as f64,
+    }
+}
+
+/// A host figure of the sample.
+pub fn host_value(
+    m: &SystemMetrics,
+    disk_used_pct: Option<f64>,
+    metric: HostMetric,
+) -> Option<f64> {
+    let pct = |used: u64, total: u64| (total > 0).then(|| 100.0 * used as f64 / total as f64);
+    Some(match metric {
+        HostMetric::CpuPct => f64::from(m.cpu_pct),
+        HostMetric::MemoryPct => f64::from(m.memory_pct),
+        HostMetric::SwapPct => return pct(m.swap_used_bytes, m.swap_total_bytes).or(Some(0.0)),
+        HostMetric::Load1 => m.load_avg_1,
+        HostMetric::Load5 => m.load_avg_5,
+        HostMetric::Load15 => m.load_avg_15,
+        HostMetric::DiskUsedPct => return disk_used_pct,
+        HostMetric::NetRxBytesPerSec => m.net_rx_bytes_per_sec,
+        HostMetric::NetTxBytesPerSec => m.net_tx_bytes_per_sec,
+        HostMetric::DiskReadBytesPerSec => m.disk_read_bytes_per_sec,
+        HostMetric::DiskWriteBytesPerSec => m.disk_write_bytes_per_sec,
+    })
+}
+
+fn vitals_value(history: &VitalsHistory, metric: VitalsMetric) -> Option<f64> {
+    match metric {
+        VitalsMetric::WsTickP99Ms => history.latest()?.ws_tick_p99_ms,
+        VitalsMetric::StatsdDropped => history.increase(|t| t.statsd_dropped),
+        VitalsMetric::StatsdMalformed => history.increase(|t| t.statsd_malformed),
+        VitalsMetric::StoreWriteErrors => history.increase(|t| t.store_write_errors),
+        VitalsMetric::NotificationFailures => history.increase(|t| t.notification_failures),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::alerts::{Target, Threshold};
+    use crate::model::ops::LatencyThresholds;
+    use crate::server::metrics::{Limits, Protocol, Timing};
+
+    const NOW: u64 = 1_700_000_000_000;
+
+    #[test]
+    fn operation_rules_see_each_matching_series_with_its_tags_and_min_count() {
+        let app = AppMetrics::new(Limits::default(), LatencyThresholds::default(), NOW - 60_000);
+        {
+            let (mut key, mut scratch) = (String::new(), Vec::new());
+            tags::series_key(&mut key, &mut scratch, "api.checkout", [("region", "eu")]);
+            let mut m = app.lock();
+            for i in 0..30 {
+                let t = Timing::operation(&key, 100.0 + f64::from(i), NOW - 1_000).failed_if(i < 3);
+                m.timing(Protocol::Http, t, NOW);
+            }
+            m.timing(Protocol::Http, Timing::operation("api.cart", 5.0, NOW - 1_000), NOW);
+            m.timing(Protocol::Http, Timing::operation("db.query", 5.0, NOW - 1_000), NOW);
+        }
+        let mut rule =
+            Rule::new("errors", Target::operation("api.*", OpStat::ErrorRate, Window::M1));
+        rule.warning = Some(Threshold::above(5.0, 4.0));
+        rule.min_count = 20;
+        let pattern = Pattern::new("api.*").unwrap();
+        let (system, vitals) = (SystemMetrics::default(), VitalsHistory::default());
+        let mut ctx = Context::new(NOW, &system, None, &app, &vitals);
+        ctx.prepare(&[(&rule, Some(&pattern))]);
+        let seen = ctx.observe(&rule, Some(&pattern));
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        let checkout =
+            seen.iter().find(|s| s.labels.get("operation").unwrap() == "api.checkout").unwrap();
+        assert_eq!(checkout.labels.get("region").map(String::as_str), Some("eu"));
+        assert_eq!(checkout.observation, Observation::Value(10.0));
+        let cart = seen.iter().find(|s| s.labels.get("operation").unwrap() == "api.cart").unwrap();
+        assert_eq!(cart.observation, Observation::TooFew(0.0));
+        // A tag filter narrows the series.
+        rule.target.tags.insert("region".into(), "us".into());
+        let mut ctx = Context::new(NOW, &system, None, &app, &vitals);
+        ctx.prepare(&[(&rule, Some(&pattern))]);
+        assert!(ctx.observe(&rule, Some(&pattern)).is_empty());
+    }
+
+    #[test]
+    fn vitals_counters_become_increases_over_the_last_minute() {
+        let mut h = VitalsHistory::default();
+        for i in 0..=120u64 {
+            let totals = VitalsTotals { statsd_dropped: i * 2, ..Default::default() };
+            h.push(NOW + i * 1_000, totals);
+        }
+        let per_minute = vitals_value(&h, VitalsMetric::StatsdDropped).unwrap();
+        assert!((118.0..=122.0).contains(&per_minute), "{per_minute}");
+        assert_eq!(vitals_value(&h, VitalsMetric::WsTickP99Ms), None);
+    }
+
+    #[test]
+    fn host_figures() {
+        let m = SystemMetrics {
+            cpu_pct: 50.0,
+            swap_used_bytes: 1,
+            swap_total_bytes: 4,
+            ..Default::default()
+        };
+        assert_eq!(host_value(&m, None, HostMetric::CpuPct), Some(50.0));
+        assert_eq!(host_value(&m, None, HostMetric::SwapPct), Some(25.0));
+        assert_eq!(host_value(&m, None, HostMetric::DiskUsedPct), None);
+        assert_eq!(host_value(&m, Some(91.0), HostMetric::DiskUsedPct), Some(91.0));
+    }
+}

@@ -1,0 +1,244 @@
+//! The alert engine against a real store and metrics: rules in force and who wins, evaluation
+//! of operation rules per series, history, silences, acknowledgements, and state restored
+//! after a restart.
+
+use std::time::Duration;
+
+use super::*;
+use crate::model::alerts::{Matcher, OpStat, Silence, Target, Threshold};
+use crate::model::ops::{LatencyThresholds, Window};
+use crate::server::metrics::{Limits, Protocol, Timing};
+use crate::server::store::StoreConfig;
+
+struct Fixture {
+    alerts: Arc<Alerts>,
+    app: Arc<AppMetrics>,
+    store: Store,
+    _dir: tempfile::TempDir,
+}
+
+fn open(dir: tempfile::TempDir, config: AlertsConfig) -> Fixture {
+    let store = Store::open(StoreConfig::new(dir.path())).unwrap();
+    let app = AppMetrics::new(Limits::default(), LatencyThresholds::default(), now() - 600_000);
+    let hub = Hub::new(1000, 10, 10);
+    let alerts =
+        Alerts::new(config, store.clone(), hub, Arc::clone(&app), CancellationToken::new());
+    Fixture { alerts, app, store, _dir: dir }
+}
+
+fn now() -> u64 {
+    crate::server::now_ms()
+}
+
+fn slow_rule() -> Rule {
+    let mut r =
+        Rule::new("checkout slow", Target::operation("api.checkout*", OpStat::P95, Window::M1));
+    r.warning = Some(Threshold::above(500.0, 400.0));
+    r.critical = Some(Threshold::above(2000.0, 1500.0));
+    r.min_count = 5;
+    r.labels.insert("team".into(), "web".into());
+    r.summary = "{{series}} p95 {{value}} ms".into();
+    r
+}
+
+fn record(app: &AppMetrics, name: &str, ms: f64, n: usize, at: u64) {
+    let mut m = app.lock();
+    for _ in 0..n {
+        m.timing(Protocol::Http, Timing::operation(name, ms, at), at);
+    }
+}
+
+fn no_defaults() -> AlertsConfig {
+    AlertsConfig { default_rules: false, ..Default::default() }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_operation_rule_fires_per_series_is_stored_and_restored_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = open(dir, no_defaults());
+    f.alerts.put_rule(slow_rule(), true).unwrap();
+    let t = now();
+    record(&f.app, "api.checkout", 3000.0, 10, t - 1000);
+    record(&f.app, "api.checkout.v2", 100.0, 10, t - 1000);
+    record(&f.app, "db.query", 9000.0, 10, t - 1000);
+    let system = SystemMetrics::default();
+    f.alerts.evaluate(&system, t);
+    let view = f.alerts.now(t);
+    assert_eq!(view.alerts.len(), 1, "{:?}", view.alerts);
+    let alert = &view.alerts[0];
+    assert_eq!(alert.state, AlertState::Firing);
+    assert_eq!(alert.severity, Some(Severity::Critical));
+    assert_eq!(alert.labels["operation"], "api.checkout");
+    assert_eq!(alert.labels["team"], "web");
+    assert_eq!(alert.labels["alertname"], "checkout slow");
+    assert!(alert.summary.starts_with("api.checkout p95 "), "{}", alert.summary);
+    assert_eq!(view.counts.critical, 1);
+    assert!(f.store.flush(Duration::from_secs(10)));
+    let filter = crate::server::store::alerts::HistoryFilter {
+        from_ms: 0,
+        to_ms: u64::MAX / 2,
+        limit: 10,
+        ..Default::default()
+    };
+    let (events, _) =
+        f.store.readers().with(|c| crate::server::store::alerts::history(c, &filter)).unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        (events[0].from, events[0].to, events[0].note.as_str()),
+        (AlertState::Inactive, AlertState::Firing, "fired")
+    );
+    // Restart: the rule (made through the API) and the firing state come back.
+    let Fixture { alerts, store, _dir, .. } = f;
+    drop(alerts);
+    store.close();
+    drop(store);
+    let f = open(_dir, no_defaults());
+    assert!(f.alerts.rule("checkout slow").is_some());
+    let view = f.alerts.now(t + 1000);
+    assert_eq!(view.alerts.len(), 1);
+    assert_eq!(view.alerts[0].state, AlertState::Firing);
+    assert_eq!(view.alerts[0].active_since_ms, Some(t));
+    // No new event ids collide with the stored one.
+    assert_eq!(f.alerts.lock().next_event, 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_config_file_wins_over_the_api_and_deleted_defaults_stay_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = AlertsConfig::default();
+    let mut from_file = slow_rule();
+    from_file.name = "file rule".into();
+    config.rules = vec![from_file.clone()];
+    let f = open(dir, config.clone());
+    assert!(f.alerts.rules().iter().any(|r| r.source == RuleSource::Default));
+    assert_eq!(
+        f.alerts.put_rule(from_file.clone(), false),
+        Err(RuleChangeError::FromConfig("file rule".into()))
+    );
+    assert_eq!(
+        f.alerts.delete_rule("file rule"),
+        Err(RuleChangeError::FromConfig("file rule".into()))
+    );
+    assert_eq!(
+        f.alerts.put_rule(slow_rule(), false),
+        Err(RuleChangeError::NotFound("checkout slow".into()))
+    );
+    f.alerts.put_rule(slow_rule(), true).unwrap();
+    assert_eq!(
+        f.alerts.put_rule(slow_rule(), true),
+        Err(RuleChangeError::Exists("checkout slow".into()))
+    );
+    f.alerts.delete_rule("host cpu high").unwrap();
+    let mut bad = slow_rule();
+    bad.name = "bad".into();
+    bad.warning = Some(Threshold::above(500.0, 600.0));
+    assert!(
+        matches!(f.alerts.put_rule(bad, true), Err(RuleChangeError::Invalid(e)) if e.field == "warning")
+    );
+    let Fixture { alerts, store, _dir, .. } = f;
+    drop(alerts);
+    store.close();
+    drop(store);
+    let f = open(_dir, config);
+    let names: Vec<String> = f.alerts.rules().into_iter().map(|r| r.name).collect();
+    assert!(!names.contains(&"host cpu high".to_string()), "{names:?}");
+    assert!(
+        names.contains(&"checkout slow".to_string()) && names.contains(&"file rule".to_string())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn silences_mute_notifications_but_not_the_state_and_removed_rules_resolve() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = open(dir, no_defaults());
+    f.alerts.put_rule(slow_rule(), true).unwrap();
+    let t = now();
+    let silence = Silence {
+        id: 0,
+        matchers: vec![Matcher { label: "operation".into(), value: "api.*".into() }],
+        starts_ms: 0,
+        ends_ms: t + 3_600_000,
+        comment: "deploy".into(),
+        created_by: "ops".into(),
+    };
+    let silence = f.alerts.add_silence(silence, t).unwrap();
+    record(&f.app, "api.checkout", 700.0, 10, t - 1000);
+    f.alerts.evaluate(&SystemMetrics::default(), t);
+    let view = f.alerts.now(t);
+    assert_eq!(view.alerts[0].state, AlertState::Firing);
+    assert_eq!(view.alerts[0].silenced_by, Some(silence.id));
+    assert_eq!(view.counts, AlertCounts::default(), "silenced alerts are not counted");
+    let id = view.alerts[0].id.clone();
+    assert!(f.alerts.acknowledge(&id, true));
+    assert!(f.alerts.now(t).alerts[0].acknowledged);
+    assert!(!f.alerts.acknowledge("nope", true));
+    assert!(f.alerts.delete_silence(silence.id));
+    assert_eq!(f.alerts.now(t).counts.warning, 1);
+    // Deleting the rule resolves its alert at the next evaluation.
+    f.alerts.delete_rule("checkout slow").unwrap();
+    f.alerts.evaluate(&SystemMetrics::default(), t + 1000);
+    let view = f.alerts.now(t + 1000);
+    assert!(
+        view.alerts.is_empty() || view.alerts[0].state == AlertState::Resolved,
+        "{:?}",
+        view.alerts
+    );
+    assert!(f.store.flush(Duration::from_secs(10)));
+    let filter = crate::server::store::alerts::HistoryFilter {
+        from_ms: 0,
+        to_ms: u64::MAX / 2,
+        q: Some("removed".into()),
+        limit: 10,
+        ..Default::default()
+    };
+    let (events, _) =
+        f.store.readers().with(|c| crate::server::store::alerts::history(c, &filter)).unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    let filter = crate::server::store::alerts::HistoryFilter {
+        from_ms: 0,
+        to_ms: u64::MAX / 2,
+        q: Some("fired".into()),
+        limit: 10,
+        ..Default::default()
+    };
+    let (events, _) =
+        f.store.readers().with(|c| crate::server::store::alerts::history(c, &filter)).unwrap();
+    assert_eq!(events[0].notifications.len(), 1);
+    assert_eq!(events[0].notifications[0].outcome, "silenced");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn host_rules_and_default_rules_evaluate_on_the_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = open(dir, AlertsConfig::default());
+    let mut rule = Rule::new("cpu", Target::host(crate::model::alerts::HostMetric::CpuPct));
+    rule.warning = Some(Threshold::above(50.0, 40.0));
+    rule.for_secs = 2;
+    f.alerts.put_rule(rule, true).unwrap();
+    let hot = SystemMetrics { cpu_pct: 95.0, ..Default::default() };
+    let t = now();
+    f.alerts.evaluate(&hot, t);
+    let states = |f: &Fixture, at: u64| -> Vec<(String, AlertState)> {
+        f.alerts.now(at).alerts.into_iter().map(|a| (a.rule, a.state)).collect()
+    };
+    assert!(states(&f, t).contains(&("cpu".into(), AlertState::Pending)));
+    assert!(
+        states(&f, t).contains(&("host cpu high".into(), AlertState::Pending)),
+        "the default rule waits 5 m"
+    );
+    f.alerts.evaluate(&hot, t + 2000);
+    assert!(states(&f, t + 2000).contains(&("cpu".into(), AlertState::Firing)));
+    f.alerts.evaluate(&SystemMetrics::default(), t + 3000);
+    assert!(states(&f, t + 3000).contains(&("cpu".into(), AlertState::Resolved)));
+}
+
+#[test]
+fn series_text_and_numbers_read_well() {
+    let (mut key, mut scratch) = (String::new(), Vec::new());
+    tags::series_key(&mut key, &mut scratch, "api.x", [("region", "eu"), ("v", "2")]);
+    assert_eq!(series_text(&key), "api.x{region=eu,v=2}");
+    assert_eq!(number_text(2500.0), "2500");
+    assert_eq!(number_text(12.34567), "12.346");
+    assert_eq!(instance_id("a", "b"), instance_id("a", "b"));
+    assert_ne!(instance_id("a", "b"), instance_id("ab", ""));
+}

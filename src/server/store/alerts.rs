@@ -1,0 +1,295 @@
+//! The alert tables: rules made through the API, instance states (restored after a restart),
+//! the history of transitions with their notification attempts, and silences. Writes go
+//! through the writer thread like every other write ([`AlertWrite`]); reads run on the read
+//! connections. Rows are JSON where the shape is the wire contract's (`model::alerts`), so a
+//! new optional field needs no migration.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::model::alerts::{AlertEvent, NotificationAttempt, Rule, Silence};
+
+/// Events one history answer holds at most.
+pub const MAX_HISTORY_EVENTS: usize = 1_000;
+/// Notification attempts kept per event (retries beyond are counted, not stored).
+pub const MAX_ATTEMPTS_PER_EVENT: i64 = 20;
+
+/// One change to the alert tables.
+#[derive(Clone, Debug)]
+pub enum AlertWrite {
+    /// A rule made or changed through the API (`None`: a deleted built-in rule, remembered so
+    /// it does not come back).
+    PutRule {
+        name: String,
+        rule: Option<Rule>,
+        at_ms: u64,
+    },
+    DeleteRule {
+        name: String,
+    },
+    /// An instance's state as JSON, with what identifies it.
+    PutInstance {
+        id: String,
+        rule: String,
+        series: String,
+        labels: String,
+        state: String,
+        at_ms: u64,
+    },
+    DeleteInstance {
+        id: String,
+    },
+    Event(AlertEvent),
+    Attempt {
+        event: u64,
+        attempt: NotificationAttempt,
+    },
+    PutSilence(Silence),
+    DeleteSilence {
+        id: u64,
+    },
+}
+
+/// Applies `writes` in the writer's open transaction; the rows written.
+pub(super) fn apply(conn: &Connection, writes: &[AlertWrite]) -> rusqlite::Result<usize> {
+    let mut rows = 0;
+    for write in writes {
+        rows += match write {
+            AlertWrite::PutRule { name, rule, at_ms } => {
+                let body = match rule {
+                    Some(rule) => serde_json::to_string(rule).unwrap_or_default(),
+                    None => String::new(),
+                };
+                conn.prepare_cached(
+                    "INSERT OR REPLACE INTO alert_rule (name, body, deleted, updated_ms) \
+                     VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![name, body, rule.is_none(), *at_ms as i64])?
+            }
+            AlertWrite::DeleteRule { name } => conn
+                .prepare_cached("DELETE FROM alert_rule WHERE name = ?1")?
+                .execute([name])?,
+            AlertWrite::PutInstance { id, rule, series, labels, state, at_ms } => conn
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO alert_instance \
+                     (id, rule, series, labels, state, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?
+                .execute(params![id, rule, series, labels, state, *at_ms as i64])?,
+            AlertWrite::DeleteInstance { id } => conn
+                .prepare_cached("DELETE FROM alert_instance WHERE id = ?1")?
+                .execute([id])?,
+            AlertWrite::Event(e) => conn
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO alert_event (id, at_ms, rule, instance, series, labels, \
+                     from_state, to_state, severity, value, threshold, note) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                )?
+                .execute(params![
+                    e.id as i64,
+                    e.at_ms as i64,
+                    e.rule,
+                    e.instance,
+                    e.series,
+                    serde_json::to_string(&e.labels).unwrap_or_default(),
+                    e.from.as_str(),
+                    e.to.as_str(),
+                    e.severity.map(|s| s.as_str()),
+                    e.value,
+                    e.threshold,
+                    e.note,
+                ])?,
+            AlertWrite::Attempt { event, attempt } => {
+                let held: i64 = conn
+                    .prepare_cached("SELECT count(*) FROM alert_notification WHERE event = ?1")?
+                    .query_row([*event as i64], |r| r.get(0))?;
+                if held >= MAX_ATTEMPTS_PER_EVENT {
+                    0
+                } else {
+                    conn.prepare_cached(
+                        "INSERT INTO alert_notification \
+                         (event, at_ms, receiver, attempt, outcome, detail) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    )?
+                    .execute(params![
+                        *event as i64,
+                        attempt.at_ms as i64,
+                        attempt.receiver,
+                        attempt.attempt,
+                        attempt.outcome,
+                        attempt.detail,
+                    ])?
+                }
+            }
+            AlertWrite::PutSilence(s) => conn
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO alert_silence (id, body, ends_ms) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![
+                    s.id as i64,
+                    serde_json::to_string(s).unwrap_or_default(),
+                    s.ends_ms as i64
+                ])?,
+            AlertWrite::DeleteSilence { id } => conn
+                .prepare_cached("DELETE FROM alert_silence WHERE id = ?1")?
+                .execute([*id as i64])?,
+        };
+    }
+    Ok(rows)
+}
+
+/// Deletes history (events, their attempts) and silences that ended before `before_ms`, at
+/// most `limit` rows per table; the rows deleted.
+pub(super) fn expire(conn: &Connection, before_ms: u64, limit: u64) -> rusqlite::Result<u64> {
+    let before = before_ms as i64;
+    let limit = limit as i64;
+    let mut n = conn
+        .prepare_cached(
+            "DELETE FROM alert_event WHERE id IN \
+             (SELECT id FROM alert_event WHERE at_ms < ?1 ORDER BY at_ms LIMIT ?2)",
+        )?
+        .execute(params![before, limit])?;
+    n += conn
+        .prepare_cached(
+            "DELETE FROM alert_notification WHERE rowid IN \
+             (SELECT rowid FROM alert_notification WHERE at_ms < ?1 LIMIT ?2)",
+        )?
+        .execute(params![before, limit])?;
+    n += conn.prepare_cached("DELETE FROM alert_silence WHERE ends_ms < ?1")?.execute([before])?;
+    Ok(n as u64)
+}
+
+/// What start-up restores.
+#[derive(Debug, Default)]
+pub struct Saved {
+    /// Rules made or changed through the API; `None`: a deleted built-in rule.
+    pub rules: Vec<(String, Option<Rule>)>,
+    /// (id, rule, series, labels JSON, state JSON).
+    pub instances: Vec<(String, String, String, String, String)>,
+    pub silences: Vec<Silence>,
+    pub last_event_id: u64,
+}
+
+/// Reads everything the alert engine restores.
+pub fn load(conn: &Connection) -> rusqlite::Result<Saved> {
+    let mut saved = Saved::default();
+    let mut stmt = conn.prepare("SELECT name, body, deleted FROM alert_rule ORDER BY name")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, bool>(2)?))
+    })?;
+    for row in rows {
+        let (name, body, deleted) = row?;
+        if deleted {
+            saved.rules.push((name, None));
+        } else if let Ok(rule) = serde_json::from_str::<Rule>(&body) {
+            saved.rules.push((name, Some(rule)));
+        } else {
+            tracing::warn!(rule = %name, "A stored alert rule cannot be read; it is ignored.");
+        }
+    }
+    let mut stmt = conn.prepare("SELECT id, rule, series, labels, state FROM alert_instance")?;
+    let rows =
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
+    for row in rows {
+        saved.instances.push(row?);
+    }
+    let mut stmt = conn.prepare("SELECT body FROM alert_silence ORDER BY id")?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    for row in rows {
+        if let Ok(silence) = serde_json::from_str::<Silence>(&row?) {
+            saved.silences.push(silence);
+        }
+    }
+    saved.last_event_id = conn
+        .query_row("SELECT max(id) FROM alert_event", [], |r| r.get::<_, Option<i64>>(0))
+        .optional()?
+        .flatten()
+        .unwrap_or(0)
+        .max(0) as u64;
+    Ok(saved)
+}
+
+/// Which events a history query keeps.
+#[derive(Clone, Debug, Default)]
+pub struct HistoryFilter {
+    pub from_ms: u64,
+    pub to_ms: u64,
+    pub rule: Option<String>,
+    pub severity: Option<String>,
+    /// Free text found in the rule, the series, the labels or the note.
+    pub q: Option<String>,
+    pub limit: usize,
+}
+
+/// Events in `[from, to)` that `filter` keeps, newest first, with their notification
+/// attempts; and whether more matched than `filter.limit`.
+pub fn history(
+    conn: &Connection,
+    filter: &HistoryFilter,
+) -> rusqlite::Result<(Vec<AlertEvent>, bool)> {
+    let limit = filter.limit.clamp(1, MAX_HISTORY_EVENTS);
+    let like = filter.q.as_ref().map(|q| {
+        let escaped = q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        format!("%{escaped}%")
+    });
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, at_ms, rule, instance, series, labels, from_state, to_state, severity, value, \
+         threshold, note FROM alert_event \
+         WHERE at_ms >= ?1 AND at_ms < ?2 AND (?3 IS NULL OR rule = ?3) \
+         AND (?4 IS NULL OR severity = ?4) \
+         AND (?5 IS NULL OR rule LIKE ?5 ESCAPE '\\' OR series LIKE ?5 ESCAPE '\\' \
+              OR labels LIKE ?5 ESCAPE '\\' OR note LIKE ?5 ESCAPE '\\') \
+         ORDER BY at_ms DESC, id DESC LIMIT ?6",
+    )?;
+    let rows = stmt.query_map(
+        params![
+            filter.from_ms as i64,
+            filter.to_ms.min(i64::MAX as u64) as i64,
+            filter.rule,
+            filter.severity,
+            like,
+            (limit + 1) as i64
+        ],
+        |r| {
+            let state = |i: usize| -> rusqlite::Result<crate::model::alerts::AlertState> {
+                let text: String = r.get(i)?;
+                Ok(serde_json::from_value(serde_json::Value::String(text)).unwrap_or_default())
+            };
+            let severity: Option<String> = r.get(8)?;
+            let labels: String = r.get(5)?;
+            Ok(AlertEvent {
+                id: r.get::<_, i64>(0)?.max(0) as u64,
+                at_ms: r.get::<_, i64>(1)?.max(0) as u64,
+                rule: r.get(2)?,
+                instance: r.get(3)?,
+                series: r.get(4)?,
+                labels: serde_json::from_str(&labels).unwrap_or_default(),
+                from: state(6)?,
+                to: state(7)?,
+                severity: severity.as_deref().and_then(crate::model::alerts::Severity::parse),
+                value: r.get(9)?,
+                threshold: r.get(10)?,
+                note: r.get(11)?,
+                notifications: Vec::new(),
+            })
+        },
+    )?;
+    let mut events = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+    let truncated = events.len() > limit;
+    events.truncate(limit);
+    let mut attempts = conn.prepare_cached(
+        "SELECT at_ms, receiver, attempt, outcome, detail FROM alert_notification \
+         WHERE event = ?1 ORDER BY at_ms, rowid",
+    )?;
+    for event in &mut events {
+        let rows = attempts.query_map([event.id as i64], |r| {
+            Ok(NotificationAttempt {
+                at_ms: r.get::<_, i64>(0)?.max(0) as u64,
+                receiver: r.get(1)?,
+                attempt: r.get(2)?,
+                outcome: r.get(3)?,
+                detail: r.get(4)?,
+            })
+        })?;
+        event.notifications = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+    }
+    Ok((events, truncated))
+}
