@@ -3,6 +3,7 @@
 // The whole crate is test code, helpers included.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod alerts;
 mod auth;
 mod cli;
 mod hardening;

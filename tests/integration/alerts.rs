@@ -1,0 +1,296 @@
+//! Alerts over HTTP: the rules API (token, validation naming fields, conflicts), the alerts
+//! now and their history, and notifications reaching a webhook (retried after a failure) and
+//! an Alertmanager-shaped receiver, each a local test server.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use vitals::model::live::SystemMetrics;
+use vitals::server::config::Secret;
+use vitals::server::metrics::Protocol;
+
+use crate::support::{json, TestApp};
+
+const TOKEN: &str = "alerts-test-token";
+
+fn with_token(app_token: bool) -> TestApp {
+    TestApp::with(|c| {
+        if app_token {
+            c.token = Some(Secret::new(TOKEN));
+            c.auth = vitals::server::auth::AuthMode::Ingest;
+        }
+    })
+}
+
+async fn call(
+    app: &TestApp,
+    method: &str,
+    uri: &str,
+    body: Option<&str>,
+    token: bool,
+) -> (StatusCode, serde_json::Value) {
+    let mut request = Request::builder().method(method).uri(uri);
+    if token {
+        request = request.header("authorization", format!("Bearer {TOKEN}"));
+    }
+    if body.is_some() {
+        request = request.header("content-type", "application/json");
+    }
+    let response =
+        app.send(request.body(Body::from(body.unwrap_or("").to_string())).unwrap()).await;
+    let status = response.status();
+    if status == StatusCode::NO_CONTENT {
+        return (status, serde_json::Value::Null);
+    }
+    json(response).await
+}
+
+const RULE: &str = r#"{"name": "checkout slow",
+    "target": {"operation": "api.checkout*", "stat": "p95", "window": "1m"},
+    "warning": {"above": 500, "clear_below": 400},
+    "critical": {"above": 2000, "clear_below": 1500},
+    "for_secs": 0, "min_count": 5, "labels": {"team": "web"},
+    "summary": "{{series}}: p95 {{value}} ms"}"#;
+
+#[tokio::test]
+async fn the_rules_api_creates_refuses_with_the_field_replaces_and_deletes() {
+    let app = with_token(true);
+    let (status, body) = call(&app, "GET", "/api/v1/alerts/rules", None, false).await;
+    assert_eq!(status, StatusCode::OK);
+    let names: Vec<&str> =
+        body["rules"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"host cpu high") && names.contains(&"operation errors"), "{names:?}");
+    // Writes need the token.
+    let (status, body) = call(&app, "POST", "/api/v1/alerts/rules", Some(RULE), false).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let (status, body) = call(&app, "POST", "/api/v1/alerts/rules", Some(RULE), true).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["source"], "api");
+    let (status, body) = call(&app, "POST", "/api/v1/alerts/rules", Some(RULE), true).await;
+    assert_eq!((status, body["field"].as_str()), (StatusCode::CONFLICT, Some("name")));
+    // Bad rules name their field.
+    let cases = [
+        (
+            r#"{"name":"x","target":{"host":"cpu_pct"},"warning":{"above":90,"clear_below":95}}"#,
+            "warning",
+        ),
+        (r#"{"name":"x","target":{"host":"cpu"},"warning":{"above":90}}"#, "target.host"),
+        (
+            r#"{"name":"x","target":{"host":"cpu_pct"},"warning":{"above":90},"for_secs":-5}"#,
+            "for_secs",
+        ),
+        (r#"{"name":"x","target":{},"warning":{"above":90}}"#, "target"),
+        (
+            r#"{"name":"x","target":{"host":"cpu_pct"},"critical":{"above":90},"severity":"high"}"#,
+            "severity",
+        ),
+        (r#"{"name":"x","target":{"host":"cpu_pct"}}"#, "warning"),
+        (
+            r#"{"name":"x","target":{"operation":"a[","stat":"p95"},"warning":{"above":1}}"#,
+            "target.operation",
+        ),
+        // Out of range for a number: refused by the JSON reader itself.
+        (r#"{"name":"x","target":{"host":"cpu_pct"},"warning":{"above":1e999}}"#, "body"),
+    ];
+    for (rule, field) in cases {
+        let (status, body) = call(&app, "POST", "/api/v1/alerts/rules", Some(rule), true).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{rule}: {body}");
+        assert_eq!(body["field"].as_str(), Some(field), "{rule}: {body}");
+    }
+    // Replace, with the name from the URL.
+    let changed = RULE.replace("\"for_secs\": 0", "\"for_secs\": 60");
+    let (status, body) =
+        call(&app, "PUT", "/api/v1/alerts/rules/checkout%20slow", Some(&changed), true).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["for_secs"], 60);
+    let (status, body) = call(&app, "PUT", "/api/v1/alerts/rules/other", Some(RULE), true).await;
+    assert_eq!((status, body["field"].as_str()), (StatusCode::BAD_REQUEST, Some("name")));
+    let (status, body) =
+        call(&app, "GET", "/api/v1/alerts/rules/checkout%20slow", None, false).await;
+    assert_eq!((status, body["for_secs"].as_u64()), (StatusCode::OK, Some(60)));
+    let (status, _) =
+        call(&app, "DELETE", "/api/v1/alerts/rules/checkout%20slow", None, true).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) =
+        call(&app, "DELETE", "/api/v1/alerts/rules/checkout%20slow", None, true).await;
+    assert_eq!((status, body["field"].as_str()), (StatusCode::NOT_FOUND, Some("name")));
+    // Silences validate too.
+    let (status, body) =
+        call(&app, "POST", "/api/v1/alerts/silences", Some(r#"{"matchers":[],"ends_ms":1}"#), true)
+            .await;
+    assert_eq!((status, body["field"].as_str()), (StatusCode::BAD_REQUEST, Some("matchers")));
+    let (status, body) =
+        call(&app, "GET", "/api/v1/alerts/history?severity=bad", None, false).await;
+    assert_eq!((status, body["field"].as_str()), (StatusCode::BAD_REQUEST, Some("severity")));
+}
+
+#[tokio::test]
+async fn a_breach_fires_shows_in_the_api_and_its_history_then_resolves() {
+    let app = with_token(false);
+    let (status, body) = call(&app, "POST", "/api/v1/alerts/rules", Some(RULE), false).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let now = vitals::server::now_ms();
+    let batch: Vec<String> = (0..10)
+        .map(|_| {
+            format!(r#"{{"name":"api.checkout","duration_ms":900,"timestamp_ms":{}}}"#, now - 500)
+        })
+        .collect();
+    let (status, body) = app.ingest(&format!(r#"{{"operations":[{}]}}"#, batch.join(","))).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    app.state.alerts.evaluate(&SystemMetrics::default(), now);
+    let (_, body) = call(&app, "GET", "/api/v1/alerts", None, false).await;
+    let firing: Vec<&serde_json::Value> = body["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["rule"] == "checkout slow")
+        .collect();
+    assert_eq!(firing.len(), 1, "{body}");
+    assert_eq!(firing[0]["state"], "firing");
+    assert_eq!(firing[0]["severity"], "warning");
+    assert_eq!(firing[0]["labels"]["operation"], "api.checkout");
+    assert!(body["counts"]["warning"].as_u64().unwrap() >= 1);
+    // The test endpoint replays the stored minutes (none complete yet: no transitions).
+    let (status, body) =
+        call(&app, "POST", "/api/v1/alerts/rules/checkout%20slow/test", None, false).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["step_secs"], 60);
+    // Fast samples bring the p95 under the clear threshold: resolved.
+    let fast: Vec<String> = (0..400)
+        .map(|_| {
+            format!(r#"{{"name":"api.checkout","duration_ms":5,"timestamp_ms":{}}}"#, now - 400)
+        })
+        .collect();
+    let (status, body) = app.ingest(&format!(r#"{{"operations":[{}]}}"#, fast.join(","))).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    app.state.alerts.evaluate(&SystemMetrics::default(), now + 1000);
+    assert!(app.state.store.flush(Duration::from_secs(10)));
+    let (status, body) =
+        call(&app, "GET", "/api/v1/alerts/history?rule=checkout%20slow", None, false).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let notes: Vec<&str> =
+        body["events"].as_array().unwrap().iter().map(|e| e["note"].as_str().unwrap()).collect();
+    assert_eq!(notes, ["resolved", "fired"], "newest first: {body}");
+}
+
+/// A local receiver that records what it is sent and fails the first `fail_first` requests.
+#[derive(Clone, Default)]
+struct Receiver {
+    seen: Arc<Mutex<Vec<(String, serde_json::Value)>>>,
+    fail_first: Arc<Mutex<usize>>,
+}
+
+async fn start_receiver(fail_first: usize) -> (std::net::SocketAddr, Receiver) {
+    let receiver = Receiver { fail_first: Arc::new(Mutex::new(fail_first)), ..Default::default() };
+    let state = receiver.clone();
+    let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let state = state.clone();
+        async move {
+            let path = req.uri().path().to_string();
+            let bytes = axum::body::to_bytes(req.into_body(), 1 << 20).await.unwrap();
+            let value = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+            let mut fail = state.fail_first.lock().unwrap();
+            state.seen.lock().unwrap().push((path, value));
+            if *fail > 0 {
+                *fail -= 1;
+                return StatusCode::INTERNAL_SERVER_ERROR;
+            }
+            StatusCode::OK
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr, receiver)
+}
+
+async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn notifications_reach_a_webhook_after_a_retry_and_alertmanager_in_its_v2_shape() {
+    let (hook, webhook) = start_receiver(1).await;
+    let (am, alertmanager) = start_receiver(0).await;
+    let app = TestApp::with(|c| {
+        c.alerts.default_rules = false;
+        c.alerts.receivers = vitals::server::alerts::config::resolve(
+            &vitals::server::alerts::config::AlertArgs {
+                webhooks: &[format!("http://{hook}/hook")],
+                alertmanager: Some(&format!("http://{am}")),
+                ..Default::default()
+            },
+            None,
+            None,
+        )
+        .unwrap()
+        .receivers;
+    });
+    let rule = r#"{"name":"queue deep","target":{"gauge":"queue.*"},
+        "critical":{"above":100,"clear_below":50},"runbook":"drain it"}"#;
+    let (status, body) = call(&app, "POST", "/api/v1/alerts/rules", Some(rule), false).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let now = vitals::server::now_ms();
+    app.state.app.lock().gauge(Protocol::Statsd, "queue.jobs", 250.0, false, now);
+    app.state.alerts.evaluate(&SystemMetrics::default(), now);
+    wait_for("the webhook's retry", || webhook.seen.lock().unwrap().len() >= 2).await;
+    wait_for("alertmanager", || !alertmanager.seen.lock().unwrap().is_empty()).await;
+    let (path, payload) = webhook.seen.lock().unwrap()[1].clone();
+    assert_eq!(path, "/hook");
+    assert_eq!(payload["version"], 1);
+    assert_eq!(payload["status"], "firing");
+    assert_eq!(payload["alert"]["rule"], "queue deep");
+    assert_eq!(payload["alert"]["labels"]["gauge"], "queue.jobs");
+    assert_eq!(payload["alert"]["severity"], "critical");
+    assert_eq!(payload["event"]["note"], "fired");
+    assert_eq!(payload["runbook"], "drain it");
+    let (path, alerts) = alertmanager.seen.lock().unwrap()[0].clone();
+    assert_eq!(path, "/api/v2/alerts");
+    let first = &alerts[0];
+    assert_eq!(first["labels"]["alertname"], "queue deep");
+    assert_eq!(first["labels"]["severity"], "critical");
+    assert_eq!(first["annotations"]["runbook"], "drain it");
+    assert!(first["startsAt"].as_str().unwrap().ends_with('Z'));
+    // The attempts are in the history: one retried, then sent.
+    let history_attempts = || async {
+        assert!(app.state.store.flush(Duration::from_secs(10)));
+        let (_, body) =
+            call(&app, "GET", "/api/v1/alerts/history?rule=queue%20deep", None, false).await;
+        body["events"][0]["notifications"].as_array().cloned().unwrap_or_default()
+    };
+    let mut attempts = history_attempts().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while attempts.iter().filter(|a| a["receiver"].as_str().unwrap().starts_with("webhook")).count()
+        < 2
+    {
+        assert!(tokio::time::Instant::now() < deadline, "attempts: {attempts:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        attempts = history_attempts().await;
+    }
+    let outcomes: Vec<&str> = attempts
+        .iter()
+        .filter(|a| a["receiver"].as_str().unwrap().starts_with("webhook"))
+        .map(|a| a["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["retrying", "sent"]);
+    let (_, now_body) = call(&app, "GET", "/api/v1/alerts", None, false).await;
+    let hook_stats = now_body["receivers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["receiver"].as_str().unwrap().starts_with("webhook"))
+        .unwrap()
+        .clone();
+    assert_eq!((hook_stats["sent"].as_u64(), hook_stats["retried"].as_u64()), (Some(1), Some(1)));
+    // Resolution is notified too.
+    app.state.app.lock().gauge(Protocol::Statsd, "queue.jobs", 10.0, false, now + 1000);
+    app.state.alerts.evaluate(&SystemMetrics::default(), now + 1000);
+    wait_for("the resolved webhook", || webhook.seen.lock().unwrap().len() >= 3).await;
+    assert_eq!(webhook.seen.lock().unwrap()[2].1["status"], "resolved");
+}
