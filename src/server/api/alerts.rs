@@ -84,12 +84,13 @@ pub async fn replace_rule(
             None => {
                 object.insert("name".to_string(), serde_json::Value::String(name.clone()));
             }
-            Some(given) if given.trim() != name => return Err(ApiError::bad_field(
-                "name",
-                format!(
-                    "name: the body names {given}, the URL {name}; rename by deleting and creating"
-                ),
-            )),
+            Some(given) if given.trim() != name => {
+                let why = format!("name: the body names {given}, the URL {name}");
+                return Err(ApiError::bad_field(
+                    "name",
+                    format!("{why}; delete and create to rename"),
+                ));
+            }
             Some(_) => {}
         }
     }
