@@ -134,12 +134,13 @@ async fn a_breach_fires_shows_in_the_api_and_its_history_then_resolves() {
     let now = vitals::server::now_ms();
     let batch: Vec<String> = (0..10)
         .map(|_| {
-            format!(r#"{{"name":"api.checkout","duration_ms":900,"timestamp_ms":{}}}"#, now - 500)
+            format!(r#"{{"name":"api.checkout","duration_ms":900,"timestamp_ms":{}}}"#, now - 3000)
         })
         .collect();
     let (status, body) = app.ingest(&format!(r#"{{"operations":[{}]}}"#, batch.join(","))).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    app.state.alerts.evaluate(&SystemMetrics::default(), now);
+    // Evaluated as of two seconds ago, so that both transitions are in the past when read.
+    app.state.alerts.evaluate(&SystemMetrics::default(), now - 2000);
     let (_, body) = call(&app, "GET", "/api/v1/alerts", None, false).await;
     let firing: Vec<&serde_json::Value> = body["alerts"]
         .as_array()
@@ -152,7 +153,8 @@ async fn a_breach_fires_shows_in_the_api_and_its_history_then_resolves() {
     assert_eq!(firing[0]["severity"], "warning");
     assert_eq!(firing[0]["labels"]["operation"], "api.checkout");
     assert!(body["counts"]["warning"].as_u64().unwrap() >= 1);
-    // The test endpoint replays the stored minutes (none complete yet: no transitions).
+    // (Evaluated as of two seconds ago: both transitions are in the past when the history is
+    // read.) The test endpoint replays the stored minutes (none complete yet: no transitions).
     let (status, body) =
         call(&app, "POST", "/api/v1/alerts/rules/checkout%20slow/test", None, false).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -160,12 +162,12 @@ async fn a_breach_fires_shows_in_the_api_and_its_history_then_resolves() {
     // Fast samples bring the p95 under the clear threshold: resolved.
     let fast: Vec<String> = (0..400)
         .map(|_| {
-            format!(r#"{{"name":"api.checkout","duration_ms":5,"timestamp_ms":{}}}"#, now - 400)
+            format!(r#"{{"name":"api.checkout","duration_ms":5,"timestamp_ms":{}}}"#, now - 1500)
         })
         .collect();
     let (status, body) = app.ingest(&format!(r#"{{"operations":[{}]}}"#, fast.join(","))).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    app.state.alerts.evaluate(&SystemMetrics::default(), now + 1000);
+    app.state.alerts.evaluate(&SystemMetrics::default(), now - 1000);
     assert!(app.state.store.flush(Duration::from_secs(10)));
     let (status, body) =
         call(&app, "GET", "/api/v1/alerts/history?rule=checkout%20slow", None, false).await;
