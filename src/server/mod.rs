@@ -120,6 +120,8 @@ pub fn build_state(config: ServeConfig, shutdown: CancellationToken) -> anyhow::
         shutdown.clone(),
     );
     tokio::spawn(alerts::run(Arc::clone(&alerts), bus.subscribe(), shutdown.clone()));
+    let watched_alerts = Arc::clone(&alerts);
+    health.register("alerts", Arc::new(move || watched_alerts.health()));
     let statsd = match config.statsd {
         Some(addr) => Some(Arc::new(ingest::udp::spawn(addr, Arc::clone(&app)).map_err(|e| {
             anyhow::anyhow!("cannot listen for StatsD on udp://{addr}: {}", io_reason(&e))

@@ -122,6 +122,8 @@ struct Engine {
 pub struct EvalStats {
     pub evaluations: AtomicU64,
     pub last_eval_us: AtomicU64,
+    /// Unix ms of the last evaluation (0 before the first).
+    pub last_run_ms: AtomicU64,
     pub transitions: AtomicU64,
     pub skipped_instances: AtomicU64,
 }
@@ -342,7 +344,7 @@ impl Alerts {
         drop(engine);
         self.store.write_alerts(vec![AlertWrite::PutRule {
             name: rule.name.clone(),
-            rule: Some(rule.clone()),
+            rule: Some(Box::new(rule.clone())),
             at_ms: crate::server::now_ms(),
         }]);
         Ok(rule)
@@ -392,7 +394,7 @@ impl Alerts {
         silence.id = engine.silences.keys().next_back().map_or(1, |id| id + 1).max(now_ms);
         engine.silences.insert(silence.id, silence.clone());
         drop(engine);
-        self.store.write_alerts(vec![AlertWrite::PutSilence(silence.clone())]);
+        self.store.write_alerts(vec![AlertWrite::PutSilence(Box::new(silence.clone()))]);
         self.publish();
         Ok(silence)
     }
@@ -629,6 +631,7 @@ impl Alerts {
         let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         self.stats.last_eval_us.store(micros, Ordering::Relaxed);
         self.stats.evaluations.fetch_add(1, Ordering::Relaxed);
+        self.stats.last_run_ms.store(crate::server::now_ms(), Ordering::Relaxed);
         if changed {
             self.publish();
         }
@@ -654,6 +657,33 @@ impl Alerts {
     pub fn publish(&self) {
         let now = self.now(crate::server::now_ms());
         self.hub.publish_alerts(now.counts, now.alerts);
+    }
+
+    /// The engine's line in `/health`: down when evaluation stopped, degraded while a receiver's
+    /// notifications fail for good.
+    pub fn health(&self) -> (super::health::Status, String) {
+        use super::health::Status;
+        let last = self.stats.last_run_ms.load(Ordering::Relaxed);
+        let now = crate::server::now_ms();
+        let rules = self.lock().rules.values().filter(|c| c.rule.enabled).count();
+        let failing: Vec<String> = self
+            .notifier
+            .stats()
+            .into_iter()
+            .filter(|r| r.failed > 0 && r.last_error.is_some())
+            .map(|r| format!("{}: {}", r.receiver, r.last_error.unwrap_or_default()))
+            .collect();
+        if last > 0 && now.saturating_sub(last) > 30_000 {
+            return (Status::Down, format!("no evaluation for {} s", (now - last) / 1000));
+        }
+        if !failing.is_empty() {
+            return (Status::Degraded, format!("notifications failed: {}", failing.join("; ")));
+        }
+        let c = self.counts();
+        (
+            Status::Ok,
+            format!("{rules} rules, {} firing, {} pending", c.critical + c.warning, c.pending),
+        )
     }
 
     /// Firing and pending counts now.
@@ -796,7 +826,7 @@ fn record(
     };
     *next_event += 1;
     tracing::info!(rule = %rule.name, series = %alert.series, from = t.from.as_str(), to = t.to.as_str(), note = t.note, "Alert changed.");
-    writes.push(AlertWrite::Event(event.clone()));
+    writes.push(AlertWrite::Event(Box::new(event.clone())));
     writes.push(put_instance(id, instance));
     if !t.notify {
         return;

@@ -319,6 +319,11 @@ impl Worker {
                 Err(_) if last => self.counters.failed.fetch_add(1, Ordering::Relaxed),
                 Err(_) => self.counters.retried.fetch_add(1, Ordering::Relaxed),
             };
+            if result.is_ok() {
+                if let Ok(mut last_error) = self.counters.last_error.lock() {
+                    *last_error = None;
+                }
+            }
             if let Err(e) = &result {
                 tracing::warn!(receiver = %self.name, attempt, error = %e, "An alert notification failed.");
                 if let Ok(mut last_error) = self.counters.last_error.lock() {

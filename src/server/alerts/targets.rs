@@ -79,6 +79,9 @@ impl VitalsHistory {
     }
 }
 
+/// A rule's name pattern and required tags.
+type Wanted<'r> = (&'r Pattern, &'r BTreeMap<String, String>);
+
 /// Everything one evaluation reads; operation statistics are computed on first use.
 pub struct Context<'a> {
     pub now_ms: u64,
@@ -113,8 +116,7 @@ impl<'a> Context<'a> {
     /// Computes, under one lock each, the statistics of every series some rule in `rules`
     /// matches, for each (kind, window) they need.
     pub fn prepare(&mut self, rules: &[(&Rule, Option<&Pattern>)]) {
-        let mut needs: HashMap<(TimingKind, Window), Vec<(&Pattern, &BTreeMap<String, String>)>> =
-            HashMap::new();
+        let mut needs: HashMap<(TimingKind, Window), Vec<Wanted<'_>>> = HashMap::new();
         for (rule, pattern) in rules {
             let Some(pattern) = pattern else { continue };
             let key = match rule.target.kind() {

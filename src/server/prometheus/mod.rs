@@ -71,6 +71,7 @@ pub fn render(state: &AppState, window: Window, format: Format, now_ms: u64) -> 
         host(&mut exp, sample);
     }
     own(&mut exp, state, latest.as_ref());
+    alerts(&mut exp, state, now_ms);
     for kind in [TimingKind::Operation, TimingKind::Event] {
         timings(&mut exp, state, kind, window, now_ms);
     }
@@ -340,6 +341,62 @@ fn own(exp: &mut Exposition, state: &AppState, latest: Option<&Sample>) {
         f.value(&Labels::new().with("reason", "queue_full"), store.dropped_queue_full as f64);
         f.value(&Labels::new().with("reason", "write_errors"), store.dropped_write_errors as f64);
     }
+}
+
+/// Alerts firing and pending, notifications by receiver and outcome, the evaluation's cost.
+fn alerts(exp: &mut Exposition, state: &AppState, now_ms: u64) {
+    let now = state.alerts.now(now_ms);
+    if let Some(mut f) = exp.family(
+        "vitals_alerts",
+        Kind::Gauge,
+        "Alerts now by state and severity (silenced ones excluded).",
+    ) {
+        let c = now.counts;
+        f.value(
+            &Labels::new().with("state", "firing").with("severity", "critical"),
+            f64::from(c.critical),
+        );
+        f.value(
+            &Labels::new().with("state", "firing").with("severity", "warning"),
+            f64::from(c.warning),
+        );
+        f.value(
+            &Labels::new().with("state", "pending").with("severity", "any"),
+            f64::from(c.pending),
+        );
+    }
+    if let Some(mut f) = exp.family(
+        "vitals_alert_notifications_total",
+        Kind::Counter,
+        "Alert notifications by receiver and outcome (retried counts each failed attempt).",
+    ) {
+        for r in &now.receivers {
+            for (outcome, n) in [
+                ("sent", r.sent),
+                ("retried", r.retried),
+                ("failed", r.failed),
+                ("dropped", r.dropped),
+            ] {
+                f.value(
+                    &Labels::new().with("receiver", &r.receiver).with("outcome", outcome),
+                    n as f64,
+                );
+            }
+        }
+    }
+    let stats = &state.alerts.stats;
+    counter(
+        exp,
+        "vitals_alert_evaluations_total",
+        "Evaluations of every alert rule (one per tick).",
+        stats.evaluations.load(std::sync::atomic::Ordering::Relaxed) as f64,
+    );
+    gauge(
+        exp,
+        "vitals_alert_evaluation_seconds",
+        "How long the last evaluation of every alert rule took.",
+        stats.last_eval_us.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e6,
+    );
 }
 
 /// The duration summary and failure counter of every operation (or event) series.

@@ -20,7 +20,7 @@ pub enum AlertWrite {
     /// it does not come back).
     PutRule {
         name: String,
-        rule: Option<Rule>,
+        rule: Option<Box<Rule>>,
         at_ms: u64,
     },
     DeleteRule {
@@ -38,12 +38,12 @@ pub enum AlertWrite {
     DeleteInstance {
         id: String,
     },
-    Event(AlertEvent),
+    Event(Box<AlertEvent>),
     Attempt {
         event: u64,
         attempt: NotificationAttempt,
     },
-    PutSilence(Silence),
+    PutSilence(Box<Silence>),
     DeleteSilence {
         id: u64,
     },
