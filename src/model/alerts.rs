@@ -896,6 +896,47 @@ pub struct AlertHistory {
     pub truncated: bool,
 }
 
+/// One number a recommendation rests on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    pub label: String,
+    pub value: f64,
+    pub unit: String,
+    /// What it is compared with (a baseline, a target), when anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compared_to: Option<f64>,
+}
+
+/// Advice computed from this server's data, with the numbers that justify it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Recommendation {
+    pub title: String,
+    pub severity: Severity,
+    /// What it is about: an operation's name, `host`, a gauge.
+    pub subject: String,
+    /// When the problem began, when that could be told, Unix ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since_ms: Option<u64>,
+    /// The findings in words, each backed by `evidence`.
+    pub findings: Vec<String>,
+    pub evidence: Vec<Evidence>,
+    pub suggestion: String,
+    /// The page (and range) that shows it.
+    pub link: String,
+    /// The API answer with the data behind it.
+    pub data: String,
+}
+
+/// `GET /api/v1/recommendations`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Recommendations {
+    pub now_ms: u64,
+    /// The recent period judged and the baseline it is compared with.
+    pub recent_from_ms: u64,
+    pub baseline_from_ms: u64,
+    pub items: Vec<Recommendation>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,7 @@ pub mod config;
 pub mod defaults;
 pub mod engine;
 pub mod notify;
+pub mod recommend;
 pub mod targets;
 
 use std::collections::{BTreeMap, HashMap};

@@ -242,3 +242,50 @@ fn series_text_and_numbers_read_well() {
     assert_eq!(instance_id("a", "b"), instance_id("a", "b"));
     assert_ne!(instance_id("a", "b"), instance_id("ab", ""));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn recommendations_explain_a_slow_operation_with_its_evidence() {
+    use crate::server::stats::Rollup;
+    use crate::server::store::{Batch, SeriesKind, TimingRow};
+    let dir = tempfile::tempdir().unwrap();
+    let f = open(dir, no_defaults());
+    let t = now();
+    let minute = |ago_min: u64| (t - ago_min * 60_000) / 60_000 * 60_000;
+    // Baseline: two operations at 100 ms, one sample a minute, five to two hours ago.
+    let mut batch = Batch::default();
+    for ago in 120..300 {
+        for name in ["api.report", "db.query"] {
+            let mut rollup = Rollup::default();
+            rollup.record(100.0, 1, true);
+            batch.timings.push(TimingRow {
+                kind: SeriesKind::Operation,
+                name: name.into(),
+                at_ms: minute(ago),
+                rollup,
+            });
+        }
+    }
+    assert!(f.store.write(batch));
+    assert!(f.store.flush(Duration::from_secs(10)));
+    // Now: both slower, and busier.
+    record(&f.app, "api.report", 3000.0, 100, t - 1000);
+    record(&f.app, "db.query", 400.0, 100, t - 1000);
+    let recs = recommend::compute(&f.alerts, &f.app, &f.store, t);
+    let report =
+        recs.items.iter().find(|r| r.subject == "api.report").expect("api.report is advised on");
+    let text = report.findings.join(" ");
+    assert!(text.contains("The median moved too"), "{text}");
+    assert!(text.contains("Throughput rose"), "{text}");
+    assert!(text.contains("db.query"), "the other operation that slowed: {text}");
+    let p50 = report.evidence.iter().find(|e| e.label.starts_with("p50")).unwrap();
+    assert_eq!(p50.compared_to, Some(100.0));
+    assert!(
+        report.suggestion.contains("shared") || report.suggestion.contains("Several"),
+        "{}",
+        report.suggestion
+    );
+    assert!(
+        !recs.items.iter().any(|r| r.subject == "db.query"),
+        "db.query stays under the good bound"
+    );
+}

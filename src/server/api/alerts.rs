@@ -239,3 +239,22 @@ pub async fn acknowledge(
             .with_field("id"))
     }
 }
+
+/// `GET /api/v1/recommendations`: advice from this server's data, with its evidence.
+pub async fn recommendations(
+    State(state): State<AppState>,
+) -> Result<Json<crate::model::alerts::Recommendations>, ApiError> {
+    state.limits.queries.check()?;
+    let (alerts, app, store) = (
+        std::sync::Arc::clone(&state.alerts),
+        std::sync::Arc::clone(&state.app),
+        state.store.clone(),
+    );
+    let now = crate::server::now_ms();
+    tokio::task::spawn_blocking(move || {
+        crate::server::alerts::recommend::compute(&alerts, &app, &store, now)
+    })
+    .await
+    .map(Json)
+    .map_err(|_| super::ops::internal())
+}
