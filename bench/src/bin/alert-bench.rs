@@ -5,8 +5,8 @@
 //!   evaluation (`vitals_alert_evaluation_seconds` in `/metrics`) once a second: the time one
 //!   tick's evaluation of every rule over every series takes.
 //! - `breach`: a local webhook receiver; a rule with `for_secs = 0` on a gauge, then, R times,
-//!   the gauge is pushed over its threshold and the time until the webhook's `firing` POST
-//!   arrives is measured (then back under it, waiting for `resolved`).
+//!   a gauge of its own is pushed over the threshold and the time until the webhook's `firing`
+//!   POST arrives is measured (then back under it, waiting for `resolved`).
 
 use std::time::Duration;
 
@@ -175,7 +175,7 @@ async fn breach(base: &str, listen: &str, rounds: usize) -> Result<()> {
     let (addr, _) = split_url(&format!("{}/", base.trim_end_matches('/')))?;
     let mut conn = Conn::connect(&addr).await?;
     let rule = serde_json::json!({
-        "name": "bench breach", "target": {"gauge": "bench.breach"},
+        "name": "bench breach", "target": {"gauge": "bench.breach.*"},
         "critical": {"above": 100, "clear_below": 50}, "for_secs": 0
     });
     let (status, answer) = post(&mut conn, "/api/v1/alerts/rules", rule).await?;
@@ -184,16 +184,20 @@ async fn breach(base: &str, listen: &str, rounds: usize) -> Result<()> {
     }
     println!("alert-breach rounds={rounds} (webhook on {listen}, rule for_secs=0)");
     let mut histogram = micros_histogram();
-    let gauge = |v: f64| serde_json::json!({"gauges": [{"name": "bench.breach", "value": v}]});
-    for _ in 0..rounds {
+    // A gauge of its own each round: one alert breached and cleared over and over would (rightly)
+    // be held as flapping.
+    let gauge = |round: usize, v: f64| {
+        serde_json::json!({"gauges": [{"name": format!("bench.breach.{round}"), "value": v}]})
+    };
+    for round in 0..rounds {
         let sent = Instant::now();
-        let (status, _) = post(&mut conn, "/api/v1/ingest", gauge(500.0)).await?;
+        let (status, _) = post(&mut conn, "/api/v1/ingest", gauge(round, 500.0)).await?;
         if status != 202 {
             bail!("ingest answered {status}");
         }
         let at = wait_for(&mut rx, "firing").await?;
         record(&mut histogram, at.duration_since(sent).as_micros() as u64);
-        post(&mut conn, "/api/v1/ingest", gauge(0.0)).await?;
+        post(&mut conn, "/api/v1/ingest", gauge(round, 0.0)).await?;
         wait_for(&mut rx, "resolved").await?;
     }
     println!("  breach to webhook receipt     {}", latency_summary(&histogram));

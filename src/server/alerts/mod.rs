@@ -432,20 +432,36 @@ impl Alerts {
 
     /// The alerts now: pending, firing, recovering and recently resolved, worst first.
     pub fn now(&self, now_ms: u64) -> AlertsNow {
+        self.now_limited(now_ms, usize::MAX)
+    }
+
+    /// [`Self::now`] with at most `limit` alerts listed (the counts cover them all). Only the
+    /// alerts listed are rendered.
+    pub fn now_limited(&self, now_ms: u64, limit: usize) -> AlertsNow {
         let engine = self.lock();
-        let mut alerts: Vec<AlertInstance> = engine
-            .instances
-            .iter()
-            .filter(|(_, i)| i.st.state != AlertState::Inactive)
-            .filter_map(|(id, i)| {
-                let rule = &engine.rules.get(&i.rule)?.rule;
-                Some(view(id, i, rule, &engine.silences, now_ms))
-            })
+        let mut counts = AlertCounts::default();
+        let mut shown: Vec<Listed<'_>> = Vec::new();
+        for (id, i) in &engine.instances {
+            if i.st.state == AlertState::Inactive {
+                continue;
+            }
+            let Some(rule) = engine.rules.get(&i.rule).map(|c| &c.rule) else { continue };
+            let silenced = if engine.silences.is_empty() {
+                None
+            } else {
+                silenced_by(&engine.silences, &labels_of(i, rule, i.st.severity), now_ms)
+            };
+            if silenced.is_none() {
+                count(&mut counts, i.st.state, i.st.severity);
+            }
+            shown.push((rank(i.st.state, i.st.severity), i.st.since_ms, id, i, rule, silenced));
+        }
+        shown.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(b.2)));
+        let alerts = shown
+            .into_iter()
+            .take(limit)
+            .map(|(_, _, id, i, rule, silenced)| view(id, i, rule, silenced))
             .collect();
-        alerts.sort_by(|a, b| {
-            rank(b).cmp(&rank(a)).then(b.since_ms.cmp(&a.since_ms)).then(a.id.cmp(&b.id))
-        });
-        let counts = counts(&alerts);
         let silences = engine.silences.values().filter(|s| s.ends_ms > now_ms).cloned().collect();
         drop(engine);
         AlertsNow { now_ms, counts, alerts, silences, receivers: self.notifier.stats() }
@@ -489,7 +505,6 @@ impl Alerts {
                 seen_by_rule.push((rule, ctx.observe(rule, *pattern)));
             }
             drop(ctx);
-            let mut touched: std::collections::HashSet<String> = std::collections::HashSet::new();
             let instances = &mut engine.instances;
             let silences = &engine.silences;
             let next_event = &mut engine.next_event;
@@ -505,16 +520,22 @@ impl Alerts {
                             continue;
                         }
                     }
-                    let instance = instances.entry(id.clone()).or_insert_with(|| Instance {
-                        rule: rule.name.clone(),
-                        key: s.series.clone(),
-                        labels: BTreeMap::new(),
-                        st: InstanceState::default(),
-                        last_seen_ms: now_ms,
-                    });
-                    instance.labels = s.labels;
+                    if !instances.contains_key(&id) {
+                        let labels = s.labels();
+                        instances.insert(
+                            id.clone(),
+                            Instance {
+                                rule: rule.name.clone(),
+                                key: s.series.clone(),
+                                labels,
+                                st: InstanceState::default(),
+                                last_seen_ms: now_ms,
+                            },
+                        );
+                    }
+                    let Some(instance) = instances.get_mut(&id) else { continue };
+                    // Seen this tick (the sweep below skips it).
                     instance.last_seen_ms = now_ms;
-                    touched.insert(id.clone());
                     let transition =
                         engine::evaluate(rule, &mut instance.st, s.observation, now_ms, self.flap);
                     if let Some(t) = transition {
@@ -537,7 +558,7 @@ impl Alerts {
             let rules = &engine.rules;
             let mut gone = Vec::new();
             for (id, instance) in instances.iter_mut() {
-                if touched.contains(id) {
+                if instance.last_seen_ms == now_ms {
                     continue;
                 }
                 let rule = rules.get(&instance.rule).map(|c| &c.rule).filter(|r| r.enabled);
@@ -594,7 +615,7 @@ impl Alerts {
             }
             // Resolved instances of live series also leave the list after a while.
             for (id, instance) in instances.iter() {
-                if touched.contains(id)
+                if instance.last_seen_ms == now_ms
                     && instance.st.state == AlertState::Resolved
                     && now_ms.saturating_sub(instance.st.since_ms) >= RESOLVED_SHOWN_MS
                 {
@@ -607,7 +628,7 @@ impl Alerts {
                         // Kept as inactive (it remembers its flips) while its series lives.
                         instance.st.state = AlertState::Inactive;
                         changed = true;
-                        if touched.contains(&id) {
+                        if instance.last_seen_ms == now_ms {
                             writes.push(put_instance(&id, instance));
                             continue;
                         }
@@ -656,7 +677,7 @@ impl Alerts {
 
     /// Sends the alerts now to every live client (the header badge and the Alerts page).
     pub fn publish(&self) {
-        let now = self.now(crate::server::now_ms());
+        let now = self.now_limited(crate::server::now_ms(), crate::model::live::LIVE_ALERTS);
         self.hub.publish_alerts(now.counts, now.alerts);
     }
 
@@ -689,7 +710,7 @@ impl Alerts {
 
     /// Firing and pending counts now.
     pub fn counts(&self) -> AlertCounts {
-        self.now(crate::server::now_ms()).counts
+        self.now_limited(crate::server::now_ms(), 0).counts
     }
 
     /// Writes every instance's state (at shutdown: flips and timers since the last transition).
@@ -767,13 +788,7 @@ fn silenced_by(
         .map(|s| s.id)
 }
 
-fn view(
-    id: &str,
-    i: &Instance,
-    rule: &Rule,
-    silences: &BTreeMap<u64, Silence>,
-    now_ms: u64,
-) -> AlertInstance {
+fn view(id: &str, i: &Instance, rule: &Rule, silenced: Option<u64>) -> AlertInstance {
     let labels = labels_of(i, rule, i.st.severity);
     let threshold = i.st.severity.and_then(|s| rule.threshold(s)).map(|t| t.raise());
     let series = series_text(&i.key);
@@ -782,7 +797,7 @@ fn view(
         rule: rule.name.clone(),
         summary: render_summary(rule, &series, i.st.value, threshold),
         series,
-        silenced_by: silenced_by(silences, &labels, now_ms),
+        silenced_by: silenced,
         labels,
         state: i.st.state,
         severity: i.st.severity,
@@ -795,6 +810,9 @@ fn view(
         unit: rule.target.unit().to_string(),
     }
 }
+
+/// An alert to list: its sort rank and start, id, instance, rule and silence.
+type Listed<'a> = (u8, u64, &'a String, &'a Instance, &'a Rule, Option<u64>);
 
 /// Stores a transition, and queues its notification unless silenced.
 #[allow(clippy::too_many_arguments)]
@@ -809,7 +827,8 @@ fn record(
     writes: &mut Vec<AlertWrite>,
     notices: &mut Vec<Notice>,
 ) {
-    let alert = view(id, instance, rule, silences, now_ms);
+    let labels = labels_of(instance, rule, instance.st.severity);
+    let alert = view(id, instance, rule, silenced_by(silences, &labels, now_ms));
     let event = AlertEvent {
         id: *next_event,
         at_ms: now_ms,
@@ -849,30 +868,25 @@ fn record(
 }
 
 /// Sort rank: firing critical first, then firing warning, recovering, pending, resolved.
-fn rank(a: &AlertInstance) -> u8 {
-    let severity = u8::from(a.severity == Some(Severity::Critical));
-    match a.state {
-        AlertState::Firing => 8 + severity,
-        AlertState::Recovering => 6 + severity,
-        AlertState::Pending => 4 + severity,
+fn rank(state: AlertState, severity: Option<Severity>) -> u8 {
+    let critical = u8::from(severity == Some(Severity::Critical));
+    match state {
+        AlertState::Firing => 8 + critical,
+        AlertState::Recovering => 6 + critical,
+        AlertState::Pending => 4 + critical,
         AlertState::Resolved => 2,
         AlertState::Inactive => 0,
     }
 }
 
-fn counts(alerts: &[AlertInstance]) -> AlertCounts {
-    let mut c = AlertCounts::default();
-    for a in alerts.iter().filter(|a| a.silenced_by.is_none()) {
-        match (a.state, a.severity) {
-            (AlertState::Firing | AlertState::Recovering, Some(Severity::Critical)) => {
-                c.critical += 1
-            }
-            (AlertState::Firing | AlertState::Recovering, _) => c.warning += 1,
-            (AlertState::Pending, _) => c.pending += 1,
-            _ => {}
-        }
+/// Counts an unsilenced alert for the header.
+fn count(c: &mut AlertCounts, state: AlertState, severity: Option<Severity>) {
+    match (state, severity) {
+        (AlertState::Firing | AlertState::Recovering, Some(Severity::Critical)) => c.critical += 1,
+        (AlertState::Firing | AlertState::Recovering, _) => c.warning += 1,
+        (AlertState::Pending, _) => c.pending += 1,
+        _ => {}
     }
-    c
 }
 
 /// Evaluates on every tick of the bus until shutdown, then stores every instance's state.

@@ -35,9 +35,35 @@ impl Pattern {
 pub struct Seen {
     /// The series key: an operation's name and tags, a gauge's name, or [`HOST_SERIES`].
     pub series: String,
-    /// Labels of the series (`operation` and its tags, `gauge`, `host` …).
-    pub labels: BTreeMap<String, String>,
+    /// What labels the series has (built only for a new alert: see [`Seen::labels`]).
+    pub source: Source,
     pub observation: Observation,
+}
+
+/// Where a series' labels come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// The series key's name under this label, and its tags (`operation`, `event`, `gauge`,
+    /// `counter`).
+    Series(&'static str),
+    /// One fixed label (`host` = `cpu_pct`, `vitals` = `ws_tick_p99_ms`).
+    Fixed(&'static str, &'static str),
+}
+
+impl Seen {
+    /// The labels of the series.
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        match self.source {
+            Source::Fixed(label, value) => BTreeMap::from([(label.to_string(), value.to_string())]),
+            Source::Series(label) => {
+                let mut labels: BTreeMap<String, String> = tags::tags_of(&self.series)
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect();
+                labels.insert(label.to_string(), tags::name_of(&self.series).to_string());
+                labels
+            }
+        }
+    }
 }
 
 /// Vitals' own running totals at one tick.
@@ -148,10 +174,10 @@ impl<'a> Context<'a> {
 
     /// What `rule` sees now: one entry per matching series.
     pub fn observe(&mut self, rule: &Rule, pattern: Option<&Pattern>) -> Vec<Seen> {
-        let single = |value: Option<f64>, label: &str, name: &str| {
+        let single = |value: Option<f64>, label: &'static str, name: &'static str| {
             vec![Seen {
                 series: HOST_SERIES.to_string(),
-                labels: BTreeMap::from([(label.to_string(), name.to_string())]),
+                source: Source::Fixed(label, name),
                 observation: value
                     .filter(|v| v.is_finite())
                     .map_or(Observation::NoData, Observation::Value),
@@ -189,7 +215,7 @@ impl<'a> Context<'a> {
         kind: TimingKind,
         stat: OpStat,
         window: Window,
-        label: &str,
+        label: &'static str,
     ) -> Vec<Seen> {
         let Some(pattern) = pattern else { return Vec::new() };
         let Some(all) = self.summaries.get(&(kind, window)) else { return Vec::new() };
@@ -198,9 +224,6 @@ impl<'a> Context<'a> {
                 pattern.matches(tags::name_of(&s.name)) && has_tags(&s.name, &rule.target.tags)
             })
             .map(|s| {
-                let mut labels: BTreeMap<String, String> =
-                    tags::tags_of(&s.name).map(|(k, v)| (k.to_string(), v.to_string())).collect();
-                labels.insert(label.to_string(), tags::name_of(&s.name).to_string());
                 let value = op_value(s, stat);
                 let observation = if !value.is_finite() {
                     Observation::NoData
@@ -209,7 +232,7 @@ impl<'a> Context<'a> {
                 } else {
                     Observation::Value(value)
                 };
-                Seen { series: s.name.clone(), labels, observation }
+                Seen { series: s.name.clone(), source: Source::Series(label), observation }
             })
             .collect()
     }
@@ -220,13 +243,13 @@ fn has_tags(key: &str, wanted: &BTreeMap<String, String>) -> bool {
     wanted.iter().all(|(k, v)| tags::tags_of(key).any(|(tk, tv)| tk == k && tv == v))
 }
 
-fn named(values: &HashMap<String, f64>, pattern: &Pattern, label: &str) -> Vec<Seen> {
+fn named(values: &HashMap<String, f64>, pattern: &Pattern, label: &'static str) -> Vec<Seen> {
     let mut seen: Vec<Seen> = values
         .iter()
         .filter(|(name, _)| pattern.matches(name))
         .map(|(name, value)| Seen {
             series: name.clone(),
-            labels: BTreeMap::from([(label.to_string(), name.clone())]),
+            source: Source::Series(label),
             observation: if value.is_finite() {
                 Observation::Value(*value)
             } else {
@@ -319,10 +342,11 @@ mod tests {
         let seen = ctx.observe(&rule, Some(&pattern));
         assert_eq!(seen.len(), 2, "{seen:?}");
         let checkout =
-            seen.iter().find(|s| s.labels.get("operation").unwrap() == "api.checkout").unwrap();
-        assert_eq!(checkout.labels.get("region").map(String::as_str), Some("eu"));
+            seen.iter().find(|s| s.labels().get("operation").unwrap() == "api.checkout").unwrap();
+        assert_eq!(checkout.labels().get("region").map(String::as_str), Some("eu"));
         assert_eq!(checkout.observation, Observation::Value(10.0));
-        let cart = seen.iter().find(|s| s.labels.get("operation").unwrap() == "api.cart").unwrap();
+        let cart =
+            seen.iter().find(|s| s.labels().get("operation").unwrap() == "api.cart").unwrap();
         assert_eq!(cart.observation, Observation::TooFew(0.0));
         // A tag filter narrows the series.
         rule.target.tags.insert("region".into(), "us".into());

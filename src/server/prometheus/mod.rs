@@ -345,7 +345,7 @@ fn own(exp: &mut Exposition, state: &AppState, latest: Option<&Sample>) {
 
 /// Alerts firing and pending, notifications by receiver and outcome, the evaluation's cost.
 fn alerts(exp: &mut Exposition, state: &AppState, now_ms: u64) {
-    let now = state.alerts.now(now_ms);
+    let now = state.alerts.now_limited(now_ms, 0);
     if let Some(mut f) = exp.family(
         "vitals_alerts",
         Kind::Gauge,

@@ -237,6 +237,27 @@ impl OperationRegistry {
         self.summaries_grouped(window, now_ms, |key| Some((key.to_string(), Default::default())))
     }
 
+    /// A summary of each series whose key `keep` accepts and that has samples in `window`,
+    /// named by its key, in no set order: no grouping, sorting or merging (the alert engine
+    /// reads series one by one, every tick).
+    pub fn series_summaries(
+        &self,
+        window: Window,
+        now_ms: u64,
+        keep: impl Fn(&str) -> bool,
+    ) -> Vec<OperationSummary> {
+        let cur_sec = now_ms / 1000;
+        let span = covered_secs(window, self.origin_ms, now_ms);
+        self.series
+            .iter()
+            .filter(|(key, _)| keep(key))
+            .filter_map(|(key, series)| {
+                let stats = series.stats(window, cur_sec)?;
+                Some(summarize(key, Some(window), &stats, &self.cfg.thresholds, span))
+            })
+            .collect()
+    }
+
     /// Summaries of the series merged by `group`: `Some((name, tags))` puts a series key in
     /// the group of that name and tags, `None` leaves it out. Series alone in their group are
     /// summarised without copying their bins.
