@@ -237,3 +237,194 @@ pub async fn get_value_history(
         Err(e) => Err(ServerFnError::new(e.error)),
     }
 }
+
+/// Refuses a change unless the request is signed in (the token, or a session from `/login`)
+/// when the server has a token; without one, every same-origin request may change alerts.
+#[cfg(feature = "ssr")]
+async fn require_signed_in(state: &crate::server::state::AppState) -> Result<(), ServerFnError> {
+    let headers: axum::http::HeaderMap =
+        leptos_axum::extract().await.map_err(|e| ServerFnError::new(e.to_string()))?;
+    if state.auth.authenticated(&headers) {
+        Ok(())
+    } else {
+        Err(ServerFnError::new("sign in to change alerts: this server needs its token"))
+    }
+}
+
+/// A refused rule change in the words of the wire type (the field to blame and why), as the
+/// REST API words it.
+#[cfg(feature = "ssr")]
+fn rule_change_error(e: crate::server::alerts::RuleChangeError) -> crate::model::alerts::RuleError {
+    let e = crate::server::api::alerts::change_error(e);
+    crate::model::alerts::RuleError {
+        field: e.field.unwrap_or_else(|| "name".to_string()),
+        message: e.error,
+    }
+}
+
+/// The alerts now (pending, firing, recovering, recently resolved; worst first), the active
+/// silences and the receivers' counters, for the Alerts page's first render.
+#[server(prefix = "/rpc", endpoint = "alerts/now")]
+pub async fn get_alerts_now() -> Result<crate::model::alerts::AlertsNow, ServerFnError> {
+    let state = crate::server::state::expect_state()?;
+    let alerts = std::sync::Arc::clone(&state.alerts);
+    let now_ms = crate::server::now_ms();
+    // The engine's lock may be held by an evaluation: wait off the runtime's workers.
+    tokio::task::spawn_blocking(move || alerts.now(now_ms))
+        .await
+        .map_err(|_| ServerFnError::new("the alerts query failed"))
+}
+
+/// Every rule in force, disabled ones included, by name.
+#[server(prefix = "/rpc", endpoint = "alerts/rules")]
+pub async fn get_alert_rules() -> Result<crate::model::alerts::RulesView, ServerFnError> {
+    let state = crate::server::state::expect_state()?;
+    Ok(crate::model::alerts::RulesView { rules: state.alerts.rules() })
+}
+
+/// Creates (`create`) or replaces a rule; a refused rule is an answer naming its field, not a
+/// failed request. Needs sign-in when the server has a token.
+#[server(prefix = "/rpc", endpoint = "alerts/rules/put", input = Json)]
+pub async fn put_alert_rule(
+    rule: crate::model::alerts::Rule,
+    create: bool,
+) -> Result<Result<crate::model::alerts::Rule, crate::model::alerts::RuleError>, ServerFnError> {
+    let state = crate::server::state::expect_state()?;
+    require_signed_in(&state).await?;
+    Ok(state.alerts.put_rule(rule, create).map_err(rule_change_error))
+}
+
+/// Deletes a rule made through the API or the page, or a built-in one (remembered); a rule of
+/// the config file is refused. Needs sign-in when the server has a token.
+#[server(prefix = "/rpc", endpoint = "alerts/rules/delete")]
+pub async fn delete_alert_rule(
+    name: String,
+) -> Result<Result<(), crate::model::alerts::RuleError>, ServerFnError> {
+    let state = crate::server::state::expect_state()?;
+    require_signed_in(&state).await?;
+    Ok(state.alerts.delete_rule(&name).map_err(rule_change_error))
+}
+
+/// When the rule `name` would have gone pending, fired and resolved over the last hour of
+/// stored data (as `POST /api/v1/alerts/rules/{name}/test`). Needs sign-in when the server
+/// has a token, like the REST route.
+#[server(prefix = "/rpc", endpoint = "alerts/rules/test")]
+pub async fn test_alert_rule(
+    name: String,
+) -> Result<crate::model::alerts::RuleTestResult, ServerFnError> {
+    let state = crate::server::state::expect_state()?;
+    require_signed_in(&state).await?;
+    let Some(rule) = state.alerts.rule(&name) else {
+        return Err(ServerFnError::new(format!("no rule named {name}")));
+    };
+    let to_ms = state.store.now_ms();
+    let span =
+        crate::server::api::range::TimeRange { from_ms: to_ms.saturating_sub(3_600_000), to_ms };
+    crate::server::api::alerts::run_test(&state, rule, span)
+        .await
+        .map_err(|e| ServerFnError::new(e.error))
+}
+
+/// Acknowledges (or not) a pending or firing alert until it resolves; false when there is no
+/// such alert. Needs sign-in when the server has a token.
+#[server(prefix = "/rpc", endpoint = "alerts/ack")]
+pub async fn acknowledge_alert(id: String, acknowledged: bool) -> Result<bool, ServerFnError> {
+    let state = crate::server::state::expect_state()?;
+    require_signed_in(&state).await?;
+    Ok(state.alerts.acknowledge(&id, acknowledged))
+}
+
+/// Longest silence the page makes: 30 days.
+pub const MAX_SILENCE_SECS: u64 = 30 * 86_400;
+
+/// Silences the alerts whose labels match every matcher from now for `duration_secs` (1 s to
+/// 30 days); a refused silence is an answer naming its field. Needs sign-in when the server
+/// has a token.
+#[server(prefix = "/rpc", endpoint = "alerts/silences/add", input = Json)]
+pub async fn add_alert_silence(
+    matchers: Vec<crate::model::alerts::Matcher>,
+    duration_secs: u64,
+    comment: String,
+) -> Result<Result<crate::model::alerts::Silence, crate::model::alerts::RuleError>, ServerFnError> {
+    use crate::model::alerts::{RuleError, Silence};
+    let state = crate::server::state::expect_state()?;
+    require_signed_in(&state).await?;
+    if !(1..=MAX_SILENCE_SECS).contains(&duration_secs) {
+        return Ok(Err(RuleError::new("ends_ms", "a silence lasts 1 s to 30 days")));
+    }
+    let now_ms = crate::server::now_ms();
+    let silence = Silence {
+        id: 0,
+        matchers,
+        starts_ms: now_ms,
+        ends_ms: now_ms + duration_secs * 1000,
+        comment,
+        created_by: "Alerts page".to_string(),
+    };
+    Ok(state.alerts.add_silence(silence, now_ms))
+}
+
+/// Ends a silence; false when there is none with `id`. Needs sign-in when the server has a
+/// token.
+#[server(prefix = "/rpc", endpoint = "alerts/silences/delete")]
+pub async fn delete_alert_silence(id: u64) -> Result<bool, ServerFnError> {
+    let state = crate::server::state::expect_state()?;
+    require_signed_in(&state).await?;
+    Ok(state.alerts.delete_silence(id))
+}
+
+/// Longest history the page asks for: 400 days, the hour tier's retention.
+pub const MAX_HISTORY_HOURS: u64 = 400 * 24;
+
+/// Stored alert transitions of the last `hours` (1 to 9,600), newest first, with their
+/// notification attempts: of one rule, one severity, and holding the text `q` (in the rule,
+/// series, labels or note) when given; at most 200.
+#[server(prefix = "/rpc", endpoint = "alerts/history", input = Json)]
+pub async fn get_alert_history(
+    rule: Option<String>,
+    severity: Option<crate::model::alerts::Severity>,
+    q: Option<String>,
+    hours: u64,
+) -> Result<crate::model::alerts::AlertHistory, ServerFnError> {
+    use crate::server::store::alerts::HistoryFilter;
+    let state = crate::server::state::expect_state()?;
+    let to_ms = state.store.now_ms();
+    let from_ms = to_ms.saturating_sub(hours.clamp(1, MAX_HISTORY_HOURS) * 3_600_000);
+    let text = |v: Option<String>| {
+        v.map(|v| v.trim().chars().take(200).collect::<String>()).filter(|v| !v.is_empty())
+    };
+    let filter = HistoryFilter {
+        from_ms,
+        to_ms,
+        rule: text(rule),
+        severity: severity.map(|s| s.as_str().to_string()),
+        q: text(q),
+        limit: 200,
+    };
+    crate::server::api::alerts::query_history(&state, filter)
+        .await
+        .map_err(|e| ServerFnError::new(e.error))
+}
+
+/// When alerts fired over `span`, of the instances whose labels hold every one of `labels`
+/// (at most 8; e.g. `("operation", name)`), for the bands the Dashboard and Operations charts
+/// draw; a live span covers its last minutes.
+#[server(prefix = "/rpc", endpoint = "alerts/spans", input = Json)]
+pub async fn get_alert_spans(
+    span: Span,
+    labels: Vec<(String, String)>,
+) -> Result<crate::model::alerts::AlertSpans, ServerFnError> {
+    let state = crate::server::state::expect_state()?;
+    if labels.len() > 8 {
+        return Err(ServerFnError::new("labels: at most 8"));
+    }
+    let now_ms = state.store.now_ms();
+    let (from_ms, to_ms) = match span {
+        Span::Live(window) => (now_ms.saturating_sub(window.secs() * 1000), now_ms),
+        _ => span.bounds(now_ms).unwrap_or((now_ms, now_ms)),
+    };
+    let range = crate::server::api::range::TimeRange { from_ms, to_ms: to_ms.max(from_ms + 1) };
+    crate::server::api::alerts::query_spans(&state, range, labels)
+        .await
+        .map_err(|e| ServerFnError::new(e.error))
+}

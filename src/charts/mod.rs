@@ -10,6 +10,7 @@
 //! Nothing here measures text or touches the DOM, so the server and the browser produce the
 //! same SVG for the same input.
 
+mod bands;
 mod frame;
 mod live;
 mod ops;
@@ -18,6 +19,7 @@ mod series;
 mod time;
 mod values;
 
+pub use bands::{alert_bands, Band};
 pub use frame::NO_DATA_TEXT;
 pub use frame::WIDTH_PX;
 pub use live::{action_chart, cpu_memory_chart, errors_chart, queue_chart};

@@ -405,3 +405,38 @@ fn time_charts_state_their_span_and_plot_area_for_zooming() {
     let svg = cpu_memory_chart(&cpu_points(), window);
     assert!(!svg.contains(">now<") && svg.contains(">22:"), "{}", aria_label(&svg));
 }
+
+#[test]
+fn alert_bands_sit_over_the_plot_area_where_the_alerts_fired() {
+    use crate::model::alerts::{AlertSpan, Severity};
+    let window = TimeWindow::between(1_000_000, 1_060_000);
+    let svg = cpu_memory_chart(&cpu_points(), window);
+    let (x0, x1) = frame::plot_x(false);
+    let (x0, x1) = (f64::from(x0), f64::from(x1));
+    let pct = |share: f64| (x0 + share * (x1 - x0)) / f64::from(WIDTH_PX) * 100.0;
+    let span = |from_ms, to_ms, severity| AlertSpan {
+        rule: "cpu".into(),
+        series: "host".into(),
+        severity,
+        from_ms,
+        to_ms,
+    };
+    let spans = [
+        span(1_030_000, Some(1_045_000), Severity::Warning),
+        span(900_000, None, Severity::Critical),
+        span(1_070_000, None, Severity::Warning),
+        span(900_000, Some(990_000), Severity::Warning),
+    ];
+    let bands = alert_bands(&svg, &spans);
+    assert_eq!(bands.len(), 2, "{bands:?}");
+    assert!((bands[0].left_pct - pct(0.5)).abs() < 1e-9, "{bands:?}");
+    assert!((bands[0].width_pct - (pct(0.75) - pct(0.5))).abs() < 1e-9, "{bands:?}");
+    assert_eq!(bands[0].severity, Severity::Warning);
+    assert!(bands[0].title.starts_with("cpu (warning) on host: from "), "{}", bands[0].title);
+    // Firing since before the chart's start and still firing: the whole plot area.
+    assert!((bands[1].left_pct - pct(0.0)).abs() < 1e-9);
+    assert!((bands[1].width_pct - (pct(1.0) - pct(0.0))).abs() < 1e-9);
+    assert!(bands[1].title.ends_with("still firing"), "{}", bands[1].title);
+    // A chart that states no time span gets none.
+    assert!(alert_bands(&latency_histogram_chart(&bins()), &spans).is_empty());
+}

@@ -5,6 +5,8 @@
 
 use leptos::prelude::*;
 
+use crate::charts::alert_bands;
+use crate::model::alerts::AlertSpan;
 use crate::model::history::Span;
 
 /// A drag narrower than this share of the chart's width is a click, not a zoom.
@@ -55,6 +57,9 @@ pub fn ChartPanel(
     /// Told while a drag is under way, so the view holds its refreshes.
     #[prop(optional)]
     hold: Option<DragHold>,
+    /// When alerts fired: drawn as bands over the chart's span, coloured by severity.
+    #[prop(optional, into)]
+    alerts: Option<Signal<Vec<AlertSpan>>>,
 ) -> impl IntoView {
     // The drag in progress: where it started and where the pointer is, as shares of the width.
     let drag = RwSignal::new(None::<(f64, f64)>);
@@ -112,6 +117,19 @@ pub fn ChartPanel(
                 }
             >
                 <div class="chart-svg" inner_html=move || svg.get()></div>
+                {move || {
+                    let spans = alerts?;
+                    let bands = svg.with(|svg| spans.with(|spans| alert_bands(svg, spans)));
+                    Some(bands.into_iter().map(|b| view! {
+                        <div
+                            class=format!("alert-band {}", b.severity.as_str())
+                            data-testid="alert-band"
+                            data-rule=b.rule
+                            title=b.title
+                            style=format!("left: {:.2}%; width: {:.2}%", b.left_pct, b.width_pct)
+                        ></div>
+                    }).collect_view())
+                }}
                 {move || band_style().map(|style| view! {
                     <div class="zoom-band" data-testid="zoom-band" style=style></div>
                 })}

@@ -1,5 +1,6 @@
 //! Reusable views shared by several pages.
 
+pub mod alert_spans;
 pub mod chart;
 pub mod live;
 #[cfg(feature = "hydrate")]

@@ -1035,3 +1035,30 @@ mod tests {
         assert_eq!(late.validate(1_000).unwrap_err().field, "ends_ms");
     }
 }
+
+/// Most spans one answer holds (the longest first are kept).
+pub const MAX_SPANS: usize = 200;
+
+/// A stretch of time during which one alert instance was firing (or recovering): what the
+/// charts draw as a band.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AlertSpan {
+    pub rule: String,
+    pub series: String,
+    /// The worst severity it reached in the span.
+    pub severity: Severity,
+    pub from_ms: u64,
+    /// `None` while it still fires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_ms: Option<u64>,
+}
+
+/// The spans overlapping `[from_ms, to_ms)`, oldest first.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AlertSpans {
+    pub from_ms: u64,
+    pub to_ms: u64,
+    pub spans: Vec<AlertSpan>,
+    /// More overlapped than [`MAX_SPANS`]; the shortest were left out.
+    pub truncated: bool,
+}

@@ -12,10 +12,12 @@ use crate::api::{
     get_host_history, get_live_snapshot, get_recording_paused, refresh_now, DASHBOARD_FIELDS,
 };
 use crate::charts::{self, TimeWindow};
+use crate::components::alert_spans::{filtered, use_alert_spans, HOST_SERIES};
 use crate::components::chart::ChartPanel;
 use crate::components::live::{use_live, CLIENT_HISTORY};
 use crate::components::metric_card::{format_bytes, format_ms, Level, MetricCard};
 use crate::components::range::RangeControl;
+use crate::model::alerts::AlertSpan;
 use crate::model::history::{HostHistory, Span};
 use crate::model::live::{LiveSnapshot, Sample};
 
@@ -161,9 +163,10 @@ fn DashboardBody(seed: LiveSnapshot, span: Memo<Span>, on_span: Callback<Span>) 
         })
     });
     let zoom = Callback::new(move |(from, to): (u64, u64)| on_span.run(Span::Between(from, to)));
+    let alerts = use_alert_spans(span.into(), Vec::new());
     let charts = move || {
         if span.get().is_live() {
-            return view! { <DashboardCharts data=live_points zoom /> }.into_any();
+            return view! { <DashboardCharts data=live_points zoom alerts /> }.into_any();
         }
         view! {
             <Transition fallback=|| view! { <p class="muted">"Loading history…"</p> }>
@@ -180,7 +183,7 @@ fn DashboardBody(seed: LiveSnapshot, span: Memo<Span>, on_span: Callback<Span>) 
                             let data = Signal::stored((ChartRow::from_history(&h), window));
                             view! {
                                 <p class="muted" data-testid="history-note">{note}</p>
-                                <DashboardCharts data zoom />
+                                <DashboardCharts data zoom alerts />
                             }.into_any()
                         }
                         Ok(None) => ().into_any(),
@@ -387,6 +390,8 @@ impl ChartRow {
 fn DashboardCharts(
     data: Signal<(Vec<ChartRow>, TimeWindow)>,
     zoom: Callback<(u64, u64)>,
+    /// When alerts fired: host alerts over CPU and memory, the others over actions and errors.
+    alerts: Signal<Vec<AlertSpan>>,
 ) -> impl IntoView {
     fn chart<P: 'static>(
         data: Signal<(Vec<ChartRow>, TimeWindow)>,
@@ -402,12 +407,14 @@ fn DashboardCharts(
         chart(data, |r| (r.at_ms, r.actions_per_min, r.avg_duration_ms), charts::action_chart);
     let queues = chart(data, |r| (r.at_ms, r.action_queue, r.event_queue), charts::queue_chart);
     let errors = chart(data, |r| (r.at_ms, r.errors), charts::errors_chart);
+    let host_alerts = filtered(alerts, |s| s.series == HOST_SERIES);
+    let app_alerts = filtered(alerts, |s| s.series != HOST_SERIES);
     view! {
         <div class="charts">
-            <ChartPanel title="CPU and memory (%)" testid="chart-cpu-memory" svg=cpu on_zoom=zoom />
-            <ChartPanel title="Action performance" testid="chart-actions" svg=actions on_zoom=zoom />
+            <ChartPanel title="CPU and memory (%)" testid="chart-cpu-memory" svg=cpu on_zoom=zoom alerts=host_alerts />
+            <ChartPanel title="Action performance" testid="chart-actions" svg=actions on_zoom=zoom alerts=app_alerts />
             <ChartPanel title="Queue depths" testid="chart-queues" svg=queues on_zoom=zoom />
-            <ChartPanel title="Errors" testid="chart-errors" svg=errors on_zoom=zoom />
+            <ChartPanel title="Errors" testid="chart-errors" svg=errors on_zoom=zoom alerts=app_alerts />
         </div>
     }
 }

@@ -11,6 +11,7 @@ use leptos_router::NavigateOptions;
 
 use crate::api::{get_operation_detail, get_operations};
 use crate::charts::{self, TimeWindow};
+use crate::components::alert_spans::use_alert_spans;
 use crate::components::chart::{ChartPanel, DragHold};
 use crate::components::live::use_live;
 use crate::components::metric_card::format_ms;
@@ -340,6 +341,11 @@ fn OperationDetailPanel(
     let zoom = Callback::new(move |(from, to): (u64, u64)| on_zoom.run(Span::Between(from, to)));
     let hold = DragHold::new();
     let refreshes = hold.refreshes(span, version);
+    let label = match of.get_untracked() {
+        Timings::Operations => "operation",
+        Timings::Events => "event",
+    };
+    let alerts = use_alert_spans(span.into(), vec![(label.to_string(), name.clone())]);
     let detail = Resource::new(
         move || {
             (of.get(), name.clone(), span.get(), selection.get().narrowed(&group), refreshes.get())
@@ -367,6 +373,7 @@ fn OperationDetailPanel(
                                         svg=Signal::stored(latency)
                                         on_zoom=zoom
                                         hold
+                                        alerts
                                     />
                                     <ChartPanel
                                         title="Throughput (samples per minute)"
@@ -374,6 +381,7 @@ fn OperationDetailPanel(
                                         svg=Signal::stored(throughput)
                                         on_zoom=zoom
                                         hold
+                                        alerts
                                     />
                                     <ChartPanel
                                         title="Error rate (% of samples failed)"
@@ -381,6 +389,7 @@ fn OperationDetailPanel(
                                         svg=Signal::stored(error_rate)
                                         on_zoom=zoom
                                         hold
+                                        alerts
                                     />
                                     <ChartPanel
                                         title="Latency distribution"

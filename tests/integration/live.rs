@@ -17,7 +17,8 @@ async fn connect(server: &Server, query: &str) -> Socket {
     tokio_tungstenite::connect_async(url).await.unwrap().0
 }
 
-/// The next JSON text message, waiting at most `limit`.
+/// The next JSON text message other than `alerts` (sent on connect and whenever the firing set
+/// changes, interleaved with everything else), waiting at most `limit`.
 async fn next_json(socket: &mut Socket, limit: Duration) -> Value {
     let deadline = tokio::time::Instant::now() + limit;
     loop {
@@ -27,7 +28,10 @@ async fn next_json(socket: &mut Socket, limit: Duration) -> Value {
             .expect("socket closed")
             .unwrap();
         if let Message::Text(text) = message {
-            return serde_json::from_str(text.as_str()).unwrap();
+            let value: Value = serde_json::from_str(text.as_str()).unwrap();
+            if value["type"] != "alerts" {
+                return value;
+            }
         }
     }
 }
@@ -206,4 +210,25 @@ async fn refresh_takes_a_new_sample_and_every_client_sees_it() {
         }
     }
     assert!(seen.contains(&seq1), "{seen:?}");
+}
+
+#[tokio::test]
+async fn every_client_is_told_the_alert_counts_on_connect() {
+    let server = Server::spawn(&["--interval-secs", "1"]);
+    let mut socket = connect(&server, "").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let message = tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .expect("no alerts message within 5 s")
+            .expect("socket closed")
+            .unwrap();
+        let Message::Text(text) = message else { continue };
+        let value: Value = serde_json::from_str(text.as_str()).unwrap();
+        if value["type"] == "alerts" {
+            assert!(value["counts"]["critical"].is_u64(), "{value}");
+            assert!(value["alerts"].is_array(), "{value}");
+            break;
+        }
+    }
 }

@@ -87,6 +87,20 @@ async fn an_operation_rule_fires_per_series_is_stored_and_restored_after_a_resta
         (events[0].from, events[0].to, events[0].note.as_str()),
         (AlertState::Inactive, AlertState::Firing, "fired")
     );
+    // Still firing: its band has no end, and only its operation's charts draw it.
+    let spans = |labels: &[(String, String)]| {
+        f.store
+            .readers()
+            .with(|c| crate::server::store::alerts::spans(c, t - 1000, t + 5000, labels))
+            .unwrap()
+            .0
+    };
+    let of = |op: &str| vec![("operation".to_string(), op.to_string())];
+    let ongoing = spans(&of("api.checkout"));
+    assert_eq!(ongoing.len(), 1, "{ongoing:?}");
+    assert_eq!((ongoing[0].from_ms, ongoing[0].to_ms), (t, None));
+    assert_eq!(ongoing[0].severity, Severity::Critical);
+    assert!(spans(&of("db.query")).is_empty());
     // Restart: the rule (made through the API) and the firing state come back.
     let Fixture { alerts, store, _dir, .. } = f;
     drop(alerts);
@@ -230,6 +244,25 @@ async fn host_rules_and_default_rules_evaluate_on_the_sample() {
     assert!(states(&f, t + 2000).contains(&("cpu".into(), AlertState::Firing)));
     f.alerts.evaluate(&SystemMetrics::default(), t + 3000);
     assert!(states(&f, t + 3000).contains(&("cpu".into(), AlertState::Resolved)));
+    // The charts' bands: when it fired, cut at the range's start, and not at all after it.
+    assert!(f.store.flush(Duration::from_secs(10)));
+    let spans = |from: u64, to: u64| {
+        f.store
+            .readers()
+            .with(|c| crate::server::store::alerts::spans(c, from, to, &[]))
+            .unwrap()
+            .0
+            .into_iter()
+            .map(|s| (s.rule, s.series, s.severity, s.from_ms, s.to_ms))
+            .collect::<Vec<_>>()
+    };
+    let cpu = |from_ms| {
+        ("cpu".to_string(), "host".to_string(), Severity::Warning, from_ms, Some(t + 3000))
+    };
+    assert_eq!(spans(t, t + 10_000), vec![cpu(t + 2000)]);
+    assert_eq!(spans(t + 2500, t + 10_000), vec![cpu(t + 2500)]);
+    assert_eq!(spans(t + 3000, t + 10_000), vec![]);
+    assert_eq!(spans(t, t + 2000), vec![]);
 }
 
 #[test]

@@ -22,7 +22,8 @@ fn rule_error(e: RuleError) -> ApiError {
     ApiError::bad_field(e.field.clone(), format!("{}: {}", e.field, e.message))
 }
 
-fn change_error(e: RuleChangeError) -> ApiError {
+/// A refused rule change as an answer: 400, 404 or 409 naming the field to blame.
+pub fn change_error(e: RuleChangeError) -> ApiError {
     match e {
         RuleChangeError::Invalid(e) => rule_error(e),
         RuleChangeError::FromConfig(name) => ApiError::new(
@@ -131,6 +132,16 @@ pub async fn test_rule(
     let mut query = query;
     query.entry("from".to_string()).or_insert_with(|| "-1h".to_string());
     let span = range::time_range(&query, now)?;
+    run_test(&state, rule, span).await.map(Json)
+}
+
+/// When `rule` would have gone pending, fired and resolved over `span` of stored data (the
+/// REST route and the Alerts page's "Test this rule").
+pub async fn run_test(
+    state: &AppState,
+    rule: Rule,
+    span: range::TimeRange,
+) -> Result<crate::model::alerts::RuleTestResult, ApiError> {
     state.limits.queries.check()?;
     let store = state.store.clone();
     let app = std::sync::Arc::clone(&state.app);
@@ -140,7 +151,6 @@ pub async fn test_rule(
     })
     .await
     .map_err(|_| super::ops::internal())?
-    .map(Json)
 }
 
 /// `GET /api/v1/alerts`: the alerts now, silences and receivers.
@@ -188,6 +198,16 @@ pub async fn history(
         q: text("q").map(|q| q.chars().take(200).collect()),
         limit,
     };
+    query_history(&state, filter).await.map(Json)
+}
+
+/// Stored alert transitions matching `filter`, newest first, with their notification attempts
+/// (the REST route and the Alerts page).
+pub async fn query_history(
+    state: &AppState,
+    filter: HistoryFilter,
+) -> Result<AlertHistory, ApiError> {
+    let (from_ms, to_ms) = (filter.from_ms, filter.to_ms);
     state.limits.queries.check()?;
     let store = state.store.clone();
     let (events, truncated) = tokio::task::spawn_blocking(move || {
@@ -199,7 +219,7 @@ pub async fn history(
         tracing::warn!(error = %e, "The alert history query failed.");
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the alert history query failed")
     })?;
-    Ok(Json(AlertHistory { from_ms: span.from_ms, to_ms: span.to_ms, events, truncated }))
+    Ok(AlertHistory { from_ms, to_ms, events, truncated })
 }
 
 /// `POST /api/v1/alerts/silences`: 201 with the silence and its id.
@@ -257,4 +277,52 @@ pub async fn recommendations(
     .await
     .map(Json)
     .map_err(|_| super::ops::internal())
+}
+
+/// `GET /api/v1/alerts/spans?from=&to=&operation=&event=`: when alerts fired over a range (of
+/// one operation's or event's series when given), as the charts draw them.
+pub async fn spans(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<crate::model::alerts::AlertSpans>, ApiError> {
+    let now = state.store.now_ms();
+    let mut query = query;
+    query.entry("from".to_string()).or_insert_with(|| "-1h".to_string());
+    let span = range::time_range(&query, now)?;
+    let labels = ["operation", "event"]
+        .into_iter()
+        .filter_map(|label| {
+            let value = query.get(label).map(|v| v.trim()).filter(|v| !v.is_empty())?;
+            Some((label.to_string(), value.to_string()))
+        })
+        .collect();
+    query_spans(&state, span, labels).await.map(Json)
+}
+
+/// The firing spans overlapping `span` of the instances whose labels hold every one of
+/// `labels` (the REST route and the charts' bands).
+pub async fn query_spans(
+    state: &AppState,
+    span: range::TimeRange,
+    labels: Vec<(String, String)>,
+) -> Result<crate::model::alerts::AlertSpans, ApiError> {
+    state.limits.queries.check()?;
+    let store = state.store.clone();
+    let (spans, truncated) = tokio::task::spawn_blocking(move || {
+        store
+            .readers()
+            .with(|c| crate::server::store::alerts::spans(c, span.from_ms, span.to_ms, &labels))
+    })
+    .await
+    .map_err(|_| super::ops::internal())?
+    .map_err(|e| {
+        tracing::warn!(error = %e, "The alert spans query failed.");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the alert spans query failed")
+    })?;
+    Ok(crate::model::alerts::AlertSpans {
+        from_ms: span.from_ms,
+        to_ms: span.to_ms,
+        spans,
+        truncated,
+    })
 }

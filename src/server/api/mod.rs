@@ -62,6 +62,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/api/v1/alerts/rules", get(alerts::rules))
         .route("/api/v1/alerts/rules/{name}", get(alerts::rule))
         .route("/api/v1/alerts/history", get(alerts::history))
+        .route("/api/v1/alerts/spans", get(alerts::spans))
         .route("/api/v1/recommendations", get(alerts::recommendations))
         .route("/api/v1/metrics", get(ops::other_metrics))
         .route("/metrics", get(crate::server::prometheus::metrics))

@@ -4,9 +4,13 @@
 //! connections. Rows are JSON where the shape is the wire contract's (`model::alerts`), so a
 //! new optional field needs no migration.
 
+use std::collections::HashMap;
+
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::model::alerts::{AlertEvent, NotificationAttempt, Rule, Silence};
+use crate::model::alerts::{
+    AlertEvent, AlertSpan, AlertState, NotificationAttempt, Rule, Severity, Silence, MAX_SPANS,
+};
 
 /// Events one history answer holds at most.
 pub const MAX_HISTORY_EVENTS: usize = 1_000;
@@ -292,4 +296,96 @@ pub fn history(
         event.notifications = rows.collect::<rusqlite::Result<Vec<_>>>()?;
     }
     Ok((events, truncated))
+}
+
+/// The firing spans of alert instances overlapping `[from_ms, to_ms)`, oldest first, of the
+/// instances whose labels hold every `(label, value)` of `labels`: an instance firing at
+/// `from_ms` starts its span there (its state is read from the last event before), one still
+/// firing at `to_ms` has no end. At most [`MAX_SPANS`], the longest kept.
+pub fn spans(
+    conn: &Connection,
+    from_ms: u64,
+    to_ms: u64,
+    labels: &[(String, String)],
+) -> rusqlite::Result<(Vec<AlertSpan>, bool)> {
+    struct Row {
+        at_ms: u64,
+        rule: String,
+        instance: String,
+        series: String,
+        labels: String,
+        to: AlertState,
+        severity: Option<Severity>,
+    }
+    let read = |r: &rusqlite::Row<'_>| -> rusqlite::Result<Row> {
+        let state: String = r.get(5)?;
+        let severity: Option<String> = r.get(6)?;
+        Ok(Row {
+            at_ms: r.get::<_, i64>(0)?.max(0) as u64,
+            rule: r.get(1)?,
+            instance: r.get(2)?,
+            series: r.get(3)?,
+            labels: r.get(4)?,
+            to: serde_json::from_value(serde_json::Value::String(state)).unwrap_or_default(),
+            severity: severity.as_deref().and_then(Severity::parse),
+        })
+    };
+    let (from, to) = (from_ms.min(i64::MAX as u64) as i64, to_ms.min(i64::MAX as u64) as i64);
+    // Each instance's state at `from` (SQLite takes the other columns from the MAX row).
+    let mut before = conn.prepare_cached(
+        "SELECT MAX(at_ms), rule, instance, series, labels, to_state, severity FROM alert_event \
+         WHERE at_ms < ?1 GROUP BY instance",
+    )?;
+    let mut during = conn.prepare_cached(
+        "SELECT at_ms, rule, instance, series, labels, to_state, severity FROM alert_event \
+         WHERE at_ms >= ?1 AND at_ms < ?2 ORDER BY at_ms, id",
+    )?;
+    let keeps = |row: &Row| {
+        labels.is_empty() || {
+            let held: std::collections::BTreeMap<String, String> =
+                serde_json::from_str(&row.labels).unwrap_or_default();
+            labels.iter().all(|(k, v)| held.get(k) == Some(v))
+        }
+    };
+    let mut open: HashMap<String, AlertSpan> = HashMap::new();
+    let mut done = Vec::new();
+    let mut apply = |row: Row, at_ms: u64| {
+        if row.to.is_active() {
+            let severity = row.severity.unwrap_or(Severity::Warning);
+            open.entry(row.instance)
+                .and_modify(|s| s.severity = s.severity.max(severity))
+                .or_insert(AlertSpan {
+                    rule: row.rule,
+                    series: row.series,
+                    severity,
+                    from_ms: at_ms,
+                    to_ms: None,
+                });
+        } else if let Some(mut span) = open.remove(&row.instance) {
+            span.to_ms = Some(at_ms);
+            done.push(span);
+        }
+    };
+    for row in before.query_map([from], read)? {
+        let row = row?;
+        if row.to.is_active() && keeps(&row) {
+            apply(row, from_ms);
+        }
+    }
+    for row in during.query_map([from, to], read)? {
+        let row = row?;
+        if keeps(&row) {
+            let at_ms = row.at_ms;
+            apply(row, at_ms);
+        }
+    }
+    done.extend(open.into_values());
+    let truncated = done.len() > MAX_SPANS;
+    if truncated {
+        let length = |s: &AlertSpan| s.to_ms.unwrap_or(to_ms).saturating_sub(s.from_ms);
+        done.sort_by_key(|s| std::cmp::Reverse(length(s)));
+        done.truncate(MAX_SPANS);
+    }
+    done.sort_by(|a, b| (a.from_ms, &a.rule, &a.series).cmp(&(b.from_ms, &b.rule, &b.series)));
+    Ok((done, truncated))
 }

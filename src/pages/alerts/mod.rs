@@ -1,0 +1,485 @@
+//! The Alerts page (`/alerts`): the alerts now (kept current by the live stream) with their
+//! Acknowledge and Silence buttons, the silences in force, the rules (enable, disable, delete,
+//! test against the last hour), a form for a new rule (checked as it is typed by the same
+//! validation the server runs) and the stored history of transitions with their notifications.
+
+mod form;
+mod history;
+mod rules;
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::api::{acknowledge_alert, add_alert_silence, delete_alert_silence, get_alerts_now};
+use crate::charts::rfc3339_utc;
+use crate::components::live::use_live;
+use crate::model::alerts::{
+    AlertInstance, AlertState, Matcher, ReceiverStats, Severity, Silence, Threshold,
+};
+use form::RuleForm;
+use history::HistorySection;
+use rules::RulesSection;
+
+/// How long the "Silence 1 h" button silences.
+const SILENCE_SECS: u64 = 3600;
+/// The labels that name an alert's series, in the order they are looked for.
+const SERIES_LABELS: [&str; 6] = ["operation", "event", "gauge", "counter", "host", "vitals"];
+
+#[component]
+pub fn AlertsPage() -> impl IntoView {
+    // Bumped after a change that the live stream does not carry (silences, rules).
+    let now_version = RwSignal::new(0u64);
+    let rules_version = RwSignal::new(0u64);
+    view! {
+        <Title text="Alerts" />
+        <section class="page alerts-page" data-testid="page-alerts">
+            <div class="page-head">
+                <h1>"Alerts"</h1>
+                <p class="muted">"Thresholds on any figure, with hysteresis, for and keep-firing times"</p>
+            </div>
+            <NowSection now_version />
+            <RulesSection rules_version />
+            <RuleForm rules_version />
+            <HistorySection />
+        </section>
+    }
+    .into_any()
+}
+
+/// The alerts now and the silences in force.
+#[component]
+fn NowSection(now_version: RwSignal<u64>) -> impl IntoView {
+    let live = use_live();
+    let now = Resource::new(move || now_version.get(), |_| get_alerts_now());
+    let error = RwSignal::new(None::<String>);
+    let ack = Action::new(move |id: &String| {
+        let id = id.clone();
+        async move {
+            error.set(match acknowledge_alert(id, true).await {
+                Ok(true) => None,
+                Ok(false) => Some("That alert is no longer pending or firing.".to_string()),
+                Err(e) => Some(format!("Cannot acknowledge: {e}")),
+            });
+        }
+    });
+    let silence = Action::new(move |matchers: &Vec<Matcher>| {
+        let matchers = matchers.clone();
+        async move {
+            let comment = "silenced for 1 h from the Alerts page".to_string();
+            error.set(match add_alert_silence(matchers, SILENCE_SECS, comment).await {
+                Ok(Ok(_)) => {
+                    now_version.update(|v| *v += 1);
+                    None
+                }
+                Ok(Err(e)) => Some(format!("Cannot silence: {e}")),
+                Err(e) => Some(format!("Cannot silence: {e}")),
+            });
+        }
+    });
+    let unsilence = Action::new(move |id: &u64| {
+        let id = *id;
+        async move {
+            error.set(match delete_alert_silence(id).await {
+                Ok(_) => {
+                    now_version.update(|v| *v += 1);
+                    None
+                }
+                Err(e) => Some(format!("Cannot end the silence: {e}")),
+            });
+        }
+    });
+    view! {
+        <section class="alerts-section" data-testid="alerts-now">
+            <h2>"Now"</h2>
+            {move || error.get().map(|e| view! { <p class="notice" role="alert" data-testid="alerts-action-error">{e}</p> })}
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match now.await {
+                        Err(e) => view! { <p class="notice">{format!("Cannot load the alerts: {e}")}</p> }.into_any(),
+                        Ok(data) => {
+                            let seed = data.alerts;
+                            // The live stream's list once it has sent one, else this answer's.
+                            let alerts = Memo::new(move |_| {
+                                live.alerts.get().unwrap_or_else(|| seed.clone())
+                            });
+                            view! {
+                                <AlertsTable alerts ack silence />
+                                <SilencesList silences=data.silences unsilence />
+                                <Receivers receivers=data.receivers />
+                            }
+                            .into_any()
+                        }
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+    .into_any()
+}
+
+#[component]
+fn AlertsTable(
+    alerts: Memo<Vec<AlertInstance>>,
+    ack: Action<String, ()>,
+    silence: Action<Vec<Matcher>, ()>,
+) -> impl IntoView {
+    view! {
+        {move || {
+            if alerts.with(Vec::is_empty) {
+                return view! {
+                    <p class="muted" data-testid="alerts-empty">
+                        "No alerts: nothing is pending, firing or recently resolved."
+                    </p>
+                }
+                .into_any();
+            }
+            view! {
+                <table class="data plain" data-testid="alerts-table">
+                    <thead>
+                        <tr>
+                            <th>"State"</th>
+                            <th>"Severity"</th>
+                            <th>"Rule"</th>
+                            <th>"Series"</th>
+                            <th>"Value"</th>
+                            <th>"Since"</th>
+                            <th>"Marks"</th>
+                            <th></th>
+                        </tr>
+                    </thead>
+                    <tbody>
+                        {alerts
+                            .get()
+                            .into_iter()
+                            .map(|alert| view! { <AlertRow alert ack silence /> })
+                            .collect_view()}
+                    </tbody>
+                </table>
+            }
+            .into_any()
+        }}
+    }
+}
+
+#[component]
+fn AlertRow(
+    alert: AlertInstance,
+    ack: Action<String, ()>,
+    silence: Action<Vec<Matcher>, ()>,
+) -> impl IntoView {
+    let state = alert.state.as_str();
+    let severity = alert.severity.map_or("", Severity::as_str);
+    let value = match (alert.value, alert.threshold) {
+        (Some(v), Some(t)) => {
+            format!("{} / {}", with_unit(v, &alert.unit), with_unit(t, &alert.unit))
+        }
+        (Some(v), None) => with_unit(v, &alert.unit),
+        (None, _) => "no data".to_string(),
+    };
+    let open =
+        matches!(alert.state, AlertState::Pending | AlertState::Firing | AlertState::Recovering);
+    let can_ack = open && !alert.acknowledged;
+    let can_silence = alert.silenced_by.is_none() && alert.state != AlertState::Resolved;
+    let mut marks = Vec::new();
+    if alert.flapping {
+        marks.push(
+            view! { <span class="mark" data-testid="mark-flapping">"flapping"</span> }.into_any(),
+        );
+    }
+    if alert.acknowledged {
+        marks.push(
+            view! { <span class="mark" data-testid="mark-acknowledged">"acknowledged"</span> }
+                .into_any(),
+        );
+    }
+    if let Some(id) = alert.silenced_by {
+        let title = format!("silence {id}");
+        marks.push(
+            view! { <span class="mark" title=title data-testid="mark-silenced">"silenced"</span> }
+                .into_any(),
+        );
+    }
+    let id = alert.id.clone();
+    let matchers = silence_matchers(&alert);
+    let active_since = alert
+        .active_since_ms
+        .map(|ms| format!("active since {}", utc_text(ms)))
+        .unwrap_or_default();
+    view! {
+        <tr
+            data-testid="alert-row"
+            data-state=state
+            data-rule=alert.rule.clone()
+            data-severity=severity
+            data-id=alert.id.clone()
+        >
+            <td><span class=format!("state state-{state}")>{state}</span></td>
+            <td><span class=format!("severity severity-{severity}")>{severity}</span></td>
+            <td class="name" title=alert.rule.clone()>{alert.rule.clone()}</td>
+            <td class="name" title=alert.summary.clone()>
+                {alert.series.clone()}
+                <span class="row-tags">{alert.summary.clone()}</span>
+            </td>
+            <td data-col="value">{value}</td>
+            <td title=active_since>{utc_text(alert.since_ms)}</td>
+            <td class="marks">{marks}</td>
+            <td class="actions">
+                {can_ack.then(|| view! {
+                    <button
+                        type="button"
+                        class="btn"
+                        data-testid="alert-ack"
+                        disabled=move || ack.pending().get()
+                        on:click=move |_| {
+                            ack.dispatch(id.clone());
+                        }
+                    >
+                        "Acknowledge"
+                    </button>
+                })}
+                {can_silence.then(|| view! {
+                    <button
+                        type="button"
+                        class="btn"
+                        data-testid="alert-silence"
+                        title="Mute notifications of this rule for this series for an hour"
+                        disabled=move || silence.pending().get()
+                        on:click=move |_| {
+                            silence.dispatch(matchers.clone());
+                        }
+                    >
+                        "Silence 1 h"
+                    </button>
+                })}
+            </td>
+        </tr>
+    }
+}
+
+#[component]
+fn SilencesList(silences: Vec<Silence>, unsilence: Action<u64, ()>) -> impl IntoView {
+    let body = if silences.is_empty() {
+        view! { <p class="muted" data-testid="silences-empty">"No silences in force."</p> }
+            .into_any()
+    } else {
+        view! {
+            <table class="data plain" data-testid="silences">
+                <thead>
+                    <tr>
+                        <th>"Matches"</th>
+                        <th>"Until"</th>
+                        <th>"Comment"</th>
+                        <th></th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {silences
+                        .into_iter()
+                        .map(|s| {
+                            let id = s.id;
+                            let matches: Vec<String> =
+                                s.matchers.iter().map(|m| format!("{}={}", m.label, m.value)).collect();
+                            let comment = if s.created_by.is_empty() {
+                                s.comment.clone()
+                            } else {
+                                format!("{} ({})", s.comment, s.created_by)
+                            };
+                            view! {
+                                <tr data-testid="silence-row" data-id=id.to_string()>
+                                    <td class="name">{matches.join(", ")}</td>
+                                    <td>{utc_text(s.ends_ms)}</td>
+                                    <td>{comment}</td>
+                                    <td class="actions">
+                                        <button
+                                            type="button"
+                                            class="btn"
+                                            data-testid="silence-delete"
+                                            disabled=move || unsilence.pending().get()
+                                            on:click=move |_| {
+                                                unsilence.dispatch(id);
+                                            }
+                                        >
+                                            "Delete"
+                                        </button>
+                                    </td>
+                                </tr>
+                            }
+                        })
+                        .collect_view()}
+                </tbody>
+            </table>
+        }
+        .into_any()
+    };
+    view! {
+        <h3>"Silences"</h3>
+        {body}
+    }
+}
+
+/// Notification receivers' counters (nothing when none is configured).
+#[component]
+fn Receivers(receivers: Vec<ReceiverStats>) -> impl IntoView {
+    (!receivers.is_empty()).then(|| {
+        let rows = receivers
+            .into_iter()
+            .map(|r| {
+                let error = r.last_error.clone().unwrap_or_default();
+                view! {
+                    <tr data-testid="receiver-row">
+                        <td class="name">{r.receiver.clone()}</td>
+                        <td>{r.sent}</td>
+                        <td>{r.retried}</td>
+                        <td>{r.failed}</td>
+                        <td>{r.dropped}</td>
+                        <td>{r.queued}</td>
+                        <td class="wrap">{error}</td>
+                    </tr>
+                }
+            })
+            .collect_view();
+        view! {
+            <h3>"Notifications"</h3>
+            <table class="data plain" data-testid="receivers">
+                <thead>
+                    <tr>
+                        <th>"Receiver"</th>
+                        <th>"Sent"</th>
+                        <th>"Retried"</th>
+                        <th>"Failed"</th>
+                        <th>"Dropped"</th>
+                        <th>"Queued"</th>
+                        <th>"Last error"</th>
+                    </tr>
+                </thead>
+                <tbody>{rows}</tbody>
+            </table>
+        }
+    })
+}
+
+/// Matchers that silence `alert`'s rule on its series: `alertname` and the label naming the
+/// series, each matched literally.
+fn silence_matchers(alert: &AlertInstance) -> Vec<Matcher> {
+    let mut matchers =
+        vec![Matcher { label: "alertname".to_string(), value: glob_literal(&alert.rule) }];
+    if let Some((label, value)) =
+        SERIES_LABELS.iter().find_map(|l| alert.labels.get(*l).map(|v| (*l, v)))
+    {
+        matchers.push(Matcher { label: label.to_string(), value: glob_literal(value) });
+    }
+    matchers
+}
+
+/// `text` as a glob matching only itself (matcher values are globs).
+fn glob_literal(text: &str) -> String {
+    let mut glob = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '{' | '}') {
+            glob.push('[');
+            glob.push(c);
+            glob.push(']');
+        } else {
+            glob.push(c);
+        }
+    }
+    glob
+}
+
+/// `at_ms` as people read it: "2026-12-02 10:00:00 UTC".
+pub(super) fn utc_text(at_ms: u64) -> String {
+    format!("{} UTC", rfc3339_utc(at_ms).trim_end_matches('Z').replace('T', " "))
+}
+
+/// A number for a table: at most three decimals, no trailing zeros.
+pub(super) fn number(v: f64) -> String {
+    let text = format!("{v:.3}");
+    match text.trim_end_matches('0').trim_end_matches('.') {
+        "-0" => "0".to_string(),
+        t => t.to_string(),
+    }
+}
+
+pub(super) fn with_unit(v: f64, unit: &str) -> String {
+    if unit.is_empty() {
+        number(v)
+    } else {
+        format!("{} {unit}", number(v))
+    }
+}
+
+/// "> 100 ms, clears at ≤ 50 ms".
+pub(super) fn threshold_words(t: &Threshold, unit: &str) -> String {
+    match (t.above, t.below) {
+        (Some(a), _) => match t.clear_below {
+            Some(c) => format!("> {}, clears at ≤ {}", with_unit(a, unit), with_unit(c, unit)),
+            None => format!("> {}", with_unit(a, unit)),
+        },
+        (_, Some(b)) => match t.clear_above {
+            Some(c) => format!("< {}, clears at ≥ {}", with_unit(b, unit), with_unit(c, unit)),
+            None => format!("< {}", with_unit(b, unit)),
+        },
+        _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn silences_match_the_rule_and_the_series_literally() {
+        let alert = AlertInstance {
+            id: "1".into(),
+            rule: "slow*".into(),
+            series: "api[1]{region=eu}".into(),
+            labels: [("operation", "api[1]"), ("region", "eu"), ("alertname", "slow*")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            state: AlertState::Firing,
+            severity: Some(Severity::Warning),
+            value: Some(1.0),
+            threshold: Some(0.5),
+            since_ms: 0,
+            active_since_ms: None,
+            flapping: false,
+            acknowledged: false,
+            silenced_by: None,
+            summary: String::new(),
+            unit: "ms".into(),
+        };
+        let m = silence_matchers(&alert);
+        assert_eq!(m[0], Matcher { label: "alertname".into(), value: "slow[*]".into() });
+        assert_eq!(m[1], Matcher { label: "operation".into(), value: "api[[]1[]]".into() });
+        assert_eq!(m.len(), 2);
+    }
+
+    #[cfg(feature = "ssr")]
+    #[test]
+    fn a_literal_glob_matches_its_text_and_nothing_else() {
+        use crate::server::alerts::targets::Pattern;
+        for text in ["api[1]", "a*b?c", "x{y}", "GET /api/items", "]["] {
+            let pattern = Pattern::new(&glob_literal(text)).unwrap();
+            assert!(pattern.matches(text), "{text}");
+            assert!(!pattern.matches(&format!("{text}z")), "{text}");
+        }
+        assert!(!Pattern::new(&glob_literal("a*")).unwrap().matches("abc"));
+    }
+
+    #[test]
+    fn numbers_and_thresholds_read_as_words() {
+        assert_eq!(number(512.0), "512");
+        assert_eq!(number(0.12345), "0.123");
+        assert_eq!(number(-0.0001), "0");
+        assert_eq!(
+            threshold_words(&Threshold::above(100.0, 50.0), "ms"),
+            "> 100 ms, clears at ≤ 50 ms"
+        );
+        assert_eq!(
+            threshold_words(&Threshold { below: Some(5.0), ..Default::default() }, ""),
+            "< 5"
+        );
+        assert_eq!(utc_text(1_796_205_600_000), "2026-12-02 10:00:00 UTC");
+    }
+}
