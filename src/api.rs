@@ -428,3 +428,13 @@ pub async fn get_alert_spans(
         .await
         .map_err(|e| ServerFnError::new(e.error))
 }
+
+/// Advice computed from this server's data, each with its evidence (as
+/// `GET /api/v1/recommendations`), for the Alerts page.
+#[server(prefix = "/rpc", endpoint = "alerts/recommendations")]
+pub async fn get_recommendations() -> Result<crate::model::alerts::Recommendations, ServerFnError> {
+    let state = crate::server::state::expect_state()?;
+    crate::server::api::alerts::compute_recommendations(&state)
+        .await
+        .map_err(|e| ServerFnError::new(e.error))
+}

@@ -17,6 +17,11 @@ test('a rule made on the page goes pending, fires and resolves with its operatio
   await app.expectHydrated();
   await expect(page.getByTestId('rules-table')).toBeVisible();
   await expect(alerts.ruleRow(RULE)).toHaveCount(0);
+  // Recommendations come from this server's data: none yet, or each with its evidence.
+  const advice = page.getByTestId('alerts-recommendations');
+  await expect(
+    advice.getByTestId('recommendations-empty').or(advice.getByTestId('recommendation').first()),
+  ).toBeVisible();
 
   // The form checks the rule as it is typed, with the server's own validation.
   await alerts.fillRule({

@@ -1,8 +1,10 @@
 //! The Alerts page (`/alerts`): the alerts now (kept current by the live stream) with their
-//! Acknowledge and Silence buttons, the silences in force, the rules (enable, disable, delete,
-//! test against the last hour), a form for a new rule (checked as it is typed by the same
-//! validation the server runs) and the stored history of transitions with their notifications.
+//! Acknowledge and Silence buttons, the silences in force, recommendations with their evidence,
+//! the rules (enable, disable, delete, test against the last hour), a form for a new rule
+//! (checked as it is typed by the same validation the server runs) and the stored history of
+//! transitions with their notifications.
 
+mod advice;
 mod form;
 mod history;
 mod rules;
@@ -16,6 +18,7 @@ use crate::components::live::use_live;
 use crate::model::alerts::{
     AlertInstance, AlertState, Matcher, ReceiverStats, Severity, Silence, Threshold,
 };
+use advice::RecommendationsSection;
 use form::RuleForm;
 use history::HistorySection;
 use rules::RulesSection;
@@ -38,6 +41,7 @@ pub fn AlertsPage() -> impl IntoView {
                 <p class="muted">"Thresholds on any figure, with hysteresis, for and keep-firing times"</p>
             </div>
             <NowSection now_version />
+            <RecommendationsSection />
             <RulesSection rules_version />
             <RuleForm rules_version />
             <HistorySection />

@@ -264,6 +264,14 @@ pub async fn acknowledge(
 pub async fn recommendations(
     State(state): State<AppState>,
 ) -> Result<Json<crate::model::alerts::Recommendations>, ApiError> {
+    compute_recommendations(&state).await.map(Json)
+}
+
+/// Advice from this server's data, off the runtime's workers (the REST route and the Alerts
+/// page).
+pub async fn compute_recommendations(
+    state: &AppState,
+) -> Result<crate::model::alerts::Recommendations, ApiError> {
     state.limits.queries.check()?;
     let (alerts, app, store) = (
         std::sync::Arc::clone(&state.alerts),
@@ -275,7 +283,6 @@ pub async fn recommendations(
         crate::server::alerts::recommend::compute(&alerts, &app, &store, now)
     })
     .await
-    .map(Json)
     .map_err(|_| super::ops::internal())
 }
 

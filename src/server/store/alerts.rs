@@ -362,8 +362,11 @@ pub fn spans(
                     to_ms: None,
                 });
         } else if let Some(mut span) = open.remove(&row.instance) {
-            span.to_ms = Some(at_ms);
-            done.push(span);
+            // One that ended right at the range's start does not overlap it.
+            if at_ms > span.from_ms {
+                span.to_ms = Some(at_ms);
+                done.push(span);
+            }
         }
     };
     for row in before.query_map([from], read)? {
