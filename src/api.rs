@@ -251,17 +251,6 @@ async fn require_signed_in(state: &crate::server::state::AppState) -> Result<(),
     }
 }
 
-/// A refused rule change in the words of the wire type (the field to blame and why), as the
-/// REST API words it.
-#[cfg(feature = "ssr")]
-fn rule_change_error(e: crate::server::alerts::RuleChangeError) -> crate::model::alerts::RuleError {
-    let e = crate::server::api::alerts::change_error(e);
-    crate::model::alerts::RuleError {
-        field: e.field.unwrap_or_else(|| "name".to_string()),
-        message: e.error,
-    }
-}
-
 /// The alerts now (pending, firing, recovering, recently resolved; worst first), the active
 /// silences and the receivers' counters, for the Alerts page's first render.
 #[server(prefix = "/rpc", endpoint = "alerts/now")]
@@ -291,7 +280,7 @@ pub async fn put_alert_rule(
 ) -> Result<Result<crate::model::alerts::Rule, crate::model::alerts::RuleError>, ServerFnError> {
     let state = crate::server::state::expect_state()?;
     require_signed_in(&state).await?;
-    Ok(state.alerts.put_rule(rule, create).map_err(rule_change_error))
+    Ok(state.alerts.put_rule(rule, create).map_err(|e| e.words()))
 }
 
 /// Deletes a rule made through the API or the page, or a built-in one (remembered); a rule of
@@ -302,7 +291,7 @@ pub async fn delete_alert_rule(
 ) -> Result<Result<(), crate::model::alerts::RuleError>, ServerFnError> {
     let state = crate::server::state::expect_state()?;
     require_signed_in(&state).await?;
-    Ok(state.alerts.delete_rule(&name).map_err(rule_change_error))
+    Ok(state.alerts.delete_rule(&name).map_err(|e| e.words()))
 }
 
 /// When the rule `name` would have gone pending, fired and resolved over the last hour of

@@ -88,6 +88,26 @@ pub enum RuleChangeError {
     TooMany,
 }
 
+impl RuleChangeError {
+    /// The refusal in words, naming the field to blame (the API and the Alerts page).
+    pub fn words(&self) -> RuleError {
+        let name_error = |message: String| RuleError { field: "name".to_string(), message };
+        match self {
+            RuleChangeError::Invalid(e) => e.clone(),
+            RuleChangeError::FromConfig(name) => name_error(format!(
+                "rule {name} comes from the config file, which wins; change it there"
+            )),
+            RuleChangeError::Exists(name) => {
+                name_error(format!("a rule named {name} exists already"))
+            }
+            RuleChangeError::NotFound(name) => name_error(format!("no rule named {name}")),
+            RuleChangeError::TooMany => {
+                name_error(format!("at most {MAX_RULES} rules; delete some first"))
+            }
+        }
+    }
+}
+
 struct Compiled {
     rule: Rule,
     pattern: Option<Pattern>,

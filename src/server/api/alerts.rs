@@ -22,29 +22,24 @@ fn rule_error(e: RuleError) -> ApiError {
     ApiError::bad_field(e.field.clone(), format!("{}: {}", e.field, e.message))
 }
 
-/// A refused rule change as an answer: 400, 404 or 409 naming the field to blame.
+/// A refused rule change as an answer: 400, 404 or 409 naming the field to blame, in the words
+/// of [`RuleChangeError::words`].
 pub fn change_error(e: RuleChangeError) -> ApiError {
-    match e {
-        RuleChangeError::Invalid(e) => rule_error(e),
-        RuleChangeError::FromConfig(name) => ApiError::new(
-            StatusCode::CONFLICT,
-            format!("rule {name} comes from the config file, which wins; change it there"),
-        )
-        .with_field("name"),
-        RuleChangeError::Exists(name) => ApiError::new(
-            StatusCode::CONFLICT,
-            format!("a rule named {name} exists; PUT /api/v1/alerts/rules/{name} changes it"),
-        )
-        .with_field("name"),
-        RuleChangeError::NotFound(name) => {
-            ApiError::new(StatusCode::NOT_FOUND, format!("no rule named {name}")).with_field("name")
+    let status = match &e {
+        RuleChangeError::Invalid(e) => return rule_error(e.clone()),
+        RuleChangeError::NotFound(_) => StatusCode::NOT_FOUND,
+        RuleChangeError::FromConfig(_) | RuleChangeError::Exists(_) | RuleChangeError::TooMany => {
+            StatusCode::CONFLICT
         }
-        RuleChangeError::TooMany => ApiError::new(
-            StatusCode::CONFLICT,
-            format!("at most {} rules; delete some first", crate::server::alerts::MAX_RULES),
-        )
-        .with_field("name"),
-    }
+    };
+    let words = e.words();
+    let error = match &e {
+        RuleChangeError::Exists(name) => {
+            format!("{}; PUT /api/v1/alerts/rules/{name} changes it", words.message)
+        }
+        _ => words.message,
+    };
+    ApiError::new(status, error).with_field(words.field)
 }
 
 /// `GET /api/v1/alerts/rules`.
