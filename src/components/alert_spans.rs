@@ -16,17 +16,32 @@ pub const HOST_SERIES: &str = "host";
 
 /// The alert spans over `span` of the instances labelled with every one of `labels` (empty
 /// until fetched, and when the fetch fails: bands are an aid, never a reason to fail a page).
+///
+/// A plain signal set by an effect, not a resource: read inside a `Transition`, a resource
+/// would hold the view's other content back while it refetches.
 pub fn use_alert_spans(
     span: Signal<Span>,
     labels: Vec<(String, String)>,
 ) -> Signal<Vec<AlertSpan>> {
     let live = use_live();
-    let spans = LocalResource::new(move || {
+    let spans = RwSignal::new(Vec::new());
+    // Only the answer to the latest request is kept (answers may arrive out of order).
+    let latest = StoredValue::new(0u64);
+    Effect::new(move |_| {
         live.alerts.track();
         let (span, labels) = (span.get(), labels.clone());
-        async move { get_alert_spans(span, labels).await.map(|a| a.spans).unwrap_or_default() }
+        let request = latest.try_update_value(|n| {
+            *n += 1;
+            *n
+        });
+        leptos::task::spawn_local(async move {
+            let Ok(answer) = get_alert_spans(span, labels).await else { return };
+            if request.is_some() && latest.try_get_value() == request {
+                spans.try_set(answer.spans);
+            }
+        });
     });
-    Signal::derive(move || spans.get().unwrap_or_default())
+    spans.into()
 }
 
 /// The spans of `spans` that `keep` keeps, as a signal of their own.
