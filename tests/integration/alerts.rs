@@ -2,6 +2,7 @@
 //! now and their history, and notifications reaching a webhook (retried after a failure) and
 //! an Alertmanager-shaped receiver, each a local test server.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -128,9 +129,14 @@ async fn the_rules_api_creates_refuses_with_the_field_replaces_and_deletes() {
 
 #[tokio::test]
 async fn a_breach_fires_shows_in_the_api_and_its_history_then_resolves() {
-    let app = with_token(false);
+    // One sample at start and none for an hour: this test's own evaluations (in the past, so
+    // that both transitions are stored before they are read) are the only ones after the
+    // first, which must not see the breach as of now.
+    let app = TestApp::with(|c| c.interval_secs = 3600.0);
     let (status, body) = call(&app, "POST", "/api/v1/alerts/rules", Some(RULE), false).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
+    let evaluations = || app.state.alerts.stats.evaluations.load(Ordering::Relaxed);
+    wait_for("the start-up tick's evaluation", || evaluations() >= 1).await;
     let now = vitals::server::now_ms();
     let batch: Vec<String> = (0..10)
         .map(|_| {
@@ -175,6 +181,28 @@ async fn a_breach_fires_shows_in_the_api_and_its_history_then_resolves() {
     let notes: Vec<&str> =
         body["events"].as_array().unwrap().iter().map(|e| e["note"].as_str().unwrap()).collect();
     assert_eq!(notes, ["resolved", "fired"], "newest first: {body}");
+    // The charts' bands: one span, from the firing to the resolving evaluation, of that
+    // operation only.
+    let (status, body) =
+        call(&app, "GET", "/api/v1/alerts/spans?from=-1h&operation=api.checkout", None, false)
+            .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let spans: Vec<_> = body["spans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["rule"] == "checkout slow")
+        .map(|s| (s["severity"].clone(), s["from_ms"].as_u64(), s["to_ms"].as_u64()))
+        .collect();
+    assert_eq!(spans, [(serde_json::json!("warning"), Some(now - 2000), Some(now - 1000))]);
+    let (_, body) =
+        call(&app, "GET", "/api/v1/alerts/spans?from=-1h&operation=db.query", None, false).await;
+    assert_eq!(body["spans"], serde_json::json!([]), "{body}");
+    let (status, body) =
+        call(&app, "GET", "/api/v1/alerts/spans?from=yesterday-ish", None, false).await;
+    assert_eq!((status, body["field"].as_str()), (StatusCode::BAD_REQUEST, Some("from")));
+    let (status, _) = call(&app, "GET", "/api/v1/alerts", None, false).await;
+    assert_eq!(status, StatusCode::OK, "the server answers after the bad range");
 }
 
 /// A local receiver that records what it is sent and fails the first `fail_first` requests.

@@ -189,15 +189,18 @@ pub(super) fn RuleForm(rules_version: RwSignal<u64>) -> impl IntoView {
     let kind_is = move |kinds: &'static [&'static str]| {
         move || draft.with(|d| kinds.contains(&d.kind.as_str()))
     };
-    let text_field = move |label: &'static str,
-                           testid: &'static str,
-                           get: fn(&RuleDraft) -> String,
-                           set: fn(&mut RuleDraft, String)| {
+    // One labelled input: `kind` is "text" or "number" (any step).
+    let input_field = move |kind: &'static str,
+                            label: &'static str,
+                            testid: &'static str,
+                            get: fn(&RuleDraft) -> String,
+                            set: fn(&mut RuleDraft, String)| {
         view! {
             <label>
                 <span>{label}</span>
                 <input
-                    type="text"
+                    type=kind
+                    step=(kind == "number").then_some("any")
                     data-testid=testid
                     prop:value=move || draft.with(get)
                     on:input=edit(set)
@@ -205,23 +208,9 @@ pub(super) fn RuleForm(rules_version: RwSignal<u64>) -> impl IntoView {
             </label>
         }
     };
-    let number_field = move |label: &'static str,
-                             testid: &'static str,
-                             get: fn(&RuleDraft) -> String,
-                             set: fn(&mut RuleDraft, String)| {
-        view! {
-            <label>
-                <span>{label}</span>
-                <input
-                    type="number"
-                    step="any"
-                    data-testid=testid
-                    prop:value=move || draft.with(get)
-                    on:input=edit(set)
-                />
-            </label>
-        }
-    };
+    let text_field = move |label, testid, get, set| input_field("text", label, testid, get, set);
+    let number_field =
+        move |label, testid, get, set| input_field("number", label, testid, get, set);
     let select = move |label: &'static str,
                        testid: &'static str,
                        options: Vec<(&'static str, &'static str)>,

@@ -99,25 +99,8 @@ pub(super) fn HistorySection() -> impl IntoView {
                                     {format!("The latest {} are listed; narrow the filters for older ones.", h.events.len())}
                                 </p>
                             });
-                            let rows = h
-                                .events
-                                .into_iter()
-                                .map(|e| view! { <EventRow event=e testid="history-row" /> })
-                                .collect_view();
                             view! {
-                                <table class="data plain" data-testid="history-table">
-                                    <thead>
-                                        <tr>
-                                            <th>"Time"</th>
-                                            <th>"Rule"</th>
-                                            <th>"Series"</th>
-                                            <th>"Change"</th>
-                                            <th>"Value"</th>
-                                            <th>"Notifications"</th>
-                                        </tr>
-                                    </thead>
-                                    <tbody>{rows}</tbody>
-                                </table>
+                                <EventsTable events=h.events testid="history-table" row_testid="history-row" />
                                 {truncated}
                             }
                             .into_any()
@@ -131,8 +114,34 @@ pub(super) fn HistorySection() -> impl IntoView {
 }
 
 /// One transition, stored or from a rule test.
+/// Transitions as a table, a row each (the history, and a rule's test).
 #[component]
-pub(super) fn EventRow(event: AlertEvent, testid: &'static str) -> impl IntoView {
+pub(super) fn EventsTable(
+    events: Vec<AlertEvent>,
+    testid: &'static str,
+    row_testid: &'static str,
+) -> impl IntoView {
+    let rows =
+        events.into_iter().map(|e| view! { <EventRow event=e testid=row_testid /> }).collect_view();
+    view! {
+        <table class="data plain" data-testid=testid>
+            <thead>
+                <tr>
+                    <th>"Time"</th>
+                    <th>"Rule"</th>
+                    <th>"Series"</th>
+                    <th>"Change"</th>
+                    <th>"Value"</th>
+                    <th>"Notifications"</th>
+                </tr>
+            </thead>
+            <tbody>{rows}</tbody>
+        </table>
+    }
+}
+
+#[component]
+fn EventRow(event: AlertEvent, testid: &'static str) -> impl IntoView {
     let change = format!("{} → {}", event.from.as_str(), event.to.as_str());
     let severity = event.severity.map_or("", Severity::as_str);
     let value = match (event.value, event.threshold) {

@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use super::history::EventRow;
+use super::history::EventsTable;
 use super::{threshold_words, utc_text};
 use crate::api::{delete_alert_rule, get_alert_rules, put_alert_rule, test_alert_rule};
 use crate::charts::span_words;
@@ -196,25 +196,8 @@ fn RuleTestView(name: String, answer: Result<RuleTestResult, String>) -> impl In
                 view! { <p class="muted" data-testid="rule-test-none">"It would not have changed state."</p> }
                     .into_any()
             } else {
-                let rows = result
-                    .events
-                    .into_iter()
-                    .map(|e| view! { <EventRow event=e testid="rule-test-event" /> })
-                    .collect_view();
                 view! {
-                    <table class="data plain">
-                        <thead>
-                            <tr>
-                                <th>"Time"</th>
-                                <th>"Rule"</th>
-                                <th>"Series"</th>
-                                <th>"Change"</th>
-                                <th>"Value"</th>
-                                <th>"Notifications"</th>
-                            </tr>
-                        </thead>
-                        <tbody>{rows}</tbody>
-                    </table>
+                    <EventsTable events=result.events testid="rule-test-events" row_testid="rule-test-event" />
                 }
                 .into_any()
             };
