@@ -404,9 +404,6 @@ pub async fn get_alert_spans(
     labels: Vec<(String, String)>,
 ) -> Result<crate::model::alerts::AlertSpans, ServerFnError> {
     let state = crate::server::state::expect_state()?;
-    if labels.len() > 8 {
-        return Err(ServerFnError::new("labels: at most 8"));
-    }
     let now_ms = state.store.now_ms();
     let (from_ms, to_ms) = match span {
         Span::Live(window) => (now_ms.saturating_sub(window.secs() * 1000), now_ms),

@@ -1039,6 +1039,9 @@ mod tests {
 /// Most spans one answer holds (the longest first are kept).
 pub const MAX_SPANS: usize = 200;
 
+/// Most `(label, value)` pairs a spans query may require.
+pub const MAX_SPAN_LABELS: usize = 8;
+
 /// A stretch of time during which one alert instance was firing (or recovering): what the
 /// charts draw as a band.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

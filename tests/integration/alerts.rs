@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use vitals::model::alerts::MAX_SPAN_LABELS;
 use vitals::model::live::SystemMetrics;
+use vitals::server::api::alerts::query_spans;
+use vitals::server::api::range::TimeRange;
 use vitals::server::config::Secret;
 use vitals::server::metrics::Protocol;
 
@@ -203,6 +206,15 @@ async fn a_breach_fires_shows_in_the_api_and_its_history_then_resolves() {
     assert_eq!((status, body["field"].as_str()), (StatusCode::BAD_REQUEST, Some("from")));
     let (status, _) = call(&app, "GET", "/api/v1/alerts", None, false).await;
     assert_eq!(status, StatusCode::OK, "the server answers after the bad range");
+    // The charts' server function may ask for a few labels, not any number.
+    let range = TimeRange { from_ms: now - 60_000, to_ms: now };
+    let labels = |n: usize| (0..n).map(|i| (format!("k{i}"), "v".to_string())).collect();
+    let refused = query_spans(&app.state, range, labels(MAX_SPAN_LABELS + 1)).await.unwrap_err();
+    assert_eq!(
+        (refused.status, refused.field.as_deref()),
+        (StatusCode::BAD_REQUEST, Some("labels"))
+    );
+    assert!(query_spans(&app.state, range, labels(MAX_SPAN_LABELS)).await.is_ok());
 }
 
 /// A local receiver that records what it is sent and fails the first `fail_first` requests.

@@ -476,7 +476,15 @@ impl Alerts {
             }
             shown.push((rank(i.st.state, i.st.severity), i.st.since_ms, id, i, rule, silenced));
         }
-        shown.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(b.2)));
+        let order =
+            |a: &Listed<'_>, b: &Listed<'_>| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(b.2));
+        // Only the first `limit` are listed: find them in linear time, then sort just those
+        // (thousands of alerts are held while a live message lists 50).
+        if limit < shown.len() {
+            shown.select_nth_unstable_by(limit, order);
+            shown.truncate(limit);
+        }
+        shown.sort_by(order);
         let alerts = shown
             .into_iter()
             .take(limit)
@@ -519,18 +527,12 @@ impl Alerts {
                 .collect();
             let mut ctx = Context::new(now_ms, system, engine.disk_pct, &self.app, &engine.vitals);
             ctx.prepare(&enabled);
-            let mut seen_by_rule: Vec<(&Rule, Vec<targets::Seen>)> =
-                Vec::with_capacity(enabled.len());
-            for (rule, pattern) in &enabled {
-                seen_by_rule.push((rule, ctx.observe(rule, *pattern)));
-            }
-            drop(ctx);
             let instances = &mut engine.instances;
             let silences = &engine.silences;
             let next_event = &mut engine.next_event;
-            for (rule, seen) in seen_by_rule {
-                for s in seen {
-                    let id = instance_id(&rule.name, &s.series);
+            for (rule, pattern) in &enabled {
+                for s in ctx.observe(rule, *pattern) {
+                    let id = instance_id(&rule.name, s.series);
                     if !instances.contains_key(&id) {
                         if instances.len() >= MAX_INSTANCES {
                             self.stats.skipped_instances.fetch_add(1, Ordering::Relaxed);
@@ -539,19 +541,14 @@ impl Alerts {
                         if matches!(s.observation, Observation::NoData) {
                             continue;
                         }
-                    }
-                    if !instances.contains_key(&id) {
-                        let labels = s.labels();
-                        instances.insert(
-                            id.clone(),
-                            Instance {
-                                rule: rule.name.clone(),
-                                key: s.series.clone(),
-                                labels,
-                                st: InstanceState::default(),
-                                last_seen_ms: now_ms,
-                            },
-                        );
+                        let instance = Instance {
+                            rule: rule.name.clone(),
+                            key: s.series.to_string(),
+                            labels: s.labels(),
+                            st: InstanceState::default(),
+                            last_seen_ms: now_ms,
+                        };
+                        instances.insert(id.clone(), instance);
                     }
                     let Some(instance) = instances.get_mut(&id) else { continue };
                     // Seen this tick (the sweep below skips it).

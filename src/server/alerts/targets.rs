@@ -30,11 +30,12 @@ impl Pattern {
     }
 }
 
-/// One series a rule matched and what it saw there.
+/// One series a rule matched and what it saw there (borrowed from the evaluation's
+/// [`Context`], so that judging thousands of series allocates nothing per series).
 #[derive(Clone, Debug, PartialEq)]
-pub struct Seen {
+pub struct Seen<'c> {
     /// The series key: an operation's name and tags, a gauge's name, or [`HOST_SERIES`].
-    pub series: String,
+    pub series: &'c str,
     /// What labels the series has (built only for a new alert: see [`Seen::labels`]).
     pub source: Source,
     pub observation: Observation,
@@ -50,16 +51,16 @@ pub enum Source {
     Fixed(&'static str, &'static str),
 }
 
-impl Seen {
+impl Seen<'_> {
     /// The labels of the series.
     pub fn labels(&self) -> BTreeMap<String, String> {
         match self.source {
             Source::Fixed(label, value) => BTreeMap::from([(label.to_string(), value.to_string())]),
             Source::Series(label) => {
-                let mut labels: BTreeMap<String, String> = tags::tags_of(&self.series)
+                let mut labels: BTreeMap<String, String> = tags::tags_of(self.series)
                     .map(|(k, v)| (k.to_string(), v.to_string()))
                     .collect();
-                labels.insert(label.to_string(), tags::name_of(&self.series).to_string());
+                labels.insert(label.to_string(), tags::name_of(self.series).to_string());
                 labels
             }
         }
@@ -108,7 +109,7 @@ impl VitalsHistory {
 /// A rule's name pattern and required tags.
 type Wanted<'r> = (&'r Pattern, &'r BTreeMap<String, String>);
 
-/// Everything one evaluation reads; operation statistics are computed on first use.
+/// Everything one evaluation reads, gathered by [`Context::prepare`].
 pub struct Context<'a> {
     pub now_ms: u64,
     pub system: &'a SystemMetrics,
@@ -140,17 +141,29 @@ impl<'a> Context<'a> {
     }
 
     /// Computes, under one lock each, the statistics of every series some rule in `rules`
-    /// matches, for each (kind, window) they need.
+    /// matches, for each (kind, window) they need, and the counters and gauges when a rule
+    /// reads them.
     pub fn prepare(&mut self, rules: &[(&Rule, Option<&Pattern>)]) {
         let mut needs: HashMap<(TimingKind, Window), Vec<Wanted<'_>>> = HashMap::new();
+        let mut values = false;
         for (rule, pattern) in rules {
             let Some(pattern) = pattern else { continue };
             let key = match rule.target.kind() {
                 Ok(TargetKind::Operation { window, .. }) => (TimingKind::Operation, window),
                 Ok(TargetKind::Event { window, .. }) => (TimingKind::Event, window),
+                Ok(TargetKind::Gauge(_) | TargetKind::Counter(_)) => {
+                    values = true;
+                    continue;
+                }
                 _ => continue,
             };
             needs.entry(key).or_default().push((pattern, &rule.target.tags));
+        }
+        if values {
+            let other = self.app.other_metrics(self.now_ms);
+            let counters = other.counters.into_iter().map(|(k, v)| (k, v.last_minute)).collect();
+            let gauges = other.gauges.into_iter().collect();
+            self.values = Some((counters, gauges));
         }
         for ((kind, window), wanted) in needs {
             let keep = |key: &str| {
@@ -162,21 +175,12 @@ impl<'a> Context<'a> {
         }
     }
 
-    fn values(&mut self) -> &(HashMap<String, f64>, HashMap<String, f64>) {
-        let (app, now_ms) = (self.app, self.now_ms);
-        self.values.get_or_insert_with(|| {
-            let other = app.other_metrics(now_ms);
-            let counters = other.counters.into_iter().map(|(k, v)| (k, v.last_minute)).collect();
-            let gauges = other.gauges.into_iter().collect();
-            (counters, gauges)
-        })
-    }
-
-    /// What `rule` sees now: one entry per matching series.
-    pub fn observe(&mut self, rule: &Rule, pattern: Option<&Pattern>) -> Vec<Seen> {
+    /// What `rule` sees now: one entry per matching series (none for a counter or gauge
+    /// rule that [`Self::prepare`] was not given).
+    pub fn observe(&self, rule: &Rule, pattern: Option<&Pattern>) -> Vec<Seen<'_>> {
         let single = |value: Option<f64>, label: &'static str, name: &'static str| {
             vec![Seen {
-                series: HOST_SERIES.to_string(),
+                series: HOST_SERIES,
                 source: Source::Fixed(label, name),
                 observation: value
                     .filter(|v| v.is_finite())
@@ -196,14 +200,14 @@ impl<'a> Context<'a> {
             Ok(TargetKind::Event { stat, window, .. }) => {
                 self.timings(rule, pattern, TimingKind::Event, stat, window, "event")
             }
-            Ok(TargetKind::Gauge(_)) => {
-                let Some(pattern) = pattern else { return Vec::new() };
-                named(&self.values().1, pattern, "gauge")
-            }
-            Ok(TargetKind::Counter(_)) => {
-                let Some(pattern) = pattern else { return Vec::new() };
-                named(&self.values().0, pattern, "counter")
-            }
+            Ok(TargetKind::Gauge(_)) => match (pattern, &self.values) {
+                (Some(pattern), Some((_, gauges))) => named(gauges, pattern, "gauge"),
+                _ => Vec::new(),
+            },
+            Ok(TargetKind::Counter(_)) => match (pattern, &self.values) {
+                (Some(pattern), Some((counters, _))) => named(counters, pattern, "counter"),
+                _ => Vec::new(),
+            },
             Err(_) => Vec::new(),
         }
     }
@@ -216,7 +220,7 @@ impl<'a> Context<'a> {
         stat: OpStat,
         window: Window,
         label: &'static str,
-    ) -> Vec<Seen> {
+    ) -> Vec<Seen<'_>> {
         let Some(pattern) = pattern else { return Vec::new() };
         let Some(all) = self.summaries.get(&(kind, window)) else { return Vec::new() };
         all.iter()
@@ -232,7 +236,7 @@ impl<'a> Context<'a> {
                 } else {
                     Observation::Value(value)
                 };
-                Seen { series: s.name.clone(), source: Source::Series(label), observation }
+                Seen { series: &s.name, source: Source::Series(label), observation }
             })
             .collect()
     }
@@ -243,12 +247,16 @@ fn has_tags(key: &str, wanted: &BTreeMap<String, String>) -> bool {
     wanted.iter().all(|(k, v)| tags::tags_of(key).any(|(tk, tv)| tk == k && tv == v))
 }
 
-fn named(values: &HashMap<String, f64>, pattern: &Pattern, label: &'static str) -> Vec<Seen> {
+fn named<'c>(
+    values: &'c HashMap<String, f64>,
+    pattern: &Pattern,
+    label: &'static str,
+) -> Vec<Seen<'c>> {
     let mut seen: Vec<Seen> = values
         .iter()
         .filter(|(name, _)| pattern.matches(name))
         .map(|(name, value)| Seen {
-            series: name.clone(),
+            series: name,
             source: Source::Series(label),
             observation: if value.is_finite() {
                 Observation::Value(*value)
@@ -257,7 +265,7 @@ fn named(values: &HashMap<String, f64>, pattern: &Pattern, label: &'static str) 
             },
         })
         .collect();
-    seen.sort_by(|a, b| a.series.cmp(&b.series));
+    seen.sort_by(|a, b| a.series.cmp(b.series));
     seen
 }
 

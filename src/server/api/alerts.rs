@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use super::range;
-use crate::model::alerts::{AlertHistory, Rule, RuleError, RulesView, Silence};
+use crate::model::alerts::{AlertHistory, Rule, RuleError, RulesView, Silence, MAX_SPAN_LABELS};
 use crate::server::alerts::RuleChangeError;
 use crate::server::error::{decode_json, ApiError};
 use crate::server::state::AppState;
@@ -302,12 +302,16 @@ pub async fn spans(
 }
 
 /// The firing spans overlapping `span` of the instances whose labels hold every one of
-/// `labels` (the REST route and the charts' bands).
+/// `labels` (at most [`MAX_SPAN_LABELS`]; the REST route and the charts' bands).
 pub async fn query_spans(
     state: &AppState,
     span: range::TimeRange,
     labels: Vec<(String, String)>,
 ) -> Result<crate::model::alerts::AlertSpans, ApiError> {
+    if labels.len() > MAX_SPAN_LABELS {
+        let words = format!("labels: at most {MAX_SPAN_LABELS} (got {})", labels.len());
+        return Err(ApiError::bad_field("labels", words));
+    }
     state.limits.queries.check()?;
     let store = state.store.clone();
     let (spans, truncated) = tokio::task::spawn_blocking(move || {

@@ -330,7 +330,7 @@ impl AppMetrics {
         now_ms: u64,
         keep: impl Fn(&str) -> bool,
     ) -> Vec<OperationSummary> {
-        self.lock().registry(kind).series_summaries(window, now_ms, keep)
+        self.lock().registry_mut(kind).series_summaries(window, now_ms, keep)
     }
 
     /// One name's statistics over every tag set `selection` keeps, merged.

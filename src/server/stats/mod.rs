@@ -59,7 +59,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use crate::model::ops::{LatencyThresholds, OperationDetail, OperationSummary, Window};
-use series::{Aggregate, Series, RETENTION_SECS};
+use series::{Aggregate, Figures, Series, RETENTION_SECS};
 
 /// Samples stamped further ahead of `now_ms` than this (the allowed clock skew) are refused.
 pub const MAX_FUTURE_MS: u64 = 60_000;
@@ -239,21 +239,25 @@ impl OperationRegistry {
 
     /// A summary of each series whose key `keep` accepts and that has samples in `window`,
     /// named by its key, in no set order: no grouping, sorting or merging (the alert engine
-    /// reads series one by one, every tick).
+    /// reads series one by one, every tick). Each series is first brought up to `now_ms` (as
+    /// recording a sample would), so that its window is read in place with at most the
+    /// current second's samples added.
     pub fn series_summaries(
-        &self,
+        &mut self,
         window: Window,
         now_ms: u64,
         keep: impl Fn(&str) -> bool,
     ) -> Vec<OperationSummary> {
         let cur_sec = now_ms / 1000;
         let span = covered_secs(window, self.origin_ms, now_ms);
+        let thresholds = &self.cfg.thresholds;
         self.series
-            .iter()
+            .iter_mut()
             .filter(|(key, _)| keep(key))
             .filter_map(|(key, series)| {
-                let stats = series.stats(window, cur_sec)?;
-                Some(summarize(key, Some(window), &stats, &self.cfg.thresholds, span))
+                series.maintain(cur_sec);
+                let figures = series.view(window, cur_sec)?.figures();
+                Some(summarize(key, Some(window), &figures, thresholds, span))
             })
             .collect()
     }
@@ -287,7 +291,8 @@ impl OperationRegistry {
                 merged = all;
                 &merged
             };
-            let mut summary = summarize(name, Some(window), stats, &self.cfg.thresholds, span);
+            let mut summary =
+                summarize(name, Some(window), &stats.figures(), &self.cfg.thresholds, span);
             summary.tags.clone_from(tags);
             out.push(summary);
         }
@@ -335,7 +340,7 @@ impl OperationRegistry {
             return None;
         }
         let span = covered_secs(window, self.origin_ms, now_ms);
-        let summary = summarize(name, Some(window), &stats, &self.cfg.thresholds, span);
+        let summary = summarize(name, Some(window), &stats.figures(), &self.cfg.thresholds, span);
         let cutoff = series::cutoff_sec(window, cur_sec);
         let points = read::latency_series(
             kept.iter().flat_map(|s| s.window(cutoff)),
@@ -362,9 +367,9 @@ impl OperationRegistry {
         self.series
             .iter()
             .map(|(key, series)| {
-                let summary = series
-                    .stats(window, cur_sec)
-                    .map(|stats| summarize(key, Some(window), &stats, &self.cfg.thresholds, span));
+                let summary = series.stats(window, cur_sec).map(|stats| {
+                    summarize(key, Some(window), &stats.figures(), &self.cfg.thresholds, span)
+                });
                 (&**key, summary, series.lifetime)
             })
             .collect()
@@ -532,13 +537,13 @@ fn success_pct(count: u64, error_count: u64) -> f64 {
 fn summarize(
     name: &str,
     window: Option<Window>,
-    stats: &Aggregate,
+    stats: &Figures,
     thresholds: &LatencyThresholds,
     span_secs: u64,
 ) -> OperationSummary {
     let (count, min_ms, max_ms) = (stats.count, stats.min_ms, stats.max_ms);
     let error_count = stats.errors.min(count);
-    let [p50_ms, p90_ms, p95_ms, p99_ms] = read::summary_quantiles(&stats.bins, min_ms, max_ms);
+    let [p50_ms, p90_ms, p95_ms, p99_ms] = stats.quantiles;
     OperationSummary {
         name: name.to_owned(),
         tags: Default::default(),
@@ -549,7 +554,7 @@ fn summarize(
         success_pct: success_pct(count, error_count),
         error_count,
         min_ms,
-        mean_ms: (stats.sum_ms() / count.max(1) as f64).max(min_ms).min(max_ms),
+        mean_ms: (stats.sum_ms / count.max(1) as f64).max(min_ms).min(max_ms),
         max_ms,
         p50_ms,
         p90_ms,

@@ -278,7 +278,8 @@ impl RangeStats {
         span_secs: u64,
         thresholds: &LatencyThresholds,
     ) -> Option<OperationSummary> {
-        (self.agg.count > 0).then(|| super::summarize(name, None, &self.agg, thresholds, span_secs))
+        (self.agg.count > 0)
+            .then(|| super::summarize(name, None, &self.agg.figures(), thresholds, span_secs))
     }
 
     pub fn histogram(&self) -> Vec<HistogramBin> {
@@ -287,7 +288,7 @@ impl RangeStats {
 
     /// p50, p90, p95, p99.
     pub fn summary_quantiles(&self) -> [f64; 4] {
-        summary_quantiles(&self.agg.bins, self.agg.min_ms, self.agg.max_ms)
+        summary_quantiles(&self.agg.bins, &[], self.agg.min_ms, self.agg.max_ms)
     }
 }
 

@@ -16,6 +16,7 @@
 use std::borrow::Cow;
 use std::collections::VecDeque;
 
+use super::read::summary_quantiles;
 use super::rollup::Rollup;
 use super::sketch::{key_of, BucketBins, Key, WindowBins};
 use crate::model::ops::Window;
@@ -269,6 +270,56 @@ impl Aggregate {
             max_ms = max_ms.max(b.max_ms);
         }
         (self.min_ms, self.max_ms, self.extremes_exact) = (min_ms, max_ms, true);
+    }
+}
+
+/// What a summary reads of a set of samples: exact figures and p50, p90, p95, p99.
+#[derive(Debug, PartialEq)]
+pub(super) struct Figures {
+    pub(super) count: u64,
+    pub(super) errors: u64,
+    pub(super) sum_ms: f64,
+    pub(super) min_ms: f64,
+    pub(super) max_ms: f64,
+    pub(super) quantiles: [f64; 4],
+}
+
+impl Aggregate {
+    pub(super) fn figures(&self) -> Figures {
+        Figures {
+            count: self.count,
+            errors: self.errors,
+            sum_ms: self.sum_ms(),
+            min_ms: self.min_ms,
+            max_ms: self.max_ms,
+            quantiles: summary_quantiles(&self.bins, &[], self.min_ms, self.max_ms),
+        }
+    }
+}
+
+/// A window read in place: the running aggregate's bins plus corrections (see
+/// [`Series::view`]).
+pub(super) struct View<'a> {
+    bins: &'a WindowBins,
+    /// Bin corrections sorted by key, one per key.
+    delta: Vec<(Key, i64)>,
+    count: u64,
+    errors: u64,
+    sum_ns: u128,
+    min_ms: f64,
+    max_ms: f64,
+}
+
+impl View<'_> {
+    pub(super) fn figures(&self) -> Figures {
+        Figures {
+            count: self.count,
+            errors: self.errors,
+            sum_ms: self.sum_ns as f64 / 1e6,
+            min_ms: self.min_ms,
+            max_ms: self.max_ms,
+            quantiles: summary_quantiles(self.bins, &self.delta, self.min_ms, self.max_ms),
+        }
     }
 }
 
@@ -567,6 +618,61 @@ impl Series {
             }
         };
         (agg.count > 0).then_some(agg)
+    }
+
+    /// Figures of `window` at `cur_sec`, or `None` when it holds no sample: like
+    /// [`Self::stats`], but reading the running aggregate's bins in place, with the few
+    /// corrections kept aside, so that nothing the size of the bins is copied (the alert
+    /// engine reads every series every tick).
+    pub(super) fn view(&self, window: Window, cur_sec: u64) -> Option<View<'_>> {
+        let held = &self.windows[window_index(window)];
+        let mut view = View {
+            bins: &held.bins,
+            delta: Vec::new(),
+            count: held.count,
+            errors: held.errors,
+            sum_ns: held.sum_ns,
+            min_ms: held.min_ms,
+            max_ms: held.max_ms,
+        };
+        let mut rescan = !held.extremes_exact;
+        self.for_each_correction(window, cur_sec, |b, add| {
+            if add {
+                view.count = view.count.saturating_add(b.count);
+                view.errors = view.errors.saturating_add(b.errors);
+                view.sum_ns = view.sum_ns.saturating_add(b.sum_ns);
+                view.min_ms = view.min_ms.min(b.min_ms);
+                view.max_ms = view.max_ms.max(b.max_ms);
+            } else {
+                view.count = view.count.saturating_sub(b.count);
+                view.errors = view.errors.saturating_sub(b.errors);
+                view.sum_ns = view.sum_ns.saturating_sub(b.sum_ns);
+                rescan = true;
+            }
+            let sign = if add { 1 } else { -1 };
+            b.bins
+                .for_each(|k, c| view.delta.push((k, sign * i64::try_from(c).unwrap_or(i64::MAX))));
+        });
+        if view.count == 0 {
+            return None;
+        }
+        if rescan {
+            let (mut min_ms, mut max_ms) = (f64::INFINITY, f64::NEG_INFINITY);
+            for b in self.window(cutoff_sec(window, cur_sec)) {
+                min_ms = min_ms.min(b.min_ms);
+                max_ms = max_ms.max(b.max_ms);
+            }
+            (view.min_ms, view.max_ms) = (min_ms, max_ms);
+        }
+        view.delta.sort_unstable_by_key(|(k, _)| *k);
+        view.delta.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                kept.1 = kept.1.saturating_add(later.1);
+            }
+            same
+        });
+        Some(view)
     }
 
     /// Count, errors and sum (ms) of `window` at `cur_sec`, without touching the bins.

@@ -230,14 +230,48 @@ impl WindowBins {
         }
     }
 
+    /// Every non-empty bin, in ascending order (zero bin first).
+    fn iter(&self) -> impl Iterator<Item = (Key, u64)> + '_ {
+        let first = i32::from(self.first_key);
+        let zero = (self.zero > 0).then_some((None, self.zero));
+        let dense = self.counts.iter().enumerate().filter(|(_, c)| **c > 0);
+        zero.into_iter().chain(dense.map(move |(i, &c)| (Some((first + i as i32) as i16), c)))
+    }
+
     /// Calls `f` with every non-empty bin, in ascending order (zero bin first).
     pub(super) fn for_each(&self, mut f: impl FnMut(Key, u64)) {
-        if self.zero > 0 {
-            f(None, self.zero);
-        }
-        for (i, &c) in self.counts.iter().enumerate() {
+        self.iter().for_each(|(k, c)| f(k, c));
+    }
+
+    /// Calls `f` with every non-empty bin of these bins plus `delta`, in ascending order,
+    /// without copying the bins. `delta` is sorted by key with one entry per key: counts to
+    /// add or, when negative, to take away (a bin taken below zero reads as empty).
+    pub(super) fn for_each_with(&self, delta: &[(Key, i64)], mut f: impl FnMut(Key, u64)) {
+        let mut held = self.iter().peekable();
+        let mut delta = delta.iter().copied().peekable();
+        loop {
+            let (key, c) = match (held.peek().copied(), delta.peek().copied()) {
+                (None, None) => break,
+                (Some((k, c)), Some((dk, d))) if k == dk => {
+                    held.next();
+                    delta.next();
+                    (k, c.saturating_add_signed(d))
+                }
+                (Some((k, c)), Some((dk, _))) if k < dk => {
+                    held.next();
+                    (k, c)
+                }
+                (Some((k, c)), None) => {
+                    held.next();
+                    (k, c)
+                }
+                (_, Some((dk, d))) => {
+                    delta.next();
+                    (dk, 0u64.saturating_add_signed(d))
+                }
+            };
             if c > 0 {
-                f(Some((i32::from(self.first_key) + i as i32) as i16), c);
+                f(key, c);
             }
         }
     }

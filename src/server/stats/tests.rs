@@ -711,6 +711,11 @@ fn random_steps_keep_window_bins_exact(seed: u64) {
                 assert_eq!(got, want, "seed {seed}, step {step}, {w:?}");
                 let (count, errors, _) = series.totals(w, query_now / 1000);
                 assert_eq!((count, errors), want.map_or((0, 0), |w| (w.0, w.1)));
+                // Read in place, the window says the same as the merge from scratch.
+                let viewed = series.view(w, query_now / 1000).map(|v| v.figures());
+                let scratch = series.scratch(w, query_now / 1000);
+                let want = (scratch.count > 0).then(|| scratch.figures());
+                assert_eq!(viewed, want, "view: seed {seed}, step {step}, {w:?}");
             }
         }
     }

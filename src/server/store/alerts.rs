@@ -347,6 +347,20 @@ pub fn spans(
             labels.iter().all(|(k, v)| held.get(k) == Some(v))
         }
     };
+    // Memory stays bounded whatever the range holds: open spans are at most one per
+    // instance, and the ended ones are cut back to the longest MAX_SPANS whenever twice that
+    // many have piled up.
+    let length = |s: &AlertSpan| s.to_ms.unwrap_or(to_ms).saturating_sub(s.from_ms);
+    let keep_longest = |spans: &mut Vec<AlertSpan>| {
+        if spans.len() > MAX_SPANS {
+            spans.sort_by_key(|s| std::cmp::Reverse(length(s)));
+            spans.truncate(MAX_SPANS);
+            true
+        } else {
+            false
+        }
+    };
+    let mut truncated = false;
     let mut open: HashMap<String, AlertSpan> = HashMap::new();
     let mut done = Vec::new();
     let mut apply = |row: Row, at_ms: u64| {
@@ -366,6 +380,9 @@ pub fn spans(
             if at_ms > span.from_ms {
                 span.to_ms = Some(at_ms);
                 done.push(span);
+                if done.len() >= 2 * MAX_SPANS {
+                    truncated |= keep_longest(&mut done);
+                }
             }
         }
     };
@@ -383,12 +400,65 @@ pub fn spans(
         }
     }
     done.extend(open.into_values());
-    let truncated = done.len() > MAX_SPANS;
-    if truncated {
-        let length = |s: &AlertSpan| s.to_ms.unwrap_or(to_ms).saturating_sub(s.from_ms);
-        done.sort_by_key(|s| std::cmp::Reverse(length(s)));
-        done.truncate(MAX_SPANS);
-    }
+    truncated |= keep_longest(&mut done);
     done.sort_by(|a, b| (a.from_ms, &a.rule, &a.series).cmp(&(b.from_ms, &b.rule, &b.series)));
     Ok((done, truncated))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(id: u64, at_ms: u64, instance: &str, to: AlertState) -> AlertWrite {
+        AlertWrite::Event(Box::new(AlertEvent {
+            id,
+            at_ms,
+            rule: "slow".into(),
+            instance: instance.into(),
+            series: instance.into(),
+            labels: Default::default(),
+            from: AlertState::Inactive,
+            to,
+            severity: Some(Severity::Warning),
+            value: None,
+            threshold: None,
+            note: String::new(),
+            notifications: Vec::new(),
+        }))
+    }
+
+    #[test]
+    fn spans_keep_the_longest_when_the_range_holds_too_many() {
+        let sql = super::super::schema::sql();
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::super::schema::migrations(&sql).to_latest(&mut conn).unwrap();
+        // 5 × MAX_SPANS spans of one instance each, instance i firing for i + 1 seconds, one
+        // after another; then one still firing at the end of the range.
+        let n = 5 * MAX_SPANS as u64;
+        let mut writes = Vec::new();
+        let mut at = 1_000_000;
+        for i in 0..n {
+            writes.push(event(2 * i, at, &format!("i{i}"), AlertState::Firing));
+            at += (i + 1) * 1000;
+            writes.push(event(2 * i + 1, at, &format!("i{i}"), AlertState::Resolved));
+        }
+        writes.push(event(2 * n, at, "open", AlertState::Firing));
+        apply(&conn, &writes).unwrap();
+        let to = at + 10_000_000;
+        let (kept, truncated) = spans(&conn, 0, to, &[]).unwrap();
+        assert!(truncated);
+        assert_eq!(kept.len(), MAX_SPANS);
+        // The open span is the longest; then the 199 longest closed ones.
+        let mut lengths: Vec<u64> =
+            kept.iter().map(|s| s.to_ms.unwrap_or(to) - s.from_ms).collect();
+        lengths.sort_unstable();
+        let shortest_kept = (n - MAX_SPANS as u64 + 2) * 1000;
+        assert_eq!(lengths.first().copied(), Some(shortest_kept), "{lengths:?}");
+        assert!(kept.iter().any(|s| s.series == "open" && s.to_ms.is_none()));
+        assert!(kept.windows(2).all(|w| w[0].from_ms <= w[1].from_ms), "oldest first");
+        // Few enough: all of them, not truncated.
+        let (some, truncated) = spans(&conn, 0, 1_000_000 + 10_000, &[]).unwrap();
+        assert!(!truncated);
+        assert_eq!(some.len(), 4);
+    }
 }
