@@ -5,6 +5,7 @@ pub mod alerts;
 pub mod history;
 pub mod live;
 pub mod ops;
+pub mod reports;
 pub mod tags;
 pub mod values;
 

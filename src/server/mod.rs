@@ -19,6 +19,7 @@ pub mod outbound;
 pub mod prometheus;
 pub mod publisher;
 pub mod recorder;
+pub mod reports;
 pub mod security;
 pub mod state;
 pub mod stats;
@@ -154,6 +155,7 @@ pub fn build_state(config: ServeConfig, shutdown: CancellationToken) -> anyhow::
         collector,
         store,
         alerts,
+        reports: Arc::new(reports::Reports::new(Default::default())),
         auth: auth::Auth::new(config.token.clone(), config.auth),
         origins,
         limits: limits::RateLimits::shared(),

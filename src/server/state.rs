@@ -45,6 +45,8 @@ pub struct AppState {
     pub store: Store,
     /// Alert rules, their instances, silences and notifications.
     pub alerts: Arc<Alerts>,
+    /// Saved reports and the report cache.
+    pub reports: Arc<crate::server::reports::Reports>,
     /// Cancelled when the server starts shutting down; long-lived tasks and sockets watch it.
     pub shutdown: CancellationToken,
 }

@@ -11,6 +11,7 @@ pub mod alerts;
 pub mod history;
 pub mod ops;
 pub mod range;
+pub mod reports;
 
 use super::auth::require_token;
 use super::metrics::TimingKind;
@@ -33,6 +34,9 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/api/v1/alerts/silences", post(alerts::create_silence))
         .route("/api/v1/alerts/silences/{id}", delete(alerts::delete_silence))
         .route("/api/v1/alerts/{id}/ack", post(alerts::acknowledge).delete(alerts::acknowledge))
+        .route("/api/v1/reports", post(reports::create))
+        .route("/api/v1/reports/{id}", delete(reports::delete))
+        .route("/api/v1/cache/clear", post(reports::cache_clear))
         .route_layer(middleware::from_fn_with_state(state.auth.clone(), require_token));
     Router::new()
         .route("/ws", get(crate::server::live::socket::upgrade))
@@ -64,6 +68,11 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/api/v1/alerts/history", get(alerts::history))
         .route("/api/v1/alerts/spans", get(alerts::spans))
         .route("/api/v1/recommendations", get(alerts::recommendations))
+        .route("/api/v1/reports", get(reports::list))
+        .route("/api/v1/reports/{id}", get(reports::get))
+        .route("/api/v1/reports/{id}/sections/{section}", get(reports::section))
+        .route("/api/v1/compare", post(reports::compare))
+        .route("/api/v1/cache/stats", get(reports::cache_stats))
         .route("/api/v1/metrics", get(ops::other_metrics))
         .route("/metrics", get(crate::server::prometheus::metrics))
         .merge(guarded)

@@ -164,7 +164,7 @@ pub async fn detail(
     Ok(Json(OperationDetailAnswer { window, detail }))
 }
 
-pub(super) fn internal() -> ApiError {
+pub fn internal() -> ApiError {
     ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the statistics query failed")
 }
 

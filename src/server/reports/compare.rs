@@ -17,9 +17,10 @@
 //!   [`Verdict::NeedMoreData`] and neither p-value nor interval is stated.
 //! * **Test.** Two-sided Mann–Whitney U on the per-window values, normal approximation with
 //!   tie correction (average ranks; variance `m·n/12·((N+1) − Σ(t³−t)/(N(N−1)))`) and
-//!   continuity correction (`|U − m·n/2| − 0.5`). With at least 8 windows a side the
-//!   approximation is within about 0.01 of the exact p-value near 0.05. The normal tail uses
-//!   the Numerical Recipes `erfcc` Chebyshev fit, relative error below 1.2e-7 for every x.
+//!   continuity correction (`|U − m·n/2| − 0.5`). With at least 8 windows a side and no ties
+//!   the approximation is within 0.006 of the exact p-value for exact p in 0.005..0.2, and
+//!   slightly above it near 0.05 (checked for 8+8, 10+10 and 8+20 windows). The normal tail
+//!   uses the Numerical Recipes `erfcc` Chebyshev fit, relative error below 1.2e-7 for all x.
 //! * **Interval.** The Hodges–Lehmann shift (after − before) of the per-window values with its
 //!   distribution-free 95 % interval: the k-th smallest and k-th largest of the `m·n` pairwise
 //!   differences, `k = round(m·n/2 − 1.96·sqrt(m·n·(m+n+1)/12))` (normal approximation, no
@@ -29,11 +30,14 @@
 //! * **Verdict.** A change is significant when p < [`SIGNIFICANCE`], the interval excludes 0 on
 //!   the side of the point change, and `|change_pct|` reaches the floor
 //!   `max(2·relative_error·100, noise_pct)`: twice the sketch's relative error (each side's
-//!   quantile may be off by it, in opposite directions), and `noise_pct =
-//!   1.4826·MAD/median/sqrt(m)·100` of the before side's `m` per-window values (the standard
-//!   error of a mean of `m` windows, from a robust spread). Lower latency is
-//!   [`Verdict::Improved`], higher is [`Verdict::Regressed`]; anything else is
-//!   [`Verdict::NoChange`].
+//!   quantile may be off by it, in opposite directions), and the before side's window noise
+//!   `noise_pct = 1.96·√2·1.4826·MAD/median/sqrt(m)·100` of its `m` per-window values: the
+//!   half-width of a 95 % band for the difference of two sides of `m` windows with that
+//!   robust spread, so the point change itself must stand out of its own noise. (With the
+//!   bare `1.4826·MAD/median/sqrt(m)` the floor hardly ever binds beyond the test: measured
+//!   on identical log-normal sides, 40 windows of 200 samples, p95 was called changed in
+//!   4.5 % of 2,000 trials; with the band, 3.1 %.) Lower latency is [`Verdict::Improved`],
+//!   higher is [`Verdict::Regressed`]; anything else is [`Verdict::NoChange`].
 //! * **Point estimate.** `change_pct` compares the overall quantiles; it is a different
 //!   estimator from the interval's (per-window shift), so it may, rarely, fall outside it.
 //!
@@ -42,8 +46,11 @@
 //! [`Verdict::NoChange`] (unless [`Verdict::NeedMoreData`]), and any percentage that would
 //! not be finite is left out.
 
+use std::f64::consts::SQRT_2;
+
 use serde::{Deserialize, Serialize};
-use std::fmt;
+
+pub use crate::model::reports::{QuantileChange, Verdict};
 
 /// Fewest usable windows a side needs before a quantile gets a p-value, an interval and a
 /// verdict other than [`Verdict::NeedMoreData`].
@@ -77,8 +84,9 @@ corrections). The 95 % interval is the Hodges-Lehmann shift of the per-window qu
 (distribution-free, from the pairwise differences; large inputs are thinned systematically), \
 in percent of the before quantile. A change is reported as improved or regressed only when \
 p < 0.05, the interval excludes zero, and the change is at least the floor: the larger of \
-twice the sketch's relative error and the before side's window-to-window noise \
-(1.4826 x MAD / median / sqrt(windows)). Otherwise it is shown as '~' (no change shown).";
+twice the sketch's relative error and the 95 % noise band of a difference between two sides \
+with the before side's window-to-window spread (1.96 x sqrt(2) x 1.4826 x MAD / median / \
+sqrt(windows)). Otherwise it is shown as '~' (no change shown).";
 
 /// `Φ⁻¹(0.975)`: the normal quantile of a two-sided 95 % interval.
 const Z_95: f64 = 1.959_963_984_540_054;
@@ -97,52 +105,6 @@ pub struct WindowQuantiles {
     pub p95_ms: f64,
     /// 99th percentile latency of the window, ms.
     pub p99_ms: f64,
-}
-
-/// What a comparison concludes about one quantile.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    /// Significantly lower latency after.
-    Improved,
-    /// Significantly higher latency after.
-    Regressed,
-    /// No change shown: not significant, or below the floor (displayed as `~`).
-    NoChange,
-    /// Fewer than [`MIN_WINDOWS`] usable windows on a side.
-    NeedMoreData,
-}
-
-impl fmt::Display for Verdict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Verdict::Improved => "improved",
-            Verdict::Regressed => "regressed",
-            Verdict::NoChange => "~",
-            Verdict::NeedMoreData => "need more data",
-        })
-    }
-}
-
-/// The comparison of one quantile.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct QuantileChange {
-    /// The before side's overall quantile, ms (0 when unknown).
-    pub before_ms: f64,
-    /// The after side's overall quantile, ms (0 when unknown).
-    pub after_ms: f64,
-    /// (after - before) / before in %, None when before is 0.
-    pub change_pct: Option<f64>,
-    /// Confidence interval (95 %) of the change in %, None when it cannot be stated.
-    pub interval_pct: Option<(f64, f64)>,
-    /// Two-sided p-value of the Mann–Whitney U test on the per-window values, None with too few windows.
-    pub p_value: Option<f64>,
-    /// What the figures above allow one to say.
-    pub verdict: Verdict,
-    /// Before windows usable for this quantile (enough samples, finite values).
-    pub windows_before: usize,
-    /// After windows usable for this quantile (enough samples, finite values).
-    pub windows_after: usize,
 }
 
 /// One side (before or after) of a comparison, borrowed from the caller.
@@ -191,7 +153,8 @@ pub fn compare(before: &Side<'_>, after: &Side<'_>, relative_error: f64) -> Comp
     }
 }
 
-/// Geometric mean of after/before ratios across operations, as a change in % (benchstat's geomean row: a summary, not a test); None when no pair has both sides > 0.
+/// Geometric mean of after/before ratios across operations, as a change in % (benchstat's
+/// geomean row: a summary, not a test); None when no pair has both sides > 0.
 /// Pairs are `(before, after)` in any common unit; pairs with a side that is not a finite
 /// number above 0 are left out.
 pub fn geomean_change_pct(pairs: impl IntoIterator<Item = (f64, f64)>) -> Option<f64> {
@@ -329,8 +292,9 @@ fn usable_values(windows: &[WindowQuantiles], q: Quantile) -> Vec<f64> {
     values
 }
 
-/// The before side's window-to-window noise in %: `1.4826·MAD/median/sqrt(m)·100` of the
-/// sorted values `xs`; None when the median is not above 0 (no relative scale).
+/// The before side's window noise in %: `1.96·√2·1.4826·MAD/median/sqrt(m)·100` of the
+/// sorted values `xs` (95 % band of a difference of two sides of `m` windows); None when the
+/// median is not above 0 (no relative scale).
 fn noise_pct(xs: &[f64]) -> Option<f64> {
     let median = median_sorted(xs)?;
     if median <= 0.0 {
@@ -340,7 +304,7 @@ fn noise_pct(xs: &[f64]) -> Option<f64> {
     deviations.sort_unstable_by(f64::total_cmp);
     let mad = median_sorted(&deviations)?;
     let m = xs.len() as f64;
-    finite(MAD_TO_SIGMA * mad / median / m.sqrt() * 100.0)
+    finite(Z_95 * SQRT_2 * MAD_TO_SIGMA * mad / median / m.sqrt() * 100.0)
 }
 
 /// Median of sorted values; None when empty.
@@ -349,7 +313,7 @@ fn median_sorted(sorted: &[f64]) -> Option<f64> {
     if sorted.len() % 2 == 1 {
         sorted.get(mid).copied()
     } else {
-        Some((sorted.get(mid.checked_sub(1)?)? + sorted.get(mid)?) / 2.0)
+        Some(f64::midpoint(*sorted.get(mid.checked_sub(1)?)?, *sorted.get(mid)?))
     }
 }
 
@@ -383,11 +347,11 @@ fn mann_whitney(xs: &[f64], ys: &[f64]) -> MannWhitney {
     let u = rank_sum_x - m * (m + 1.0) / 2.0;
     let tie_share = if total > 1.0 { tie_sum / (total * (total - 1.0)) } else { 0.0 };
     let variance = m * n / 12.0 * ((total + 1.0) - tie_share);
-    if !(variance > 0.0) {
+    if !variance.is_finite() || variance <= 0.0 {
         return MannWhitney { u, z: 0.0, p_value: 1.0 };
     }
     let z = ((u - m * n / 2.0).abs() - 0.5).max(0.0) / variance.sqrt();
-    MannWhitney { u, z, p_value: erfc(z / std::f64::consts::SQRT_2).clamp(0.0, 1.0) }
+    MannWhitney { u, z, p_value: erfc(z / SQRT_2).clamp(0.0, 1.0) }
 }
 
 /// Complementary error function, Numerical Recipes `erfcc` (Chebyshev fit): relative error
@@ -503,10 +467,14 @@ fn is_positive(v: f64) -> bool {
 mod tests {
     use super::*;
 
-    /// splitmix64: a small, seeded, well-mixed PRNG.
-    struct Rng(u64);
+    /// splitmix64 (a small, seeded, well-mixed PRNG) and a spare Box–Muller normal.
+    struct Rng(u64, Option<f64>);
 
     impl Rng {
+        fn new(seed: u64) -> Self {
+            Rng(seed, None)
+        }
+
         fn next_u64(&mut self) -> u64 {
             self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
             let mut z = self.0;
@@ -520,10 +488,15 @@ mod tests {
             ((self.next_u64() >> 11) as f64 + 1.0) / (1_u64 << 53) as f64
         }
 
-        /// Standard normal (Box–Muller).
+        /// Standard normal (Box–Muller, both values of each pair used).
         fn normal(&mut self) -> f64 {
+            if let Some(z) = self.1.take() {
+                return z;
+            }
             let (u1, u2) = (self.uniform(), self.uniform());
-            (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+            let (r, angle) = ((-2.0 * u1.ln()).sqrt(), std::f64::consts::TAU * u2);
+            self.1 = Some(r * angle.sin());
+            r * angle.cos()
         }
 
         /// Log-normal latency, ms.
@@ -579,13 +552,15 @@ mod tests {
             });
             all.extend(w);
         }
-        all.sort_unstable_by(f64::total_cmp);
-        let overall = [0.50, 0.95, 0.99].map(|q| nearest_rank(&all, q));
+        let overall = [0.50, 0.95, 0.99].map(|q| {
+            let rank = ((q * all.len() as f64).ceil() as usize).clamp(1, all.len());
+            *all.select_nth_unstable_by(rank - 1, f64::total_cmp).1
+        });
         SideData { windows: out, overall, count: all.len() as u64 }
     }
 
     fn run(seed: u64, windows: usize, per_window: usize, scale: f64, sigma: f64) -> Comparison {
-        let mut rng = Rng(seed);
+        let mut rng = Rng::new(seed);
         let before = simulate(&mut rng, windows, per_window, 1.0, sigma);
         let after = simulate(&mut rng, windows, per_window, scale, sigma);
         compare(&before.side(), &after.side(), 0.01)
@@ -604,12 +579,12 @@ mod tests {
 
     #[test]
     fn same_distribution_is_no_change_in_at_least_95_percent_of_trials() {
-        let trials = 200;
+        let trials = 1000;
         let no_change = (0..trials)
             .filter(|&seed| run(1000 + seed, 40, 200, 1.0, 0.5).p95.verdict == Verdict::NoChange)
             .count();
         println!("same distribution: p95 NoChange in {no_change} of {trials} trials");
-        assert!(no_change >= 190, "NoChange in only {no_change} of {trials} trials");
+        assert!(no_change >= 950, "NoChange in only {no_change} of {trials} trials");
     }
 
     #[test]
@@ -653,7 +628,7 @@ mod tests {
 
     #[test]
     fn shift_below_the_floor_is_no_change_even_when_significant() {
-        let mut rng = Rng(11);
+        let mut rng = Rng::new(11);
         let before = simulate(&mut rng, 200, 1000, 1.0, 0.1);
         let after = simulate(&mut rng, 200, 1000, 1.005, 0.1);
         let q = compare(&before.side(), &after.side(), 0.01).p95;
@@ -663,6 +638,25 @@ mod tests {
         // With a ten times finer sketch the floor drops to 0.2 % and the shift counts.
         let q = compare(&before.side(), &after.side(), 0.001).p95;
         assert_eq!(q.verdict, Verdict::Regressed, "{q:?}");
+    }
+
+    #[test]
+    fn verdict_needs_p_interval_and_floor_to_agree() {
+        use Verdict::{Improved, NoChange, Regressed};
+        let table = [
+            (Some(10.0), 0.01, Some((1.0, 20.0)), Some(2.0), Regressed),
+            (Some(-10.0), 0.01, Some((-20.0, -1.0)), Some(2.0), Improved),
+            (Some(10.0), 0.2, Some((1.0, 20.0)), Some(2.0), NoChange),
+            (Some(10.0), 0.01, Some((-1.0, 20.0)), Some(2.0), NoChange),
+            (Some(1.5), 0.01, Some((1.0, 2.0)), Some(2.0), NoChange),
+            (Some(-10.0), 0.01, Some((1.0, 20.0)), Some(2.0), NoChange),
+            (None, 0.01, Some((1.0, 20.0)), Some(2.0), NoChange),
+            (Some(10.0), 0.01, None, Some(2.0), NoChange),
+            (Some(10.0), 0.01, Some((1.0, 20.0)), None, NoChange),
+        ];
+        for (change, p, interval, floor, want) in table {
+            assert_eq!(verdict(change, p, interval, floor), want, "{change:?} {p} {interval:?}");
+        }
     }
 
     #[test]
@@ -732,8 +726,8 @@ mod tests {
 
     #[test]
     fn degenerate_inputs_never_panic_nor_give_nan() {
-        let good = simulate(&mut Rng(17), 10, 200, 1.0, 0.5);
-        let mut bad = simulate(&mut Rng(19), 10, 200, 1.0, 0.5);
+        let good = simulate(&mut Rng::new(17), 10, 200, 1.0, 0.5);
+        let mut bad = simulate(&mut Rng::new(19), 10, 200, 1.0, 0.5);
         bad.windows[0].p95_ms = f64::NAN;
         bad.windows[1].p99_ms = f64::INFINITY;
         bad.windows[2].p50_ms = -1.0;
@@ -746,7 +740,13 @@ mod tests {
         let nan =
             Side { windows: &[], p50_ms: f64::NAN, p95_ms: f64::INFINITY, p99_ms: -3.0, count: 9 };
         let tiny = Side { p95_ms: 1e-320, ..good.side() };
-        let sides = [good.side(), bad.side(), empty, zero, nan, tiny];
+        let huge_windows =
+            vec![
+                WindowQuantiles { count: 200, p50_ms: 1.0, p95_ms: f64::MAX, p99_ms: f64::MAX };
+                9
+            ];
+        let huge = Side { windows: &huge_windows, p95_ms: f64::MAX, ..good.side() };
+        let sides = [good.side(), bad.side(), empty, zero, nan, tiny, huge];
         for before in &sides {
             for after in &sides {
                 for rel in [0.01, f64::NAN, -1.0, f64::INFINITY] {
@@ -777,21 +777,6 @@ mod tests {
         assert!((skipped + 50.0).abs() < 1e-9, "{skipped}");
         assert_eq!(geomean_change_pct([(0.0, 1.0), (1.0, -1.0)]), None);
         assert_eq!(geomean_change_pct(std::iter::empty()), None);
-    }
-
-    #[test]
-    #[ignore]
-    fn explore_null() {
-        let trials = 2000;
-        let (mut sig, mut fp, mut fp50, mut fp99) = (0, 0, 0, 0);
-        for seed in 0..trials {
-            let c = run(50_000 + seed, 40, 200, 1.0, 0.5);
-            if c.p95.p_value.unwrap() < 0.05 { sig += 1; }
-            if c.p95.verdict != Verdict::NoChange { fp += 1; }
-            if c.p50.verdict != Verdict::NoChange { fp50 += 1; }
-            if c.p99.verdict != Verdict::NoChange { fp99 += 1; }
-        }
-        println!("p<0.05: {sig}, p95 fp {fp}, p50 fp {fp50}, p99 fp {fp99} of {trials}");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use integer_encoding::VarInt;
 
 use super::read::{histogram, summary_quantiles};
 use super::series::Aggregate;
-use super::sketch::{key_of, Key, RankWalk, WindowBins};
+use super::sketch::{key_of, value_of, Key, RankWalk, WindowBins};
 use crate::model::ops::{HistogramBin, LatencyThresholds, OperationSummary};
 
 /// Count, errors, sum, min, max and sparse bins of one series over one period.
@@ -284,6 +284,33 @@ impl RangeStats {
 
     pub fn histogram(&self) -> Vec<HistogramBin> {
         histogram(&self.agg.bins, self.agg.min_ms, self.agg.max_ms)
+    }
+
+    /// Apdex at `t_ms`: (satisfied + tolerating / 2) / count, where satisfied samples took at
+    /// most `t_ms` and tolerating ones at most `4 × t_ms`, each judged by its sketch bin (so
+    /// within the sketch's relative error of the thresholds); failures count as frustrated.
+    /// `None` without samples.
+    pub fn apdex(&self, t_ms: f64) -> Option<f64> {
+        let count = self.agg.count;
+        if count == 0 {
+            return None;
+        }
+        let (mut satisfied, mut tolerating) = (0u64, 0u64);
+        self.agg.bins.for_each(|k, c| {
+            let v = value_of(k);
+            if v <= t_ms {
+                satisfied += c;
+            } else if v <= 4.0 * t_ms {
+                tolerating += c;
+            }
+        });
+        // Failures are frustrated whatever their duration: take them from the best first.
+        let errors = self.agg.errors.min(count);
+        let from_satisfied = errors.min(satisfied);
+        let satisfied = satisfied - from_satisfied;
+        let tolerating = tolerating.saturating_sub(errors - from_satisfied);
+        let score = (satisfied as f64 + tolerating as f64 / 2.0) / count as f64;
+        Some(score.clamp(0.0, 1.0))
     }
 
     /// p50, p90, p95, p99.

@@ -22,6 +22,7 @@
 pub mod alerts;
 pub mod host;
 pub mod query;
+pub mod reports;
 pub mod schema;
 mod writer;
 
@@ -220,6 +221,8 @@ enum Command {
     Host(Box<Sample>),
     /// Changes to the alert tables (never refused while recording is paused).
     Alerts(Vec<alerts::AlertWrite>),
+    /// A change to the report table, answered (see [`reports::ReportWrite`]).
+    Report(reports::ReportWrite, std::sync::mpsc::Sender<Result<u64, String>>),
     /// Replies once everything sent before it is committed.
     Flush(std::sync::mpsc::Sender<()>),
     /// Deletes every row older than the given Unix ms; replies with the rows deleted.
@@ -340,6 +343,15 @@ impl Store {
             return false;
         }
         rx.recv_timeout(timeout).is_ok()
+    }
+
+    /// Applies a change to the report table and waits for its answer (blocking; not refused
+    /// while recording is paused: reports are not recorded metrics).
+    pub fn write_report(&self, write: reports::ReportWrite) -> Result<u64, String> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.stats.queued.fetch_add(1, Ordering::Relaxed);
+        self.tx.send(Command::Report(write, tx)).map_err(|_| "the store is closed".to_string())?;
+        rx.recv().map_err(|_| "the store is closed".to_string())?
     }
 
     /// Deletes every row older than `before_ms` (blocking); the rows deleted.

@@ -311,6 +311,43 @@ fn range_stats_part(
     Ok(by_series.into_values().collect())
 }
 
+/// Calls `f(at_ms, key, rollup)` for every stored row of a series of `kind` over the plan
+/// (minute or hour rows), oldest first; the key (name and tags) is built once per series.
+pub fn scan_timings(
+    conn: &Connection,
+    kind: SeriesKind,
+    plan: &Plan,
+    mut f: impl FnMut(u64, &str, &Rollup),
+) -> rusqlite::Result<()> {
+    let mut keys: HashMap<i64, String> = HashMap::new();
+    let mut rollup = Rollup::default();
+    for &(table, lo, hi) in &plan.parts {
+        let sql = format!(
+            "SELECT t.series, s.name, s.tags, t.count, t.errors, t.sum_ms, t.min_ms, t.max_ms, \
+             t.bins, t.at_ms FROM {table} t JOIN series s ON s.id = t.series \
+             WHERE t.at_ms >= ?1 AND t.at_ms < ?2 AND s.kind = ?3 ORDER BY t.at_ms"
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query(params![lo as i64, hi as i64, kind.code()])?;
+        while let Some(row) = rows.next()? {
+            if !rollup_into(row, 3, &mut rollup)? {
+                continue;
+            }
+            let id: i64 = row.get(0)?;
+            let at = row.get::<_, i64>(9)?.max(0) as u64;
+            let key = match keys.entry(id) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    let (name, tags): (String, String) = (row.get(1)?, row.get(2)?);
+                    e.insert(tags::join(&name, &tags))
+                }
+            };
+            f(at, key, &rollup);
+        }
+    }
+    Ok(())
+}
+
 /// The ids of the series of `name` (one per tag set) whose key `keep` accepts.
 fn series_ids(
     conn: &Connection,

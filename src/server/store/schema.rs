@@ -110,12 +110,20 @@ fn v3() -> String {
         .to_string()
 }
 
+/// Saved reports: what was asked (JSON, `model::reports::ReportSpec`) and, for a closed
+/// range, the sections once computed (JSON), so that a report is computed once.
+fn v4() -> String {
+    "CREATE TABLE report (id INTEGER PRIMARY KEY, name TEXT NOT NULL, spec TEXT NOT NULL,
+         created_ms INTEGER NOT NULL, size_bytes INTEGER NOT NULL DEFAULT 0, sections TEXT);"
+        .to_string()
+}
+
 /// The schema version this build writes.
-pub const LATEST: usize = 3;
+pub const LATEST: usize = 4;
 
 /// Every migration SQL, oldest first (owned: built from the field and table lists).
 pub fn sql() -> Vec<String> {
-    vec![v1(), v2(), v3()]
+    vec![v1(), v2(), v3(), v4()]
 }
 
 /// The migrations over `sql` (which must outlive them).

@@ -107,6 +107,13 @@ impl Writer {
                             tx.commit()?;
                             Ok(rows)
                         }),
+                        Command::Report(write, reply) => {
+                            let answer = super::reports::apply(&self.conn, &write);
+                            if let Err(e) = &answer {
+                                self.note_error(e);
+                            }
+                            let _ = reply.send(answer.map_err(|e| e.to_string()));
+                        }
                         Command::Flush(reply) => {
                             let _ = reply.send(());
                         }

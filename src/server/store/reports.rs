@@ -1,0 +1,97 @@
+//! The report table: saved reports (what was asked, as JSON of `model::reports::ReportSpec`)
+//! and, for closed ranges, their computed sections (JSON), written once. Writes go through the
+//! writer thread ([`ReportWrite`], answered: creating a report needs its id); reads run on the
+//! read connections.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::model::reports::{ReportInfo, ReportSpec, Section};
+
+/// Most reports kept; creating one more is refused until one is deleted.
+pub const MAX_REPORTS: u64 = 1_000;
+
+/// One change to the report table.
+#[derive(Clone, Debug)]
+pub enum ReportWrite {
+    /// A new report; answers its id (0 when [`MAX_REPORTS`] are kept already).
+    Insert { spec: Box<ReportSpec>, created_ms: u64 },
+    /// The computed sections of a closed report; answers the rows changed.
+    SaveSections { id: u64, sections: String },
+    /// Answers the rows deleted (0: no such report).
+    Delete { id: u64 },
+}
+
+/// Applies `write` on the writer's connection; what it answers (see [`ReportWrite`]).
+pub(super) fn apply(conn: &Connection, write: &ReportWrite) -> rusqlite::Result<u64> {
+    match write {
+        ReportWrite::Insert { spec, created_ms } => {
+            let kept: i64 = conn.query_row("SELECT count(*) FROM report", [], |r| r.get(0))?;
+            if kept.max(0) as u64 >= MAX_REPORTS {
+                return Ok(0);
+            }
+            let body = serde_json::to_string(spec).unwrap_or_default();
+            conn.execute(
+                "INSERT INTO report (name, spec, created_ms) VALUES (?1, ?2, ?3)",
+                params![spec.name, body, *created_ms as i64],
+            )?;
+            Ok(conn.last_insert_rowid().max(0) as u64)
+        }
+        ReportWrite::SaveSections { id, sections } => {
+            let changed = conn.execute(
+                "UPDATE report SET sections = ?2, size_bytes = ?3 WHERE id = ?1",
+                params![*id as i64, sections, sections.len() as i64],
+            )?;
+            Ok(changed as u64)
+        }
+        ReportWrite::Delete { id } => {
+            Ok(conn.execute("DELETE FROM report WHERE id = ?1", [*id as i64])? as u64)
+        }
+    }
+}
+
+fn info_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<ReportInfo>> {
+    let (id, spec, created, size): (i64, String, i64, i64) =
+        (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
+    let Ok(spec) = serde_json::from_str::<ReportSpec>(&spec) else {
+        tracing::warn!(id, "A stored report could not be read; it is left out.");
+        return Ok(None);
+    };
+    Ok(Some(ReportInfo {
+        id: id.max(0) as u64,
+        spec,
+        created_ms: created.max(0) as u64,
+        size_bytes: size.max(0) as u64,
+    }))
+}
+
+/// Every saved report, newest first.
+pub fn list(conn: &Connection) -> rusqlite::Result<Vec<ReportInfo>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, spec, created_ms, size_bytes FROM report ORDER BY id DESC LIMIT ?1",
+    )?;
+    let mut rows = stmt.query([MAX_REPORTS as i64])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.extend(info_from(row)?);
+    }
+    Ok(out)
+}
+
+/// One report and its saved sections (closed reports once computed).
+pub fn get(conn: &Connection, id: u64) -> rusqlite::Result<Option<(ReportInfo, Vec<Section>)>> {
+    let found = conn
+        .prepare_cached(
+            "SELECT id, spec, created_ms, size_bytes, sections FROM report WHERE id = ?1",
+        )?
+        .query_row([id.min(i64::MAX as u64) as i64], |row| {
+            let sections: Option<String> = row.get(4)?;
+            Ok((info_from(row)?, sections))
+        })
+        .optional()?;
+    Ok(found.and_then(|(info, sections)| {
+        let sections = sections
+            .and_then(|s| serde_json::from_str::<Vec<Section>>(&s).ok())
+            .unwrap_or_default();
+        info.map(|info| (info, sections))
+    }))
+}
