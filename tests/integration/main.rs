@@ -11,5 +11,6 @@ mod http;
 mod ingest;
 mod live;
 mod prometheus;
+mod reports;
 mod store;
 mod support;

@@ -1,0 +1,247 @@
+//! Reports and comparisons from the outside: a report over a stored period says what
+//! happened (exact counts, its sections), its comparison with a baseline finds the
+//! operation that slowed down and not the one that did not, bad requests are 400 naming the
+//! field (404 for unknown ids), the cache statistics move, and deleting works.
+
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use serde_json::Value;
+
+use crate::support::{json, TestApp};
+
+const MINUTE: u64 = 60_000;
+/// Minutes of data on each side.
+const MINUTES: u64 = 30;
+/// Samples per minute of each operation.
+const PER_MINUTE: u64 = 40;
+
+async fn call(app: &TestApp, method: &str, uri: &str, body: Option<&str>) -> (StatusCode, Value) {
+    let mut request = Request::builder().method(method).uri(uri);
+    if body.is_some() {
+        request = request.header("content-type", "application/json");
+    }
+    let response =
+        app.send(request.body(Body::from(body.unwrap_or("").to_string())).unwrap()).await;
+    let status = response.status();
+    if status == StatusCode::NO_CONTENT {
+        return (status, Value::Null);
+    }
+    json(response).await
+}
+
+/// A duration that varies within and across minutes: 20–60 ms times `scale`.
+fn duration(minute: u64, i: u64, scale: f64) -> f64 {
+    let spread = ((minute * 7 + i * 13) % 41) as f64;
+    (20.0 + spread) * scale
+}
+
+/// Backfills `MINUTES` minutes from `start` of `api.same` (unchanged) and `api.slow`
+/// (`slow_scale` times slower), one failure in 40 for `api.slow`.
+async fn backfill(app: &TestApp, start: u64, slow_scale: f64) {
+    for minute in 0..MINUTES {
+        let at = start + minute * MINUTE + 1_000;
+        let mut items = Vec::new();
+        for i in 0..PER_MINUTE {
+            let same = duration(minute, i, 1.0);
+            let slow = duration(minute, i, slow_scale);
+            let failed = i == 0;
+            items.push(format!(
+                r#"{{"name":"api.same","duration_ms":{same},"timestamp_ms":{}}}"#,
+                at + i
+            ));
+            items.push(format!(
+                r#"{{"name":"api.slow","duration_ms":{slow},"timestamp_ms":{},"success":{}}}"#,
+                at + i,
+                !failed
+            ));
+        }
+        let (status, body) =
+            app.ingest(&format!(r#"{{"operations":[{}]}}"#, items.join(","))).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    }
+}
+
+/// Waits until the store answers `count` samples of `name` over `[from, to)`.
+async fn wait_stored(app: &TestApp, name: &str, from: u64, to: u64, count: u64) {
+    let started = Instant::now();
+    loop {
+        let (_, body) = app.get_json(&format!("/api/v1/operations?from={from}&to={to}")).await;
+        let found = body["operations"]
+            .as_array()
+            .and_then(|ops| ops.iter().find(|o| o["name"] == name))
+            .and_then(|o| o["count"].as_u64());
+        if found == Some(count) {
+            return;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "never stored: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await; // poll interval
+    }
+}
+
+#[tokio::test]
+async fn a_report_with_a_baseline_finds_what_slowed_down() {
+    let app = TestApp::new();
+    let now = vitals::server::now_ms();
+    let hour = now - now % MINUTE;
+    // Baseline: 4 h ago; the report's period: 2 h ago, with api.slow 40 % slower.
+    let (before, after) = (hour - 4 * 60 * MINUTE, hour - 2 * 60 * MINUTE);
+    backfill(&app, before, 1.0).await;
+    backfill(&app, after, 1.4).await;
+    let total = MINUTES * PER_MINUTE;
+    wait_stored(&app, "api.slow", before, before + MINUTES * MINUTE, total).await;
+    wait_stored(&app, "api.slow", after, after + MINUTES * MINUTE, total).await;
+    wait_stored(&app, "api.same", after, after + MINUTES * MINUTE, total).await;
+
+    let request = format!(
+        r#"{{"name":"after the deploy","from":{after},"to":{},
+             "scope":{{"operations":"api.*"}},
+             "baseline":{{"from":{before},"to":{}}}}}"#,
+        after + MINUTES * MINUTE,
+        before + MINUTES * MINUTE
+    );
+    let (status, created) = call(&app, "POST", "/api/v1/reports", Some(&request)).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_u64().unwrap();
+    assert_eq!(created["urls"]["page"], format!("/reports/{id}"));
+
+    // Summary: exact counts of the scope.
+    let (status, summary) =
+        call(&app, "GET", &format!("/api/v1/reports/{id}/sections/summary"), None).await;
+    assert_eq!(status, StatusCode::OK, "{summary}");
+    assert_eq!(summary["body"]["count"], 2 * total, "{summary}");
+    assert_eq!(summary["body"]["operations"], 2);
+    let error_pct = summary["body"]["error_pct"].as_f64().unwrap();
+    assert!((error_pct - 100.0 * MINUTES as f64 / (2 * total) as f64).abs() < 1e-9);
+
+    // Operations: one row each, Apdex within 0..=1; Errors: only api.slow failed.
+    let (_, ops) =
+        call(&app, "GET", &format!("/api/v1/reports/{id}/sections/operations"), None).await;
+    let rows = ops["body"]["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{ops}");
+    assert!(rows.iter().all(|r| (0.0..=1.0).contains(&r["apdex"].as_f64().unwrap())));
+    let (_, errors) =
+        call(&app, "GET", &format!("/api/v1/reports/{id}/sections/errors"), None).await;
+    let names: Vec<&str> = errors["body"]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["api.slow"], "{errors}");
+
+    // Comparison: api.slow regressed, api.same no significant change, per-minute windows.
+    let (status, cmp) =
+        call(&app, "GET", &format!("/api/v1/reports/{id}/sections/comparison"), None).await;
+    assert_eq!(status, StatusCode::OK, "{cmp}");
+    let row = |name: &str| {
+        cmp["body"]["rows"].as_array().unwrap().iter().find(|r| r["name"] == name).unwrap().clone()
+    };
+    let (slow, same) = (row("api.slow"), row("api.same"));
+    assert_eq!(slow["p95"]["verdict"], "regressed", "{slow}");
+    assert_eq!(slow["p50"]["verdict"], "regressed", "{slow}");
+    let change = slow["p95"]["change_pct"].as_f64().unwrap();
+    assert!((30.0..=50.0).contains(&change), "{slow}");
+    assert_eq!(same["p95"]["verdict"], "no_change", "{same}");
+    assert_eq!(same["p50"]["verdict"], "no_change", "{same}");
+    assert_eq!(slow["windows_before"], MINUTES);
+    assert_eq!(cmp["body"]["window_ms"], MINUTE);
+    assert!(cmp["body"]["method"].as_str().unwrap().contains("window"));
+
+    // Every section at once, in page order; a closed report is computed once (cache hits).
+    let (status, report) = call(&app, "GET", &format!("/api/v1/reports/{id}"), None).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let ids: Vec<&str> =
+        report["sections"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 10);
+    assert_eq!(ids[0], "summary");
+    let (_, stats) = call(&app, "GET", "/api/v1/cache/stats", None).await;
+    let closed = stats["kinds"].as_array().unwrap().iter().find(|k| k["kind"] == "closed").unwrap();
+    assert!(closed["hits"].as_u64().unwrap() >= 4, "{stats}");
+    assert_eq!(closed["entries"], 10, "{stats}");
+    let (_, list) = call(&app, "GET", "/api/v1/reports", None).await;
+    let listed = &list["reports"][0];
+    assert_eq!(
+        (listed["id"].as_u64(), listed["spec"]["name"].as_str()),
+        (Some(id), Some("after the deploy"))
+    );
+    assert!(listed["size_bytes"].as_u64().unwrap() > 0, "its sections are saved: {list}");
+
+    // The same comparison asked directly, and by tag sides over one range.
+    let direct = format!(
+        r#"{{"before":{{"from":{before},"to":{}}},"after":{{"report":{id}}}}}"#,
+        before + MINUTES * MINUTE
+    );
+    let (status, answer) = call(&app, "POST", "/api/v1/compare", Some(&direct)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let slow = answer["rows"].as_array().unwrap().iter().find(|r| r["name"] == "api.slow").unwrap();
+    assert_eq!(slow["p95"]["verdict"], "regressed");
+
+    // Deleting: 204, then 404 for it and its sections.
+    let (status, _) = call(&app, "DELETE", &format!("/api/v1/reports/{id}"), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = call(&app, "GET", &format!("/api/v1/reports/{id}"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+}
+
+#[tokio::test]
+async fn an_empty_range_is_a_report_that_says_so_and_bad_requests_name_the_field() {
+    let app = TestApp::new();
+    let (status, created) =
+        call(&app, "POST", "/api/v1/reports", Some(r#"{"name":"quiet","from":"-1h"}"#)).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_u64().unwrap();
+    let (status, summary) =
+        call(&app, "GET", &format!("/api/v1/reports/{id}/sections/summary"), None).await;
+    assert_eq!(status, StatusCode::OK, "{summary}");
+    assert!(summary["empty"].as_str().unwrap().contains("no operation"), "{summary}");
+    let (_, cmp) =
+        call(&app, "GET", &format!("/api/v1/reports/{id}/sections/comparison"), None).await;
+    assert_eq!(cmp["empty"], "no baseline was set for this report", "{cmp}");
+    // A live report ("the last hour") is cached for the live TTL.
+    call(&app, "GET", &format!("/api/v1/reports/{id}/sections/summary"), None).await;
+    let (_, stats) = call(&app, "GET", "/api/v1/cache/stats", None).await;
+    let live = stats["kinds"].as_array().unwrap().iter().find(|k| k["kind"] == "live").unwrap();
+    assert_eq!((live["hits"].as_u64(), live["ttl_secs"].as_u64()), (Some(1), Some(60)), "{stats}");
+    let (status, cleared) = call(&app, "POST", "/api/v1/cache/clear?kind=live", None).await;
+    assert_eq!((status, cleared["cleared"].as_u64()), (StatusCode::OK, Some(2)), "{cleared}");
+
+    for (body, field) in [
+        (r#"{"name":"","from":"-1h"}"#, "name"),
+        (r#"{"name":"x","from":"-1h","to":"-2h"}"#, "from"),
+        (r#"{"name":"x","from":"whenever"}"#, "from"),
+        (r#"{"name":"x","from":"-1h","scope":{"operations":"api.[x"}}"#, "scope.operations"),
+        (r#"{"name":"x","from":"-2h","to":"-1h","baseline":{"from":"-90m"}}"#, "baseline"),
+        (r#"{"name":"x","from":"-1h","apdex_t_ms":-5}"#, "apdex_t_ms"),
+        (r#"{"name":"x","from":"-1h","colour":"red"}"#, "colour"),
+    ] {
+        let (status, answer) = call(&app, "POST", "/api/v1/reports", Some(body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");
+        assert_eq!(answer["field"], field, "{body}: {answer}");
+    }
+    for (method, uri, status, field) in [
+        ("GET", "/api/v1/reports/999", StatusCode::NOT_FOUND, "id"),
+        ("GET", "/api/v1/reports/abc", StatusCode::BAD_REQUEST, "id"),
+        ("GET", "/api/v1/reports/1/sections/nope", StatusCode::BAD_REQUEST, "section"),
+        ("DELETE", "/api/v1/reports/999", StatusCode::NOT_FOUND, "id"),
+        ("POST", "/api/v1/cache/clear?kind=all-of-it", StatusCode::BAD_REQUEST, "kind"),
+    ] {
+        let (got, answer) = call(&app, method, uri, None).await;
+        assert_eq!((got, answer["field"].as_str()), (status, Some(field)), "{uri}: {answer}");
+    }
+    let (status, answer) = call(
+        &app,
+        "POST",
+        "/api/v1/compare",
+        Some(r#"{"before":{"tag":"version"},"after":{"tag":"version:2"}}"#),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("before")),
+        "{answer}"
+    );
+    let (status, _) = call(&app, "GET", "/api/v1/alerts", None).await;
+    assert_eq!(status, StatusCode::OK, "the server answers after the bad requests");
+}
