@@ -10,8 +10,12 @@ use leptos_router::{
 use crate::components::live::{provide_live, AlertsBadge, LiveBadge, PauseToggle};
 use crate::model::PRODUCT_NAME;
 use crate::pages::{
-    alerts::AlertsPage, dashboard::DashboardPage, not_found::NotFoundPage,
-    operations::OperationsPage, reports::ReportsPage, values::ValuesPage,
+    alerts::AlertsPage,
+    dashboard::DashboardPage,
+    not_found::NotFoundPage,
+    operations::OperationsPage,
+    reports::{ReportPage, ReportsPage},
+    values::ValuesPage,
 };
 
 /// The complete HTML document rendered on the server around [`App`].
@@ -74,6 +78,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("values") view=ValuesPage ssr=SsrMode::Async />
                     <Route path=path!("alerts") view=AlertsPage />
                     <Route path=path!("reports") view=ReportsPage />
+                    <Route path=path!("reports/:id") view=ReportPage ssr=SsrMode::Async />
                 </Routes>
             </main>
         </Router>

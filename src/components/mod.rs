@@ -8,3 +8,4 @@ pub mod live_socket;
 pub mod metric_card;
 pub mod range;
 pub mod tags;
+pub mod visible;

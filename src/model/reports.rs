@@ -97,6 +97,15 @@ pub struct CompareRequest {
     pub scope: Scope,
 }
 
+/// Why a change was refused, naming the field when one is at fault (the page shows it next
+/// to the field).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Refused {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    pub error: String,
+}
+
 /// A report as saved: closed ranges are fixed; a live one (`-1h` to `now`) covers the last
 /// `live_ms` whenever it is computed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

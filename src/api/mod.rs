@@ -2,6 +2,8 @@
 //! under `/rpc/`: a door of their own, apart from the documented `/api/v1` routes that external
 //! clients use. Being POSTs, they are same-origin only (`security::check_origin`).
 
+pub mod reports;
+
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 use leptos::server_fn::error::ServerFnError;
@@ -241,13 +243,15 @@ pub async fn get_value_history(
 /// Refuses a change unless the request is signed in (the token, or a session from `/login`)
 /// when the server has a token; without one, every same-origin request may change alerts.
 #[cfg(feature = "ssr")]
-async fn require_signed_in(state: &crate::server::state::AppState) -> Result<(), ServerFnError> {
+pub(crate) async fn require_signed_in(
+    state: &crate::server::state::AppState,
+) -> Result<(), ServerFnError> {
     let headers: axum::http::HeaderMap =
         leptos_axum::extract().await.map_err(|e| ServerFnError::new(e.to_string()))?;
     if state.auth.authenticated(&headers) {
         Ok(())
     } else {
-        Err(ServerFnError::new("sign in to change alerts: this server needs its token"))
+        Err(ServerFnError::new("sign in to make changes: this server needs its token"))
     }
 }
 

@@ -1,0 +1,63 @@
+//! The Reports pages' server functions: the same owner (`server::reports`) as the REST routes.
+//! Saving and deleting need sign-in when the server has a token.
+
+use leptos::prelude::*;
+use leptos::server_fn::codec::Json;
+use leptos::server_fn::error::ServerFnError;
+
+use crate::model::reports::{
+    Created, Refused, ReportInfo, ReportList, ReportRequest, Section, SectionId,
+};
+
+#[cfg(feature = "ssr")]
+fn refused(e: crate::server::error::ApiError) -> Refused {
+    Refused { field: e.field, error: e.error }
+}
+
+/// Saved reports, newest first.
+#[server(prefix = "/rpc", endpoint = "reports/list")]
+pub async fn list_reports() -> Result<ReportList, ServerFnError> {
+    let state = crate::server::state::expect_state()?;
+    let reports =
+        crate::server::reports::list(&state).await.map_err(|e| ServerFnError::new(e.error))?;
+    Ok(ReportList { reports })
+}
+
+/// Saves a new report; a refused request is an answer naming its field.
+#[server(prefix = "/rpc", endpoint = "reports/create", input = Json)]
+pub async fn create_report(
+    request: ReportRequest,
+) -> Result<Result<Created, Refused>, ServerFnError> {
+    let state = crate::server::state::expect_state()?;
+    super::require_signed_in(&state).await?;
+    Ok(crate::server::reports::create(&state, request).await.map_err(refused))
+}
+
+/// Deletes a report.
+#[server(prefix = "/rpc", endpoint = "reports/delete")]
+pub async fn delete_report(id: u64) -> Result<Result<(), Refused>, ServerFnError> {
+    let state = crate::server::state::expect_state()?;
+    super::require_signed_in(&state).await?;
+    Ok(crate::server::reports::delete(&state, id).await.map_err(refused))
+}
+
+/// A report's name, range and scope; `None` when there is no such report.
+#[server(prefix = "/rpc", endpoint = "reports/info")]
+pub async fn get_report_info(id: u64) -> Result<Option<ReportInfo>, ServerFnError> {
+    let state = crate::server::state::expect_state()?;
+    match crate::server::reports::info(&state, id).await {
+        Ok(info) => Ok(Some(info)),
+        Err(e) if e.status == axum::http::StatusCode::NOT_FOUND => Ok(None),
+        Err(e) => Err(ServerFnError::new(e.error)),
+    }
+}
+
+/// One section of a report (cached; see `server::reports`).
+#[server(prefix = "/rpc", endpoint = "reports/section", input = Json)]
+pub async fn get_report_section(id: u64, section: SectionId) -> Result<Section, ServerFnError> {
+    let state = crate::server::state::expect_state()?;
+    crate::server::reports::section(&state, id, section)
+        .await
+        .map(|s| s.as_ref().clone())
+        .map_err(|e| ServerFnError::new(e.error))
+}
