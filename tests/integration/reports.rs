@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::Value;
 
-use crate::support::{json, TestApp};
+use crate::support::{body_text, json, TestApp};
 
 const MINUTE: u64 = 60_000;
 /// Minutes of data on each side.
@@ -167,6 +167,26 @@ async fn a_report_with_a_baseline_finds_what_slowed_down() {
         (Some(id), Some("after the deploy"))
     );
     assert!(listed["size_bytes"].as_u64().unwrap() > 0, "its sections are saved: {list}");
+
+    // Exports: one self-contained HTML file (no script, no external URL), Markdown tables.
+    let response = app.get(&format!("/api/v1/reports/{id}.html")).await;
+    assert_eq!(response.headers()["content-type"], "text/html; charset=utf-8");
+    let page = body_text(response).await;
+    assert!(page.starts_with("<!DOCTYPE html>") && page.contains("<style>"), "{}", &page[..200]);
+    assert!(page.contains("after the deploy") && page.contains("api.slow"));
+    assert!(page.contains("<svg"), "the charts are inline SVG");
+    for outside in ["<script", "<link", "src=\"http", "href=\"http", "url(http"] {
+        assert!(!page.contains(outside), "the export refers outside: {outside}");
+    }
+    assert_eq!(page.matches("data-section=").count(), 10);
+    let markdown = body_text(app.get(&format!("/api/v1/reports/{id}.md")).await).await;
+    assert!(markdown.starts_with("# after the deploy"), "{markdown}");
+    assert!(markdown.contains("| Operation | p95 Before | p95 After |"), "{markdown}");
+    let slow_line =
+        markdown.lines().find(|l| l.starts_with("| api.slow | ") && l.contains("regressed"));
+    assert!(slow_line.is_some(), "{markdown}");
+    let (status, body) = call(&app, "GET", &format!("/api/v1/reports/{id}.pdf"), None).await;
+    assert_eq!((status, body["field"].as_str()), (StatusCode::BAD_REQUEST, Some("format")));
 
     // The same comparison asked directly, and by tag sides over one range.
     let direct = format!(

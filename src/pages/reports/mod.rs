@@ -14,6 +14,7 @@ use crate::api::reports::{create_report, delete_report, list_reports};
 use crate::charts::rfc3339_utc;
 use crate::model::reports::{RangeArg, Refused, ReportRequest, Scope, TimeArg};
 pub use report::ReportPage;
+pub use sections::section_view;
 
 /// The range presets of the form: label and `from` (to now).
 const PRESETS: [(&str, &str); 4] =

@@ -96,6 +96,11 @@ fn ReportBody(info: ReportInfo, full: bool) -> impl IntoView {
                 {move || format!("{} of {total} sections loaded", loaded.get())}
             </p>
             <noscript><a href=format!("/reports/{id}?full=1")>"Show every section"</a></noscript>
+            <p class="downloads" data-testid="report-downloads">"Download: "
+                <a href=format!("/api/v1/reports/{id}.html") download="" data-testid="download-html">"HTML"</a>" · "
+                <a href=format!("/api/v1/reports/{id}.md") download="" data-testid="download-md">"Markdown"</a>" · "
+                <a href=format!("/api/v1/reports/{id}.json") download="" data-testid="download-json">"JSON"</a>
+            </p>
             <p class="muted"><a href="/reports">"All reports"</a></p>
         </div>
         {SectionId::ALL

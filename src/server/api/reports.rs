@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
@@ -37,13 +37,45 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<ReportList>, Api
     Ok(Json(ReportList { reports: reports::list(&state).await? }))
 }
 
-/// `GET /api/v1/reports/{id}`: every section.
+/// `GET /api/v1/reports/{id}`: every section as JSON; `{id}.json`, `{id}.md` and `{id}.html`
+/// are the same report as a download (self-contained HTML, Markdown tables).
 pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let id = report_id(&id)?;
-    Ok(Json(reports::report(&state, id).await?).into_response())
+    let (number, format) = id.split_once('.').unwrap_or((&id, ""));
+    let id = report_id(number)?;
+    if !matches!(format, "" | "json" | "md" | "html") {
+        return Err(ApiError::bad_field(
+            "format",
+            format!("format: .json, .md or .html (got .{format})"),
+        ));
+    }
+    let report = reports::report(&state, id).await?;
+    let download = |kind: &'static str, ext: &str, body: String| {
+        let name = format!("attachment; filename=\"vitals-report-{id}.{ext}\"");
+        (
+            [
+                (header::CONTENT_TYPE, HeaderValue::from_static(kind)),
+                (
+                    header::CONTENT_DISPOSITION,
+                    HeaderValue::from_str(&name).unwrap_or(HeaderValue::from_static("attachment")),
+                ),
+            ],
+            body,
+        )
+            .into_response()
+    };
+    Ok(match format {
+        "md" => download("text/markdown; charset=utf-8", "md", reports::export::markdown(&report)),
+        "html" => download("text/html; charset=utf-8", "html", reports::export::html(&report)),
+        "json" => download(
+            "application/json",
+            "json",
+            serde_json::to_string_pretty(&report).unwrap_or_default(),
+        ),
+        _ => Json(report).into_response(),
+    })
 }
 
 /// `GET /api/v1/reports/{id}/sections/{section}`.

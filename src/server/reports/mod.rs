@@ -12,6 +12,7 @@
 pub mod cache;
 pub mod compare;
 pub mod comparison;
+pub mod export;
 pub mod sections;
 
 use std::collections::BTreeMap;
@@ -154,6 +155,8 @@ pub fn urls(id: u64) -> BTreeMap<String, String> {
     BTreeMap::from([
         ("page".to_string(), format!("/reports/{id}")),
         ("json".to_string(), format!("/api/v1/reports/{id}")),
+        ("html".to_string(), format!("/api/v1/reports/{id}.html")),
+        ("markdown".to_string(), format!("/api/v1/reports/{id}.md")),
     ])
 }
 

@@ -1,0 +1,102 @@
+// Reports: a report made on the page opens with its Summary already in the HTML; the other
+// sections are requested only as they near the viewport, keep their placeholder's height
+// until then, load in turn as the page scrolls, and all render without JavaScript.
+import { test, expect } from '@playwright/test';
+import { AppFrame } from '../pages/app';
+import { ReportsPage, sectionRequests } from '../pages/reports';
+
+const LOW = ['host', 'alerts', 'recommendations', 'comparison'];
+const ALL = [
+  'summary', 'operations', 'latency', 'throughput', 'distributions',
+  'errors', 'host', 'alerts', 'recommendations', 'comparison',
+];
+
+test('sections load as they scroll into view, and the report reads without JavaScript', async ({ page, browser, request }) => {
+  test.setTimeout(60_000);
+  const app = new AppFrame(page);
+  const reports = new ReportsPage(page);
+  await app.open('/reports');
+  await app.expectHydrated();
+  // A scope nothing matches: every section says so, whatever other specs sent.
+  const id = await reports.create('e2e lazy report', 'reports-spec.nothing.*');
+
+  // A fresh load of the report: count what the page asks for before any scroll.
+  const cacheBefore = await (await request.get('/api/v1/cache/stats')).json();
+  const asked = sectionRequests(page);
+  await page.setViewportSize({ width: 1280, height: 720 });
+  await app.open(`/reports/${id}`);
+  // The Summary came with the HTML (a range without data says so, in words).
+  await expect(reports.section('summary')).toContainText('no operation of this scope');
+  await app.expectHydrated();
+  await expect(reports.slot('operations')).toHaveAttribute('data-state', 'ready');
+  // Far below the fold: still waiting, at its placeholder's height, never requested.
+  for (const low of LOW) {
+    await expect(reports.slot(low)).toHaveAttribute('data-state', 'waiting');
+    const box = await reports.slot(low).boundingBox();
+    expect(box?.height, low).toBeGreaterThanOrEqual(320);
+  }
+  expect(asked).not.toContain('summary');
+  for (const low of LOW) expect(asked, `asked before scrolling: ${asked}`).not.toContain(low);
+
+  // Scrolling loads every section in turn.
+  for (const section of ALL.slice(1)) {
+    await reports.section(section).scrollIntoViewIfNeeded();
+    await expect(reports.slot(section)).toHaveAttribute('data-state', 'ready');
+  }
+  await expect(reports.progress()).toHaveText('10 of 10 sections loaded');
+  expect(new Set(asked)).toEqual(new Set(ALL.slice(1)));
+  await expect(reports.section('comparison')).toContainText('no baseline was set');
+  // The cache served none of them before (a new report) and counted each look-up.
+  const cacheAfter = await (await request.get('/api/v1/cache/stats')).json();
+  const looked = (stats: { kinds: { hits: number; misses: number }[] }) =>
+    stats.kinds.reduce((n, k) => n + k.hits + k.misses, 0);
+  expect(looked(cacheAfter) - looked(cacheBefore)).toBeGreaterThanOrEqual(ALL.length);
+  app.expectNoConsoleErrors();
+
+  // Without JavaScript, `?full=1` renders every section on the server.
+  const noJs = await browser.newContext({ javaScriptEnabled: false });
+  const plain = await noJs.newPage();
+  await plain.goto(`/reports/${id}`);
+  await expect(plain.locator('noscript')).toHaveCount(1);
+  await plain.goto(`/reports/${id}?full=1`);
+  await expect(plain.getByTestId('report-section')).toHaveCount(ALL.length);
+  await expect(plain.getByTestId('section-slot')).toHaveCount(0);
+  await expect(plain.getByText('Loading…')).toHaveCount(0);
+  await expect(plain.locator('[data-section="summary"]')).toContainText('no operation of this scope');
+  await expect(plain.locator('[data-section="comparison"]')).toContainText('no baseline was set');
+  await expect(plain.getByTestId('report-progress')).toHaveText('10 of 10 sections loaded');
+  // The HTML export is one file that reads the same with JavaScript off.
+  const exported = await request.get(`/api/v1/reports/${id}.html`);
+  expect(exported.headers()['content-disposition']).toContain(`vitals-report-${id}.html`);
+  await plain.setContent(await exported.text());
+  await expect(plain.locator('h1')).toHaveText('e2e lazy report');
+  await expect(plain.locator('[data-section]')).toHaveCount(ALL.length);
+  await expect(plain.locator('[data-section="summary"]')).toContainText('no operation of this scope');
+  await noJs.close();
+  await expect(page.getByTestId('download-html')).toHaveAttribute('href', `/api/v1/reports/${id}.html`);
+});
+
+test('a bad report is refused next to its field, and deleting removes it from the list', async ({ page }) => {
+  const app = new AppFrame(page);
+  const reports = new ReportsPage(page);
+  await app.open('/reports');
+  await app.expectHydrated();
+  await page.getByTestId('report-range').selectOption({ label: 'Custom' });
+  await page.getByTestId('report-from').fill('whenever');
+  await page.getByTestId('report-name-input').fill('e2e bad range');
+  await page.getByTestId('report-create').click();
+  await expect(page.locator('.field-error')).toContainText('from: must be Unix ms');
+  await expect(page).toHaveURL(/\/reports$/);
+
+  await page.getByTestId('report-range').selectOption({ label: 'Last hour' });
+  const id = await reports.create('e2e deleted report');
+  await app.open('/reports');
+  await app.expectHydrated();
+  const row = page.getByTestId('report-row').filter({ hasText: 'e2e deleted report' });
+  await expect(row).toHaveCount(1);
+  await row.getByTestId('report-delete').click();
+  await expect(row).toHaveCount(0);
+  await app.open(`/reports/${id}`);
+  await expect(page.getByRole('heading', { name: 'No such report' })).toBeVisible();
+  app.expectNoConsoleErrors();
+});
