@@ -182,15 +182,19 @@ pub enum VitalsMetric {
     StoreWriteErrors,
     /// Alert notifications that failed for good in the last minute.
     NotificationFailures,
+    /// Share of report-cache look-ups answered from the cache in the last minute, % (no
+    /// figure with fewer than ten look-ups).
+    ReportCacheHitPct,
 }
 
 impl VitalsMetric {
-    pub const ALL: [VitalsMetric; 5] = [
+    pub const ALL: [VitalsMetric; 6] = [
         VitalsMetric::WsTickP99Ms,
         VitalsMetric::StatsdDropped,
         VitalsMetric::StatsdMalformed,
         VitalsMetric::StoreWriteErrors,
         VitalsMetric::NotificationFailures,
+        VitalsMetric::ReportCacheHitPct,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -200,6 +204,7 @@ impl VitalsMetric {
             VitalsMetric::StatsdMalformed => "statsd_malformed",
             VitalsMetric::StoreWriteErrors => "store_write_errors",
             VitalsMetric::NotificationFailures => "notification_failures",
+            VitalsMetric::ReportCacheHitPct => "report_cache_hit_pct",
         }
     }
 
@@ -370,6 +375,7 @@ impl Target {
             },
             Ok(TargetKind::Counter(_)) => "/min",
             Ok(TargetKind::Vitals(VitalsMetric::WsTickP99Ms)) => "ms",
+            Ok(TargetKind::Vitals(VitalsMetric::ReportCacheHitPct)) => "%",
             Ok(TargetKind::Vitals(_)) => "/min",
             _ => "",
         }

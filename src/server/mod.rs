@@ -113,11 +113,13 @@ pub fn build_state(config: ServeConfig, shutdown: CancellationToken) -> anyhow::
         shutdown.clone(),
     ));
     tokio::spawn(prune_periodically(Arc::clone(&app), shutdown.clone()));
+    let reports = Arc::new(reports::Reports::new(Default::default()));
     let alerts = alerts::Alerts::new(
         config.alerts.clone(),
         store.clone(),
         Arc::clone(&hub),
         Arc::clone(&app),
+        Arc::clone(&reports),
         shutdown.clone(),
     );
     tokio::spawn(alerts::run(Arc::clone(&alerts), bus.subscribe(), shutdown.clone()));
@@ -155,7 +157,7 @@ pub fn build_state(config: ServeConfig, shutdown: CancellationToken) -> anyhow::
         collector,
         store,
         alerts,
-        reports: Arc::new(reports::Reports::new(Default::default())),
+        reports,
         auth: auth::Auth::new(config.token.clone(), config.auth),
         origins,
         limits: limits::RateLimits::shared(),

@@ -160,6 +160,12 @@ async fn a_report_with_a_baseline_finds_what_slowed_down() {
     let closed = stats["kinds"].as_array().unwrap().iter().find(|k| k["kind"] == "closed").unwrap();
     assert!(closed["hits"].as_u64().unwrap() >= 4, "{stats}");
     assert_eq!(closed["entries"], 10, "{stats}");
+    let metrics = body_text(app.get("/metrics").await).await;
+    let hits = format!(
+        "vitals_report_cache_lookups_total{{kind=\"closed\",result=\"hit\"}} {}",
+        closed["hits"]
+    );
+    assert!(metrics.contains(&hits), "{hits} not in /metrics");
     let (_, list) = call(&app, "GET", "/api/v1/reports", None).await;
     let listed = &list["reports"][0];
     assert_eq!(

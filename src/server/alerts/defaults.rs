@@ -68,7 +68,15 @@ pub fn rules(thresholds: &LatencyThresholds) -> Vec<Rule> {
         "StatsD dropped {{value}} samples in the last minute (see /api/v1/ingest/stats)",
     );
     drops.warning = Some(Threshold { above: Some(0.0), ..Default::default() });
-    vec![cpu, memory, disk, slow, errors, ws, drops]
+    let mut cache = rule(
+        "report cache misses",
+        Target::vitals(VitalsMetric::ReportCacheHitPct),
+        "The report cache answered only {{value}} % of look-ups in the last minute (under {{threshold}} %)",
+    );
+    cache.warning = Some(Threshold::below(70.0, 75.0));
+    cache.for_secs = 300;
+    cache.no_data = NoDataPolicy::Ok;
+    vec![cpu, memory, disk, slow, errors, ws, drops, cache]
 }
 
 #[cfg(test)]

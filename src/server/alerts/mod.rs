@@ -156,6 +156,8 @@ pub struct Alerts {
     notifier: Notifier,
     hub: Arc<Hub>,
     app: Arc<AppMetrics>,
+    /// For the report cache's hit rate (a Vitals figure rules can watch).
+    reports: Arc<super::reports::Reports>,
     flap: FlapSettings,
     pub stats: EvalStats,
 }
@@ -268,6 +270,7 @@ impl Alerts {
         store: Store,
         hub: Arc<Hub>,
         app: Arc<AppMetrics>,
+        reports: Arc<super::reports::Reports>,
         shutdown: CancellationToken,
     ) -> Arc<Alerts> {
         let mut engine = Engine::default();
@@ -321,6 +324,7 @@ impl Alerts {
             notifier,
             hub,
             app,
+            reports,
             flap: config.flap,
             stats: EvalStats::default(),
         });
@@ -689,6 +693,7 @@ impl Alerts {
             statsd_malformed: s.malformed,
             store_write_errors: self.store.writer_stats().write_errors.load(Ordering::Relaxed),
             notification_failures: self.notifier.failures(),
+            report_cache_lookups: self.reports.cache.lookups(),
         }
     }
 

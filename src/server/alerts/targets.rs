@@ -75,6 +75,8 @@ pub struct VitalsTotals {
     pub statsd_malformed: u64,
     pub store_write_errors: u64,
     pub notification_failures: u64,
+    /// Report-cache hits and misses so far.
+    pub report_cache_lookups: (u64, u64),
 }
 
 /// Recent totals, to turn counters into increases over the last minute.
@@ -313,8 +315,16 @@ fn vitals_value(history: &VitalsHistory, metric: VitalsMetric) -> Option<f64> {
         VitalsMetric::StatsdMalformed => history.increase(|t| t.statsd_malformed),
         VitalsMetric::StoreWriteErrors => history.increase(|t| t.store_write_errors),
         VitalsMetric::NotificationFailures => history.increase(|t| t.notification_failures),
+        VitalsMetric::ReportCacheHitPct => {
+            let hits = history.increase(|t| t.report_cache_lookups.0)?;
+            let misses = history.increase(|t| t.report_cache_lookups.1)?;
+            (hits + misses >= MIN_CACHE_LOOKUPS).then(|| 100.0 * hits / (hits + misses))
+        }
     }
 }
+
+/// Fewest report-cache look-ups in a minute that give a hit rate.
+const MIN_CACHE_LOOKUPS: f64 = 10.0;
 
 #[cfg(test)]
 mod tests {
@@ -373,6 +383,23 @@ mod tests {
         let per_minute = vitals_value(&h, VitalsMetric::StatsdDropped).unwrap();
         assert!((118.0..=122.0).contains(&per_minute), "{per_minute}");
         assert_eq!(vitals_value(&h, VitalsMetric::WsTickP99Ms), None);
+    }
+
+    #[test]
+    fn the_report_cache_hit_rate_needs_enough_look_ups() {
+        let mut h = VitalsHistory::default();
+        h.push(NOW, VitalsTotals { report_cache_lookups: (100, 50), ..Default::default() });
+        h.push(
+            NOW + 60_000,
+            VitalsTotals { report_cache_lookups: (106, 52), ..Default::default() },
+        );
+        assert_eq!(vitals_value(&h, VitalsMetric::ReportCacheHitPct), None, "8 look-ups");
+        h.push(
+            NOW + 61_000,
+            VitalsTotals { report_cache_lookups: (112, 54), ..Default::default() },
+        );
+        let pct = vitals_value(&h, VitalsMetric::ReportCacheHitPct).unwrap();
+        assert!((pct - 75.0).abs() < 1e-9, "{pct}");
     }
 
     #[test]

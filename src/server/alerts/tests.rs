@@ -21,8 +21,14 @@ fn open(dir: tempfile::TempDir, config: AlertsConfig) -> Fixture {
     let store = Store::open(StoreConfig::new(dir.path())).unwrap();
     let app = AppMetrics::new(Limits::default(), LatencyThresholds::default(), now() - 600_000);
     let hub = Hub::new(1000, 10, 10);
-    let alerts =
-        Alerts::new(config, store.clone(), hub, Arc::clone(&app), CancellationToken::new());
+    let alerts = Alerts::new(
+        config,
+        store.clone(),
+        hub,
+        Arc::clone(&app),
+        Arc::new(crate::server::reports::Reports::new(Default::default())),
+        CancellationToken::new(),
+    );
     Fixture { alerts, app, store, _dir: dir }
 }
 

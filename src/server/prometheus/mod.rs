@@ -72,6 +72,7 @@ pub fn render(state: &AppState, window: Window, format: Format, now_ms: u64) -> 
     }
     own(&mut exp, state, latest.as_ref());
     alerts(&mut exp, state, now_ms);
+    report_cache(&mut exp, state);
     for kind in [TimingKind::Operation, TimingKind::Event] {
         timings(&mut exp, state, kind, window, now_ms);
     }
@@ -397,6 +398,53 @@ fn alerts(exp: &mut Exposition, state: &AppState, now_ms: u64) {
         "How long the last evaluation of every alert rule took.",
         stats.last_eval_us.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e6,
     );
+}
+
+/// A report-cache metric: name, kind, help, and the values of one cache kind by `result`
+/// label (none when empty).
+type CacheFamily = (
+    &'static str,
+    Kind,
+    &'static str,
+    fn(&crate::model::reports::CacheKindStats) -> Vec<(&'static str, u64)>,
+);
+
+/// The report cache per kind: look-ups by outcome, evictions, entries and bytes held.
+fn report_cache(exp: &mut Exposition, state: &AppState) {
+    let stats = state.reports.cache.stats();
+    let families: [CacheFamily; 4] = [
+        (
+            "vitals_report_cache_lookups_total",
+            Kind::Counter,
+            "Report cache look-ups by kind and result.",
+            |k| vec![("hit", k.hits), ("miss", k.misses)],
+        ),
+        (
+            "vitals_report_cache_evictions_total",
+            Kind::Counter,
+            "Report cache entries removed by their TTL or the size limit, by kind.",
+            |k| vec![("", k.evictions)],
+        ),
+        ("vitals_report_cache_entries", Kind::Gauge, "Report cache entries held, by kind.", |k| {
+            vec![("", k.entries)]
+        }),
+        ("vitals_report_cache_bytes", Kind::Gauge, "Report cache bytes held, by kind.", |k| {
+            vec![("", k.bytes)]
+        }),
+    ];
+    for (name, kind, help, values) in families {
+        if let Some(mut f) = exp.family(name, kind, help) {
+            for k in &stats.kinds {
+                for (result, n) in values(k) {
+                    let mut labels = Labels::new().with("kind", &k.kind);
+                    if !result.is_empty() {
+                        labels.push("result", result);
+                    }
+                    f.value(&labels, n as f64);
+                }
+            }
+        }
+    }
 }
 
 /// The duration summary and failure counter of every operation (or event) series.

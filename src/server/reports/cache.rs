@@ -195,6 +195,13 @@ impl ReportCache {
         }
     }
 
+    /// Hits and misses so far, over every kind.
+    pub fn lookups(&self) -> (u64, u64) {
+        self.counters.iter().fold((0, 0), |(h, m), c| {
+            (h + c.hits.load(Ordering::Relaxed), m + c.misses.load(Ordering::Relaxed))
+        })
+    }
+
     pub fn stats(&self) -> CacheStats {
         self.cache.run_pending_tasks();
         let pct = |hits: u64, misses: u64| {
