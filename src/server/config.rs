@@ -165,6 +165,10 @@ pub struct ServeArgs {
     /// Base http:// URL of a Prometheus Alertmanager to push alerts to (its v2 API).
     #[arg(long, env = "VITALS_ALERTMANAGER")]
     pub alertmanager: Option<String>,
+    /// Write a report of each past day or week (UTC) as HTML into DATA_DIR/reports and post
+    /// it to the webhooks: `daily` or `weekly` [default: off].
+    #[arg(long, env = "VITALS_REPORT_EVERY")]
+    pub report_every: Option<String>,
 }
 
 /// The config file's shape: the same options as the flags, all optional; unknown keys are errors.
@@ -199,6 +203,7 @@ struct FileConfig {
     retention_hour_days: Option<u64>,
     max_disk_mb: Option<u64>,
     alert_rules: Option<PathBuf>,
+    report_every: Option<String>,
     /// `[alerts]`: rules, receivers and flapping (see `alerts::config`).
     alerts: Option<crate::server::alerts::config::AlertsFile>,
 }
@@ -252,6 +257,8 @@ pub struct ServeConfig {
     pub retention: Retention,
     pub max_disk_mb: u64,
     pub alerts: crate::server::alerts::AlertsConfig,
+    /// Scheduled reports, when on.
+    pub report_every: Option<crate::server::reports::schedule::Every>,
 }
 
 impl Default for ServeConfig {
@@ -281,6 +288,7 @@ impl Default for ServeConfig {
             retention: Retention::default(),
             max_disk_mb: DEFAULT_MAX_DISK_MB,
             alerts: crate::server::alerts::AlertsConfig::default(),
+            report_every: None,
         }
     }
 }
@@ -402,6 +410,16 @@ impl ServeArgs {
             },
             max_disk_mb: self.max_disk_mb.or(file.max_disk_mb).unwrap_or(d.max_disk_mb),
             alerts,
+            report_every: match self.report_every.or(file.report_every) {
+                None => None,
+                Some(text) => Some(crate::server::reports::schedule::Every::parse(&text).ok_or(
+                    ConfigError::OutOfRange {
+                        name: "report-every",
+                        rule: "daily or weekly",
+                        value: text,
+                    },
+                )?),
+            },
         };
         config.validate()?;
         Ok(config)

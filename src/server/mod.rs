@@ -284,6 +284,13 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         ));
         info!("Demo traffic is on: simulated operations arrive over StatsD and HTTP.");
     }
+    if let Some(every) = state.config.report_every {
+        tokio::spawn(reports::schedule::run(state.clone(), every, shutdown.clone()));
+        info!(
+            "A {} report will be written into the data directory after each period.",
+            every.as_str()
+        );
+    }
     let (store, metrics) = (state.store.clone(), Arc::clone(&state.app));
     let app = router(state);
     info!(addr = %local, "Listening on http://{local}");

@@ -3,7 +3,6 @@
 //! an Alertmanager-shaped receiver, each a local test server.
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -15,7 +14,7 @@ use vitals::server::api::range::TimeRange;
 use vitals::server::config::Secret;
 use vitals::server::metrics::Protocol;
 
-use crate::support::{json, TestApp};
+use crate::support::{json, start_receiver, TestApp};
 
 const TOKEN: &str = "alerts-test-token";
 
@@ -215,37 +214,6 @@ async fn a_breach_fires_shows_in_the_api_and_its_history_then_resolves() {
         (StatusCode::BAD_REQUEST, Some("labels"))
     );
     assert!(query_spans(&app.state, range, labels(MAX_SPAN_LABELS)).await.is_ok());
-}
-
-/// A local receiver that records what it is sent and fails the first `fail_first` requests.
-#[derive(Clone, Default)]
-struct Receiver {
-    seen: Arc<Mutex<Vec<(String, serde_json::Value)>>>,
-    fail_first: Arc<Mutex<usize>>,
-}
-
-async fn start_receiver(fail_first: usize) -> (std::net::SocketAddr, Receiver) {
-    let receiver = Receiver { fail_first: Arc::new(Mutex::new(fail_first)), ..Default::default() };
-    let state = receiver.clone();
-    let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
-        let state = state.clone();
-        async move {
-            let path = req.uri().path().to_string();
-            let bytes = axum::body::to_bytes(req.into_body(), 1 << 20).await.unwrap();
-            let value = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
-            let mut fail = state.fail_first.lock().unwrap();
-            state.seen.lock().unwrap().push((path, value));
-            if *fail > 0 {
-                *fail -= 1;
-                return StatusCode::INTERNAL_SERVER_ERROR;
-            }
-            StatusCode::OK
-        }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (addr, receiver)
 }
 
 async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {

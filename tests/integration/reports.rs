@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::Value;
 
-use crate::support::{body_text, json, TestApp};
+use crate::support::{body_text, json, start_receiver, TestApp};
 
 const MINUTE: u64 = 60_000;
 /// Minutes of data on each side.
@@ -270,4 +270,38 @@ async fn an_empty_range_is_a_report_that_says_so_and_bad_requests_name_the_field
     );
     let (status, _) = call(&app, "GET", "/api/v1/alerts", None).await;
     assert_eq!(status, StatusCode::OK, "the server answers after the bad requests");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scheduled_report_is_written_to_the_data_dir_and_posted_to_the_webhooks() {
+    use vitals::server::alerts::notify::{ReceiverConfig, ReceiverKind};
+    use vitals::server::outbound::Endpoint;
+    use vitals::server::reports::schedule::{self, Every};
+
+    let (hook, webhook) = start_receiver(0).await;
+    let app = TestApp::with(|c| {
+        c.alerts.receivers = vec![ReceiverConfig {
+            kind: ReceiverKind::Webhook,
+            endpoint: Endpoint::parse(&format!("http://{hook}/hook")).unwrap(),
+            timeout: Duration::from_secs(5),
+            token: None,
+        }];
+    });
+    let now = vitals::server::now_ms();
+    let (from, to) = Every::Daily.period_before(now);
+    backfill(&app, to - 2 * 3_600_000, 1.0).await;
+    let path = schedule::write(&app.state, Every::Daily, from, to).await.unwrap();
+    let day = &vitals::charts::rfc3339_utc(from)[..10];
+    assert!(path.ends_with(format!("reports/vitals-daily-{day}.html")), "{}", path.display());
+    let html = std::fs::read_to_string(&path).unwrap();
+    assert!(html.contains(&format!("Daily report {day}")) && html.contains("<style>"));
+    let seen = webhook.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "one POST per webhook");
+    let (route, body) = &seen[0];
+    assert_eq!(route, "/hook");
+    assert_eq!((body["kind"].as_str(), body["from_ms"].as_u64()), (Some("report"), Some(from)));
+    assert_eq!(body["html"].as_str(), Some(html.as_str()));
+    // It is a saved report like any other.
+    let (_, list) = call(&app, "GET", "/api/v1/reports", None).await;
+    assert_eq!(list["reports"][0]["spec"]["name"], format!("Daily report {day}"));
 }

@@ -182,3 +182,37 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// A local receiver that records what it is sent and fails the first `fail_first` requests.
+#[derive(Clone, Default)]
+pub struct Receiver {
+    pub seen: std::sync::Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>,
+    fail_first: std::sync::Arc<std::sync::Mutex<usize>>,
+}
+
+pub async fn start_receiver(fail_first: usize) -> (std::net::SocketAddr, Receiver) {
+    let receiver = Receiver {
+        fail_first: std::sync::Arc::new(std::sync::Mutex::new(fail_first)),
+        ..Default::default()
+    };
+    let state = receiver.clone();
+    let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let state = state.clone();
+        async move {
+            let path = req.uri().path().to_string();
+            let bytes = axum::body::to_bytes(req.into_body(), 8 << 20).await.unwrap();
+            let value = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+            let mut fail = state.fail_first.lock().unwrap();
+            state.seen.lock().unwrap().push((path, value));
+            if *fail > 0 {
+                *fail -= 1;
+                return axum::http::StatusCode::INTERNAL_SERVER_ERROR;
+            }
+            axum::http::StatusCode::OK
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr, receiver)
+}

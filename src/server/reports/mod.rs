@@ -13,6 +13,7 @@ pub mod cache;
 pub mod compare;
 pub mod comparison;
 pub mod export;
+pub mod schedule;
 pub mod sections;
 
 use std::collections::BTreeMap;
