@@ -161,6 +161,14 @@ impl ReportCache {
         }
     }
 
+    /// The cached value under `key` whatever its kind, counting a hit for its kind (a miss
+    /// is counted by [`Self::get`] once the kind is known).
+    pub fn lookup(&self, key: &Key) -> Option<Value> {
+        let e = self.cache.get(key)?;
+        self.counters[e.kind.index()].hits.fetch_add(1, Ordering::Relaxed);
+        Some(e.value)
+    }
+
     /// Caches `value` (of `bytes` serialised) under `key`.
     pub fn insert(&self, key: Key, kind: Kind, value: Value, bytes: usize) {
         let bytes = u32::try_from(bytes).unwrap_or(u32::MAX);

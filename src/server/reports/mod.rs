@@ -206,7 +206,15 @@ async fn load(state: &AppState, id: u64) -> Result<(ReportInfo, Vec<Section>), A
 }
 
 pub async fn info(state: &AppState, id: u64) -> Result<ReportInfo, ApiError> {
-    load(state, id).await.map(|(info, _)| info)
+    blocking(state, move |state| {
+        state
+            .store
+            .readers()
+            .with(|c| crate::server::store::reports::info(c, id))
+            .map_err(store_failed)?
+            .ok_or_else(|| not_found(id))
+    })
+    .await
 }
 
 pub async fn delete(state: &AppState, id: u64) -> Result<(), ApiError> {
@@ -240,6 +248,10 @@ pub async fn section(
     id: u64,
     which: SectionId,
 ) -> Result<Arc<Section>, ApiError> {
+    let key = cache::Key::Section { report: id, section: which };
+    if let Some(Value::Section(s)) = state.reports.cache.lookup(&key) {
+        return Ok(s);
+    }
     let (info, saved) = load(state, id).await?;
     section_of(state, &info, saved, which).await
 }
@@ -285,17 +297,32 @@ async fn section_of(
     Ok(computed)
 }
 
-/// Every section of report `id`, in page order.
+/// Every section of report `id`, in page order: cached ones without reading the saved
+/// sections, the others computed (or read back) as [`section`] does.
 pub async fn report(state: &AppState, id: u64) -> Result<Report, ApiError> {
-    let (info, saved) = load(state, id).await?;
+    let mut info = None;
+    let mut saved: Option<Vec<Section>> = None;
     let mut sections = Vec::with_capacity(SectionId::ALL.len());
-    let mut saved = saved;
     for which in SectionId::ALL {
-        let s = section_of(state, &info, saved.clone(), which).await?;
-        saved.retain(|x| x.id != which);
-        saved.push((*s).clone());
+        let key = cache::Key::Section { report: id, section: which };
+        if let Some(Value::Section(s)) = state.reports.cache.lookup(&key) {
+            sections.push((*s).clone());
+            continue;
+        }
+        if saved.is_none() {
+            let (i, s) = load(state, id).await?;
+            (info, saved) = (Some(i), Some(s));
+        }
+        let (Some(i), Some(all)) = (&info, &mut saved) else { continue };
+        let s = section_of(state, i, all.clone(), which).await?;
+        all.retain(|x| x.id != which);
+        all.push((*s).clone());
         sections.push((*s).clone());
     }
+    let info = match info {
+        Some(i) => i,
+        None => self::info(state, id).await?,
+    };
     Ok(Report { info, sections })
 }
 
@@ -388,6 +415,7 @@ async fn compute(
                     .with(|conn| {
                         let input = sections::Input {
                             conn,
+                            readers: state.store.readers(),
                             from_ms,
                             to_ms,
                             now_ms,

@@ -52,6 +52,8 @@ impl ScopeFilter {
 /// What every section of one computation reads.
 pub struct Input<'a> {
     pub conn: &'a rusqlite::Connection,
+    /// For the range statistics, read on one connection per core.
+    pub readers: &'a query::Readers,
     pub from_ms: u64,
     pub to_ms: u64,
     pub now_ms: u64,
@@ -69,7 +71,8 @@ impl Input<'_> {
     /// The scope's series over the range, merged per operation name, busiest first.
     fn by_name(&self, plan: &Plan) -> rusqlite::Result<Vec<(String, RangeStats)>> {
         let mut merged: HashMap<String, RangeStats> = HashMap::new();
-        for (key, stats) in query::range_stats(self.conn, SeriesKind::Operation, plan)? {
+        for (key, stats) in query::range_stats_parallel(self.readers, SeriesKind::Operation, plan)?
+        {
             if self.scope.keeps(&key) {
                 merged.entry(tags::name_of(&key).to_string()).or_default().merge(&stats);
             }
@@ -170,18 +173,24 @@ pub fn compute(input: &Input<'_>, id: SectionId, rules: &[Rule]) -> rusqlite::Re
         SectionId::Throughput => {
             let (chart, step_ms) = input.chart_plan()?;
             let mut steps: BTreeMap<u64, CountPoint> = BTreeMap::new();
-            query::scan_timings(input.conn, SeriesKind::Operation, &chart, |at, key, r| {
-                if input.scope.keeps(key) {
-                    let slot = chart.from_ms + at.saturating_sub(chart.from_ms) / step_ms * step_ms;
-                    let p = steps.entry(slot).or_insert(CountPoint {
-                        at_ms: slot,
-                        count: 0,
-                        errors: 0,
-                    });
-                    p.count = p.count.saturating_add(r.count);
-                    p.errors = p.errors.saturating_add(r.errors.min(r.count));
-                }
-            })?;
+            query::scan_counts(
+                input.conn,
+                SeriesKind::Operation,
+                &chart,
+                |at, key, count, errors| {
+                    if input.scope.keeps(key) {
+                        let slot =
+                            chart.from_ms + at.saturating_sub(chart.from_ms) / step_ms * step_ms;
+                        let p = steps.entry(slot).or_insert(CountPoint {
+                            at_ms: slot,
+                            count: 0,
+                            errors: 0,
+                        });
+                        p.count = p.count.saturating_add(count);
+                        p.errors = p.errors.saturating_add(errors.min(count));
+                    }
+                },
+            )?;
             let points: Vec<CountPoint> = steps.into_values().collect();
             if points.is_empty() {
                 section.empty = Some(nothing.into());
@@ -207,7 +216,7 @@ pub fn compute(input: &Input<'_>, id: SectionId, rules: &[Rule]) -> rusqlite::Re
         }
         SectionId::Errors => {
             let mut rows: Vec<ErrorRow> =
-                query::range_stats(input.conn, SeriesKind::Operation, &plan)?
+                query::range_stats_parallel(input.readers, SeriesKind::Operation, &plan)?
                     .into_iter()
                     .filter(|(key, s)| input.scope.keeps(key) && s.errors() > 0)
                     .map(|(key, s)| ErrorRow {

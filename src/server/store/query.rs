@@ -348,6 +348,38 @@ pub fn scan_timings(
     Ok(())
 }
 
+/// Calls `f(at_ms, key, count, errors)` for every stored row of a series of `kind` over the
+/// plan, like [`scan_timings`] but without reading the sketch bins.
+pub fn scan_counts(
+    conn: &Connection,
+    kind: SeriesKind,
+    plan: &Plan,
+    mut f: impl FnMut(u64, &str, u64, u64),
+) -> rusqlite::Result<()> {
+    let mut keys: HashMap<i64, String> = HashMap::new();
+    for &(table, lo, hi) in &plan.parts {
+        let sql = format!(
+            "SELECT t.series, s.name, s.tags, t.count, t.errors, t.at_ms FROM {table} t \
+             JOIN series s ON s.id = t.series WHERE t.at_ms >= ?1 AND t.at_ms < ?2 AND s.kind = ?3"
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query(params![lo as i64, hi as i64, kind.code()])?;
+        while let Some(row) = rows.next()? {
+            let id: i64 = row.get(0)?;
+            let (count, errors, at): (i64, i64, i64) = (row.get(3)?, row.get(4)?, row.get(5)?);
+            let key = match keys.entry(id) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    let (name, tags): (String, String) = (row.get(1)?, row.get(2)?);
+                    e.insert(tags::join(&name, &tags))
+                }
+            };
+            f(at.max(0) as u64, key, count.max(0) as u64, errors.max(0) as u64);
+        }
+    }
+    Ok(())
+}
+
 /// The ids of the series of `name` (one per tag set) whose key `keep` accepts.
 fn series_ids(
     conn: &Connection,

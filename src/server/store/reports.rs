@@ -77,6 +77,15 @@ pub fn list(conn: &Connection) -> rusqlite::Result<Vec<ReportInfo>> {
     Ok(out)
 }
 
+/// One report, without reading its saved sections.
+pub fn info(conn: &Connection, id: u64) -> rusqlite::Result<Option<ReportInfo>> {
+    Ok(conn
+        .prepare_cached("SELECT id, spec, created_ms, size_bytes FROM report WHERE id = ?1")?
+        .query_row([id.min(i64::MAX as u64) as i64], info_from)
+        .optional()?
+        .flatten())
+}
+
 /// One report and its saved sections (closed reports once computed).
 pub fn get(conn: &Connection, id: u64) -> rusqlite::Result<Option<(ReportInfo, Vec<Section>)>> {
     let found = conn
