@@ -163,7 +163,7 @@ mod tests {
     use super::*;
 
     /// 2026-12-03T10:00:00Z, a Thursday.
-    const THURSDAY_10H: u64 = 1_764_756_000_000;
+    const THURSDAY_10H: u64 = 1_796_292_000_000;
 
     #[test]
     fn periods_are_utc_days_and_weeks_from_monday() {
