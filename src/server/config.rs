@@ -701,6 +701,15 @@ mod tests {
     }
 
     #[test]
+    fn report_every_is_daily_or_weekly() {
+        let err = serve(&["--report-every", "hourly"]).unwrap().resolve().unwrap_err();
+        assert_eq!(err.to_string(), "report-every must be daily or weekly (got hourly)");
+        let f = file("report-every = \"weekly\"\n");
+        let config = serve(&["--config", f.path().to_str().unwrap()]).unwrap().resolve().unwrap();
+        assert_eq!(config.report_every, Some(crate::server::reports::schedule::Every::Weekly));
+    }
+
+    #[test]
     fn interval_must_be_positive() {
         for bad in ["0", "-1", "NaN"] {
             let err = serve(&["--interval-secs", bad]).unwrap().resolve().unwrap_err();

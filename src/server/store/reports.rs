@@ -104,3 +104,33 @@ pub fn get(conn: &Connection, id: u64) -> rusqlite::Result<Option<(ReportInfo, V
         info.map(|info| (info, sections))
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::reports::Scope;
+
+    #[test]
+    fn one_report_more_than_the_cap_is_refused_and_deleting_makes_room() {
+        let sql = super::super::schema::sql();
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::super::schema::migrations(&sql).to_latest(&mut conn).unwrap();
+        let spec = ReportSpec {
+            name: "r".into(),
+            from_ms: 0,
+            to_ms: 1,
+            live_ms: None,
+            scope: Scope::default(),
+            baseline: None,
+            apdex_t_ms: 500.0,
+        };
+        let insert = || ReportWrite::Insert { spec: Box::new(spec.clone()), created_ms: 1 };
+        for _ in 0..MAX_REPORTS {
+            assert!(apply(&conn, &insert()).unwrap() > 0);
+        }
+        assert_eq!(apply(&conn, &insert()).unwrap(), 0, "one more than the cap");
+        assert_eq!(list(&conn).unwrap().len(), MAX_REPORTS as usize);
+        assert_eq!(apply(&conn, &ReportWrite::Delete { id: 1 }).unwrap(), 1);
+        assert!(apply(&conn, &insert()).unwrap() > 0);
+    }
+}
