@@ -5,8 +5,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use vitals::model::alerts::MAX_SPAN_LABELS;
 use vitals::model::live::SystemMetrics;
 use vitals::server::api::alerts::query_spans;
@@ -14,7 +13,7 @@ use vitals::server::api::range::TimeRange;
 use vitals::server::config::Secret;
 use vitals::server::metrics::Protocol;
 
-use crate::support::{json, start_receiver, TestApp};
+use crate::support::{call_with, start_receiver, TestApp};
 
 const TOKEN: &str = "alerts-test-token";
 
@@ -34,20 +33,7 @@ async fn call(
     body: Option<&str>,
     token: bool,
 ) -> (StatusCode, serde_json::Value) {
-    let mut request = Request::builder().method(method).uri(uri);
-    if token {
-        request = request.header("authorization", format!("Bearer {TOKEN}"));
-    }
-    if body.is_some() {
-        request = request.header("content-type", "application/json");
-    }
-    let response =
-        app.send(request.body(Body::from(body.unwrap_or("").to_string())).unwrap()).await;
-    let status = response.status();
-    if status == StatusCode::NO_CONTENT {
-        return (status, serde_json::Value::Null);
-    }
-    json(response).await
+    call_with(app, method, uri, body, token.then_some(TOKEN)).await
 }
 
 const RULE: &str = r#"{"name": "checkout slow",

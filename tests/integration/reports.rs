@@ -5,11 +5,10 @@
 
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use serde_json::Value;
 
-use crate::support::{body_text, json, start_receiver, TestApp};
+use crate::support::{body_text, call_with, start_receiver, TestApp};
 
 const MINUTE: u64 = 60_000;
 /// Minutes of data on each side.
@@ -18,17 +17,7 @@ const MINUTES: u64 = 30;
 const PER_MINUTE: u64 = 40;
 
 async fn call(app: &TestApp, method: &str, uri: &str, body: Option<&str>) -> (StatusCode, Value) {
-    let mut request = Request::builder().method(method).uri(uri);
-    if body.is_some() {
-        request = request.header("content-type", "application/json");
-    }
-    let response =
-        app.send(request.body(Body::from(body.unwrap_or("").to_string())).unwrap()).await;
-    let status = response.status();
-    if status == StatusCode::NO_CONTENT {
-        return (status, Value::Null);
-    }
-    json(response).await
+    call_with(app, method, uri, body, None).await
 }
 
 /// A duration that varies within and across minutes: 20–60 ms times `scale`.

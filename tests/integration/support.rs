@@ -216,3 +216,28 @@ pub async fn start_receiver(fail_first: usize) -> (std::net::SocketAddr, Receive
     tokio::spawn(async move { axum::serve(listener, app).await });
     (addr, receiver)
 }
+
+/// Sends `method uri` with a JSON `body` (and the bearer `token`) through the router: the
+/// status and the JSON answer (`null` for 204).
+pub async fn call_with(
+    app: &TestApp,
+    method: &str,
+    uri: &str,
+    body: Option<&str>,
+    token: Option<&str>,
+) -> (axum::http::StatusCode, serde_json::Value) {
+    let mut request = Request::builder().method(method).uri(uri);
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    if body.is_some() {
+        request = request.header("content-type", "application/json");
+    }
+    let response =
+        app.send(request.body(Body::from(body.unwrap_or("").to_string())).unwrap()).await;
+    let status = response.status();
+    if status == axum::http::StatusCode::NO_CONTENT {
+        return (status, serde_json::Value::Null);
+    }
+    json(response).await
+}
