@@ -61,6 +61,21 @@ pub struct SeriesPoint {
     pub max_ms: f64,
 }
 
+impl SeriesPoint {
+    /// The point as the latency charts read it, for steps of `step_ms`.
+    pub fn latency(&self, step_ms: u64) -> super::ops::LatencyPoint {
+        super::ops::LatencyPoint {
+            at_ms: self.at_ms,
+            bucket_secs: step_ms / 1000,
+            count: self.count,
+            errors: self.errors,
+            p50_ms: self.p50_ms,
+            p95_ms: self.p95_ms,
+            p99_ms: self.p99_ms,
+        }
+    }
+}
+
 /// `GET /api/v1/operations/{name}/series?from=&to=&step=`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OperationSeries {

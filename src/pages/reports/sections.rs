@@ -54,19 +54,8 @@ pub fn section_view(section: Section) -> AnyView {
         SectionBody::Latency { step_ms, series } => series
             .into_iter()
             .map(|s| {
-                let points: Vec<LatencyPoint> = s
-                    .points
-                    .iter()
-                    .map(|p| LatencyPoint {
-                        at_ms: p.at_ms,
-                        bucket_secs: step_ms / 1000,
-                        count: p.count,
-                        errors: p.errors,
-                        p50_ms: p.p50_ms,
-                        p95_ms: p.p95_ms,
-                        p99_ms: p.p99_ms,
-                    })
-                    .collect();
+                let points: Vec<LatencyPoint> =
+                    s.points.iter().map(|p| p.latency(step_ms)).collect();
                 chart(&s.name, latency_over_time_chart(&points, window))
             })
             .collect_view()

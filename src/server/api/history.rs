@@ -396,18 +396,7 @@ pub async fn stored_detail(
                 let points =
                     query::series_points(c, kind.series_kind(), &name, keep, &by_step, step)?
                         .unwrap_or_default();
-                let series = points
-                    .into_iter()
-                    .map(|p| crate::model::ops::LatencyPoint {
-                        at_ms: p.at_ms,
-                        bucket_secs: step / 1000,
-                        count: p.count,
-                        errors: p.errors,
-                        p50_ms: p.p50_ms,
-                        p95_ms: p.p95_ms,
-                        p99_ms: p.p99_ms,
-                    })
-                    .collect();
+                let series = points.iter().map(|p| p.latency(step)).collect();
                 Ok(Some(crate::model::ops::OperationDetail {
                     summary,
                     relative_error: OperationRegistry::RELATIVE_ERROR,
