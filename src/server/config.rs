@@ -169,6 +169,18 @@ pub struct ServeArgs {
     /// it to the webhooks: `daily` or `weekly` [default: off].
     #[arg(long, env = "VITALS_REPORT_EVERY")]
     pub report_every: Option<String>,
+    /// A second listener for OTLP/HTTP only: `off`, `on` (127.0.0.1:4318) or IP:PORT; the
+    /// main port serves /v1/traces and /v1/metrics either way [default: off].
+    #[arg(long, env = "VITALS_OTLP_ADDR")]
+    pub otlp_addr: Option<String>,
+    /// OTLP span kinds that count as operations (comma-separated: server, consumer, client,
+    /// producer, internal, unspecified, all) [default: server,consumer].
+    #[arg(long, env = "VITALS_OTLP_SPAN_KINDS", value_delimiter = ',')]
+    pub otlp_span_kinds: Vec<String>,
+    /// OTLP resource, span and data-point attributes kept as tags (comma-separated)
+    /// [default: service.name].
+    #[arg(long, env = "VITALS_OTLP_ATTRIBUTES", value_delimiter = ',')]
+    pub otlp_attributes: Vec<String>,
 }
 
 /// The config file's shape: the same options as the flags, all optional; unknown keys are errors.
@@ -204,6 +216,9 @@ struct FileConfig {
     max_disk_mb: Option<u64>,
     alert_rules: Option<PathBuf>,
     report_every: Option<String>,
+    otlp_addr: Option<String>,
+    otlp_span_kinds: Option<Vec<String>>,
+    otlp_attributes: Option<Vec<String>>,
     /// `[alerts]`: rules, receivers and flapping (see `alerts::config`).
     alerts: Option<crate::server::alerts::config::AlertsFile>,
 }
@@ -259,6 +274,8 @@ pub struct ServeConfig {
     pub alerts: crate::server::alerts::AlertsConfig,
     /// Scheduled reports, when on.
     pub report_every: Option<crate::server::reports::schedule::Every>,
+    /// OTLP/HTTP ingestion: the optional second listener, span kinds and tag attributes.
+    pub otlp: crate::server::ingest::otlp::OtlpConfig,
 }
 
 impl Default for ServeConfig {
@@ -289,6 +306,7 @@ impl Default for ServeConfig {
             max_disk_mb: DEFAULT_MAX_DISK_MB,
             alerts: crate::server::alerts::AlertsConfig::default(),
             report_every: None,
+            otlp: Default::default(),
         }
     }
 }
@@ -420,6 +438,11 @@ impl ServeArgs {
                     },
                 )?),
             },
+            otlp: crate::server::ingest::otlp::OtlpConfig::resolve(
+                self.otlp_addr.or(file.otlp_addr),
+                non_empty(self.otlp_span_kinds).or(file.otlp_span_kinds),
+                non_empty(self.otlp_attributes).or(file.otlp_attributes),
+            )?,
         };
         config.validate()?;
         Ok(config)

@@ -96,12 +96,12 @@ pub fn decode_json<T: serde::de::DeserializeOwned>(
     Ok(value)
 }
 
-/// True for paths whose every answer is JSON (the REST API).
+/// True for paths whose every answer is JSON (the REST API, and OTLP's errors).
 pub fn is_api_path(path: &str) -> bool {
-    path == "/api" || path.starts_with("/api/")
+    path == "/api" || path.starts_with("/api/") || path.starts_with("/v1/")
 }
 
-/// Gives every non-JSON 4xx/5xx answer under `/api/` the API's JSON error shape: 413 from the
+/// Gives every non-JSON 4xx/5xx answer under `/api/` and `/v1/` (OTLP) the API's JSON error shape: 413 from the
 /// body limit, 408 from the timeout, 404 for an unknown route, 405 for a wrong method, 400 from
 /// an extractor (bad path or query parameter). Installed outside those layers.
 pub async fn json_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
@@ -112,10 +112,11 @@ pub async fn json_errors(req: axum::extract::Request, next: axum::middleware::Ne
     if !is_api || !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
-    let is_json = response
-        .headers()
-        .get(axum::http::header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    let is_json = response.headers().get(axum::http::header::CONTENT_TYPE).is_some_and(|v| {
+        v.as_bytes().starts_with(b"application/json")
+            || v.as_bytes().starts_with(b"application/x-protobuf")
+    });
+    // JSON already, or an OTLP `google.rpc.Status` in protobuf.
     if is_json {
         return response;
     }

@@ -152,6 +152,7 @@ pub fn build_state(config: ServeConfig, shutdown: CancellationToken) -> anyhow::
     Ok(AppState {
         leptos_options,
         hub,
+        otlp: ingest::otlp::Otlp::new(config.otlp.clone(), started),
         app,
         statsd,
         collector,
@@ -197,11 +198,7 @@ pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let context_state = state.clone();
     let shell_options = state.leptos_options.clone();
-    let timeout = Duration::from_secs(state.config.request_timeout_secs);
-    let max_body = state.config.max_body_bytes;
-    let origins = Arc::clone(&state.origins);
-    let sign_in = state.auth.clone();
-    Router::new()
+    let app = Router::new()
         .route("/health", get(health::health))
         .route("/login", get(auth::login_form).post(auth::login_submit))
         .route("/logout", axum::routing::post(auth::logout))
@@ -213,7 +210,23 @@ pub fn router(state: AppState) -> Router {
             move || provide_context(context_state.clone()),
             move || shell(shell_options.clone()),
         )
-        .fallback(fallback)
+        .fallback(fallback);
+    with_layers(app, state)
+}
+
+/// The `--otlp-addr` listener's surface: OTLP/HTTP only, behind the same layers.
+pub fn otlp_router(state: AppState) -> Router {
+    with_layers(api::otlp_routes(&state), state)
+}
+
+/// The layers every listener puts around its routes: security headers, compression, body
+/// limits, the timeout, JSON errors, sign-in, and the Origin and Host checks.
+fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
+    let timeout = Duration::from_secs(state.config.request_timeout_secs);
+    let max_body = state.config.max_body_bytes;
+    let origins = Arc::clone(&state.origins);
+    let sign_in = state.auth.clone();
+    routes
         .layer(middleware::from_fn(security::security_headers))
         .layer(CompressionLayer::new())
         // axum's own 2 MiB default would otherwise cap `--max-body-bytes`.
@@ -291,6 +304,9 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             every.as_str()
         );
     }
+    if let Some(otlp) = state.config.otlp.addr {
+        serve_otlp(otlp, state.clone(), shutdown.clone()).await?;
+    }
     let (store, metrics) = (state.store.clone(), Arc::clone(&state.app));
     let app = router(state);
     info!(addr = %local, "Listening on http://{local}");
@@ -315,6 +331,31 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     .context("flushing the history store")?;
     served?;
     info!("Stopped.");
+    Ok(())
+}
+
+/// Binds `--otlp-addr` and serves OTLP/HTTP on it until shutdown.
+async fn serve_otlp(
+    addr: std::net::SocketAddr,
+    state: AppState,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    security::listen_addr(&addr.ip().to_string(), addr.port(), state.config.token.as_ref())
+        .map_err(|e| anyhow::anyhow!("OTLP: {e}"))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen for OTLP on {addr}: {}", io_reason(&e)))?;
+    let local = listener.local_addr().context("reading the OTLP address")?;
+    info!(addr = %local, "OTLP/HTTP on http://{local}/v1/traces and /v1/metrics");
+    let app = otlp_router(state);
+    tokio::spawn(async move {
+        let served = axum::serve(listener, app.into_make_service())
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await;
+        if let Err(e) = served {
+            warn!(error = %e, "The OTLP listener stopped.");
+        }
+    });
     Ok(())
 }
 

@@ -36,8 +36,10 @@ pub struct AppState {
     pub health: Arc<HealthRegistry>,
     pub assets: Arc<SiteAssets>,
     pub hub: Arc<Hub>,
-    /// Application metrics from StatsD and the HTTP API.
+    /// Application metrics from StatsD, the HTTP API and OTLP.
     pub app: Arc<AppMetrics>,
+    /// OTLP ingestion's settings and cumulative-stream state.
+    pub otlp: Arc<super::ingest::otlp::Otlp>,
     /// The StatsD listener, unless disabled.
     pub statsd: Option<Arc<StatsdListener>>,
     pub collector: CollectorHandle,

@@ -10,6 +10,7 @@ mod hardening;
 mod http;
 mod ingest;
 mod live;
+mod otlp;
 mod prometheus;
 mod reports;
 mod store;

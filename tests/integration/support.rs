@@ -96,6 +96,8 @@ pub fn vitals() -> Command {
 pub struct Server {
     pub child: Child,
     pub addr: SocketAddr,
+    /// The log lines written before the server listened.
+    pub startup: Vec<String>,
     _log: mpsc::Receiver<String>,
     _dir: Option<tempfile::TempDir>,
 }
@@ -128,13 +130,15 @@ impl Server {
                 }
             }
         });
+        let mut startup = Vec::new();
         let addr = loop {
             let line = log.recv_timeout(Duration::from_secs(20)).expect("server did not start");
             if let Some(rest) = line.split("Listening on http://").nth(1) {
                 break rest.split_whitespace().next().unwrap().parse().unwrap();
             }
+            startup.push(line);
         };
-        Server { child, addr, _log: log, _dir: None }
+        Server { child, addr, startup, _log: log, _dir: None }
     }
 
     /// A request with an optional JSON body over a fresh connection: status and body.

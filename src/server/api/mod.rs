@@ -39,6 +39,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/api/v1/cache/clear", post(reports::cache_clear))
         .route_layer(middleware::from_fn_with_state(state.auth.clone(), require_token));
     Router::new()
+        .merge(otlp_routes(state))
         .route("/ws", get(crate::server::live::socket::upgrade))
         .route("/api/v1/ws/stats", get(ws_stats))
         .route("/api/v1/operations", get(|s, q| ops::list(TimingKind::Operation, s, q)))
@@ -76,6 +77,15 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/api/v1/metrics", get(ops::other_metrics))
         .route("/metrics", get(crate::server::prometheus::metrics))
         .merge(guarded)
+}
+
+/// OTLP/HTTP (`/v1/traces`, `/v1/metrics`): on the main port and on `--otlp-addr`; ingestion,
+/// so the token guards it whenever one is configured.
+pub fn otlp_routes(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/v1/traces", post(crate::server::ingest::otlp::traces))
+        .route("/v1/metrics", post(crate::server::ingest::otlp::metrics))
+        .route_layer(middleware::from_fn_with_state(state.auth.clone(), require_token))
 }
 
 /// `GET /api/v1/ws/stats`.

@@ -17,6 +17,8 @@ const REASON_CHARS: usize = 200;
 pub enum Protocol {
     Statsd,
     Http,
+    /// OpenTelemetry OTLP/HTTP (traces and metrics).
+    Otlp,
 }
 
 impl Protocol {
@@ -24,6 +26,7 @@ impl Protocol {
         match self {
             Protocol::Statsd => "statsd",
             Protocol::Http => "http",
+            Protocol::Otlp => "otlp",
         }
     }
 }
@@ -31,7 +34,7 @@ impl Protocol {
 /// Counters for one ingestion protocol.
 #[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
 pub struct ProtocolStats {
-    /// Datagrams (StatsD) or requests (HTTP) received.
+    /// Datagrams (StatsD) or requests (HTTP, OTLP) received.
     pub received: u64,
     /// Items (lines or batch entries) accepted.
     pub accepted: u64,
@@ -55,6 +58,9 @@ pub struct ProtocolStats {
     /// Set members not stored because the set (or all sets) hold as many as allowed; the
     /// set's unique count is then a lower bound.
     pub set_members_dropped: u64,
+    /// Items left out by configuration, not by fault: OTLP spans of a kind that does not count
+    /// (`--otlp-span-kinds`).
+    pub ignored: u64,
 }
 
 /// A rejected input kept for inspection.
@@ -66,11 +72,12 @@ pub struct Malformed {
     pub reason: String,
 }
 
-/// The counters of both protocols and the last malformed inputs.
+/// The counters of every protocol and the last malformed inputs.
 #[derive(Default)]
 pub struct IngestCounts {
     pub statsd: ProtocolStats,
     pub http: ProtocolStats,
+    pub otlp: ProtocolStats,
     malformed: VecDeque<Malformed>,
 }
 
@@ -79,6 +86,7 @@ impl IngestCounts {
         match protocol {
             Protocol::Statsd => &mut self.statsd,
             Protocol::Http => &mut self.http,
+            Protocol::Otlp => &mut self.otlp,
         }
     }
 
@@ -101,8 +109,17 @@ impl IngestCounts {
         self.malformed.iter().rev().cloned().collect()
     }
 
-    /// Samples dropped by the series budget, over both protocols.
+    /// Samples dropped by the series budget, over every protocol.
     pub fn dropped_by_cap(&self) -> u64 {
-        self.statsd.dropped_by_cap + self.http.dropped_by_cap
+        self.all().map(|p| p.dropped_by_cap).sum()
+    }
+
+    /// Samples dropped by the statistics' byte budget, over every protocol.
+    pub fn dropped_by_memory(&self) -> u64 {
+        self.all().map(|p| p.dropped_by_memory).sum()
+    }
+
+    fn all(&self) -> impl Iterator<Item = &ProtocolStats> {
+        [&self.statsd, &self.http, &self.otlp].into_iter()
     }
 }

@@ -108,6 +108,7 @@ impl Default for Limits {
 pub struct IngestStats {
     pub statsd: ProtocolStats,
     pub http: ProtocolStats,
+    pub otlp: ProtocolStats,
     /// Series held, of every kind (operations, events, counters, gauges, sets).
     pub series: usize,
     pub series_by_kind: SeriesByKind,
@@ -361,7 +362,7 @@ impl AppMetrics {
         (inner.tag_sets_overflowed, inner.limits.max_tag_sets)
     }
 
-    /// Samples dropped by the series budget (over both protocols), and the budget.
+    /// Samples dropped by the series budget (over every protocol), and the budget.
     pub fn budget(&self) -> (u64, usize) {
         let inner = self.lock();
         (inner.counts.dropped_by_cap(), inner.limits.max_series)
@@ -371,7 +372,7 @@ impl AppMetrics {
     pub fn memory_budget(&self) -> crate::model::ops::MemoryBudgetUse {
         let inner = self.lock();
         crate::model::ops::MemoryBudgetUse {
-            dropped: inner.counts.statsd.dropped_by_memory + inner.counts.http.dropped_by_memory,
+            dropped: inner.counts.dropped_by_memory(),
             evicted: inner.statistics_evicted,
             max_mb: (inner.limits.max_statistics_bytes >> 20) as u64,
         }
@@ -383,6 +384,7 @@ impl AppMetrics {
         IngestStats {
             statsd: inner.counts.statsd.clone(),
             http: inner.counts.http.clone(),
+            otlp: inner.counts.otlp.clone(),
             series: by_kind.total(),
             series_by_kind: by_kind,
             max_series: inner.limits.max_series,
@@ -465,6 +467,11 @@ impl Inner {
     /// Counts a request refused whole.
     pub fn count_rejected(&mut self, protocol: Protocol) {
         self.counts.of(protocol).rejected += 1;
+    }
+
+    /// Counts items left out by configuration (not by fault).
+    pub fn count_ignored(&mut self, protocol: Protocol, n: u64) {
+        self.counts.of(protocol).ignored += n;
     }
 
     /// Keeps a malformed input for inspection (cut to 200 characters) and counts it.

@@ -232,16 +232,23 @@ fn own(exp: &mut Exposition, state: &AppState, latest: Option<&Sample>) {
         }
     }
     let ingest = state.app.ingest_stats();
-    let protocols = [("statsd", &ingest.statsd), ("http", &ingest.http)];
-    let per_protocol: [(&str, &str, ProtocolFigure); 4] = [
-        ("vitals_ingest_received_total", "Datagrams (StatsD) or requests (HTTP) received.", |p| {
-            p.received
-        }),
+    let protocols = [("statsd", &ingest.statsd), ("http", &ingest.http), ("otlp", &ingest.otlp)];
+    let per_protocol: [(&str, &str, ProtocolFigure); 5] = [
+        (
+            "vitals_ingest_received_total",
+            "Datagrams (StatsD) or requests (HTTP, OTLP) received.",
+            |p| p.received,
+        ),
         ("vitals_ingest_accepted_total", "Lines or items accepted.", |p| p.accepted),
         ("vitals_ingest_malformed_total", "Lines or items that could not be used.", |p| {
             p.malformed
         }),
         ("vitals_ingest_rejected_total", "Requests refused whole.", |p| p.rejected),
+        (
+            "vitals_ingest_ignored_total",
+            "Items left out by configuration (OTLP spans of kinds that do not count).",
+            |p| p.ignored,
+        ),
     ];
     for (name, help, get) in per_protocol {
         if let Some(mut f) = exp.family(name, Kind::Counter, help) {
