@@ -14,7 +14,7 @@ const count = Number(process.env.COUNT ?? 5);
 // OTLP: server spans become operations; service.name becomes a tag.
 const provider = new TracerProvider({
   resource: resourceFromAttributes({ "service.name": "node-snippet" }),
-  spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter({ url: `${url}/v1/traces` }))],
+  spanProcessors: [new BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url: `${url}/v1/traces` }) })],
 });
 const tracer = provider.getTracer("snippet");
 for (let i = 0; i < count; i++) {
