@@ -36,6 +36,7 @@ pub mod http {
         addr: String,
         sender: SendRequest<Full<Bytes>>,
         token: Option<String>,
+        content_type: &'static str,
     }
 
     impl Conn {
@@ -49,7 +50,13 @@ pub mod http {
             tokio::spawn(async move {
                 let _ = connection.await;
             });
-            Ok(Self { addr: addr.to_string(), sender, token: None })
+            Ok(Self { addr: addr.to_string(), sender, token: None, content_type: "application/json" })
+        }
+
+        /// Sends bodies with this `Content-Type` (default `application/json`).
+        pub fn with_content_type(mut self, content_type: &'static str) -> Self {
+            self.content_type = content_type;
+            self
         }
 
         /// Sends `Authorization: Bearer <token>` with every later request.
@@ -69,7 +76,7 @@ pub mod http {
             let mut request =
                 Request::builder().method(method).uri(path).header("host", &self.addr);
             if body.is_some() {
-                request = request.header("content-type", "application/json");
+                request = request.header("content-type", self.content_type);
             }
             if let Some(token) = &self.token {
                 request = request.header("authorization", format!("Bearer {token}"));

@@ -1,5 +1,7 @@
-//! `http-ingest`: POSTs batches of operations to `/api/v1/ingest` from C keep-alive
-//! connections for a fixed time; reports operations/s accepted and the request latency.
+//! `http-ingest`: POSTs batches of operations from C keep-alive connections for a fixed time;
+//! reports operations/s accepted and the request latency. `--format json` sends the JSON batch
+//! of `/api/v1/ingest`; `--format otlp` sends OTLP/HTTP protobuf `ExportTraceServiceRequest`s
+//! of server spans to `/v1/traces`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +40,58 @@ struct Args {
     /// Runtime worker threads of this client.
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// `json` (the Vitals batch) or `otlp` (OTLP protobuf spans).
+    #[arg(long, default_value = "json")]
+    format: String,
+}
+
+/// The same bodies as OTLP protobuf: one resource (`service.name`), one scope, `batch` server
+/// spans ending within the last minute.
+fn otlp_bodies(batch: usize, names: usize) -> Vec<Bytes> {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+    use opentelemetry_proto::tonic::trace::v1::{status, ResourceSpans, ScopeSpans, Span, Status};
+    use prost::Message as _;
+    let now_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    (0..8)
+        .map(|variant| {
+            let spans = (0..batch)
+                .map(|i| {
+                    let k = (variant * batch + i) as u64;
+                    let end = now_ns - (k % 1000) * 1_000_000;
+                    Span {
+                        trace_id: k.to_be_bytes().repeat(2),
+                        span_id: k.to_be_bytes().to_vec(),
+                        name: format!("bench.otlp{}", k % names.max(1) as u64),
+                        kind: 2,
+                        start_time_unix_nano: end - k.wrapping_mul(7919) % 100_000 * 10_000,
+                        end_time_unix_nano: end,
+                        status: k.is_multiple_of(50).then(|| Status {
+                            code: status::StatusCode::Error as i32,
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    }
+                })
+                .collect();
+            let service = KeyValue {
+                key: "service.name".into(),
+                value: Some(AnyValue { value: Some(any_value::Value::StringValue("bench".into())) }),
+                ..Default::default()
+            };
+            let request = ExportTraceServiceRequest {
+                resource_spans: vec![ResourceSpans {
+                    resource: Some(Resource { attributes: vec![service], ..Default::default() }),
+                    scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
+                    ..Default::default()
+                }],
+            };
+            Bytes::from(request.encode_to_vec())
+        })
+        .collect()
 }
 
 /// A few different bodies, so no two consecutive requests are byte-identical.
@@ -78,11 +132,16 @@ struct Worker {
 
 async fn run(args: Args) -> Result<()> {
     let (addr, path) = split_url(&args.url)?;
-    let bodies = Arc::new(bodies(args.batch, args.names));
+    let (bodies, content_type, ok) = match args.format.as_str() {
+        "json" => (bodies(args.batch, args.names), "application/json", 202),
+        "otlp" => (otlp_bodies(args.batch, args.names), "application/x-protobuf", 200),
+        other => anyhow::bail!("--format must be json or otlp, not {other}"),
+    };
+    let bodies = Arc::new(bodies);
     // One warm-up request proves the server accepts the batch shape.
-    let mut probe = Conn::connect(&addr).await?;
+    let mut probe = Conn::connect(&addr).await?.with_content_type(content_type);
     let (status, answer) = probe.request(Method::POST, &path, Some(bodies[0].clone())).await?;
-    if status.as_u16() != 202 {
+    if status.as_u16() != ok {
         anyhow::bail!("warm-up POST answered {status}: {}", String::from_utf8_lossy(&answer));
     }
     drop(probe);
@@ -102,6 +161,7 @@ async fn run(args: Args) -> Result<()> {
                 worker.failed += 1;
                 return worker;
             };
+            conn = conn.with_content_type(content_type);
             let mut i = w;
             while Instant::now() < deadline {
                 let body = bodies[i % bodies.len()].clone();
@@ -113,14 +173,14 @@ async fn run(args: Args) -> Result<()> {
                 )
                 .await;
                 match answer {
-                    Ok(Ok((status, _))) if status.as_u16() == 202 => {
+                    Ok(Ok((status, _))) if status.as_u16() == ok => {
                         record(&mut worker.histogram, sent.elapsed().as_micros() as u64);
                         worker.accepted_batches += 1;
                     }
                     _ => {
                         worker.failed += 1;
                         match Conn::connect(&addr).await {
-                            Ok(c) => conn = c,
+                            Ok(c) => conn = c.with_content_type(content_type),
                             Err(_) => return worker,
                         }
                     }
@@ -148,8 +208,8 @@ async fn run(args: Args) -> Result<()> {
     let body_bytes = bodies.iter().map(|b| b.len()).sum::<usize>() / bodies.len();
 
     println!(
-        "http-ingest batch={} concurrency={} secs={} body={} bytes",
-        args.batch, args.concurrency, args.secs, body_bytes
+        "http-ingest format={} batch={} concurrency={} secs={} body={} bytes",
+        args.format, args.batch, args.concurrency, args.secs, body_bytes
     );
     println!("  accepted batches       {batches} ({failed} failed) in {elapsed:.2} s");
     println!("  operations/s           {:.0}", ops as f64 / elapsed);
@@ -173,8 +233,9 @@ async fn run(args: Args) -> Result<()> {
     );
     println!("  other processes        {other_pct:.0} % of one core");
     println!(
-        "summary http concurrency={} ops_per_sec={:.0} p50_ms={:.2} p99_ms={:.2} failed={} \
-         server_cpu_pct={} server_ns_per_op={} other_pct={:.0}",
+        "summary http format={} concurrency={} ops_per_sec={:.0} p50_ms={:.2} p99_ms={:.2} \
+         failed={} server_cpu_pct={} server_ns_per_op={} other_pct={:.0}",
+        args.format,
         args.concurrency,
         ops as f64 / elapsed,
         histogram.value_at_quantile(0.5) as f64 / 1000.0,
