@@ -43,11 +43,15 @@ rustup target list --installed | grep -qx wasm32-unknown-unknown \
 mkdir -p "$TOOLS/bin"
 export PATH="$TOOLS/bin:$ROOT/end2end/node_modules/.bin:$PATH"
 
-# cargo-leptos, built from the pinned library without its downloaders (tools/cargo-leptos).
-if [ "$("$TOOLS/bin/cargo-leptos" --version 2>/dev/null || true)" != "cargo-leptos $CARGO_LEPTOS_VERSION" ]; then
+# cargo-leptos, built from the pinned library without its downloaders (tools/cargo-leptos), and
+# rebuilt when that entry point changes (it reads Leptos.toml).
+CARGO_LEPTOS_STAMP="$(cat tools/cargo-leptos/Cargo.toml tools/cargo-leptos/Cargo.lock tools/cargo-leptos/src/*.rs | sha256sum | cut -c1-16)"
+if [ "$("$TOOLS/bin/cargo-leptos" --version 2>/dev/null || true)" != "cargo-leptos $CARGO_LEPTOS_VERSION" ] \
+  || [ "$(cat "$TOOLS/cargo-leptos.stamp" 2>/dev/null || true)" != "$CARGO_LEPTOS_STAMP" ]; then
   say "building cargo-leptos $CARGO_LEPTOS_VERSION (about 13 minutes the first time)"
   cargo install --locked --force --path tools/cargo-leptos --root "$TOOLS" \
     --target-dir "$TOOLS/../tools-target"
+  echo "$CARGO_LEPTOS_STAMP" > "$TOOLS/cargo-leptos.stamp"
 fi
 
 # wasm-bindgen CLI: must equal the wasm-bindgen version in Cargo.lock.

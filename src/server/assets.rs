@@ -1,9 +1,9 @@
 //! The built site (WASM, JS, CSS, favicon) embedded in the binary, served with the right type,
 //! caching and pre-compressed encodings.
 //!
-//! Release builds embed `target/site` at compile time (cargo-leptos builds the site before the
-//! server when run with `--precompress`), so the binary stands alone. Debug builds read the same
-//! folder from disk at run time. The `/pkg` files are served under a content hash
+//! Release builds embed the site folder (`site-root` of Leptos.toml, `target/site`) at compile
+//! time (cargo-leptos builds the site before the server when run with `--precompress`), so the
+//! binary stands alone. Debug builds read the same folder from disk at run time. The `/pkg` files are served under a content hash
 //! (`/pkg/<hash>/vitals.js`) so they can be cached for a year and change URL when they change.
 
 use axum::body::Body;
@@ -11,14 +11,19 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 #[derive(rust_embed::Embed)]
-#[folder = "target/site/"]
+#[folder = "$VITALS_SITE_ROOT/"]
 #[allow_missing = true]
 struct Site;
 
-/// Name of the WASM/JS/CSS bundle; must match `output-name` in Cargo.toml's leptos metadata.
-pub const OUTPUT_NAME: &str = "vitals";
-/// Folder of the bundle inside the site; must match `site-pkg-dir`.
-const PKG_DIR: &str = "pkg";
+/// Name of the WASM/JS/CSS bundle: `output-name` of Leptos.toml (build.rs hands it over).
+pub const OUTPUT_NAME: &str = env!("VITALS_OUTPUT_NAME");
+/// Folder of the bundle inside the site: `site-pkg-dir` of Leptos.toml.
+pub const PKG_DIR: &str = env!("VITALS_SITE_PKG_DIR");
+
+/// The part of a site path (no leading slash) inside the bundle folder, if it is there.
+pub fn in_pkg(path: &str) -> Option<&str> {
+    path.strip_prefix(PKG_DIR).and_then(|rest| rest.strip_prefix('/'))
+}
 
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 const SHORT: &str = "public, max-age=3600";
@@ -33,7 +38,7 @@ impl SiteAssets {
     /// Hashes the bundle's files so their URLs change whenever their content does.
     pub fn load() -> Self {
         let mut combined: u64 = 0xcbf2_9ce4_8422_2325;
-        for name in Site::iter().filter(|n| n.starts_with("pkg/")) {
+        for name in Site::iter().filter(|n| in_pkg(n).is_some()) {
             if let Some(file) = Site::get(&name) {
                 for byte in name.bytes().chain(file.metadata.sha256_hash()) {
                     combined ^= u64::from(byte);
@@ -77,7 +82,7 @@ impl SiteAssets {
     /// Serves `path` (without a leading slash) if it is an embedded file: bundle files only under
     /// the current hash, other files from the site root. `None` means "not an asset".
     pub fn respond(&self, path: &str, request_headers: &HeaderMap) -> Option<Response> {
-        let (file, cache) = match path.strip_prefix("pkg/") {
+        let (file, cache) = match in_pkg(path) {
             Some(rest) => {
                 let (hash, file) = rest.split_once('/')?;
                 if hash != self.hash {

@@ -195,7 +195,7 @@ pub async fn require_token(State(auth): State<Auth>, req: Request, next: Next) -
 /// Paths open to everyone whatever the mode.
 fn always_open(path: &str) -> bool {
     matches!(path, "/login" | "/logout" | "/health" | "/favicon.ico" | "/robots.txt")
-        || path.starts_with("/pkg/")
+        || path.strip_prefix('/').and_then(super::assets::in_pkg).is_some()
 }
 
 /// Middleware for every route under `--auth all`: unauthenticated API calls get 401 JSON,

@@ -12,9 +12,6 @@ use crate::model::ops::LatencyThresholds;
 use crate::server::auth::AuthMode;
 use crate::server::store::{Retention, StoreConfig};
 
-/// Default listen address: loopback only.
-pub const DEFAULT_HOST: &str = "127.0.0.1";
-pub const DEFAULT_PORT: u16 = 3000;
 pub const DEFAULT_INTERVAL_SECS: f64 = 1.0;
 pub const DEFAULT_DATA_DIR: &str = "./vitals-data";
 /// Largest accepted request body, in bytes.
@@ -281,8 +278,9 @@ pub struct ServeConfig {
 impl Default for ServeConfig {
     fn default() -> Self {
         ServeConfig {
-            host: DEFAULT_HOST.to_string(),
-            port: DEFAULT_PORT,
+            // Leptos.toml's `site-addr`: loopback only.
+            host: crate::server::site::default_addr().ip().to_string(),
+            port: crate::server::site::default_addr().port(),
             interval_secs: DEFAULT_INTERVAL_SECS,
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             token: None,

@@ -21,6 +21,7 @@ pub mod publisher;
 pub mod recorder;
 pub mod reports;
 pub mod security;
+pub mod site;
 pub mod state;
 pub mod stats;
 pub mod store;
@@ -67,10 +68,8 @@ pub fn now_ms() -> u64 {
 /// publisher). Must run inside a Tokio runtime.
 pub fn build_state(config: ServeConfig, shutdown: CancellationToken) -> anyhow::Result<AppState> {
     let assets = Arc::new(SiteAssets::load());
-    let leptos_options = LeptosOptions::builder()
-        .output_name(assets::OUTPUT_NAME)
-        .site_pkg_dir(assets.pkg_url_dir())
-        .build();
+    let mut leptos_options = site::options().clone();
+    leptos_options.site_pkg_dir = assets.pkg_url_dir().into();
     let mut health = HealthRegistry::default();
     health.register("http", Arc::new(|| (Status::Ok, "serving requests".to_string())));
     let bundle = Arc::clone(&assets);
@@ -203,7 +202,7 @@ pub fn router(state: AppState) -> Router {
         .route("/login", get(auth::login_form).post(auth::login_submit))
         .route("/logout", axum::routing::post(auth::logout))
         .merge(api::routes(&state))
-        .route("/pkg/{*path}", get(pkg_asset))
+        .route(&format!("/{}/{{*path}}", assets::PKG_DIR), get(pkg_asset))
         .leptos_routes_with_context(
             &state,
             routes,
@@ -244,7 +243,8 @@ async fn pkg_asset(
     Path(path): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    state.assets.respond(&format!("pkg/{path}"), &headers).unwrap_or_else(assets::stale_asset)
+    let path = format!("{}/{path}", assets::PKG_DIR);
+    state.assets.respond(&path, &headers).unwrap_or_else(assets::stale_asset)
 }
 
 /// Files from the site root (favicon, robots.txt), else the app renders its 404 page.
