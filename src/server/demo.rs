@@ -1,5 +1,5 @@
 //! `vitals serve --demo`: a traffic simulator that sends realistic application data through the
-//! real StatsD and HTTP paths, so a new user sees a living dashboard at once. Several operations
+//! real StatsD, HTTP and OTLP paths, so a new user sees a living dashboard at once. Several operations
 //! with their own latency profiles (log-normal, with slow outliers), bursts, occasional errors,
 //! events, and queue depths rising and falling.
 
@@ -116,6 +116,10 @@ pub async fn run(
             if let Err(e) = post_json(http_target, "/api/v1/ingest", &batch, token.as_ref()).await {
                 debug!(error = %e, "Demo HTTP batch failed.");
             }
+            let traces = sim.otlp_traces(super::now_ms());
+            if let Err(e) = post_json(http_target, "/v1/traces", &traces, token.as_ref()).await {
+                debug!(error = %e, "Demo OTLP export failed.");
+            }
         }
     }
 }
@@ -195,6 +199,39 @@ impl Simulation {
             "gauges": [{"name": "queue.events", "value": self.event_queue.round()}],
             "current_action": action,
         })
+    }
+}
+
+impl Simulation {
+    /// The OTLP/HTTP JSON export sent once a second, as an instrumented service's SDK sends it:
+    /// a few server spans of `POST /cart/items` (the operation), each with the client span of
+    /// the database call inside it (ignored by default: it times part of the same work).
+    fn otlp_traces(&mut self, now_ms: u64) -> serde_json::Value {
+        let mut spans = Vec::new();
+        for i in 0..poisson(&mut self.rng, 3.0) {
+            let end_ns = now_ms.saturating_sub(u64::from(i) * 37) * 1_000_000;
+            let ms = lognormal(&mut self.rng, 65.0, 0.4);
+            let start_ns = end_ns.saturating_sub((ms * 1e6) as u64);
+            let failed = self.rng.f64() < 0.02;
+            let trace_id = format!("{:016x}{:016x}", self.rng.u64(..), self.rng.u64(..));
+            let span_id = format!("{:016x}", self.rng.u64(..));
+            spans.push(serde_json::json!({
+                "traceId": trace_id, "spanId": span_id, "name": "POST /cart/items", "kind": 2,
+                "startTimeUnixNano": start_ns.to_string(), "endTimeUnixNano": end_ns.to_string(),
+                "status": {"code": if failed { 2 } else { 1 }},
+            }));
+            spans.push(serde_json::json!({
+                "traceId": trace_id, "spanId": format!("{:016x}", self.rng.u64(..)),
+                "parentSpanId": span_id, "name": "INSERT cart_items", "kind": 3,
+                "startTimeUnixNano": (start_ns + 1_000_000).to_string(),
+                "endTimeUnixNano": (end_ns.saturating_sub(1_000_000)).to_string(),
+            }));
+        }
+        serde_json::json!({"resourceSpans": [{
+            "resource": {"attributes": [
+                {"key": "service.name", "value": {"stringValue": "cart-service"}}]},
+            "scopeSpans": [{"scope": {"name": "vitals-demo"}, "spans": spans}],
+        }]})
     }
 }
 
@@ -308,6 +345,20 @@ mod tests {
         let batch: crate::server::ingest::http::Batch =
             serde_json::from_value(sim.http_batch()).unwrap();
         assert!(crate::server::ingest::http::validate(&batch).is_ok());
+        // The OTLP export decodes as OTLP JSON, and its server spans all count.
+        let now = 1_780_000_000_000;
+        let body = serde_json::to_vec(&sim.otlp_traces(now)).unwrap();
+        let request: opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest =
+            crate::server::ingest::otlp::Encoding::Json.decode(&body, "traces").unwrap();
+        let spans = request.resource_spans[0].scope_spans[0].spans.len() as u64;
+        let app = crate::server::metrics::AppMetrics::new(
+            Default::default(),
+            Default::default(),
+            now - 60_000,
+        );
+        let config = crate::server::ingest::otlp::OtlpConfig::default();
+        let tally = crate::server::ingest::otlp::traces::record(&app, &config, &request, now);
+        assert_eq!((tally.accepted, tally.ignored, tally.rejected), (spans / 2, spans / 2, 0));
     }
 
     #[test]
