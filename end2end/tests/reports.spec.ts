@@ -100,3 +100,46 @@ test('a bad report is refused next to its field, and deleting removes it from th
   await expect(page.getByRole('heading', { name: 'No such report' })).toBeVisible();
   app.expectNoConsoleErrors();
 });
+
+test("a report's Operations table sorts by any figure, busiest first until asked", async ({ page, request }) => {
+  const app = new AppFrame(page);
+  const reports = new ReportsPage(page);
+  // Minutes ago, so the store holds them: many fast, a few medium, very few slow.
+  const at = Date.now() - 5 * 60_000;
+  const batch = (name: string, n: number, ms: number) =>
+    Array.from({ length: n }, () => ({ name, duration_ms: ms, timestamp_ms: at }));
+  const operations = [
+    ...batch('reports-sort.fast', 30, 5),
+    ...batch('reports-sort.medium', 10, 80),
+    ...batch('reports-sort.slow', 3, 900),
+  ];
+  expect((await request.post('/api/v1/ingest', { data: { operations } })).status()).toBe(202);
+  await expect.poll(async () => {
+    const stored = await (await request.get('/api/v1/operations?from=-1h&limit=1000')).json();
+    return stored.operations.filter((o: { name: string }) => o.name.startsWith('reports-sort.')).length;
+  }).toBe(3);
+
+  await app.open('/reports');
+  await app.expectHydrated();
+  await reports.create('e2e sorted report', 'reports-sort.*');
+  await app.expectHydrated();
+  const ops = reports.section('operations');
+  await expect(reports.slot('operations')).toHaveAttribute('data-state', 'ready');
+  const names = () => ops.getByTestId('report-op-row').evaluateAll(
+    (rows) => rows.map((r) => r.getAttribute('data-name')));
+  const [fast, medium, slow] = ['reports-sort.fast', 'reports-sort.medium', 'reports-sort.slow'];
+  await expect.poll(names).toEqual([fast, medium, slow]);
+  await expect(ops.locator('th[aria-sort="descending"]')).toContainText('Count');
+
+  await ops.getByTestId('sort-p95').click();
+  await expect.poll(names).toEqual([slow, medium, fast]);
+  await expect(ops.locator('th[aria-sort="descending"]')).toContainText('p95');
+  await ops.getByTestId('sort-p95').click();
+  await expect.poll(names).toEqual([fast, medium, slow]);
+  await expect(ops.locator('th[aria-sort="ascending"]')).toContainText('p95');
+  await ops.getByTestId('sort-name').click();
+  await expect.poll(names).toEqual([fast, medium, slow]);
+  await ops.getByTestId('sort-name').click();
+  await expect.poll(names).toEqual([slow, medium, fast]);
+  app.expectNoConsoleErrors();
+});

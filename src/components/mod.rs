@@ -7,5 +7,6 @@ pub mod live;
 pub mod live_socket;
 pub mod metric_card;
 pub mod range;
+pub mod sort;
 pub mod tags;
 pub mod visible;

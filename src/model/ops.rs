@@ -282,33 +282,47 @@ impl SortKey {
     pub const fn default_descending(self) -> bool {
         !matches!(self, SortKey::Name | SortKey::Success)
     }
+}
 
-    fn value(self, op: &OperationSummary) -> f64 {
-        match self {
+/// A row of operation figures a table can sort by [`SortKey`]: the live summaries and a
+/// report's rows.
+pub trait Sortable {
+    fn sort_name(&self) -> &str;
+    /// The row's figure for `key` (never asked for `Name`; 0 for a figure the row lacks).
+    fn figure(&self, key: SortKey) -> f64;
+}
+
+impl Sortable for OperationSummary {
+    fn sort_name(&self) -> &str {
+        &self.name
+    }
+
+    fn figure(&self, key: SortKey) -> f64 {
+        match key {
             SortKey::Name => 0.0,
-            SortKey::Count => op.count as f64,
-            SortKey::Rate => op.rate_per_min,
-            SortKey::Success => op.success_pct,
-            SortKey::Errors => op.error_count as f64,
-            SortKey::Mean => op.mean_ms,
-            SortKey::P50 => op.p50_ms,
-            SortKey::P90 => op.p90_ms,
-            SortKey::P95 => op.p95_ms,
-            SortKey::P99 => op.p99_ms,
-            SortKey::Max => op.max_ms,
+            SortKey::Count => self.count as f64,
+            SortKey::Rate => self.rate_per_min,
+            SortKey::Success => self.success_pct,
+            SortKey::Errors => self.error_count as f64,
+            SortKey::Mean => self.mean_ms,
+            SortKey::P50 => self.p50_ms,
+            SortKey::P90 => self.p90_ms,
+            SortKey::P95 => self.p95_ms,
+            SortKey::P99 => self.p99_ms,
+            SortKey::Max => self.max_ms,
         }
     }
 }
 
-/// Sorts operations by `key` (ties broken by name, A→Z).
-pub fn sort_operations(ops: &mut [OperationSummary], key: SortKey, descending: bool) {
+/// Sorts rows by `key` (ties broken by name, A→Z).
+pub fn sort_operations<T: Sortable>(ops: &mut [T], key: SortKey, descending: bool) {
     ops.sort_by(|a, b| {
         let primary = match key {
-            SortKey::Name => a.name.cmp(&b.name),
-            _ => key.value(a).total_cmp(&key.value(b)),
+            SortKey::Name => a.sort_name().cmp(b.sort_name()),
+            _ => a.figure(key).total_cmp(&b.figure(key)),
         };
         let primary = if descending { primary.reverse() } else { primary };
-        primary.then_with(|| a.name.cmp(&b.name))
+        primary.then_with(|| a.sort_name().cmp(b.sort_name()))
     });
 }
 

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::alerts::{AlertEvent, Recommendation};
 use super::history::{HostPoint, SeriesPoint, Tier};
-use super::ops::{HistogramBin, LatencyClass};
+use super::ops::{HistogramBin, LatencyClass, SortKey, Sortable};
 
 /// Longest name of a report, in bytes.
 pub const MAX_NAME_BYTES: usize = 200;
@@ -254,6 +254,27 @@ pub struct OperationRow {
     pub latency_class: LatencyClass,
     /// Apdex at the report's T, 0..=1, within the sketch's error at T and 4T.
     pub apdex: f64,
+}
+
+impl Sortable for OperationRow {
+    fn sort_name(&self) -> &str {
+        &self.name
+    }
+
+    fn figure(&self, key: SortKey) -> f64 {
+        match key {
+            SortKey::Count => self.count as f64,
+            SortKey::Rate => self.rate_per_min,
+            SortKey::Success => self.success_pct,
+            SortKey::Errors => self.count as f64 * (100.0 - self.success_pct) / 100.0,
+            SortKey::P50 => self.p50_ms,
+            SortKey::P90 => self.p90_ms,
+            SortKey::P95 => self.p95_ms,
+            SortKey::P99 => self.p99_ms,
+            SortKey::Max => self.max_ms,
+            SortKey::Name | SortKey::Mean => 0.0,
+        }
+    }
 }
 
 /// One operation's series over the range.

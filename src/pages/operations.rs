@@ -16,6 +16,7 @@ use crate::components::chart::{ChartPanel, DragHold};
 use crate::components::live::use_live;
 use crate::components::metric_card::format_ms;
 use crate::components::range::RangeControl;
+use crate::components::sort::SortHeader;
 use crate::components::tags::TagControl;
 use crate::model::history::Span;
 use crate::model::live::OPERATIONS_EVERY_TICKS;
@@ -224,42 +225,14 @@ fn OperationsTable(
         sort_operations(&mut rows, key, descending);
         rows
     });
-    let header = move |key: SortKey, label: &'static str| {
-        let aria = move || {
-            let (current, descending) = sort.get();
-            (current == key).then_some(if descending { "descending" } else { "ascending" })
-        };
-        view! {
-            <th aria-sort=aria>
-                <button
-                    type="button"
-                    data-testid=format!("sort-{}", key.as_str())
-                    on:click=move |_| {
-                        sort.update(|(current, descending)| {
-                            if *current == key {
-                                *descending = !*descending;
-                            } else {
-                                *current = key;
-                                *descending = key.default_descending();
-                            }
-                        })
-                    }
-                >
-                    {label}
-                    {move || match aria() {
-                        Some("descending") => " ▼",
-                        Some(_) => " ▲",
-                        None => "",
-                    }}
-                </button>
-            </th>
-        }
-    };
     view! {
         <table class="data" data-testid="ops-table">
             <thead>
                 <tr>
-                    {COLUMNS.into_iter().map(|(key, label)| header(key, label)).collect_view()}
+                    {COLUMNS
+                        .into_iter()
+                        .map(|(key, label)| view! { <SortHeader key label=label.to_string() sort /> })
+                        .collect_view()}
                     <th>"Class"</th>
                 </tr>
             </thead>

@@ -9,9 +9,10 @@ use crate::charts::{
     rfc3339_utc, throughput_chart, TimeWindow,
 };
 use crate::components::metric_card::format_ms;
-use crate::model::ops::LatencyPoint;
+use crate::components::sort::SortHeader;
+use crate::model::ops::{sort_operations, LatencyPoint, SortKey};
 use crate::model::reports::{
-    Comparison, ComparisonRow, QuantileChange, Section, SectionBody, Summary,
+    Comparison, ComparisonRow, OperationRow, QuantileChange, Section, SectionBody, Summary,
 };
 
 /// One computed section.
@@ -24,30 +25,7 @@ pub fn section_view(section: Section) -> AnyView {
     match section.body {
         SectionBody::Summary(s) => summary(s).into_any(),
         SectionBody::Operations { rows, apdex_t_ms, left_out } => view! {
-            <table class="data" data-testid="report-ops">
-                <thead><tr>
-                    <th>"Operation"</th><th>"Count"</th><th>"Rate /min"</th><th>"Success"</th>
-                    <th>"p50"</th><th>"p90"</th><th>"p95"</th><th>"p99"</th><th>"Max"</th>
-                    <th>"Class"</th><th>{format!("Apdex (T = {})", format_ms(apdex_t_ms))}</th>
-                </tr></thead>
-                <tbody>
-                    {rows.into_iter().map(|r| view! {
-                        <tr data-testid="report-op-row" data-name=r.name.clone()>
-                            <td class="name">{r.name.clone()}</td>
-                            <td>{r.count}</td>
-                            <td>{format!("{:.1}", r.rate_per_min)}</td>
-                            <td>{format!("{:.1} %", r.success_pct)}</td>
-                            <td>{format_ms(r.p50_ms)}</td>
-                            <td>{format_ms(r.p90_ms)}</td>
-                            <td>{format_ms(r.p95_ms)}</td>
-                            <td>{format_ms(r.p99_ms)}</td>
-                            <td>{format_ms(r.max_ms)}</td>
-                            <td><span class=format!("class-badge class-{}", r.latency_class.as_str())>{r.latency_class.as_str()}</span></td>
-                            <td>{format!("{:.2}", r.apdex)}</td>
-                        </tr>
-                    }).collect_view()}
-                </tbody>
-            </table>
+            <OperationsTable rows apdex_t_ms />
             {(left_out > 0).then(|| view! { <p class="muted">{format!("{left_out} quieter operations are left out.")}</p> })}
         }
         .into_any(),
@@ -146,6 +124,60 @@ pub fn section_view(section: Section) -> AnyView {
         .into_any(),
         SectionBody::Comparison(c) => comparison(*c).into_any(),
         SectionBody::NotAsked => ().into_any(),
+    }
+}
+
+/// The sortable columns of a report's Operations table (Class and Apdex are not).
+const COLUMNS: [(SortKey, &str); 9] = [
+    (SortKey::Name, "Operation"),
+    (SortKey::Count, "Count"),
+    (SortKey::Rate, "Rate /min"),
+    (SortKey::Success, "Success"),
+    (SortKey::P50, "p50"),
+    (SortKey::P90, "p90"),
+    (SortKey::P95, "p95"),
+    (SortKey::P99, "p99"),
+    (SortKey::Max, "Max"),
+];
+
+/// The Operations section's table, busiest first, sortable by any figure on the page (the
+/// export and `?full=1` show the server's order: busiest first).
+#[component]
+fn OperationsTable(rows: Vec<OperationRow>, apdex_t_ms: f64) -> impl IntoView {
+    let sort = RwSignal::new((SortKey::Count, true));
+    let sorted = Memo::new(move |_| {
+        let mut rows = rows.clone();
+        let (key, descending) = sort.get();
+        sort_operations(&mut rows, key, descending);
+        rows
+    });
+    view! {
+        <table class="data" data-testid="report-ops">
+            <thead><tr>
+                {COLUMNS
+                    .into_iter()
+                    .map(|(key, label)| view! { <SortHeader key label=label.to_string() sort /> })
+                    .collect_view()}
+                <th>"Class"</th><th>{format!("Apdex (T = {})", format_ms(apdex_t_ms))}</th>
+            </tr></thead>
+            <tbody>
+                {move || sorted.get().into_iter().map(|r| view! {
+                    <tr data-testid="report-op-row" data-name=r.name.clone()>
+                        <td class="name">{r.name.clone()}</td>
+                        <td>{r.count}</td>
+                        <td>{format!("{:.1}", r.rate_per_min)}</td>
+                        <td>{format!("{:.1} %", r.success_pct)}</td>
+                        <td>{format_ms(r.p50_ms)}</td>
+                        <td>{format_ms(r.p90_ms)}</td>
+                        <td>{format_ms(r.p95_ms)}</td>
+                        <td>{format_ms(r.p99_ms)}</td>
+                        <td>{format_ms(r.max_ms)}</td>
+                        <td><span class=format!("class-badge class-{}", r.latency_class.as_str())>{r.latency_class.as_str()}</span></td>
+                        <td>{format!("{:.2}", r.apdex)}</td>
+                    </tr>
+                }).collect_view()}
+            </tbody>
+        </table>
     }
 }
 
