@@ -143,3 +143,44 @@ test("a report's Operations table sorts by any figure, busiest first until asked
   await expect.poll(names).toEqual([slow, medium, fast]);
   app.expectNoConsoleErrors();
 });
+
+test('two tag values are compared over the same range, and a bad tag is refused by its field', async ({ page, request }) => {
+  const app = new AppFrame(page);
+  // Twelve minutes of one operation in two versions: 1.5 is half again as slow as 1.4.
+  const start = Date.now() - 20 * 60_000;
+  const operations = [];
+  for (let minute = 0; minute < 12; minute++) {
+    for (let i = 0; i < 30; i++) {
+      const at = start + minute * 60_000 + i * 1_000;
+      const jitter = 1 + ((i * 7) % 11) / 50;
+      operations.push({ name: 'reports-tag.checkout', duration_ms: 100 * jitter, timestamp_ms: at, tags: { version: '1.4' } });
+      operations.push({ name: 'reports-tag.checkout', duration_ms: 150 * jitter, timestamp_ms: at, tags: { version: '1.5' } });
+    }
+  }
+  expect((await request.post('/api/v1/ingest', { data: { operations } })).status()).toBe(202);
+  await expect.poll(async () => {
+    const stored = await (await request.get('/api/v1/operations?from=-1h&limit=1000')).json();
+    const row = stored.operations.find((o: { name: string }) => o.name === 'reports-tag.checkout');
+    return row?.count ?? 0;
+  }).toBe(720);
+
+  await app.open('/reports');
+  await app.expectHydrated();
+  const form = page.getByTestId('compare-form');
+  await form.getByTestId('compare-before').fill('version 1.4');
+  await form.getByTestId('compare-after').fill('version:1.5');
+  await form.getByTestId('compare-operations').fill('reports-tag.*');
+  await form.getByTestId('compare-run').click();
+  await expect(form.locator('.field-error')).toContainText('before.tag');
+  await expect(form.getByTestId('compare-result')).toHaveCount(0);
+
+  await form.getByTestId('compare-before').fill('version:1.4');
+  await form.getByTestId('compare-run').click();
+  const row = form.getByTestId('compare-result').getByTestId('compare-row');
+  await expect(row).toHaveCount(1);
+  await expect(row).toHaveAttribute('data-name', 'reports-tag.checkout');
+  await expect(row).toContainText('360 → 360');
+  await expect(row).toContainText('regressed');
+  await expect(form.getByTestId('compare-result')).toContainText('(version:1.4)');
+  app.expectNoConsoleErrors();
+});

@@ -6,7 +6,8 @@ use leptos::server_fn::codec::Json;
 use leptos::server_fn::error::ServerFnError;
 
 use crate::model::reports::{
-    Created, Refused, ReportInfo, ReportList, ReportRequest, Section, SectionId,
+    CompareRequest, Comparison, Created, Refused, ReportInfo, ReportList, ReportRequest, Section,
+    SectionId,
 };
 
 #[cfg(feature = "ssr")]
@@ -60,4 +61,17 @@ pub async fn get_report_section(id: u64, section: SectionId) -> Result<Section, 
         .await
         .map(|s| s.as_ref().clone())
         .map_err(|e| ServerFnError::new(e.error))
+}
+
+/// A comparison (`POST /api/v1/compare`'s owner): two tag values over one range, or two ranges;
+/// a refused request is an answer naming its field.
+#[server(prefix = "/rpc", endpoint = "reports/compare", input = Json)]
+pub async fn compare(
+    request: CompareRequest,
+) -> Result<Result<Comparison, Refused>, ServerFnError> {
+    let state = crate::server::state::expect_state()?;
+    Ok(crate::server::reports::compare(&state, request)
+        .await
+        .map(|c| c.as_ref().clone())
+        .map_err(refused))
 }

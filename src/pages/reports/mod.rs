@@ -16,6 +16,8 @@ use crate::model::reports::{RangeArg, Refused, ReportRequest, Scope, TimeArg};
 pub use report::ReportPage;
 pub use sections::section_view;
 
+mod compare;
+
 /// The range presets of the form: label and `from` (to now).
 const PRESETS: [(&str, &str); 4] =
     [("Last hour", "-1h"), ("Last 24 hours", "-24h"), ("Last 7 days", "-7d"), ("Custom", "")];
@@ -31,6 +33,7 @@ pub fn ReportsPage() -> impl IntoView {
                 <p class="muted">"Performance over a period, rendered on the server, with before/after comparisons that state their significance"</p>
             </div>
             <NewReport version />
+            <compare::CompareTags />
             <SavedReports version />
         </section>
     }

@@ -238,7 +238,8 @@ fn change_cell(q: &QuantileChange) -> impl IntoView {
     }
 }
 
-fn comparison(c: Comparison) -> impl IntoView {
+/// A comparison's table (a report's Comparison section, and the tag comparison of `/reports`).
+pub fn comparison(c: Comparison) -> impl IntoView {
     let row = |r: ComparisonRow| {
         view! {
             <tr data-testid="compare-row" data-name=r.name.clone()>
