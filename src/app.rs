@@ -78,7 +78,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("values") view=ValuesPage ssr=SsrMode::Async />
                     <Route path=path!("alerts") view=AlertsPage />
                     <Route path=path!("reports") view=ReportsPage />
-                    <Route path=path!("reports/:id") view=ReportPage ssr=SsrMode::Async />
+                    // In order: the header and the report's heading are sent (and painted)
+                    // while the Summary is computed; the HTML stays whole without JavaScript.
+                    <Route path=path!("reports/:id") view=ReportPage ssr=SsrMode::InOrder />
                 </Routes>
             </main>
         </Router>

@@ -181,6 +181,6 @@ test('two tag values are compared over the same range, and a bad tag is refused 
   await expect(row).toHaveAttribute('data-name', 'reports-tag.checkout');
   await expect(row).toContainText('360 → 360');
   await expect(row).toContainText('regressed');
-  await expect(form.getByTestId('compare-result')).toContainText('(version:1.4)');
+  await expect(form.getByTestId('compare-result')).toContainText('(version=1.4)');
   app.expectNoConsoleErrors();
 });
