@@ -304,9 +304,10 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             every.as_str()
         );
     }
-    if let Some(otlp) = state.config.otlp.addr {
-        serve_otlp(otlp, state.clone(), shutdown.clone()).await?;
-    }
+    let otlp_listener = match state.config.otlp.addr {
+        Some(otlp) => Some(serve_otlp(otlp, state.clone(), shutdown.clone()).await?),
+        None => None,
+    };
     let (store, metrics) = (state.store.clone(), Arc::clone(&state.app));
     let app = router(state);
     info!(addr = %local, "Listening on http://{local}");
@@ -323,7 +324,11 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
         .context("serving HTTP");
-    // Everything accepted reaches the disk before the process ends.
+    // The OTLP listener's requests in flight finish too (its graceful shutdown began with
+    // the main one's), then everything accepted reaches the disk before the process ends.
+    if let Some(listener) = otlp_listener {
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE / 2, listener).await;
+    }
     tokio::task::spawn_blocking(move || {
         recorder::flush_on_shutdown(&store, &metrics, SHUTDOWN_GRACE / 2);
     })
@@ -334,12 +339,13 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Binds `--otlp-addr` and serves OTLP/HTTP on it until shutdown.
+/// Binds `--otlp-addr` and serves OTLP/HTTP on it until shutdown; the task ends when its
+/// graceful shutdown has finished.
 async fn serve_otlp(
     addr: std::net::SocketAddr,
     state: AppState,
     shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     security::listen_addr(&addr.ip().to_string(), addr.port(), state.config.token.as_ref())
         .map_err(|e| anyhow::anyhow!("OTLP: {e}"))?;
     let listener = tokio::net::TcpListener::bind(addr)
@@ -348,15 +354,14 @@ async fn serve_otlp(
     let local = listener.local_addr().context("reading the OTLP address")?;
     info!(addr = %local, "OTLP/HTTP on http://{local}/v1/traces and /v1/metrics");
     let app = otlp_router(state);
-    tokio::spawn(async move {
+    Ok(tokio::spawn(async move {
         let served = axum::serve(listener, app.into_make_service())
             .with_graceful_shutdown(shutdown.cancelled_owned())
             .await;
         if let Err(e) = served {
             warn!(error = %e, "The OTLP listener stopped.");
         }
-    });
-    Ok(())
+    }))
 }
 
 /// Cancels `shutdown` on the first SIGINT or SIGTERM and bounds how long shutdown may take.

@@ -181,7 +181,7 @@ async fn refusals_are_answered_as_the_collector_does() {
     assert!(big.len() > 4096);
     let response = app.send(post("/v1/traces", "application/x-protobuf", big.clone())).await;
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    let bomb = vec![0u8; 4096 * 10 + 1];
+    let bomb = vec![0u8; 4096 * vitals::server::ingest::otlp::INFLATE_FACTOR + 1];
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     std::io::Write::write_all(&mut gz, &bomb).unwrap();
     let request = Request::post("/v1/traces")

@@ -2,8 +2,9 @@
 //! name alone, so a metric's data points are aggregated across their attribute sets, as
 //! dropping a label does:
 //!
-//! - **Gauge**: the sum of the values reported for the newest moment in the request (one
-//!   point per attribute set, e.g. memory by state gives the total).
+//! - **Gauge**: the sum of the values reported for the newest moment in the request, over
+//!   every resource and attribute set (memory by state gives the total; two instances' queue
+//!   depths add up).
 //! - **Sum**, monotonic: a counter. Delta points add; cumulative points add their increase
 //!   since the stream's previous point (see [`Cumulative`]). Non-monotonic (up-down) sums are
 //!   gauges: cumulative ones as above, delta ones adjust the gauge.
@@ -16,8 +17,12 @@
 //!   histograms stay counters; an exponential histogram at scale 6 or finer qualifies.
 //! - **Summary**: the counters `<name>.count` and `<name>.sum` (quantiles cannot be merged).
 //!
+//! Cumulative points are taken in order per stream: a point no newer than the last one seen
+//! (a retry, a queue delivering out of order) adds nothing; a new start time is a reset.
+//!
 //! A point without a value, with a non-finite one, a negative increment, an unspecified
-//! temporality or inconsistent buckets is rejected and named in the partial success.
+//! temporality or inconsistent buckets is rejected and named in the partial success; a metric
+//! without a valid name or without data rejects all its points.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher as _;
@@ -45,6 +50,8 @@ const IDLE_MS: u64 = 2 * 3_600_000;
 /// Largest relative error a bucket may add for its histogram to feed an operation: the
 /// sketches' own error, so the operation's percentiles stay within about twice it.
 pub const MAX_BUCKET_ERROR: f64 = 0.01;
+/// Most samples one histogram point may feed into an operation (more stay counters).
+pub const MAX_POINT_SAMPLES: f64 = 1e9;
 /// `DataPointFlags.NO_RECORDED_VALUE`.
 const NO_RECORDED_VALUE: u32 = 1;
 
@@ -60,6 +67,9 @@ pub struct Cumulative {
 
 struct Stream {
     start_ns: u64,
+    /// The newest point's time: an older or repeated point (a retry, a queue delivering out
+    /// of order) adds nothing.
+    time_ns: u64,
     seen_ms: u64,
     /// Exponential histograms: (scale, offset) of the positive buckets in `values`.
     layout: (i32, i32),
@@ -69,8 +79,9 @@ struct Stream {
 /// What a cumulative point contributes.
 #[derive(Debug, PartialEq)]
 pub enum Increase {
-    /// The first point of a stream that began before Vitals did: what it counted before is
-    /// not ours to add; it is the baseline of the next point.
+    /// Nothing: the first point of a stream that began before Vitals did (or long ago, or
+    /// whose layout changed), which is the baseline of the next; or a point no newer than the
+    /// last one seen.
     Baseline,
     /// The increase of each value (the whole value after a reset or for a new stream).
     By(Vec<f64>),
@@ -90,13 +101,21 @@ impl Cumulative {
         self.streams.is_empty()
     }
 
-    /// The increase of stream `key` to `current`. A new start time, a changed layout or any
-    /// value going down is a reset: the whole value counts (as Prometheus treats a counter
-    /// reset). `Err` when the bounds leave no room for a new stream.
+    /// The increase of stream `key` to `current` at `time_ns`.
+    ///
+    /// - A point no newer than the last one seen adds nothing.
+    /// - A new start time is a reset: the whole value counts. So is a value going down when the
+    ///   sender gives no start time (Prometheus' rule).
+    /// - With the same start time the difference counts (the caller clamps what cannot go down).
+    /// - A changed layout with the same start time re-baselines: nothing is added twice.
+    /// - A new stream counts whole only when it began after Vitals and recently (within the
+    ///   idle horizon), so a stream forgotten while idle is not counted again.
+    ///
+    /// `Err` when the bounds leave no room.
     pub fn increase(
         &mut self,
         key: u64,
-        start_ns: u64,
+        (start_ns, time_ns): (u64, u64),
         layout: (i32, i32),
         current: &[f64],
         now_ms: u64,
@@ -106,22 +125,32 @@ impl Cumulative {
             self.prune(now_ms);
         }
         if let Some(stream) = self.streams.get_mut(&key) {
-            let continues = (start_ns == 0 || start_ns == stream.start_ns)
-                && stream.layout == layout
-                && stream.values.len() == current.len()
-                && current.iter().zip(&stream.values).all(|(c, p)| c >= p);
-            let by = if continues {
-                current.iter().zip(&stream.values).map(|(c, p)| c - p).collect()
+            if time_ns != 0 && time_ns <= stream.time_ns && start_ns == stream.start_ns {
+                return Ok(Increase::Baseline);
+            }
+            let grown = self.values - stream.values.len() + current.len();
+            if grown > MAX_VALUES {
+                return Err("cumulative_streams");
+            }
+            let same_shape = stream.layout == layout && stream.values.len() == current.len();
+            let went_down = current.iter().zip(&stream.values).any(|(c, p)| c < p);
+            let by = if start_ns != 0 && start_ns != stream.start_ns {
+                Increase::By(current.to_vec())
+            } else if !same_shape {
+                Increase::Baseline
+            } else if start_ns == 0 && went_down {
+                Increase::By(current.to_vec())
             } else {
-                current.to_vec()
+                Increase::By(current.iter().zip(&stream.values).map(|(c, p)| c - p).collect())
             };
-            self.values = self.values - stream.values.len() + current.len();
+            self.values = grown;
             stream.values.clear();
             stream.values.extend_from_slice(current);
             stream.start_ns = start_ns;
+            stream.time_ns = time_ns;
             stream.layout = layout;
             stream.seen_ms = now_ms;
-            return Ok(Increase::By(by));
+            return Ok(by);
         }
         if self.streams.len() >= MAX_STREAMS || self.values + current.len() > MAX_VALUES {
             self.prune(now_ms);
@@ -130,9 +159,12 @@ impl Cumulative {
             }
         }
         self.values += current.len();
-        let stream = Stream { start_ns, seen_ms: now_ms, layout, values: current.to_vec() };
+        let stream =
+            Stream { start_ns, time_ns, seen_ms: now_ms, layout, values: current.to_vec() };
         self.streams.insert(key, stream);
-        if start_ns != 0 && start_ns / 1_000_000 >= self.started_ms {
+        let start_ms = start_ns / 1_000_000;
+        if start_ns != 0 && start_ms >= self.started_ms && now_ms.saturating_sub(start_ms) < IDLE_MS
+        {
             Ok(Increase::By(current.to_vec()))
         } else {
             Ok(Increase::Baseline)
@@ -153,7 +185,10 @@ impl Cumulative {
         }
         let shift = (old_scale - scale).min(62) as u32;
         let mut moved = vec![0.0; len];
-        for (j, n) in stream.values[fixed..].iter().enumerate() {
+        if self.values - stream.values.len() + fixed + len > MAX_VALUES {
+            return;
+        }
+        for (j, n) in stream.values[fixed..].iter().enumerate().filter(|(_, n)| **n > 0.0) {
             let index = (i64::from(old_offset) + j as i64) >> shift;
             match usize::try_from(index - i64::from(offset)).ok().filter(|p| *p < len) {
                 Some(p) => moved[p] += n,
@@ -197,6 +232,7 @@ pub fn record(
     let mut streams = otlp.cumulative.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut m = app.lock();
     m.count_received(Protocol::Otlp);
+    let mut gauges = Vec::new();
     for (r, resource_metrics) in request.resource_metrics.iter().enumerate() {
         let resource = resource_metrics.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]);
         let resource_tags = select(&otlp.config.attributes, resource);
@@ -214,14 +250,33 @@ pub fn record(
                     path: format!("resourceMetrics[{r}].scopeMetrics[{s}].metrics[{i}]"),
                     name: &metric.name,
                     unit: &metric.unit,
+                    gauges: &mut gauges,
                     now_ms,
                 };
                 one.record(metric.data.as_ref());
             }
         }
     }
+    set_gauges(&mut m, &mut tally, gauges, now_ms);
     m.count_ignored(Protocol::Otlp, tally.ignored);
     tally
+}
+
+/// A gauge point of the request: name, time, value, and where it was.
+type GaugePoint = (String, u64, f64, String);
+
+/// Sets each gauge of the request once: the sum of its values at the newest moment reported,
+/// over every resource, scope and attribute set.
+fn set_gauges(m: &mut Inner, tally: &mut Tally, mut points: Vec<GaugePoint>, now_ms: u64) {
+    points.sort_by(|a, b| a.0.cmp(&b.0));
+    for same in points.chunk_by(|a, b| a.0 == b.0) {
+        let latest = same.iter().map(|g| g.1).max().unwrap_or(0);
+        let total: f64 = same.iter().filter(|g| g.1 == latest).map(|g| g.2).sum();
+        let outcome = m.gauge(Protocol::Otlp, &same[0].0, total, false, now_ms);
+        for g in same {
+            tally.outcome(outcome, || g.3.clone());
+        }
+    }
 }
 
 /// A fixed hasher: stream keys must be stable for the process's life.
@@ -239,6 +294,13 @@ fn attributes_id(attributes: &[KeyValue]) -> u64 {
     HASHER.hash_one(parts)
 }
 
+/// A data point's attributes and (start, time) in ns.
+macro_rules! point_times {
+    ($point:expr) => {
+        (&$point.attributes[..], ($point.start_time_unix_nano, $point.time_unix_nano))
+    };
+}
+
 /// One metric being recorded.
 struct Metric<'a, 'r> {
     m: &'a mut Inner,
@@ -250,6 +312,8 @@ struct Metric<'a, 'r> {
     path: String,
     name: &'a str,
     unit: &'a str,
+    /// Gauge points, set once per name after the whole request (see [`set_gauges`]).
+    gauges: &'a mut Vec<GaugePoint>,
     now_ms: u64,
 }
 
@@ -285,7 +349,10 @@ impl Metric<'_, '_> {
     fn record(&mut self, data: Option<&Data>) {
         if let Err(why) = validate_name(self.name) {
             let why = format!("the metric name {why}");
-            return self.reject(0, "invalid_name", &why);
+            for p in 0..points_of(data).max(1) {
+                self.reject(p, "invalid_name", &why);
+            }
+            return;
         }
         let temporality = |t: i32| match AggregationTemporality::try_from(t) {
             Ok(AggregationTemporality::Delta) => Some(false),
@@ -330,7 +397,7 @@ impl Metric<'_, '_> {
     }
 
     fn unspecified(&mut self, points: usize) {
-        for p in 0..points.max(1) {
+        for p in 0..points {
             self.reject(p, "unspecified_temporality", "the aggregation temporality is unspecified");
         }
     }
@@ -341,7 +408,6 @@ impl Metric<'_, '_> {
     }
 
     fn numbers(&mut self, points: &[NumberDataPoint], mode: Numbers) {
-        let mut newest: Vec<(usize, u64, f64)> = Vec::new();
         for (p, point) in points.iter().enumerate() {
             if point.flags & NO_RECORDED_VALUE != 0 {
                 self.tally.ignored += 1;
@@ -360,7 +426,10 @@ impl Metric<'_, '_> {
                 continue;
             }
             match mode {
-                Numbers::Gauge => newest.push((p, point.time_unix_nano, value)),
+                Numbers::Gauge => {
+                    let at = self.at(p);
+                    self.gauges.push((self.name.to_string(), point.time_unix_nano, value, at));
+                }
                 Numbers::GaugeDelta => {
                     let outcome = self.m.gauge(Protocol::Otlp, self.name, value, true, self.now_ms);
                     self.outcome(p, outcome);
@@ -373,25 +442,16 @@ impl Metric<'_, '_> {
                     self.outcome(p, outcome);
                 }
                 Numbers::CounterCumulative => {
-                    let key = self.stream_of(&point.attributes);
-                    let start = point.start_time_unix_nano;
-                    match self.streams.increase(key, start, (0, 0), &[value], self.now_ms) {
-                        Err(reason) => self.reject(p, reason, "too many cumulative streams"),
-                        Ok(Increase::Baseline) => self.outcome(p, Outcome::Accepted),
-                        Ok(Increase::By(by)) => {
-                            let n = by.first().copied().unwrap_or(0.0);
-                            let outcome = self.m.counter(Protocol::Otlp, self.name, n, self.now_ms);
-                            self.outcome(p, outcome);
-                        }
+                    let times = (point.start_time_unix_nano, point.time_unix_nano);
+                    let by = self.increase_of(p, &point.attributes, times, (0, 0), vec![value]);
+                    if let Some(by) = by {
+                        // A monotonic sum does not go down without a new start time.
+                        let n = by.first().copied().unwrap_or(0.0).max(0.0);
+                        let outcome = self.m.counter(Protocol::Otlp, self.name, n, self.now_ms);
+                        self.outcome(p, outcome);
                     }
                 }
             }
-        }
-        let Some(latest) = newest.iter().map(|(_, t, _)| *t).max() else { return };
-        let total: f64 = newest.iter().filter(|(_, t, _)| *t == latest).map(|(_, _, v)| v).sum();
-        let outcome = self.m.gauge(Protocol::Otlp, self.name, total, false, self.now_ms);
-        for (p, _, _) in newest {
-            self.outcome(p, outcome);
         }
     }
 
@@ -410,22 +470,42 @@ impl Metric<'_, '_> {
         worst
     }
 
-    /// The increase a point contributes: itself when delta, else through the stream state.
-    /// `None` when nothing is to be added (a baseline) or the point was rejected.
-    fn increase_of(
+    /// What a histogram or summary point contributes: itself when delta, else its increase;
+    /// counts never below zero (the sum may be, with negative values recorded).
+    fn point_increase(
         &mut self,
         p: usize,
-        attributes: &[KeyValue],
-        start_ns: u64,
+        (attributes, times): (&[KeyValue], (u64, u64)),
         layout: (i32, i32),
         values: Vec<f64>,
         cumulative: bool,
     ) -> Option<Vec<f64>> {
-        if !cumulative {
-            return Some(values);
+        let mut by = if cumulative {
+            self.increase_of(p, attributes, times, layout, values)?
+        } else {
+            values
+        };
+        for (i, n) in by.iter_mut().enumerate() {
+            if i != 1 {
+                *n = n.max(0.0);
+            }
         }
+        Some(by)
+    }
+
+    /// The increase a cumulative point contributes, through the stream state. `None` when
+    /// nothing is to be added (a baseline, an old point; counted as accepted) or the point was
+    /// rejected.
+    fn increase_of(
+        &mut self,
+        p: usize,
+        attributes: &[KeyValue],
+        times: (u64, u64),
+        layout: (i32, i32),
+        values: Vec<f64>,
+    ) -> Option<Vec<f64>> {
         let key = self.stream_of(attributes);
-        match self.streams.increase(key, start_ns, layout, &values, self.now_ms) {
+        match self.streams.increase(key, times, layout, &values, self.now_ms) {
             Err(reason) => {
                 self.reject(p, reason, "too many cumulative streams");
                 None
@@ -466,8 +546,7 @@ impl Metric<'_, '_> {
         }
         let mut values = vec![point.count as f64, point.sum.unwrap_or(0.0)];
         values.extend(counts.iter().map(|&n| n as f64));
-        let start = point.start_time_unix_nano;
-        let Some(by) = self.increase_of(p, &point.attributes, start, (0, 0), values, cumulative)
+        let Some(by) = self.point_increase(p, point_times!(point), (0, 0), values, cumulative)
         else {
             return;
         };
@@ -511,13 +590,15 @@ impl Metric<'_, '_> {
             self.streams.rescale(key, 3, point.scale, offset, buckets.len());
         }
         let layout = (point.scale, offset);
-        let start = point.start_time_unix_nano;
-        let Some(by) = self.increase_of(p, &point.attributes, start, layout, values, cumulative)
+        let Some(by) = self.point_increase(p, point_times!(point), layout, values, cumulative)
         else {
             return;
         };
         let mut outcome = self.count_and_sum(by[0], point.sum.map(|_| by[1]));
-        let no_negatives = negative.iter().all(|&n| n == 0);
+        // Values in the zero bucket lie anywhere up to the threshold: only an exact zero
+        // bucket keeps the error bound.
+        let no_negatives = negative.iter().all(|&n| n == 0)
+            && (point.zero_threshold == 0.0 || point.zero_count == 0);
         let samples = self.duration_factor().filter(|_| no_negatives).and_then(|factor| {
             let samples =
                 exponential_samples(point.scale, offset, by[2], &by[3..], point.min, point.max)?;
@@ -541,9 +622,8 @@ impl Metric<'_, '_> {
             return self.reject(p, "non_finite", "the sum is not a finite number");
         }
         let values = vec![point.count as f64, point.sum];
-        let start = point.start_time_unix_nano;
         // Summaries are cumulative by definition.
-        let Some(by) = self.increase_of(p, &point.attributes, start, (0, 0), values, true) else {
+        let Some(by) = self.point_increase(p, point_times!(point), (0, 0), values, true) else {
             return;
         };
         let outcome = self.count_and_sum(by[0], Some(by[1]));
@@ -576,6 +656,11 @@ impl Metric<'_, '_> {
         let (mut key, mut scratch) = (String::new(), Vec::new());
         tags::series_key(&mut key, &mut scratch, self.name, pairs);
         let at_ms = if time_ns == 0 { self.now_ms } else { time_ns / 1_000_000 };
+        // Each bucket is recorded in weights of at most MAX_WEIGHT: a point that claims more
+        // samples than MAX_POINT_SAMPLES stays counters, so one point costs a bounded time.
+        if samples.iter().map(|(_, n)| n).sum::<f64>() > MAX_POINT_SAMPLES {
+            return Outcome::Accepted;
+        }
         let mut worst = Outcome::Accepted;
         for &(ms, count) in samples {
             if !(0.0..=MAX_DURATION_MS).contains(&ms) {
@@ -595,6 +680,18 @@ impl Metric<'_, '_> {
             }
         }
         worst
+    }
+}
+
+/// The data points a metric carries.
+fn points_of(data: Option<&Data>) -> usize {
+    match data {
+        None => 0,
+        Some(Data::Gauge(g)) => g.data_points.len(),
+        Some(Data::Sum(s)) => s.data_points.len(),
+        Some(Data::Histogram(h)) => h.data_points.len(),
+        Some(Data::ExponentialHistogram(h)) => h.data_points.len(),
+        Some(Data::Summary(s)) => s.data_points.len(),
     }
 }
 

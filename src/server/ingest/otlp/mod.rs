@@ -6,8 +6,9 @@
 //!   be used, its `partial_success` says how many and why (the rest is recorded);
 //! - 400 with a `google.rpc.Status` when the body cannot be read as the request at all (not
 //!   protobuf, invalid JSON, invalid UTF-8 in a string, which proto3 forbids, an unsupported
-//!   `Content-Encoding`), 413 when it is larger than `--max-body-bytes` (inflated: ten times
+//!   `Content-Encoding`), 413 when it is larger than `--max-body-bytes` (inflated: four times
 //!   that), 415 for a content type other than `application/x-protobuf` or `application/json`.
+//!   At most [`DECODING_AT_ONCE`] requests are decoded at a time.
 //!
 //! The messages are the generated types of `opentelemetry-proto` (prost for protobuf, its
 //! serde derive for OTLP's JSON mapping: hex ids, 64-bit integers as strings). What a span or
@@ -39,7 +40,16 @@ use crate::server::metrics::{validate_name, Outcome, Protocol};
 use crate::server::state::AppState;
 
 /// An inflated (gzip) body may be this many times `--max-body-bytes`.
-pub const INFLATE_FACTOR: usize = 10;
+pub const INFLATE_FACTOR: usize = 4;
+/// Most strings, byte fields and messages (protobuf), or objects, arrays and strings (JSON),
+/// one request may hold: each becomes an allocation when decoded, so this bounds what one
+/// decoded request holds (about 60 MiB at most). 512 spans with ten attributes each are
+/// about 25,000; a batch of more than about 5,000 such spans is refused with 413.
+pub const MAX_FIELDS: usize = 250_000;
+/// Requests decoded at once; more wait their turn. A decoded message can take many times its
+/// bytes in memory (an empty span is 2 bytes on the wire and a few hundred in memory), so
+/// this and the body limits bound what decoding holds, whatever arrives.
+pub const DECODING_AT_ONCE: usize = 2;
 /// Rejected items named in a partial success's message (the count covers all of them).
 const NAMED_REJECTIONS: usize = 3;
 
@@ -48,11 +58,16 @@ const NAMED_REJECTIONS: usize = 3;
 pub struct Otlp {
     pub config: OtlpConfig,
     pub cumulative: std::sync::Mutex<metrics::Cumulative>,
+    decoding: Arc<tokio::sync::Semaphore>,
 }
 
 impl Otlp {
     pub fn new(config: OtlpConfig, started_ms: u64) -> Arc<Self> {
-        Arc::new(Otlp { config, cumulative: metrics::Cumulative::new(started_ms).into() })
+        Arc::new(Otlp {
+            config,
+            cumulative: metrics::Cumulative::new(started_ms).into(),
+            decoding: Arc::new(tokio::sync::Semaphore::new(DECODING_AT_ONCE)),
+        })
     }
 }
 
@@ -81,6 +96,31 @@ impl Encoding {
         match self {
             Encoding::Protobuf => "application/x-protobuf",
             Encoding::Json => "application/json",
+        }
+    }
+
+    /// Counts the fields of a body that would become allocations, up to `MAX_FIELDS + 1`
+    /// (see [`MAX_FIELDS`]). Protobuf: every length-delimited field, looking into each one that
+    /// reads as a message (a string that happens to read as one only counts more). JSON: every
+    /// `{`, `[` and pair of quotes.
+    pub fn fields(self, body: &[u8]) -> usize {
+        match self {
+            Encoding::Protobuf => {
+                let mut budget = MAX_FIELDS + 1;
+                len_fields(body, 0, &mut budget);
+                MAX_FIELDS + 1 - budget
+            }
+            Encoding::Json => {
+                let (mut nested, mut quotes) = (0usize, 0usize);
+                for &b in body {
+                    nested += usize::from(b == b'{' || b == b'[');
+                    quotes += usize::from(b == b'"');
+                    if nested + quotes / 2 > MAX_FIELDS {
+                        break;
+                    }
+                }
+                nested + quotes / 2
+            }
         }
     }
 
@@ -124,6 +164,47 @@ impl Encoding {
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(self.content_type()));
         response
     }
+}
+
+/// Counts the length-delimited fields of a protobuf message into `budget` (down to 0), and
+/// those of each field that reads as a message itself; false when `buf` is not wire format.
+/// Each byte is read at most once per nesting level, and nesting stops at 12.
+fn len_fields(mut buf: &[u8], depth: u32, budget: &mut usize) -> bool {
+    use prost::encoding::{decode_key, decode_varint, WireType};
+    while !buf.is_empty() {
+        let Ok((_, wire_type)) = decode_key(&mut buf) else { return false };
+        let skip = match wire_type {
+            WireType::Varint => match decode_varint(&mut buf) {
+                Ok(_) => 0,
+                Err(_) => return false,
+            },
+            WireType::SixtyFourBit => 8,
+            WireType::ThirtyTwoBit => 4,
+            WireType::LengthDelimited => {
+                let Ok(len) = decode_varint(&mut buf) else { return false };
+                let Some(len) = usize::try_from(len).ok().filter(|l| *l <= buf.len()) else {
+                    return false;
+                };
+                if *budget == 0 {
+                    return true;
+                }
+                *budget -= 1;
+                if depth < 12 {
+                    let mut inner = *budget;
+                    if len_fields(&buf[..len], depth + 1, &mut inner) {
+                        *budget = inner;
+                    }
+                }
+                len
+            }
+            _ => return false,
+        };
+        if skip > buf.len() {
+            return false;
+        }
+        buf = &buf[skip..];
+    }
+    true
 }
 
 /// `google.rpc.Status`, the body of every OTLP/HTTP error answer.
@@ -303,10 +384,29 @@ async fn export(state: AppState, headers: HeaderMap, body: Bytes, signal: Signal
     };
     let otlp = Arc::clone(&state.otlp);
     let limit = state.config.max_body_bytes.saturating_mul(INFLATE_FACTOR);
+    let Ok(_turn) = Arc::clone(&otlp.decoding).acquire_owned().await else {
+        return Refusal {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: "shutting down".into(),
+        }
+        .respond(encoding);
+    };
     // Decoding and recording run off the async workers, as HTTP ingestion does.
     let answer = tokio::task::spawn_blocking(move || {
         let now = crate::server::now_ms();
-        let result = inflate(&headers, &body, limit).and_then(|body| match signal {
+        let result = inflate(&headers, &body, limit).and_then(|body| {
+            if encoding.fields(&body) > MAX_FIELDS {
+                return Err(Refusal {
+                    status: StatusCode::PAYLOAD_TOO_LARGE,
+                    message: format!(
+                        "the request holds more than {MAX_FIELDS} strings and messages: \
+                         send smaller batches"
+                    ),
+                });
+            }
+            Ok(body)
+        });
+        let result = result.and_then(|body| match signal {
             Signal::Traces => {
                 let request: ExportTraceServiceRequest =
                     encoding.decode(&body, "ExportTraceServiceRequest").map_err(Refusal::bad)?;

@@ -273,12 +273,12 @@ fn gauges_sum_the_newest_moment_across_attribute_sets() {
 #[test]
 fn cumulative_sums_add_their_increase_and_survive_a_reset() {
     let (app, otlp) = (app(), otlp());
-    let sum = |value: f64, start_ms: u64| {
+    let sum = |value: f64, start_ms: u64, time_ms: u64| {
         metrics(vec![metric(
             "requests",
             "1",
             Data::Sum(Sum {
-                data_points: vec![number(value, vec![text("route", "/a")], start_ms, NOW)],
+                data_points: vec![number(value, vec![text("route", "/a")], start_ms, time_ms)],
                 aggregation_temporality: AggregationTemporality::Cumulative as i32,
                 is_monotonic: true,
             }),
@@ -286,15 +286,18 @@ fn cumulative_sums_add_their_increase_and_survive_a_reset() {
     };
     let before_vitals = NOW - 3_600_000;
     // A stream that began before Vitals: its first point is only a baseline.
-    metrics::record(&app, &otlp, &sum(1_000.0, before_vitals), NOW);
+    metrics::record(&app, &otlp, &sum(1_000.0, before_vitals, NOW - 30_000), NOW);
     assert_eq!(counter(&app, "requests"), None);
-    metrics::record(&app, &otlp, &sum(1_025.0, before_vitals), NOW);
+    metrics::record(&app, &otlp, &sum(1_025.0, before_vitals, NOW - 20_000), NOW);
+    assert_eq!(counter(&app, "requests"), Some(25.0));
+    // The same point again (a retry) adds nothing.
+    metrics::record(&app, &otlp, &sum(1_025.0, before_vitals, NOW - 20_000), NOW);
     assert_eq!(counter(&app, "requests"), Some(25.0));
     // The process restarted: a new start time, the whole value is new.
-    metrics::record(&app, &otlp, &sum(7.0, NOW - 5_000), NOW);
+    metrics::record(&app, &otlp, &sum(7.0, NOW - 5_000, NOW - 1_000), NOW);
     assert_eq!(counter(&app, "requests"), Some(32.0));
     // A stream that began after Vitals counts from its first point.
-    let mut other = sum(5.0, NOW - 60_000);
+    let mut other = sum(5.0, NOW - 60_000, NOW);
     other.resource_metrics[0].scope_metrics[0].metrics[0].name = "jobs".into();
     metrics::record(&app, &otlp, &other, NOW);
     assert_eq!(counter(&app, "jobs"), Some(5.0));
@@ -384,8 +387,8 @@ fn wide_histograms_stay_counters_and_fine_ones_feed_an_operation() {
         }],
         aggregation_temporality: AggregationTemporality::Delta as i32,
     });
-    // Scale 6: 64 buckets per doubling. 1,000 values of 2^(k/64) ms for k in 320..420, i.e.
-    // 32 to 94 ms, ten in each bucket.
+    // Scale 6: 64 buckets per doubling; bucket i holds (2^(i/64), 2^((i+1)/64)] ms. Ten values
+    // in each of buckets 320..420 (32 to 95 ms), 1,000 in all.
     let scale = 6;
     let exp = Data::ExponentialHistogram(ExponentialHistogram {
         data_points: vec![ExponentialHistogramDataPoint {
@@ -409,7 +412,7 @@ fn wide_histograms_stay_counters_and_fine_ones_feed_an_operation() {
     assert!(summary(&app, "http.server.request.duration").is_none());
     let db = summary(&app, "db.duration").expect("a fine histogram is an operation");
     assert_eq!(db.count, 1_000);
-    // The true median of the values is 2^(370/64) ms.
+    // The median lies between buckets 369 and 370, at 2^(370/64) ms.
     let true_p50 = (370.0f64 / 64.0).exp2();
     assert!((db.p50_ms / true_p50 - 1.0).abs() <= 0.02, "{} vs {true_p50}", db.p50_ms);
     assert_eq!(counter(&app, "db.duration.count"), Some(1_000.0));
@@ -432,26 +435,122 @@ fn explicit_buckets_feed_an_operation_only_within_the_bound() {
 }
 
 #[test]
-fn cumulative_streams_are_bounded_and_follow_a_downscale() {
-    let mut c = metrics::Cumulative::new(0);
-    assert_eq!(c.increase(1, 5, (0, 0), &[10.0], 1).unwrap(), metrics::Increase::By(vec![10.0]));
-    assert_eq!(c.increase(1, 5, (0, 0), &[12.0], 2).unwrap(), metrics::Increase::By(vec![2.0]));
-    // Going down is a reset: the whole value counts.
-    assert_eq!(c.increase(1, 5, (0, 0), &[3.0], 3).unwrap(), metrics::Increase::By(vec![3.0]));
+fn cumulative_streams_are_in_order_bounded_and_follow_a_downscale() {
+    use metrics::Increase::{Baseline, By};
+    // Vitals started at 1e6 s; a stream that starts at 2e6 s, seen a second later.
+    let mut c = metrics::Cumulative::new(1_000_000_000);
+    let (start, now) = (2_000_000_000 * MS, 2_000_001_000);
+    let at = |s: u64| start + s * 1_000_000_000;
+    assert_eq!(c.increase(1, (start, at(1)), (0, 0), &[10.0], now).unwrap(), By(vec![10.0]));
+    assert_eq!(c.increase(1, (start, at(2)), (0, 0), &[12.0], now).unwrap(), By(vec![2.0]));
+    // A retried or late point adds nothing and leaves the state alone.
+    assert_eq!(c.increase(1, (start, at(1)), (0, 0), &[10.0], now).unwrap(), Baseline);
+    assert_eq!(c.increase(1, (start, at(2)), (0, 0), &[12.0], now).unwrap(), Baseline);
+    assert_eq!(c.increase(1, (start, at(3)), (0, 0), &[15.0], now).unwrap(), By(vec![3.0]));
+    // A new start time is a reset: the whole value counts.
+    let restart = start + 60 * 1_000_000_000;
+    assert_eq!(c.increase(1, (restart, at(90)), (0, 0), &[4.0], now).unwrap(), By(vec![4.0]));
+    // Without a start time, going down is a reset (Prometheus' rule).
+    assert_eq!(c.increase(7, (0, at(1)), (0, 0), &[9.0], now).unwrap(), Baseline);
+    assert_eq!(c.increase(7, (0, at(2)), (0, 0), &[3.0], now).unwrap(), By(vec![3.0]));
+    // A stream that began long before it was first seen (or before Vitals) is a baseline.
+    let old = (now - 3 * 3_600_000) * MS;
+    assert_eq!(c.increase(8, (old, at(1)), (0, 0), &[50.0], now).unwrap(), Baseline);
     // An exponential histogram at scale 1, offset 4 (buckets 4, 5, 6, 7) downscaled to scale 0,
-    // offset 2 (buckets 2, 3): 4,5 → 2 and 6,7 → 3.
-    c.increase(2, 5, (1, 4), &[1.0, 2.0, 3.0, 4.0], 1).unwrap();
+    // offset 2 (buckets 2, 3): 4,5 → 2 and 6,7 → 3. Empty buckets outside the new window
+    // do not stop it.
+    c.increase(2, (start, at(1)), (1, 4), &[1.0, 2.0, 3.0, 4.0, 0.0], now).unwrap();
     c.rescale(2, 0, 0, 2, 2);
     assert_eq!(
-        c.increase(2, 5, (0, 2), &[4.0, 7.0], 2).unwrap(),
-        metrics::Increase::By(vec![1.0, 0.0])
+        c.increase(2, (start, at(2)), (0, 2), &[4.0, 7.0], now).unwrap(),
+        By(vec![1.0, 0.0])
     );
-    for key in 10..(10 + metrics::MAX_STREAMS as u64) {
-        let _ = c.increase(key, 5, (0, 0), &[1.0], 4);
+    // A layout that cannot be followed, same start: a new baseline, nothing counted twice.
+    assert_eq!(c.increase(2, (start, at(3)), (5, 0), &[9.0, 9.0, 9.0], now).unwrap(), Baseline);
+    assert_eq!(
+        c.increase(2, (start, at(4)), (5, 0), &[9.0, 10.0, 9.0], now).unwrap(),
+        By(vec![0.0, 1.0, 0.0])
+    );
+    let held = c.len();
+    for key in 100..(100 + (metrics::MAX_STREAMS - held) as u64) {
+        c.increase(key, (start, at(1)), (0, 0), &[1.0], now).unwrap();
     }
-    assert_eq!(c.increase(u64::MAX, 5, (0, 0), &[1.0], 5), Err("cumulative_streams"));
+    assert_eq!(
+        c.increase(u64::MAX, (start, at(1)), (0, 0), &[1.0], now),
+        Err("cumulative_streams")
+    );
     assert_eq!(c.len(), metrics::MAX_STREAMS);
     // Two hours later the idle streams are forgotten and there is room again.
-    assert!(c.increase(u64::MAX, 5, (0, 0), &[1.0], 5 + 2 * 3_600_000).is_ok());
+    assert!(c.increase(u64::MAX, (start, at(1)), (0, 0), &[1.0], now + 2 * 3_600_000).is_ok());
     assert_eq!(c.len(), 1);
+}
+
+#[test]
+fn a_point_claiming_a_huge_count_is_recorded_in_bounded_time() {
+    let (app, otlp) = (app(), otlp());
+    // With a store attached, a point two hours old is backfilled, where nothing refuses it.
+    app.lock().attach_store(30 * 86_400_000, NOW);
+    // 1e15 samples in one bucket of a fine histogram: its counters take them, the operation
+    // does not (it would take a billion weighted records under the metrics lock).
+    let exp = Data::ExponentialHistogram(ExponentialHistogram {
+        data_points: vec![ExponentialHistogramDataPoint {
+            time_unix_nano: (NOW - 2 * 3_600_000) * MS,
+            count: 1_000_000_000_000_000,
+            scale: 6,
+            positive: Some(Buckets { offset: 320, bucket_counts: vec![1_000_000_000_000_000] }),
+            ..Default::default()
+        }],
+        aggregation_temporality: AggregationTemporality::Delta as i32,
+    });
+    let started = std::time::Instant::now();
+    let tally = metrics::record(&app, &otlp, &metrics(vec![metric("huge", "ms", exp)]), NOW);
+    assert!(started.elapsed() < std::time::Duration::from_secs(1), "{:?}", started.elapsed());
+    assert_eq!(tally.accepted, 1);
+    assert_eq!(counter(&app, "huge.count"), Some(1e15));
+}
+
+#[test]
+fn a_gauge_from_two_resources_adds_up_and_a_bad_name_rejects_every_point() {
+    let (app, otlp) = (app(), otlp());
+    let gauge_of = |v: f64| {
+        metric(
+            "queue.depth",
+            "1",
+            Data::Gauge(Gauge { data_points: vec![number(v, vec![], 0, NOW - 1_000)] }),
+        )
+    };
+    let mut request = metrics(vec![gauge_of(4.0)]);
+    let mut second = request.resource_metrics[0].clone();
+    second.scope_metrics[0].metrics = vec![gauge_of(6.0)];
+    request.resource_metrics.push(second);
+    let bad = Data::Gauge(Gauge { data_points: vec![number(1.0, vec![], 0, NOW); 3] });
+    request.resource_metrics[0].scope_metrics[0].metrics.push(metric("bad\u{7}", "1", bad));
+    let tally = metrics::record(&app, &otlp, &request, NOW);
+    assert_eq!(gauge(&app, "queue.depth"), Some(10.0));
+    assert_eq!((tally.accepted, tally.rejected), (2, 3));
+}
+
+#[test]
+fn requests_with_too_many_fields_are_counted_before_decoding() {
+    // 512 spans with ten attributes: well within the bound.
+    let mut spans = Vec::new();
+    for i in 0..512 {
+        let mut s = span("GET /cart", SpanKind::Server, 1, 2, false);
+        s.attributes = (0..10).map(|k| text(&format!("k{k}"), &format!("v{i}"))).collect();
+        spans.push(s);
+    }
+    let body = traces("shop", spans).encode_to_vec();
+    let counted = Encoding::Protobuf.fields(&body);
+    assert!((512 * 40..MAX_FIELDS / 5).contains(&counted), "{counted}");
+    // Empty spans, two bytes each: half a million of them are refused before decoding.
+    let empty = traces("shop", vec![Span::default(); 500_000]).encode_to_vec();
+    assert!(Encoding::Protobuf.fields(&empty) > MAX_FIELDS);
+    let json = format!(
+        r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{}]}}]}}]}}"#,
+        vec!["{}"; 300_000].join(",")
+    );
+    assert!(Encoding::Json.fields(json.as_bytes()) > MAX_FIELDS);
+    assert_eq!(Encoding::Json.fields(br#"{"a":"b","c":[1]}"#), 5);
+    // Not wire format at all: counted as far as it reads, and decoding names the problem.
+    assert_eq!(Encoding::Protobuf.fields(&[0xff, 0xff]), 0);
 }
