@@ -550,18 +550,9 @@ impl Metric<'_, '_> {
         else {
             return;
         };
-        let mut outcome = self.count_and_sum(by[0], point.sum.map(|_| by[1]));
-        let samples = self.duration_factor().and_then(|factor| {
-            let samples = explicit_samples(bounds, &by[2..], point.min, point.max)?;
-            Some(samples.into_iter().map(|(v, n)| (v * factor, n)).collect::<Vec<_>>())
-        });
-        if let Some(samples) = samples {
-            let merged = self.samples(&point.attributes, point.time_unix_nano, &samples);
-            if merged != Outcome::Accepted {
-                outcome = merged;
-            }
-        }
-        self.outcome(p, outcome);
+        let counted = self.count_and_sum(by[0], point.sum.map(|_| by[1]));
+        let samples = || explicit_samples(bounds, &by[2..], point.min, point.max);
+        self.finish(p, (&point.attributes, point.time_unix_nano), counted, samples);
     }
 
     fn exponential(&mut self, p: usize, point: &ExponentialHistogramDataPoint, cumulative: bool) {
@@ -594,18 +585,33 @@ impl Metric<'_, '_> {
         else {
             return;
         };
-        let mut outcome = self.count_and_sum(by[0], point.sum.map(|_| by[1]));
+        let counted = self.count_and_sum(by[0], point.sum.map(|_| by[1]));
         // Values in the zero bucket lie anywhere up to the threshold: only an exact zero
         // bucket keeps the error bound.
-        let no_negatives = negative.iter().all(|&n| n == 0)
+        let pinned = negative.iter().all(|&n| n == 0)
             && (point.zero_threshold == 0.0 || point.zero_count == 0);
-        let samples = self.duration_factor().filter(|_| no_negatives).and_then(|factor| {
-            let samples =
-                exponential_samples(point.scale, offset, by[2], &by[3..], point.min, point.max)?;
-            Some(samples.into_iter().map(|(v, n)| (v * factor, n)).collect::<Vec<_>>())
-        });
-        if let Some(samples) = samples {
-            let merged = self.samples(&point.attributes, point.time_unix_nano, &samples);
+        let samples = || {
+            let (min, max) = (point.min, point.max);
+            pinned.then(|| exponential_samples(point.scale, offset, by[2], &by[3..], min, max))?
+        };
+        self.finish(p, (&point.attributes, point.time_unix_nano), counted, samples);
+    }
+
+    /// A histogram point's outcome: its counters' (`counted`), and, when its unit is a
+    /// duration and `samples` (in that unit) pins its values within the bound, the
+    /// operation's too.
+    fn finish(
+        &mut self,
+        p: usize,
+        (attributes, time_ns): (&[KeyValue], u64),
+        counted: Outcome,
+        samples: impl FnOnce() -> Option<Vec<(f64, f64)>>,
+    ) {
+        let mut outcome = counted;
+        if let Some(samples) = self.duration_factor().and_then(|factor| {
+            Some(samples()?.into_iter().map(|(v, n)| (v * factor, n)).collect::<Vec<_>>())
+        }) {
+            let merged = self.samples(attributes, time_ns, &samples);
             if merged != Outcome::Accepted {
                 outcome = merged;
             }
