@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use self::engine::{FlapSettings, InstanceState, Observation, Transition};
 use self::notify::{Notice, Notifier, ReceiverConfig};
-use self::targets::{Context, Pattern, VitalsHistory, VitalsTotals};
+use self::targets::{Context, Due, Pattern, VitalsHistory, VitalsTotals};
 use super::bus::Subscription;
 use super::live::Hub;
 use super::metrics::{tags, AppMetrics};
@@ -136,6 +136,8 @@ struct Engine {
     vitals: VitalsHistory,
     disk_pct: Option<f64>,
     disk_checked_ms: u64,
+    /// When the last evaluation ran (which series are due depends on it).
+    last_eval_ms: Option<u64>,
 }
 
 /// Counters of the evaluation.
@@ -164,12 +166,7 @@ pub struct Alerts {
 
 /// A stable id of a rule's instance for a series (FNV-1a, hex).
 pub fn instance_id(rule: &str, key: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in rule.bytes().chain([0u8]).chain(key.bytes()) {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{h:016x}")
+    format!("{:016x}", targets::fnv1a(&[rule, key]))
 }
 
 /// A series key as people read it: `api.checkout{region=eu}`.
@@ -529,7 +526,10 @@ impl Alerts {
                 .filter(|c| c.rule.enabled)
                 .map(|c| (&c.rule, c.pattern.as_ref()))
                 .collect();
-            let mut ctx = Context::new(now_ms, system, engine.disk_pct, &self.app, &engine.vitals);
+            let due = Due::since(engine.last_eval_ms.filter(|&t| t < now_ms), now_ms);
+            engine.last_eval_ms = Some(now_ms);
+            let mut ctx = Context::new(now_ms, system, engine.disk_pct, &self.app, &engine.vitals)
+                .judging(due);
             ctx.prepare(&enabled);
             let instances = &mut engine.instances;
             let silences = &engine.silences;
@@ -575,7 +575,8 @@ impl Alerts {
                     }
                 }
             }
-            // Instances whose series was not seen: no data; of rules gone or disabled: resolved.
+            // Instances whose series was due but not seen: no data; of rules gone or disabled:
+            // resolved.
             let rules = &engine.rules;
             let mut gone = Vec::new();
             for (id, instance) in instances.iter_mut() {
@@ -583,6 +584,9 @@ impl Alerts {
                     continue;
                 }
                 let rule = rules.get(&instance.rule).map(|c| &c.rule).filter(|r| r.enabled);
+                if rule.is_some_and(|rule| !due.rule(rule, &instance.key)) {
+                    continue;
+                }
                 let transition = match rule {
                     Some(rule) => engine::evaluate(
                         rule,

@@ -1,9 +1,20 @@
 //! What a rule's target reads at one evaluation: one observation per matching series, with the
 //! labels that identify it. Operation and event statistics are computed once per evaluation
-//! for each (kind, window) some rule needs, only for the series some rule matches; host
-//! figures come from the tick's sample; Vitals' own counters become per-minute increases.
+//! for each (kind, window) some rule needs, only for the series some rule matches and that are
+//! [`Due`]; host figures come from the tick's sample; Vitals' own counters become per-minute
+//! increases.
+//!
+//! ## Cadence
+//! A statistic over a window is judged every sixtieth of that window ([`cadence_secs`]): over
+//! 1 minute on every tick, over 5 minutes every 5 s, over 15 minutes every 15 s, over an hour
+//! every minute, as Prometheus judges a rule once per evaluation interval rather than on every
+//! sample. A statistic over an hour moves by little in a second, and judging each series at
+//! its cadence is what keeps an evaluation cheap with thousands of series. The series of one
+//! window are spread over its cadence by a hash of their key, so each tick judges about
+//! 1/cadence of them; host, Vitals, gauge and counter targets are judged on every tick.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::hash::BuildHasher;
 
 use globset::{Glob, GlobMatcher};
 
@@ -108,6 +119,81 @@ impl VitalsHistory {
     }
 }
 
+/// How often, in seconds, a statistic over `window` is judged: 1 for 1m, 5 for 5m, 15 for 15m,
+/// 60 for 1h (see the module docs).
+pub const fn cadence_secs(window: Window) -> u64 {
+    let secs = window.secs() / 60;
+    if secs == 0 {
+        1
+    } else {
+        secs
+    }
+}
+
+/// FNV-1a of `parts`, each followed by a zero byte: stable across runs and platforms.
+pub fn fnv1a(parts: &[&str]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for b in part.bytes().chain([0u8]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
+/// Spreads series over the seconds of a cadence (a fixed seed: the same slot on every tick;
+/// FNV-1a's bits are too poorly mixed for keys that differ only at the end).
+const SLOTS: foldhash::fast::FixedState = foldhash::fast::FixedState::with_seed(0x5107_5eed);
+
+/// Which series one evaluation judges: a series over a window of cadence `c` seconds has its
+/// slot, `hash(key) mod c`, and is due when a second of that slot has begun since the last
+/// evaluation (every series on the first). Ticks of any length work: a tick of `c` seconds or
+/// more judges every series, a tick within the same second judges none of cadence above 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Due {
+    /// The second of the last evaluation; `None`: judge everything.
+    prev_sec: Option<u64>,
+    cur_sec: u64,
+}
+
+impl Due {
+    /// Every series is due (the first evaluation, tests, back-tests).
+    pub const ALL: Due = Due { prev_sec: None, cur_sec: 0 };
+
+    /// The series due at `now_ms` when the last evaluation ran at `prev_ms`.
+    pub fn since(prev_ms: Option<u64>, now_ms: u64) -> Due {
+        Due { prev_sec: prev_ms.map(|ms| ms / 1000), cur_sec: now_ms / 1000 }
+    }
+
+    /// Whether the series `key` over `window` is judged now.
+    pub fn series(&self, key: &str, window: Window) -> bool {
+        let cadence = cadence_secs(window);
+        let Some(prev) = self.prev_sec else { return true };
+        if cadence <= 1 {
+            return true;
+        }
+        let begun = self.cur_sec.saturating_sub(prev);
+        if begun >= cadence {
+            return true;
+        }
+        let slot = SLOTS.hash_one(key) % cadence;
+        // The seconds begun are prev + 1 ..= cur: is one of them in the slot?
+        let first = (prev + 1) % cadence;
+        (slot + cadence - first) % cadence < begun
+    }
+
+    /// Whether `rule` judges the series `key` now (targets without a window: always).
+    pub fn rule(&self, rule: &Rule, key: &str) -> bool {
+        match rule.target.kind() {
+            Ok(TargetKind::Operation { window, .. } | TargetKind::Event { window, .. }) => {
+                self.series(key, window)
+            }
+            _ => true,
+        }
+    }
+}
+
 /// A rule's name pattern and required tags.
 type Wanted<'r> = (&'r Pattern, &'r BTreeMap<String, String>);
 
@@ -121,6 +207,7 @@ pub struct Context<'a> {
     /// Counter increases in the last complete minute and gauge values, by name.
     values: Option<(HashMap<String, f64>, HashMap<String, f64>)>,
     summaries: HashMap<(TimingKind, Window), Vec<OperationSummary>>,
+    due: Due,
 }
 
 impl<'a> Context<'a> {
@@ -139,10 +226,17 @@ impl<'a> Context<'a> {
             vitals,
             values: None,
             summaries: HashMap::new(),
+            due: Due::ALL,
         }
     }
 
-    /// Computes, under one lock each, the statistics of every series some rule in `rules`
+    /// Judges only the series `due` names (by default every series).
+    pub fn judging(mut self, due: Due) -> Self {
+        self.due = due;
+        self
+    }
+
+    /// Computes, under one lock each, the statistics of every due series some rule in `rules`
     /// matches, for each (kind, window) they need, and the counters and gauges when a rule
     /// reads them.
     pub fn prepare(&mut self, rules: &[(&Rule, Option<&Pattern>)]) {
@@ -168,7 +262,11 @@ impl<'a> Context<'a> {
             self.values = Some((counters, gauges));
         }
         for ((kind, window), wanted) in needs {
+            let due = self.due;
             let keep = |key: &str| {
+                if !due.series(key, window) {
+                    return false;
+                }
                 let name = tags::name_of(key);
                 wanted.iter().any(|(p, t)| p.matches(name) && has_tags(key, t))
             };
@@ -371,6 +469,40 @@ mod tests {
         let mut ctx = Context::new(NOW, &system, None, &app, &vitals);
         ctx.prepare(&[(&rule, Some(&pattern))]);
         assert!(ctx.observe(&rule, Some(&pattern)).is_empty());
+    }
+
+    #[test]
+    fn each_series_is_judged_once_per_cadence_whatever_the_tick() {
+        let keys: Vec<String> = (0..200).map(|i| format!("api.op{i}")).collect();
+        // Ticks of one second: over any run of `cadence` ticks, each series once.
+        for window in Window::ALL {
+            let cadence = cadence_secs(window);
+            let mut prev = NOW - 1_000;
+            let mut judged = vec![0u64; keys.len()];
+            for tick in 0..cadence * 3 {
+                let now = NOW + tick * 1_000;
+                let due = Due::since(Some(prev), now);
+                for (i, key) in keys.iter().enumerate() {
+                    judged[i] += u64::from(due.series(key, window));
+                }
+                prev = now;
+            }
+            assert!(judged.iter().all(|&n| n == 3), "{window:?}: {judged:?}");
+        }
+        assert_eq!([1, 5, 15, 60], Window::ALL.map(cadence_secs));
+        // Spread: a 1 h window judges about a sixtieth of its series per tick, not all at once.
+        let due = Due::since(Some(NOW - 1_000), NOW);
+        let per_tick = keys.iter().filter(|k| due.series(k, Window::H1)).count();
+        assert!((1..=12).contains(&per_tick), "{per_tick} of 200");
+        // The first evaluation, and a tick as long as the cadence, judge everything.
+        assert!(keys.iter().all(|k| Due::ALL.series(k, Window::H1)));
+        assert!(keys.iter().all(|k| Due::since(None, NOW).series(k, Window::H1)));
+        let long = Due::since(Some(NOW - 5_000), NOW);
+        assert!(keys.iter().all(|k| long.series(k, Window::M5)));
+        // Half-second ticks: the second tick within one second judges nothing slower than 1 s.
+        let within = Due::since(Some(NOW), NOW + 500);
+        assert!(keys.iter().all(|k| within.series(k, Window::M1)));
+        assert!(!keys.iter().any(|k| within.series(k, Window::M5)));
     }
 
     #[test]

@@ -328,3 +328,48 @@ async fn recommendations_explain_a_slow_operation_with_its_evidence() {
         "db.query stays under the good bound"
     );
 }
+
+/// A rule over 5 minutes judges each series every 5 s, spread over the ticks: a breach still
+/// fires within 5 ticks, and a busy series is never taken for one without data between its
+/// turns (with `no_data_after = 1` and `ok`, that would resolve it).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_five_minute_rule_judges_each_series_at_its_cadence_without_false_no_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = open(dir, no_defaults());
+    let mut rule = Rule::new("slow 5m", Target::operation("api.*", OpStat::P95, Window::M5));
+    rule.warning = Some(Threshold::above(500.0, 400.0));
+    rule.no_data_after = 1;
+    f.alerts.put_rule(rule, true).unwrap();
+    let t = now() / 1000 * 1000;
+    let ops: Vec<String> = (0..20).map(|i| format!("api.op{i}")).collect();
+    for op in &ops {
+        record(&f.app, op, 900.0, 10, t - 1000);
+    }
+    let system = SystemMetrics::default();
+    let firing =
+        |at: u64| f.alerts.now(at).alerts.iter().filter(|a| a.state == AlertState::Firing).count();
+    f.alerts.evaluate(&system, t);
+    assert_eq!(firing(t), 20, "the first evaluation judges every series");
+    record(&f.app, "api.late", 900.0, 10, t);
+    let mut fired_late_at = None;
+    for tick in 1..=12u64 {
+        let at = t + tick * 1000;
+        f.alerts.evaluate(&system, at);
+        let view = f.alerts.now(at);
+        let late = view.alerts.iter().any(|a| {
+            a.labels.get("operation").map(String::as_str) == Some("api.late")
+                && a.state == AlertState::Firing
+        });
+        if late && fired_late_at.is_none() {
+            fired_late_at = Some(tick);
+        }
+        let held = view
+            .alerts
+            .iter()
+            .filter(|a| a.state == AlertState::Firing && a.labels["operation"] != "api.late")
+            .count();
+        assert_eq!(held, 20, "tick {tick}: a series between its turns is not without data");
+    }
+    let tick = fired_late_at.expect("the new slow series fired");
+    assert!(tick <= 5, "fired after {tick} ticks; the cadence of 5m is 5 s");
+}
