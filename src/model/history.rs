@@ -122,6 +122,37 @@ pub struct HostHistory {
     pub points: Vec<HostPoint>,
 }
 
+/// One process name's use of the host over a range, from the top-process scans (every 10 s,
+/// the top 5 by CPU and by memory each). Processes sharing a name are summed per scan.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProcessSummary {
+    /// The process's command name (at most 32 bytes).
+    pub name: String,
+    /// CPU over the range, 100 = one core: the mean over every scan in the range, a scan where
+    /// it was not among the top counting as 0 (so a lower bound).
+    pub cpu_mean_pct: f64,
+    /// Its highest CPU in one scan.
+    pub cpu_max_pct: f64,
+    /// Its largest resident memory in one scan.
+    pub rss_max_bytes: u64,
+    /// Scans in which it was among the top processes.
+    pub scans: u64,
+}
+
+/// `GET /api/v1/host/processes?from=&to=`: the processes that used the most CPU and the most
+/// memory over `[from_ms, to_ms)`, at most five each.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TopProcesses {
+    pub from_ms: u64,
+    pub to_ms: u64,
+    /// Process scans stored in the range.
+    pub scans: u64,
+    /// Busiest first (by mean CPU, then peak CPU).
+    pub by_cpu: Vec<ProcessSummary>,
+    /// Largest first (by peak resident memory).
+    pub by_memory: Vec<ProcessSummary>,
+}
+
 /// What a view covers: a live sliding window, the last so long from the store, or a fixed
 /// range from the store (a custom range or a zoom). The URL carries it as `?range=24h` or
 /// `?from=<Unix ms>&to=<Unix ms>`, so a view can be shared and survives a reload.

@@ -12,18 +12,22 @@ use std::sync::Arc;
 
 use tokio::sync::broadcast;
 
+use super::collector::processes::ProcessSnapshot;
 use crate::model::live::Sample;
 use crate::model::ops::OperationSummary;
 
 /// Ticks a subscriber may fall behind before it skips.
 pub const CAPACITY: usize = 16;
 
-/// One tick: the sample and, every few ticks, the operation statistics of the live views.
+/// One tick: the sample and, every few ticks, the operation statistics of the live views and
+/// the top processes.
 #[derive(Debug)]
 pub struct Tick {
     pub sample: Sample,
     /// Per-operation statistics (busiest first, bounded); `None` on ticks that carry none.
     pub operations: Option<Vec<OperationSummary>>,
+    /// The top processes, on the ticks of a process scan (every 10 s).
+    pub processes: Option<ProcessSnapshot>,
 }
 
 /// The bus; cheap to clone.
@@ -93,7 +97,7 @@ mod tests {
     use super::*;
 
     fn tick(seq: u64) -> Tick {
-        Tick { sample: Sample { seq, ..Default::default() }, operations: None }
+        Tick { sample: Sample { seq, ..Default::default() }, operations: None, processes: None }
     }
 
     #[tokio::test]

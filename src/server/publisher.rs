@@ -31,7 +31,7 @@ pub async fn run(
             () = shutdown.cancelled() => return,
             next = collected.recv() => next,
         };
-        let Some(Collected { metrics, replies }) = next else { return };
+        let Some(Collected { metrics, replies, processes }) = next else { return };
         seq += 1;
         let at_ms = crate::server::now_ms();
         let app = Arc::clone(&app);
@@ -45,7 +45,7 @@ pub async fn run(
         .await;
         let Ok(((actions, events), operations)) = read else { continue };
         let sample = Sample { at_ms, seq, system: metrics, actions, events };
-        bus.publish(Tick { sample: sample.clone(), operations });
+        bus.publish(Tick { sample: sample.clone(), operations, processes });
         for reply in replies {
             let _ = reply.send(sample.clone());
         }

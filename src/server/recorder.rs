@@ -1,8 +1,8 @@
 //! The recorder: the store's link to the rest of the server. It subscribes to the tick bus
-//! (host samples), takes what the metrics store accepted once a second ([`FLUSH_EVERY`]) and
-//! hands both to the store's writer; at start-up it refills the in-memory windows and the live
-//! history ring from the store, so charts and the 1 h window continue across a restart (the
-//! downtime is a gap: no samples were taken).
+//! (host samples, and the top processes every 10 s), takes what the metrics store accepted
+//! once a second ([`FLUSH_EVERY`]) and hands both to the store's writer; at start-up it
+//! refills the in-memory windows and the live history ring from the store, so charts and the
+//! 1 h window continue across a restart (the downtime is a gap: no samples were taken).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -80,6 +80,9 @@ pub async fn run(
             tick = ticks.next() => match tick {
                 Some(tick) => {
                     store.write_host(tick.sample.clone());
+                    if let Some(processes) = &tick.processes {
+                        store.write_processes(processes.clone());
+                    }
                     // At 1 Hz sampling the flush rides on the tick: one wake-up (and the writer
                     // one batch after the other) a second instead of two. The timer still
                     // flushes when ticks are slower than FLUSH_EVERY.

@@ -11,6 +11,7 @@ mod http;
 mod ingest;
 mod live;
 mod otlp;
+mod processes;
 mod prometheus;
 mod reports;
 mod store;

@@ -133,7 +133,7 @@ async fn the_current_host_sample_and_store_stats_are_rest_answers() {
     assert_eq!(status, StatusCode::OK);
     assert!(stats["path"].as_str().unwrap().ends_with("vitals.db"), "{stats}");
     assert_eq!(stats["retention"]["minute_days"], 30);
-    assert_eq!(stats["tiers"].as_array().unwrap().len(), 6);
+    assert_eq!(stats["tiers"].as_array().unwrap().len(), 7);
     let (_, health) = app.get_json("/health").await;
     assert_eq!(health["components"]["store"]["status"], "ok", "{health}");
 }

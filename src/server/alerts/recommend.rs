@@ -7,11 +7,13 @@
 //!   hours before the last hour), whether throughput rose at the same time (load-driven) or
 //!   not, whether the host was saturated then (CPU, memory), which other operations slowed at
 //!   the same time (a shared dependency), and whether its errors rose too.
-//! - **The host**: CPU or memory saturated over the last 15 minutes.
+//! - **The host**: CPU or memory saturated over the last 15 minutes, naming the processes that
+//!   used the most CPU (for CPU advice) or memory (for memory advice) over that period, from
+//!   the collector's top-process scans (every 10 s, the top 5 by CPU and by memory; see
+//!   `collector::processes` and `store::query::top_processes`). A slow operation on a
+//!   saturated host names them too.
 //! - **A cache** (a gauge named like `*cache*hit*`): its hit rate against its alert rule's
 //!   target, or 70 % without one.
-//!
-//! The collector does not keep the top processes per sample, so host advice names no process.
 
 use std::collections::BTreeMap;
 
@@ -19,8 +21,9 @@ use super::Alerts;
 use crate::model::alerts::{
     AlertState, Evidence, Recommendation, Recommendations, Severity, TargetKind,
 };
-use crate::model::history::Tier;
+use crate::model::history::{ProcessSummary, Tier, TopProcesses};
 use crate::model::ops::{OperationSummary, Window};
+use crate::server::collector::processes::TOP_N;
 use crate::server::metrics::AppMetrics;
 use crate::server::stats::RangeStats;
 use crate::server::store::host::field_index;
@@ -38,6 +41,12 @@ const MAX_SLOW: usize = 10;
 const MOVED: f64 = 1.5;
 /// A cache hit rate below this is advised on when no rule sets a target.
 const DEFAULT_CACHE_TARGET_PCT: f64 = 70.0;
+/// Mean host CPU and memory over the recent period above which the host is saturated.
+const CPU_HOT_PCT: f64 = 85.0;
+const MEMORY_HOT_PCT: f64 = 90.0;
+/// Processes named in the text of a recommendation (the evidence has all of the top 5).
+const NAMED_PROCESSES: usize = 3;
+const MIB: f64 = 1_048_576.0;
 
 fn ev(label: &str, value: f64, unit: &str, compared_to: Option<f64>) -> Evidence {
     let round = |v: f64| (v * 100.0).round() / 100.0;
@@ -102,11 +111,72 @@ pub fn compute(alerts: &Alerts, app: &AppMetrics, store: &Store, now_ms: u64) ->
     Recommendations { now_ms, recent_from_ms: recent_from, baseline_from_ms: baseline_from, items }
 }
 
-/// Host CPU and memory over the recent period: (mean, max) of each, when stored.
+/// Host CPU and memory over the recent period: (mean, max) of each, when stored, and the top
+/// processes then.
 #[derive(Default)]
 struct HostLoad {
     cpu: Option<(f64, f64)>,
     memory: Option<(f64, f64)>,
+    processes: TopProcesses,
+}
+
+impl HostLoad {
+    fn cpu_hot(&self) -> bool {
+        self.cpu.is_some_and(|(mean, _)| mean > CPU_HOT_PCT)
+    }
+
+    fn memory_hot(&self) -> bool {
+        self.memory.is_some_and(|(mean, _)| mean > MEMORY_HOT_PCT)
+    }
+}
+
+/// "postgres (46 % CPU on average, peak 60 %), java (…)": the first [`NAMED_PROCESSES`].
+fn cpu_names(processes: &[ProcessSummary]) -> String {
+    let named: Vec<String> = processes
+        .iter()
+        .take(NAMED_PROCESSES)
+        .map(|p| {
+            format!(
+                "{} ({:.0} % CPU on average, peak {:.0} %)",
+                p.name, p.cpu_mean_pct, p.cpu_max_pct
+            )
+        })
+        .collect();
+    named.join(", ")
+}
+
+/// "java (950 MiB at most), postgres (…)": the first [`NAMED_PROCESSES`].
+fn memory_names(processes: &[ProcessSummary]) -> String {
+    let named: Vec<String> = processes
+        .iter()
+        .take(NAMED_PROCESSES)
+        .map(|p| format!("{} ({:.0} MiB at most)", p.name, p.rss_max_bytes as f64 / MIB))
+        .collect();
+    named.join(", ")
+}
+
+/// Evidence for each top process by CPU: its mean CPU over the period (peak compared).
+fn cpu_evidence(processes: &[ProcessSummary]) -> impl Iterator<Item = Evidence> + '_ {
+    processes.iter().map(|p| {
+        ev(
+            &format!("process {}, CPU mean over 15 min (vs peak)", p.name),
+            p.cpu_mean_pct,
+            "%",
+            Some(p.cpu_max_pct),
+        )
+    })
+}
+
+/// Evidence for each top process by memory: its largest resident memory over the period.
+fn memory_evidence(processes: &[ProcessSummary]) -> impl Iterator<Item = Evidence> + '_ {
+    processes.iter().map(|p| {
+        ev(
+            &format!("process {}, largest RSS over 15 min", p.name),
+            p.rss_max_bytes as f64 / MIB,
+            "MiB",
+            None,
+        )
+    })
 }
 
 fn host_load(store: &Store, from_ms: u64, to_ms: u64) -> HostLoad {
@@ -123,29 +193,64 @@ fn host_load(store: &Store, from_ms: u64, to_ms: u64) -> HostLoad {
             points.iter().filter_map(|p| p.max.get(i).copied().flatten()).fold(f64::NAN, f64::max);
         (!means.is_empty()).then(|| (means.iter().sum::<f64>() / means.len() as f64, max))
     };
-    HostLoad { cpu: summary(0), memory: summary(1) }
+    let processes = store
+        .readers()
+        .with(|c| query::top_processes(c, from_ms, to_ms, TOP_N))
+        .unwrap_or_default();
+    HostLoad { cpu: summary(0), memory: summary(1), processes }
 }
 
 fn host_advice(host: &HostLoad) -> Option<Recommendation> {
     let (cpu_mean, cpu_max) = host.cpu.unwrap_or((0.0, 0.0));
     let (mem_mean, mem_max) = host.memory.unwrap_or((0.0, 0.0));
-    let cpu_hot = cpu_mean > 85.0;
-    let mem_hot = mem_mean > 90.0;
+    let cpu_hot = host.cpu_hot();
+    let mem_hot = host.memory_hot();
     if !cpu_hot && !mem_hot {
         return None;
     }
     let mut findings = Vec::new();
     let mut evidence = Vec::new();
+    let by_cpu = &host.processes.by_cpu;
+    let by_memory = &host.processes.by_memory;
     if cpu_hot {
         findings.push(format!(
             "Host CPU averaged {cpu_mean:.0} % over the last 15 minutes (peak {cpu_max:.0} %)."
         ));
-        evidence.push(ev("host CPU, mean over 15 min", cpu_mean, "%", Some(85.0)));
+        evidence.push(ev("host CPU, mean over 15 min", cpu_mean, "%", Some(CPU_HOT_PCT)));
+        if !by_cpu.is_empty() {
+            findings.push(format!("The busiest processes: {}.", cpu_names(by_cpu)));
+            evidence.extend(cpu_evidence(by_cpu));
+        }
     }
     if mem_hot {
         findings.push(format!("Memory was {mem_mean:.0} % used on average (peak {mem_max:.0} %)."));
-        evidence.push(ev("host memory, mean over 15 min", mem_mean, "%", Some(90.0)));
+        evidence.push(ev("host memory, mean over 15 min", mem_mean, "%", Some(MEMORY_HOT_PCT)));
+        if !by_memory.is_empty() {
+            findings.push(format!("The largest processes: {}.", memory_names(by_memory)));
+            evidence.extend(memory_evidence(by_memory));
+        }
     }
+    let busiest: Vec<&str> = by_cpu.iter().take(NAMED_PROCESSES).map(|p| p.name.as_str()).collect();
+    let largest: Vec<&str> =
+        by_memory.iter().take(NAMED_PROCESSES).map(|p| p.name.as_str()).collect();
+    let suggestion = if cpu_hot {
+        let who = if busiest.is_empty() {
+            "find the busiest process (top -o %CPU)".to_string()
+        } else {
+            format!("start with {} (the busiest over these 15 minutes)", busiest.join(", "))
+        };
+        format!(
+            "Every operation on this host competes for CPU: {who}, move batch work off peak \
+             hours, or add cores."
+        )
+    } else {
+        let who = if largest.is_empty() {
+            "find the largest processes (top -o %MEM)".to_string()
+        } else {
+            format!("look at {} (the largest over these 15 minutes)", largest.join(", "))
+        };
+        format!("The host may start swapping: {who} and bound their caches, or add memory.")
+    };
     Some(Recommendation {
         title: if cpu_hot {
             "The host is CPU-saturated".into()
@@ -161,15 +266,7 @@ fn host_advice(host: &HostLoad) -> Option<Recommendation> {
         since_ms: None,
         findings,
         evidence,
-        suggestion: if cpu_hot {
-            "Every operation on this host competes for CPU: find the busiest process (top -o %CPU), \
-             move batch work off peak hours, or add cores."
-                .into()
-        } else {
-            "The host may start swapping: find the largest processes (top -o %MEM) and bound \
-             their caches, or add memory."
-                .into()
-        },
+        suggestion,
         link: "/?range=1h".into(),
         data: "/api/v1/history/host?from=-1h&step=1m&fields=cpu_pct,memory_pct".into(),
     })
@@ -299,8 +396,7 @@ fn slow_operation(
             }
         }
     }
-    let host_busy = host.cpu.is_some_and(|(mean, _)| mean > 85.0)
-        || host.memory.is_some_and(|(mean, _)| mean > 90.0);
+    let host_busy = host.cpu_hot() || host.memory_hot();
     if let Some((cpu, _)) = host.cpu {
         evidence.push(ev("host CPU, mean over 15 min", cpu, "%", None));
         findings.push(if host_busy {
@@ -308,6 +404,21 @@ fn slow_operation(
         } else {
             format!("The host was not saturated (CPU {cpu:.0} %).")
         });
+    }
+    // On a saturated host, the processes that took the CPU or the memory then.
+    let mut hogs: Vec<&str> = Vec::new();
+    if host.cpu_hot() && !host.processes.by_cpu.is_empty() {
+        findings
+            .push(format!("The busiest processes then: {}.", cpu_names(&host.processes.by_cpu)));
+        evidence.extend(cpu_evidence(&host.processes.by_cpu).take(NAMED_PROCESSES));
+        hogs.extend(host.processes.by_cpu.iter().take(NAMED_PROCESSES).map(|p| p.name.as_str()));
+    } else if host.memory_hot() && !host.processes.by_memory.is_empty() {
+        findings.push(format!(
+            "The largest processes then: {}.",
+            memory_names(&host.processes.by_memory)
+        ));
+        evidence.extend(memory_evidence(&host.processes.by_memory).take(NAMED_PROCESSES));
+        hogs.extend(host.processes.by_memory.iter().take(NAMED_PROCESSES).map(|p| p.name.as_str()));
     }
     // Other operations that slowed at the same time.
     let mut together: Vec<(String, f64)> = recent
@@ -329,6 +440,16 @@ fn slow_operation(
         ));
         evidence.push(ev("other operations slowed by ≥1.5×", together.len() as f64, "", None));
     }
+    let host_first = if hogs.is_empty() {
+        "The host was saturated: the operation waits for CPU or memory; fix the host first."
+            .to_string()
+    } else {
+        format!(
+            "The host was saturated: the operation waits for CPU or memory; fix the host first, \
+             starting with {}.",
+            hogs.join(", ")
+        )
+    };
     let suggestion = if !together.is_empty() {
         "Several operations slowed together: look at what they share (the database, a cache, an \
          upstream API) before the operation itself."
@@ -336,7 +457,7 @@ fn slow_operation(
         "The slowdown follows the load: add capacity or concurrency limits, cache repeated work, \
          or queue it; compare p95 against throughput on the Operations page."
     } else if host_busy {
-        "The host was saturated: the operation waits for CPU or memory; fix the host first."
+        host_first.as_str()
     } else if tail_only {
         "Only some requests are slow: look for lock contention, cold caches, garbage collection or \
          a slow path for certain inputs (group by tag to find which)."
@@ -392,4 +513,75 @@ fn cache_advice(alerts: &Alerts, app: &AppMetrics, now_ms: u64) -> Vec<Recommend
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::model::live::Sample;
+    use crate::server::collector::processes::{ProcessSnapshot, ProcessUsage};
+    use crate::server::store::StoreConfig;
+
+    const MIB_BYTES: u64 = 1 << 20;
+
+    /// A store with 15 minutes of host samples at `cpu_pct` and `memory_pct`, and a process
+    /// scan every 10 s: `postgres` busy and small, `java` idle and large, `cron` a little of
+    /// both.
+    fn loaded(cpu_pct: f32, memory_pct: f32) -> (Store, tempfile::TempDir, u64) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(StoreConfig::new(dir.path())).unwrap();
+        let now = crate::server::now_ms();
+        for i in 1..=90u64 {
+            let at_ms = now - i * 10_000;
+            let mut s = Sample { at_ms, seq: i, ..Default::default() };
+            s.system.cpu_pct = cpu_pct;
+            s.system.memory_pct = memory_pct;
+            assert!(store.write_host(s));
+            let p = |pid, name: &str, cpu_pct, rss_mib: u64| ProcessUsage {
+                pid,
+                name: name.into(),
+                cpu_pct,
+                rss_bytes: rss_mib * MIB_BYTES,
+            };
+            let scan =
+                vec![p(1, "postgres", 150.0, 200), p(2, "java", 1.0, 6000), p(3, "cron", 5.0, 10)];
+            assert!(store.write_processes(ProcessSnapshot { at_ms, processes: scan }));
+            if i % 20 == 0 {
+                assert!(store.flush(Duration::from_secs(10)));
+            }
+        }
+        assert!(store.flush(Duration::from_secs(10)));
+        (store, dir, now)
+    }
+
+    #[test]
+    fn cpu_advice_names_the_busiest_processes_as_evidence_and_in_the_suggestion() {
+        let (store, _dir, now) = loaded(97.0, 40.0);
+        let host = host_load(&store, now - RECENT_MS, now);
+        let rec = host_advice(&host).expect("a saturated host is advised on");
+        let text = rec.findings.join(" ");
+        assert!(text.contains("The busiest processes: postgres (150 % CPU"), "{text}");
+        assert!(rec.suggestion.contains("start with postgres, cron, java"), "{}", rec.suggestion);
+        let pg = rec.evidence.iter().find(|e| e.label.contains("postgres")).unwrap();
+        assert_eq!((pg.value, pg.unit.as_str()), (150.0, "%"));
+        assert!(!text.contains("largest"), "memory is fine: {text}");
+    }
+
+    #[test]
+    fn memory_advice_names_the_largest_processes() {
+        let (store, _dir, now) = loaded(20.0, 95.0);
+        let host = host_load(&store, now - RECENT_MS, now);
+        let rec = host_advice(&host).expect("a host short of memory is advised on");
+        let text = rec.findings.join(" ");
+        assert!(text.contains("The largest processes: java (6000 MiB at most)"), "{text}");
+        assert!(rec.suggestion.contains("look at java, postgres, cron"), "{}", rec.suggestion);
+        let java = rec.evidence.iter().find(|e| e.label.contains("java")).unwrap();
+        assert_eq!((java.value, java.unit.as_str()), (6000.0, "MiB"));
+        assert!(!rec.evidence.iter().any(|e| e.label.contains("CPU mean over 15 min (vs")));
+        // Not saturated: no advice.
+        let (calm, _dir, now) = loaded(20.0, 40.0);
+        assert!(host_advice(&host_load(&calm, now - RECENT_MS, now)).is_none());
+    }
 }

@@ -1,5 +1,5 @@
 //! The stored history over HTTP: range summaries and per-step series of operations and events,
-//! host history, the current host sample, the store's statistics, and the token-protected
+//! host history, the top processes over a range, the current host sample, the store's statistics, and the token-protected
 //! admin routes (delete old data, pause and resume recording).
 
 use std::collections::HashMap;
@@ -12,11 +12,12 @@ use serde::Serialize;
 use super::ops::internal;
 use super::range::{self, TimeRange};
 use crate::model::history::{
-    HostHistory, OperationSeries, OperationsRange, SeriesGroup, Span, Tier,
+    HostHistory, OperationSeries, OperationsRange, SeriesGroup, Span, Tier, TopProcesses,
 };
 use crate::model::live::Sample;
 use crate::model::ops::OperationSummary;
 use crate::model::values::{ValueKind, ValueSeries};
+use crate::server::collector::processes::TOP_N;
 use crate::server::error::ApiError;
 use crate::server::metrics::tags::Selection;
 use crate::server::metrics::TimingKind;
@@ -240,6 +241,24 @@ pub async fn host_history(
         fields: fields.iter().map(|&i| HOST_FIELDS[i].name.to_string()).collect(),
         points,
     })
+}
+
+/// `GET /api/v1/host/processes?from=&to=`: the processes that used the most CPU and memory over
+/// the range (default: the last hour), from the top-process scans kept as long as raw host
+/// samples; see [`query::top_processes`]. A bad `from` or `to` is a 400 naming it.
+pub async fn host_processes(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<TopProcesses>, ApiError> {
+    let range = range::time_range(&params, state.store.now_ms())?;
+    read(&state, move |store| {
+        store
+            .readers()
+            .with(|c| query::top_processes(c, range.from_ms, range.to_ms, TOP_N))
+            .map_err(store_failed)
+    })
+    .await
+    .map(Json)
 }
 
 /// `GET /api/v1/metrics/{kind}/{name}/series?from=&to=&step=` with kind `counter`, `gauge` or

@@ -60,6 +60,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/api/v1/metrics/{kind}/{name}/series", get(history::value_series))
         .route("/api/v1/host", get(history::current_host))
         .route("/api/v1/history/host", get(history::host))
+        .route("/api/v1/host/processes", get(history::host_processes))
         .route("/api/v1/store/stats", get(history::store_stats))
         .route("/api/v1/monitor", get(history::recording))
         .route("/api/v1/ingest/stats", get(ops::ingest_stats))

@@ -1,8 +1,11 @@
 //! The collector: a dedicated thread that samples the host every interval (or at once on
 //! request) and hands each [`SystemMetrics`] to the async side. The thread alone owns sysinfo
-//! (through [`system::SystemSampler`]), so sampling never blocks the async runtime.
+//! (through [`system::SystemSampler`]), so sampling never blocks the async runtime. Every
+//! [`processes::PROCESS_INTERVAL`] it also reads the top processes ([`processes`]), on the same
+//! thread, and hands them over with that sample.
 
 pub mod disks;
+pub mod processes;
 pub mod procfs;
 pub mod system;
 
@@ -15,13 +18,16 @@ use tracing::{debug, warn};
 
 use crate::model::live::{Sample, SystemMetrics};
 use crate::server::health::Status;
+use processes::{ProcessSnapshot, ProcessTracker, PROCESS_INTERVAL};
 use system::SystemSampler;
 
 /// One sample from the collector; `replies` are the requests for an immediate sample that it
-/// answers (the publisher sends each the published sample).
+/// answers (the publisher sends each the published sample). `processes`: the top processes,
+/// on the samples that come with a process scan.
 pub struct Collected {
     pub metrics: SystemMetrics,
     pub replies: Vec<oneshot::Sender<Sample>>,
+    pub processes: Option<ProcessSnapshot>,
 }
 
 /// The async side's handle on the collector thread.
@@ -81,6 +87,11 @@ pub fn spawn(interval: Duration, out: mpsc::Sender<Collected>) -> std::io::Resul
     let last = Arc::clone(&last_sample_ms);
     std::thread::Builder::new().name("vitals-collector".into()).spawn(move || {
         let mut sampler = SystemSampler::new();
+        // The first process scan is the base; the next comes with the first sample after one
+        // interval, then every PROCESS_INTERVAL (or every sample, when samples are rarer).
+        let mut tracker = ProcessTracker::for_this_host();
+        let _ = tracker.sample(crate::server::now_ms());
+        let mut next_scan = Instant::now() + interval;
         let mut next = Instant::now();
         let mut last_taken = Instant::now();
         let min_span = min_sample_span(interval);
@@ -112,8 +123,17 @@ pub fn spawn(interval: Duration, out: mpsc::Sender<Collected>) -> std::io::Resul
             let metrics = sampler.sample();
             last_taken = Instant::now();
             last.store(crate::server::now_ms(), Ordering::Relaxed);
+            let processes = if last_taken >= next_scan {
+                next_scan = last_taken + PROCESS_INTERVAL.max(interval).saturating_sub(min_span);
+                let started = Instant::now();
+                let snapshot = tracker.sample(crate::server::now_ms());
+                debug!(took_us = started.elapsed().as_micros() as u64, "Read the processes.");
+                snapshot
+            } else {
+                None
+            };
             let replies = std::mem::take(&mut waiting);
-            if out.blocking_send(Collected { metrics, replies }).is_err() {
+            if out.blocking_send(Collected { metrics, replies, processes }).is_err() {
                 debug!("Collector output closed; stopping.");
                 break;
             }

@@ -12,7 +12,8 @@
 //!   process being killed. The flusher hands over what arrived every second, and the writer
 //!   commits each batch as it comes, so `kill -9` loses at most the last [`FLUSH_EVERY`] plus
 //!   one commit (under 2 s); SIGTERM flushes everything first.
-//! - **Tiers.** Raw host samples; minute rows (host rollups, operation and event rollups with
+//! - **Tiers.** Raw host samples, and the top processes every 10 s (`host_process`, kept as
+//!   long as raw samples, see [`query::top_processes`]); minute rows (host rollups, operation and event rollups with
 //!   sketch bins, counter/gauge/set values); hour rows (exact merges of their minutes). Each
 //!   has its retention ([`Retention`]); `--max-disk-mb` evicts oldest-first from the finest tier.
 //!   Maintenance runs in small steps so no write waits behind it for long.
@@ -39,6 +40,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
 
+use super::collector::processes::ProcessSnapshot;
 use super::health::Status;
 use super::stats::Rollup;
 use crate::model::live::Sample;
@@ -219,6 +221,8 @@ pub struct WriterStats {
 enum Command {
     Batch(Batch),
     Host(Box<Sample>),
+    /// The top processes of one scan.
+    Processes(ProcessSnapshot),
     /// Changes to the alert tables (never refused while recording is paused).
     Alerts(Vec<alerts::AlertWrite>),
     /// A change to the report table, answered (see [`reports::ReportWrite`]).
@@ -333,6 +337,11 @@ impl Store {
     /// Queues one host sample.
     pub fn write_host(&self, sample: Sample) -> bool {
         self.send(Command::Host(Box::new(sample)))
+    }
+
+    /// Queues one scan's top processes (refused while recording is paused, like samples).
+    pub fn write_processes(&self, snapshot: ProcessSnapshot) -> bool {
+        snapshot.processes.is_empty() || self.send(Command::Processes(snapshot))
     }
 
     /// Waits (blocking) until everything queued before is committed, at most `timeout`.

@@ -19,7 +19,7 @@ use serde::Serialize;
 use super::host::{decode_cores, sample_from, FieldRollup, HostRollup, HOST_FIELDS};
 use super::writer::{meta, rollup_from_row, rollup_into, HOST_HOURS, HOST_MINUTES, TIMING_HOURS};
 use super::{schema, Retention, SeriesKind};
-use crate::model::history::{HostPoint, SeriesPoint, Tier};
+use crate::model::history::{HostPoint, ProcessSummary, SeriesPoint, Tier, TopProcesses};
 use crate::model::live::Sample;
 use crate::server::metrics::tags;
 use crate::server::stats::{RangeStats, Rollup};
@@ -582,6 +582,69 @@ pub fn host_points(
             HostPoint { at_ms, mean: pick(|x| x.mean), min: pick(|x| x.min), max: pick(|x| x.max) }
         })
         .collect())
+}
+
+/// The top processes over `[from_ms, to_ms)`: per process name (its processes summed per
+/// scan), the mean and peak CPU over the range's scans and the peak memory; the `n` busiest
+/// by mean CPU and the `n` largest by peak memory (see [`ProcessSummary`]).
+pub fn top_processes(
+    conn: &Connection,
+    from_ms: u64,
+    to_ms: u64,
+    n: usize,
+) -> rusqlite::Result<TopProcesses> {
+    let range = params![from_ms.min(i64::MAX as u64) as i64, to_ms.min(i64::MAX as u64) as i64];
+    let scans: i64 = conn
+        .prepare_cached(
+            "SELECT count(DISTINCT at_ms) FROM host_process WHERE at_ms >= ?1 AND at_ms < ?2",
+        )?
+        .query_row(range, |r| r.get(0))?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT name, sum(cpu), max(cpu), max(rss), count(*) FROM \
+         (SELECT at_ms, name, sum(cpu_pct) AS cpu, sum(rss_bytes) AS rss FROM host_process \
+          WHERE at_ms >= ?1 AND at_ms < ?2 GROUP BY at_ms, name) GROUP BY name",
+    )?;
+    let scans = scans.max(0) as u64;
+    let all = stmt
+        .query_map(range, |r| {
+            let sum: f64 = r.get(1)?;
+            Ok(ProcessSummary {
+                name: r.get(0)?,
+                cpu_mean_pct: round2(sum / scans.max(1) as f64),
+                cpu_max_pct: round2(r.get(2)?),
+                rss_max_bytes: r.get::<_, i64>(3)?.max(0) as u64,
+                scans: r.get::<_, i64>(4)?.max(0) as u64,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let (by_cpu, by_memory) = rank_processes(all, n);
+    Ok(TopProcesses { from_ms, to_ms, scans, by_cpu, by_memory })
+}
+
+/// The `n` busiest (mean CPU, then peak CPU, then name; none without CPU) and the `n`
+/// largest (peak memory, then name; none without memory).
+pub fn rank_processes(
+    mut all: Vec<ProcessSummary>,
+    n: usize,
+) -> (Vec<ProcessSummary>, Vec<ProcessSummary>) {
+    all.sort_by(|a, b| {
+        b.cpu_mean_pct
+            .total_cmp(&a.cpu_mean_pct)
+            .then(b.cpu_max_pct.total_cmp(&a.cpu_max_pct))
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    let by_cpu = all.iter().filter(|p| p.cpu_max_pct > 0.0).take(n).cloned().collect();
+    all.sort_by(|a, b| b.rss_max_bytes.cmp(&a.rss_max_bytes).then_with(|| a.name.cmp(&b.name)));
+    let by_memory = all.into_iter().filter(|p| p.rss_max_bytes > 0).take(n).collect();
+    (by_cpu, by_memory)
+}
+
+fn round2(v: f64) -> f64 {
+    if v.is_finite() {
+        (v * 100.0).round() / 100.0
+    } else {
+        0.0
+    }
 }
 
 #[cfg(test)]

@@ -66,9 +66,31 @@ fn v1() -> String {
     )
 }
 
-/// The tables whose rows `row_count` counts.
-pub const COUNTED: [&str; 6] =
+/// The tables whose rows `row_count` counts since version 2 (frozen: version 2 reads it).
+const COUNTED_V2: [&str; 6] =
     ["host_raw", "host_minute", "host_hour", "timing_minute", "timing_hour", "value_minute"];
+
+/// The tables whose rows `row_count` counts (version 5 added `host_process`).
+pub const COUNTED: [&str; 7] = [
+    "host_raw",
+    "host_minute",
+    "host_hour",
+    "timing_minute",
+    "timing_hour",
+    "value_minute",
+    "host_process",
+];
+
+/// `row_count`'s row for table `t` and the triggers that keep it exact.
+fn counted(t: &str) -> String {
+    format!(
+        "INSERT INTO row_count (tbl, rows) SELECT '{t}', count(*) FROM {t};
+         CREATE TRIGGER {t}_counted_in AFTER INSERT ON {t} BEGIN
+             UPDATE row_count SET rows = rows + 1 WHERE tbl = '{t}'; END;
+         CREATE TRIGGER {t}_counted_out AFTER DELETE ON {t} BEGIN
+             UPDATE row_count SET rows = rows - 1 WHERE tbl = '{t}'; END;\n"
+    )
+}
 
 /// Version 2: `row_count`, each data table's number of rows, kept exact by triggers (the
 /// writer's connection turns on `recursive_triggers`, so rows replaced by `INSERT OR REPLACE`
@@ -77,14 +99,8 @@ fn v2() -> String {
     let mut sql = String::from(
         "CREATE TABLE row_count (tbl TEXT PRIMARY KEY, rows INTEGER NOT NULL) WITHOUT ROWID;\n",
     );
-    for t in COUNTED {
-        sql.push_str(&format!(
-            "INSERT INTO row_count (tbl, rows) SELECT '{t}', count(*) FROM {t};
-             CREATE TRIGGER {t}_counted_in AFTER INSERT ON {t} BEGIN
-                 UPDATE row_count SET rows = rows + 1 WHERE tbl = '{t}'; END;
-             CREATE TRIGGER {t}_counted_out AFTER DELETE ON {t} BEGIN
-                 UPDATE row_count SET rows = rows - 1 WHERE tbl = '{t}'; END;\n"
-        ));
+    for t in COUNTED_V2 {
+        sql.push_str(&counted(t));
     }
     sql
 }
@@ -118,12 +134,25 @@ fn v4() -> String {
         .to_string()
 }
 
+/// Version 5: the top processes of the host (`collector::processes`), one row per process
+/// per scan (every 10 s, at most ten processes), kept as long as raw host samples and counted
+/// in `row_count`.
+fn v5() -> String {
+    format!(
+        "CREATE TABLE host_process (at_ms INTEGER NOT NULL, pid INTEGER NOT NULL,
+             name TEXT NOT NULL, cpu_pct REAL NOT NULL, rss_bytes INTEGER NOT NULL,
+             PRIMARY KEY (at_ms, pid)) WITHOUT ROWID;
+         {}",
+        counted("host_process")
+    )
+}
+
 /// The schema version this build writes.
-pub const LATEST: usize = 4;
+pub const LATEST: usize = 5;
 
 /// Every migration SQL, oldest first (owned: built from the field and table lists).
 pub fn sql() -> Vec<String> {
-    vec![v1(), v2(), v3(), v4()]
+    vec![v1(), v2(), v3(), v4(), v5()]
 }
 
 /// The migrations over `sql` (which must outlive them).

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::*;
+use crate::server::collector::processes::ProcessSnapshot;
 use crate::server::stats::Rollup;
 
 /// 2026-11-30 00:00:00 UTC: on a whole hour.
@@ -349,6 +350,10 @@ fn a_file_written_by_schema_version_1_opens_with_its_data() {
     assert_eq!((fixture[0].3.count, fixture[0].3.max_ms), (1, 125.0));
     assert_eq!(f.rows("host_raw"), 8, "row counts start from the rows the file had");
     assert_eq!(f.rows("timing_minute"), 10);
+    // Version 5's table is there and counted.
+    assert!(f.store.write_processes(snapshot(T0, &[(1, "init", 1.0, 1)])));
+    assert!(f.store.flush(Duration::from_secs(10)));
+    assert_eq!(f.rows("host_process"), 1);
 }
 
 #[test]
@@ -414,6 +419,10 @@ fn row_counts_stay_exact_through_replaces_roll_ups_expiry_and_deletes() {
                 seq: i,
                 ..Default::default()
             }));
+            if i % 10 == 0 {
+                let scan = [(1, "a", 1.0, 1), (2, "b", 2.0, 2)];
+                assert!(f.store.write_processes(snapshot(T0 + i * 1000, &scan)));
+            }
             if i % 30 == 29 {
                 assert!(f.store.flush(Duration::from_secs(10)));
             }
@@ -424,14 +433,131 @@ fn row_counts_stay_exact_through_replaces_roll_ups_expiry_and_deletes() {
         });
     }
     exact(&f);
-    assert_eq!(f.rows("host_raw"), 90);
+    assert_eq!((f.rows("host_raw"), f.rows("host_process")), (90, 18));
     assert_eq!(f.rows("timing_minute"), 2);
     f.set_now(T0 + 2 * HOUR);
     f.settle();
     exact(&f);
     assert_eq!((f.rows("host_raw"), f.rows("host_minute"), f.rows("timing_hour")), (0, 2, 2));
+    assert_eq!(f.rows("host_process"), 0, "expired with the raw samples");
     let held: u64 = f.store.stats().unwrap().tiers.iter().map(|t| t.rows).sum();
     assert_eq!(f.store.delete_before(T0 + HOUR).unwrap(), held);
     exact(&f);
     assert!(f.store.stats().unwrap().tiers.iter().all(|t| t.rows == 0));
+}
+
+fn snapshot(at_ms: u64, processes: &[(u32, &str, f64, u64)]) -> ProcessSnapshot {
+    use crate::server::collector::processes::ProcessUsage;
+    ProcessSnapshot {
+        at_ms,
+        processes: processes
+            .iter()
+            .map(|&(pid, name, cpu_pct, rss_bytes)| ProcessUsage {
+                pid,
+                name: name.into(),
+                cpu_pct,
+                rss_bytes,
+            })
+            .collect(),
+    }
+}
+
+fn top(f: &Fixture, from: u64, to: u64) -> crate::model::history::TopProcesses {
+    f.store.readers().with(|c| query::top_processes(c, from, to, 5)).unwrap()
+}
+
+#[test]
+fn top_processes_are_stored_summed_by_name_ranked_and_expire_with_raw_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = open_with(dir, Arc::new(AtomicU64::new(T0)), |c| {
+        c.retention = Retention { raw_hours: 1, minute_days: 1, hour_days: 2 };
+    });
+    const MB: u64 = 1 << 20;
+    // Three scans 10 s apart; two postgres workers; "backup" only in the last scan.
+    for (i, scan) in [
+        vec![
+            (10, "postgres", 40.0, 100 * MB),
+            (11, "postgres", 20.0, 50 * MB),
+            (12, "java", 10.0, 900 * MB),
+        ],
+        vec![(10, "postgres", 30.0, 100 * MB), (12, "java", 15.0, 950 * MB)],
+        vec![
+            (10, "postgres", 50.0, 120 * MB),
+            (12, "java", 5.0, 800 * MB),
+            (13, "backup", 90.0, 0),
+        ],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        assert!(f.store.write_processes(snapshot(T0 + i as u64 * 10_000, &scan)));
+    }
+    assert!(f.store.flush(Duration::from_secs(10)));
+    assert_eq!(f.rows("host_process"), 8);
+    let t = top(&f, T0, T0 + MIN);
+    assert_eq!(t.scans, 3);
+    let names = |list: &[crate::model::history::ProcessSummary]| {
+        list.iter().map(|p| p.name.clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(names(&t.by_cpu), vec!["postgres", "backup", "java"]);
+    let pg = &t.by_cpu[0];
+    // Per scan 60, 30, 50 (the two workers summed): mean 46.67, peak 60.
+    assert_eq!((pg.cpu_mean_pct, pg.cpu_max_pct, pg.scans), (46.67, 60.0, 3));
+    assert_eq!(pg.rss_max_bytes, 150 * MB);
+    let backup = &t.by_cpu[1];
+    assert_eq!((backup.cpu_mean_pct, backup.cpu_max_pct), (30.0, 90.0), "absent scans count 0");
+    assert_eq!(names(&t.by_memory), vec!["java", "postgres"], "no memory, not listed");
+    assert_eq!(t.by_memory[0].rss_max_bytes, 950 * MB);
+    // The range is [from, to): the last scan alone.
+    assert_eq!(
+        names(&top(&f, T0 + 20_000, T0 + 20_001).by_cpu),
+        vec!["backup", "postgres", "java"]
+    );
+    assert_eq!(top(&f, T0 + MIN, T0 + 2 * MIN).scans, 0);
+    // Paused: refused, like host samples.
+    f.store.set_paused(true);
+    assert!(!f.store.write_processes(snapshot(T0 + 30_000, &[(1, "x", 1.0, 1)])));
+    f.store.set_paused(false);
+    // Kept as long as raw host samples.
+    assert!(f.store.write_host(Sample { at_ms: T0 + 30 * MIN, seq: 1, ..Default::default() }));
+    assert!(f.store.write_processes(snapshot(T0 + 30 * MIN, &[(1, "late", 1.0, 1)])));
+    assert!(f.store.flush(Duration::from_secs(10)));
+    f.set_now(T0 + HOUR + 10 * MIN);
+    f.settle();
+    assert_eq!((f.rows("host_raw"), f.rows("host_process")), (1, 1));
+    assert_eq!(names(&top(&f, T0, T0 + HOUR).by_cpu), vec!["late"]);
+    f.set_now(T0 + 2 * HOUR);
+    f.settle();
+    assert_eq!((f.rows("host_raw"), f.rows("host_process")), (0, 0));
+}
+
+#[test]
+fn a_file_written_by_schema_version_4_migrates_to_keep_top_processes() {
+    // The previous version's file: migrations 1 to 4 only, with a host sample in it.
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+        let sql = schema::sql();
+        schema::migrations(&sql).to_version(&mut conn, 4).unwrap();
+        conn.execute(
+            "INSERT INTO host_raw (at_ms, seq, per_core) VALUES (?1, 7, x'')",
+            [T0 as i64],
+        )
+        .unwrap();
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(version, 4);
+    }
+    let f = open_with(dir, Arc::new(AtomicU64::new(T0 + MIN)), |_| {});
+    let version: i64 = f
+        .store
+        .readers()
+        .with(|c| c.pragma_query_value(None, "user_version", |r| r.get(0)))
+        .unwrap();
+    assert_eq!(version as usize, schema::LATEST);
+    assert_eq!(f.rows("host_raw"), 1);
+    assert_eq!(f.rows("host_process"), 0);
+    assert!(f.store.write_processes(snapshot(T0, &[(1, "init", 1.5, 4096)])));
+    assert!(f.store.flush(Duration::from_secs(10)));
+    assert_eq!(f.rows("host_process"), 1, "written and counted");
+    assert_eq!(top(&f, T0, T0 + 1).by_cpu[0].name, "init");
 }

@@ -14,6 +14,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use super::host::{encode_cores, HostRollup, HOST_FIELDS};
 use super::{Batch, Command, StoreConfig, WriterStats};
 use crate::model::live::Sample;
+use crate::server::collector::processes::ProcessSnapshot;
 use crate::server::metrics::tags;
 use crate::server::stats::Rollup;
 
@@ -101,6 +102,9 @@ impl Writer {
                     match command {
                         Command::Batch(batch) => self.attempt(|w| w.apply_batch(&batch)),
                         Command::Host(sample) => self.attempt(|w| w.insert_host(&sample)),
+                        Command::Processes(snapshot) => {
+                            self.attempt(|w| w.insert_processes(&snapshot));
+                        }
                         Command::Alerts(writes) => self.attempt(|w| {
                             let tx = w.conn.transaction()?;
                             let rows = super::alerts::apply(&tx, &writes)?;
@@ -270,6 +274,29 @@ impl Writer {
         self.conn.prepare_cached(&SQL)?.execute(rusqlite::params_from_iter(values))
     }
 
+    /// One scan's top processes: a row per process, in one transaction.
+    fn insert_processes(&mut self, snapshot: &ProcessSnapshot) -> rusqlite::Result<usize> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT OR REPLACE INTO host_process (at_ms, pid, name, cpu_pct, rss_bytes) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for p in &snapshot.processes {
+                let cpu = if p.cpu_pct.is_finite() { p.cpu_pct.max(0.0) } else { 0.0 };
+                insert.execute(params![
+                    snapshot.at_ms as i64,
+                    p.pid,
+                    p.name,
+                    cpu,
+                    p.rss_bytes.min(i64::MAX as u64) as i64
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(snapshot.processes.len())
+    }
+
     /// One step of maintenance: roll-ups, retention, disk cap, checkpoint.
     fn maintain(&mut self, now: u64) -> rusqlite::Result<()> {
         let started = Instant::now();
@@ -400,6 +427,7 @@ impl Writer {
         let r = self.config.retention;
         let plan = [
             ("host_raw", r.raw_ms()),
+            ("host_process", r.raw_ms()),
             ("host_minute", r.minute_ms()),
             ("timing_minute", r.minute_ms()),
             ("value_minute", r.minute_ms()),
@@ -430,7 +458,7 @@ impl Writer {
     fn enforce_disk_cap(&mut self) -> rusqlite::Result<()> {
         let Some(cap) = self.config.max_disk_bytes else { return Ok(()) };
         let tiers: [&[&str]; 3] = [
-            &["host_raw"],
+            &["host_raw", "host_process"],
             &["timing_minute", "value_minute", "host_minute"],
             &["timing_hour", "host_hour"],
         ];
@@ -477,9 +505,7 @@ impl Writer {
     /// Deletes every row of every table older than `before_ms`.
     fn delete_before(&mut self, before_ms: u64) -> rusqlite::Result<u64> {
         let mut total = 0;
-        for table in
-            ["host_raw", "host_minute", "host_hour", "timing_minute", "timing_hour", "value_minute"]
-        {
+        for table in super::schema::COUNTED {
             loop {
                 let n = delete_older(&self.conn, table, before_ms, DELETE_BATCH * 5)?;
                 total += n;
