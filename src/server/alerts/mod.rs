@@ -38,6 +38,7 @@ use crate::model::alerts::{
     Severity, Silence, TargetKind,
 };
 use crate::model::live::SystemMetrics;
+use crate::model::ops::Window;
 
 /// Most alert instances held at once, over all rules; further series are skipped and counted.
 pub const MAX_INSTANCES: usize = 10_000;
@@ -111,6 +112,8 @@ impl RuleChangeError {
 struct Compiled {
     rule: Rule,
     pattern: Option<Pattern>,
+    /// The window of an operation or event statistic (it sets when a series is due).
+    window: Option<Window>,
 }
 
 struct Instance {
@@ -217,7 +220,11 @@ fn compile(rule: Rule) -> Compiled {
         _ => None,
     };
     let pattern = glob.and_then(|g| Pattern::new(g).ok());
-    Compiled { rule, pattern }
+    let window = match rule.target.kind() {
+        Ok(TargetKind::Operation { window, .. } | TargetKind::Event { window, .. }) => Some(window),
+        _ => None,
+    };
+    Compiled { rule, pattern, window }
 }
 
 /// Checks a rule, its glob included.
@@ -583,10 +590,11 @@ impl Alerts {
                 if instance.last_seen_ms == now_ms {
                     continue;
                 }
-                let rule = rules.get(&instance.rule).map(|c| &c.rule).filter(|r| r.enabled);
-                if rule.is_some_and(|rule| !due.rule(rule, &instance.key)) {
+                let compiled = rules.get(&instance.rule).filter(|c| c.rule.enabled);
+                if compiled.is_some_and(|c| !due.window(c.window, &instance.key)) {
                     continue;
                 }
+                let rule = compiled.map(|c| &c.rule);
                 let transition = match rule {
                     Some(rule) => engine::evaluate(
                         rule,

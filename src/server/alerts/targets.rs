@@ -183,14 +183,10 @@ impl Due {
         (slot + cadence - first) % cadence < begun
     }
 
-    /// Whether `rule` judges the series `key` now (targets without a window: always).
-    pub fn rule(&self, rule: &Rule, key: &str) -> bool {
-        match rule.target.kind() {
-            Ok(TargetKind::Operation { window, .. } | TargetKind::Event { window, .. }) => {
-                self.series(key, window)
-            }
-            _ => true,
-        }
+    /// Whether the series `key` of a rule over `window` is judged now (a rule without a
+    /// window: always).
+    pub fn window(&self, window: Option<Window>, key: &str) -> bool {
+        window.is_none_or(|w| self.series(key, w))
     }
 }
 
