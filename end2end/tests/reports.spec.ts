@@ -1,6 +1,7 @@
-// Reports: a report made on the page opens with its Summary already in the HTML; the other
-// sections are requested only as they near the viewport, keep their placeholder's height
-// until then, load in turn as the page scrolls, and all render without JavaScript.
+// Reports: a report made on the page opens with its Summary already in the HTML; the server
+// computes the other sections ahead; the page requests each only as it nears the viewport,
+// keeps its placeholder's height until then, loads them in turn as it scrolls, and all render
+// without JavaScript.
 import { test, expect } from '@playwright/test';
 import { AppFrame } from '../pages/app';
 import { ReportsPage, sectionRequests } from '../pages/reports';
@@ -18,6 +19,7 @@ test('sections load as they scroll into view, and the report reads without JavaS
   await app.open('/reports');
   await app.expectHydrated();
   // A scope nothing matches: every section says so, whatever other specs sent.
+  const cacheAtStart = await (await request.get('/api/v1/cache/stats')).json();
   const id = await reports.create('e2e lazy report', 'reports-spec.nothing.*');
 
   // A fresh load of the report: count what the page asks for before any scroll.
@@ -29,6 +31,13 @@ test('sections load as they scroll into view, and the report reads without JavaS
   await expect(reports.section('summary')).toContainText('no operation of this scope');
   await app.expectHydrated();
   await expect(reports.slot('operations')).toHaveAttribute('data-state', 'ready');
+  // The server computes the other sections ahead of the page (which still asks for each only
+  // as it nears the viewport): before any scroll, all ten are in the cache.
+  const entries = (stats: { kinds: { entries: number }[] }) =>
+    stats.kinds.reduce((n, k) => n + k.entries, 0);
+  await expect
+    .poll(async () => entries(await (await request.get('/api/v1/cache/stats')).json()) - entries(cacheAtStart))
+    .toBeGreaterThanOrEqual(ALL.length);
   // Far below the fold: still waiting, at its placeholder's height, never requested.
   for (const low of LOW) {
     await expect(reports.slot(low)).toHaveAttribute('data-state', 'waiting');

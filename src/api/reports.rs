@@ -53,14 +53,19 @@ pub async fn get_report_info(id: u64) -> Result<Option<ReportInfo>, ServerFnErro
     }
 }
 
-/// One section of a report (cached; see `server::reports`).
+/// One section of a report (cached; see `server::reports`). The page asks for the Summary
+/// first: that also starts computing the other sections ahead of it (`server::reports::warm`).
 #[server(prefix = "/rpc", endpoint = "reports/section", input = Json)]
 pub async fn get_report_section(id: u64, section: SectionId) -> Result<Section, ServerFnError> {
     let state = crate::server::state::expect_state()?;
-    crate::server::reports::section(&state, id, section)
+    let found = crate::server::reports::section(&state, id, section)
         .await
         .map(|s| s.as_ref().clone())
-        .map_err(|e| ServerFnError::new(e.error))
+        .map_err(|e| ServerFnError::new(e.error))?;
+    if section == SectionId::Summary {
+        crate::server::reports::warm(&state, id);
+    }
+    Ok(found)
 }
 
 /// A comparison (`POST /api/v1/compare`'s owner): two tag values over one range, or two ranges;

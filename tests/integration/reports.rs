@@ -200,6 +200,81 @@ async fn a_report_with_a_baseline_finds_what_slowed_down() {
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
 }
 
+/// Cache entries and hits over every kind.
+fn cache_totals(stats: &Value) -> (u64, u64, u64) {
+    stats["kinds"].as_array().unwrap().iter().fold((0, 0, 0), |(e, h, m), k| {
+        (
+            e + k["entries"].as_u64().unwrap(),
+            h + k["hits"].as_u64().unwrap(),
+            m + k["misses"].as_u64().unwrap(),
+        )
+    })
+}
+
+/// The report page asks for its Summary through its server function; that computes the other
+/// sections ahead of the page, so each is a cache hit when it scrolls into view. The REST API
+/// computes only what it is asked for.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_pages_summary_computes_the_other_sections_ahead_of_the_scroll() {
+    let app = TestApp::new();
+    let now = vitals::server::now_ms();
+    let hour = now - now % MINUTE;
+    let (before, after) = (hour - 4 * 60 * MINUTE, hour - 2 * 60 * MINUTE);
+    backfill(&app, before, 1.0).await;
+    backfill(&app, after, 1.4).await;
+    let total = MINUTES * PER_MINUTE;
+    wait_stored(&app, "api.slow", before, before + MINUTES * MINUTE, total).await;
+    wait_stored(&app, "api.slow", after, after + MINUTES * MINUTE, total).await;
+    let request = format!(
+        r#"{{"name":"ahead","from":{after},"to":{},"baseline":{{"from":{before},"to":{}}}}}"#,
+        after + MINUTES * MINUTE,
+        before + MINUTES * MINUTE
+    );
+    let (status, created) = call(&app, "POST", "/api/v1/reports", Some(&request)).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_u64().unwrap();
+
+    // Through the API, the Summary alone is computed.
+    let uri = format!("/api/v1/reports/{id}/sections/summary");
+    assert_eq!(call(&app, "GET", &uri, None).await.0, StatusCode::OK);
+    let (_, stats) = call(&app, "GET", "/api/v1/cache/stats", None).await;
+    assert_eq!(cache_totals(&stats).0, 1, "{stats}");
+
+    // Through the page's server function, the other nine follow without being asked for.
+    let body = format!(r#"{{"id":{id},"section":"summary"}}"#);
+    let (status, summary) = call(&app, "POST", "/rpc/reports/section", Some(&body)).await;
+    assert_eq!(status, StatusCode::OK, "{summary}");
+    assert_eq!(summary["body"]["count"], 2 * total, "{summary}");
+    let started = Instant::now();
+    let stats = loop {
+        let (_, stats) = call(&app, "GET", "/api/v1/cache/stats", None).await;
+        if cache_totals(&stats).0 == 10 {
+            break stats;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "never computed ahead: {stats}");
+        tokio::time::sleep(Duration::from_millis(20)).await; // poll interval
+    };
+    // Scrolling to the Comparison then only reads it.
+    let (_, hits, misses) = cache_totals(&stats);
+    let uri = format!("/api/v1/reports/{id}/sections/comparison");
+    let (status, cmp) = call(&app, "GET", &uri, None).await;
+    assert_eq!(status, StatusCode::OK, "{cmp}");
+    assert!(cmp["body"]["rows"].as_array().is_some_and(|r| r.len() == 2), "{cmp}");
+    let (_, stats) = call(&app, "GET", "/api/v1/cache/stats", None).await;
+    assert_eq!(cache_totals(&stats), (10, hits + 1, misses), "{stats}");
+
+    // Two requests for one section not yet computed: one computes it, the other waits for it.
+    let (_, again) = call(&app, "POST", "/api/v1/reports", Some(&request)).await;
+    let uri = format!("/api/v1/reports/{}/sections/operations", again["id"]);
+    let (hits, misses) = (cache_totals(&stats).1, cache_totals(&stats).2);
+    let (first, second) =
+        tokio::join!(call(&app, "GET", &uri, None), call(&app, "GET", &uri, None));
+    assert_eq!((first.0, second.0), (StatusCode::OK, StatusCode::OK));
+    assert_eq!(first.1, second.1);
+    let (_, stats) = call(&app, "GET", "/api/v1/cache/stats", None).await;
+    assert_eq!(cache_totals(&stats), (11, hits + 1, misses + 1), "computed once: {stats}");
+}
+
 #[tokio::test]
 async fn an_empty_range_is_a_report_that_says_so_and_bad_requests_name_the_field() {
     let app = TestApp::new();

@@ -16,8 +16,8 @@ pub mod export;
 pub mod schedule;
 pub mod sections;
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::http::StatusCode;
 
@@ -40,14 +40,40 @@ use crate::server::store::reports::{ReportWrite, MAX_REPORTS};
 /// as minutes close; late samples may still arrive for a minute or so).
 pub const SETTLE_MS: u64 = 3 * 60_000;
 
+/// The turn to compute one section: held while computing it, awaited by other requests.
+type Turn = Arc<tokio::sync::Mutex<()>>;
+
 /// Saved reports and the cache of what was computed from them.
 pub struct Reports {
     pub cache: ReportCache,
+    /// The section computations under way, one turn per (report, section): see
+    /// [`section`]. An entry lives only while someone holds or awaits its turn.
+    turns: Mutex<HashMap<(u64, SectionId), Turn>>,
+    /// Reports whose sections are being computed ahead of the page (see [`warm`]).
+    warming: Mutex<HashSet<u64>>,
 }
 
 impl Reports {
     pub fn new(config: cache::CacheConfig) -> Self {
-        Reports { cache: ReportCache::new(config) }
+        Reports {
+            cache: ReportCache::new(config),
+            turns: Mutex::default(),
+            warming: Mutex::default(),
+        }
+    }
+
+    fn turn(&self, id: u64, which: SectionId) -> Turn {
+        let mut turns = self.turns.lock().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(turns.entry((id, which)).or_default())
+    }
+
+    /// Gives back a turn; the last holder removes it.
+    fn end_turn(&self, id: u64, which: SectionId, turn: Turn) {
+        let mut turns = self.turns.lock().unwrap_or_else(PoisonError::into_inner);
+        // Held by the map and by `turn` alone: nobody else waits for it.
+        if Arc::strong_count(&turn) <= 2 {
+            turns.remove(&(id, which));
+        }
     }
 }
 
@@ -243,6 +269,9 @@ fn settled(spec: &ReportSpec, now_ms: u64) -> bool {
 }
 
 /// One section of report `id`: from the cache, the report's saved sections, or computed.
+/// A section is computed once at a time: a request for a section being computed (by another
+/// request, or ahead of the page by [`warm`]) waits for that computation and takes its result
+/// from the cache.
 pub async fn section(
     state: &AppState,
     id: u64,
@@ -252,9 +281,48 @@ pub async fn section(
     if let Some(Value::Section(s)) = state.reports.cache.lookup(&key) {
         return Ok(s);
     }
-    let (info, saved) = load(state, id).await?;
-    section_of(state, &info, saved, which).await
+    let turn = state.reports.turn(id, which);
+    let result = async {
+        let _mine = turn.lock().await;
+        if let Some(Value::Section(s)) = state.reports.cache.lookup(&key) {
+            return Ok(s);
+        }
+        let (info, saved) = load(state, id).await?;
+        section_of(state, &info, saved, which).await
+    }
+    .await;
+    state.reports.end_turn(id, which, turn);
+    result
 }
+
+/// Computes every section of report `id` but the Summary ahead of the page, in page order, in
+/// the background. The report page renders the Summary on the server and loads the other
+/// sections as they scroll into view; the expensive ones (Operations, the Comparison) took
+/// longer than the 100 ms a section may take to appear when they were computed only then.
+/// Each is computed once (cached, and saved with a closed report), so scrolling to it later
+/// only reads it; a section the page asks for meanwhile waits for this computation (see
+/// [`section`]). One warm-up per report at a time; it stops at the first refusal (the report
+/// deleted, the query rate limit).
+pub fn warm(state: &AppState, id: u64) {
+    {
+        let mut warming = state.reports.warming.lock().unwrap_or_else(PoisonError::into_inner);
+        if warming.len() >= MAX_WARMING || !warming.insert(id) {
+            return;
+        }
+    }
+    let state = state.clone();
+    tokio::spawn(async move {
+        for which in SectionId::ALL.into_iter().filter(|s| *s != SectionId::Summary) {
+            if section(&state, id, which).await.is_err() {
+                break;
+            }
+        }
+        state.reports.warming.lock().unwrap_or_else(PoisonError::into_inner).remove(&id);
+    });
+}
+
+/// Most reports warmed at once (each warm-up computes its sections one after another).
+const MAX_WARMING: usize = 4;
 
 async fn section_of(
     state: &AppState,
