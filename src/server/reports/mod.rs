@@ -43,6 +43,23 @@ pub const SETTLE_MS: u64 = 3 * 60_000;
 /// The turn to compute one section: held while computing it, awaited by other requests.
 type Turn = Arc<tokio::sync::Mutex<()>>;
 
+/// A request's share of a [`Turn`]; the last one to drop removes the turn.
+struct TurnGuard<'r> {
+    reports: &'r Reports,
+    key: (u64, SectionId),
+    turn: Turn,
+}
+
+impl Drop for TurnGuard<'_> {
+    fn drop(&mut self) {
+        let mut turns = self.reports.turns.lock().unwrap_or_else(PoisonError::into_inner);
+        // Held by the map and by this guard alone: nobody else waits for it.
+        if Arc::strong_count(&self.turn) <= 2 {
+            turns.remove(&self.key);
+        }
+    }
+}
+
 /// Saved reports and the cache of what was computed from them.
 pub struct Reports {
     pub cache: ReportCache,
@@ -62,18 +79,12 @@ impl Reports {
         }
     }
 
-    fn turn(&self, id: u64, which: SectionId) -> Turn {
+    /// The turn to compute section `which` of report `id`, given back when the guard drops
+    /// (also when the request is cancelled while it waits).
+    fn turn(&self, id: u64, which: SectionId) -> TurnGuard<'_> {
         let mut turns = self.turns.lock().unwrap_or_else(PoisonError::into_inner);
-        Arc::clone(turns.entry((id, which)).or_default())
-    }
-
-    /// Gives back a turn; the last holder removes it.
-    fn end_turn(&self, id: u64, which: SectionId, turn: Turn) {
-        let mut turns = self.turns.lock().unwrap_or_else(PoisonError::into_inner);
-        // Held by the map and by `turn` alone: nobody else waits for it.
-        if Arc::strong_count(&turn) <= 2 {
-            turns.remove(&(id, which));
-        }
+        let turn = Arc::clone(turns.entry((id, which)).or_default());
+        TurnGuard { reports: self, key: (id, which), turn }
     }
 }
 
@@ -282,17 +293,12 @@ pub async fn section(
         return Ok(s);
     }
     let turn = state.reports.turn(id, which);
-    let result = async {
-        let _mine = turn.lock().await;
-        if let Some(Value::Section(s)) = state.reports.cache.lookup(&key) {
-            return Ok(s);
-        }
-        let (info, saved) = load(state, id).await?;
-        section_of(state, &info, saved, which).await
+    let _mine = turn.turn.lock().await;
+    if let Some(Value::Section(s)) = state.reports.cache.lookup(&key) {
+        return Ok(s);
     }
-    .await;
-    state.reports.end_turn(id, which, turn);
-    result
+    let (info, saved) = load(state, id).await?;
+    section_of(state, &info, saved, which).await
 }
 
 /// Computes every section of report `id` but the Summary ahead of the page, in page order, in
@@ -595,4 +601,36 @@ pub async fn compare(state: &AppState, req: CompareRequest) -> Result<Arc<Compar
         bytes,
     );
     Ok(comparison)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn turns_held(reports: &Reports) -> usize {
+        reports.turns.lock().unwrap().len()
+    }
+
+    /// A turn lives while a request holds or awaits it, and goes with the last one, also when
+    /// that request is cancelled while waiting.
+    #[tokio::test]
+    async fn a_turn_goes_with_its_last_holder_even_a_cancelled_one() {
+        let reports = Reports::new(Default::default());
+        let first = reports.turn(1, SectionId::Operations);
+        let held = first.turn.lock().await;
+        let second = reports.turn(1, SectionId::Operations);
+        let other = reports.turn(1, SectionId::Comparison);
+        assert_eq!(turns_held(&reports), 2);
+        // The second request waits, then is cancelled.
+        let waited = tokio::time::timeout(std::time::Duration::ZERO, second.turn.lock()).await;
+        assert!(waited.is_err(), "the turn is taken");
+        drop(waited);
+        drop(second);
+        assert_eq!(turns_held(&reports), 2, "the first still holds its turn");
+        drop(held);
+        drop(first);
+        assert_eq!(turns_held(&reports), 1);
+        drop(other);
+        assert_eq!(turns_held(&reports), 0);
+    }
 }
