@@ -69,19 +69,26 @@ async fn wait_stored(app: &TestApp, name: &str, from: u64, to: u64, count: u64) 
     }
 }
 
+/// Backfills a baseline 4 h ago and a period 2 h ago with api.slow 40 % slower, and waits until
+/// the store holds both; answers `(before, after, samples per operation and side)`.
+async fn before_and_after(app: &TestApp) -> (u64, u64, u64) {
+    let now = vitals::server::now_ms();
+    let hour = now - now % MINUTE;
+    let (before, after) = (hour - 4 * 60 * MINUTE, hour - 2 * 60 * MINUTE);
+    backfill(app, before, 1.0).await;
+    backfill(app, after, 1.4).await;
+    let total = MINUTES * PER_MINUTE;
+    wait_stored(app, "api.slow", before, before + MINUTES * MINUTE, total).await;
+    wait_stored(app, "api.slow", after, after + MINUTES * MINUTE, total).await;
+    wait_stored(app, "api.same", after, after + MINUTES * MINUTE, total).await;
+    (before, after, total)
+}
+
 #[tokio::test]
 async fn a_report_with_a_baseline_finds_what_slowed_down() {
     let app = TestApp::new();
-    let now = vitals::server::now_ms();
-    let hour = now - now % MINUTE;
     // Baseline: 4 h ago; the report's period: 2 h ago, with api.slow 40 % slower.
-    let (before, after) = (hour - 4 * 60 * MINUTE, hour - 2 * 60 * MINUTE);
-    backfill(&app, before, 1.0).await;
-    backfill(&app, after, 1.4).await;
-    let total = MINUTES * PER_MINUTE;
-    wait_stored(&app, "api.slow", before, before + MINUTES * MINUTE, total).await;
-    wait_stored(&app, "api.slow", after, after + MINUTES * MINUTE, total).await;
-    wait_stored(&app, "api.same", after, after + MINUTES * MINUTE, total).await;
+    let (before, after, total) = before_and_after(&app).await;
 
     let request = format!(
         r#"{{"name":"after the deploy","from":{after},"to":{},
@@ -217,14 +224,7 @@ fn cache_totals(stats: &Value) -> (u64, u64, u64) {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_pages_summary_computes_the_other_sections_ahead_of_the_scroll() {
     let app = TestApp::new();
-    let now = vitals::server::now_ms();
-    let hour = now - now % MINUTE;
-    let (before, after) = (hour - 4 * 60 * MINUTE, hour - 2 * 60 * MINUTE);
-    backfill(&app, before, 1.0).await;
-    backfill(&app, after, 1.4).await;
-    let total = MINUTES * PER_MINUTE;
-    wait_stored(&app, "api.slow", before, before + MINUTES * MINUTE, total).await;
-    wait_stored(&app, "api.slow", after, after + MINUTES * MINUTE, total).await;
+    let (before, after, total) = before_and_after(&app).await;
     let request = format!(
         r#"{{"name":"ahead","from":{after},"to":{},"baseline":{{"from":{before},"to":{}}}}}"#,
         after + MINUTES * MINUTE,

@@ -48,6 +48,16 @@ impl Fixture {
         assert!(self.store.flush(Duration::from_secs(10)));
     }
 
+    /// The schema version of the opened file.
+    fn schema_version(&self) -> usize {
+        let version: i64 = self
+            .store
+            .readers()
+            .with(|c| c.pragma_query_value(None, "user_version", |r| r.get(0)))
+            .unwrap();
+        version as usize
+    }
+
     fn rows(&self, table: &str) -> u64 {
         let stats = self.store.stats().unwrap();
         stats.tiers.iter().find(|t| t.table == table).unwrap().rows
@@ -338,12 +348,7 @@ fn a_file_written_by_schema_version_1_opens_with_its_data() {
     conn.execute_batch(include_str!("../../../tests/fixtures/store-v1.sql")).unwrap();
     drop(conn);
     let f = open_with(dir, Arc::new(AtomicU64::new(T0)), |_| {});
-    let version: i64 = f
-        .store
-        .readers()
-        .with(|c| c.pragma_query_value(None, "user_version", |r| r.get(0)))
-        .unwrap();
-    assert_eq!(version as usize, schema::LATEST);
+    assert_eq!(f.schema_version(), schema::LATEST);
     let timings = f.store.readers().with(|c| query::recent_timings(c, 0)).unwrap();
     let fixture: Vec<_> = timings.iter().filter(|t| t.1 == "fixture.op").collect();
     assert_eq!(fixture.len(), 1);
@@ -548,12 +553,7 @@ fn a_file_written_by_schema_version_4_migrates_to_keep_top_processes() {
         assert_eq!(version, 4);
     }
     let f = open_with(dir, Arc::new(AtomicU64::new(T0 + MIN)), |_| {});
-    let version: i64 = f
-        .store
-        .readers()
-        .with(|c| c.pragma_query_value(None, "user_version", |r| r.get(0)))
-        .unwrap();
-    assert_eq!(version as usize, schema::LATEST);
+    assert_eq!(f.schema_version(), schema::LATEST);
     assert_eq!(f.rows("host_raw"), 1);
     assert_eq!(f.rows("host_process"), 0);
     assert!(f.store.write_processes(snapshot(T0, &[(1, "init", 1.5, 4096)])));
