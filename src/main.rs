@@ -35,7 +35,13 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
+            // Before any thread exists: glibc reads M_ARENA_MAX when a thread first allocates.
+            vitals::server::memory::configure();
             init_logging();
+            if let Err(e) = vitals::server::memory::spawn_trimmer() {
+                eprintln!("error: cannot start the memory trimmer: {e}");
+                return ExitCode::FAILURE;
+            }
             let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(runtime) => runtime,
                 Err(e) => {

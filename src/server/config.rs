@@ -107,11 +107,11 @@ pub struct ServeArgs {
     /// [default: 10000].
     #[arg(long, env = "VITALS_MAX_SET_MEMBERS")]
     pub max_set_members: Option<usize>,
-    /// Bytes of set members stored over all sets [default: 4194304].
+    /// Bytes of set members stored over all sets [default: 2097152].
     #[arg(long, env = "VITALS_MAX_SET_BYTES")]
     pub max_set_bytes: Option<usize>,
     /// Megabytes the operation and event statistics may hold together; at it, new series are
-    /// dropped and counted, over it the series idle longest leave memory [default: 24].
+    /// dropped and counted, over it the series idle longest leave memory [default: 12].
     #[arg(long, env = "VITALS_MAX_STATISTICS_MB")]
     pub max_statistics_mb: Option<usize>,
     /// More host names the server answers to (comma-separated), besides IP addresses,

@@ -14,6 +14,7 @@ pub mod health;
 pub mod ingest;
 pub mod limits;
 pub mod live;
+pub mod memory;
 pub mod metrics;
 pub mod outbound;
 pub mod prometheus;

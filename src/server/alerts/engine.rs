@@ -68,6 +68,18 @@ pub struct InstanceState {
     pub acknowledged: bool,
 }
 
+impl InstanceState {
+    /// Whether this state remembers nothing a fresh one would not: inactive, no breach, no
+    /// recent flips, no run of missing data. Such an instance need not be held at all.
+    pub fn is_idle(&self) -> bool {
+        self.state == AlertState::Inactive
+            && self.level.is_none()
+            && self.flips.is_empty()
+            && !self.flapping
+            && self.no_data_runs == 0
+    }
+}
+
 /// A change of state worth recording.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Transition {

@@ -544,29 +544,48 @@ impl Alerts {
             for (rule, pattern) in &enabled {
                 for s in ctx.observe(rule, *pattern) {
                     let id = instance_id(&rule.name, s.series);
-                    if !instances.contains_key(&id) {
-                        if instances.len() >= MAX_INSTANCES {
-                            self.stats.skipped_instances.fetch_add(1, Ordering::Relaxed);
-                            continue;
+                    let (transition, idle) = match instances.get_mut(&id) {
+                        Some(instance) => {
+                            // Seen this tick (the sweep below skips it).
+                            instance.last_seen_ms = now_ms;
+                            let t = engine::evaluate(
+                                rule,
+                                &mut instance.st,
+                                s.observation,
+                                now_ms,
+                                self.flap,
+                            );
+                            (t, instance.st.is_idle())
                         }
-                        if matches!(s.observation, Observation::NoData) {
-                            continue;
+                        None => {
+                            if matches!(s.observation, Observation::NoData) {
+                                continue;
+                            }
+                            // Only a series that breaches (or starts to) gets an instance:
+                            // healthy series cost nothing to hold.
+                            let mut st = InstanceState::default();
+                            let t =
+                                engine::evaluate(rule, &mut st, s.observation, now_ms, self.flap);
+                            if t.is_none() && st.is_idle() {
+                                continue;
+                            }
+                            if instances.len() >= MAX_INSTANCES {
+                                self.stats.skipped_instances.fetch_add(1, Ordering::Relaxed);
+                                continue;
+                            }
+                            let instance = Instance {
+                                rule: rule.name.clone(),
+                                key: s.series.to_string(),
+                                labels: s.labels(),
+                                st,
+                                last_seen_ms: now_ms,
+                            };
+                            instances.insert(id.clone(), instance);
+                            (t, false)
                         }
-                        let instance = Instance {
-                            rule: rule.name.clone(),
-                            key: s.series.to_string(),
-                            labels: s.labels(),
-                            st: InstanceState::default(),
-                            last_seen_ms: now_ms,
-                        };
-                        instances.insert(id.clone(), instance);
-                    }
-                    let Some(instance) = instances.get_mut(&id) else { continue };
-                    // Seen this tick (the sweep below skips it).
-                    instance.last_seen_ms = now_ms;
-                    let transition =
-                        engine::evaluate(rule, &mut instance.st, s.observation, now_ms, self.flap);
+                    };
                     if let Some(t) = transition {
+                        let Some(instance) = instances.get_mut(&id) else { continue };
                         changed = true;
                         record(
                             &id,
@@ -579,6 +598,9 @@ impl Alerts {
                             &mut writes,
                             &mut notices,
                         );
+                    } else if idle && instances.remove(&id).is_some() {
+                        // Back to a fresh state: forgotten, in memory and in the store.
+                        writes.push(AlertWrite::DeleteInstance { id });
                     }
                 }
             }

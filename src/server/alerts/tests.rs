@@ -373,3 +373,41 @@ async fn a_five_minute_rule_judges_each_series_at_its_cadence_without_false_no_d
     let tick = fired_late_at.expect("the new slow series fired");
     assert!(tick <= 5, "fired after {tick} ticks; the cadence of 5m is 5 s");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn healthy_series_hold_nothing_and_a_cleared_alert_is_forgotten_when_its_flips_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = open(dir, no_defaults());
+    let mut rule = slow_rule();
+    rule.target = Target::operation("api.*", OpStat::P95, Window::M1);
+    rule.for_secs = 60;
+    f.alerts.put_rule(rule, true).unwrap();
+    let t = now() / 1000 * 1000;
+    for i in 0..1000 {
+        record(&f.app, &format!("api.ok{i}"), 100.0, 10, t - 1000);
+    }
+    record(&f.app, "api.slow", 3000.0, 10, t - 1000);
+    let system = SystemMetrics::default();
+    let held = || f.alerts.lock().instances.len();
+    let stored = || {
+        assert!(f.store.flush(Duration::from_secs(10)));
+        f.store.readers().with(crate::server::store::alerts::load).unwrap().instances.len()
+    };
+    f.alerts.evaluate(&system, t);
+    assert_eq!(held(), 1, "only the breaching series is held; 1,000 healthy ones are not");
+    assert_eq!(f.alerts.now(t).alerts[0].state, AlertState::Pending);
+    assert_eq!(stored(), 1);
+    // A minute later the slow samples have left the window: cleared, but its flip is
+    // remembered (flap detection) for the flap window.
+    let cleared = t + 61_000;
+    record(&f.app, "api.slow", 100.0, 10, cleared - 1000);
+    f.alerts.evaluate(&system, cleared);
+    assert!(f.alerts.now(cleared).alerts.is_empty());
+    assert_eq!(held(), 1);
+    // Once the flip is older than the flap window, nothing is left to remember.
+    let later = cleared + FlapSettings::default().window_ms;
+    record(&f.app, "api.slow", 100.0, 10, later - 1000);
+    f.alerts.evaluate(&system, later);
+    assert_eq!(held(), 0);
+    assert_eq!(stored(), 0, "the forgotten instance leaves the store too");
+}

@@ -60,7 +60,7 @@ pub const IDLE_MS: u64 = 3_600_000;
 /// Default bound on members stored per set and minute.
 pub const DEFAULT_MAX_SET_MEMBERS: usize = 10_000;
 /// Default bound on the bytes of set members stored over all sets.
-pub const DEFAULT_MAX_SET_BYTES: usize = 4 * 1024 * 1024;
+pub const DEFAULT_MAX_SET_BYTES: usize = 2 * 1024 * 1024;
 
 /// Checks a metric name: 1–200 printable characters.
 pub fn validate_name(name: &str) -> Result<(), &'static str> {
