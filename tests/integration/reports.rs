@@ -207,6 +207,45 @@ async fn a_report_with_a_baseline_finds_what_slowed_down() {
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
 }
 
+#[tokio::test]
+async fn sections_of_a_closed_report_computed_at_once_are_all_saved() {
+    let app = TestApp::new();
+    let (before, after, _) = before_and_after(&app).await;
+    let request = format!(
+        r#"{{"name":"at once","from":{after},"to":{},"baseline":{{"from":{before},"to":{}}}}}"#,
+        after + MINUTES * MINUTE,
+        before + MINUTES * MINUTE
+    );
+    let (status, created) = call(&app, "POST", "/api/v1/reports", Some(&request)).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_u64().unwrap();
+    // The page asks for the sections in view together; each is saved as it is computed.
+    let names = ["summary", "operations", "latency", "throughput", "errors", "comparison"];
+    let uris: Vec<String> =
+        names.iter().map(|n| format!("/api/v1/reports/{id}/sections/{n}")).collect();
+    let answers =
+        futures::future::join_all(uris.iter().map(|uri| call(&app, "GET", uri, None))).await;
+    for (name, (status, body)) in names.iter().zip(&answers) {
+        assert_eq!(*status, StatusCode::OK, "{name}: {body}");
+    }
+    let saved = app
+        .state
+        .store
+        .readers()
+        .with(|c| vitals::server::store::reports::get(c, id))
+        .unwrap()
+        .unwrap()
+        .1;
+    let mut ids: Vec<String> = saved
+        .iter()
+        .map(|s| serde_json::to_value(s.id).unwrap().as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    let mut expected: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    expected.sort();
+    assert_eq!(ids, expected, "every section computed is in the saved report");
+}
+
 /// Cache entries and hits over every kind.
 fn cache_totals(stats: &Value) -> (u64, u64, u64) {
     stats["kinds"].as_array().unwrap().iter().fold((0, 0, 0), |(e, h, m), k| {

@@ -349,16 +349,11 @@ async fn section_of(
         None => {
             let s = Arc::new(compute(state, &info.spec, which, now_ms).await?);
             if closed {
-                let mut all = saved;
-                all.retain(|s| s.id != which);
-                all.push((*s).clone());
-                all.sort_by_key(|s| s.id);
-                let body = serde_json::to_string(&all).map_err(store_failed)?;
-                let id = info.id;
+                let (id, section) = (info.id, Box::new((*s).clone()));
                 blocking(state, move |state| {
                     state
                         .store
-                        .write_report(ReportWrite::SaveSections { id, sections: body })
+                        .write_report(ReportWrite::SaveSection { id, section })
                         .map_err(store_failed)
                 })
                 .await?;

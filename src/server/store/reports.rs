@@ -15,8 +15,10 @@ pub const MAX_REPORTS: u64 = 1_000;
 pub enum ReportWrite {
     /// A new report; answers its id (0 when [`MAX_REPORTS`] are kept already).
     Insert { spec: Box<ReportSpec>, created_ms: u64 },
-    /// The computed sections of a closed report; answers the rows changed.
-    SaveSections { id: u64, sections: String },
+    /// One computed section of a closed report, merged into its saved sections; answers the
+    /// rows changed. The writer applies writes one at a time, so sections of one report saved
+    /// at once (the page loads several together) all stay.
+    SaveSection { id: u64, section: Box<Section> },
     /// Answers the rows deleted (0: no such report).
     Delete { id: u64 },
 }
@@ -36,10 +38,22 @@ pub(super) fn apply(conn: &Connection, write: &ReportWrite) -> rusqlite::Result<
             )?;
             Ok(conn.last_insert_rowid().max(0) as u64)
         }
-        ReportWrite::SaveSections { id, sections } => {
+        ReportWrite::SaveSection { id, section } => {
+            let id = (*id).min(i64::MAX as u64) as i64;
+            let saved: Option<Option<String>> = conn
+                .prepare_cached("SELECT sections FROM report WHERE id = ?1")?
+                .query_row([id], |r| r.get(0))
+                .optional()?;
+            let Some(saved) = saved else { return Ok(0) };
+            let mut all: Vec<Section> =
+                saved.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default();
+            all.retain(|s| s.id != section.id);
+            all.push((**section).clone());
+            all.sort_by_key(|s| s.id);
+            let Ok(body) = serde_json::to_string(&all) else { return Ok(0) };
             let changed = conn.execute(
                 "UPDATE report SET sections = ?2, size_bytes = ?3 WHERE id = ?1",
-                params![*id as i64, sections, sections.len() as i64],
+                params![id, body, body.len() as i64],
             )?;
             Ok(changed as u64)
         }
