@@ -27,7 +27,7 @@ fn timing_kind(of: Timings) -> crate::server::metrics::TimingKind {
 #[server(prefix = "/rpc", endpoint = "live/snapshot")]
 pub async fn get_live_snapshot(history: usize) -> Result<LiveSnapshot, ServerFnError> {
     let state = crate::server::state::expect_state()?;
-    Ok(state.hub.snapshot(Some(history)))
+    Ok(state.hub.snapshot(Some(history), false))
 }
 
 /// Takes a sample now (or, within half an interval of the last one, with the next), broadcasts

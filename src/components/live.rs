@@ -6,7 +6,6 @@ use leptos::prelude::*;
 
 use crate::model::alerts::{AlertCounts, AlertInstance};
 use crate::model::live::{LiveSnapshot, Sample, ServerMessage};
-use crate::model::ops::OperationSummary;
 
 /// Samples the browser keeps: the charts' 60-second window at 1 Hz, plus slack.
 pub const CLIENT_HISTORY: usize = 90;
@@ -37,7 +36,6 @@ pub struct LiveContext {
     pub paused: RwSignal<bool>,
     /// Recent samples, oldest first (empty until the first snapshot arrives).
     pub history: RwSignal<Vec<Sample>>,
-    pub operations: RwSignal<Vec<OperationSummary>>,
     pub interval_ms: RwSignal<u64>,
     /// Messages from the server that could not be decoded, since the page loaded.
     pub undecodable: RwSignal<u64>,
@@ -52,12 +50,13 @@ pub struct LiveContext {
 impl LiveContext {
     /// Replaces everything with a snapshot.
     pub fn apply_snapshot(&self, snapshot: LiveSnapshot) {
-        let LiveSnapshot { interval_ms, mut history, operations } = snapshot;
+        // The browser does not subscribe to operation statistics; the Operations page asks for
+        // its own with a server function.
+        let LiveSnapshot { interval_ms, mut history, .. } = snapshot;
         let excess = history.len().saturating_sub(CLIENT_HISTORY);
         history.drain(..excess);
         self.interval_ms.set(interval_ms);
         self.history.set(history);
-        self.operations.set(operations);
     }
 
     /// Appends one sample (ignoring one already seen).
@@ -76,12 +75,7 @@ impl LiveContext {
     pub fn apply(&self, message: ServerMessage) {
         match message {
             ServerMessage::Snapshot(snapshot) => self.apply_snapshot(snapshot),
-            ServerMessage::Update { sample, operations } => {
-                self.push_sample(*sample);
-                if let Some(operations) = operations {
-                    self.operations.set(operations);
-                }
-            }
+            ServerMessage::Update { sample, .. } => self.push_sample(*sample),
             ServerMessage::Alerts { counts, alerts } => {
                 self.alert_counts.set(counts);
                 self.alerts.set(Some(alerts));
@@ -120,7 +114,6 @@ pub fn provide_live() -> LiveContext {
         status: RwSignal::new(ConnStatus::Connecting),
         paused: RwSignal::new(false),
         history: RwSignal::new(Vec::new()),
-        operations: RwSignal::new(Vec::new()),
         interval_ms: RwSignal::new(1000),
         undecodable: RwSignal::new(0),
         last_error: RwSignal::new(None),

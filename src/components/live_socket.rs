@@ -101,7 +101,6 @@ async fn wait_and_poll(ctx: LiveContext, hidden: RwSignal<bool>, delay_ms: u32) 
             if let Some(latest) = snapshot.history.into_iter().last() {
                 ctx.push_sample(latest);
             }
-            ctx.operations.set(snapshot.operations);
         }
     }
 }

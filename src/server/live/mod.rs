@@ -91,7 +91,8 @@ pub struct Hub {
     alerts: watch::Sender<Option<Utf8Bytes>>,
     latencies_ns: Mutex<VecDeque<u64>>,
     /// The full snapshot of the latest tick, serialised once and shared: (tick seq, bytes).
-    snapshot_cache: Mutex<Option<(u64, Utf8Bytes)>>,
+    /// The full snapshot of tick `seq`, with or without the operation statistics.
+    snapshot_cache: Mutex<Option<(u64, bool, Utf8Bytes)>>,
     /// The whole server's limit on `request_metrics`.
     pub snapshot_requests: Limit,
     pub counters: HubCounters,
@@ -240,36 +241,43 @@ impl Hub {
         self.operations.lock().map(|o| o.clone()).unwrap_or_default()
     }
 
-    /// The snapshot for a client that wants at most `history_limit` samples.
-    pub fn snapshot(&self, history_limit: Option<usize>) -> LiveSnapshot {
+    /// The snapshot for a client that wants at most `history_limit` samples, with the
+    /// operation statistics only for one that subscribed to them (no page of the dashboard
+    /// reads them from the stream: up to 200 summaries no browser needs).
+    pub fn snapshot(&self, history_limit: Option<usize>, operations: bool) -> LiveSnapshot {
         LiveSnapshot {
             interval_ms: self.interval_ms,
             history: self.history(history_limit),
-            operations: self.operations(),
+            operations: if operations { self.operations() } else { Vec::new() },
         }
     }
 
     /// The serialised snapshot message for a client that wants at most `history_limit`
     /// samples. The full snapshot (no limit, or one at least the history's length) is
     /// serialised once per tick and shared by every client that asks during that tick.
-    pub fn snapshot_message(&self, history_limit: Option<usize>) -> Option<Utf8Bytes> {
+    pub fn snapshot_message(
+        &self,
+        history_limit: Option<usize>,
+        operations: bool,
+    ) -> Option<Utf8Bytes> {
         let held = self.history.lock().map(|h| h.len()).unwrap_or(0);
         let full = history_limit.is_none_or(|n| n >= held);
         let seq = self.latest.borrow().as_ref().map_or(0, |t| t.seq);
         if full {
             if let Ok(cache) = self.snapshot_cache.lock() {
-                if let Some((cached_seq, bytes)) = cache.as_ref() {
-                    if *cached_seq == seq {
+                if let Some((cached_seq, with_ops, bytes)) = cache.as_ref() {
+                    if *cached_seq == seq && *with_ops == operations {
                         return Some(bytes.clone());
                     }
                 }
             }
         }
         self.counters.snapshots_serialised.fetch_add(1, Ordering::Relaxed);
-        let bytes = serialise(&ServerMessage::Snapshot(self.snapshot(history_limit)))?;
+        let snapshot = self.snapshot(history_limit, operations);
+        let bytes = serialise(&ServerMessage::Snapshot(snapshot))?;
         if full {
             if let Ok(mut cache) = self.snapshot_cache.lock() {
-                *cache = Some((seq, bytes.clone()));
+                *cache = Some((seq, operations, bytes.clone()));
             }
         }
         Some(bytes)
@@ -381,20 +389,40 @@ mod tests {
     fn the_full_snapshot_is_serialised_once_per_tick_and_shared() {
         let hub = Hub::new(1000, 10, 10);
         hub.publish(sample(1), None);
-        let a = hub.snapshot_message(None).unwrap();
-        let b = hub.snapshot_message(Some(100)).unwrap();
+        let a = hub.snapshot_message(None, false).unwrap();
+        let b = hub.snapshot_message(Some(100), false).unwrap();
         assert_eq!(a, b);
         assert_eq!(hub.stats().snapshots_serialised, 1);
         // A shorter history is its own (unshared) message.
         hub.publish(sample(2), None);
-        assert!(hub.snapshot_message(Some(1)).is_some());
+        assert!(hub.snapshot_message(Some(1), false).is_some());
         assert_eq!(hub.stats().snapshots_serialised, 2);
         // A new tick makes a new full snapshot, holding it.
-        let c = hub.snapshot_message(None).unwrap();
+        let c = hub.snapshot_message(None, false).unwrap();
         assert_ne!(a, c);
         assert!(c.as_str().contains(r#""seq":2"#));
-        hub.snapshot_message(None).unwrap();
+        hub.snapshot_message(None, false).unwrap();
         assert_eq!(hub.stats().snapshots_serialised, 3);
+    }
+
+    #[test]
+    fn operation_statistics_go_only_to_clients_that_subscribed() {
+        let hub = Hub::new(1000, 10, 10);
+        let summary: crate::model::ops::OperationSummary = serde_json::from_value(serde_json::json!({
+            "name": "api.checkout", "count": 1, "span_secs": 60, "rate_per_min": 1.0,
+            "success_pct": 100.0, "error_count": 0, "min_ms": 5.0, "mean_ms": 5.0, "max_ms": 5.0,
+            "p50_ms": 5.0, "p90_ms": 5.0, "p95_ms": 5.0, "p99_ms": 5.0, "latency_class": "good"
+        }))
+        .unwrap();
+        hub.publish(sample(1), Some(vec![summary]));
+        let browser = hub.snapshot_message(None, false).unwrap();
+        assert!(browser.as_str().contains(r#""operations":[]"#), "{}", browser.as_str());
+        let subscriber = hub.snapshot_message(None, true).unwrap();
+        assert!(subscriber.as_str().contains("api.checkout"));
+        // Each variant is still shared within the tick.
+        assert_eq!(hub.snapshot_message(None, false).unwrap(), browser);
+        assert!(!hub.snapshot(Some(10), false).history.is_empty());
+        assert!(hub.snapshot(Some(10), false).operations.is_empty());
     }
 
     #[test]

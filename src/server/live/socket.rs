@@ -262,7 +262,7 @@ async fn send_snapshot<S: Sink<Message> + Unpin>(
     sink: &mut S,
     policy: SocketPolicy,
 ) -> Result<(), ()> {
-    let bytes = hub.snapshot_message(policy.history_limit).ok_or(())?;
+    let bytes = hub.snapshot_message(policy.history_limit, policy.operations).ok_or(())?;
     send_counted(hub, sink, bytes, policy).await
 }
 
