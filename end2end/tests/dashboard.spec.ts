@@ -26,6 +26,32 @@ test('the dashboard goes live and its numbers and charts move', async ({ page })
   app.expectNoConsoleErrors();
 });
 
+test('the socket sends the dashboard only the samples its page did not already have', async ({ page }) => {
+  const dashboard = new DashboardPage(page);
+  // The first snapshot on the dashboard's socket, as the browser received it.
+  const firstSnapshot = new Promise<{ url: string; body: any; bytes: number }>((resolve) => {
+    page.on('websocket', (ws) => {
+      ws.on('framereceived', (frame) => {
+        const text = typeof frame.payload === 'string' ? frame.payload : frame.payload.toString();
+        const body = JSON.parse(text);
+        if (body.type === 'snapshot') resolve({ url: ws.url(), body, bytes: text.length });
+      });
+    });
+  });
+  // Let the server hold some history, so that the page is rendered with several samples.
+  await expect.poll(async () => (await (await page.request.get('/api/v1/host')).json()).seq ?? 0,
+    { timeout: 10_000 }).toBeGreaterThan(3);
+  await page.goto('/');
+  await dashboard.expectLive();
+  const { url, body, bytes } = await firstSnapshot;
+  expect(url).toMatch(/[?&]after=\d+/);
+  expect(body.after_seq).toBeGreaterThan(0);
+  for (const sample of body.history) expect(sample.seq).toBeGreaterThan(body.after_seq);
+  expect(body.history.length).toBeLessThanOrEqual(3);
+  expect(body.operations).toEqual([]);
+  expect(bytes).toBeLessThan(4_000);
+});
+
 test('refresh now takes a sample at once', async ({ page }) => {
   const dashboard = new DashboardPage(page);
   await page.goto('/');

@@ -52,11 +52,28 @@ impl LiveContext {
     pub fn apply_snapshot(&self, snapshot: LiveSnapshot) {
         // The browser does not subscribe to operation statistics; the Operations page asks for
         // its own with a server function.
-        let LiveSnapshot { interval_ms, mut history, .. } = snapshot;
+        let LiveSnapshot { interval_ms, mut history, after_seq, .. } = snapshot;
+        self.interval_ms.set(interval_ms);
+        if after_seq > 0 {
+            // The rest of what this page already has (see `socket_url`).
+            self.history.update(|own| {
+                own.retain(|s| s.seq <= after_seq);
+                own.append(&mut history);
+                let excess = own.len().saturating_sub(CLIENT_HISTORY);
+                own.drain(..excess);
+            });
+            return;
+        }
         let excess = history.len().saturating_sub(CLIENT_HISTORY);
         history.drain(..excess);
-        self.interval_ms.set(interval_ms);
         self.history.set(history);
+    }
+
+    /// Takes the samples a page was rendered with, unless live ones arrived first.
+    pub fn seed(&self, history: &[Sample]) {
+        if self.history.with_untracked(Vec::is_empty) && !history.is_empty() {
+            self.history.set(history.to_vec());
+        }
     }
 
     /// Appends one sample (ignoring one already seen).
@@ -222,6 +239,31 @@ mod tests {
             live.receive(r#"{"type":"error","message":"rate limited"}"#, true);
             assert_eq!(live.status.get_untracked(), ConnStatus::Live);
             assert_eq!(live.last_error.get_untracked().as_deref(), Some("rate limited"));
+        });
+    }
+
+    #[test]
+    fn a_snapshot_after_the_pages_samples_continues_them() {
+        let owner = Owner::new();
+        owner.with(|| {
+            let live = provide_live();
+            let sample = |seq| Sample { seq, ..Default::default() };
+            live.seed(&[sample(1), sample(2), sample(3)]);
+            live.seed(&[sample(9)]);
+            let seqs =
+                || live.history.with_untracked(|h| h.iter().map(|s| s.seq).collect::<Vec<_>>());
+            assert_eq!(seqs(), [1, 2, 3], "a second seed does not replace live samples");
+            let after = LiveSnapshot {
+                interval_ms: 1000,
+                history: vec![sample(4), sample(5)],
+                after_seq: 3,
+                ..Default::default()
+            };
+            live.apply_snapshot(after);
+            assert_eq!(seqs(), [1, 2, 3, 4, 5]);
+            let whole = LiveSnapshot { history: vec![sample(1)], ..Default::default() };
+            live.apply_snapshot(whole);
+            assert_eq!(seqs(), [1], "a whole snapshot replaces");
         });
     }
 }

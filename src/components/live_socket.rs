@@ -37,10 +37,17 @@ fn is_hidden() -> bool {
     document().visibility_state() == web_sys::VisibilityState::Hidden
 }
 
-fn socket_url() -> Option<String> {
+/// `/ws`, saying which sample the page already has (the dashboard is rendered with the recent
+/// history), so the snapshot brings only newer ones.
+fn socket_url(ctx: &LiveContext) -> Option<String> {
     let location = window().location();
     let scheme = if location.protocol().ok()? == "https:" { "wss" } else { "ws" };
-    Some(format!("{scheme}://{}/ws?history={CLIENT_HISTORY}", location.host().ok()?))
+    let host = location.host().ok()?;
+    let after = ctx.history.with_untracked(|h| h.last().map(|s| s.seq));
+    Some(match after {
+        Some(seq) => format!("{scheme}://{host}/ws?history={CLIENT_HISTORY}&after={seq}"),
+        None => format!("{scheme}://{host}/ws?history={CLIENT_HISTORY}"),
+    })
 }
 
 async fn run(
@@ -50,7 +57,7 @@ async fn run(
 ) {
     let mut attempt = 0u32;
     loop {
-        if let Some(socket) = socket_url().and_then(|url| WebSocket::open(&url).ok()) {
+        if let Some(socket) = socket_url(&ctx).and_then(|url| WebSocket::open(&url).ok()) {
             let (mut sink, stream) = socket.split();
             let mut stream = stream.fuse();
             loop {

@@ -90,6 +90,15 @@ pub struct LiveSnapshot {
     pub history: Vec<Sample>,
     /// Per-operation statistics over the last 5 minutes.
     pub operations: Vec<OperationSummary>,
+    /// 0: `history` is the whole window. Otherwise `history` holds only the samples after this
+    /// one, which the client already has (it connected with `/ws?after=<seq>`): it keeps its
+    /// own samples up to it and appends these.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub after_seq: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl LiveSnapshot {

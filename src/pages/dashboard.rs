@@ -118,6 +118,10 @@ fn RefreshButton() -> impl IntoView {
 #[component]
 fn DashboardBody(seed: LiveSnapshot, span: Memo<Span>, on_span: Callback<Span>) -> impl IntoView {
     let live = use_live();
+    // In the browser the page's samples start the live history, so that the socket's first
+    // snapshot brings only newer ones instead of all of them again.
+    #[cfg(feature = "hydrate")]
+    live.seed(&seed.history);
     let seed_history = seed.history;
     let history = Memo::new(move |_| {
         let current = live.history.get();

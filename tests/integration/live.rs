@@ -60,6 +60,50 @@ async fn snapshot_then_two_updates_within_two_and_a_half_seconds() {
 }
 
 #[tokio::test]
+async fn a_page_that_has_the_history_gets_only_newer_samples() {
+    let server = Server::spawn(&["--interval-secs", "1"]);
+    let mut socket = connect(&server, "?history=90").await;
+    let whole = next_json(&mut socket, Duration::from_secs(5)).await;
+    let mut latest = whole["history"].as_array().unwrap().last().map(|s| s["seq"].clone());
+    while latest.is_none() {
+        let update = next_json(&mut socket, Duration::from_secs(5)).await;
+        latest = Some(update["sample"]["seq"].clone());
+    }
+    let seq = latest.unwrap().as_u64().unwrap();
+    // Wait for one more tick, so that there is something newer than `seq`.
+    loop {
+        let update = next_json(&mut socket, Duration::from_secs(5)).await;
+        if update["sample"]["seq"].as_u64() > Some(seq) {
+            break;
+        }
+    }
+    let mut page = connect(&server, &format!("?history=90&after={seq}")).await;
+    let snapshot = next_json(&mut page, Duration::from_secs(5)).await;
+    assert_eq!(snapshot["after_seq"], seq, "{snapshot}");
+    let seqs: Vec<u64> = snapshot["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["seq"].as_u64().unwrap())
+        .collect();
+    assert!(!seqs.is_empty() && seqs.iter().all(|&s| s > seq), "{seqs:?} after {seq}");
+    // A sample the server does not hold (another server's numbers): the whole snapshot.
+    let mut other = connect(&server, "?history=90&after=999999").await;
+    let snapshot = next_json(&mut other, Duration::from_secs(5)).await;
+    assert!(snapshot.get("after_seq").is_none(), "{snapshot}");
+    assert!(snapshot["history"].as_array().unwrap().len() > seqs.len());
+    let bad = format!("ws://{}/ws?after=soon", server.addr);
+    match tokio_tungstenite::connect_async(bad).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 400);
+            let body = String::from_utf8_lossy(response.body().as_deref().unwrap_or_default());
+            assert!(body.contains(r#""field":"after""#), "{body}");
+        }
+        other => panic!("a bad `after` is refused with 400: {other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn ping_request_metrics_and_garbage() {
     let server = Server::spawn(&["--interval-secs", "5"]);
     let mut socket = connect(&server, "?history=1").await;

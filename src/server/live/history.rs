@@ -37,6 +37,15 @@ impl History {
         self.samples.iter().skip(skip).cloned().collect()
     }
 
+    /// The samples after the one numbered `seq` (at most the newest `n`), oldest first; `None`
+    /// when that sample is no longer (or not) held.
+    pub fn after(&self, seq: u64, n: usize) -> Option<Vec<Sample>> {
+        let at = self.samples.iter().rposition(|s| s.seq == seq)?;
+        let newer = self.samples.len() - at - 1;
+        let skip = at + 1 + newer.saturating_sub(n);
+        Some(self.samples.iter().skip(skip).cloned().collect())
+    }
+
     pub fn len(&self) -> usize {
         self.samples.len()
     }
@@ -83,5 +92,19 @@ mod tests {
         }
         assert_eq!(h.len(), 1);
         assert!(h.samples.capacity() < 16);
+    }
+
+    #[test]
+    fn after_gives_the_newer_samples_or_none_when_the_sample_is_gone() {
+        let mut h = History::new(5);
+        for seq in 1..=7 {
+            h.push(s(seq));
+        }
+        let seqs = |v: Option<Vec<Sample>>| v.map(|v| v.iter().map(|s| s.seq).collect::<Vec<_>>());
+        assert_eq!(seqs(h.after(5, 10)), Some(vec![6, 7]));
+        assert_eq!(seqs(h.after(3, 1)), Some(vec![7]), "at most the newest n");
+        assert_eq!(seqs(h.after(7, 10)), Some(vec![]), "nothing newer");
+        assert_eq!(seqs(h.after(2, 10)), None, "no longer held");
+        assert_eq!(seqs(h.after(9, 10)), None, "not (yet) held: another server's numbers");
     }
 }

@@ -249,7 +249,30 @@ impl Hub {
             interval_ms: self.interval_ms,
             history: self.history(history_limit),
             operations: if operations { self.operations() } else { Vec::new() },
+            after_seq: 0,
         }
+    }
+
+    /// The snapshot for a client that already holds the samples up to `after`: only the newer
+    /// ones (at most `history_limit`), so a page rendered with the history does not get it a
+    /// second time. `None` when sample `after` is no longer held (the client then gets the
+    /// whole snapshot).
+    pub fn snapshot_after(
+        &self,
+        after: u64,
+        history_limit: Option<usize>,
+        operations: bool,
+    ) -> Option<Utf8Bytes> {
+        let limit = history_limit.unwrap_or(usize::MAX);
+        let history = self.history.lock().ok()?.after(after, limit)?;
+        self.counters.snapshots_serialised.fetch_add(1, Ordering::Relaxed);
+        let snapshot = LiveSnapshot {
+            interval_ms: self.interval_ms,
+            history,
+            operations: if operations { self.operations() } else { Vec::new() },
+            after_seq: after,
+        };
+        serialise(&ServerMessage::Snapshot(snapshot))
     }
 
     /// The serialised snapshot message for a client that wants at most `history_limit`

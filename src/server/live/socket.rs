@@ -51,6 +51,15 @@ pub async fn upgrade(
             return Err(ApiError::bad_field("operations", "operations: must be true or false"))
         }
     };
+    // The newest sample the page already has (rendered into it); 0 or absent: none.
+    let after = match query.get("after") {
+        None => None,
+        Some(n) => Some(
+            n.parse::<u64>()
+                .map_err(|_| ApiError::bad_field("after", "must be a sample's sequence number"))?,
+        ),
+    }
+    .filter(|&n| n > 0);
     let Some(permit) = state.hub.admit() else {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -62,7 +71,7 @@ pub async fn upgrade(
     };
     let hub = state.hub.clone();
     let shutdown = state.shutdown.clone();
-    let policy = SocketPolicy { history_limit, operations, ..Default::default() };
+    let policy = SocketPolicy { history_limit, operations, after, ..Default::default() };
     // Small buffers: with thousands of clients, tungstenite's 128 KiB defaults would cost
     // ~130 KiB of memory per client; clients only send tiny control messages.
     let upgrade = upgrade
@@ -90,6 +99,8 @@ pub struct SocketPolicy {
     pub history_limit: Option<usize>,
     /// Whether updates carry operation statistics (the client may change it with `subscribe`).
     pub operations: bool,
+    /// The newest sample the client already has: the snapshot on connect holds only newer ones.
+    pub after: Option<u64>,
 }
 
 impl Default for SocketPolicy {
@@ -99,6 +110,7 @@ impl Default for SocketPolicy {
             send_timeout: Duration::from_secs(10),
             history_limit: None,
             operations: false,
+            after: None,
         }
     }
 }
@@ -127,7 +139,7 @@ where
     let mut ticks = hub.subscribe();
     let mut alerts = hub.subscribe_alerts();
     let mut last_seq = ticks.borrow_and_update().as_ref().map(|t| t.seq);
-    if send_snapshot(&hub, &mut sink, policy).await.is_err() {
+    if send_snapshot(&hub, &mut sink, policy, policy.after, policy.operations).await.is_err() {
         return send_failed(&hub);
     }
     let first_alerts = alerts.borrow_and_update().clone();
@@ -197,7 +209,9 @@ where
                         }
                         Ok(ClientMessage::RequestMetrics) => {
                             if own_limit.admit() && hub.snapshot_requests.admit() {
-                                if send_snapshot(&hub, &mut sink, policy).await.is_err() {
+                                let sent =
+                                    send_snapshot(&hub, &mut sink, policy, None, wants_operations);
+                                if sent.await.is_err() {
                                     return send_failed(&hub);
                                 }
                                 continue;
@@ -256,13 +270,20 @@ async fn send<S: Sink<Message> + Unpin>(
     }
 }
 
-/// Sends the (shared, once-per-tick serialised) snapshot.
+/// Sends the snapshot: the samples after `after` when the hub still holds that one, else the
+/// whole (shared, once-per-tick serialised) snapshot.
 async fn send_snapshot<S: Sink<Message> + Unpin>(
     hub: &Hub,
     sink: &mut S,
     policy: SocketPolicy,
+    after: Option<u64>,
+    operations: bool,
 ) -> Result<(), ()> {
-    let bytes = hub.snapshot_message(policy.history_limit, policy.operations).ok_or(())?;
+    let continued = after.and_then(|a| hub.snapshot_after(a, policy.history_limit, operations));
+    let bytes = match continued {
+        Some(bytes) => bytes,
+        None => hub.snapshot_message(policy.history_limit, operations).ok_or(())?,
+    };
     send_counted(hub, sink, bytes, policy).await
 }
 
