@@ -14,8 +14,8 @@
 //!
 //! Elsewhere (musl, other systems) all three are no-ops.
 //!
-//! This is the one module allowed `unsafe` (Cargo.toml denies it elsewhere): two calls into
-//! glibc that take no pointers.
+//! This is the one module allowed `unsafe` (Cargo.toml denies it elsewhere): calls into
+//! glibc's `mallopt` and `malloc_trim`, which take no pointers.
 
 #![allow(unsafe_code)]
 

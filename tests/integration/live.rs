@@ -101,6 +101,9 @@ async fn a_page_that_has_the_history_gets_only_newer_samples() {
         }
         other => panic!("a bad `after` is refused with 400: {other:?}"),
     }
+    // And the stream goes on for everyone.
+    let update = next_json(&mut page, Duration::from_secs(5)).await;
+    assert_eq!(update["type"], "update", "{update}");
 }
 
 #[tokio::test]

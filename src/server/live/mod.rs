@@ -245,11 +245,15 @@ impl Hub {
     /// operation statistics only for one that subscribed to them (no page of the dashboard
     /// reads them from the stream: up to 200 summaries no browser needs).
     pub fn snapshot(&self, history_limit: Option<usize>, operations: bool) -> LiveSnapshot {
+        self.snapshot_of(self.history(history_limit), operations, 0)
+    }
+
+    fn snapshot_of(&self, history: Vec<Sample>, operations: bool, after_seq: u64) -> LiveSnapshot {
         LiveSnapshot {
             interval_ms: self.interval_ms,
-            history: self.history(history_limit),
+            history,
             operations: if operations { self.operations() } else { Vec::new() },
-            after_seq: 0,
+            after_seq,
         }
     }
 
@@ -266,13 +270,7 @@ impl Hub {
         let limit = history_limit.unwrap_or(usize::MAX);
         let history = self.history.lock().ok()?.after(after, limit)?;
         self.counters.snapshots_serialised.fetch_add(1, Ordering::Relaxed);
-        let snapshot = LiveSnapshot {
-            interval_ms: self.interval_ms,
-            history,
-            operations: if operations { self.operations() } else { Vec::new() },
-            after_seq: after,
-        };
-        serialise(&ServerMessage::Snapshot(snapshot))
+        serialise(&ServerMessage::Snapshot(self.snapshot_of(history, operations, after)))
     }
 
     /// The serialised snapshot message for a client that wants at most `history_limit`
