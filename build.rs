@@ -22,8 +22,15 @@ fn main() {
             .unwrap_or_else(|| panic!("{}: `{key}` is missing", path.display()))
             .to_string()
     };
-    let site_root = Path::new(&manifest_dir).join(setting("site-root"));
-    println!("cargo:rustc-env=VITALS_SITE_ROOT={}", site_root.display());
+    // Relative, as Leptos.toml has it: the embedding resolves it against the package being
+    // compiled. An absolute path here would be kept by a build cache shared between two clones
+    // of the project (cargo reruns this script only when Leptos.toml changes), and the second
+    // clone's server would embed the first one's site, or none.
+    let site_root = setting("site-root");
+    if Path::new(&site_root).is_absolute() {
+        panic!("{}: `site-root` must be relative to the project", path.display());
+    }
+    println!("cargo:rustc-env=VITALS_SITE_ROOT={site_root}");
     println!("cargo:rustc-env=VITALS_SITE_PKG_DIR={}", setting("site-pkg-dir"));
     println!("cargo:rustc-env=VITALS_OUTPUT_NAME={}", setting("output-name"));
 }

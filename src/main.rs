@@ -37,7 +37,7 @@ fn main() -> ExitCode {
             };
             // Before any thread exists: glibc reads M_ARENA_MAX when a thread first allocates.
             vitals::server::memory::configure();
-            init_logging();
+            let log = init_logging();
             if let Err(e) = vitals::server::memory::spawn_trimmer() {
                 eprintln!("error: cannot start the memory trimmer: {e}");
                 return ExitCode::FAILURE;
@@ -49,7 +49,10 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match runtime.block_on(vitals::server::serve(config)) {
+            let served = runtime.block_on(vitals::server::serve(config));
+            // What was logged comes out before the last line below.
+            drop(log);
+            match served {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e:#}");
@@ -65,12 +68,15 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs to stderr; `RUST_LOG` (or `VITALS_LOG`) sets the filter, default `info`.
-fn init_logging() {
+/// Logs to stderr from a thread of its own (hold the guard until exit: dropping it writes what
+/// is queued); `RUST_LOG` (or `VITALS_LOG`) sets the filter, default `info`.
+fn init_logging() -> tracing_appender::non_blocking::WorkerGuard {
     let filter = std::env::var("VITALS_LOG")
         .ok()
         .and_then(|spec| EnvFilter::try_new(spec).ok())
         .or_else(|| EnvFilter::try_from_default_env().ok())
         .unwrap_or_else(|| EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).init();
+    guard
 }

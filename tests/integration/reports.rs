@@ -408,3 +408,30 @@ async fn a_scheduled_report_is_written_to_the_data_dir_and_posted_to_the_webhook
     let (_, list) = call(&app, "GET", "/api/v1/reports", None).await;
     assert_eq!(list["reports"][0]["spec"]["name"], format!("Daily report {day}"));
 }
+
+#[tokio::test]
+async fn a_live_report_includes_the_minute_being_recorded() {
+    let app = TestApp::new();
+    let items: Vec<String> =
+        (0..7).map(|i| format!(r#"{{"name":"live.now","duration_ms":{}}}"#, 10 + i * 10)).collect();
+    let (status, body) = app.ingest(&format!(r#"{{"operations":[{}]}}"#, items.join(","))).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let now = vitals::server::now_ms();
+    // Stored within a second (the flush rides on the tick); the minute is still open.
+    wait_stored(&app, "live.now", now - 60 * MINUTE, now + MINUTE, 7).await;
+    let (status, created) =
+        call(&app, "POST", "/api/v1/reports", Some(r#"{"name":"live","from":"-1h"}"#)).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_u64().unwrap();
+    let (status, summary) =
+        call(&app, "GET", &format!("/api/v1/reports/{id}/sections/summary"), None).await;
+    assert_eq!(status, StatusCode::OK, "{summary}");
+    assert_eq!(summary["body"]["count"], 7, "{summary}");
+    let (_, operations) =
+        call(&app, "GET", &format!("/api/v1/reports/{id}/sections/operations"), None).await;
+    let rows = operations["body"]["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 1, "{operations}");
+    assert_eq!(rows[0]["name"], "live.now");
+    assert_eq!(rows[0]["count"], 7);
+    assert!(rows[0]["max_ms"].as_f64().unwrap() >= 60.0, "{operations}");
+}

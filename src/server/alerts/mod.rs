@@ -133,7 +133,8 @@ struct Engine {
     config: BTreeMap<String, Rule>,
     /// The rules in force, by name.
     rules: BTreeMap<String, Compiled>,
-    instances: HashMap<String, Instance>,
+    /// By [`instance_key`] (the id's number: no string is built or compared per series).
+    instances: HashMap<u64, Instance, foldhash::fast::FixedState>,
     silences: BTreeMap<u64, Silence>,
     next_event: u64,
     vitals: VitalsHistory,
@@ -167,9 +168,26 @@ pub struct Alerts {
     pub stats: EvalStats,
 }
 
-/// A stable id of a rule's instance for a series (FNV-1a, hex).
+/// The number of a rule's instance for a series (FNV-1a): what the engine keys them by.
+pub fn instance_key(rule: &str, key: &str) -> u64 {
+    targets::fnv1a(&[rule, key])
+}
+
+/// A stable id of a rule's instance for a series: [`instance_key`] in hex, as the API and the
+/// store show it.
 pub fn instance_id(rule: &str, key: &str) -> String {
-    format!("{:016x}", targets::fnv1a(&[rule, key]))
+    id_text(instance_key(rule, key))
+}
+
+fn id_text(key: u64) -> String {
+    format!("{key:016x}")
+}
+
+/// The key of an id as [`instance_id`] writes it (16 hex digits); `None` for anything else.
+fn parse_id(id: &str) -> Option<u64> {
+    (id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| u64::from_str_radix(id, 16).ok())
+        .flatten()
 }
 
 /// A series key as people read it: `api.checkout{region=eu}`.
@@ -309,8 +327,8 @@ impl Alerts {
             );
         }
         for (id, rule, series, labels, state) in saved.instances {
-            let (Ok(labels), Ok(st)) =
-                (serde_json::from_str(&labels), serde_json::from_str(&state))
+            let (Some(id), Ok(labels), Ok(st)) =
+                (parse_id(&id), serde_json::from_str(&labels), serde_json::from_str(&state))
             else {
                 continue;
             };
@@ -441,12 +459,13 @@ impl Alerts {
     /// Acknowledges a pending or firing alert (until it resolves); false when there is none.
     pub fn acknowledge(&self, id: &str, acknowledged: bool) -> bool {
         let mut engine = self.lock();
-        let Some(instance) = engine.instances.get_mut(id) else { return false };
+        let Some(key) = parse_id(id) else { return false };
+        let Some(instance) = engine.instances.get_mut(&key) else { return false };
         if !(instance.st.state.is_active() || instance.st.state == AlertState::Pending) {
             return false;
         }
         instance.st.acknowledged = acknowledged;
-        let write = put_instance(id, instance);
+        let write = put_instance(key, instance);
         drop(engine);
         self.store.write_alerts(vec![write]);
         self.publish();
@@ -482,10 +501,10 @@ impl Alerts {
             if silenced.is_none() {
                 count(&mut counts, i.st.state, i.st.severity);
             }
-            shown.push((rank(i.st.state, i.st.severity), i.st.since_ms, id, i, rule, silenced));
+            shown.push((rank(i.st.state, i.st.severity), i.st.since_ms, *id, i, rule, silenced));
         }
         let order =
-            |a: &Listed<'_>, b: &Listed<'_>| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(b.2));
+            |a: &Listed<'_>, b: &Listed<'_>| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2));
         // Only the first `limit` are listed: find them in linear time, then sort just those
         // (thousands of alerts are held while a live message lists 50).
         if limit < shown.len() {
@@ -543,7 +562,7 @@ impl Alerts {
             let next_event = &mut engine.next_event;
             for (rule, pattern) in &enabled {
                 for s in ctx.observe(rule, *pattern) {
-                    let id = instance_id(&rule.name, s.series);
+                    let id = instance_key(&rule.name, s.series);
                     let (transition, idle) = match instances.get_mut(&id) {
                         Some(instance) => {
                             // Seen this tick (the sweep below skips it).
@@ -580,7 +599,7 @@ impl Alerts {
                                 st,
                                 last_seen_ms: now_ms,
                             };
-                            instances.insert(id.clone(), instance);
+                            instances.insert(id, instance);
                             (t, false)
                         }
                     };
@@ -588,7 +607,7 @@ impl Alerts {
                         let Some(instance) = instances.get_mut(&id) else { continue };
                         changed = true;
                         record(
-                            &id,
+                            id,
                             instance,
                             rule,
                             t,
@@ -600,19 +619,20 @@ impl Alerts {
                         );
                     } else if idle && instances.remove(&id).is_some() {
                         // Back to a fresh state: forgotten, in memory and in the store.
-                        writes.push(AlertWrite::DeleteInstance { id });
+                        writes.push(AlertWrite::DeleteInstance { id: id_text(id) });
                     }
                 }
             }
             // Instances whose series was due but not seen: no data; of rules gone or disabled:
             // resolved.
-            let rules = &engine.rules;
+            let rules: HashMap<&str, &Compiled, foldhash::fast::FixedState> =
+                engine.rules.iter().map(|(name, c)| (name.as_str(), c)).collect();
             let mut gone = Vec::new();
             for (id, instance) in instances.iter_mut() {
                 if instance.last_seen_ms == now_ms {
                     continue;
                 }
-                let compiled = rules.get(&instance.rule).filter(|c| c.rule.enabled);
+                let compiled = rules.get(instance.rule.as_str()).filter(|c| c.rule.enabled);
                 if compiled.is_some_and(|c| !due.window(c.window, &instance.key)) {
                     continue;
                 }
@@ -634,7 +654,7 @@ impl Alerts {
                         Some(r) => r,
                         None => {
                             fallback = rules
-                                .get(&instance.rule)
+                                .get(instance.rule.as_str())
                                 .map(|c| c.rule.clone())
                                 .unwrap_or_else(|| {
                                     let mut r = Rule::new(&instance.rule, Default::default());
@@ -645,7 +665,7 @@ impl Alerts {
                         }
                     };
                     record(
-                        id,
+                        *id,
                         instance,
                         rule,
                         t,
@@ -665,7 +685,7 @@ impl Alerts {
                     _ => false,
                 };
                 if forget {
-                    gone.push(id.clone());
+                    gone.push(*id);
                 }
             }
             // Resolved instances of live series also leave the list after a while.
@@ -674,7 +694,7 @@ impl Alerts {
                     && instance.st.state == AlertState::Resolved
                     && now_ms.saturating_sub(instance.st.since_ms) >= RESOLVED_SHOWN_MS
                 {
-                    gone.push(id.clone());
+                    gone.push(*id);
                 }
             }
             for id in gone {
@@ -684,13 +704,13 @@ impl Alerts {
                         instance.st.state = AlertState::Inactive;
                         changed = true;
                         if instance.last_seen_ms == now_ms {
-                            writes.push(put_instance(&id, instance));
+                            writes.push(put_instance(id, instance));
                             continue;
                         }
                     }
                 }
                 if instances.remove(&id).is_some() {
-                    writes.push(AlertWrite::DeleteInstance { id });
+                    writes.push(AlertWrite::DeleteInstance { id: id_text(id) });
                 }
             }
         }
@@ -773,7 +793,7 @@ impl Alerts {
     pub fn persist_all(&self) {
         let engine = self.lock();
         let writes: Vec<AlertWrite> =
-            engine.instances.iter().map(|(id, i)| put_instance(id, i)).collect();
+            engine.instances.iter().map(|(id, i)| put_instance(*id, i)).collect();
         drop(engine);
         self.store.write_alerts(writes);
     }
@@ -802,9 +822,9 @@ fn retire(st: &mut InstanceState, now_ms: u64) -> Option<Transition> {
     })
 }
 
-fn put_instance(id: &str, i: &Instance) -> AlertWrite {
+fn put_instance(id: u64, i: &Instance) -> AlertWrite {
     AlertWrite::PutInstance {
-        id: id.to_string(),
+        id: id_text(id),
         rule: i.rule.clone(),
         series: i.key.clone(),
         labels: serde_json::to_string(&i.labels).unwrap_or_default(),
@@ -844,12 +864,12 @@ fn silenced_by(
         .map(|s| s.id)
 }
 
-fn view(id: &str, i: &Instance, rule: &Rule, silenced: Option<u64>) -> AlertInstance {
+fn view(id: u64, i: &Instance, rule: &Rule, silenced: Option<u64>) -> AlertInstance {
     let labels = labels_of(i, rule, i.st.severity);
     let threshold = i.st.severity.and_then(|s| rule.threshold(s)).map(|t| t.raise());
     let series = series_text(&i.key);
     AlertInstance {
-        id: id.to_string(),
+        id: id_text(id),
         rule: rule.name.clone(),
         summary: render_summary(rule, &series, i.st.value, threshold),
         series,
@@ -868,12 +888,12 @@ fn view(id: &str, i: &Instance, rule: &Rule, silenced: Option<u64>) -> AlertInst
 }
 
 /// An alert to list: its sort rank and start, id, instance, rule and silence.
-type Listed<'a> = (u8, u64, &'a String, &'a Instance, &'a Rule, Option<u64>);
+type Listed<'a> = (u8, u64, u64, &'a Instance, &'a Rule, Option<u64>);
 
 /// Stores a transition, and queues its notification unless silenced.
 #[allow(clippy::too_many_arguments)]
 fn record(
-    id: &str,
+    id: u64,
     instance: &Instance,
     rule: &Rule,
     t: Transition,
@@ -883,13 +903,13 @@ fn record(
     writes: &mut Vec<AlertWrite>,
     notices: &mut Vec<Notice>,
 ) {
-    let labels = labels_of(instance, rule, instance.st.severity);
-    let alert = view(id, instance, rule, silenced_by(silences, &labels, now_ms));
+    let mut alert = view(id, instance, rule, None);
+    alert.silenced_by = silenced_by(silences, &alert.labels, now_ms);
     let event = AlertEvent {
         id: *next_event,
         at_ms: now_ms,
         rule: rule.name.clone(),
-        instance: id.to_string(),
+        instance: alert.id.clone(),
         series: alert.series.clone(),
         labels: alert.labels.clone(),
         from: t.from,

@@ -39,6 +39,11 @@ impl Pattern {
     pub fn matches(&self, name: &str) -> bool {
         self.0.is_match(name)
     }
+
+    /// The glob it was made from.
+    pub fn glob(&self) -> &str {
+        self.0.glob().glob()
+    }
 }
 
 /// One series a rule matched and what it saw there (borrowed from the evaluation's
@@ -193,6 +198,19 @@ impl Due {
 /// A rule's name pattern and required tags.
 type Wanted<'r> = (&'r Pattern, &'r BTreeMap<String, String>);
 
+/// The statistics of every due series of one (kind, window) some rule reads, and which rules'
+/// series each is. Rules that share a glob and tags (the usual case: one glob, several
+/// statistics) are matched once per series.
+#[derive(Default)]
+struct Found {
+    /// The distinct globs and tags of the rules over this (kind, window).
+    wanted: Vec<(String, BTreeMap<String, String>)>,
+    /// `wanted.len()` flags per series, flat: whether its name and tags match `wanted[i]`.
+    matches: Vec<bool>,
+    /// Each series' first flag in `matches`, and its statistics.
+    rows: Vec<(usize, OperationSummary)>,
+}
+
 /// Everything one evaluation reads, gathered by [`Context::prepare`].
 pub struct Context<'a> {
     pub now_ms: u64,
@@ -202,7 +220,7 @@ pub struct Context<'a> {
     pub vitals: &'a VitalsHistory,
     /// Counter increases in the last complete minute and gauge values, by name.
     values: Option<(HashMap<String, f64>, HashMap<String, f64>)>,
-    summaries: HashMap<(TimingKind, Window), Vec<OperationSummary>>,
+    summaries: HashMap<(TimingKind, Window), Found>,
     due: Due,
 }
 
@@ -257,17 +275,28 @@ impl<'a> Context<'a> {
             let gauges = other.gauges.into_iter().collect();
             self.values = Some((counters, gauges));
         }
-        for ((kind, window), wanted) in needs {
+        for ((kind, window), mut wanted) in needs {
+            wanted.sort_by(|a, b| (a.0.glob(), a.1).cmp(&(b.0.glob(), b.1)));
+            wanted.dedup_by(|a, b| (a.0.glob(), a.1) == (b.0.glob(), b.1));
             let due = self.due;
+            let mut matches = Vec::new();
             let keep = |key: &str| {
                 if !due.series(key, window) {
-                    return false;
+                    return None;
                 }
                 let name = tags::name_of(key);
-                wanted.iter().any(|(p, t)| p.matches(name) && has_tags(key, t))
+                let first = matches.len();
+                matches.extend(wanted.iter().map(|(p, t)| p.matches(name) && has_tags(key, t)));
+                if matches[first..].contains(&true) {
+                    Some(first)
+                } else {
+                    matches.truncate(first);
+                    None
+                }
             };
-            let found = self.app.series_summaries(kind, window, self.now_ms, keep);
-            self.summaries.insert((kind, window), found);
+            let rows = self.app.series_summaries(kind, window, self.now_ms, keep);
+            let wanted = wanted.iter().map(|(p, t)| (p.glob().to_string(), (*t).clone())).collect();
+            self.summaries.insert((kind, window), Found { wanted, matches, rows });
         }
     }
 
@@ -318,12 +347,19 @@ impl<'a> Context<'a> {
         label: &'static str,
     ) -> Vec<Seen<'_>> {
         let Some(pattern) = pattern else { return Vec::new() };
-        let Some(all) = self.summaries.get(&(kind, window)) else { return Vec::new() };
-        all.iter()
-            .filter(|s| {
-                pattern.matches(tags::name_of(&s.name)) && has_tags(&s.name, &rule.target.tags)
-            })
-            .map(|s| {
+        let Some(found) = self.summaries.get(&(kind, window)) else { return Vec::new() };
+        let Some(which) = found
+            .wanted
+            .iter()
+            .position(|(glob, tags)| glob == pattern.glob() && *tags == rule.target.tags)
+        else {
+            return Vec::new();
+        };
+        found
+            .rows
+            .iter()
+            .filter(|(first, _)| found.matches[first + which])
+            .map(|(_, s)| {
                 let value = op_value(s, stat);
                 let observation = if !value.is_finite() {
                     Observation::NoData

@@ -321,16 +321,16 @@ impl AppMetrics {
         })
     }
 
-    /// Statistics over `window` of each series of `kind` whose key `keep` accepts, one per
-    /// series, named by the series key (name and tags); series without samples there are
+    /// Statistics over `window` of each series of `kind` whose key `keep` accepts (with what
+    /// `keep` answered for it), one per series, named by the series key (name and tags); series without samples there are
     /// left out. For the alert engine, which watches series one by one.
-    pub fn series_summaries(
+    pub fn series_summaries<M>(
         &self,
         kind: TimingKind,
         window: Window,
         now_ms: u64,
-        keep: impl Fn(&str) -> bool,
-    ) -> Vec<OperationSummary> {
+        keep: impl FnMut(&str) -> Option<M>,
+    ) -> Vec<(M, OperationSummary)> {
         self.lock().registry_mut(kind).series_summaries(window, now_ms, keep)
     }
 

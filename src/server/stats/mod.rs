@@ -237,27 +237,27 @@ impl OperationRegistry {
         self.summaries_grouped(window, now_ms, |key| Some((key.to_string(), Default::default())))
     }
 
-    /// A summary of each series whose key `keep` accepts and that has samples in `window`,
-    /// named by its key, in no set order: no grouping, sorting or merging (the alert engine
+    /// A summary of each series whose key `keep` accepts (`Some`, kept with the summary) and
+    /// that has samples in `window`, named by its key, in no set order: no grouping, sorting or merging (the alert engine
     /// reads series one by one, every tick). Each series is first brought up to `now_ms` (as
     /// recording a sample would), so that its window is read in place with at most the
     /// current second's samples added.
-    pub fn series_summaries(
+    pub fn series_summaries<M>(
         &mut self,
         window: Window,
         now_ms: u64,
-        keep: impl Fn(&str) -> bool,
-    ) -> Vec<OperationSummary> {
+        mut keep: impl FnMut(&str) -> Option<M>,
+    ) -> Vec<(M, OperationSummary)> {
         let cur_sec = now_ms / 1000;
         let span = covered_secs(window, self.origin_ms, now_ms);
         let thresholds = &self.cfg.thresholds;
         self.series
             .iter_mut()
-            .filter(|(key, _)| keep(key))
             .filter_map(|(key, series)| {
+                let mark = keep(key)?;
                 series.maintain(cur_sec);
                 let figures = series.view(window, cur_sec)?.figures();
-                Some(summarize(key, Some(window), &figures, thresholds, span))
+                Some((mark, summarize(key, Some(window), &figures, thresholds, span)))
             })
             .collect()
     }
