@@ -16,8 +16,8 @@ use std::cmp::Reverse;
 use super::{forget_tag_set, Inner, TimingKind};
 
 /// Default budget: 12 MiB, chosen for the 64 MiB RSS target of the whole process under the
-/// hostile-traffic soak (it held 66.7 MiB after an hour: BENCHMARKS.md, "Soak"). The estimate counts the bins' capacity;
-/// the allocator's own overhead on top of it is roughly a third.
+/// hostile-traffic soak (BENCHMARKS.md, "Soak"). The estimate counts the blocks the allocator
+/// really takes (`server::memory::malloc_chunk`), not only the bytes asked for.
 pub const DEFAULT_MAX_STATISTICS_BYTES: usize = 12 * 1024 * 1024;
 
 impl Inner {

@@ -497,9 +497,11 @@ impl OperationRegistry {
     }
 }
 
-/// Estimated bytes of one series and its key.
+/// Estimated bytes of one series and its key (its own block, and its slot in the map).
 fn entry_bytes(key: &str, series: &Series) -> usize {
-    key.len() + series.approx_bytes()
+    crate::server::memory::malloc_chunk(key.len())
+        + std::mem::size_of::<Box<str>>()
+        + series.approx_bytes()
 }
 
 fn add(

@@ -378,17 +378,19 @@ impl Series {
         self.tiers.iter().map(VecDeque::len).sum()
     }
 
-    /// Bytes held by this series: inline, bucket slots and bins (by capacity).
+    /// Bytes held by this series: inline, bucket slots and bins (by capacity, in the
+    /// allocator's chunks).
     pub(super) fn approx_bytes(&self) -> usize {
+        let chunk = crate::server::memory::malloc_chunk;
         let buckets: usize = self
             .tiers
             .iter()
             .map(|t| {
-                t.capacity() * std::mem::size_of::<Bucket>()
-                    + t.iter().map(|b| b.bins.heap_bytes()).sum::<usize>()
+                chunk(t.capacity() * std::mem::size_of::<Bucket>())
+                    + t.iter().map(|b| chunk(b.bins.heap_bytes())).sum::<usize>()
             })
             .sum();
-        let windows: usize = self.windows.iter().map(|a| a.bins.heap_bytes()).sum();
+        let windows: usize = self.windows.iter().map(|a| chunk(a.bins.heap_bytes())).sum();
         std::mem::size_of::<Series>() + buckets + windows
     }
 
