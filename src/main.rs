@@ -76,7 +76,13 @@ fn init_logging() -> tracing_appender::non_blocking::WorkerGuard {
         .and_then(|spec| EnvFilter::try_new(spec).ok())
         .or_else(|| EnvFilter::try_from_default_env().ok())
         .unwrap_or_else(|| EnvFilter::new("info"));
-    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
+    // The queue is allocated whole up front (32 bytes a line): 1,024 lines, not the crate's
+    // 128,000 (4 MiB). A burst beyond it is dropped, not waited for.
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(1_024)
+        .lossy(true)
+        .thread_name("vitals-log")
+        .finish(std::io::stderr());
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).init();
     guard
 }

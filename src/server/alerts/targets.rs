@@ -501,6 +501,27 @@ mod tests {
         let mut ctx = Context::new(NOW, &system, None, &app, &vitals);
         ctx.prepare(&[(&rule, Some(&pattern))]);
         assert!(ctx.observe(&rule, Some(&pattern)).is_empty());
+        // Rules over one window prepared together each see their own series, also when they
+        // share a glob (matched once per series) or differ only by their tags.
+        let mut eu = Rule::new("eu", Target::operation("api.*", OpStat::Count, Window::M1));
+        eu.target.tags.insert("region".into(), "eu".into());
+        let all = Rule::new("all", Target::operation("api.*", OpStat::P95, Window::M1));
+        let db = Rule::new("db", Target::operation("db.*", OpStat::Count, Window::M1));
+        let db_pattern = Pattern::new("db.*").unwrap();
+        let mut ctx = Context::new(NOW, &system, None, &app, &vitals);
+        ctx.prepare(&[(&eu, Some(&pattern)), (&all, Some(&pattern)), (&db, Some(&db_pattern))]);
+        let names = |rule: &Rule, pattern: &Pattern| {
+            let mut names: Vec<String> = ctx
+                .observe(rule, Some(pattern))
+                .iter()
+                .map(|s| tags::name_of(s.series).to_string())
+                .collect();
+            names.sort();
+            names
+        };
+        assert_eq!(names(&eu, &pattern), ["api.checkout"]);
+        assert_eq!(names(&all, &pattern), ["api.cart", "api.checkout"]);
+        assert_eq!(names(&db, &db_pattern), ["db.query"]);
     }
 
     #[test]
