@@ -92,14 +92,16 @@ async fn a_page_that_has_the_history_gets_only_newer_samples() {
     let snapshot = next_json(&mut other, Duration::from_secs(5)).await;
     assert!(snapshot.get("after_seq").is_none(), "{snapshot}");
     assert!(snapshot["history"].as_array().unwrap().len() > seqs.len());
-    let bad = format!("ws://{}/ws?after=soon", server.addr);
-    match tokio_tungstenite::connect_async(bad).await {
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
-            assert_eq!(response.status(), 400);
-            let body = String::from_utf8_lossy(response.body().as_deref().unwrap_or_default());
-            assert!(body.contains(r#""field":"after""#), "{body}");
+    for (field, value) in [("after", "soon"), ("history", "lots")] {
+        let bad = format!("ws://{}/ws?{field}={value}", server.addr);
+        match tokio_tungstenite::connect_async(bad).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                assert_eq!(response.status(), 400);
+                let body = String::from_utf8_lossy(response.body().as_deref().unwrap_or_default());
+                assert!(body.contains(&format!(r#""field":"{field}""#)), "{body}");
+            }
+            other => panic!("a bad `{field}` is refused with 400: {other:?}"),
         }
-        other => panic!("a bad `after` is refused with 400: {other:?}"),
     }
     // And the stream goes on for everyone.
     let update = next_json(&mut page, Duration::from_secs(5)).await;

@@ -20,6 +20,18 @@ async fn call(app: &TestApp, method: &str, uri: &str, body: Option<&str>) -> (St
     call_with(app, method, uri, body, None).await
 }
 
+/// Creates a report from the JSON `request`; answers the 201's body.
+async fn create(app: &TestApp, request: &str) -> Value {
+    let (status, created) = call(app, "POST", "/api/v1/reports", Some(request)).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    created
+}
+
+/// `GET` one section of report `id`.
+async fn section(app: &TestApp, id: u64, name: &str) -> (StatusCode, Value) {
+    call(app, "GET", &format!("/api/v1/reports/{id}/sections/{name}"), None).await
+}
+
 /// A duration that varies within and across minutes: 20–60 ms times `scale`.
 fn duration(minute: u64, i: u64, scale: f64) -> f64 {
     let spread = ((minute * 7 + i * 13) % 41) as f64;
@@ -97,14 +109,12 @@ async fn a_report_with_a_baseline_finds_what_slowed_down() {
         after + MINUTES * MINUTE,
         before + MINUTES * MINUTE
     );
-    let (status, created) = call(&app, "POST", "/api/v1/reports", Some(&request)).await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let created = create(&app, &request).await;
     let id = created["id"].as_u64().unwrap();
     assert_eq!(created["urls"]["page"], format!("/reports/{id}"));
 
     // Summary: exact counts of the scope.
-    let (status, summary) =
-        call(&app, "GET", &format!("/api/v1/reports/{id}/sections/summary"), None).await;
+    let (status, summary) = section(&app, id, "summary").await;
     assert_eq!(status, StatusCode::OK, "{summary}");
     assert_eq!(summary["body"]["count"], 2 * total, "{summary}");
     assert_eq!(summary["body"]["operations"], 2);
@@ -112,13 +122,11 @@ async fn a_report_with_a_baseline_finds_what_slowed_down() {
     assert!((error_pct - 100.0 * MINUTES as f64 / (2 * total) as f64).abs() < 1e-9);
 
     // Operations: one row each, Apdex within 0..=1; Errors: only api.slow failed.
-    let (_, ops) =
-        call(&app, "GET", &format!("/api/v1/reports/{id}/sections/operations"), None).await;
+    let (_, ops) = section(&app, id, "operations").await;
     let rows = ops["body"]["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 2, "{ops}");
     assert!(rows.iter().all(|r| (0.0..=1.0).contains(&r["apdex"].as_f64().unwrap())));
-    let (_, errors) =
-        call(&app, "GET", &format!("/api/v1/reports/{id}/sections/errors"), None).await;
+    let (_, errors) = section(&app, id, "errors").await;
     let names: Vec<&str> = errors["body"]["rows"]
         .as_array()
         .unwrap()
@@ -128,8 +136,7 @@ async fn a_report_with_a_baseline_finds_what_slowed_down() {
     assert_eq!(names, ["api.slow"], "{errors}");
 
     // Comparison: api.slow regressed, api.same no significant change, per-minute windows.
-    let (status, cmp) =
-        call(&app, "GET", &format!("/api/v1/reports/{id}/sections/comparison"), None).await;
+    let (status, cmp) = section(&app, id, "comparison").await;
     assert_eq!(status, StatusCode::OK, "{cmp}");
     let row = |name: &str| {
         cmp["body"]["rows"].as_array().unwrap().iter().find(|r| r["name"] == name).unwrap().clone()
@@ -216,8 +223,7 @@ async fn sections_of_a_closed_report_computed_at_once_are_all_saved() {
         after + MINUTES * MINUTE,
         before + MINUTES * MINUTE
     );
-    let (status, created) = call(&app, "POST", "/api/v1/reports", Some(&request)).await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let created = create(&app, &request).await;
     let id = created["id"].as_u64().unwrap();
     // The page asks for the sections in view together; each is saved as it is computed.
     let names = ["summary", "operations", "latency", "throughput", "errors", "comparison"];
@@ -269,8 +275,7 @@ async fn the_pages_summary_computes_the_other_sections_ahead_of_the_scroll() {
         after + MINUTES * MINUTE,
         before + MINUTES * MINUTE
     );
-    let (status, created) = call(&app, "POST", "/api/v1/reports", Some(&request)).await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let created = create(&app, &request).await;
     let id = created["id"].as_u64().unwrap();
 
     // Through the API, the Summary alone is computed.
@@ -317,19 +322,15 @@ async fn the_pages_summary_computes_the_other_sections_ahead_of_the_scroll() {
 #[tokio::test]
 async fn an_empty_range_is_a_report_that_says_so_and_bad_requests_name_the_field() {
     let app = TestApp::new();
-    let (status, created) =
-        call(&app, "POST", "/api/v1/reports", Some(r#"{"name":"quiet","from":"-1h"}"#)).await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let created = create(&app, r#"{"name":"quiet","from":"-1h"}"#).await;
     let id = created["id"].as_u64().unwrap();
-    let (status, summary) =
-        call(&app, "GET", &format!("/api/v1/reports/{id}/sections/summary"), None).await;
+    let (status, summary) = section(&app, id, "summary").await;
     assert_eq!(status, StatusCode::OK, "{summary}");
     assert!(summary["empty"].as_str().unwrap().contains("no operation"), "{summary}");
-    let (_, cmp) =
-        call(&app, "GET", &format!("/api/v1/reports/{id}/sections/comparison"), None).await;
+    let (_, cmp) = section(&app, id, "comparison").await;
     assert_eq!(cmp["empty"], "no baseline was set for this report", "{cmp}");
     // A live report ("the last hour") is cached for the live TTL.
-    call(&app, "GET", &format!("/api/v1/reports/{id}/sections/summary"), None).await;
+    section(&app, id, "summary").await;
     let (_, stats) = call(&app, "GET", "/api/v1/cache/stats", None).await;
     let live = stats["kinds"].as_array().unwrap().iter().find(|k| k["kind"] == "live").unwrap();
     assert_eq!((live["hits"].as_u64(), live["ttl_secs"].as_u64()), (Some(1), Some(60)), "{stats}");
@@ -419,16 +420,12 @@ async fn a_live_report_includes_the_minute_being_recorded() {
     let now = vitals::server::now_ms();
     // Stored within a second (the flush rides on the tick); the minute is still open.
     wait_stored(&app, "live.now", now - 60 * MINUTE, now + MINUTE, 7).await;
-    let (status, created) =
-        call(&app, "POST", "/api/v1/reports", Some(r#"{"name":"live","from":"-1h"}"#)).await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let created = create(&app, r#"{"name":"live","from":"-1h"}"#).await;
     let id = created["id"].as_u64().unwrap();
-    let (status, summary) =
-        call(&app, "GET", &format!("/api/v1/reports/{id}/sections/summary"), None).await;
+    let (status, summary) = section(&app, id, "summary").await;
     assert_eq!(status, StatusCode::OK, "{summary}");
     assert_eq!(summary["body"]["count"], 7, "{summary}");
-    let (_, operations) =
-        call(&app, "GET", &format!("/api/v1/reports/{id}/sections/operations"), None).await;
+    let (_, operations) = section(&app, id, "operations").await;
     let rows = operations["body"]["rows"].as_array().expect("rows");
     assert_eq!(rows.len(), 1, "{operations}");
     assert_eq!(rows[0]["name"], "live.now");

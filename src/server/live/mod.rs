@@ -90,8 +90,8 @@ pub struct Hub {
     /// The latest `alerts` message, serialised once.
     alerts: watch::Sender<Option<Utf8Bytes>>,
     latencies_ns: Mutex<VecDeque<u64>>,
-    /// The full snapshot of the latest tick, serialised once and shared: (tick seq, bytes).
-    /// The full snapshot of tick `seq`, with or without the operation statistics.
+    /// The full snapshot of the latest tick, serialised once and shared: (tick seq, with the
+    /// operation statistics or not, bytes).
     snapshot_cache: Mutex<Option<(u64, bool, Utf8Bytes)>>,
     /// The whole server's limit on `request_metrics`.
     pub snapshot_requests: Limit,

@@ -30,20 +30,26 @@ const SOCKET_MAX_WRITE_BUFFER_BYTES: usize = 4 * 1024 * 1024;
 /// Largest message a client may send (they are tiny JSON commands).
 const SOCKET_MAX_MESSAGE_BYTES: usize = 64 * 1024;
 
-/// `GET /ws[?history=N][&operations=true]`: upgrades to the live stream; 503 beyond
+/// The whole number `name` of the query, if given; 400 naming it when it is not one.
+fn number<T: std::str::FromStr>(
+    query: &HashMap<String, String>,
+    name: &str,
+    problem: &str,
+) -> Result<Option<T>, ApiError> {
+    query
+        .get(name)
+        .map(|n| n.parse::<T>().map_err(|_| ApiError::bad_field(name, problem)))
+        .transpose()
+}
+
+/// `GET /ws[?history=N][&operations=true][&after=SEQ]`: upgrades to the live stream; 503 beyond
 /// `--max-clients`, 400 naming a bad parameter.
 pub async fn upgrade(
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    let history_limit = match query.get("history") {
-        None => None,
-        Some(n) => Some(
-            n.parse::<usize>()
-                .map_err(|_| ApiError::bad_field("history", "must be a whole number of samples"))?,
-        ),
-    };
+    let history_limit = number(&query, "history", "must be a whole number of samples")?;
     let operations = match query.get("operations").map(String::as_str) {
         None | Some("0" | "false") => false,
         Some("1" | "true") => true,
@@ -52,14 +58,8 @@ pub async fn upgrade(
         }
     };
     // The newest sample the page already has (rendered into it); 0 or absent: none.
-    let after = match query.get("after") {
-        None => None,
-        Some(n) => Some(
-            n.parse::<u64>()
-                .map_err(|_| ApiError::bad_field("after", "must be a sample's sequence number"))?,
-        ),
-    }
-    .filter(|&n| n > 0);
+    let after =
+        number::<u64>(&query, "after", "must be a sample's sequence number")?.filter(|&n| n > 0);
     let Some(permit) = state.hub.admit() else {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
