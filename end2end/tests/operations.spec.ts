@@ -38,6 +38,31 @@ test('posted operations are listed with their counts, sorted and filtered', asyn
   app.expectNoConsoleErrors();
 });
 
+test('a long list sends its first 200 rows, sorted and filtered by the server, and more on request', async ({ page, request }) => {
+  const bulk = Array.from({ length: 230 }, (_, i) => ({ name: `bulk.${String(i).padStart(3, '0')}`, duration_ms: 1 }));
+  expect((await request.post('/api/v1/ingest', { data: { operations: bulk } })).status()).toBe(202);
+  const app = new AppFrame(page);
+  const opsPage = new OperationsPage(page);
+  await app.open('/operations');
+  await app.expectHydrated();
+  await opsPage.filter('bulk.');
+  await expect(opsPage.rows()).toHaveCount(200);
+  await expect(page.getByTestId('ops-more')).toContainText('Showing the first 200 of 230 matching “bulk.”');
+  // Sorting reaches the rows that were not sent: Z to A starts with the last name.
+  await opsPage.sortBy('name');
+  await expect.poll(async () => (await opsPage.names())[0]).toBe('bulk.000');
+  await opsPage.sortBy('name');
+  await expect.poll(async () => (await opsPage.names())[0]).toBe('bulk.229');
+  await page.getByTestId('ops-show-more').click();
+  await expect(opsPage.rows()).toHaveCount(230);
+  await expect(page.getByTestId('ops-more')).toHaveCount(0);
+  await opsPage.filter('BULK.22');
+  await expect(opsPage.rows()).toHaveCount(10);
+  await opsPage.filter('no-such-name');
+  await expect(page.getByTestId('ops-empty')).toHaveText('No name holds “no-such-name”.');
+  app.expectNoConsoleErrors();
+});
+
 test('selecting an operation draws its latency, throughput and error-rate charts and histogram', async ({ page }) => {
   const app = new AppFrame(page);
   const opsPage = new OperationsPage(page);

@@ -10,7 +10,7 @@ use leptos::server_fn::error::ServerFnError;
 
 use crate::model::history::{HostHistory, Span};
 use crate::model::live::{LiveSnapshot, Sample};
-use crate::model::ops::{OperationDetailView, OperationsView, Timings};
+use crate::model::ops::{OperationDetailView, OperationsView, RowsWanted, Timings};
 use crate::model::tags::Selection;
 
 /// The server's registry for a view's timings.
@@ -41,14 +41,15 @@ pub async fn refresh_now() -> Result<Sample, ServerFnError> {
     state.collector.sample_now().await.map_err(ServerFnError::new)
 }
 
-/// Every operation's statistics over `span` (a live window or a stored range) of the series
-/// `selection` keeps, grouped as it says, for the Operations page. JSON in: a URL-encoded
-/// form drops a selection's empty lists, which then would not decode.
+/// The operations' statistics over `span` (a live window or a stored range) of the series
+/// `selection` keeps, grouped as it says, cut to the rows `wanted`, for the Operations page.
+/// JSON in: a URL-encoded form drops a selection's empty lists, which then would not decode.
 #[server(prefix = "/rpc", endpoint = "operations/list", input = Json)]
 pub async fn get_operations(
     of: Timings,
     span: Span,
     selection: Selection,
+    wanted: RowsWanted,
 ) -> Result<OperationsView, ServerFnError> {
     let state = crate::server::state::expect_state()?;
     let kind = timing_kind(of);
@@ -56,17 +57,25 @@ pub async fn get_operations(
     let now_ms = crate::server::now_ms();
     let (dropped_by_cap, max_series) = state.app.budget();
     let memory = state.app.memory_budget();
+    let mut total = 0;
+    let mut matched = 0;
+    let mut arrange = |ops: &mut Vec<_>| {
+        total = ops.len();
+        matched = wanted.apply(ops);
+    };
     let (operations, tags) = match span {
         Span::Live(window) => {
             state.limits.queries.check().map_err(failed)?;
             let app = std::sync::Arc::clone(&state.app);
             let selected = selection.clone();
             // The store's lock may be held by a burst of StatsD: wait off the runtime's workers.
-            tokio::task::spawn_blocking(move || {
+            let (mut ops, tags) = tokio::task::spawn_blocking(move || {
                 (app.summaries_selected(kind, window, now_ms, &selected), app.tag_index(kind))
             })
             .await
-            .map_err(|_| ServerFnError::new("the statistics query failed"))?
+            .map_err(|_| ServerFnError::new("the statistics query failed"))?;
+            arrange(&mut ops);
+            (ops, tags)
         }
         Span::Stored(_) | Span::Between(..) => {
             let (from, to) = span.bounds(now_ms).unwrap_or_default();
@@ -75,11 +84,7 @@ pub async fn get_operations(
                 ("to".to_string(), to.to_string()),
             ]);
             let range = crate::server::api::history::range_summaries(
-                &state,
-                kind,
-                &query,
-                &selection,
-                |_| {},
+                &state, kind, &query, &selection, arrange,
             )
             .await
             .map_err(failed)?;
@@ -92,7 +97,10 @@ pub async fn get_operations(
         now_ms,
         relative_error: crate::server::stats::OperationRegistry::RELATIVE_ERROR,
         selection,
+        wanted,
         operations,
+        total,
+        matched,
         tags,
         dropped_by_cap,
         max_series,

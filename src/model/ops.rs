@@ -185,7 +185,8 @@ pub struct OperationDetail {
     pub histogram: Vec<HistogramBin>,
 }
 
-/// What the Operations page shows: every operation over one window, plus the cardinality cap.
+/// What the Operations page shows: the operations wanted over one window, how many more there
+/// are, and the cardinality cap.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct OperationsView {
     pub of: Timings,
@@ -197,7 +198,14 @@ pub struct OperationsView {
     pub relative_error: f64,
     /// The tag selection applied (`tag=`, `by=`).
     pub selection: super::tags::Selection,
+    /// The rows asked for.
+    pub wanted: RowsWanted,
+    /// The first rows wanted, in order.
     pub operations: Vec<OperationSummary>,
+    /// Rows in view (grouped as `selection` says), before the name filter.
+    pub total: usize,
+    /// Rows whose name matched the filter; those past `operations` were not sent.
+    pub matched: usize,
     /// The tag keys and values of the series in view, before the selection: what the tag
     /// filter suggests and the group-by control offers.
     pub tags: Vec<super::tags::TagValues>,
@@ -314,16 +322,68 @@ impl Sortable for OperationSummary {
     }
 }
 
+/// `a` against `b` in the order `key` and `descending` give (ties broken by name, A→Z).
+fn compare<T: Sortable>(a: &T, b: &T, key: SortKey, descending: bool) -> std::cmp::Ordering {
+    let primary = match key {
+        SortKey::Name => a.sort_name().cmp(b.sort_name()),
+        _ => a.figure(key).total_cmp(&b.figure(key)),
+    };
+    let primary = if descending { primary.reverse() } else { primary };
+    primary.then_with(|| a.sort_name().cmp(b.sort_name()))
+}
+
 /// Sorts rows by `key` (ties broken by name, A→Z).
 pub fn sort_operations<T: Sortable>(ops: &mut [T], key: SortKey, descending: bool) {
-    ops.sort_by(|a, b| {
-        let primary = match key {
-            SortKey::Name => a.sort_name().cmp(b.sort_name()),
-            _ => a.figure(key).total_cmp(&b.figure(key)),
-        };
-        let primary = if descending { primary.reverse() } else { primary };
-        primary.then_with(|| a.sort_name().cmp(b.sort_name()))
-    });
+    ops.sort_by(|a, b| compare(a, b, key, descending));
+}
+
+/// Rows a table shows at first, and how many more each "Show more" adds.
+pub const TABLE_ROWS: usize = 200;
+
+/// Most rows one answer may hold.
+pub const MAX_TABLE_ROWS: usize = 10_000;
+
+/// Which rows of a long table the server sends: those whose name holds `filter` (in any case),
+/// in `sort` order, the first `limit` of them. The table is cut on the server so that a page
+/// never carries (nor a server renders) ten thousand rows nobody scrolls to.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RowsWanted {
+    pub sort: SortKey,
+    pub descending: bool,
+    #[serde(default)]
+    pub filter: String,
+    pub limit: usize,
+}
+
+impl Default for RowsWanted {
+    fn default() -> Self {
+        RowsWanted {
+            sort: SortKey::default(),
+            descending: SortKey::default().default_descending(),
+            filter: String::new(),
+            limit: TABLE_ROWS,
+        }
+    }
+}
+
+impl RowsWanted {
+    /// Keeps the rows wanted, in order, and returns how many matched the filter. Only the rows
+    /// kept are sorted: the rest are just partitioned off.
+    pub fn apply<T: Sortable>(&self, rows: &mut Vec<T>) -> usize {
+        let needle = self.filter.trim().to_lowercase();
+        if !needle.is_empty() {
+            rows.retain(|r| r.sort_name().to_lowercase().contains(&needle));
+        }
+        let matched = rows.len();
+        let limit = self.limit.clamp(1, MAX_TABLE_ROWS);
+        let (key, descending) = (self.sort, self.descending);
+        if rows.len() > limit {
+            rows.select_nth_unstable_by(limit - 1, |a, b| compare(a, b, key, descending));
+            rows.truncate(limit);
+        }
+        sort_operations(rows, key, descending);
+        matched
+    }
 }
 
 #[cfg(test)]
@@ -377,5 +437,29 @@ mod tests {
         assert_eq!(SortKey::parse("bogus"), None);
         assert_eq!(Window::parse("15m"), Some(Window::M15));
         assert_eq!(Window::parse("2h"), None);
+    }
+
+    #[test]
+    fn the_rows_wanted_are_filtered_sorted_and_cut() {
+        let mut ops: Vec<OperationSummary> =
+            (0..500).map(|i| op(&format!("Api.Call{i:03}"), i as f64, 1000 - i)).collect();
+        ops.push(op("report.render", 10_000.0, 1));
+        let wanted = RowsWanted { limit: 3, ..RowsWanted::default() };
+        let mut rows = ops.clone();
+        assert_eq!(wanted.apply(&mut rows), 501);
+        let names: Vec<_> = rows.iter().map(|o| o.name.as_str()).collect();
+        assert_eq!(names, ["report.render", "Api.Call499", "Api.Call498"]);
+        // The filter ignores case; the count is of the matches before the cut.
+        let wanted = RowsWanted { sort: SortKey::Count, filter: "api.call4".into(), ..wanted };
+        let mut rows = ops.clone();
+        assert_eq!(wanted.apply(&mut rows), 100);
+        let names: Vec<_> = rows.iter().map(|o| o.name.as_str()).collect();
+        assert_eq!(names, ["Api.Call400", "Api.Call401", "Api.Call402"]);
+        // Ascending, and a limit beyond the rows keeps them all.
+        let wanted = RowsWanted { descending: false, limit: 1000, ..wanted };
+        let mut rows = ops.clone();
+        assert_eq!(wanted.apply(&mut rows), 100);
+        assert_eq!(rows.len(), 100);
+        assert_eq!(rows[0].name, "Api.Call499");
     }
 }

@@ -1,5 +1,6 @@
-//! The Operations page (`/operations`): a sortable, filterable table of every operation (or
-//! event) with its rate, success and latency percentiles over a live window or a stored range,
+//! The Operations page (`/operations`): a sortable, filterable table of the operations (or
+//! events) with their rate, success and latency percentiles over a live window or a stored
+//! range (the server filters and sorts them and sends the first rows, "Show more" the next),
 //! refreshed with the live stream, narrowed to tags (`tag=key:value`) and grouped by a tag key
 //! (`by=key`), all kept in the URL; selecting a row shows its latency, throughput and error rate
 //! over time and its distribution.
@@ -20,7 +21,9 @@ use crate::components::sort::SortHeader;
 use crate::components::tags::TagControl;
 use crate::model::history::Span;
 use crate::model::live::OPERATIONS_EVERY_TICKS;
-use crate::model::ops::{sort_operations, OperationSummary, SortKey, Timings};
+use crate::model::ops::{
+    OperationSummary, RowsWanted, SortKey, Timings, MAX_TABLE_ROWS, TABLE_ROWS,
+};
 use crate::model::tags::{Selection, TagValues};
 
 /// A row of the table: a name and the values of the tags it is grouped by.
@@ -71,15 +74,21 @@ pub fn OperationsPage() -> impl IntoView {
         })
     };
 
+    // The server filters, sorts and cuts the table: a page holds the first rows, not all.
     let sort = RwSignal::new((SortKey::P95, true));
     let filter = RwSignal::new(String::new());
+    let limit = RwSignal::new(TABLE_ROWS);
+    let wanted = Memo::new(move |_| {
+        let (sort, descending) = sort.get();
+        RowsWanted { sort, descending, filter: filter.get(), limit: limit.get() }
+    });
     // The table refreshes every few live ticks, as often as the statistics are recomputed.
     let version = Memo::new(move |_| {
         live.history.with(|h| h.last().map_or(0, |s| s.seq / OPERATIONS_EVERY_TICKS))
     });
     let view_data = Resource::new_blocking(
-        move || (of.get(), span.get(), selection.get(), version.get()),
-        |(of, span, selection, _)| get_operations(of, span, selection),
+        move || (of.get(), span.get(), selection.get(), wanted.get(), version.get()),
+        |(of, span, selection, wanted, _)| get_operations(of, span, selection, wanted),
     );
     // The tags in view, for the tag control (outside the table, so typing survives refreshes).
     let known = RwSignal::new(Vec::<TagValues>::new());
@@ -104,7 +113,10 @@ pub fn OperationsPage() -> impl IntoView {
                     aria-label="Filter operations by name"
                     data-testid="ops-filter"
                     prop:value=move || filter.get()
-                    on:input=move |ev| filter.set(event_target_value(&ev))
+                    on:input=move |ev| {
+                        limit.set(TABLE_ROWS);
+                        filter.set(event_target_value(&ev));
+                    }
                 />
                 <label>
                     "Show "
@@ -167,17 +179,44 @@ pub fn OperationsPage() -> impl IntoView {
                             }
                             let footnote = format!(
                                 "{} {} {} ({source}){} · percentiles within ±{:.0} %",
-                                data.operations.len(),
+                                data.total,
                                 data.of.as_str(),
                                 TimeWindow::of(data.span, data.now_ms).describe(),
                                 tagged.concat(),
                                 data.relative_error * 100.0
                             );
+                            let shown = data.operations.len();
+                            let more = data.matched.saturating_sub(shown);
+                            let filtered = (data.matched < data.total)
+                                .then(|| format!(" matching “{}”", data.wanted.filter.trim()))
+                                .unwrap_or_default();
+                            let cut = (more > 0).then(|| view! {
+                                <p class="muted" data-testid="ops-more">
+                                    {format!("Showing the first {shown} of {}{filtered}, in the order chosen. ", data.matched)}
+                                    <button
+                                        type="button"
+                                        data-testid="ops-show-more"
+                                        on:click=move |_| limit.update(|l| *l = (*l + TABLE_ROWS).min(MAX_TABLE_ROWS))
+                                    >
+                                        {format!("Show {} more", more.min(TABLE_ROWS))}
+                                    </button>
+                                </p>
+                            });
+                            let empty = data.operations.is_empty().then(|| {
+                                let text = if data.total == 0 {
+                                    "No operations in this range yet. Send timings over StatsD or POST /api/v1/ingest.".to_string()
+                                } else {
+                                    format!("No name holds “{}”.", data.wanted.filter.trim())
+                                };
+                                view! { <p class="muted" data-testid="ops-empty">{text}</p> }
+                            });
                             let ops = data.operations;
                             view! {
                                 {notice}
                                 {memory_notice}
-                                <OperationsTable ops sort filter selected />
+                                <OperationsTable ops sort selected />
+                                {empty}
+                                {cut}
                                 <p class="muted" data-testid="ops-footnote">{footnote}</p>
                             }
                             .into_any()
@@ -212,19 +251,11 @@ const COLUMNS: [(SortKey, &str); 10] = [
 
 #[component]
 fn OperationsTable(
+    /// The rows, in the order the server sorted them.
     ops: Vec<OperationSummary>,
     sort: RwSignal<(SortKey, bool)>,
-    filter: RwSignal<String>,
     selected: RwSignal<Option<RowKey>>,
 ) -> impl IntoView {
-    let rows = Memo::new(move |_| {
-        let needle = filter.get().to_lowercase();
-        let mut rows: Vec<OperationSummary> =
-            ops.iter().filter(|o| o.name.to_lowercase().contains(&needle)).cloned().collect();
-        let (key, descending) = sort.get();
-        sort_operations(&mut rows, key, descending);
-        rows
-    });
     view! {
         <table class="data" data-testid="ops-table">
             <thead>
@@ -238,7 +269,7 @@ fn OperationsTable(
             </thead>
             <tbody>
                 <For
-                    each=move || rows.get()
+                    each=move || ops.clone()
                     key=|op| {
                         (op.name.clone(), op.tags.clone(), op.count, op.p95_ms.to_bits(), op.max_ms.to_bits())
                     }
@@ -248,11 +279,7 @@ fn OperationsTable(
                 </For>
             </tbody>
         </table>
-        {move || rows.with(Vec::is_empty).then(|| view! {
-            <p class="muted" data-testid="ops-empty">
-                "No operations in this range yet. Send timings over StatsD or POST /api/v1/ingest."
-            </p>
-        })}
+
     }
 }
 

@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use serde_json::Value;
 
-use crate::support::{body_bytes, TestApp};
+use crate::support::{body_bytes, call_with, TestApp};
 
 #[tokio::test]
 async fn a_bad_batch_is_rejected_whole_and_a_good_one_after_it_is_accepted() {
@@ -136,6 +136,46 @@ async fn operations_api_validates_its_parameters() {
     let (status, body) = app.get_json("/api/v1/operations/nope").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["field"], "name");
+}
+
+/// The Operations page's server function over 450 operations: only the rows wanted travel.
+#[tokio::test]
+async fn the_operations_page_gets_the_first_rows_filtered_and_sorted_by_the_server() {
+    let app = TestApp::new();
+    let ops: Vec<String> = (0..450)
+        .map(|i| format!(r#"{{"name":"{}.{i:03}","duration_ms":{i}}}"#, ["api", "db"][i % 2]))
+        .collect();
+    let (status, _) = app.ingest(&format!(r#"{{"operations":[{}]}}"#, ops.join(","))).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let page = |wanted: &str| {
+        format!(
+            r#"{{"of":"operations","span":{{"Live":"5m"}},"selection":{{}},"wanted":{wanted}}}"#
+        )
+    };
+    let app = &app;
+    let list = |body: String| async move {
+        let (status, view) =
+            call_with(app, "POST", "/rpc/operations/list", Some(&body), None).await;
+        assert_eq!(status, StatusCode::OK, "{view}");
+        let names: Vec<String> = view["operations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["name"].as_str().unwrap().to_string())
+            .collect();
+        (view["total"].as_u64().unwrap(), view["matched"].as_u64().unwrap(), names)
+    };
+    // The first 200 by p95, slowest first, and how many there are.
+    let (total, matched, names) =
+        list(page(r#"{"sort":"p95","descending":true,"filter":"","limit":200}"#)).await;
+    assert_eq!((total, matched, names.len()), (450, 450, 200));
+    assert_eq!(names[..2], ["db.449", "api.448"]);
+    assert_eq!(names[199], "api.250");
+    // Filtered (in any case) and sorted by name, A to Z.
+    let (total, matched, names) =
+        list(page(r#"{"sort":"name","descending":false,"filter":" DB.1","limit":3}"#)).await;
+    assert_eq!((total, matched), (450, 50));
+    assert_eq!(names, ["db.101", "db.103", "db.105"]);
 }
 
 #[tokio::test]

@@ -10,15 +10,14 @@ use axum::Json;
 use serde::Serialize;
 
 use super::range;
-use crate::model::ops::{sort_operations, OperationDetail, OperationSummary, SortKey, Window};
+use crate::model::ops::{
+    OperationDetail, OperationSummary, RowsWanted, SortKey, Window, MAX_TABLE_ROWS,
+};
 use crate::server::error::ApiError;
 use crate::server::metrics::tags::Selection;
 use crate::server::metrics::{IngestStats, OtherMetrics, TimingKind};
 use crate::server::state::AppState;
 use crate::server::stats::OperationRegistry;
-
-/// Most operations one list answer may hold.
-pub const MAX_LIMIT: usize = 10_000;
 
 /// The list answer.
 #[derive(Debug, Serialize)]
@@ -63,14 +62,8 @@ pub(super) fn split_query(
     Ok((pairs.into_iter().collect(), selection))
 }
 
-/// Sorting and paging of a list answer.
-struct ListParams {
-    sort: SortKey,
-    descending: bool,
-    limit: usize,
-}
-
-fn list_params(query: &HashMap<String, String>) -> Result<ListParams, ApiError> {
+/// Sorting and paging of a list answer (`sort`, `order`, `limit`; 100 rows unless asked).
+fn list_params(query: &HashMap<String, String>) -> Result<RowsWanted, ApiError> {
     let sort = match query.get("sort") {
         None => SortKey::default(),
         Some(s) => SortKey::parse(s).ok_or_else(|| {
@@ -84,14 +77,18 @@ fn list_params(query: &HashMap<String, String>) -> Result<ListParams, ApiError> 
         Some("asc") => false,
         Some(_) => return Err(ApiError::bad_field("order", "order: must be asc or desc")),
     };
-    let limit =
-        match query.get("limit") {
-            None => 100,
-            Some(l) => l.parse::<usize>().ok().filter(|l| (1..=MAX_LIMIT).contains(l)).ok_or_else(
-                || ApiError::bad_field("limit", "limit: must be between 1 and 10000"),
-            )?,
-        };
-    Ok(ListParams { sort, descending, limit })
+    let limit = match query.get("limit") {
+        None => 100,
+        Some(l) => {
+            l.parse::<usize>().ok().filter(|l| (1..=MAX_TABLE_ROWS).contains(l)).ok_or_else(
+                || {
+                    let message = format!("limit: must be between 1 and {MAX_TABLE_ROWS}");
+                    ApiError::bad_field("limit", message)
+                },
+            )?
+        }
+    };
+    Ok(RowsWanted { sort, descending, filter: String::new(), limit })
 }
 
 /// `GET /api/v1/operations?window=5m&sort=p95&order=desc&limit=100` (and `/api/v1/events`):
@@ -105,8 +102,7 @@ pub async fn list(
     let params = list_params(&query)?;
     if range::wants_range(&query) {
         let answer = super::history::range_summaries(&state, kind, &query, &selection, |ops| {
-            sort_operations(ops, params.sort, params.descending);
-            ops.truncate(params.limit);
+            params.apply(ops);
         })
         .await?;
         return Ok(Json(answer).into_response());
@@ -120,9 +116,7 @@ pub async fn list(
     })
     .await
     .map_err(|_| internal())?;
-    let total = operations.len();
-    sort_operations(&mut operations, params.sort, params.descending);
-    operations.truncate(params.limit);
+    let total = params.apply(&mut operations);
     Ok(Json(OperationList {
         window,
         relative_error: OperationRegistry::RELATIVE_ERROR,
