@@ -30,6 +30,8 @@ export class RangeControl {
 
   /** Presses on `chart` at one share of its width and moves to another, holding the button. */
   async startDrag(chart: Locator, fromShare: number, toShare: number) {
+    // Below a long table the chart may be out of view, where the pointer cannot reach it.
+    await chart.scrollIntoViewIfNeeded();
     const box = await this.box(chart);
     await this.page.mouse.move(box.x + box.width * fromShare, box.y + box.height / 2);
     await this.page.mouse.down();

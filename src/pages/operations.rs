@@ -187,9 +187,11 @@ pub fn OperationsPage() -> impl IntoView {
                             );
                             let shown = data.operations.len();
                             let more = data.matched.saturating_sub(shown);
-                            let filtered = (data.matched < data.total)
-                                .then(|| format!(" matching “{}”", data.wanted.filter.trim()))
-                                .unwrap_or_default();
+                            let filtered = if data.matched < data.total {
+                                format!(" matching “{}”", data.wanted.filter.trim())
+                            } else {
+                                String::new()
+                            };
                             let cut = (more > 0).then(|| view! {
                                 <p class="muted" data-testid="ops-more">
                                     {format!("Showing the first {shown} of {}{filtered}, in the order chosen. ", data.matched)}

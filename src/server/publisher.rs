@@ -1,5 +1,5 @@
 //! The publisher task: turns each collected host sample plus the application's figures into a
-//! [`Sample`] and hands it to the tick bus. What the live views show of the application (the
+//! [`Sample`] and hands it to the tick bus, after the statistics' upkeep for the tick. What the live views show of the application (the
 //! actions and events cards, the busiest operations) is decided here, not in the metrics store.
 
 use std::sync::Arc;
@@ -39,7 +39,10 @@ pub async fn run(
         // Reading the store may wait for its lock behind a burst of ingestion: off the
         // runtime's workers.
         let read = tokio::task::spawn_blocking(move || {
-            let figures = live_figures(&app.lock(), at_ms);
+            let mut inner = app.lock();
+            app.upkeep(&mut inner, at_ms);
+            let figures = live_figures(&inner, at_ms);
+            drop(inner);
             (figures, with_operations.then(|| busiest_operations(&app, at_ms)))
         })
         .await;

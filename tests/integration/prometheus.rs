@@ -94,6 +94,7 @@ async fn ingested_operations_and_statsd_values_are_exposed_for_prometheus() {
     assert_eq!(number(accepted), 11.0);
     assert_eq!(number(find(&scrape, "vitals_series", &[("kind", "operation")])), 1.0);
     assert!(number(find(&scrape, "vitals_statistics_bytes", &[])) > 0.0);
+    assert!(find(&scrape, "vitals_statistics_upkeep_seconds", &[]).is_some(), "{text}");
     assert!(find(&scrape, "vitals_store_file_bytes", &[]).is_some());
     // Every family has its help and type, once.
     for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {

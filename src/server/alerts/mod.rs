@@ -526,8 +526,7 @@ impl Alerts {
     /// application's statistics at `now_ms`; records, notifies and publishes what changed.
     pub fn evaluate(&self, system: &SystemMetrics, now_ms: u64) {
         let started = Instant::now();
-        let mut writes = Vec::new();
-        let mut notices = Vec::new();
+        let mut out = Outbox::new(!self.notifier.is_empty());
         let mut changed = false;
         {
             let mut guard = self.lock();
@@ -559,7 +558,7 @@ impl Alerts {
             ctx.prepare(&enabled);
             let instances = &mut engine.instances;
             let silences = &engine.silences;
-            let next_event = &mut engine.next_event;
+            out.next_event = engine.next_event;
             for (rule, pattern) in &enabled {
                 for s in ctx.observe(rule, *pattern) {
                     let id = instance_key(&rule.name, s.series);
@@ -606,20 +605,10 @@ impl Alerts {
                     if let Some(t) = transition {
                         let Some(instance) = instances.get_mut(&id) else { continue };
                         changed = true;
-                        record(
-                            id,
-                            instance,
-                            rule,
-                            t,
-                            now_ms,
-                            silences,
-                            next_event,
-                            &mut writes,
-                            &mut notices,
-                        );
+                        record(id, instance, rule, t, now_ms, silences, &mut out);
                     } else if idle && instances.remove(&id).is_some() {
                         // Back to a fresh state: forgotten, in memory and in the store.
-                        writes.push(AlertWrite::DeleteInstance { id: id_text(id) });
+                        out.writes.push(AlertWrite::DeleteInstance { id: id_text(id) });
                     }
                 }
             }
@@ -664,17 +653,7 @@ impl Alerts {
                             &fallback
                         }
                     };
-                    record(
-                        *id,
-                        instance,
-                        rule,
-                        t,
-                        now_ms,
-                        silences,
-                        next_event,
-                        &mut writes,
-                        &mut notices,
-                    );
+                    record(*id, instance, rule, t, now_ms, silences, &mut out);
                 }
                 let idle = now_ms.saturating_sub(instance.st.since_ms.max(instance.last_seen_ms));
                 let forget = match instance.st.state {
@@ -704,16 +683,19 @@ impl Alerts {
                         instance.st.state = AlertState::Inactive;
                         changed = true;
                         if instance.last_seen_ms == now_ms {
-                            writes.push(put_instance(id, instance));
+                            out.writes.push(put_instance(id, instance));
                             continue;
                         }
                     }
                 }
                 if instances.remove(&id).is_some() {
-                    writes.push(AlertWrite::DeleteInstance { id: id_text(id) });
+                    out.writes.push(AlertWrite::DeleteInstance { id: id_text(id) });
                 }
             }
+            engine.next_event = out.next_event;
         }
+        out.log_the_rest();
+        let Outbox { mut writes, notices, .. } = out;
         let now_notices: Vec<_> = notices
             .into_iter()
             .flat_map(|n: Notice| {
@@ -890,8 +872,40 @@ fn view(id: u64, i: &Instance, rule: &Rule, silenced: Option<u64>) -> AlertInsta
 /// An alert to list: its sort rank and start, id, instance, rule and silence.
 type Listed<'a> = (u8, u64, u64, &'a Instance, &'a Rule, Option<u64>);
 
+/// Most transitions one evaluation logs one line each for; beyond, one line counts the rest
+/// (an alert storm must not flood the log nor spend the evaluation formatting it; every
+/// transition is in the history either way).
+const LOGGED_PER_EVALUATION: usize = 20;
+
+/// What one evaluation hands on: store writes, notifications, and how many transitions it
+/// logged.
+struct Outbox {
+    writes: Vec<AlertWrite>,
+    notices: Vec<Notice>,
+    /// Whether any receiver is configured (otherwise no notice is built).
+    notify: bool,
+    /// The id the next event gets.
+    next_event: u64,
+    changes: usize,
+}
+
+impl Outbox {
+    fn new(notify: bool) -> Self {
+        Outbox { writes: Vec::new(), notices: Vec::new(), notify, next_event: 0, changes: 0 }
+    }
+
+    /// One line for the transitions past [`LOGGED_PER_EVALUATION`].
+    fn log_the_rest(&self) {
+        if let Some(more) = self.changes.checked_sub(LOGGED_PER_EVALUATION).filter(|&n| n > 0) {
+            tracing::info!(
+                more,
+                "More alerts changed at this evaluation (see /api/v1/alerts/history)."
+            );
+        }
+    }
+}
+
 /// Stores a transition, and queues its notification unless silenced.
-#[allow(clippy::too_many_arguments)]
 fn record(
     id: u64,
     instance: &Instance,
@@ -899,19 +913,17 @@ fn record(
     t: Transition,
     now_ms: u64,
     silences: &BTreeMap<u64, Silence>,
-    next_event: &mut u64,
-    writes: &mut Vec<AlertWrite>,
-    notices: &mut Vec<Notice>,
+    out: &mut Outbox,
 ) {
-    let mut alert = view(id, instance, rule, None);
-    alert.silenced_by = silenced_by(silences, &alert.labels, now_ms);
+    let labels = labels_of(instance, rule, instance.st.severity);
+    let silenced = silenced_by(silences, &labels, now_ms);
     let event = AlertEvent {
-        id: *next_event,
+        id: out.next_event,
         at_ms: now_ms,
         rule: rule.name.clone(),
-        instance: alert.id.clone(),
-        series: alert.series.clone(),
-        labels: alert.labels.clone(),
+        instance: id_text(id),
+        series: series_text(&instance.key),
+        labels,
         from: t.from,
         to: t.to,
         severity: t.severity,
@@ -920,16 +932,23 @@ fn record(
         note: t.note.to_string(),
         notifications: Vec::new(),
     };
-    *next_event += 1;
-    tracing::info!(rule = %rule.name, series = %alert.series, from = t.from.as_str(), to = t.to.as_str(), note = t.note, "Alert changed.");
-    writes.push(AlertWrite::Event(Box::new(event.clone())));
-    writes.push(put_instance(id, instance));
-    if !t.notify {
-        return;
+    out.next_event += 1;
+    out.changes += 1;
+    if out.changes <= LOGGED_PER_EVALUATION {
+        tracing::info!(rule = %rule.name, series = %event.series, from = t.from.as_str(), to = t.to.as_str(), note = t.note, "Alert changed.");
     }
-    if let Some(silence) = alert.silenced_by {
-        writes.push(AlertWrite::Attempt {
-            event: event.id,
+    let event_id = event.id;
+    let notice = (t.notify && silenced.is_none() && out.notify).then(|| {
+        let alert = view(id, instance, rule, None);
+        Notice { event: event.clone(), alert, runbook: rule.runbook.clone() }
+    });
+    out.writes.push(AlertWrite::Event(Box::new(event)));
+    out.writes.push(put_instance(id, instance));
+    if let Some(notice) = notice {
+        out.notices.push(notice);
+    } else if let Some(silence) = silenced.filter(|_| t.notify) {
+        out.writes.push(AlertWrite::Attempt {
+            event: event_id,
             attempt: crate::model::alerts::NotificationAttempt {
                 at_ms: now_ms,
                 receiver: "all".to_string(),
@@ -938,9 +957,7 @@ fn record(
                 detail: format!("silence {silence}"),
             },
         });
-        return;
     }
-    notices.push(Notice { event, alert, runbook: rule.runbook.clone() });
 }
 
 /// Sort rank: firing critical first, then firing warning, recovering, pending, resolved.

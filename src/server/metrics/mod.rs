@@ -231,6 +231,8 @@ impl<'a> Timing<'a> {
 pub struct AppMetrics {
     inner: Mutex<Inner>,
     thresholds: LatencyThresholds,
+    /// How long the last [`AppMetrics::upkeep`] took, in microseconds.
+    last_upkeep_us: std::sync::atomic::AtomicU64,
 }
 
 impl AppMetrics {
@@ -256,6 +258,7 @@ impl AppMetrics {
                 statistics_evicted: 0,
             }),
             thresholds,
+            last_upkeep_us: Default::default(),
         })
     }
 
@@ -426,6 +429,24 @@ impl AppMetrics {
     /// for [`IDLE_MS`], freeing their series slots. Call every few seconds.
     pub fn prune(&self, now_ms: u64) {
         self.lock().prune(now_ms);
+    }
+
+    /// The statistics' upkeep for one tick, timed: every operation and event series brought
+    /// up to `now_ms` (see `OperationRegistry::maintain`). Run by the publisher before it reads
+    /// the tick's figures, so that the readers of that tick (the live figures, the alert
+    /// evaluation, the pages) find the windows already slid.
+    pub fn upkeep(&self, inner: &mut Inner, now_ms: u64) {
+        let started = std::time::Instant::now();
+        inner.operations.maintain(now_ms);
+        inner.events.maintain(now_ms);
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.last_upkeep_us.store(micros, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How long the last tick's upkeep took.
+    pub fn last_upkeep(&self) -> std::time::Duration {
+        let micros = self.last_upkeep_us.load(std::sync::atomic::Ordering::Relaxed);
+        std::time::Duration::from_micros(micros)
     }
 }
 

@@ -310,6 +310,12 @@ fn own(exp: &mut Exposition, state: &AppState, latest: Option<&Sample>) {
         "Series whose in-memory windows were dropped by the byte budget.",
         ingest.statistics_evicted as f64,
     );
+    gauge(
+        exp,
+        "vitals_statistics_upkeep_seconds",
+        "How long the last tick's upkeep of the operation and event statistics took.",
+        state.app.last_upkeep().as_secs_f64(),
+    );
     let store = state.store.counters();
     gauge(
         exp,

@@ -406,6 +406,17 @@ impl OperationRegistry {
         }
     }
 
+    /// Brings every series up to `now_ms`: seals the buckets whose second is over, rolls
+    /// buckets up their tiers and slides each window's running aggregate. Readers do the same
+    /// for what they read when this has not run yet, so it only moves the work to one place
+    /// per tick (see `AppMetrics::upkeep`).
+    pub fn maintain(&mut self, now_ms: u64) {
+        let cur_sec = now_ms / 1000;
+        for series in self.series.values_mut() {
+            series.maintain(cur_sec);
+        }
+    }
+
     /// Distinct operation names held (each takes one slot of `max_series`).
     pub fn series_count(&self) -> usize {
         self.series.len()

@@ -1,14 +1,15 @@
 //! Reading sketch bins: window quantiles, uniform latency series and log-spaced histograms.
 
 use super::series::{slot_start, Bucket};
-use super::sketch::{value_of, Key, RankWalk, WindowBins};
+use super::sketch::{value_of, Key, RankWalk, TopWalk, WindowBins};
 use crate::model::ops::{HistogramBin, LatencyPoint};
 
 /// Number of bars of a histogram whose samples are not all equal.
 pub(super) const HISTOGRAM_BINS: usize = 30;
 
 /// p50, p90, p95 and p99 of the samples binned in `bins` plus `delta` (see
-/// [`WindowBins::for_each_with`]), clamped into `[min_ms, max_ms]`.
+/// [`WindowBins::for_each_with_rev`]), clamped into `[min_ms, max_ms]`. Walked from the top, so
+/// the bins below the median are never read.
 pub(super) fn summary_quantiles(
     bins: &WindowBins,
     delta: &[(Key, i64)],
@@ -16,8 +17,8 @@ pub(super) fn summary_quantiles(
     max_ms: f64,
 ) -> [f64; 4] {
     let total = delta.iter().fold(bins.total(), |t, (_, d)| t.saturating_add_signed(*d));
-    let mut walk = RankWalk::new(total, [0.50, 0.90, 0.95, 0.99]);
-    bins.for_each_with(delta, |k, c| walk.feed(k, c));
+    let mut walk = TopWalk::new(total, [0.50, 0.90, 0.95, 0.99]);
+    bins.for_each_with_rev(delta, |k, c| walk.feed(k, c));
     walk.finish(min_ms, max_ms)
 }
 

@@ -243,41 +243,61 @@ impl WindowBins {
         self.iter().for_each(|(k, c)| f(k, c));
     }
 
-    /// Calls `f` with every non-empty bin of these bins plus `delta`, in ascending order,
-    /// without copying the bins. `delta` is sorted by key with one entry per key: counts to
-    /// add or, when negative, to take away (a bin taken below zero reads as empty).
-    pub(super) fn for_each_with(&self, delta: &[(Key, i64)], mut f: impl FnMut(Key, u64)) {
-        let mut held = self.iter().peekable();
-        let mut delta = delta.iter().copied().peekable();
-        loop {
-            let (key, c) = match (held.peek().copied(), delta.peek().copied()) {
-                (None, None) => break,
-                (Some((k, c)), Some((dk, d))) if k == dk => {
-                    held.next();
-                    delta.next();
-                    (k, c.saturating_add_signed(d))
-                }
-                (Some((k, c)), Some((dk, _))) if k < dk => {
-                    held.next();
-                    (k, c)
-                }
-                (Some((k, c)), None) => {
-                    held.next();
-                    (k, c)
-                }
-                (_, Some((dk, d))) => {
-                    delta.next();
-                    (dk, 0u64.saturating_add_signed(d))
-                }
-            };
-            if c > 0 {
-                f(key, c);
-            }
-        }
+    /// Every non-empty bin, in descending order (zero bin last).
+    fn iter_rev(&self) -> impl Iterator<Item = (Key, u64)> + '_ {
+        let first = i32::from(self.first_key);
+        let zero = (self.zero > 0).then_some((None, self.zero));
+        let dense = self.counts.iter().enumerate().rev().filter(|(_, c)| **c > 0);
+        dense.map(move |(i, &c)| (Some((first + i as i32) as i16), c)).chain(zero)
+    }
+
+    /// Calls `f` with every non-empty bin of these bins plus `delta`, in descending order,
+    /// for as long as `f` answers true, without copying the bins. `delta` is sorted by key
+    /// (ascending) with one entry per key: counts to add or, when negative, to take away (a
+    /// bin taken below zero reads as empty).
+    pub(super) fn for_each_with_rev(&self, delta: &[(Key, i64)], f: impl FnMut(Key, u64) -> bool) {
+        merge(self.iter_rev(), delta.iter().rev().copied(), |a, b| a > b, f);
     }
 
     pub(super) fn heap_bytes(&self) -> usize {
         self.counts.capacity() * 8
+    }
+}
+
+/// Feeds `f` the bins of `held` plus `delta`, both in the order `before` gives, until `f`
+/// answers false (see [`WindowBins::for_each_with_rev`]).
+fn merge(
+    held: impl Iterator<Item = (Key, u64)>,
+    delta: impl Iterator<Item = (Key, i64)>,
+    before: impl Fn(Key, Key) -> bool,
+    mut f: impl FnMut(Key, u64) -> bool,
+) {
+    let mut held = held.peekable();
+    let mut delta = delta.peekable();
+    loop {
+        let (key, c) = match (held.peek().copied(), delta.peek().copied()) {
+            (None, None) => break,
+            (Some((k, c)), Some((dk, d))) if k == dk => {
+                held.next();
+                delta.next();
+                (k, c.saturating_add_signed(d))
+            }
+            (Some((k, c)), Some((dk, _))) if before(k, dk) => {
+                held.next();
+                (k, c)
+            }
+            (Some((k, c)), None) => {
+                held.next();
+                (k, c)
+            }
+            (_, Some((dk, d))) => {
+                delta.next();
+                (dk, 0u64.saturating_add_signed(d))
+            }
+        };
+        if c > 0 && !f(key, c) {
+            break;
+        }
     }
 }
 
@@ -318,6 +338,52 @@ impl<const N: usize> RankWalk<N> {
         for v in values.iter_mut().skip(self.next) {
             *v = max_ms;
         }
+        values.map(|v| v.max(min_ms).min(max_ms))
+    }
+}
+
+/// [`RankWalk`]'s twin fed from the largest bin down, for quantiles in the upper half: the
+/// p99 of a window is found after its top one percent of samples, and the walk ends once the
+/// lowest quantile asked for is found (`feed` answers false), half-way for a median.
+pub(super) struct TopWalk<const N: usize> {
+    /// 0-based ranks from the bottom, highest first.
+    ranks: [u64; N],
+    values: [f64; N],
+    next: usize,
+    total: u64,
+    above: u64,
+}
+
+impl<const N: usize> TopWalk<N> {
+    /// `quantiles` ascending, as for [`RankWalk::new`].
+    pub(super) fn new(total: u64, quantiles: [f64; N]) -> Self {
+        let n = total as f64;
+        let mut ranks =
+            quantiles.map(|q| ((q.clamp(0.0, 1.0) * n).ceil() as u64).saturating_sub(1));
+        ranks.reverse();
+        TopWalk { ranks, values: [0.0; N], next: 0, total, above: 0 }
+    }
+
+    /// Takes the next bin down; answers whether a quantile is still to be found.
+    pub(super) fn feed(&mut self, key: Key, count: u64) -> bool {
+        self.above = self.above.saturating_add(count);
+        let lowest_here = self.total.saturating_sub(self.above);
+        while self.next < N && self.ranks[self.next] >= lowest_here {
+            self.values[self.next] = value_of(key);
+            self.next += 1;
+        }
+        self.next < N
+    }
+
+    /// The values in the order of the quantiles asked for, each clamped into
+    /// `[min_ms, max_ms]`.
+    pub(super) fn finish(self, min_ms: f64, max_ms: f64) -> [f64; N] {
+        let mut values = self.values;
+        // Ranks never reached (inconsistent totals) read as the minimum.
+        for v in values.iter_mut().skip(self.next) {
+            *v = min_ms;
+        }
+        values.reverse();
         values.map(|v| v.max(min_ms).min(max_ms))
     }
 }
