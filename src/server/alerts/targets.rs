@@ -23,6 +23,7 @@ use crate::model::alerts::{HostMetric, OpStat, Rule, TargetKind, VitalsMetric};
 use crate::model::live::SystemMetrics;
 use crate::model::ops::{OperationSummary, Window};
 use crate::server::metrics::{tags, AppMetrics, TimingKind};
+use crate::server::stats::SeriesFigures;
 
 /// The series a host, Vitals or single-value target is about.
 pub const HOST_SERIES: &str = "host";
@@ -207,8 +208,9 @@ struct Found {
     wanted: Vec<(String, BTreeMap<String, String>)>,
     /// `wanted.len()` flags per series, flat: whether its name and tags match `wanted[i]`.
     matches: Vec<bool>,
-    /// Each series' first flag in `matches`, and its statistics.
-    rows: Vec<(usize, OperationSummary)>,
+    /// Each series' first flag in `matches`, and its figures (with the quantiles the rules
+    /// over this (kind, window) read).
+    rows: Vec<(usize, SeriesFigures)>,
 }
 
 /// Everything one evaluation reads, gathered by [`Context::prepare`].
@@ -254,20 +256,26 @@ impl<'a> Context<'a> {
     /// matches, for each (kind, window) they need, and the counters and gauges when a rule
     /// reads them.
     pub fn prepare(&mut self, rules: &[(&Rule, Option<&Pattern>)]) {
-        let mut needs: HashMap<(TimingKind, Window), Vec<Wanted<'_>>> = HashMap::new();
+        let mut needs: HashMap<(TimingKind, Window), (Vec<Wanted<'_>>, [bool; 4])> = HashMap::new();
         let mut values = false;
         for (rule, pattern) in rules {
             let Some(pattern) = pattern else { continue };
-            let key = match rule.target.kind() {
-                Ok(TargetKind::Operation { window, .. }) => (TimingKind::Operation, window),
-                Ok(TargetKind::Event { window, .. }) => (TimingKind::Event, window),
+            let (key, stat) = match rule.target.kind() {
+                Ok(TargetKind::Operation { window, stat, .. }) => {
+                    ((TimingKind::Operation, window), stat)
+                }
+                Ok(TargetKind::Event { window, stat, .. }) => ((TimingKind::Event, window), stat),
                 Ok(TargetKind::Gauge(_) | TargetKind::Counter(_)) => {
                     values = true;
                     continue;
                 }
                 _ => continue,
             };
-            needs.entry(key).or_default().push((pattern, &rule.target.tags));
+            let (wanted, quantiles) = needs.entry(key).or_default();
+            wanted.push((pattern, &rule.target.tags));
+            if let Some(i) = quantile_index(stat) {
+                quantiles[i] = true;
+            }
         }
         if values {
             let other = self.app.other_metrics(self.now_ms);
@@ -275,7 +283,7 @@ impl<'a> Context<'a> {
             let gauges = other.gauges.into_iter().collect();
             self.values = Some((counters, gauges));
         }
-        for ((kind, window), mut wanted) in needs {
+        for ((kind, window), (mut wanted, quantiles)) in needs {
             wanted.sort_by(|a, b| (a.0.glob(), a.1).cmp(&(b.0.glob(), b.1)));
             wanted.dedup_by(|a, b| (a.0.glob(), a.1) == (b.0.glob(), b.1));
             let due = self.due;
@@ -294,7 +302,7 @@ impl<'a> Context<'a> {
                     None
                 }
             };
-            let rows = self.app.series_summaries(kind, window, self.now_ms, keep);
+            let rows = self.app.series_figures(kind, window, self.now_ms, quantiles, keep);
             let wanted = wanted.iter().map(|(p, t)| (p.glob().to_string(), (*t).clone())).collect();
             self.summaries.insert((kind, window), Found { wanted, matches, rows });
         }
@@ -360,15 +368,13 @@ impl<'a> Context<'a> {
             .iter()
             .filter(|(first, _)| found.matches[first + which])
             .map(|(_, s)| {
-                let value = op_value(s, stat);
-                let observation = if !value.is_finite() {
-                    Observation::NoData
-                } else if s.count < rule.min_count {
-                    Observation::TooFew(value)
-                } else {
-                    Observation::Value(value)
+                let value = figure_value(s, stat).filter(|v| v.is_finite());
+                let observation = match value {
+                    None => Observation::NoData,
+                    Some(v) if s.count < rule.min_count => Observation::TooFew(v),
+                    Some(v) => Observation::Value(v),
                 };
-                Seen { series: &s.name, source: Source::Series(label), observation }
+                Seen { series: &s.key, source: Source::Series(label), observation }
             })
             .collect()
     }
@@ -399,6 +405,29 @@ fn named<'c>(
         .collect();
     seen.sort_by(|a, b| a.series.cmp(b.series));
     seen
+}
+
+/// Where `stat` sits among a [`SeriesFigures`]' quantiles (p50, p90, p95, p99), if it is one.
+fn quantile_index(stat: OpStat) -> Option<usize> {
+    match stat {
+        OpStat::P50 => Some(0),
+        OpStat::P90 => Some(1),
+        OpStat::P95 => Some(2),
+        OpStat::P99 => Some(3),
+        _ => None,
+    }
+}
+
+/// The statistic `stat` of one series' figures (`None`: a quantile not computed).
+fn figure_value(s: &SeriesFigures, stat: OpStat) -> Option<f64> {
+    match stat {
+        OpStat::P50 | OpStat::P90 | OpStat::P95 | OpStat::P99 => s.quantiles[quantile_index(stat)?],
+        OpStat::Mean => Some(s.mean_ms),
+        OpStat::Max => Some(s.max_ms),
+        OpStat::Rate => Some(s.rate_per_min),
+        OpStat::ErrorRate => Some(100.0 - s.success_pct),
+        OpStat::Count => Some(s.count as f64),
+    }
 }
 
 /// The statistic `stat` of a summary.

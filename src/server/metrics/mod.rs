@@ -324,17 +324,19 @@ impl AppMetrics {
         })
     }
 
-    /// Statistics over `window` of each series of `kind` whose key `keep` accepts (with what
-    /// `keep` answered for it), one per series, named by the series key (name and tags); series without samples there are
-    /// left out. For the alert engine, which watches series one by one.
-    pub fn series_summaries<M>(
+    /// Figures over `window` of each series of `kind` whose key `keep` accepts (with what
+    /// `keep` answered for it), one per series, with only the quantiles `wanted` asks for
+    /// (p50, p90, p95, p99); series without samples there are left out. For the alert
+    /// engine, which watches series one by one.
+    pub fn series_figures<M>(
         &self,
         kind: TimingKind,
         window: Window,
         now_ms: u64,
+        wanted: [bool; 4],
         keep: impl FnMut(&str) -> Option<M>,
-    ) -> Vec<(M, OperationSummary)> {
-        self.lock().registry_mut(kind).series_summaries(window, now_ms, keep)
+    ) -> Vec<(M, crate::server::stats::SeriesFigures)> {
+        self.lock().registry_mut(kind).series_figures(window, now_ms, wanted, keep)
     }
 
     /// One name's statistics over every tag set `selection` keeps, merged.

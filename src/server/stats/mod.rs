@@ -122,6 +122,23 @@ impl fmt::Display for RecordError {
 
 impl std::error::Error for RecordError {}
 
+/// One series' figures over a window as the alert engine judges them: the exact count, failures,
+/// mean, maximum and rate as in an [`OperationSummary`], and only the quantiles asked for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeriesFigures {
+    /// The series key: name and tags.
+    pub key: String,
+    pub count: u64,
+    pub error_count: u64,
+    pub mean_ms: f64,
+    pub max_ms: f64,
+    pub rate_per_min: f64,
+    /// 0.0..=100.0.
+    pub success_pct: f64,
+    /// p50, p90, p95 and p99; `None` where not asked for.
+    pub quantiles: [Option<f64>; 4],
+}
+
 /// Figures across every operation over one window.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Totals {
@@ -237,27 +254,39 @@ impl OperationRegistry {
         self.summaries_grouped(window, now_ms, |key| Some((key.to_string(), Default::default())))
     }
 
-    /// A summary of each series whose key `keep` accepts (`Some`, kept with the summary) and
-    /// that has samples in `window`, named by its key, in no set order: no grouping, sorting or merging (the alert engine
-    /// reads series one by one, every tick). Each series is first brought up to `now_ms` (as
-    /// recording a sample would), so that its window is read in place with at most the
-    /// current second's samples added.
-    pub fn series_summaries<M>(
+    /// The figures of each series whose key `keep` accepts (`Some`, kept with the figures)
+    /// and that has samples in `window`, in no set order, with only the quantiles `wanted`
+    /// asks for: no grouping, sorting or merging (the alert engine reads series one by one,
+    /// every tick). Each series is first brought up to `now_ms` (a no-op once the tick's
+    /// upkeep has run), so that its window is read in place with at most the current second's
+    /// samples added.
+    pub fn series_figures<M>(
         &mut self,
         window: Window,
         now_ms: u64,
+        wanted: [bool; 4],
         mut keep: impl FnMut(&str) -> Option<M>,
-    ) -> Vec<(M, OperationSummary)> {
+    ) -> Vec<(M, SeriesFigures)> {
         let cur_sec = now_ms / 1000;
         let span = covered_secs(window, self.origin_ms, now_ms);
-        let thresholds = &self.cfg.thresholds;
         self.series
             .iter_mut()
             .filter_map(|(key, series)| {
                 let mark = keep(key)?;
                 series.maintain(cur_sec);
-                let figures = series.view(window, cur_sec)?.figures();
-                Some((mark, summarize(key, Some(window), &figures, thresholds, span)))
+                let (f, quantiles) = series.view(window, cur_sec)?.figures_wanted(wanted);
+                let error_count = f.errors.min(f.count);
+                let figures = SeriesFigures {
+                    key: key.to_string(),
+                    count: f.count,
+                    error_count,
+                    mean_ms: (f.sum_ms / f.count.max(1) as f64).max(f.min_ms).min(f.max_ms),
+                    max_ms: f.max_ms,
+                    rate_per_min: rate_per_min(f.count, span),
+                    success_pct: success_pct(f.count, error_count),
+                    quantiles,
+                };
+                Some((mark, figures))
             })
             .collect()
     }

@@ -16,11 +16,29 @@ pub(super) fn summary_quantiles(
     min_ms: f64,
     max_ms: f64,
 ) -> [f64; 4] {
-    let total = delta.iter().fold(bins.total(), |t, (_, d)| t.saturating_add_signed(*d));
-    let mut walk = TopWalk::new(total, [0.50, 0.90, 0.95, 0.99]);
-    bins.for_each_with_rev(delta, |k, c| walk.feed(k, c));
-    walk.finish(min_ms, max_ms)
+    let all = wanted_quantiles(bins, delta, min_ms, max_ms, [true; 4]);
+    all.map(|q| q.unwrap_or(min_ms))
 }
+
+/// The quantiles of [`summary_quantiles`] that `wanted` asks for; the walk stops at the
+/// lowest of them (none asked: no walk).
+pub(super) fn wanted_quantiles(
+    bins: &WindowBins,
+    delta: &[(Key, i64)],
+    min_ms: f64,
+    max_ms: f64,
+    wanted: [bool; 4],
+) -> [Option<f64>; 4] {
+    let Some(lowest) = wanted.iter().position(|&w| w) else { return [None; 4] };
+    let total = delta.iter().fold(bins.total(), |t, (_, d)| t.saturating_add_signed(*d));
+    let mut walk = TopWalk::new(total, SUMMARY_QUANTILES).down_to(lowest);
+    bins.for_each_with_rev(delta, |k, c| walk.feed(k, c));
+    let values = walk.finish(min_ms, max_ms);
+    std::array::from_fn(|i| wanted[i].then_some(values[i]))
+}
+
+/// p50, p90, p95, p99.
+pub(super) const SUMMARY_QUANTILES: [f64; 4] = [0.50, 0.90, 0.95, 0.99];
 
 /// One latency point per `width_secs` (> 0) slot aligned to a multiple of `width_secs` (Unix
 /// seconds) that holds data, oldest first. A point merges the bins of every bucket whose start

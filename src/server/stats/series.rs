@@ -16,7 +16,7 @@
 use std::borrow::Cow;
 use std::collections::VecDeque;
 
-use super::read::summary_quantiles;
+use super::read::{summary_quantiles, wanted_quantiles};
 use super::rollup::Rollup;
 use super::sketch::{key_of, BucketBins, Key, WindowBins};
 use crate::model::ops::Window;
@@ -311,15 +311,19 @@ pub(super) struct View<'a> {
 }
 
 impl View<'_> {
-    pub(super) fn figures(&self) -> Figures {
-        Figures {
+    /// The window's figures and the quantiles `wanted` asks for (p50, p90, p95, p99); in the
+    /// figures, a quantile not asked for reads as the minimum.
+    pub(super) fn figures_wanted(&self, wanted: [bool; 4]) -> (Figures, [Option<f64>; 4]) {
+        let quantiles = wanted_quantiles(self.bins, &self.delta, self.min_ms, self.max_ms, wanted);
+        let figures = Figures {
             count: self.count,
             errors: self.errors,
             sum_ms: self.sum_ns as f64 / 1e6,
             min_ms: self.min_ms,
             max_ms: self.max_ms,
-            quantiles: summary_quantiles(self.bins, &self.delta, self.min_ms, self.max_ms),
-        }
+            quantiles: quantiles.map(|q| q.unwrap_or(self.min_ms)),
+        };
+        (figures, quantiles)
     }
 }
 

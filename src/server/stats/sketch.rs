@@ -350,6 +350,8 @@ pub(super) struct TopWalk<const N: usize> {
     ranks: [u64; N],
     values: [f64; N],
     next: usize,
+    /// How many of `ranks` to find before the walk stops.
+    until: usize,
     total: u64,
     above: u64,
 }
@@ -361,18 +363,25 @@ impl<const N: usize> TopWalk<N> {
         let mut ranks =
             quantiles.map(|q| ((q.clamp(0.0, 1.0) * n).ceil() as u64).saturating_sub(1));
         ranks.reverse();
-        TopWalk { ranks, values: [0.0; N], next: 0, total, above: 0 }
+        TopWalk { ranks, values: [0.0; N], next: 0, until: N, total, above: 0 }
+    }
+
+    /// Stops the walk once `quantiles[lowest]` is found: those below it are not needed (they
+    /// read as the minimum).
+    pub(super) fn down_to(mut self, lowest: usize) -> Self {
+        self.until = N.saturating_sub(lowest).min(N);
+        self
     }
 
     /// Takes the next bin down; answers whether a quantile is still to be found.
     pub(super) fn feed(&mut self, key: Key, count: u64) -> bool {
         self.above = self.above.saturating_add(count);
         let lowest_here = self.total.saturating_sub(self.above);
-        while self.next < N && self.ranks[self.next] >= lowest_here {
+        while self.next < self.until && self.ranks[self.next] >= lowest_here {
             self.values[self.next] = value_of(key);
             self.next += 1;
         }
-        self.next < N
+        self.next < self.until
     }
 
     /// The values in the order of the quantiles asked for, each clamped into

@@ -717,10 +717,19 @@ fn random_steps_keep_window_bins_exact(seed: u64) {
                 let (count, errors, _) = series.totals(w, query_now / 1000);
                 assert_eq!((count, errors), want.map_or((0, 0), |w| (w.0, w.1)));
                 // Read in place, the window says the same as the merge from scratch.
-                let viewed = series.view(w, query_now / 1000).map(|v| v.figures());
+                let view = series.view(w, query_now / 1000);
+                let viewed = view.as_ref().map(|v| v.figures_wanted([true; 4]).0);
                 let scratch = series.scratch(w, query_now / 1000);
                 let want = (scratch.count > 0).then(|| scratch.figures());
                 assert_eq!(viewed, want, "view: seed {seed}, step {step}, {w:?}");
+                // Some quantiles only: the same values, the others not computed.
+                let wanted = [step % 2 == 0, step % 3 == 0, false, step % 5 != 0];
+                if let (Some(view), Some(want)) = (view, want) {
+                    let (_, some) = view.figures_wanted(wanted);
+                    for i in 0..4 {
+                        assert_eq!(some[i], wanted[i].then_some(want.quantiles[i]), "{i}");
+                    }
+                }
             }
         }
     }
