@@ -411,3 +411,43 @@ async fn healthy_series_hold_nothing_and_a_cleared_alert_is_forgotten_when_its_f
     assert_eq!(held(), 0);
     assert_eq!(stored(), 0, "the forgotten instance leaves the store too");
 }
+
+/// A log writer that keeps what is written, for reading back.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_alert_storm_logs_twenty_changes_and_counts_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = open(dir, no_defaults());
+    f.alerts.put_rule(slow_rule(), true).unwrap();
+    let t = now();
+    for i in 0..25 {
+        record(&f.app, &format!("api.checkout.{i:02}"), 3000.0, 10, t - 1000);
+    }
+    let log = Captured::default();
+    let writer = log.clone();
+    let subscriber =
+        tracing_subscriber::fmt().with_ansi(false).with_writer(move || writer.clone()).finish();
+    tracing::subscriber::with_default(subscriber, || {
+        f.alerts.evaluate(&SystemMetrics::default(), t);
+    });
+    // All 25 fired; 20 have a line each, one more line counts the other 5.
+    assert_eq!(f.alerts.now(t).counts.critical, 25);
+    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    assert_eq!(text.matches("Alert changed.").count(), 20, "{text}");
+    let summary: Vec<&str> = text.lines().filter(|l| l.contains("More alerts changed")).collect();
+    assert_eq!(summary.len(), 1, "{text}");
+    assert!(summary[0].contains("more=5"), "{text}");
+}
