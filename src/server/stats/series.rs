@@ -284,6 +284,13 @@ pub(super) struct Figures {
     pub(super) quantiles: [f64; 4],
 }
 
+impl Figures {
+    /// The mean duration, kept within the exact minimum and maximum (the sum is rounded).
+    pub(super) fn mean_ms(&self) -> f64 {
+        (self.sum_ms / self.count.max(1) as f64).max(self.min_ms).min(self.max_ms)
+    }
+}
+
 impl Aggregate {
     pub(super) fn figures(&self) -> Figures {
         Figures {
