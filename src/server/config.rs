@@ -577,6 +577,7 @@ impl ServeConfig {
         StoreConfig {
             retention: self.retention,
             max_disk_bytes: Some(self.max_disk_mb.saturating_mul(1024 * 1024)),
+            cached_ids: self.max_series,
             ..StoreConfig::new(&self.data_dir)
         }
     }

@@ -158,8 +158,10 @@ pub struct Totals {
 pub struct OperationRegistry {
     cfg: StatsConfig,
     /// foldhash: several times faster than SipHash on short names and still seeded per
-    /// process, so remote senders cannot aim for collisions.
-    series: HashMap<Box<str>, Series, foldhash::fast::RandomState>,
+    /// process, so remote senders cannot aim for collisions. Each series is boxed: the table
+    /// keeps an eighth or more of its slots empty (and doubles when it grows), and a slot of
+    /// a few hundred bytes would make those empty slots megabytes that no budget counts.
+    series: HashMap<Box<str>, Box<Series>, foldhash::fast::RandomState>,
     dropped_by_cap: u64,
     /// Estimated bytes of every series (see [`Self::memory_bytes`]).
     bytes: usize,
@@ -242,7 +244,7 @@ impl OperationRegistry {
             self.dropped_by_cap = self.dropped_by_cap.saturating_add(1);
             return Err(RecordError::CardinalityCap);
         }
-        let mut series = Series::new();
+        let mut series = Box::new(Series::new());
         let n = add(&mut series, duration_ms, success, weight, at_ms, now_ms)?;
         self.bytes += entry_bytes(name, &series);
         self.series.insert(Box::from(name), series);
@@ -358,7 +360,7 @@ impl OperationRegistry {
     ) -> Option<OperationDetail> {
         let cur_sec = now_ms / 1000;
         let kept: Vec<&Series> =
-            self.series.iter().filter(|(k, _)| keep(k)).map(|(_, s)| s).collect();
+            self.series.iter().filter(|(k, _)| keep(k)).map(|(_, s)| &**s).collect();
         let mut stats = Aggregate::default();
         for series in &kept {
             if let Some(agg) = series.stats(window, cur_sec) {
@@ -458,7 +460,7 @@ impl OperationRegistry {
 
     /// Time buckets held across every operation.
     pub fn bucket_count(&self) -> usize {
-        self.series.values().map(Series::bucket_count).sum()
+        self.series.values().map(|s| s.bucket_count()).sum()
     }
 
     /// Estimated bytes held by the buckets and names (sketch bins counted by capacity), counted
@@ -507,7 +509,7 @@ impl OperationRegistry {
                 self.dropped_by_cap = self.dropped_by_cap.saturating_add(1);
                 return Err(RecordError::CardinalityCap);
             }
-            self.series.insert(Box::from(name), Series::new());
+            self.series.insert(Box::from(name), Box::new(Series::new()));
         }
         if let Some(series) = self.series.get_mut(name) {
             let before = series.approx_bytes();
@@ -537,10 +539,10 @@ impl OperationRegistry {
     }
 }
 
-/// Estimated bytes of one series and its key (its own block, and its slot in the map).
+/// Estimated bytes of one series and its key (their blocks, and their slot in the map).
 fn entry_bytes(key: &str, series: &Series) -> usize {
     crate::server::memory::malloc_chunk(key.len())
-        + std::mem::size_of::<Box<str>>()
+        + std::mem::size_of::<(Box<str>, Box<Series>)>()
         + series.approx_bytes()
 }
 

@@ -389,8 +389,8 @@ impl Series {
         self.tiers.iter().map(VecDeque::len).sum()
     }
 
-    /// Bytes held by this series: inline, bucket slots and bins (by capacity, in the
-    /// allocator's chunks).
+    /// Bytes held by this series: its own block (a series is boxed in the registry's map),
+    /// bucket slots and bins (by capacity, in the allocator's chunks).
     pub(super) fn approx_bytes(&self) -> usize {
         let chunk = crate::server::memory::malloc_chunk;
         let buckets: usize = self
@@ -402,7 +402,7 @@ impl Series {
             })
             .sum();
         let windows: usize = self.windows.iter().map(|a| chunk(a.bins.heap_bytes())).sum();
-        std::mem::size_of::<Series>() + buckets + windows
+        chunk(std::mem::size_of::<Series>()) + buckets + windows
     }
 
     /// Turns a positive finite weight into a whole number of samples, carrying the rounding

@@ -94,6 +94,10 @@ pub struct StoreConfig {
     pub retention: Retention,
     /// Most bytes the database may hold (pages in use); `None`: unbounded.
     pub max_disk_bytes: Option<u64>,
+    /// Series ids the writer keeps in memory; the cache is emptied when it would hold more, so
+    /// ever-new names cannot grow it. The server sets it to its cardinality budget
+    /// (`--max-series`): every series held live then keeps its id.
+    pub cached_ids: usize,
     pub clock: Clock,
 }
 
@@ -103,6 +107,7 @@ impl StoreConfig {
             data_dir: data_dir.into(),
             retention: Retention::default(),
             max_disk_bytes: None,
+            cached_ids: 10_000,
             clock: Arc::new(crate::server::now_ms),
         }
     }

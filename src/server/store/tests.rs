@@ -162,6 +162,31 @@ fn ranges_over_minutes_and_hours_merge_exactly() {
 }
 
 #[test]
+fn more_series_than_the_writer_caches_ids_for_still_merge_into_one_row_each() {
+    // Two cached ids, five series: the cache is emptied at every batch and ids are read back.
+    let f = open_with(tempfile::tempdir().unwrap(), Arc::new(AtomicU64::new(T0)), |c| {
+        c.cached_ids = 2;
+    });
+    f.set_now(T0 + MIN + 30_000);
+    for round in 0..3 {
+        let timings =
+            (0..5).map(|i| timing(&format!("op{i}"), T0 + MIN + round * 1000, &[1.0])).collect();
+        f.write(Batch { timings, values: vec![] });
+    }
+    let series: i64 = f
+        .store
+        .readers()
+        .with(|c| c.query_row("SELECT COUNT(*) FROM series", [], |r| r.get(0)))
+        .unwrap();
+    assert_eq!(series, 5, "one series row per name");
+    assert_eq!(f.rows("timing_minute"), 5, "one minute row per series");
+    for i in 0..5 {
+        let (_, totals) = f.summary(&format!("op{i}"), T0, T0 + 2 * MIN);
+        assert_eq!(totals.map(|t| t.0), Some(3), "op{i}: the three batches merged");
+    }
+}
+
+#[test]
 fn late_samples_for_an_hour_already_rolled_up_reach_its_hour_row() {
     let f = fixture();
     f.write(Batch { timings: vec![timing("late", T0 + 5 * MIN, &[10.0; 4])], values: vec![] });

@@ -27,8 +27,6 @@ const HOUR_GRACE_MS: u64 = 120_000;
 const MINUTE_GRACE_MS: u64 = 5_000;
 /// Minute rows kept in memory for merging deltas (older ones are read back when needed).
 const OPEN_MINUTES_MS: u64 = 3 * MINUTE_MS;
-/// Series ids cached; the cache is cleared beyond this (ever-new names cannot grow it).
-const MAX_CACHED_IDS: usize = 20_000;
 /// Rows deleted per statement in maintenance.
 const DELETE_BATCH: u64 = 2_000;
 const MAINTENANCE_EVERY_MS: u64 = 5_000;
@@ -236,7 +234,7 @@ impl Writer {
             }
         }
         tx.commit()?;
-        if self.ids.len() + new_ids.len() > MAX_CACHED_IDS {
+        if self.ids.len() + new_ids.len() > self.config.cached_ids {
             self.ids.clear();
         }
         self.ids.extend(new_ids);
