@@ -14,7 +14,6 @@
 //! 1/cadence of them; host, Vitals, gauge and counter targets are judged on every tick.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::hash::BuildHasher;
 
 use globset::{Glob, GlobMatcher};
 
@@ -23,27 +22,63 @@ use crate::model::alerts::{HostMetric, OpStat, Rule, TargetKind, VitalsMetric};
 use crate::model::live::SystemMetrics;
 use crate::model::ops::{OperationSummary, Window};
 use crate::server::metrics::{tags, AppMetrics, TimingKind};
-use crate::server::stats::SeriesFigures;
+use crate::server::stats::{key_hash, SeriesFigures, SeriesKey};
 
 /// The series a host, Vitals or single-value target is about.
 pub const HOST_SERIES: &str = "host";
 
-/// A compiled name pattern (a glob; `*` any run, `?` one character).
+/// A compiled name pattern (a glob; `*` any run, `?` one character). The forms rules use most,
+/// a literal name, `prefix*` and `*suffix`, are matched without the glob's regex: every tick
+/// matches each due series against each rule's pattern.
 #[derive(Clone, Debug)]
-pub struct Pattern(GlobMatcher);
+pub struct Pattern {
+    glob: GlobMatcher,
+    fast: Fast,
+}
+
+/// A pattern's match without the regex, when its glob has that shape.
+#[derive(Clone, Debug)]
+enum Fast {
+    Exact(Box<str>),
+    Prefix(Box<str>),
+    Suffix(Box<str>),
+    Glob,
+}
+
+impl Fast {
+    fn of(glob: &str) -> Fast {
+        // Everything that is not a literal character in globset's syntax.
+        let literal = |s: &str| !s.contains(['*', '?', '[', ']', '{', '}', '\\']);
+        if literal(glob) {
+            Fast::Exact(glob.into())
+        } else if let Some(prefix) = glob.strip_suffix('*').filter(|p| literal(p)) {
+            Fast::Prefix(prefix.into())
+        } else if let Some(suffix) = glob.strip_prefix('*').filter(|s| literal(s)) {
+            Fast::Suffix(suffix.into())
+        } else {
+            Fast::Glob
+        }
+    }
+}
 
 impl Pattern {
     pub fn new(glob: &str) -> Result<Pattern, String> {
-        Glob::new(glob).map(|g| Pattern(g.compile_matcher())).map_err(|e| e.kind().to_string())
+        let matcher = Glob::new(glob).map_err(|e| e.kind().to_string())?.compile_matcher();
+        Ok(Pattern { glob: matcher, fast: Fast::of(glob) })
     }
 
     pub fn matches(&self, name: &str) -> bool {
-        self.0.is_match(name)
+        match &self.fast {
+            Fast::Exact(literal) => name == &**literal,
+            Fast::Prefix(prefix) => name.starts_with(&**prefix),
+            Fast::Suffix(suffix) => name.ends_with(&**suffix),
+            Fast::Glob => self.glob.is_match(name),
+        }
     }
 
     /// The glob it was made from.
     pub fn glob(&self) -> &str {
-        self.0.glob().glob()
+        self.glob.glob().glob()
     }
 }
 
@@ -148,12 +183,8 @@ pub fn fnv1a(parts: &[&str]) -> u64 {
     h
 }
 
-/// Spreads series over the seconds of a cadence (a fixed seed: the same slot on every tick;
-/// FNV-1a's bits are too poorly mixed for keys that differ only at the end).
-const SLOTS: foldhash::fast::FixedState = foldhash::fast::FixedState::with_seed(0x5107_5eed);
-
 /// Which series one evaluation judges: a series over a window of cadence `c` seconds has its
-/// slot, `hash(key) mod c`, and is due when a second of that slot has begun since the last
+/// slot, [`key_hash`]`(key) mod c`, and is due when a second of that slot has begun since the last
 /// evaluation (every series on the first). Ticks of any length work: a tick of `c` seconds or
 /// more judges every series, a tick within the same second judges none of cadence above 1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -174,6 +205,11 @@ impl Due {
 
     /// Whether the series `key` over `window` is judged now.
     pub fn series(&self, key: &str, window: Window) -> bool {
+        self.hashed(key_hash(key), window)
+    }
+
+    /// [`Self::series`] for the key whose [`key_hash`] is `hash`.
+    pub fn hashed(&self, hash: u64, window: Window) -> bool {
         let cadence = cadence_secs(window);
         let Some(prev) = self.prev_sec else { return true };
         if cadence <= 1 {
@@ -183,7 +219,7 @@ impl Due {
         if begun >= cadence {
             return true;
         }
-        let slot = SLOTS.hash_one(key) % cadence;
+        let slot = hash % cadence;
         // The seconds begun are prev + 1 ..= cur: is one of them in the slot?
         let first = (prev + 1) % cadence;
         (slot + cadence - first) % cadence < begun
@@ -288,8 +324,8 @@ impl<'a> Context<'a> {
             wanted.dedup_by(|a, b| (a.0.glob(), a.1) == (b.0.glob(), b.1));
             let due = self.due;
             let mut matches = Vec::new();
-            let keep = |key: &str| {
-                if !due.series(key, window) {
+            let keep = |key: &SeriesKey| {
+                if !due.hashed(key.hash(), window) {
                     return None;
                 }
                 let name = tags::name_of(key);
@@ -628,5 +664,34 @@ mod tests {
         assert_eq!(host_value(&m, None, HostMetric::SwapPct), Some(25.0));
         assert_eq!(host_value(&m, None, HostMetric::DiskUsedPct), None);
         assert_eq!(host_value(&m, Some(91.0), HostMetric::DiskUsedPct), Some(91.0));
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// The matches made without the regex (a literal, `prefix*`, `*suffix`) are the
+            /// glob's own, and so is every other shape.
+            #[test]
+            fn patterns_match_exactly_what_their_glob_matches(
+                glob in "[ab.*?]{0,6}",
+                names in prop::collection::vec("[ab.]{0,7}", 1..20),
+            ) {
+                let pattern = Pattern::new(&glob).unwrap();
+                let reference = Glob::new(&glob).unwrap().compile_matcher();
+                for name in names.iter().chain([&glob]) {
+                    prop_assert_eq!(
+                        pattern.matches(name),
+                        reference.is_match(name),
+                        "glob {:?}, name {:?}",
+                        glob,
+                        name
+                    );
+                }
+            }
+        }
     }
 }

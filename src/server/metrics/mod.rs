@@ -334,7 +334,7 @@ impl AppMetrics {
         window: Window,
         now_ms: u64,
         wanted: [bool; 4],
-        keep: impl FnMut(&str) -> Option<M>,
+        keep: impl FnMut(&crate::server::stats::SeriesKey) -> Option<M>,
     ) -> Vec<(M, crate::server::stats::SeriesFigures)> {
         self.lock().registry_mut(kind).series_figures(window, now_ms, wanted, keep)
     }

@@ -57,7 +57,15 @@ pub fn series_key<'t>(
 
 /// The name part of a series key.
 pub fn name_of(key: &str) -> &str {
-    key.split(TAG_SEP).next().unwrap_or(key)
+    // TAG_SEP is one ASCII byte, never part of another character: a plain byte scan finds it
+    // (several times faster than a char search on short keys, and read for every series on
+    // every alert evaluation).
+    const SEP: u8 = TAG_SEP as u8;
+    const _: () = assert!(TAG_SEP.is_ascii());
+    match key.bytes().position(|b| b == SEP) {
+        Some(at) => &key[..at],
+        None => key,
+    }
 }
 
 /// The tag part of a series key (empty for an untagged series), as stored.

@@ -57,6 +57,7 @@ mod tests;
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
 use crate::model::ops::{LatencyThresholds, OperationDetail, OperationSummary, Window};
 use series::{Aggregate, Figures, Series, RETENTION_SECS};
@@ -122,12 +123,71 @@ impl fmt::Display for RecordError {
 
 impl std::error::Error for RecordError {}
 
+/// A series' key in the registry: the key (name and tags), shared with what is read from it,
+/// and [`key_hash`] of it, kept beside it so that readers that spread series by their hash
+/// (the alert engine's cadence slots) need not read the key's own block for each series.
+#[derive(Clone, Debug)]
+pub struct SeriesKey {
+    key: Arc<str>,
+    hash: u64,
+}
+
+impl SeriesKey {
+    fn new(key: &str) -> SeriesKey {
+        SeriesKey { key: Arc::from(key), hash: key_hash(key) }
+    }
+
+    /// [`key_hash`] of the key.
+    pub fn hash(&self) -> u64 {
+        self.hash
+    }
+}
+
+impl std::ops::Deref for SeriesKey {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.key
+    }
+}
+
+impl std::borrow::Borrow<str> for SeriesKey {
+    fn borrow(&self) -> &str {
+        &self.key
+    }
+}
+
+/// The map hashes and compares the key alone, as `str` does (which [`std::borrow::Borrow`]
+/// requires).
+impl std::hash::Hash for SeriesKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.key.hash(state);
+    }
+}
+
+impl PartialEq for SeriesKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+
+impl Eq for SeriesKey {}
+
+/// A hash of a series key that is the same in every process and on every platform (unlike the
+/// registry's map, seeded per process): what spreads series over the seconds of the alert
+/// engine's cadences, the same slot on every tick and after a restart. foldhash with a fixed
+/// seed: FNV-1a's bits are too poorly mixed for keys that differ only at the end.
+pub fn key_hash(key: &str) -> u64 {
+    use std::hash::BuildHasher;
+    const FIXED: foldhash::fast::FixedState = foldhash::fast::FixedState::with_seed(0x5107_5eed);
+    FIXED.hash_one(key)
+}
+
 /// One series' figures over a window as the alert engine judges them: the exact count, failures,
 /// mean, maximum and rate as in an [`OperationSummary`], and only the quantiles asked for.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SeriesFigures {
-    /// The series key: name and tags.
-    pub key: String,
+    /// The series key: name and tags (shared with the registry, not copied).
+    pub key: Arc<str>,
     pub count: u64,
     pub error_count: u64,
     pub mean_ms: f64,
@@ -161,7 +221,7 @@ pub struct OperationRegistry {
     /// process, so remote senders cannot aim for collisions. Each series is boxed: the table
     /// keeps an eighth or more of its slots empty (and doubles when it grows), and a slot of
     /// a few hundred bytes would make those empty slots megabytes that no budget counts.
-    series: HashMap<Box<str>, Box<Series>, foldhash::fast::RandomState>,
+    series: HashMap<SeriesKey, Box<Series>, foldhash::fast::RandomState>,
     dropped_by_cap: u64,
     /// Estimated bytes of every series (see [`Self::memory_bytes`]).
     bytes: usize,
@@ -247,7 +307,7 @@ impl OperationRegistry {
         let mut series = Box::new(Series::new());
         let n = add(&mut series, duration_ms, success, weight, at_ms, now_ms)?;
         self.bytes += entry_bytes(name, &series);
-        self.series.insert(Box::from(name), series);
+        self.series.insert(SeriesKey::new(name), series);
         Ok(n)
     }
 
@@ -267,19 +327,21 @@ impl OperationRegistry {
         window: Window,
         now_ms: u64,
         wanted: [bool; 4],
-        mut keep: impl FnMut(&str) -> Option<M>,
+        mut keep: impl FnMut(&SeriesKey) -> Option<M>,
     ) -> Vec<(M, SeriesFigures)> {
         let cur_sec = now_ms / 1000;
         let span = covered_secs(window, self.origin_ms, now_ms);
+        let mut delta = Vec::new();
         self.series
             .iter_mut()
             .filter_map(|(key, series)| {
                 let mark = keep(key)?;
                 series.maintain(cur_sec);
-                let (f, quantiles) = series.view(window, cur_sec)?.figures_wanted(wanted);
+                let (f, quantiles) =
+                    series.view(window, cur_sec, &mut delta)?.figures_wanted(wanted);
                 let error_count = f.errors.min(f.count);
                 let figures = SeriesFigures {
-                    key: key.to_string(),
+                    key: Arc::clone(&key.key),
                     count: f.count,
                     error_count,
                     mean_ms: f.mean_ms(),
@@ -509,7 +571,7 @@ impl OperationRegistry {
                 self.dropped_by_cap = self.dropped_by_cap.saturating_add(1);
                 return Err(RecordError::CardinalityCap);
             }
-            self.series.insert(Box::from(name), Box::new(Series::new()));
+            self.series.insert(SeriesKey::new(name), Box::new(Series::new()));
         }
         if let Some(series) = self.series.get_mut(name) {
             let before = series.approx_bytes();
@@ -541,8 +603,9 @@ impl OperationRegistry {
 
 /// Estimated bytes of one series and its key (their blocks, and their slot in the map).
 fn entry_bytes(key: &str, series: &Series) -> usize {
-    crate::server::memory::malloc_chunk(key.len())
-        + std::mem::size_of::<(Box<str>, Box<Series>)>()
+    // An `Arc<str>`'s block holds its two counts before the bytes.
+    crate::server::memory::malloc_chunk(2 * std::mem::size_of::<usize>() + key.len())
+        + std::mem::size_of::<(SeriesKey, Box<Series>)>()
         + series.approx_bytes()
 }
 

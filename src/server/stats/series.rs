@@ -308,8 +308,9 @@ impl Aggregate {
 /// [`Series::view`]).
 pub(super) struct View<'a> {
     bins: &'a WindowBins,
-    /// Bin corrections sorted by key, one per key.
-    delta: Vec<(Key, i64)>,
+    /// Bin corrections sorted by key, one per key (in the caller's buffer, reused across
+    /// series).
+    delta: &'a mut Vec<(Key, i64)>,
     count: u64,
     errors: u64,
     sum_ns: u128,
@@ -321,7 +322,7 @@ impl View<'_> {
     /// The window's figures and the quantiles `wanted` asks for (p50, p90, p95, p99); in the
     /// figures, a quantile not asked for reads as the minimum.
     pub(super) fn figures_wanted(&self, wanted: [bool; 4]) -> (Figures, [Option<f64>; 4]) {
-        let quantiles = wanted_quantiles(self.bins, &self.delta, self.min_ms, self.max_ms, wanted);
+        let quantiles = wanted_quantiles(self.bins, self.delta, self.min_ms, self.max_ms, wanted);
         let figures = Figures {
             count: self.count,
             errors: self.errors,
@@ -637,11 +638,18 @@ impl Series {
     /// [`Self::stats`], but reading the running aggregate's bins in place, with the few
     /// corrections kept aside, so that nothing the size of the bins is copied (the alert
     /// engine reads every series every tick).
-    pub(super) fn view(&self, window: Window, cur_sec: u64) -> Option<View<'_>> {
+    /// `delta` is a buffer for the corrections: emptied here, its allocation reused.
+    pub(super) fn view<'a>(
+        &'a self,
+        window: Window,
+        cur_sec: u64,
+        delta: &'a mut Vec<(Key, i64)>,
+    ) -> Option<View<'a>> {
         let held = &self.windows[window_index(window)];
+        delta.clear();
         let mut view = View {
             bins: &held.bins,
-            delta: Vec::new(),
+            delta,
             count: held.count,
             errors: held.errors,
             sum_ns: held.sum_ns,
