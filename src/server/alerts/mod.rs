@@ -31,6 +31,7 @@ use self::targets::{Context, Due, Pattern, VitalsHistory, VitalsTotals};
 use super::bus::Subscription;
 use super::live::Hub;
 use super::metrics::{tags, AppMetrics};
+use super::stats::key_hash;
 use super::store::alerts::AlertWrite;
 use super::store::Store;
 use crate::model::alerts::{
@@ -120,6 +121,9 @@ struct Instance {
     rule: String,
     /// The series key (name and tags as the metrics store keys it, or `host`).
     key: String,
+    /// [`crate::server::stats::key_hash`] of `key`: the sweep of unseen instances asks
+    /// whether each was due without reading its key.
+    key_hash: u64,
     labels: BTreeMap<String, String>,
     st: InstanceState,
     last_seen_ms: u64,
@@ -332,9 +336,17 @@ impl Alerts {
             else {
                 continue;
             };
-            engine
-                .instances
-                .insert(id, Instance { rule, key: series, labels, st, last_seen_ms: 0 });
+            engine.instances.insert(
+                id,
+                Instance {
+                    rule,
+                    key_hash: key_hash(&series),
+                    key: series,
+                    labels,
+                    st,
+                    last_seen_ms: 0,
+                },
+            );
         }
         engine.silences = saved.silences.into_iter().map(|s| (s.id, s)).collect();
         engine.next_event = saved.last_event_id + 1;
@@ -594,6 +606,7 @@ impl Alerts {
                             let instance = Instance {
                                 rule: rule.name.clone(),
                                 key: s.series.to_string(),
+                                key_hash: key_hash(s.series),
                                 labels: s.labels(),
                                 st,
                                 last_seen_ms: now_ms,
@@ -622,7 +635,7 @@ impl Alerts {
                     continue;
                 }
                 let compiled = rules.get(instance.rule.as_str()).filter(|c| c.rule.enabled);
-                if compiled.is_some_and(|c| !due.window(c.window, &instance.key)) {
+                if compiled.is_some_and(|c| !due.window(c.window, instance.key_hash)) {
                     continue;
                 }
                 let rule = compiled.map(|c| &c.rule);

@@ -225,10 +225,10 @@ impl Due {
         (slot + cadence - first) % cadence < begun
     }
 
-    /// Whether the series `key` of a rule over `window` is judged now (a rule without a
-    /// window: always).
-    pub fn window(&self, window: Option<Window>, key: &str) -> bool {
-        window.is_none_or(|w| self.series(key, w))
+    /// Whether the series whose [`key_hash`] is `hash`, of a rule over `window`, is judged
+    /// now (a rule without a window: always).
+    pub fn window(&self, window: Option<Window>, hash: u64) -> bool {
+        window.is_none_or(|w| self.hashed(hash, w))
     }
 }
 
