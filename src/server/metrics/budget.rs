@@ -5,7 +5,7 @@
 //! Two rules keep it. While the statistics hold their budget, samples of *new* series are
 //! dropped and counted (`dropped_by_memory`, reason `statistics_budget`); known series keep
 //! counting. Known series still grow (a busy series fills its ladder of buckets towards a full
-//! hour), so every prune (every 5 s) counts the bytes afresh and, when they are over the
+//! hour), so every prune (every second) counts the bytes afresh and, when they are over the
 //! budget, drops the in-memory windows of the series idle longest until a tenth of the budget
 //! is free again (`statistics_evicted`). An evicted series loses its live windows only: its
 //! minutes are already in the store's spool, and a new sample starts it afresh. Between two
