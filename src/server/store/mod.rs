@@ -107,7 +107,7 @@ impl StoreConfig {
             data_dir: data_dir.into(),
             retention: Retention::default(),
             max_disk_bytes: None,
-            cached_ids: 10_000,
+            cached_ids: crate::server::config::DEFAULT_MAX_SERIES,
             clock: Arc::new(crate::server::now_ms),
         }
     }
