@@ -58,6 +58,14 @@ impl Fixture {
         version as usize
     }
 
+    /// Rows of the `series` table (names and tag sets the store knows).
+    fn series_rows(&self) -> i64 {
+        self.store
+            .readers()
+            .with(|c| c.query_row("SELECT COUNT(*) FROM series", [], |r| r.get(0)))
+            .unwrap()
+    }
+
     fn rows(&self, table: &str) -> u64 {
         let stats = self.store.stats().unwrap();
         stats.tiers.iter().find(|t| t.table == table).unwrap().rows
@@ -173,11 +181,7 @@ fn more_series_than_the_writer_caches_ids_for_still_merge_into_one_row_each() {
             (0..5).map(|i| timing(&format!("op{i}"), T0 + MIN + round * 1000, &[1.0])).collect();
         f.write(Batch { timings, values: vec![] });
     }
-    let series: i64 = f
-        .store
-        .readers()
-        .with(|c| c.query_row("SELECT COUNT(*) FROM series", [], |r| r.get(0)))
-        .unwrap();
+    let series = f.series_rows();
     assert_eq!(series, 5, "one series row per name");
     assert_eq!(f.rows("timing_minute"), 5, "one minute row per series");
     for i in 0..5 {
@@ -221,11 +225,7 @@ fn each_tier_expires_with_its_retention() {
     f.set_now(T0 + 49 * HOUR);
     f.settle();
     assert_eq!((f.rows("timing_hour"), f.rows("host_hour")), (0, 0), "hour rows kept 2 days");
-    let series: i64 = f
-        .store
-        .readers()
-        .with(|c| c.query_row("SELECT count(*) FROM series", [], |r| r.get(0)))
-        .unwrap();
+    let series = f.series_rows();
     assert_eq!(series, 0, "series without rows are forgotten");
     assert!(f.store.stats().unwrap().counters.expired_rows >= 5);
 }
