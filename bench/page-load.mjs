@@ -2,13 +2,9 @@
 // Performance API. Cold loads are the first load of a fresh browser context (empty cache);
 // warm loads repeat the navigation in one context. Usage:
 //   node bench/page-load.mjs --url http://127.0.0.1:PORT/ [--warm 10] [--cold 5] [--pid SERVER_PID]
-import { createRequire } from 'node:module';
 import { createServer } from 'node:http';
 import { readFileSync, readdirSync } from 'node:fs';
-
-// playwright-core comes from the browser tests' node_modules (no browser download).
-const require = createRequire(new URL('../end2end/package.json', import.meta.url));
-const { chromium } = require('playwright-core');
+import { launch, measure } from './browser.mjs';
 
 function option(name, fallback) {
   const i = process.argv.indexOf(`--${name}`);
@@ -19,9 +15,6 @@ const url = option('url', 'http://127.0.0.1:3000/');
 const serverPid = Number(option('pid', '0'));
 const warmLoads = Number(option('warm', '10'));
 const coldLoads = Number(option('cold', '5'));
-const args = JSON.parse(
-  readFileSync(new URL('../end2end/chromium-args.json', import.meta.url), 'utf8'),
-);
 
 // CPU accounting, to tell how much other processes used while pages loaded (in clock ticks).
 const TICKS_PER_SEC = 100;
@@ -60,35 +53,6 @@ function ourTicks() {
   return treeTicks(process.pid) + (serverPid ? treeTicks(serverPid) : 0);
 }
 
-async function measure(page, target = url) {
-  // Let the previous page's hydration and live socket settle: each load starts on an idle browser.
-  await page.waitForTimeout(500);
-  await page.goto(target, { waitUntil: 'load', timeout: 30_000 });
-  await page.waitForFunction(
-    () =>
-      performance.getEntriesByType('navigation')[0]?.loadEventEnd > 0 &&
-      performance.getEntriesByType('paint').some((e) => e.name === 'first-contentful-paint'),
-    null,
-    { timeout: 10_000 },
-  );
-  return page.evaluate(() => {
-    const nav = performance.getEntriesByType('navigation')[0];
-    const fcp = performance.getEntriesByType('paint').find((e) => e.name === 'first-contentful-paint');
-    const resources = performance.getEntriesByType('resource');
-    const wasm = resources.find((r) => r.name.endsWith('.wasm'));
-    return {
-      ttfb: nav.responseStart,
-      fcp: fcp.startTime,
-      dcl: nav.domContentLoadedEventEnd,
-      load: nav.loadEventEnd,
-      wasmEnd: wasm ? wasm.responseEnd : null,
-      bytes: nav.transferSize + resources.reduce((sum, r) => sum + (r.transferSize || 0), 0),
-      decoded: nav.decodedBodySize + resources.reduce((sum, r) => sum + (r.decodedBodySize || 0), 0),
-      requests: 1 + resources.length,
-    };
-  });
-}
-
 const median = (xs) => {
   const s = xs.filter((x) => x !== null).sort((a, b) => a - b);
   if (s.length === 0) return null;
@@ -101,11 +65,7 @@ const line = (label, r) =>
   `load ${f(r.load)} ms, wasm fetched ${f(r.wasmEnd)} ms, ${r.requests} requests, ` +
   `${r.bytes} B transferred (${r.decoded} B decoded)`;
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-  args,
-  timeout: 60_000,
-});
+const browser = await launch();
 const startedMs = Date.now();
 const machine0 = machineBusyTicks();
 const ours0 = ourTicks();
@@ -117,14 +77,14 @@ try {
     if (context) await context.close();
     context = await browser.newContext();
     const page = await context.newPage();
-    const r = await measure(page);
+    const r = await measure(page, url);
     cold.push(r);
     console.log(line(`cold load ${i + 1}`, r));
   }
   const page = await context.newPage();
   const warm = [];
   for (let i = 0; i < warmLoads; i++) {
-    const r = await measure(page);
+    const r = await measure(page, url);
     warm.push(r);
     console.log(line(`warm load ${i + 1}`, r));
   }

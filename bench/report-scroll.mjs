@@ -6,11 +6,7 @@
 // painted (the slot's `data-state` turning `ready`, then one animation frame). A section already
 // in when scrolled to (loaded one screen ahead) counts as 0 ms. Usage:
 //   node bench/report-scroll.mjs --base http://127.0.0.1:PORT --from MS --to MS --glob 'op*' [--runs 5]
-import { createRequire } from 'node:module';
-import { readFileSync } from 'node:fs';
-
-const require = createRequire(new URL('../end2end/package.json', import.meta.url));
-const { chromium } = require('playwright-core');
+import { launch, measure } from './browser.mjs';
 
 function option(name, fallback) {
   const i = process.argv.indexOf(`--${name}`);
@@ -23,7 +19,6 @@ const glob = option('glob', '*');
 const runs = Number(option('runs', '5'));
 const SECTIONS = ['operations', 'latency', 'throughput', 'distributions', 'errors', 'host',
   'alerts', 'recommendations', 'comparison'];
-const args = JSON.parse(readFileSync(new URL('../end2end/chromium-args.json', import.meta.url), 'utf8'));
 
 async function createReport(i) {
   const body = { name: `scroll bench ${i}`, from, to, scope: { operations: glob },
@@ -41,9 +36,7 @@ const pct = (xs, q) => {
 };
 const f = (x) => (x === null ? '-' : x.toFixed(1));
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args, timeout: 60_000,
-});
+const browser = await launch();
 const perSection = Object.fromEntries(SECTIONS.map((s) => [s, []]));
 const fcps = [];
 try {
@@ -52,11 +45,9 @@ try {
     const id = await createReport(i);
     const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
     const page = await context.newPage();
-    await page.goto(`${base}/reports/${id}`, { waitUntil: 'load' });
-    await page.waitForFunction(() => performance.getEntriesByType('paint')
-      .some((e) => e.name === 'first-contentful-paint'), null, { timeout: 10_000 });
-    const fcp = await page.evaluate(() =>
-      performance.getEntriesByType('paint').find((e) => e.name === 'first-contentful-paint')?.startTime ?? null);
+    // Cold: a fresh context (empty cache), a report the server has not computed; measured as
+    // page-load.mjs measures every other page.
+    const { fcp } = await measure(page, `${base}/reports/${id}`);
     fcps.push(fcp);
     // Hydrated (the pause toggle answers a click; clicked back), then the sections already
     // near the viewport settle.

@@ -432,3 +432,43 @@ async fn a_live_report_includes_the_minute_being_recorded() {
     assert_eq!(rows[0]["count"], 7);
     assert!(rows[0]["max_ms"].as_f64().unwrap() >= 60.0, "{operations}");
 }
+
+#[tokio::test]
+async fn the_report_page_shows_missed_targets_and_folds_the_met_ones() {
+    let app = TestApp::new();
+    let now = vitals::server::now_ms();
+    let after = now - now % MINUTE - 2 * 60 * MINUTE;
+    backfill(&app, after, 1.4).await;
+    wait_stored(&app, "api.slow", after, after + MINUTES * MINUTE, MINUTES * PER_MINUTE).await;
+    // api.slow's p95 is about 80 ms: this target is missed, the default rules' are met.
+    let rule = r#"{"name":"slow p95","target":{"operation":"api.slow","stat":"p95","window":"1m"},
+        "warning":{"above":50,"clear_below":40}}"#;
+    let (status, body) = call(&app, "POST", "/api/v1/alerts/rules", Some(rule)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let request = format!(
+        r#"{{"name":"targets","from":{after},"to":{},"scope":{{"operations":"api.*"}}}}"#,
+        after + MINUTES * MINUTE
+    );
+    let id = create(&app, &request).await["id"].as_u64().unwrap();
+    let (_, summary) = section(&app, id, "summary").await;
+    let targets = summary["body"]["targets"].as_array().unwrap();
+    let passed = |t: &&Value| t["passed"].as_bool().unwrap();
+    let met = targets.iter().filter(passed).count();
+    assert!(met > 0 && met < targets.len(), "{summary}");
+
+    // The Summary as the page renders it: the missed target in the open, before the fold.
+    let page = body_text(app.get(&format!("/reports/{id}")).await).await;
+    let start = page.find(r#"data-section="summary""#).expect("the Summary is in the HTML");
+    let summary_html = &page[start..];
+    let summary_html = &summary_html[..summary_html.find("<script").unwrap_or(summary_html.len())];
+    let fold = summary_html.find("<details").expect("the met targets are folded");
+    let (open, folded) = summary_html.split_at(fold);
+    assert!(open.contains(r#"data-testid="report-targets-missed""#), "{open}");
+    let tag = &folded[..folded.find('>').unwrap()];
+    assert!(tag.contains(r#"data-testid="report-targets-met""#) && !tag.contains("open"), "{tag}");
+    // Each table has its header row.
+    let rows = |html: &str| html.matches("<tr>").count() - 1;
+    assert_eq!(rows(open), targets.len() - met, "missed rows in the open");
+    assert_eq!(rows(folded), met, "met rows folded");
+    assert!(folded.contains(&format!("The {met} met target")), "{folded}");
+}

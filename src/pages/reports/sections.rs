@@ -13,6 +13,7 @@ use crate::components::sort::SortHeader;
 use crate::model::ops::{sort_operations, LatencyPoint, SortKey};
 use crate::model::reports::{
     Comparison, ComparisonRow, OperationRow, QuantileChange, Section, SectionBody, Summary,
+    TargetResult,
 };
 
 /// One computed section.
@@ -204,23 +205,42 @@ fn summary(s: Summary) -> impl IntoView {
             <div><dt>"p99"</dt><dd>{format_ms(s.p99_ms)}</dd></div>
             <div><dt>"Verdict"</dt><dd><span class=format!("class-badge class-{}", s.latency_class.as_str())>{s.latency_class.as_str()}</span></dd></div>
         </dl>
-        {(total > 0).then(|| view! {
-            <p>{format!("Alert targets: {passed} of {total} met.")}</p>
-            <table class="data" data-testid="report-targets">
-                <thead><tr><th>"Rule"</th><th>"Operation"</th><th>"Target"</th><th>"Over the range"</th><th>""</th></tr></thead>
-                <tbody>
-                    {s.targets.into_iter().map(|t| view! {
-                        <tr>
-                            <td>{t.rule}</td>
-                            <td class="name">{t.series}</td>
-                            <td>{t.target}</td>
-                            <td>{format!("{:.2}", t.value)}</td>
-                            <td>{if t.passed { "met" } else { "missed" }}</td>
-                        </tr>
-                    }).collect_view()}
-                </tbody>
-            </table>
+        {(total > 0).then(|| {
+            let (missed, met): (Vec<_>, Vec<_>) = s.targets.into_iter().partition(|t| !t.passed);
+            let shown = met.len();
+            view! {
+                <p>{format!("Alert targets: {passed} of {total} met.")}</p>
+                {(!missed.is_empty()).then(|| targets_table(missed, "report-targets-missed"))}
+                // The met targets are there to read, but folded: a report over many operations
+                // would otherwise open on a screenful of "met" rows (and lay them all out first).
+                {(shown > 0).then(|| view! {
+                    <details class="report-targets-met" data-testid="report-targets-met">
+                        <summary>{format!("The {shown} met target{}", if shown == 1 { "" } else { "s" })}</summary>
+                        {targets_table(met, "report-targets")}
+                    </details>
+                })}
+            }
         })}
+    }
+}
+
+/// Alert targets with their figure over the range, met or missed.
+fn targets_table(targets: Vec<TargetResult>, testid: &'static str) -> impl IntoView {
+    view! {
+        <table class="data" data-testid=testid>
+            <thead><tr><th>"Rule"</th><th>"Operation"</th><th>"Target"</th><th>"Over the range"</th><th>""</th></tr></thead>
+            <tbody>
+                {targets.into_iter().map(|t| view! {
+                    <tr>
+                        <td>{t.rule}</td>
+                        <td class="name">{t.series}</td>
+                        <td>{t.target}</td>
+                        <td>{format!("{:.2}", t.value)}</td>
+                        <td>{if t.passed { "met" } else { "missed" }}</td>
+                    </tr>
+                }).collect_view()}
+            </tbody>
+        </table>
     }
 }
 
