@@ -5,12 +5,12 @@
 
 use std::collections::HashMap;
 
-use crate::server::stats::Rollup;
+use crate::server::stats::RollupRecorder;
 use crate::server::store::{Batch, SeriesKind, TimingRow};
 
 const MINUTE_MS: u64 = 60_000;
 
-type Minutes = Vec<(u64, Rollup)>;
+type Minutes = Vec<(u64, RollupRecorder)>;
 
 /// Timing deltas by kind (operations, events) and name.
 #[derive(Default)]
@@ -60,7 +60,7 @@ impl Spool {
         if let Some((_, rollup)) = minutes.iter_mut().find(|(m, _)| *m == minute) {
             rollup.record(duration_ms, n, success);
         } else {
-            let mut rollup = Rollup::default();
+            let mut rollup = RollupRecorder::default();
             rollup.record(duration_ms, n, success);
             minutes.push((minute, rollup));
         }
@@ -73,6 +73,7 @@ impl Spool {
         for (map, kind) in self.timings.iter_mut().zip(KINDS) {
             for (name, minutes) in map.drain() {
                 for (at_ms, rollup) in minutes {
+                    let rollup = rollup.finish();
                     batch.timings.push(TimingRow { kind, name: name.clone(), at_ms, rollup });
                 }
             }

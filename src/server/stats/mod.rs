@@ -50,7 +50,7 @@ mod rollup;
 mod series;
 mod sketch;
 
-pub use rollup::{DecodeError, RangeStats, Rollup};
+pub use rollup::{DecodeError, RangeStats, Rollup, RollupRecorder};
 pub use series::{Lifetime, MAX_SAMPLES_PER_SEC};
 #[cfg(test)]
 mod tests;
