@@ -89,15 +89,15 @@ impl Bucket {
         }
     }
 
-    fn record(&mut self, duration_ms: f64, key: Key, n: u64, success: bool) {
-        self.count = self.count.saturating_add(n);
-        if !success {
-            self.errors = self.errors.saturating_add(n);
+    fn record(&mut self, s: &Sample) {
+        self.count = self.count.saturating_add(s.n);
+        if !s.success {
+            self.errors = self.errors.saturating_add(s.n);
         }
-        self.sum_ns = self.sum_ns.saturating_add(to_ns(duration_ms, n));
-        self.min_ms = self.min_ms.min(duration_ms);
-        self.max_ms = self.max_ms.max(duration_ms);
-        self.bins.add(key, u32::try_from(n).unwrap_or(u32::MAX));
+        self.sum_ns = self.sum_ns.saturating_add(s.ns);
+        self.min_ms = self.min_ms.min(s.duration_ms);
+        self.max_ms = self.max_ms.max(s.duration_ms);
+        self.bins.add(s.key, u32::try_from(s.n).unwrap_or(u32::MAX));
     }
 
     fn absorb(&mut self, other: &Bucket) {
@@ -166,7 +166,37 @@ fn ms_to_ns(ms: f64) -> u128 {
 /// `n` times a duration, in whole nanoseconds.
 fn to_ns(duration_ms: f64, n: u64) -> u128 {
     // Durations are at most 1e12 ms, so the product fits u64 before widening.
-    ((duration_ms * 1e6).round() as u128).saturating_mul(u128::from(n))
+    u128::from(round_to_u64(duration_ms * 1e6)).saturating_mul(u128::from(n))
+}
+
+/// `x.round() as u64` for `x` in `0.0..2^63` (0 below), without a call: x86-64's baseline has
+/// no rounding instruction, so `f64::round` is a libm call, and a StatsD line made several.
+/// `x - trunc(x)` is exact, so halves round away from zero exactly as `round` does.
+#[inline]
+fn round_to_u64(x: f64) -> u64 {
+    let whole = x as u64;
+    if x - whole as f64 >= 0.5 {
+        whole + 1
+    } else {
+        whole
+    }
+}
+
+/// One sample (or `n` of the same) as every figure it lands in adds it: its bin and its
+/// duration in nanoseconds are worked out once.
+struct Sample {
+    duration_ms: f64,
+    key: Key,
+    n: u64,
+    /// `n` times the duration, in whole nanoseconds.
+    ns: u128,
+    success: bool,
+}
+
+impl Sample {
+    fn new(duration_ms: f64, n: u64, success: bool) -> Self {
+        Sample { duration_ms, key: key_of(duration_ms), n, ns: to_ns(duration_ms, n), success }
+    }
 }
 
 /// Exact figures and sketch bins of a set of buckets (a window's).
@@ -251,15 +281,15 @@ impl Aggregate {
         self.bins.add_rollup(r);
     }
 
-    fn add_sample(&mut self, duration_ms: f64, key: Key, n: u64, success: bool) {
-        self.count = self.count.saturating_add(n);
-        if !success {
-            self.errors = self.errors.saturating_add(n);
+    fn add_sample(&mut self, s: &Sample) {
+        self.count = self.count.saturating_add(s.n);
+        if !s.success {
+            self.errors = self.errors.saturating_add(s.n);
         }
-        self.sum_ns = self.sum_ns.saturating_add(to_ns(duration_ms, n));
-        self.min_ms = self.min_ms.min(duration_ms);
-        self.max_ms = self.max_ms.max(duration_ms);
-        self.bins.add_key(key, n);
+        self.sum_ns = self.sum_ns.saturating_add(s.ns);
+        self.min_ms = self.min_ms.min(s.duration_ms);
+        self.max_ms = self.max_ms.max(s.duration_ms);
+        self.bins.add_key(s.key, s.n);
     }
 
     /// Recomputes min and max from the buckets the aggregate holds.
@@ -412,9 +442,9 @@ impl Series {
     pub(super) fn take_weight(&mut self, weight: f64, success: bool) -> u64 {
         let carry = &mut self.weight_carry[usize::from(success)];
         let total = *carry + weight;
-        let whole = total.round().max(0.0);
-        *carry = total - whole;
-        whole as u64
+        let whole = round_to_u64(total);
+        *carry = total - whole as f64;
+        whole
     }
 
     /// Undoes a [`Self::take_weight`] whose samples could not be recorded.
@@ -443,25 +473,25 @@ impl Series {
         if tier == 2 && expired(start, cur_sec) {
             return true;
         }
-        let key = key_of(duration_ms);
+        let sample = Sample::new(duration_ms, n, success);
         let Series { tiers, windows, lifetime, .. } = self;
         let Some((bucket, created)) = bucket_mut(&mut tiers[tier], start) else { return true };
         if bucket.count.saturating_add(n) > MAX_SAMPLES_PER_SEC * width {
             return false;
         }
-        bucket.record(duration_ms, key, n, success);
+        bucket.record(&sample);
         lifetime.count = lifetime.count.saturating_add(n);
         if !success {
             lifetime.errors = lifetime.errors.saturating_add(n);
         }
-        lifetime.sum_ns = lifetime.sum_ns.saturating_add(to_ns(duration_ms, n));
+        lifetime.sum_ns = lifetime.sum_ns.saturating_add(sample.ns);
         if created {
             // A new bucket in the past (a late sample) may be sealed already.
             reconcile(windows, bucket, width, cur_sec);
         } else if bucket.in_windows != 0 {
             for (i, window) in windows.iter_mut().enumerate() {
                 if bucket.in_windows & (1 << i) != 0 {
-                    window.add_sample(duration_ms, key, n, success);
+                    window.add_sample(&sample);
                 }
             }
         }
@@ -833,4 +863,26 @@ pub(super) fn summary_of(agg: &Aggregate) -> AggregateSummary {
     let mut bins = Vec::new();
     agg.bins.for_each(|k, c| bins.push((k, c)));
     (agg.count, agg.errors, agg.sum_ns, agg.min_ms, agg.max_ms, agg.extremes_exact, bins)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::round_to_u64;
+    use proptest::prelude::*;
+
+    #[test]
+    fn rounding_without_libm_is_rounding() {
+        for x in [0.0, 0.49999999999999994, 0.5, 1.5, 2.5, 4503599627370495.5, 1e18, -0.3] {
+            assert_eq!(round_to_u64(x), x.round().max(0.0) as u64, "{x:e}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn rounding_without_libm_is_rounding_anywhere(x in 0.0f64..1e18, half in 0u64..1 << 52) {
+            prop_assert_eq!(round_to_u64(x), x.round() as u64, "{:e}", x);
+            let h = half as f64 + 0.5;
+            prop_assert_eq!(round_to_u64(h), h.round() as u64, "{:e}", h);
+        }
+    }
 }
