@@ -104,6 +104,7 @@ pub async fn get_operations(
         tags,
         dropped_by_cap,
         max_series,
+        statsd_kernel_dropped: state.app.statsd_kernel_dropped(),
         memory,
     })
 }

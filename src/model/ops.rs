@@ -212,6 +212,8 @@ pub struct OperationsView {
     /// Samples dropped because their name was new and the cap was reached.
     pub dropped_by_cap: u64,
     pub max_series: usize,
+    /// StatsD datagrams the kernel dropped before Vitals read them (receive buffer full).
+    pub statsd_kernel_dropped: u64,
     /// What the statistics' byte budget did: samples of new series dropped, series evicted
     /// from memory, and the budget in MiB.
     pub memory: MemoryBudgetUse,

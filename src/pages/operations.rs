@@ -168,6 +168,14 @@ pub fn OperationsPage() -> impl IntoView {
                                     )}
                                 </p>
                             });
+                            let kernel_notice = (data.statsd_kernel_dropped > 0).then(|| view! {
+                                <p class="notice" data-testid="kernel-drop-notice">
+                                    {format!(
+                                        "The kernel dropped {} StatsD datagrams before Vitals could read them: the socket's receive buffer was full. Raise net.core.rmem_max, or let Vitals force a larger buffer (CAP_NET_ADMIN); see \"Zero loss\" in the README.",
+                                        data.statsd_kernel_dropped
+                                    )}
+                                </p>
+                            });
                             let source = if data.span.is_live() { "live" } else { "from the history store" };
                             let mut tagged: Vec<String> = Vec::new();
                             if !data.selection.require.is_empty() {
@@ -216,6 +224,7 @@ pub fn OperationsPage() -> impl IntoView {
                             view! {
                                 {notice}
                                 {memory_notice}
+                                {kernel_notice}
                                 <OperationsTable ops sort selected />
                                 {empty}
                                 {cut}

@@ -65,7 +65,7 @@ pub fn rules(thresholds: &LatencyThresholds) -> Vec<Rule> {
     let mut drops = rule(
         "statsd drops",
         Target::vitals(VitalsMetric::StatsdDropped),
-        "StatsD dropped {{value}} samples in the last minute (see /api/v1/ingest/stats)",
+        "StatsD dropped {{value}} samples or datagrams in the last minute (see /api/v1/ingest/stats)",
     );
     drops.warning = Some(Threshold { above: Some(0.0), ..Default::default() });
     let mut cache = rule(

@@ -738,7 +738,8 @@ impl Alerts {
                 + s.dropped_by_memory
                 + s.dropped_too_old
                 + s.dropped_future
-                + s.dropped_saturated,
+                + s.dropped_saturated
+                + s.dropped_by_kernel,
             statsd_malformed: s.malformed,
             store_write_errors: self.store.writer_stats().write_errors.load(Ordering::Relaxed),
             notification_failures: self.notifier.failures(),

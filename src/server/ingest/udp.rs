@@ -74,8 +74,18 @@ impl Drop for StatsdListener {
 
 /// Binds `addr` and starts the receive thread.
 pub fn spawn(addr: SocketAddr, metrics: Arc<AppMetrics>) -> std::io::Result<StatsdListener> {
+    spawn_with_buffer(addr, metrics, RECV_BUFFER_BYTES)
+}
+
+/// [`spawn`] with a receive buffer of `buffer_bytes` (tests overflow a small one).
+fn spawn_with_buffer(
+    addr: SocketAddr,
+    metrics: Arc<AppMetrics>,
+    buffer_bytes: usize,
+) -> std::io::Result<StatsdListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(SockProtocol::UDP))?;
-    enlarge_receive_buffer(&socket);
+    enlarge_receive_buffer(&socket, buffer_bytes);
+    count_kernel_drops(&socket);
     socket.bind(&addr.into())?;
     let socket: UdpSocket = socket.into();
     socket.set_read_timeout(Some(IDLE_WAKE))?;
@@ -88,11 +98,14 @@ pub fn spawn(addr: SocketAddr, metrics: Arc<AppMetrics>) -> std::io::Result<Stat
         while !stop_flag.load(Ordering::Relaxed) {
             match receiver.receive(&socket) {
                 Ok(_) if stop_flag.load(Ordering::Relaxed) => break,
-                Ok(datagrams) => {
+                Ok(kernel_drops) => {
                     let now_ms = crate::server::now_ms();
                     let mut inner = metrics.lock();
-                    for datagram in datagrams {
+                    for datagram in receiver.datagrams() {
                         apply_to(&mut inner, datagram, now_ms);
+                    }
+                    if let Some(dropped) = kernel_drops {
+                        inner.note_kernel_drops(dropped);
                     }
                 }
                 Err(e)
@@ -113,29 +126,41 @@ pub fn spawn(addr: SocketAddr, metrics: Arc<AppMetrics>) -> std::io::Result<Stat
     Ok(StatsdListener { local_addr, stop, running })
 }
 
-/// Asks for [`RECV_BUFFER_BYTES`], forcing past `rmem_max` where the process may.
-fn enlarge_receive_buffer(socket: &Socket) {
+/// Asks for `bytes` of receive buffer, forcing past `rmem_max` where the process may.
+fn enlarge_receive_buffer(socket: &Socket, bytes: usize) {
     #[cfg(target_os = "linux")]
-    if nix::sys::socket::setsockopt(
-        socket,
-        nix::sys::socket::sockopt::RcvBufForce,
-        &RECV_BUFFER_BYTES,
-    )
-    .is_ok()
+    if nix::sys::socket::setsockopt(socket, nix::sys::socket::sockopt::RcvBufForce, &bytes).is_ok()
     {
         return;
     }
-    if let Err(e) = socket.set_recv_buffer_size(RECV_BUFFER_BYTES) {
+    if let Err(e) = socket.set_recv_buffer_size(bytes) {
         warn!(error = %e, "Cannot enlarge the StatsD receive buffer.");
     }
     if let Ok(granted) = socket.recv_buffer_size() {
-        if granted < RECV_BUFFER_BYTES {
+        if granted < bytes {
             info!(
                 granted_bytes = granted,
                 "StatsD receive buffer capped by net.core.rmem_max; bursts may drop datagrams."
             );
         }
     }
+}
+
+/// Asks the kernel to tell, with each datagram, how many it has dropped on this socket so far
+/// for want of buffer room (`SO_RXQ_OVFL`); they are counted as `dropped_by_kernel`.
+fn count_kernel_drops(socket: &Socket) {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = nix::sys::socket::setsockopt(socket, nix::sys::socket::sockopt::RxqOvfl, &1) {
+        warn!(error = %e, "Cannot count the datagrams the kernel drops on the StatsD socket.");
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = socket;
+}
+
+/// Headers for [`BATCH`] datagrams, each with room for the kernel's drop count.
+#[cfg(target_os = "linux")]
+fn headers() -> nix::sys::socket::MultiHeaders<()> {
+    nix::sys::socket::MultiHeaders::preallocate(BATCH, Some(nix::cmsg_space!(u32)))
 }
 
 /// Reusable receive buffers: up to [`BATCH`] datagrams per call.
@@ -152,18 +177,25 @@ impl Receiver {
             buffer: vec![0u8; BATCH * MAX_DATAGRAM],
             lengths: Vec::with_capacity(BATCH),
             #[cfg(target_os = "linux")]
-            headers: nix::sys::socket::MultiHeaders::preallocate(BATCH, None),
+            headers: headers(),
         }
     }
 
     /// Blocks (up to the socket's read timeout) for at least one datagram, then takes whatever
-    /// else is already queued, up to [`BATCH`].
+    /// else is already queued, up to [`BATCH`] (read them with `datagrams`). Answers the
+    /// kernel's count of datagrams it dropped on the socket so far, when it said.
     #[cfg(target_os = "linux")]
-    fn receive(&mut self, socket: &UdpSocket) -> std::io::Result<impl Iterator<Item = &[u8]>> {
-        use nix::sys::socket::{recvmmsg, MsgFlags};
+    fn receive(&mut self, socket: &UdpSocket) -> std::io::Result<Option<u64>> {
+        use nix::sys::socket::{recvmmsg, ControlMessageOwned, MsgFlags};
         use std::io::IoSliceMut;
         use std::os::fd::AsRawFd;
         self.lengths.clear();
+        let mut kernel_drops = None;
+        // nix's `recvmmsg` does not give each header its control buffer's length back after a
+        // call (the kernel leaves there the length it used, 0 without drops), so a header used
+        // twice would truncate the drop count: fresh headers for every call (a few small
+        // allocations per up to BATCH datagrams).
+        self.headers = headers();
         {
             let mut slices: Vec<[IoSliceMut<'_>; 1]> =
                 self.buffer.chunks_mut(MAX_DATAGRAM).map(|c| [IoSliceMut::new(c)]).collect();
@@ -175,19 +207,27 @@ impl Receiver {
                 None,
             )
             .map_err(std::io::Error::from)?;
-            self.lengths.extend(received.map(|m| m.bytes));
+            for m in received {
+                self.lengths.push(m.bytes);
+                for cmsg in m.cmsgs().into_iter().flatten() {
+                    if let ControlMessageOwned::RxqOvfl(n) = cmsg {
+                        kernel_drops = kernel_drops.max(Some(u64::from(n)));
+                    }
+                }
+            }
         }
-        Ok(self.datagrams())
+        Ok(kernel_drops)
     }
 
     #[cfg(not(target_os = "linux"))]
-    fn receive(&mut self, socket: &UdpSocket) -> std::io::Result<impl Iterator<Item = &[u8]>> {
+    fn receive(&mut self, socket: &UdpSocket) -> std::io::Result<Option<u64>> {
         self.lengths.clear();
         let len = socket.recv(&mut self.buffer[..MAX_DATAGRAM])?;
         self.lengths.push(len);
-        Ok(self.datagrams())
+        Ok(None)
     }
 
+    /// The datagrams of the last receive.
     fn datagrams(&self) -> impl Iterator<Item = &[u8]> {
         self.lengths.iter().enumerate().map(|(i, len)| {
             let start = i * MAX_DATAGRAM;
@@ -297,6 +337,46 @@ mod tests {
             }
             assert_eq!(received(), 1, "{bind}: the wake-up is not a datagram received");
         }
+    }
+
+    #[test]
+    fn datagrams_the_kernel_drops_for_want_of_buffer_are_counted() {
+        let metrics = Arc::new(AppMetrics::new(Limits::default(), LatencyThresholds::default(), 0));
+        // A small buffer (the kernel doubles it and has a floor of a few KiB), filled while the
+        // receive thread waits for the statistics' lock.
+        let listener =
+            spawn_with_buffer("127.0.0.1:0".parse().unwrap(), Arc::clone(&metrics), 4096).unwrap();
+        let to = SocketAddr::from(([127, 0, 0, 1], listener.local_addr.port()));
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let line = format!("api.fill:1|ms|#pad:{}", "x".repeat(900));
+        let mut sent = 0u64;
+        {
+            let _held = metrics.lock();
+            for _ in 0..2_000 {
+                sender.send_to(line.as_bytes(), to).unwrap();
+                sent += 1;
+            }
+        }
+        // Drops are told with the datagrams queued after them, so one more must arrive after
+        // the buffer drained (one sent too early is dropped and counted too): another every
+        // 20 ms until every datagram sent is either read or counted as dropped by the kernel.
+        let started = std::time::Instant::now();
+        let mut probed = started;
+        loop {
+            let stats = metrics.ingest_stats().statsd;
+            if stats.received + stats.dropped_by_kernel == sent && stats.dropped_by_kernel > 0 {
+                assert_eq!(stats.accepted, stats.received, "every datagram read counts");
+                break;
+            }
+            assert!(started.elapsed() < IDLE_WAKE, "never accounted: {stats:?} of {sent}");
+            if sent == 2_000 || probed.elapsed() >= Duration::from_millis(20) {
+                sender.send_to(line.as_bytes(), to).unwrap();
+                sent += 1;
+                probed = std::time::Instant::now();
+            }
+            std::thread::yield_now();
+        }
+        listener.stop();
     }
 
     #[test]

@@ -55,6 +55,10 @@ pub struct ProtocolStats {
     pub dropped_future: u64,
     /// Samples dropped because one series received more in one second than it can count.
     pub dropped_saturated: u64,
+    /// Datagrams the kernel dropped before Vitals read them, because the socket's receive
+    /// buffer was full (StatsD only; the socket's own counter, `SO_RXQ_OVFL`, as of the last
+    /// datagram read).
+    pub dropped_by_kernel: u64,
     /// Set members not stored because the set (or all sets) hold as many as allowed; the
     /// set's unique count is then a lower bound.
     pub set_members_dropped: u64,

@@ -383,6 +383,11 @@ impl AppMetrics {
         }
     }
 
+    /// StatsD datagrams the kernel dropped on the socket (see `ProtocolStats::dropped_by_kernel`).
+    pub fn statsd_kernel_dropped(&self) -> u64 {
+        self.lock().counts.statsd.dropped_by_kernel
+    }
+
     pub fn ingest_stats(&self) -> IngestStats {
         let inner = self.lock();
         let by_kind = inner.series_by_kind();
@@ -485,6 +490,12 @@ impl Inner {
     /// Counts one received datagram or request.
     pub fn count_received(&mut self, protocol: Protocol) {
         self.counts.of(protocol).received += 1;
+    }
+
+    /// Notes the kernel's count of datagrams dropped on the StatsD socket so far (it only grows).
+    pub fn note_kernel_drops(&mut self, dropped: u64) {
+        let counted = &mut self.counts.of(Protocol::Statsd).dropped_by_kernel;
+        *counted = (*counted).max(dropped);
     }
 
     /// Counts a request refused whole.

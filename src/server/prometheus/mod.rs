@@ -267,6 +267,7 @@ fn own(exp: &mut Exposition, state: &AppState, latest: Option<&Sample>) {
                 ("too_old", p.dropped_too_old),
                 ("future", p.dropped_future),
                 ("saturated", p.dropped_saturated),
+                ("kernel_buffer", p.dropped_by_kernel),
                 ("set_members", p.set_members_dropped),
             ];
             for (reason, n) in reasons {
