@@ -587,15 +587,15 @@ impl Inner {
         if let Some(spool) = &mut self.spool {
             let kind = t.kind.series_kind();
             match result {
-                Ok(n) if n > 0 => {
-                    spool.add(kind, t.name, t.at_ms, t.duration_ms, n, t.success);
+                Ok((n, series)) if n > 0 => {
+                    spool.add_held(kind, series, t.name, t.at_ms, t.duration_ms, n, t.success);
                 }
                 Err(RecordError::TooOld) if t.at_ms >= now_ms.saturating_sub(self.backfill_ms) => {
                     let n = t.weight.min(super::stats::MAX_WEIGHT).round() as u64;
                     result = if n == 0
                         || spool.add(kind, t.name, t.at_ms, t.duration_ms, n, t.success)
                     {
-                        Ok(n)
+                        Ok((n, 0))
                     } else {
                         Err(RecordError::CardinalityCap)
                     };

@@ -1,6 +1,6 @@
 //! The spool: what the store has not been handed yet. Every accepted timing is added here too
-//! (per series and minute, as a [`Rollup`] delta), and the flusher takes it all once a second.
-//! Its size is bounded: at most `max_series` series per flush, beyond which samples are
+//! (per series and minute, as a [`RollupRecorder`] delta), and the flusher takes it all once a
+//! second. Its size is bounded: at most `max_series` series per flush, beyond which samples are
 //! stored in memory only and counted (`store_dropped`).
 
 use std::collections::HashMap;
@@ -11,11 +11,16 @@ use crate::server::store::{Batch, SeriesKind, TimingRow};
 const MINUTE_MS: u64 = 60_000;
 
 type Minutes = Vec<(u64, RollupRecorder)>;
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
-/// Timing deltas by kind (operations, events) and name.
+/// Timing deltas by kind (operations, events) and series.
 #[derive(Default)]
 pub struct Spool {
-    timings: [HashMap<Box<str>, Minutes, foldhash::fast::RandomState>; 2],
+    /// Series the statistics hold, by the number the statistics gave them (never reused), with
+    /// their names: found by comparing a number, not the name (a StatsD line's second look-up).
+    held: [Map<u64, (Box<str>, Minutes)>; 2],
+    /// Samples of names the statistics do not hold (older than their hour), by name.
+    others: [Map<Box<str>, Minutes>; 2],
     max_series: usize,
     /// Samples not spooled because the spool was full.
     pub dropped: u64,
@@ -29,11 +34,41 @@ impl Spool {
     }
 
     fn len(&self) -> usize {
-        self.timings.iter().map(HashMap::len).sum()
+        self.held.iter().map(HashMap::len).sum::<usize>()
+            + self.others.iter().map(HashMap::len).sum::<usize>()
     }
 
-    /// Adds `n` samples stamped `at_ms` of an operation or event; false (and counted) when the
-    /// spool is full.
+    /// Adds `n` samples stamped `at_ms` of series number `series` (named `name`) of the
+    /// statistics; false (and counted) when the spool is full.
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_held(
+        &mut self,
+        kind: SeriesKind,
+        series: u64,
+        name: &str,
+        at_ms: u64,
+        duration_ms: f64,
+        n: u64,
+        success: bool,
+    ) -> bool {
+        let full = self.len() >= self.max_series;
+        let map = &mut self.held[usize::from(kind == SeriesKind::Event)];
+        // Only a series new since the last flush allocates its name.
+        let minutes = if let Some((_, minutes)) = map.get_mut(&series) {
+            minutes
+        } else {
+            if full {
+                self.dropped += 1;
+                return false;
+            }
+            &mut map.entry(series).or_insert_with(|| (Box::from(name), Vec::new())).1
+        };
+        record(minutes, at_ms, duration_ms, n, success);
+        true
+    }
+
+    /// Adds `n` samples stamped `at_ms` of an operation or event the statistics do not hold;
+    /// false (and counted) when the spool is full.
     pub fn add(
         &mut self,
         kind: SeriesKind,
@@ -43,11 +78,8 @@ impl Spool {
         n: u64,
         success: bool,
     ) -> bool {
-        let minute = at_ms - at_ms % MINUTE_MS;
-        let index = usize::from(kind == SeriesKind::Event);
         let full = self.len() >= self.max_series;
-        let map = &mut self.timings[index];
-        // Only a series new since the last flush allocates its name.
+        let map = &mut self.others[usize::from(kind == SeriesKind::Event)];
         let minutes = if let Some(minutes) = map.get_mut(name) {
             minutes
         } else {
@@ -57,21 +89,16 @@ impl Spool {
             }
             map.entry(Box::from(name)).or_default()
         };
-        if let Some((_, rollup)) = minutes.iter_mut().find(|(m, _)| *m == minute) {
-            rollup.record(duration_ms, n, success);
-        } else {
-            let mut rollup = RollupRecorder::default();
-            rollup.record(duration_ms, n, success);
-            minutes.push((minute, rollup));
-        }
+        record(minutes, at_ms, duration_ms, n, success);
         true
     }
 
     /// Everything spooled since the last call.
     pub fn take(&mut self) -> Batch {
         let mut batch = Batch::default();
-        for (map, kind) in self.timings.iter_mut().zip(KINDS) {
-            for (name, minutes) in map.drain() {
+        for ((held, others), kind) in self.held.iter_mut().zip(&mut self.others).zip(KINDS) {
+            let named = held.drain().map(|(_, named)| named).chain(others.drain());
+            for (name, minutes) in named {
                 for (at_ms, rollup) in minutes {
                     let rollup = rollup.finish();
                     batch.timings.push(TimingRow { kind, name: name.clone(), at_ms, rollup });
@@ -79,5 +106,55 @@ impl Spool {
             }
         }
         batch
+    }
+}
+
+/// Adds `n` samples stamped `at_ms` to the minute they fall in.
+fn record(minutes: &mut Minutes, at_ms: u64, duration_ms: f64, n: u64, success: bool) {
+    let minute = at_ms - at_ms % MINUTE_MS;
+    if let Some((_, rollup)) = minutes.iter_mut().find(|(m, _)| *m == minute) {
+        rollup.record(duration_ms, n, success);
+    } else {
+        let mut rollup = RollupRecorder::default();
+        rollup.record(duration_ms, n, success);
+        minutes.push((minute, rollup));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn held_series_by_number_and_other_names_by_name_all_reach_the_batch() {
+        let mut spool = Spool::new(3);
+        let op = SeriesKind::Operation;
+        assert!(spool.add_held(op, 7, "api.get", 60_000, 10.0, 1, true));
+        assert!(spool.add_held(op, 7, "api.get", 60_500, 30.0, 2, false));
+        assert!(spool.add_held(op, 7, "api.get", 120_000, 5.0, 1, true));
+        assert!(spool.add_held(SeriesKind::Event, 7, "mail", 60_000, 1.0, 1, true));
+        assert!(spool.add(op, "old.op", 0, 2.0, 4, true));
+        // A fourth series does not fit; known ones still do.
+        assert!(!spool.add_held(op, 8, "api.put", 60_000, 1.0, 1, true));
+        assert!(spool.add_held(op, 7, "api.get", 60_000, 1.0, 1, true));
+        assert_eq!(spool.dropped, 1);
+        let mut rows: Vec<_> = spool
+            .take()
+            .timings
+            .into_iter()
+            .map(|r| (r.kind, r.name.to_string(), r.at_ms, r.rollup.count, r.rollup.errors))
+            .collect();
+        rows.sort_by(|a, b| (&a.1, a.2).cmp(&(&b.1, b.2)));
+        assert_eq!(
+            rows,
+            vec![
+                (op, "api.get".into(), 60_000, 4, 2),
+                (op, "api.get".into(), 120_000, 1, 0),
+                (SeriesKind::Event, "mail".into(), 60_000, 1, 0),
+                (op, "old.op".into(), 0, 4, 0),
+            ]
+        );
+        assert!(spool.take().timings.is_empty(), "taken once");
+        assert!(spool.add_held(op, 8, "api.put", 60_000, 1.0, 1, true), "room again");
     }
 }

@@ -227,6 +227,8 @@ pub struct OperationRegistry {
     bytes: usize,
     /// Unix ms from which the windows hold data: the start, or an older backfilled sample.
     origin_ms: u64,
+    /// The number the next new series gets.
+    next_number: u64,
 }
 
 impl OperationRegistry {
@@ -240,7 +242,14 @@ impl OperationRegistry {
             dropped_by_cap: 0,
             bytes: 0,
             origin_ms: cfg.started_ms,
+            next_number: 0,
         }
+    }
+
+    /// A new series with the next number.
+    fn new_series(&mut self) -> Box<Series> {
+        self.next_number += 1;
+        Box::new(Series::new(self.next_number))
     }
 
     /// Records one sample of `name` that took `duration_ms` and ended at `at_ms`.
@@ -272,7 +281,9 @@ impl OperationRegistry {
 
     /// [`Self::record`], where a new name is refused unless `room` (a budget shared with other
     /// kinds of series has space) as well as this registry's own `max_series`. Returns how
-    /// many samples were counted (the weight, rounded with the carried remainder).
+    /// many samples were counted (the weight, rounded with the carried remainder) and the
+    /// series' number: given once per series and never reused, so the store's spool can keep
+    /// the samples of a held series by it without comparing names.
     #[allow(clippy::too_many_arguments)]
     pub fn record_within(
         &mut self,
@@ -283,7 +294,7 @@ impl OperationRegistry {
         at_ms: u64,
         now_ms: u64,
         room: bool,
-    ) -> Result<u64, RecordError> {
+    ) -> Result<(u64, u64), RecordError> {
         let valid =
             (0.0..=MAX_DURATION_MS).contains(&duration_ms) && weight.is_finite() && weight > 0.0;
         if !valid {
@@ -298,17 +309,19 @@ impl OperationRegistry {
         let weight = weight.min(MAX_WEIGHT);
         self.origin_ms = self.origin_ms.min(at_ms);
         if let Some(series) = self.series.get_mut(name) {
-            return add(series, duration_ms, success, weight, at_ms, now_ms);
+            let number = series.number;
+            return add(series, duration_ms, success, weight, at_ms, now_ms).map(|n| (n, number));
         }
         if !room || self.series.len() >= self.cfg.max_series {
             self.dropped_by_cap = self.dropped_by_cap.saturating_add(1);
             return Err(RecordError::CardinalityCap);
         }
-        let mut series = Box::new(Series::new());
+        let mut series = self.new_series();
         let n = add(&mut series, duration_ms, success, weight, at_ms, now_ms)?;
+        let number = series.number;
         self.bytes += entry_bytes(name, &series);
         self.series.insert(SeriesKey::new(name), series);
-        Ok(n)
+        Ok((n, number))
     }
 
     /// A summary of every series (key) with at least one sample in `window`, in no set order.
@@ -571,7 +584,8 @@ impl OperationRegistry {
                 self.dropped_by_cap = self.dropped_by_cap.saturating_add(1);
                 return Err(RecordError::CardinalityCap);
             }
-            self.series.insert(SeriesKey::new(name), Box::new(Series::new()));
+            let series = self.new_series();
+            self.series.insert(SeriesKey::new(name), series);
         }
         if let Some(series) = self.series.get_mut(name) {
             let before = series.approx_bytes();

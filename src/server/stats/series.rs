@@ -377,6 +377,8 @@ pub(super) struct Series {
     weight_carry: [f64; 2],
     /// Everything recorded since the series was first held (for counters that only grow).
     pub(super) lifetime: Lifetime,
+    /// The registry's number for it: given once, never reused (see `record_numbered`).
+    pub(super) number: u64,
 }
 
 /// Samples, failures and the sum of durations recorded since a series was first held; live
@@ -397,13 +399,14 @@ impl Lifetime {
 }
 
 impl Series {
-    pub(super) fn new() -> Self {
+    pub(super) fn new(number: u64) -> Self {
         Series {
             tiers: [VecDeque::new(), VecDeque::new(), VecDeque::new()],
             windows: Default::default(),
             maintained_sec: 0,
             weight_carry: [0.0; 2],
             lifetime: Lifetime::default(),
+            number,
         }
     }
 
