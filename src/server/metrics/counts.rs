@@ -56,8 +56,8 @@ pub struct ProtocolStats {
     /// Samples dropped because one series received more in one second than it can count.
     pub dropped_saturated: u64,
     /// Datagrams the kernel dropped before Vitals read them, because the socket's receive
-    /// buffer was full (StatsD only; the socket's own counter, `SO_RXQ_OVFL`, as of the last
-    /// datagram read).
+    /// buffer was full (StatsD only: the socket's own count in `/proc/net/udp`, read once a
+    /// second).
     pub dropped_by_kernel: u64,
     /// Set members not stored because the set (or all sets) hold as many as allowed; the
     /// set's unique count is then a lower bound.
