@@ -10,7 +10,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS="${VITALS_TOOLS_DIR:-$HOME/.cache/vitals/tools}"
 CARGO_LEPTOS_VERSION=0.3.11
 
-say() { printf '\033[1;32m==>\033[0m %s\n' "$*"; }
+# Each step with the time it started, so a slow set-up shows where its minutes went.
+say() { printf '\033[1;32m==>\033[0m %s %s\n' "$(date +%T)" "$*"; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 apt_updated=0
