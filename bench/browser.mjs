@@ -20,15 +20,31 @@ export function launch() {
 
 // Loads `url` in `page` and returns its timings. Each load starts on an idle browser: the
 // previous page's hydration and live socket settle, and a fresh context's renderer has started
-// (as in a browser that is already open) so its start-up is not counted as the page's.
-export async function measure(page, url) {
+// (as in a browser that is already open) so its start-up is not counted as the page's. A Vitals
+// page (`app: true`) is also waited on until it has hydrated, and the time of that is returned.
+//
+// `network` ({ latencyMs, downMbps, upMbps }) has Chromium emulate a slower link than loopback:
+// latency added to each request, throughput capped.
+export async function measure(page, url, { app = true, network = null } = {}) {
+  if (network) {
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('Network.enable');
+    await cdp.send('Network.emulateNetworkConditions', {
+      offline: false,
+      latency: network.latencyMs,
+      downloadThroughput: (network.downMbps * 1e6) / 8,
+      uploadThroughput: (network.upMbps * 1e6) / 8,
+    });
+  }
   await page.waitForTimeout(500);
   await page.goto(url, { waitUntil: 'load', timeout: 30_000 });
   await page.waitForFunction(
-    () =>
+    (app) =>
       performance.getEntriesByType('navigation')[0]?.loadEventEnd > 0 &&
-      performance.getEntriesByType('paint').some((e) => e.name === 'first-contentful-paint'),
-    null,
+      performance.getEntriesByType('paint').some((e) => e.name === 'first-contentful-paint') &&
+      // Set by the page once it has hydrated (app.rs, `mark_hydrated`).
+      (!app || document.documentElement.hasAttribute('data-hydrated')),
+    app,
     { timeout: 10_000 },
   );
   return page.evaluate(() => {
@@ -36,12 +52,14 @@ export async function measure(page, url) {
     const fcp = performance.getEntriesByType('paint').find((e) => e.name === 'first-contentful-paint');
     const resources = performance.getEntriesByType('resource');
     const wasm = resources.find((r) => r.name.endsWith('.wasm'));
+    const hydrated = performance.getEntriesByName('vitals:hydrated')[0];
     return {
       ttfb: nav.responseStart,
       fcp: fcp.startTime,
       dcl: nav.domContentLoadedEventEnd,
       load: nav.loadEventEnd,
       wasmEnd: wasm ? wasm.responseEnd : null,
+      hydrated: hydrated ? hydrated.startTime : null,
       bytes: nav.transferSize + resources.reduce((sum, r) => sum + (r.transferSize || 0), 0),
       decoded: nav.decodedBodySize + resources.reduce((sum, r) => sum + (r.decodedBodySize || 0), 0),
       requests: 1 + resources.length,

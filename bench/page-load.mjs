@@ -2,6 +2,9 @@
 // Performance API. Cold loads are the first load of a fresh browser context (empty cache);
 // warm loads repeat the navigation in one context. Usage:
 //   node bench/page-load.mjs --url http://127.0.0.1:PORT/ [--warm 10] [--cold 5] [--pid SERVER_PID]
+//                            [--network LATENCY_MS/DOWN_MBPS/UP_MBPS]
+// `--network 40/20/5` emulates a link of 40 ms round trip, 20 Mbit/s down and 5 up for every
+// load (the floor's included) instead of loopback.
 import { createServer } from 'node:http';
 import { readFileSync, readdirSync } from 'node:fs';
 import { launch, measure } from './browser.mjs';
@@ -15,6 +18,16 @@ const url = option('url', 'http://127.0.0.1:3000/');
 const serverPid = Number(option('pid', '0'));
 const warmLoads = Number(option('warm', '10'));
 const coldLoads = Number(option('cold', '5'));
+const networkOption = option('network', null);
+const network = networkOption
+  ? (([latencyMs, downMbps, upMbps]) => ({ latencyMs, downMbps, upMbps }))(
+      networkOption.split('/').map(Number),
+    )
+  : null;
+if (network && Object.values(network).some((v) => !(v >= 0))) {
+  console.error(`--network: expected LATENCY_MS/DOWN_MBPS/UP_MBPS, got '${networkOption}'`);
+  process.exit(2);
+}
 
 // CPU accounting, to tell how much other processes used while pages loaded (in clock ticks).
 const TICKS_PER_SEC = 100;
@@ -62,7 +75,8 @@ const median = (xs) => {
 const f = (x) => (x === null ? '-' : x.toFixed(1));
 const line = (label, r) =>
   `  ${label.padEnd(22)} ttfb ${f(r.ttfb)} ms, FCP ${f(r.fcp)} ms, DOMContentLoaded ${f(r.dcl)} ms, ` +
-  `load ${f(r.load)} ms, wasm fetched ${f(r.wasmEnd)} ms, ${r.requests} requests, ` +
+  `load ${f(r.load)} ms, wasm fetched ${f(r.wasmEnd)} ms, hydrated ${f(r.hydrated)} ms, ` +
+  `${r.requests} requests, ` +
   `${r.bytes} B transferred (${r.decoded} B decoded)`;
 
 const browser = await launch();
@@ -70,21 +84,21 @@ const startedMs = Date.now();
 const machine0 = machineBusyTicks();
 const ours0 = ourTicks();
 try {
-  console.log(`page-load url=${url} cold=${coldLoads} warm=${warmLoads}`);
+  console.log(`page-load url=${url} cold=${coldLoads} warm=${warmLoads} network=${networkOption ?? 'loopback'}`);
   const cold = [];
   let context = null;
   for (let i = 0; i < coldLoads; i++) {
     if (context) await context.close();
     context = await browser.newContext();
     const page = await context.newPage();
-    const r = await measure(page, url);
+    const r = await measure(page, url, { network });
     cold.push(r);
     console.log(line(`cold load ${i + 1}`, r));
   }
   const page = await context.newPage();
   const warm = [];
   for (let i = 0; i < warmLoads; i++) {
-    const r = await measure(page, url);
+    const r = await measure(page, url, { network });
     warm.push(r);
     console.log(line(`warm load ${i + 1}`, r));
   }
@@ -100,14 +114,14 @@ try {
   const floorCold = [];
   for (let i = 0; i < coldLoads; i++) {
     const c = await browser.newContext();
-    floorCold.push(await measure(await c.newPage(), blankUrl));
+    floorCold.push(await measure(await c.newPage(), blankUrl, { app: false, network }));
     await c.close();
   }
   const floorContext = await browser.newContext();
   const floorPage = await floorContext.newPage();
   const floor = [];
   for (let i = 0; i < warmLoads; i++) {
-    floor.push(await measure(floorPage, blankUrl));
+    floor.push(await measure(floorPage, blankUrl, { app: false, network }));
   }
   await floorContext.close();
   blank.close();
@@ -124,16 +138,19 @@ try {
   );
   console.log(
     `  median cold            FCP ${f(med(cold, 'fcp'))} ms, load ${f(med(cold, 'load'))} ms, ` +
+      `hydrated ${f(med(cold, 'hydrated'))} ms, ` +
       `${med(cold, 'bytes')} B transferred`,
   );
   console.log(
     `  median warm            FCP ${f(med(warm, 'fcp'))} ms, load ${f(med(warm, 'load'))} ms, ` +
+      `hydrated ${f(med(warm, 'hydrated'))} ms, ` +
       `${med(warm, 'bytes')} B transferred`,
   );
   console.log(
     `summary page first_cold_fcp_ms=${f(cold[0].fcp)} first_cold_load_ms=${f(cold[0].load)} ` +
       `cold_fcp_ms=${f(med(cold, 'fcp'))} cold_load_ms=${f(med(cold, 'load'))} ` +
       `warm_fcp_ms=${f(med(warm, 'fcp'))} warm_load_ms=${f(med(warm, 'load'))} ` +
+      `cold_hydrated_ms=${f(med(cold, 'hydrated'))} warm_hydrated_ms=${f(med(warm, 'hydrated'))} ` +
       `cold_bytes=${med(cold, 'bytes')} warm_bytes=${med(warm, 'bytes')} ` +
       `floor_cold_fcp_ms=${f(med(floorCold, 'fcp'))} floor_cold_load_ms=${f(med(floorCold, 'load'))} ` +
       `floor_fcp_ms=${f(med(floor, 'fcp'))} floor_load_ms=${f(med(floor, 'load'))} ` +

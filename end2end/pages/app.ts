@@ -18,8 +18,16 @@ export class AppFrame {
     page.on('pageerror', (err) => this.errors.push(String(err)));
   }
 
+  /** Opens `path` and waits until the page has hydrated: its controls answer from then on. */
   async open(path: string) {
-    return this.page.goto(path);
+    const response = await this.page.goto(path);
+    await this.expectPageHydrated();
+    return response;
+  }
+
+  /** The page marks itself hydrated once its own (lazily loaded) code runs (app.rs). */
+  async expectPageHydrated() {
+    await expect(this.page.locator('html[data-hydrated]')).toHaveCount(1);
   }
 
   pauseToggle() {

@@ -34,6 +34,28 @@ test.describe('with JavaScript', () => {
     });
   }
 
+  test("the dashboard loads none of the other pages' code; a page's own part comes when it opens", async ({ page }) => {
+    // Each page but the Dashboard is a part of the WASM bundle of its own (app.rs, `lazy_page!`).
+    const wasm: string[] = [];
+    page.on('request', (request) => {
+      const name = new URL(request.url()).pathname.split('/').pop() ?? '';
+      if (name.endsWith('.wasm')) wasm.push(name);
+    });
+    const app = new AppFrame(page);
+    await app.open('/');
+    expect(wasm).toContain('vitals.wasm');
+    expect(wasm.filter((name) => name.startsWith('split_'))).toEqual([]);
+    await page.getByTestId('nav-reports').click();
+    await expect(page.getByTestId('page-reports')).toBeVisible();
+    expect(wasm.filter((name) => name.startsWith('split_'))).toEqual([
+      expect.stringMatching(/^split___reports_route_view_/),
+    ]);
+    // Opened directly, a page hydrates with its part, asked for in the HTML beside the bundle.
+    await app.open('/alerts');
+    await expect(page.locator('link[rel="preload"][href*="/split___alerts_route_view_"]')).toHaveCount(1);
+    app.expectNoConsoleErrors();
+  });
+
   test('navigation moves between pages on the client', async ({ page }) => {
     const app = new AppFrame(page);
     await app.open('/');

@@ -6,6 +6,9 @@
 //! binary stands alone. Debug builds read the same folder from disk at run time. The `/pkg` files are served under a content hash
 //! (`/pkg/<hash>/vitals.js`) so they can be cached for a year and change URL when they change.
 
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -59,24 +62,32 @@ impl SiteAssets {
         format!("{PKG_DIR}/{}", self.hash)
     }
 
-    /// Whether the WASM bundle is present (it is missing when only the server was built).
-    /// The bundle's own health: degraded when the WASM bundle is missing.
+    /// The bundle's own health: degraded when the WASM bundle is missing, or was built without
+    /// splitting (its lazily loaded pages then import a module that does not exist, and no page
+    /// hydrates).
     pub fn health(&self) -> (crate::server::health::Status, String) {
         use crate::server::health::Status;
-        if self.bundle_present() {
-            (Status::Ok, format!("embedded, hash {}", self.hash()))
+        let how = "pages render but do not hydrate; build with \
+                   `cargo leptos build --release --precompress` (the project's cargo-leptos, \
+                   which splits the bundle as Leptos.toml says)";
+        if !self.bundle_present() {
+            (Status::Degraded, format!("WASM bundle missing: {how}"))
+        } else if !self.bundle_split() {
+            (Status::Degraded, format!("WASM bundle built without `--split`: {how}"))
         } else {
-            (
-                Status::Degraded,
-                "WASM bundle missing: pages render but do not hydrate; build with \
-                 `cargo leptos build --release --precompress`"
-                    .to_string(),
-            )
+            (Status::Ok, format!("embedded, hash {}", self.hash()))
         }
     }
 
     pub fn bundle_present(&self) -> bool {
         Site::get(&format!("{PKG_DIR}/{OUTPUT_NAME}.wasm")).is_some()
+    }
+
+    /// Whether the bundle was split into its lazily loaded parts: an unsplit one still imports
+    /// wasm-split's placeholder module in place of the loader.
+    fn bundle_split(&self) -> bool {
+        Site::get(&format!("{PKG_DIR}/{OUTPUT_NAME}.js"))
+            .is_some_and(|js| !contains(&js.data, b"__wasm_split_placeholder__"))
     }
 
     /// Serves `path` (without a leading slash) if it is an embedded file: bundle files only under
@@ -128,6 +139,54 @@ impl SiteAssets {
         }
         Some(response)
     }
+}
+
+/// The split bundle's loader and manifest, as cargo-leptos names them.
+const SPLIT_LOADER_PREFIX: &str = "__wasm_split.";
+const SPLIT_MANIFEST: &str = "__wasm_split_manifest.json";
+
+/// The file name of the split bundle's loader (`__wasm_split.<…>.js`), when the bundle is split.
+pub fn split_loader() -> Option<String> {
+    static LOADER: OnceLock<Option<String>> = OnceLock::new();
+    LOADER
+        .get_or_init(|| {
+            Site::iter().find_map(|name| {
+                let file = in_pkg(&name)?;
+                (file.starts_with(SPLIT_LOADER_PREFIX) && file.ends_with(".js"))
+                    .then(|| file.to_string())
+            })
+        })
+        .clone()
+}
+
+/// The parts of the split bundle (file names without `.wasm`) that the lazily loaded route
+/// `route` (its type's name, e.g. `OperationsRoute`) needs, from the manifest cargo-leptos
+/// writes; none when the bundle is not split.
+pub fn split_parts(route: &str) -> Vec<String> {
+    static MANIFEST: OnceLock<HashMap<String, Vec<String>>> = OnceLock::new();
+    let manifest = MANIFEST.get_or_init(|| {
+        Site::get(&format!("{PKG_DIR}/{SPLIT_MANIFEST}"))
+            .and_then(|file| serde_json::from_slice(&file.data).ok())
+            .unwrap_or_default()
+    });
+    // Leptos names a route's part `__<route in snake case>_view_<hash>`.
+    let mut snake = String::new();
+    for (i, c) in route.chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            snake.push('_');
+        }
+        snake.extend(c.to_lowercase());
+    }
+    let prefix = format!("__{snake}_view_");
+    manifest
+        .iter()
+        .find(|(key, _)| key.starts_with(&prefix))
+        .map(|(_, parts)| parts.clone())
+        .unwrap_or_default()
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// The answer for a `/pkg/...` path that is not (or no longer) part of the bundle.

@@ -166,3 +166,33 @@ async fn bundle_is_served_under_a_content_hash_and_cached_for_a_year() {
     let stale = app.get(&js.replace(js.split('/').nth(2).unwrap(), "0123456789ab")).await;
     assert_eq!(stale.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn the_embedded_bundle_is_split_into_its_pages_and_healthy() {
+    let app = TestApp::new();
+    let health: Value =
+        serde_json::from_slice(&body_bytes(app.get("/health").await).await).unwrap();
+    let bundle = &health["components"]["ui_bundle"];
+    if bundle["status"] != "ok" && std::env::var("VITALS_REQUIRE_BUNDLE").is_err() {
+        eprintln!(
+            "site not built; skipping (scripts/test builds it and sets VITALS_REQUIRE_BUNDLE)"
+        );
+        return;
+    }
+    // A bundle built without `--split` renders pages that never hydrate.
+    assert_eq!(bundle["status"], "ok", "{bundle}");
+    // A lazily loaded page asks for its own parts of the bundle at once, beside the loader.
+    let operations = body_text(app.get("/operations").await).await;
+    assert!(operations.contains(r#"rel="modulepreload""#) && operations.contains("/__wasm_split."));
+    let parts = operations
+        .split('"')
+        .filter(|s| s.starts_with("/pkg/") && s.ends_with(".wasm") && !s.ends_with("/vitals.wasm"))
+        .collect::<Vec<_>>();
+    assert!(
+        parts.iter().any(|p| p.contains("/split___operations_route_view_")),
+        "the Operations page preloads its part: {parts:?}"
+    );
+    // The Dashboard needs none of them.
+    let dashboard = body_text(app.get("/").await).await;
+    assert!(!dashboard.contains("/split___"), "the Dashboard preloads no page's part");
+}

@@ -2,8 +2,9 @@
 //! built from the pinned library with downloads switched off, plus one addition: the site
 //! settings are read from the project's `Leptos.toml` (the one place they live) and passed on
 //! as the `LEPTOS_*` variables cargo-leptos honours. A variable already set wins, as it does in
-//! cargo-leptos. Settings cargo-leptos can only take from `Cargo.toml` (the features and the
-//! WASM profile) stay there.
+//! cargo-leptos. `split = true` there turns on `--split` (lazily loaded WASM parts), a setting
+//! cargo-leptos takes only from its command line. Settings cargo-leptos can only take from
+//! `Cargo.toml` (the features and the WASM profile) stay there.
 use cargo_leptos::{config::Cli, run};
 use clap::Parser;
 
@@ -19,8 +20,12 @@ const SETTINGS: [(&str, &str); 8] = [
     ("browserquery", "LEPTOS_BROWSERQUERY"),
 ];
 
-/// Exports the settings of `Leptos.toml` (found in this directory or an ancestor).
-fn export_leptos_toml() -> color_eyre::Result<()> {
+/// The `Leptos.toml` key that turns on `--split` for every build, watch and serve.
+const SPLIT: &str = "split";
+
+/// Exports the settings of `Leptos.toml` (found in this directory or an ancestor); returns
+/// whether it asks for `--split`.
+fn export_leptos_toml() -> color_eyre::Result<bool> {
     let mut dir = std::env::current_dir()?;
     let path = loop {
         let candidate = dir.join("Leptos.toml");
@@ -28,7 +33,7 @@ fn export_leptos_toml() -> color_eyre::Result<()> {
             break candidate;
         }
         if !dir.pop() {
-            return Ok(());
+            return Ok(false);
         }
     };
     let text = std::fs::read_to_string(&path)?;
@@ -43,7 +48,14 @@ fn export_leptos_toml() -> color_eyre::Result<()> {
         .ok_or_else(|| {
             color_eyre::eyre::eyre!("{}: no [package.metadata.leptos] table", path.display())
         })?;
+    let mut split = false;
     for (key, value) in site {
+        if key == SPLIT {
+            split = value.as_bool().ok_or_else(|| {
+                color_eyre::eyre::eyre!("{}: `{SPLIT}` must be true or false", path.display())
+            })?;
+            continue;
+        }
         let Some((_, var)) = SETTINGS.iter().find(|(k, _)| k == key) else {
             color_eyre::eyre::bail!("{}: `{key}` is not a site setting this build reads", path.display());
         };
@@ -57,22 +69,27 @@ fn export_leptos_toml() -> color_eyre::Result<()> {
         // Before the runtime starts: no other thread reads the environment yet.
         std::env::set_var(var, value);
     }
-    Ok(())
+    Ok(split)
 }
 
 fn main() -> color_eyre::Result<()> {
     color_eyre::install()?;
-    export_leptos_toml()?;
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(leptos())
+    let split = export_leptos_toml()?;
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(leptos(split))
 }
 
-async fn leptos() -> color_eyre::Result<()> {
+async fn leptos(split: bool) -> color_eyre::Result<()> {
     let mut args: Vec<String> = std::env::args().collect();
     // Invoked as `cargo leptos ...`, the first argument after the binary is "leptos".
     if args.get(1).is_some_and(|a| a == "leptos") {
         args.remove(1);
     }
-    let cli = Cli::parse_from(&args);
+    let mut cli = Cli::parse_from(&args);
+    if split {
+        if let Some(opts) = cli.opts_mut() {
+            opts.split = true;
+        }
+    }
     let verbose = cli.opts().map(|o| o.verbose).unwrap_or(0);
     cargo_leptos::logger::setup(verbose, &cli.log);
     run(cli).await
