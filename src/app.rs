@@ -101,7 +101,8 @@ pub fn App() -> impl IntoView {
 /// Every page but the Dashboard is its own lazily loaded part of the WASM bundle: built with
 /// `cargo leptos build --split`, a page's code is fetched when the page is first shown (or
 /// hydrated), so the first paint of the Dashboard does not wait for the other pages' code.
-/// Without `--split` the routes behave as plain ones.
+/// The build must split (`split = true` in Leptos.toml): an unsplit bundle of these routes does
+/// not hydrate, and the server's health says so (`assets.rs`).
 macro_rules! lazy_page {
     ($($route:ident => $page:ident),* $(,)?) => {$(
         struct $route;

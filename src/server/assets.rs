@@ -35,6 +35,9 @@ const SHORT: &str = "public, max-age=3600";
 #[derive(Clone, Debug)]
 pub struct SiteAssets {
     hash: String,
+    /// Whether the bundle was split into its lazily loaded parts: an unsplit one still imports
+    /// wasm-split's placeholder module in place of the loader. Read once; the site is embedded.
+    split: bool,
 }
 
 impl SiteAssets {
@@ -49,7 +52,9 @@ impl SiteAssets {
                 }
             }
         }
-        SiteAssets { hash: format!("{combined:016x}")[..12].to_string() }
+        let split = Site::get(&format!("{PKG_DIR}/{OUTPUT_NAME}.js"))
+            .is_some_and(|js| !contains(&js.data, b"__wasm_split_placeholder__"));
+        SiteAssets { hash: format!("{combined:016x}")[..12].to_string(), split }
     }
 
     /// The content hash used in bundle URLs.
@@ -72,7 +77,7 @@ impl SiteAssets {
                    which splits the bundle as Leptos.toml says)";
         if !self.bundle_present() {
             (Status::Degraded, format!("WASM bundle missing: {how}"))
-        } else if !self.bundle_split() {
+        } else if !self.split {
             (Status::Degraded, format!("WASM bundle built without `--split`: {how}"))
         } else {
             (Status::Ok, format!("embedded, hash {}", self.hash()))
@@ -81,13 +86,6 @@ impl SiteAssets {
 
     pub fn bundle_present(&self) -> bool {
         Site::get(&format!("{PKG_DIR}/{OUTPUT_NAME}.wasm")).is_some()
-    }
-
-    /// Whether the bundle was split into its lazily loaded parts: an unsplit one still imports
-    /// wasm-split's placeholder module in place of the loader.
-    fn bundle_split(&self) -> bool {
-        Site::get(&format!("{PKG_DIR}/{OUTPUT_NAME}.js"))
-            .is_some_and(|js| !contains(&js.data, b"__wasm_split_placeholder__"))
     }
 
     /// Serves `path` (without a leading slash) if it is an embedded file: bundle files only under
