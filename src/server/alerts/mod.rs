@@ -119,6 +119,9 @@ struct Compiled {
 
 struct Instance {
     rule: String,
+    /// [`key_hash`] of `rule`: passes over every instance find its rule by this number
+    /// without reading the name, a cache miss apiece with thousands held (see [`RulesIndex`]).
+    rule_hash: u64,
     /// The series key (name and tags as the metrics store keys it, or `host`).
     key: String,
     /// [`crate::server::stats::key_hash`] of `key`: the sweep of unseen instances asks
@@ -139,13 +142,28 @@ struct Engine {
     rules: BTreeMap<String, Compiled>,
     /// By [`instance_key`] (the id's number: no string is built or compared per series).
     instances: HashMap<u64, Instance, foldhash::fast::FixedState>,
-    silences: BTreeMap<u64, Silence>,
+    silences: BTreeMap<u64, HeldSilence>,
     next_event: u64,
     vitals: VitalsHistory,
     disk_pct: Option<f64>,
     disk_checked_ms: u64,
     /// When the last evaluation ran (which series are due depends on it).
     last_eval_ms: Option<u64>,
+}
+
+/// A silence with its matchers' globs compiled once (every transition and every listing of the
+/// alerts checks them).
+struct HeldSilence {
+    silence: Silence,
+    /// `silence.matchers[i]`'s glob; `None` if it does not compile (it matches nothing).
+    patterns: Vec<Option<Pattern>>,
+}
+
+impl HeldSilence {
+    fn new(silence: Silence) -> Self {
+        let patterns = silence.matchers.iter().map(|m| Pattern::new(&m.value).ok()).collect();
+        HeldSilence { silence, patterns }
+    }
 }
 
 /// Counters of the evaluation.
@@ -172,9 +190,19 @@ pub struct Alerts {
     pub stats: EvalStats,
 }
 
-/// The number of a rule's instance for a series (FNV-1a): what the engine keys them by.
+/// The number of a rule's instance for a series: what the engine keys them by.
 pub fn instance_key(rule: &str, key: &str) -> u64 {
-    targets::fnv1a(&[rule, key])
+    instance_key_of(key_hash(rule), key_hash(key))
+}
+
+/// [`instance_key`] from the [`key_hash`] of the rule's name and of the series key (an
+/// evaluation has both at hand and hashes no string per series). The same in every process of
+/// one build; the store keeps each instance's rule and series beside its id, and a restore
+/// keys them again, so a build that hashes differently re-keys what it loads.
+pub fn instance_key_of(rule_hash: u64, series_hash: u64) -> u64 {
+    use std::hash::BuildHasher;
+    const IDS: foldhash::fast::FixedState = foldhash::fast::FixedState::with_seed(0x1d5_a1e7);
+    IDS.hash_one((rule_hash, series_hash))
 }
 
 /// A stable id of a rule's instance for a series: [`instance_key`] in hex, as the API and the
@@ -268,6 +296,34 @@ pub fn validate(rule: &Rule) -> Result<(), RuleError> {
     Ok(())
 }
 
+/// The rules in force by the [`key_hash`] of their name: what a pass over every instance looks
+/// each one's rule up in. Two names of one hash (never seen, but possible) are told apart by name.
+struct RulesIndex<'e> {
+    by_hash: HashMap<u64, Option<&'e Compiled>, foldhash::fast::FixedState>,
+    by_name: &'e BTreeMap<String, Compiled>,
+}
+
+impl<'e> RulesIndex<'e> {
+    fn new(rules: &'e BTreeMap<String, Compiled>) -> Self {
+        let mut by_hash = HashMap::with_capacity_and_hasher(rules.len(), Default::default());
+        for (name, c) in rules {
+            by_hash
+                .entry(key_hash(name))
+                .and_modify(|shared: &mut Option<&Compiled>| *shared = None)
+                .or_insert(Some(c));
+        }
+        RulesIndex { by_hash, by_name: rules }
+    }
+
+    /// The rule of `instance`.
+    fn of(&self, instance: &Instance) -> Option<&'e Compiled> {
+        match self.by_hash.get(&instance.rule_hash)? {
+            Some(c) => Some(c),
+            None => self.by_name.get(&instance.rule),
+        }
+    }
+}
+
 impl Engine {
     /// Recomputes the rules in force.
     fn rebuild(&mut self) {
@@ -330,25 +386,35 @@ impl Alerts {
                 }),
             );
         }
-        for (id, rule, series, labels, state) in saved.instances {
-            let (Some(id), Ok(labels), Ok(st)) =
-                (parse_id(&id), serde_json::from_str(&labels), serde_json::from_str(&state))
+        // Keyed again from their rule and series (see [`instance_key_of`]); rows stored under
+        // another key move to this one.
+        let mut rekeyed = Vec::new();
+        for (stored_id, rule, series, labels, state) in saved.instances {
+            let (Ok(labels), Ok(st)) =
+                (serde_json::from_str(&labels), serde_json::from_str(&state))
             else {
                 continue;
             };
-            engine.instances.insert(
-                id,
-                Instance {
-                    rule,
-                    key_hash: key_hash(&series),
-                    key: series,
-                    labels,
-                    st,
-                    last_seen_ms: 0,
-                },
-            );
+            let id = instance_key(&rule, &series);
+            let instance = Instance {
+                rule_hash: key_hash(&rule),
+                rule,
+                key_hash: key_hash(&series),
+                key: series,
+                labels,
+                st,
+                last_seen_ms: 0,
+            };
+            if parse_id(&stored_id) != Some(id) {
+                rekeyed.push(AlertWrite::DeleteInstance { id: stored_id });
+                rekeyed.push(put_instance(id, &instance));
+            }
+            engine.instances.insert(id, instance);
         }
-        engine.silences = saved.silences.into_iter().map(|s| (s.id, s)).collect();
+        if !rekeyed.is_empty() {
+            store.write_alerts(rekeyed);
+        }
+        engine.silences = saved.silences.into_iter().map(|s| (s.id, HeldSilence::new(s))).collect();
         engine.next_event = saved.last_event_id + 1;
         engine.rebuild();
         let notifier = Notifier::start(config.receivers, store.clone(), config.base_url, shutdown);
@@ -446,12 +512,12 @@ impl Alerts {
             })?;
         }
         let mut engine = self.lock();
-        engine.silences.retain(|_, s| s.ends_ms > now_ms);
+        engine.silences.retain(|_, s| s.silence.ends_ms > now_ms);
         if engine.silences.len() >= MAX_SILENCES {
             return Err(RuleError::new("matchers", "too many silences (1000); delete some first"));
         }
         silence.id = engine.silences.keys().next_back().map_or(1, |id| id + 1).max(now_ms);
-        engine.silences.insert(silence.id, silence.clone());
+        engine.silences.insert(silence.id, HeldSilence::new(silence.clone()));
         drop(engine);
         self.store.write_alerts(vec![AlertWrite::PutSilence(Box::new(silence.clone()))]);
         self.publish();
@@ -500,11 +566,12 @@ impl Alerts {
         let engine = self.lock();
         let mut counts = AlertCounts::default();
         let mut shown: Vec<Listed<'_>> = Vec::new();
+        let rules = RulesIndex::new(&engine.rules);
         for (id, i) in &engine.instances {
             if i.st.state == AlertState::Inactive {
                 continue;
             }
-            let Some(rule) = engine.rules.get(&i.rule).map(|c| &c.rule) else { continue };
+            let Some(rule) = rules.of(i).map(|c| &c.rule) else { continue };
             let silenced = if engine.silences.is_empty() {
                 None
             } else {
@@ -529,7 +596,12 @@ impl Alerts {
             .take(limit)
             .map(|(_, _, id, i, rule, silenced)| view(id, i, rule, silenced))
             .collect();
-        let silences = engine.silences.values().filter(|s| s.ends_ms > now_ms).cloned().collect();
+        let silences = engine
+            .silences
+            .values()
+            .filter(|s| s.silence.ends_ms > now_ms)
+            .map(|s| s.silence.clone())
+            .collect();
         drop(engine);
         AlertsNow { now_ms, counts, alerts, silences, receivers: self.notifier.stats() }
     }
@@ -572,8 +644,11 @@ impl Alerts {
             let silences = &engine.silences;
             out.next_event = engine.next_event;
             for (rule, pattern) in &enabled {
-                for s in ctx.observe(rule, *pattern) {
-                    let id = instance_key(&rule.name, s.series);
+                let rule_hash = key_hash(&rule.name);
+                let seen = ctx.observe(rule, *pattern);
+                let ids: Vec<u64> =
+                    seen.iter().map(|s| instance_key_of(rule_hash, s.hash)).collect();
+                for (s, id) in seen.into_iter().zip(ids) {
                     let (transition, idle) = match instances.get_mut(&id) {
                         Some(instance) => {
                             // Seen this tick (the sweep below skips it).
@@ -605,8 +680,9 @@ impl Alerts {
                             }
                             let instance = Instance {
                                 rule: rule.name.clone(),
+                                rule_hash,
                                 key: s.series.to_string(),
-                                key_hash: key_hash(s.series),
+                                key_hash: s.hash,
                                 labels: s.labels(),
                                 st,
                                 last_seen_ms: now_ms,
@@ -627,14 +703,13 @@ impl Alerts {
             }
             // Instances whose series was due but not seen: no data; of rules gone or disabled:
             // resolved.
-            let rules: HashMap<&str, &Compiled, foldhash::fast::FixedState> =
-                engine.rules.iter().map(|(name, c)| (name.as_str(), c)).collect();
+            let rules = RulesIndex::new(&engine.rules);
             let mut gone = Vec::new();
             for (id, instance) in instances.iter_mut() {
                 if instance.last_seen_ms == now_ms {
                     continue;
                 }
-                let compiled = rules.get(instance.rule.as_str()).filter(|c| c.rule.enabled);
+                let compiled = rules.of(instance).filter(|c| c.rule.enabled);
                 if compiled.is_some_and(|c| !due.window(c.window, instance.key_hash)) {
                     continue;
                 }
@@ -655,10 +730,8 @@ impl Alerts {
                     let rule = match rule {
                         Some(r) => r,
                         None => {
-                            fallback = rules
-                                .get(instance.rule.as_str())
-                                .map(|c| c.rule.clone())
-                                .unwrap_or_else(|| {
+                            fallback =
+                                rules.of(instance).map(|c| c.rule.clone()).unwrap_or_else(|| {
                                     let mut r = Rule::new(&instance.rule, Default::default());
                                     r.summary = format!("rule {} was removed", instance.rule);
                                     r
@@ -843,21 +916,21 @@ fn labels_of(i: &Instance, rule: &Rule, severity: Option<Severity>) -> BTreeMap<
 }
 
 fn silenced_by(
-    silences: &BTreeMap<u64, Silence>,
+    silences: &BTreeMap<u64, HeldSilence>,
     labels: &BTreeMap<String, String>,
     now_ms: u64,
 ) -> Option<u64> {
     silences
         .values()
-        .find(|s| {
-            s.active_at(now_ms)
-                && s.matchers.iter().all(|m| {
+        .find(|held| {
+            held.silence.active_at(now_ms)
+                && held.silence.matchers.iter().zip(&held.patterns).all(|(m, pattern)| {
                     labels
                         .get(&m.label)
-                        .is_some_and(|v| Pattern::new(&m.value).is_ok_and(|p| p.matches(v)))
+                        .is_some_and(|v| pattern.as_ref().is_some_and(|p| p.matches(v)))
                 })
         })
-        .map(|s| s.id)
+        .map(|held| held.silence.id)
 }
 
 fn view(id: u64, i: &Instance, rule: &Rule, silenced: Option<u64>) -> AlertInstance {
@@ -926,7 +999,7 @@ fn record(
     rule: &Rule,
     t: Transition,
     now_ms: u64,
-    silences: &BTreeMap<u64, Silence>,
+    silences: &BTreeMap<u64, HeldSilence>,
     out: &mut Outbox,
 ) {
     let labels = labels_of(instance, rule, instance.st.severity);

@@ -88,6 +88,9 @@ impl Pattern {
 pub struct Seen<'c> {
     /// The series key: an operation's name and tags, a gauge's name, or [`HOST_SERIES`].
     pub series: &'c str,
+    /// [`key_hash`] of `series` (what [`crate::server::alerts::instance_key`] combines with
+    /// the rule's).
+    pub hash: u64,
     /// What labels the series has (built only for a new alert: see [`Seen::labels`]).
     pub source: Source,
     pub observation: Observation,
@@ -169,18 +172,6 @@ pub const fn cadence_secs(window: Window) -> u64 {
     } else {
         secs
     }
-}
-
-/// FNV-1a of `parts`, each followed by a zero byte: stable across runs and platforms.
-pub fn fnv1a(parts: &[&str]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for part in parts {
-        for b in part.bytes().chain([0u8]) {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    h
 }
 
 /// Which series one evaluation judges: a series over a window of cadence `c` seconds has its
@@ -350,6 +341,7 @@ impl<'a> Context<'a> {
         let single = |value: Option<f64>, label: &'static str, name: &'static str| {
             vec![Seen {
                 series: HOST_SERIES,
+                hash: key_hash(HOST_SERIES),
                 source: Source::Fixed(label, name),
                 observation: value
                     .filter(|v| v.is_finite())
@@ -410,7 +402,7 @@ impl<'a> Context<'a> {
                     Some(v) if s.count < rule.min_count => Observation::TooFew(v),
                     Some(v) => Observation::Value(v),
                 };
-                Seen { series: &s.key, source: Source::Series(label), observation }
+                Seen { series: &s.key, hash: s.hash, source: Source::Series(label), observation }
             })
             .collect()
     }
@@ -431,6 +423,7 @@ fn named<'c>(
         .filter(|(name, _)| pattern.matches(name))
         .map(|(name, value)| Seen {
             series: name,
+            hash: key_hash(name),
             source: Source::Series(label),
             observation: if value.is_finite() {
                 Observation::Value(*value)

@@ -123,6 +123,53 @@ async fn an_operation_rule_fires_per_series_is_stored_and_restored_after_a_resta
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_instance_stored_under_another_key_comes_back_under_this_builds_key() {
+    // As an older build (its ids were FNV-1a) left it: a firing alert of "checkout slow".
+    let dir = tempfile::tempdir().unwrap();
+    let t = now();
+    let store = Store::open(StoreConfig::new(dir.path())).unwrap();
+    let st = InstanceState {
+        state: AlertState::Firing,
+        level: Some(Severity::Critical),
+        severity: Some(Severity::Critical),
+        since_ms: t,
+        active_since_ms: Some(t),
+        ..Default::default()
+    };
+    let old_id = "00000000000000ab".to_string();
+    store.write_alerts(vec![AlertWrite::PutInstance {
+        id: old_id.clone(),
+        rule: "checkout slow".into(),
+        series: "api.checkout".into(),
+        labels: r#"{"operation":"api.checkout"}"#.into(),
+        state: serde_json::to_string(&st).unwrap(),
+        at_ms: t,
+    }]);
+    assert!(store.flush(Duration::from_secs(10)));
+    store.close();
+    drop(store);
+    let f = open(dir, AlertsConfig { rules: vec![slow_rule()], ..no_defaults() });
+    let view = f.alerts.now(t + 1000);
+    let id = instance_id("checkout slow", "api.checkout");
+    assert_eq!(view.alerts.len(), 1, "{:?}", view.alerts);
+    assert_eq!(
+        (view.alerts[0].id.as_str(), view.alerts[0].state),
+        (id.as_str(), AlertState::Firing)
+    );
+    // The stored row moved to the new key: the next restart finds it there, once.
+    assert!(f.store.flush(Duration::from_secs(10)));
+    let saved = f.store.readers().with(crate::server::store::alerts::load).unwrap();
+    let ids: Vec<&str> = saved.instances.iter().map(|i| i.0.as_str()).collect();
+    assert_eq!(ids, [id.as_str()]);
+    // Judged again, it is the same alert, not a second one.
+    record(&f.app, "api.checkout", 3000.0, 10, t + 1000);
+    f.alerts.evaluate(&SystemMetrics::default(), t + 2000);
+    let view = f.alerts.now(t + 2000);
+    assert_eq!(view.alerts.len(), 1, "{:?}", view.alerts);
+    assert_eq!(view.alerts[0].active_since_ms, Some(t));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn the_config_file_wins_over_the_api_and_deleted_defaults_stay_deleted() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = AlertsConfig::default();

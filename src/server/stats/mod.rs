@@ -188,6 +188,8 @@ pub fn key_hash(key: &str) -> u64 {
 pub struct SeriesFigures {
     /// The series key: name and tags (shared with the registry, not copied).
     pub key: Arc<str>,
+    /// [`key_hash`] of `key` (kept beside it in the registry, not computed again).
+    pub hash: u64,
     pub count: u64,
     pub error_count: u64,
     pub mean_ms: f64,
@@ -355,6 +357,7 @@ impl OperationRegistry {
                 let error_count = f.errors.min(f.count);
                 let figures = SeriesFigures {
                     key: Arc::clone(&key.key),
+                    hash: key.hash(),
                     count: f.count,
                     error_count,
                     mean_ms: f.mean_ms(),
