@@ -49,7 +49,7 @@ export PATH="$TOOLS/bin:$ROOT/end2end/node_modules/.bin:$PATH"
 CARGO_LEPTOS_STAMP="$(cat tools/cargo-leptos/Cargo.toml tools/cargo-leptos/Cargo.lock tools/cargo-leptos/src/*.rs | sha256sum | cut -c1-16)"
 if [ "$("$TOOLS/bin/cargo-leptos" --version 2>/dev/null || true)" != "cargo-leptos $CARGO_LEPTOS_VERSION" ] \
   || [ "$(cat "$TOOLS/cargo-leptos.stamp" 2>/dev/null || true)" != "$CARGO_LEPTOS_STAMP" ]; then
-  say "building cargo-leptos $CARGO_LEPTOS_VERSION (about 13 minutes the first time)"
+  say "building cargo-leptos $CARGO_LEPTOS_VERSION (about 9 minutes the first time)"
   cargo install --locked --force --path tools/cargo-leptos --root "$TOOLS" \
     --target-dir "$TOOLS/../tools-target"
   echo "$CARGO_LEPTOS_STAMP" > "$TOOLS/cargo-leptos.stamp"
@@ -76,3 +76,38 @@ case "${CARGO_TARGET_DIR:-target}" in
   *) VITALS_BIN="$ROOT/${CARGO_TARGET_DIR:-target}/release/vitals" ;;
 esac
 export VITALS_BIN
+
+# What a release build is made from: the sources, the settings and the tools. Two builds of the
+# same inputs make the same dashboard.
+release_inputs() {
+  echo "$ROOT"
+  local tool
+  for tool in "rustc -vV" "cargo-leptos --version" "wasm-bindgen --version" "wasm-opt --version" \
+    "cat $TOOLS/cargo-leptos.stamp"; do
+    $tool 2>&1 || echo "$tool: failed"
+  done
+  env | grep -E '^(RUSTFLAGS|CARGO_ENCODED_RUSTFLAGS|CARGO_PROFILE_|LEPTOS_)' | LC_ALL=C sort || true
+  (cd "$ROOT" && find .cargo rust-toolchain.toml Cargo.toml Cargo.lock Leptos.toml build.rs src style \
+    public -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
+}
+
+# The release build (site + server), skipped when the binary and site were built from these very
+# inputs. cargo-leptos writes the whole site anew on every build, and the server embeds the site,
+# so each `cargo leptos build` compiles the server again (about 4.5 minutes) even when nothing
+# changed (BENCHMARKS.md, "Quick start"): this is what lets `./scripts/run` after `./scripts/test`
+# start at once. The fingerprint sits beside the binary as `vitals.inputs`: the inputs' hash and
+# the binary's own, so a binary built since by other means (a plain `cargo build`) is not taken
+# for this one. Delete that file to force a build.
+release_build() {
+  local inputs
+  inputs="$(release_inputs | sha256sum | cut -c1-32)"
+  if [ -x "$VITALS_BIN" ] && [ -f "$ROOT/target/site/pkg/vitals.wasm" ] \
+    && [ "$(cat "$VITALS_BIN.inputs" 2>/dev/null || true)" = "$inputs $(sha256sum <"$VITALS_BIN" | cut -c1-32)" ]; then
+    say "release build: up to date (built from these sources, tools and settings)"
+    return
+  fi
+  say "release build (site + server): cargo leptos build --release --precompress"
+  rm -f "$VITALS_BIN.inputs"
+  cargo leptos build --release --precompress
+  echo "$inputs $(sha256sum <"$VITALS_BIN" | cut -c1-32)" >"$VITALS_BIN.inputs"
+}

@@ -21,15 +21,23 @@ test('sections load as they scroll into view, and the report reads without JavaS
   // A scope nothing matches: every section says so, whatever other specs sent.
   const cacheAtStart = await (await request.get('/api/v1/cache/stats')).json();
   const id = await reports.create('e2e lazy report', 'reports-spec.nothing.*');
+  // Opened by navigating in the page (no server HTML for it), the Summary loads in the browser.
+  await expect(reports.section('summary')).toContainText('no operation of this scope');
+  await expect(reports.progress()).toHaveText(/^[1-9]\d* of 10 sections loaded$/);
 
   // A fresh load of the report: count what the page asks for before any scroll.
   const cacheBefore = await (await request.get('/api/v1/cache/stats')).json();
   const asked = sectionRequests(page);
   await page.setViewportSize({ width: 1280, height: 720 });
   await app.open(`/reports/${id}`);
-  // The Summary came with the HTML (a range without data says so, in words).
+  // The Summary came with the HTML (a range without data says so, in words), once: not again
+  // as hydration data. Hydration keeps it.
   await expect(reports.section('summary')).toContainText('no operation of this scope');
+  const html = await (await request.get(`/reports/${id}`)).text();
+  expect(html.split('no operation of this scope').length - 1).toBe(1);
   await app.expectHydrated();
+  await expect(reports.section('summary')).toContainText('no operation of this scope');
+  await expect(reports.progress()).toHaveText(/^[1-9]\d* of 10 sections loaded$/);
   await expect(reports.slot('operations')).toHaveAttribute('data-state', 'ready');
   // The server computes the other sections ahead of the page (which still asks for each only
   // as it nears the viewport): before any scroll, all ten are in the cache.
@@ -54,6 +62,7 @@ test('sections load as they scroll into view, and the report reads without JavaS
   }
   await expect(reports.progress()).toHaveText('10 of 10 sections loaded');
   expect(new Set(asked)).toEqual(new Set(ALL.slice(1)));
+  await expect(reports.section('summary')).toContainText('no operation of this scope');
   await expect(reports.section('comparison')).toContainText('no baseline was set');
   // The cache served none of them before (a new report) and counted each look-up.
   const cacheAfter = await (await request.get('/api/v1/cache/stats')).json();

@@ -1,8 +1,9 @@
-//! One report (`/reports/{id}`): the Summary is in the server-rendered HTML; every other
-//! section is a placeholder of its final height that loads when it nears the viewport
-//! (medium priority about one screen ahead, low when visible), each with its own loading
-//! state, error and retry, and the page counts the sections loaded. `?full=1` (linked from
-//! a `<noscript>`) renders every section on the server.
+//! One report (`/reports/{id}`): the Summary is in the server-rendered HTML, sent once (not
+//! again as hydration data); every other section is a placeholder of its final height that
+//! loads when it nears the viewport (medium priority about one screen ahead, low when
+//! visible), each with its own loading state, error and retry, and the page counts the
+//! sections loaded. `?full=1` (linked from a `<noscript>`) renders every section on the
+//! server.
 
 use leptos::html::Div;
 use leptos::prelude::*;
@@ -65,7 +66,7 @@ pub fn ReportPage() -> impl IntoView {
                         <h1>"No such report"</h1>
                         <p><a href="/reports">"All reports"</a></p>
                     }.into_any(),
-                    Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                    Err(e) => failed(&e),
                 })}
             </Suspense>
         </section>
@@ -76,8 +77,14 @@ pub fn ReportPage() -> impl IntoView {
 fn ReportBody(info: ReportInfo, full: bool) -> impl IntoView {
     let id = info.id;
     let total = SectionId::ALL.len();
-    // Sections rendered with the page count as loaded from the start.
-    let loaded = RwSignal::new(if full { total } else { 1 });
+    // Sections rendered with the page count as loaded from the start; after navigating in the
+    // browser there are none (each loads as a lazy section and counts itself).
+    let from_server = in_server_html(id);
+    let loaded = RwSignal::new(match (from_server, full) {
+        (false, _) => 0,
+        (true, true) => total,
+        (true, false) => 1,
+    });
     let range = format!(
         "{} – {}{}",
         rfc3339_utc(info.spec.from_ms),
@@ -106,15 +113,22 @@ fn ReportBody(info: ReportInfo, full: bool) -> impl IntoView {
         {SectionId::ALL
             .into_iter()
             .map(|section| {
-                let server_side = full || priority(section) == Priority::High;
-                if server_side {
-                    view! { <ServerSection id section /> }.into_any()
-                } else {
+                let server_side = from_server && (full || priority(section) == Priority::High);
+                if !server_side {
                     view! { <LazySection id section loaded /> }.into_any()
+                } else if interactive(section) {
+                    view! { <HydratedSection id section /> }.into_any()
+                } else {
+                    view! { <ServerSection id section /> }.into_any()
                 }
             })
             .collect_view()}
     }
+}
+
+/// A load that failed, said in words.
+fn failed(e: &impl std::fmt::Display) -> AnyView {
+    view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any()
 }
 
 fn frame(section: SectionId, body: AnyView) -> impl IntoView {
@@ -127,15 +141,69 @@ fn frame(section: SectionId, body: AnyView) -> impl IntoView {
     }
 }
 
-/// A section rendered with the page (the Summary; every section with `?full=1`).
+/// Whether this render writes report `id` into the server's HTML or takes over what the server
+/// wrote (hydrating the page the browser opened), rather than drawing it in the browser after
+/// navigating there (the server's sections carry the report's id for this).
+fn in_server_html(id: u64) -> bool {
+    #[cfg(feature = "ssr")]
+    {
+        let _ = id;
+        true
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        let selector = format!(".section-body[data-report=\"{id}\"]");
+        document().query_selector(&selector).ok().flatten().is_some()
+    }
+}
+
+/// Sections whose view reacts in the browser (the Operations table sorts), so hydration needs
+/// their data.
+fn interactive(section: SectionId) -> bool {
+    section == SectionId::Operations
+}
+
+/// A section rendered with the page (the Summary; every section with `?full=1`), sent once: the
+/// server writes it into the HTML, and hydration takes that HTML over as it is (the section does
+/// nothing in the browser) rather than receiving the section again as hydration data.
 #[component]
 fn ServerSection(id: u64, section: SectionId) -> impl IntoView {
+    let body = view! {
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {Suspend::new(server_body(id, section))}
+        </Suspense>
+    }
+    .into_any();
+    frame(section, body)
+}
+
+/// A section's body as the server writes it; in the browser, which takes the server's over, the
+/// same element with nothing in it, so that hydration leaves what the server wrote inside.
+async fn server_body(id: u64, section: SectionId) -> AnyView {
+    #[cfg(feature = "ssr")]
+    {
+        let inside = match get_report_section(id, section).await {
+            Ok(s) => section_view(s),
+            Err(e) => failed(&e),
+        };
+        view! { <div class="section-body" data-report=id.to_string()>{inside}</div> }.into_any()
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        let _ = section;
+        view! { <div class="section-body" data-report=id.to_string()></div> }.into_any()
+    }
+}
+
+/// An interactive section rendered with the page (`?full=1`): hydrated from its data.
+#[component]
+fn HydratedSection(id: u64, section: SectionId) -> impl IntoView {
     let data = Resource::new(|| (), move |_| get_report_section(id, section));
     let body = view! {
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || data.get().map(|r| match r {
                 Ok(s) => section_view(s),
-                Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                Err(e) => failed(&e),
             })}
         </Suspense>
     }
