@@ -49,7 +49,7 @@ export PATH="$TOOLS/bin:$ROOT/end2end/node_modules/.bin:$PATH"
 CARGO_LEPTOS_STAMP="$(cat tools/cargo-leptos/Cargo.toml tools/cargo-leptos/Cargo.lock tools/cargo-leptos/src/*.rs | sha256sum | cut -c1-16)"
 if [ "$("$TOOLS/bin/cargo-leptos" --version 2>/dev/null || true)" != "cargo-leptos $CARGO_LEPTOS_VERSION" ] \
   || [ "$(cat "$TOOLS/cargo-leptos.stamp" 2>/dev/null || true)" != "$CARGO_LEPTOS_STAMP" ]; then
-  say "building cargo-leptos $CARGO_LEPTOS_VERSION (about 9 minutes the first time)"
+  say "building cargo-leptos $CARGO_LEPTOS_VERSION (about 4 minutes the first time)"
   cargo install --locked --force --path tools/cargo-leptos --root "$TOOLS" \
     --target-dir "$TOOLS/../tools-target"
   echo "$CARGO_LEPTOS_STAMP" > "$TOOLS/cargo-leptos.stamp"
