@@ -78,17 +78,27 @@ esac
 export VITALS_BIN
 
 # What a release build is made from: the sources, the settings and the tools. Two builds of the
-# same inputs make the same dashboard.
+# same inputs make the same dashboard. Never fails: what cannot be read is named instead.
 release_inputs() {
   echo "$ROOT"
-  local tool
-  for tool in "rustc -vV" "cargo-leptos --version" "wasm-bindgen --version" "wasm-opt --version" \
-    "cat $TOOLS/cargo-leptos.stamp"; do
-    $tool 2>&1 || echo "$tool: failed"
-  done
-  env | grep -E '^(RUSTFLAGS|CARGO_ENCODED_RUSTFLAGS|CARGO_PROFILE_|LEPTOS_)' | LC_ALL=C sort || true
-  (cd "$ROOT" && find .cargo rust-toolchain.toml Cargo.toml Cargo.lock Leptos.toml build.rs src style \
-    public -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
+  rustc -vV 2>&1 || echo "rustc: failed"
+  cargo-leptos --version 2>&1 || echo "cargo-leptos: failed"
+  wasm-bindgen --version 2>&1 || echo "wasm-bindgen: failed"
+  wasm-opt --version 2>&1 || echo "wasm-opt: failed"
+  cat "$TOOLS/cargo-leptos.stamp" 2>&1 || echo "cargo-leptos stamp: missing"
+  cat "${CARGO_HOME:-$HOME/.cargo}/config.toml" 2>/dev/null || true
+  env | grep -E '^(RUST|CARGO_BUILD_|CARGO_TARGET_|CARGO_ENCODED_|CARGO_PROFILE_|LEPTOS_)' \
+    | LC_ALL=C sort || true
+  (cd "$ROOT" && find .cargo rust-toolchain.toml Cargo.toml Cargo.lock Leptos.toml build.rs src \
+    style public -type f -print0 2>&1 | LC_ALL=C sort -z | xargs -0 sha256sum 2>&1) || true
+}
+
+# What was built: the binary, and the site it embeds (which is also what the tests' release build
+# of the server embeds; a debug `cargo leptos build` rewrites the site but not the binary).
+release_outputs() {
+  sha256sum <"$VITALS_BIN" 2>&1 | cut -c1-32
+  (cd "$ROOT" && find target/site -type f -print0 2>&1 | LC_ALL=C sort -z | xargs -0 sha256sum 2>&1 \
+    | sha256sum | cut -c1-32) || true
 }
 
 # The release build (site + server), skipped when the binary and site were built from these very
@@ -96,18 +106,19 @@ release_inputs() {
 # so each `cargo leptos build` compiles the server again (about 4.5 minutes) even when nothing
 # changed (BENCHMARKS.md, "Quick start"): this is what lets `./scripts/run` after `./scripts/test`
 # start at once. The fingerprint sits beside the binary as `vitals.inputs`: the inputs' hash and
-# the binary's own, so a binary built since by other means (a plain `cargo build`) is not taken
-# for this one. Delete that file to force a build.
+# the hashes of the binary and the site, so a binary or site built since by other means (a plain
+# `cargo build`, a debug `cargo leptos build`) is not taken for these. Delete that file to force a
+# build.
 release_build() {
   local inputs
   inputs="$(release_inputs | sha256sum | cut -c1-32)"
   if [ -x "$VITALS_BIN" ] && [ -f "$ROOT/target/site/pkg/vitals.wasm" ] \
-    && [ "$(cat "$VITALS_BIN.inputs" 2>/dev/null || true)" = "$inputs $(sha256sum <"$VITALS_BIN" | cut -c1-32)" ]; then
+    && [ "$(cat "$VITALS_BIN.inputs" 2>/dev/null || true)" = "$(echo "$inputs"; release_outputs)" ]; then
     say "release build: up to date (built from these sources, tools and settings)"
     return
   fi
   say "release build (site + server): cargo leptos build --release --precompress"
   rm -f "$VITALS_BIN.inputs"
   cargo leptos build --release --precompress
-  echo "$inputs $(sha256sum <"$VITALS_BIN" | cut -c1-32)" >"$VITALS_BIN.inputs"
+  { echo "$inputs"; release_outputs; } >"$VITALS_BIN.inputs"
 }
