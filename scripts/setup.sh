@@ -89,16 +89,19 @@ release_inputs() {
   cat "${CARGO_HOME:-$HOME/.cargo}/config.toml" 2>/dev/null || true
   env | grep -E '^(RUST|CARGO_BUILD_|CARGO_TARGET_|CARGO_ENCODED_|CARGO_PROFILE_|LEPTOS_)' \
     | LC_ALL=C sort || true
-  (cd "$ROOT" && find .cargo rust-toolchain.toml Cargo.toml Cargo.lock Leptos.toml build.rs src \
-    style public -type f -print0 2>&1 | LC_ALL=C sort -z | xargs -0 sha256sum 2>&1) || true
+  tree_hashes .cargo rust-toolchain.toml Cargo.toml Cargo.lock Leptos.toml build.rs src style public
+}
+
+# The sha256 of every file under the given paths of the project, in a stable order; never fails.
+tree_hashes() {
+  (cd "$ROOT" && find "$@" -type f -print0 2>&1 | LC_ALL=C sort -z | xargs -0 sha256sum 2>&1) || true
 }
 
 # What was built: the binary, and the site it embeds (which is also what the tests' release build
 # of the server embeds; a debug `cargo leptos build` rewrites the site but not the binary).
 release_outputs() {
   sha256sum <"$VITALS_BIN" 2>&1 | cut -c1-32
-  (cd "$ROOT" && find target/site -type f -print0 2>&1 | LC_ALL=C sort -z | xargs -0 sha256sum 2>&1 \
-    | sha256sum | cut -c1-32) || true
+  tree_hashes target/site | sha256sum | cut -c1-32
 }
 
 # The release build (site + server), skipped when the binary and site were built from these very

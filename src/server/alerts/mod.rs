@@ -645,10 +645,8 @@ impl Alerts {
             out.next_event = engine.next_event;
             for (rule, pattern) in &enabled {
                 let rule_hash = key_hash(&rule.name);
-                let seen = ctx.observe(rule, *pattern);
-                let ids: Vec<u64> =
-                    seen.iter().map(|s| instance_key_of(rule_hash, s.hash)).collect();
-                for (s, id) in seen.into_iter().zip(ids) {
+                for s in ctx.observe(rule, *pattern) {
+                    let id = instance_key_of(rule_hash, s.hash);
                     let (transition, idle) = match instances.get_mut(&id) {
                         Some(instance) => {
                             // Seen this tick (the sweep below skips it).
