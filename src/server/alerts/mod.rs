@@ -118,18 +118,37 @@ struct Compiled {
 }
 
 struct Instance {
-    rule: String,
+    rule: Arc<str>,
     /// [`key_hash`] of `rule`: passes over every instance find its rule by this number
     /// without reading the name, a cache miss apiece with thousands held (see [`RulesIndex`]).
     rule_hash: u64,
     /// The series key (name and tags as the metrics store keys it, or `host`).
-    key: String,
+    key: Arc<str>,
     /// [`crate::server::stats::key_hash`] of `key`: the sweep of unseen instances asks
     /// whether each was due without reading its key.
     key_hash: u64,
     labels: BTreeMap<String, String>,
+    /// `labels` as the store keeps them (JSON), written with every change of state: made once,
+    /// since an instance's labels never change.
+    labels_json: Arc<str>,
     st: InstanceState,
     last_seen_ms: u64,
+}
+
+impl Instance {
+    fn new(rule: &str, key: &str, labels: BTreeMap<String, String>, st: InstanceState) -> Self {
+        let labels_json = serde_json::to_string(&labels).unwrap_or_default().into();
+        Instance {
+            rule: rule.into(),
+            rule_hash: key_hash(rule),
+            key: key.into(),
+            key_hash: key_hash(key),
+            labels,
+            labels_json,
+            st,
+            last_seen_ms: 0,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -145,6 +164,8 @@ struct Engine {
     silences: BTreeMap<u64, HeldSilence>,
     next_event: u64,
     vitals: VitalsHistory,
+    /// The buffers the last evaluation's [`Context`] leaves for the next.
+    scratch: targets::Scratch,
     disk_pct: Option<f64>,
     disk_checked_ms: u64,
     /// When the last evaluation ran (which series are due depends on it).
@@ -170,7 +191,11 @@ impl HeldSilence {
 #[derive(Default)]
 pub struct EvalStats {
     pub evaluations: AtomicU64,
+    /// How long the last evaluation took (wall time: with waits for the statistics' lock and
+    /// for a CPU).
     pub last_eval_us: AtomicU64,
+    /// The CPU time the last evaluation used (its thread's, so without those waits).
+    pub last_eval_cpu_us: AtomicU64,
     /// Unix ms of the last evaluation (0 before the first).
     pub last_run_ms: AtomicU64,
     pub transitions: AtomicU64,
@@ -319,7 +344,7 @@ impl<'e> RulesIndex<'e> {
     fn of(&self, instance: &Instance) -> Option<&'e Compiled> {
         match self.by_hash.get(&instance.rule_hash)? {
             Some(c) => Some(c),
-            None => self.by_name.get(&instance.rule),
+            None => self.by_name.get(&*instance.rule),
         }
     }
 }
@@ -396,18 +421,10 @@ impl Alerts {
                 continue;
             };
             let id = instance_key(&rule, &series);
-            let instance = Instance {
-                rule_hash: key_hash(&rule),
-                rule,
-                key_hash: key_hash(&series),
-                key: series,
-                labels,
-                st,
-                last_seen_ms: 0,
-            };
+            let instance = Instance::new(&rule, &series, labels, st);
             if parse_id(&stored_id) != Some(id) {
                 rekeyed.push(AlertWrite::DeleteInstance { id: stored_id });
-                rekeyed.push(put_instance(id, &instance));
+                rekeyed.push(put_instance(id_text(id), &instance));
             }
             engine.instances.insert(id, instance);
         }
@@ -543,7 +560,7 @@ impl Alerts {
             return false;
         }
         instance.st.acknowledged = acknowledged;
-        let write = put_instance(key, instance);
+        let write = put_instance(id_text(key), instance);
         drop(engine);
         self.store.write_alerts(vec![write]);
         self.publish();
@@ -610,6 +627,7 @@ impl Alerts {
     /// application's statistics at `now_ms`; records, notifies and publishes what changed.
     pub fn evaluate(&self, system: &SystemMetrics, now_ms: u64) {
         let started = Instant::now();
+        let cpu_started = thread_cpu_time();
         let mut out = Outbox::new(!self.notifier.is_empty());
         let mut changed = false;
         {
@@ -637,8 +655,10 @@ impl Alerts {
                 .collect();
             let due = Due::since(engine.last_eval_ms.filter(|&t| t < now_ms), now_ms);
             engine.last_eval_ms = Some(now_ms);
+            let scratch = std::mem::take(&mut engine.scratch);
             let mut ctx = Context::new(now_ms, system, engine.disk_pct, &self.app, &engine.vitals)
-                .judging(due);
+                .judging(due)
+                .reusing(scratch);
             ctx.prepare(&enabled);
             let instances = &mut engine.instances;
             let silences = &engine.silences;
@@ -677,13 +697,8 @@ impl Alerts {
                                 continue;
                             }
                             let instance = Instance {
-                                rule: rule.name.clone(),
-                                rule_hash,
-                                key: s.series.to_string(),
-                                key_hash: s.hash,
-                                labels: s.labels(),
-                                st,
                                 last_seen_ms: now_ms,
+                                ..Instance::new(&rule.name, s.series, s.labels(), st)
                             };
                             instances.insert(id, instance);
                             (t, false)
@@ -699,12 +714,19 @@ impl Alerts {
                     }
                 }
             }
+            engine.scratch = ctx.into_scratch();
             // Instances whose series was due but not seen: no data; of rules gone or disabled:
             // resolved.
             let rules = RulesIndex::new(&engine.rules);
             let mut gone = Vec::new();
             for (id, instance) in instances.iter_mut() {
                 if instance.last_seen_ms == now_ms {
+                    // Resolved instances of live series also leave the list after a while.
+                    if instance.st.state == AlertState::Resolved
+                        && now_ms.saturating_sub(instance.st.since_ms) >= RESOLVED_SHOWN_MS
+                    {
+                        gone.push(*id);
+                    }
                     continue;
                 }
                 let compiled = rules.of(instance).filter(|c| c.rule.enabled);
@@ -751,15 +773,6 @@ impl Alerts {
                     gone.push(*id);
                 }
             }
-            // Resolved instances of live series also leave the list after a while.
-            for (id, instance) in instances.iter() {
-                if instance.last_seen_ms == now_ms
-                    && instance.st.state == AlertState::Resolved
-                    && now_ms.saturating_sub(instance.st.since_ms) >= RESOLVED_SHOWN_MS
-                {
-                    gone.push(*id);
-                }
-            }
             for id in gone {
                 if let Some(instance) = instances.get_mut(&id) {
                     if instance.st.state == AlertState::Resolved {
@@ -767,7 +780,7 @@ impl Alerts {
                         instance.st.state = AlertState::Inactive;
                         changed = true;
                         if instance.last_seen_ms == now_ms {
-                            out.writes.push(put_instance(id, instance));
+                            out.writes.push(put_instance(id_text(id), instance));
                             continue;
                         }
                     }
@@ -791,8 +804,14 @@ impl Alerts {
             .collect();
         writes.extend(now_notices);
         self.store.write_alerts(writes);
+        // Read within the wall-time span, so that the CPU time is never the larger.
+        let cpu_ended = thread_cpu_time();
         let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         self.stats.last_eval_us.store(micros, Ordering::Relaxed);
+        if let (Some(from), Some(to)) = (cpu_started, cpu_ended) {
+            let cpu = u64::try_from(to.saturating_sub(from).as_micros()).unwrap_or(u64::MAX);
+            self.stats.last_eval_cpu_us.store(cpu, Ordering::Relaxed);
+        }
         self.stats.evaluations.fetch_add(1, Ordering::Relaxed);
         self.stats.last_run_ms.store(crate::server::now_ms(), Ordering::Relaxed);
         if changed {
@@ -860,10 +879,16 @@ impl Alerts {
     pub fn persist_all(&self) {
         let engine = self.lock();
         let writes: Vec<AlertWrite> =
-            engine.instances.iter().map(|(id, i)| put_instance(*id, i)).collect();
+            engine.instances.iter().map(|(id, i)| put_instance(id_text(*id), i)).collect();
         drop(engine);
         self.store.write_alerts(writes);
     }
+}
+
+/// The CPU time the calling thread has used (`None` where the system cannot tell).
+fn thread_cpu_time() -> Option<std::time::Duration> {
+    use nix::time::{clock_gettime, ClockId};
+    clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID).ok().map(std::time::Duration::from)
 }
 
 /// The transition of an instance whose rule is gone or disabled: resolved if it was active.
@@ -889,12 +914,12 @@ fn retire(st: &mut InstanceState, now_ms: u64) -> Option<Transition> {
     })
 }
 
-fn put_instance(id: u64, i: &Instance) -> AlertWrite {
+fn put_instance(id: String, i: &Instance) -> AlertWrite {
     AlertWrite::PutInstance {
-        id: id_text(id),
-        rule: i.rule.clone(),
-        series: i.key.clone(),
-        labels: serde_json::to_string(&i.labels).unwrap_or_default(),
+        id,
+        rule: Arc::clone(&i.rule),
+        series: Arc::clone(&i.key),
+        labels: Arc::clone(&i.labels_json),
         state: serde_json::to_string(&i.st).unwrap_or_default(),
         at_ms: i.st.since_ms,
     }
@@ -1002,11 +1027,12 @@ fn record(
 ) {
     let labels = labels_of(instance, rule, instance.st.severity);
     let silenced = silenced_by(silences, &labels, now_ms);
+    let id_text = id_text(id);
     let event = AlertEvent {
         id: out.next_event,
         at_ms: now_ms,
         rule: rule.name.clone(),
-        instance: id_text(id),
+        instance: id_text.clone(),
         series: series_text(&instance.key),
         labels,
         from: t.from,
@@ -1028,7 +1054,7 @@ fn record(
         Notice { event: event.clone(), alert, runbook: rule.runbook.clone() }
     });
     out.writes.push(AlertWrite::Event(Box::new(event)));
-    out.writes.push(put_instance(id, instance));
+    out.writes.push(put_instance(id_text, instance));
     if let Some(notice) = notice {
         out.notices.push(notice);
     } else if let Some(silence) = silenced.filter(|_| t.notify) {

@@ -497,4 +497,8 @@ async fn an_alert_storm_logs_twenty_changes_and_counts_the_rest() {
     let summary: Vec<&str> = text.lines().filter(|l| l.contains("More alerts changed")).collect();
     assert_eq!(summary.len(), 1, "{text}");
     assert!(summary[0].contains("more=5"), "{text}");
+    // Its duration and the CPU time it used (no more than the duration) are both kept.
+    let wall = f.alerts.stats.last_eval_us.load(Ordering::Relaxed);
+    let cpu = f.alerts.stats.last_eval_cpu_us.load(Ordering::Relaxed);
+    assert!(cpu > 0 && cpu <= wall + 10, "CPU {cpu} µs of {wall} µs");
 }

@@ -326,8 +326,8 @@ impl AppMetrics {
 
     /// Figures over `window` of each series of `kind` whose key `keep` accepts (with what
     /// `keep` answered for it), one per series, with only the quantiles `wanted` asks for
-    /// (p50, p90, p95, p99); series without samples there are left out. For the alert
-    /// engine, which watches series one by one.
+    /// (p50, p90, p95, p99), appended to `out`; series without samples there are left out.
+    /// For the alert engine, which watches series one by one.
     pub fn series_figures<M>(
         &self,
         kind: TimingKind,
@@ -335,8 +335,9 @@ impl AppMetrics {
         now_ms: u64,
         wanted: [bool; 4],
         keep: impl FnMut(&crate::server::stats::SeriesKey) -> Option<M>,
-    ) -> Vec<(M, crate::server::stats::SeriesFigures)> {
-        self.lock().registry_mut(kind).series_figures(window, now_ms, wanted, keep)
+        out: &mut Vec<(M, crate::server::stats::SeriesFigures)>,
+    ) {
+        self.lock().registry_mut(kind).series_figures(window, now_ms, wanted, keep, out);
     }
 
     /// One name's statistics over every tag set `selection` keeps, merged.

@@ -412,6 +412,12 @@ fn alerts(exp: &mut Exposition, state: &AppState, now_ms: u64) {
         "How long the last evaluation of every alert rule took.",
         stats.last_eval_us.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e6,
     );
+    gauge(
+        exp,
+        "vitals_alert_evaluation_cpu_seconds",
+        "CPU time the last evaluation of every alert rule used.",
+        stats.last_eval_cpu_us.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e6,
+    );
 }
 
 /// A report-cache metric: name, kind, help, and the values of one cache kind by `result`

@@ -331,8 +331,9 @@ impl OperationRegistry {
         self.summaries_grouped(window, now_ms, |key| Some((key.to_string(), Default::default())))
     }
 
-    /// The figures of each series whose key `keep` accepts (`Some`, kept with the figures)
-    /// and that has samples in `window`, in no set order, with only the quantiles `wanted`
+    /// Appends to `out` the figures of each series whose key `keep` accepts (`Some`, kept with
+    /// the figures) and that has samples in `window`, in no set order (`out` is the caller's, so
+    /// that its room is reused from one evaluation to the next), with only the quantiles `wanted`
     /// asks for: no grouping, sorting or merging (the alert engine reads series one by one,
     /// every tick). Each series is first brought up to `now_ms` (a no-op once the tick's
     /// upkeep has run), so that its window is read in place with at most the current second's
@@ -343,32 +344,30 @@ impl OperationRegistry {
         now_ms: u64,
         wanted: [bool; 4],
         mut keep: impl FnMut(&SeriesKey) -> Option<M>,
-    ) -> Vec<(M, SeriesFigures)> {
+        out: &mut Vec<(M, SeriesFigures)>,
+    ) {
         let cur_sec = now_ms / 1000;
         let span = covered_secs(window, self.origin_ms, now_ms);
         let mut delta = Vec::new();
-        self.series
-            .iter_mut()
-            .filter_map(|(key, series)| {
-                let mark = keep(key)?;
-                series.maintain(cur_sec);
-                let (f, quantiles) =
-                    series.view(window, cur_sec, &mut delta)?.figures_wanted(wanted);
-                let error_count = f.errors.min(f.count);
-                let figures = SeriesFigures {
-                    key: Arc::clone(&key.key),
-                    hash: key.hash(),
-                    count: f.count,
-                    error_count,
-                    mean_ms: f.mean_ms(),
-                    max_ms: f.max_ms,
-                    rate_per_min: rate_per_min(f.count, span),
-                    success_pct: success_pct(f.count, error_count),
-                    quantiles,
-                };
-                Some((mark, figures))
-            })
-            .collect()
+        let rows = self.series.iter_mut().filter_map(|(key, series)| {
+            let mark = keep(key)?;
+            series.maintain(cur_sec);
+            let (f, quantiles) = series.view(window, cur_sec, &mut delta)?.figures_wanted(wanted);
+            let error_count = f.errors.min(f.count);
+            let figures = SeriesFigures {
+                key: Arc::clone(&key.key),
+                hash: key.hash(),
+                count: f.count,
+                error_count,
+                mean_ms: f.mean_ms(),
+                max_ms: f.max_ms,
+                rate_per_min: rate_per_min(f.count, span),
+                success_pct: success_pct(f.count, error_count),
+                quantiles,
+            };
+            Some((mark, figures))
+        });
+        out.extend(rows);
     }
 
     /// Summaries of the series merged by `group`: `Some((name, tags))` puts a series key in

@@ -5,6 +5,7 @@
 //! new optional field needs no migration.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -30,12 +31,13 @@ pub enum AlertWrite {
     DeleteRule {
         name: String,
     },
-    /// An instance's state as JSON, with what identifies it.
+    /// An instance's state as JSON, with what identifies it (shared with the engine's instance,
+    /// which writes this at every change of state).
     PutInstance {
         id: String,
-        rule: String,
-        series: String,
-        labels: String,
+        rule: Arc<str>,
+        series: Arc<str>,
+        labels: Arc<str>,
         state: String,
         at_ms: u64,
     },
@@ -77,7 +79,7 @@ pub(super) fn apply(conn: &Connection, writes: &[AlertWrite]) -> rusqlite::Resul
                     "INSERT OR REPLACE INTO alert_instance \
                      (id, rule, series, labels, state, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )?
-                .execute(params![id, rule, series, labels, state, *at_ms as i64])?,
+                .execute(params![id, &**rule, &**series, &**labels, state, *at_ms as i64])?,
             AlertWrite::DeleteInstance { id } => conn
                 .prepare_cached("DELETE FROM alert_instance WHERE id = ?1")?
                 .execute([id])?,

@@ -19,6 +19,7 @@ use prost::Message as _;
 use super::*;
 use crate::model::ops::{LatencyThresholds, Window};
 use crate::server::metrics::{tags, Limits, TimingKind};
+use crate::server::stats::SeriesFigures;
 
 const NOW: u64 = 1_780_000_000_000;
 const MS: u64 = 1_000_000;
@@ -106,13 +107,26 @@ fn spans_become_operations_and_bad_spans_are_named() {
     assert_eq!(summary(&app, "orders consume").map(|s| s.count), Some(1));
     assert!(summary(&app, "SELECT cart").is_none(), "client spans do not count by default");
     // service.name is a tag of the series.
-    let series =
-        app.series_figures(TimingKind::Operation, Window::M5, NOW, [false; 4], |_| Some(()));
+    let series = operation_series(&app);
     let (_, cart) = series.iter().find(|(_, s)| tags::name_of(&s.key) == "GET /cart").unwrap();
     let cart_tags: Vec<_> = tags::tags_of(&cart.key).collect();
     assert_eq!(cart_tags, [("service.name", "checkout")]);
     let stats = app.ingest_stats().otlp;
     assert_eq!((stats.received, stats.accepted, stats.malformed, stats.ignored), (1, 3, 2, 1));
+}
+
+/// Every operation series over five minutes, each with its figures.
+fn operation_series(app: &AppMetrics) -> Vec<((), SeriesFigures)> {
+    let mut series = Vec::new();
+    app.series_figures(
+        TimingKind::Operation,
+        Window::M5,
+        NOW,
+        [false; 4],
+        |_| Some(()),
+        &mut series,
+    );
+    series
 }
 
 #[test]
@@ -131,8 +145,7 @@ fn configured_kinds_and_attributes_decide() {
         traces("checkout", vec![client, span("GET /cart", SpanKind::Server, t, t + 1, false)]);
     let tally = traces::record(&app, &config, &request, NOW);
     assert_eq!((tally.accepted, tally.ignored), (1, 1));
-    let series =
-        app.series_figures(TimingKind::Operation, Window::M5, NOW, [false; 4], |_| Some(()));
+    let series = operation_series(&app);
     let pairs: Vec<_> = tags::tags_of(&series[0].1.key).collect();
     assert_eq!(pairs, [("db.system", "postgresql"), ("service.name", "checkout")]);
 }
