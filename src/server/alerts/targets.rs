@@ -251,15 +251,16 @@ pub struct Context<'a> {
     values: Option<(HashMap<String, f64>, HashMap<String, f64>)>,
     summaries: HashMap<(TimingKind, Window), Found>,
     due: Due,
-    /// Emptied [`Found`]s of an earlier evaluation, whose room is reused (a thousand series'
-    /// figures take ~150 KB: allocated anew each tick, they were mapped, faulted in page by
-    /// page and unmapped again).
-    spare: Vec<Found>,
+    /// Emptied [`Found`]s of an earlier evaluation, by (kind, window), whose room is reused (a
+    /// thousand series' figures take ~150 KB: allocated anew each tick, they were mapped,
+    /// faulted in page by page and unmapped again).
+    spare: HashMap<(TimingKind, Window), Found>,
 }
 
-/// What one evaluation's [`Context`] leaves for the next: its emptied buffers.
+/// What one evaluation's [`Context`] leaves for the next: its emptied buffers, one per
+/// (kind, window) a rule read.
 #[derive(Default)]
-pub struct Scratch(Vec<Found>);
+pub struct Scratch(HashMap<(TimingKind, Window), Found>);
 
 impl<'a> Context<'a> {
     pub fn new(
@@ -278,7 +279,7 @@ impl<'a> Context<'a> {
             values: None,
             summaries: HashMap::new(),
             due: Due::ALL,
-            spare: Vec::new(),
+            spare: HashMap::new(),
         }
     }
 
@@ -291,11 +292,11 @@ impl<'a> Context<'a> {
     /// The buffers of this evaluation, emptied, for the next one.
     pub fn into_scratch(self) -> Scratch {
         let mut spare = self.spare;
-        spare.extend(self.summaries.into_values().map(|mut found| {
+        spare.extend(self.summaries.into_iter().map(|(key, mut found)| {
             found.wanted.clear();
             found.matches.clear();
             found.rows.clear();
-            found
+            (key, found)
         }));
         Scratch(spare)
     }
@@ -342,7 +343,7 @@ impl<'a> Context<'a> {
             wanted.dedup_by(|a, b| (a.0.glob(), a.1) == (b.0.glob(), b.1));
             let due = self.due;
             let Found { wanted: mut globs, mut matches, mut rows } =
-                self.spare.pop().unwrap_or_default();
+                self.spare.remove(&(kind, window)).unwrap_or_default();
             let keep = |key: &SeriesKey| {
                 if !due.hashed(key.hash(), window) {
                     return None;
@@ -550,6 +551,27 @@ mod tests {
     use crate::server::metrics::{Limits, Protocol, Timing};
 
     const NOW: u64 = 1_700_000_000_000;
+
+    #[test]
+    fn an_evaluation_reusing_the_last_ones_buffers_sees_only_its_own_series() {
+        let app = AppMetrics::new(Limits::default(), LatencyThresholds::default(), NOW - 60_000);
+        app.lock().timing(Protocol::Http, Timing::operation("api.cart", 5.0, NOW - 1_000), NOW);
+        let p95 = Rule::new("p95", Target::operation("api.*", OpStat::P95, Window::M1));
+        let count = Rule::new("count", Target::operation("db.*", OpStat::Count, Window::M1));
+        let (api, db) = (Pattern::new("api.*").unwrap(), Pattern::new("db.*").unwrap());
+        let (system, vitals) = (SystemMetrics::default(), VitalsHistory::default());
+        let mut first = Context::new(NOW, &system, None, &app, &vitals);
+        first.prepare(&[(&p95, Some(&api))]);
+        assert_eq!(first.observe(&p95, Some(&api)).len(), 1);
+        let scratch = first.into_scratch();
+        // The next evaluation has only the other rule, over the same window.
+        app.lock().timing(Protocol::Http, Timing::operation("db.query", 5.0, NOW - 1_000), NOW);
+        let mut next = Context::new(NOW, &system, None, &app, &vitals).reusing(scratch);
+        next.prepare(&[(&count, Some(&db))]);
+        let seen: Vec<&str> = next.observe(&count, Some(&db)).iter().map(|s| s.series).collect();
+        assert_eq!(seen, ["db.query"]);
+        assert!(next.observe(&p95, Some(&api)).is_empty(), "the last evaluation's rule is gone");
+    }
 
     #[test]
     fn operation_rules_see_each_matching_series_with_its_tags_and_min_count() {
