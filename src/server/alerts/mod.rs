@@ -136,13 +136,20 @@ struct Instance {
 }
 
 impl Instance {
-    fn new(rule: &str, key: &str, labels: BTreeMap<String, String>, st: InstanceState) -> Self {
+    /// An instance of the rule named `rule` for the series `key`, given their [`key_hash`]es
+    /// (which an evaluation already has).
+    fn new(
+        (rule, rule_hash): (&str, u64),
+        (key, key_hash): (&str, u64),
+        labels: BTreeMap<String, String>,
+        st: InstanceState,
+    ) -> Self {
         let labels_json = serde_json::to_string(&labels).unwrap_or_default().into();
         Instance {
             rule: rule.into(),
-            rule_hash: key_hash(rule),
+            rule_hash,
             key: key.into(),
-            key_hash: key_hash(key),
+            key_hash,
             labels,
             labels_json,
             st,
@@ -421,7 +428,8 @@ impl Alerts {
                 continue;
             };
             let id = instance_key(&rule, &series);
-            let instance = Instance::new(&rule, &series, labels, st);
+            let instance =
+                Instance::new((&rule, key_hash(&rule)), (&series, key_hash(&series)), labels, st);
             if parse_id(&stored_id) != Some(id) {
                 rekeyed.push(AlertWrite::DeleteInstance { id: stored_id });
                 rekeyed.push(put_instance(id_text(id), &instance));
@@ -698,7 +706,12 @@ impl Alerts {
                             }
                             let instance = Instance {
                                 last_seen_ms: now_ms,
-                                ..Instance::new(&rule.name, s.series, s.labels(), st)
+                                ..Instance::new(
+                                    (&rule.name, rule_hash),
+                                    (s.series, s.hash),
+                                    s.labels(),
+                                    st,
+                                )
                             };
                             instances.insert(id, instance);
                             (t, false)
