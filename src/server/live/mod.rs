@@ -3,6 +3,7 @@
 //! client gets is serialised once per tick too and shared. Counts what it sends, skips and
 //! refuses. The WebSocket upgrade and the per-client loop live in `socket`.
 
+pub mod gate;
 pub mod history;
 pub mod socket;
 

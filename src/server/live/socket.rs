@@ -2,7 +2,7 @@
 //! client's loop: a snapshot on connect, then the newest tick whenever one is published (a slow
 //! client skips to the newest instead of queueing a backlog), answers to `ping`, `subscribe` and
 //! `request_metrics` (rate-limited per connection and in total), and a heartbeat that closes
-//! dead connections. The loop is generic over `Sink`/`Stream` so tests drive it with channels.
+//! dead connections. The loop is generic over one `Sink + Stream` so tests drive it with channels.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -13,10 +13,12 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use futures::{Sink, SinkExt, Stream, StreamExt};
+use futures::{FutureExt, Sink, SinkExt, Stream, StreamExt};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
+use super::gate::Gate;
 use super::Hub;
 use crate::model::live::{ClientMessage, ServerMessage};
 use crate::server::error::ApiError;
@@ -81,8 +83,7 @@ pub async fn upgrade(
         .max_message_size(SOCKET_MAX_MESSAGE_BYTES)
         .max_frame_size(SOCKET_MAX_MESSAGE_BYTES);
     Ok(upgrade.on_upgrade(move |socket| async move {
-        let (sink, stream) = socket.split();
-        let ended = run_client(hub, sink, stream, policy, shutdown).await;
+        let ended = run_client(hub, socket, policy, shutdown).await;
         debug!(?ended, "WebSocket client left.");
         drop(permit);
     }))
@@ -125,29 +126,40 @@ pub enum Ended {
 }
 
 /// Runs one client until it leaves, dies or the server shuts down.
-pub async fn run_client<S, R, E>(
+///
+/// With ten thousand clients every tick wakes ten thousand of these loops, so each wake-up does
+/// little besides the send: the waits on shutdown, ticks and alerts live across iterations (a
+/// wait dropped and made again would leave and rejoin a list shared by every client, under its
+/// lock), the socket and the waits other than the tick's are polled only when they said they
+/// have something ([`Gate`]), and a send that completes at once sets no timer.
+pub async fn run_client<W, E>(
     hub: Arc<Hub>,
-    mut sink: S,
-    mut stream: R,
+    socket: W,
     policy: SocketPolicy,
     shutdown: CancellationToken,
 ) -> Ended
 where
-    S: Sink<Message> + Unpin,
-    R: Stream<Item = Result<Message, E>> + Unpin,
+    W: Sink<Message> + Stream<Item = Result<Message, E>> + Unpin,
 {
-    let mut ticks = hub.subscribe();
-    let mut alerts = hub.subscribe_alerts();
-    let mut last_seq = ticks.borrow_and_update().as_ref().map(|t| t.seq);
-    if send_snapshot(&hub, &mut sink, policy, policy.after, policy.operations).await.is_err() {
+    let mut socket = Gate::new(socket);
+    let mut tick_receiver = hub.subscribe();
+    let mut alert_receiver = hub.subscribe_alerts();
+    let mut last_seq = tick_receiver.borrow_and_update().as_ref().map(|t| t.seq);
+    let first_alerts = alert_receiver.borrow_and_update().clone();
+    if send_snapshot(&hub, &mut socket, policy, policy.after, policy.operations).await.is_err() {
         return send_failed(&hub);
     }
-    let first_alerts = alerts.borrow_and_update().clone();
     if let Some(bytes) = first_alerts {
-        if send_counted(&hub, &mut sink, bytes, policy).await.is_err() {
+        if send_counted(&hub, &mut socket, bytes, policy).await.is_err() {
             return send_failed(&hub);
         }
     }
+    // Ticks wake every client each second, so their wait is made anew each time anyway; the
+    // rest are gated.
+    let ticks = changes(tick_receiver);
+    let mut alerts = Gate::new(Box::pin(changes(alert_receiver)));
+    let mut cancelled = Gate::new(Box::pin(futures::stream::once(shutdown.cancelled_owned())));
+    tokio::pin!(ticks);
     let own_limit = limits::connection_snapshot_requests();
     let mut heartbeat = tokio::time::interval(policy.heartbeat);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -156,19 +168,20 @@ where
     let mut wants_operations = policy.operations;
     loop {
         tokio::select! {
-            () = shutdown.cancelled() => {
+            // In this order: a tick is by far the most common reason to wake up, and the
+            // branches after the one that is ready are not polled.
+            biased;
+            Some(()) = cancelled.next() => {
                 let close = Message::Close(Some(CloseFrame {
                     code: 1001,
                     reason: Utf8Bytes::from_static("server shutting down"),
                 }));
-                let _ = tokio::time::timeout(policy.send_timeout, sink.send(close)).await;
+                let _ = tokio::time::timeout(policy.send_timeout, socket.send(close)).await;
                 return Ended::ServerShutdown;
             }
-            changed = ticks.changed() => {
-                if changed.is_err() {
-                    return Ended::ServerShutdown;
-                }
-                let Some(tick) = ticks.borrow_and_update().clone() else { continue };
+            tick = ticks.next() => {
+                let Some(tick) = tick else { return Ended::ServerShutdown };
+                let Some(tick) = tick else { continue };
                 if let Some(last) = last_seq {
                     let skipped = tick.seq.saturating_sub(last).saturating_sub(1);
                     if skipped > 0 {
@@ -180,24 +193,21 @@ where
                     (Some(with_operations), true) => with_operations.clone(),
                     _ => tick.bytes.clone(),
                 };
-                if send_counted(&hub, &mut sink, bytes, policy).await.is_err() {
+                if send_counted(&hub, &mut socket, bytes, policy).await.is_err() {
                     return send_failed(&hub);
                 }
                 let ns = u64::try_from(tick.published.elapsed().as_nanos()).unwrap_or(u64::MAX);
                 tick.last_send_ns.fetch_max(ns, Ordering::Relaxed);
             }
-            changed = alerts.changed() => {
-                if changed.is_err() {
-                    return Ended::ServerShutdown;
-                }
-                let latest = alerts.borrow_and_update().clone();
+            latest = alerts.next() => {
+                let Some(latest) = latest else { return Ended::ServerShutdown };
                 if let Some(bytes) = latest {
-                    if send_counted(&hub, &mut sink, bytes, policy).await.is_err() {
+                    if send_counted(&hub, &mut socket, bytes, policy).await.is_err() {
                         return send_failed(&hub);
                     }
                 }
             }
-            incoming = stream.next() => {
+            incoming = socket.next() => {
                 last_heard = tokio::time::Instant::now();
                 let reply = match incoming {
                     None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Ended::ClientClosed,
@@ -209,8 +219,13 @@ where
                         }
                         Ok(ClientMessage::RequestMetrics) => {
                             if own_limit.admit() && hub.snapshot_requests.admit() {
-                                let sent =
-                                    send_snapshot(&hub, &mut sink, policy, None, wants_operations);
+                                let sent = send_snapshot(
+                                    &hub,
+                                    &mut socket,
+                                    policy,
+                                    None,
+                                    wants_operations,
+                                );
                                 if sent.await.is_err() {
                                     return send_failed(&hub);
                                 }
@@ -230,7 +245,7 @@ where
                 };
                 match reply {
                     Some(message) => {
-                        if send_message(&hub, &mut sink, &message, policy).await.is_err() {
+                        if send_message(&hub, &mut socket, &message, policy).await.is_err() {
                             return send_failed(&hub);
                         }
                     }
@@ -245,12 +260,23 @@ where
                     debug!("Closing a WebSocket client that stopped answering.");
                     return Ended::Dead;
                 }
-                if send(&mut sink, Message::Ping(Default::default()), policy).await.is_err() {
+                if send(&mut socket, Message::Ping(Default::default()), policy).await.is_err() {
                     return send_failed(&hub);
                 }
             }
         }
     }
+}
+
+/// Every new value of a watch channel, marked seen as it is taken; ends when the sender is
+/// gone. The pending wait lives inside the stream, so it survives the other branches of a
+/// `select!` firing.
+fn changes<T: Clone>(receiver: watch::Receiver<T>) -> impl Stream<Item = T> {
+    futures::stream::unfold(receiver, |mut receiver| async move {
+        receiver.changed().await.ok()?;
+        let value = receiver.borrow_and_update().clone();
+        Some((value, receiver))
+    })
 }
 
 /// Counts a client dropped because a send failed or timed out (it stopped reading).
@@ -264,7 +290,12 @@ async fn send<S: Sink<Message> + Unpin>(
     message: Message,
     policy: SocketPolicy,
 ) -> Result<(), ()> {
-    match tokio::time::timeout(policy.send_timeout, sink.send(message)).await {
+    let mut sending = sink.send(message);
+    // Nearly every send completes at once (the socket has room): no timer for those.
+    if let Some(done) = (&mut sending).now_or_never() {
+        return done.map_err(|_| ());
+    }
+    match tokio::time::timeout(policy.send_timeout, sending).await {
         Ok(Ok(())) => Ok(()),
         _ => Err(()),
     }
@@ -324,6 +355,50 @@ mod tests {
         task: tokio::task::JoinHandle<Ended>,
     }
 
+    /// A socket made of two channels: what the loop sends, and what the client says.
+    struct Duplex {
+        sink: mpsc::Sender<Message>,
+        stream: mpsc::UnboundedReceiver<Result<Message, ()>>,
+    }
+
+    impl Stream for Duplex {
+        type Item = Result<Message, ()>;
+        fn poll_next(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Self::Item>> {
+            self.stream.poll_next_unpin(cx)
+        }
+    }
+
+    impl Sink<Message> for Duplex {
+        type Error = mpsc::SendError;
+        fn poll_ready(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), Self::Error>> {
+            self.sink.poll_ready_unpin(cx)
+        }
+        fn start_send(
+            mut self: std::pin::Pin<&mut Self>,
+            item: Message,
+        ) -> Result<(), Self::Error> {
+            self.sink.start_send_unpin(item)
+        }
+        fn poll_flush(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), Self::Error>> {
+            self.sink.poll_flush_unpin(cx)
+        }
+        fn poll_close(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), Self::Error>> {
+            self.sink.poll_close_unpin(cx)
+        }
+    }
+
     /// Starts a client loop whose outgoing queue holds `buffer` messages.
     fn client(
         hub: &Arc<Hub>,
@@ -333,7 +408,8 @@ mod tests {
     ) -> Client {
         let (sink, out) = mpsc::channel::<Message>(buffer);
         let (input, stream) = mpsc::unbounded::<Result<Message, ()>>();
-        let task = tokio::spawn(run_client(Arc::clone(hub), sink, stream, policy, stop.clone()));
+        let socket = Duplex { sink, stream };
+        let task = tokio::spawn(run_client(Arc::clone(hub), socket, policy, stop.clone()));
         Client { out, input, task }
     }
 
@@ -451,6 +527,27 @@ mod tests {
         }
         assert!(pings >= 1);
         drop(c.input);
+    }
+
+    #[tokio::test]
+    async fn a_client_that_stops_reading_is_failed_after_the_send_timeout() {
+        let hub = Hub::new(1000, 10, 10);
+        let stop = CancellationToken::new();
+        let policy = SocketPolicy { send_timeout: Duration::from_millis(50), ..Default::default() };
+        // Room for the snapshot and nothing more; the client never reads.
+        let c = client(&hub, 0, policy, &stop);
+        let mut seq = 0;
+        let ended = loop {
+            seq += 1;
+            publish(&hub, seq);
+            tokio::task::yield_now().await;
+            if c.task.is_finished() {
+                break c.task.await.unwrap();
+            }
+            assert!(seq < 1_000_000, "the client was never failed");
+        };
+        assert_eq!(ended, Ended::SendFailed);
+        assert_eq!(hub.stats().failed_sends, 1);
     }
 
     #[tokio::test]
