@@ -35,12 +35,16 @@ impl Wake for Signal {
     }
 }
 
-/// `inner`, polled for items only after its waker has fired (or before it ever said `Pending`).
-pub struct Gate<T> {
-    inner: T,
-    signal: Arc<Signal>,
-    /// The waker handed to `inner`, made once.
-    waker: Waker,
+pin_project_lite::pin_project! {
+    /// `inner`, polled for items only after its waker has fired (or before it ever said
+    /// `Pending`).
+    pub struct Gate<T> {
+        #[pin]
+        inner: T,
+        signal: Arc<Signal>,
+        // The waker handed to `inner`, made once.
+        waker: Waker,
+    }
 }
 
 impl<T> Gate<T> {
@@ -51,19 +55,19 @@ impl<T> Gate<T> {
     }
 }
 
-impl<T: Stream + Unpin> Stream for Gate<T> {
+impl<T: Stream> Stream for Gate<T> {
     type Item = T::Item;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T::Item>> {
-        let this = self.get_mut();
+        let this = self.project();
         // Registered before the check, so a wake-up between the check and the return is not
         // lost: it sets `fired` and wakes this task again.
         this.signal.task.register(cx.waker());
         if !this.signal.fired.swap(false, Ordering::AcqRel) {
             return Poll::Pending;
         }
-        let mut inner_cx = Context::from_waker(&this.waker);
-        let polled = Pin::new(&mut this.inner).poll_next(&mut inner_cx);
+        let mut inner_cx = Context::from_waker(this.waker);
+        let polled = this.inner.poll_next(&mut inner_cx);
         if polled.is_ready() {
             // An item (or the end): the stream may hold more without a new wake-up.
             this.signal.fired.store(true, Ordering::Release);
@@ -72,23 +76,23 @@ impl<T: Stream + Unpin> Stream for Gate<T> {
     }
 }
 
-impl<T: Sink<I> + Unpin, I> Sink<I> for Gate<T> {
+impl<T: Sink<I>, I> Sink<I> for Gate<T> {
     type Error = T::Error;
 
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), T::Error>> {
-        Pin::new(&mut self.get_mut().inner).poll_ready(cx)
+        self.project().inner.poll_ready(cx)
     }
 
     fn start_send(self: Pin<&mut Self>, item: I) -> Result<(), T::Error> {
-        Pin::new(&mut self.get_mut().inner).start_send(item)
+        self.project().inner.start_send(item)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), T::Error>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+        self.project().inner.poll_flush(cx)
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), T::Error>> {
-        Pin::new(&mut self.get_mut().inner).poll_close(cx)
+        self.project().inner.poll_close(cx)
     }
 }
 

@@ -157,9 +157,9 @@ where
     // Ticks wake every client each second, so their wait is made anew each time anyway; the
     // rest are gated.
     let ticks = changes(tick_receiver);
-    let mut alerts = Gate::new(Box::pin(changes(alert_receiver)));
-    let mut cancelled = Gate::new(Box::pin(futures::stream::once(shutdown.cancelled_owned())));
-    tokio::pin!(ticks);
+    let alerts = Gate::new(changes(alert_receiver));
+    let cancelled = Gate::new(futures::stream::once(shutdown.cancelled()));
+    tokio::pin!(ticks, alerts, cancelled);
     let own_limit = limits::connection_snapshot_requests();
     let mut heartbeat = tokio::time::interval(policy.heartbeat);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
