@@ -2,9 +2,12 @@
 // Performance API. Cold loads are the first load of a fresh browser context (empty cache);
 // warm loads repeat the navigation in one context. Usage:
 //   node bench/page-load.mjs --url http://127.0.0.1:PORT/ [--warm 10] [--cold 5] [--pid SERVER_PID]
-//                            [--network LATENCY_MS/DOWN_MBPS/UP_MBPS]
+//                            [--network LATENCY_MS/DOWN_MBPS/UP_MBPS] [--label NAME] [--peer]
 // `--network 40/20/5` emulates a link of 40 ms round trip, 20 Mbit/s down and 5 up for every
-// load (the floor's included) instead of loopback.
+// load (the floor's included) instead of loopback. `--label` names the page in the summary line.
+// `--peer` measures a dashboard that is not Vitals (Glances, Netdata): its loads are not waited
+// on for Vitals' hydration mark, which such a page never sets, and its browser is offline
+// (browser.mjs, `launch`).
 import { createServer } from 'node:http';
 import { readFileSync, readdirSync } from 'node:fs';
 import { launch, measure } from './browser.mjs';
@@ -19,6 +22,8 @@ const serverPid = Number(option('pid', '0'));
 const warmLoads = Number(option('warm', '10'));
 const coldLoads = Number(option('cold', '5'));
 const networkOption = option('network', null);
+const label = option('label', null);
+const peer = process.argv.includes('--peer');
 const network = networkOption
   ? (([latencyMs, downMbps, upMbps]) => ({ latencyMs, downMbps, upMbps }))(
       networkOption.split('/').map(Number),
@@ -79,7 +84,7 @@ const line = (label, r) =>
   `${r.requests} requests, ` +
   `${r.bytes} B transferred (${r.decoded} B decoded)`;
 
-const browser = await launch();
+const browser = await launch({ offline: peer });
 const startedMs = Date.now();
 const machine0 = machineBusyTicks();
 const ours0 = ourTicks();
@@ -91,14 +96,14 @@ try {
     if (context) await context.close();
     context = await browser.newContext();
     const page = await context.newPage();
-    const r = await measure(page, url, { network });
+    const r = await measure(page, url, { app: !peer, network });
     cold.push(r);
     console.log(line(`cold load ${i + 1}`, r));
   }
   const page = await context.newPage();
   const warm = [];
   for (let i = 0; i < warmLoads; i++) {
-    const r = await measure(page, url, { network });
+    const r = await measure(page, url, { app: !peer, network });
     warm.push(r);
     console.log(line(`warm load ${i + 1}`, r));
   }
@@ -147,7 +152,7 @@ try {
       `${med(warm, 'bytes')} B transferred`,
   );
   console.log(
-    `summary page first_cold_fcp_ms=${f(cold[0].fcp)} first_cold_load_ms=${f(cold[0].load)} ` +
+    `summary page ${label ? `label=${label} ` : ''}first_cold_fcp_ms=${f(cold[0].fcp)} first_cold_load_ms=${f(cold[0].load)} ` +
       `cold_fcp_ms=${f(med(cold, 'fcp'))} cold_load_ms=${f(med(cold, 'load'))} ` +
       `warm_fcp_ms=${f(med(warm, 'fcp'))} warm_load_ms=${f(med(warm, 'load'))} ` +
       `cold_hydrated_ms=${f(med(cold, 'hydrated'))} warm_hydrated_ms=${f(med(warm, 'hydrated'))} ` +

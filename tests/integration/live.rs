@@ -116,6 +116,8 @@ async fn ping_request_metrics_and_garbage() {
     socket.send(Message::Text("not json at all".into())).await.unwrap();
     socket.send(Message::Text(r#"{"type":"subscribe"}"#.into())).await.unwrap();
     socket.send(Message::Binary(vec![0xff, 0x00].into())).await.unwrap();
+    // Twenty times the socket's read buffer: read whole all the same, and ignored.
+    socket.send(Message::Text("x".repeat(20_000).into())).await.unwrap();
     socket.send(Message::Text(r#"{"type":"ping"}"#.into())).await.unwrap();
     let mut reply = next_json(&mut socket, Duration::from_secs(5)).await;
     while reply["type"] == "update" {
@@ -132,7 +134,7 @@ async fn ping_request_metrics_and_garbage() {
     let stats: Value =
         serde_json::from_str(crate::cli::http_get_body(&server.url("/api/v1/ws/stats")).as_str())
             .unwrap();
-    assert_eq!(stats["ignored_client_messages"], 3, "{stats}");
+    assert_eq!(stats["ignored_client_messages"], 4, "{stats}");
     assert_eq!(stats["connected_clients"], 1, "{stats}");
     assert!(stats["messages_sent"].as_u64().unwrap() >= 3);
 }
