@@ -48,25 +48,31 @@ pub struct LiveContext {
 }
 
 impl LiveContext {
-    /// Replaces everything with a snapshot.
+    /// Replaces the history with a snapshot, or continues it with one that says `after_seq`.
+    /// The parts of a long snapshot (`more`) are taken silently: the charts redraw once, when
+    /// the last part has arrived.
     pub fn apply_snapshot(&self, snapshot: LiveSnapshot) {
         // The browser does not subscribe to operation statistics; the Operations page asks for
         // its own with a server function.
-        let LiveSnapshot { interval_ms, mut history, after_seq, .. } = snapshot;
-        self.interval_ms.set(interval_ms);
-        if after_seq > 0 {
-            // The rest of what this page already has (see `socket_url`).
-            self.history.update(|own| {
+        let LiveSnapshot { interval_ms, mut history, after_seq, more, .. } = snapshot;
+        let merge = |own: &mut Vec<Sample>| {
+            if after_seq > 0 {
+                // The rest of what this page already has (see `socket_url`), or of the
+                // snapshot's previous part.
                 own.retain(|s| s.seq <= after_seq);
                 own.append(&mut history);
-                let excess = own.len().saturating_sub(CLIENT_HISTORY);
-                own.drain(..excess);
-            });
-            return;
+            } else {
+                *own = history;
+            }
+            let excess = own.len().saturating_sub(CLIENT_HISTORY);
+            own.drain(..excess);
+        };
+        if more {
+            self.history.update_untracked(merge);
+        } else {
+            self.interval_ms.set(interval_ms);
+            self.history.update(merge);
         }
-        let excess = history.len().saturating_sub(CLIENT_HISTORY);
-        history.drain(..excess);
-        self.history.set(history);
     }
 
     /// Takes the samples a page was rendered with, unless live ones arrived first.
@@ -264,6 +270,36 @@ mod tests {
             let whole = LiveSnapshot { history: vec![sample(1)], ..Default::default() };
             live.apply_snapshot(whole);
             assert_eq!(seqs(), [1], "a whole snapshot replaces");
+        });
+    }
+
+    #[test]
+    fn the_parts_of_a_snapshot_redraw_the_charts_once() {
+        let owner = Owner::new();
+        owner.with(|| {
+            let live = provide_live();
+            let sample = |seq| Sample { seq, ..Default::default() };
+            live.seed(&[sample(1), sample(2)]);
+            let redraws = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+            let counted = redraws.clone();
+            let chart = Memo::new(move |_| {
+                counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                live.history.with(|h| h.iter().map(|s| s.seq).collect::<Vec<_>>())
+            });
+            assert_eq!(chart.get_untracked(), [1, 2]);
+            let part = |seqs: std::ops::RangeInclusive<u64>, after_seq, more| LiveSnapshot {
+                interval_ms: 1000,
+                history: seqs.map(sample).collect(),
+                after_seq,
+                more,
+                ..Default::default()
+            };
+            live.apply_snapshot(part(5..=6, 0, true));
+            live.apply_snapshot(part(7..=8, 6, true));
+            assert_eq!(chart.get_untracked(), [1, 2], "drawn before the last part");
+            live.apply_snapshot(part(9..=9, 8, false));
+            assert_eq!(chart.get_untracked(), [5, 6, 7, 8, 9]);
+            assert_eq!(redraws.load(std::sync::atomic::Ordering::Relaxed), 2);
         });
     }
 }

@@ -95,10 +95,20 @@ pub struct LiveSnapshot {
     /// own samples up to it and appends these.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub after_seq: u64,
+    /// True on every part of a snapshot but its last. A long snapshot is sent as several
+    /// messages of a few KiB each (a socket's send buffer keeps the size of the largest message
+    /// it ever sent); each part after the first continues the one before it (`after_seq` is the
+    /// previous part's last sample), and the operation statistics ride on the last part.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub more: bool,
 }
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl LiveSnapshot {

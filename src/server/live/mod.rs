@@ -28,6 +28,17 @@ use history::History;
 /// How many recent tick-to-last-send latencies are kept for the p50/p99 figures.
 const LATENCY_WINDOW: usize = 1024;
 
+/// Most bytes of samples in one snapshot message; a longer snapshot is sent in parts
+/// (`LiveSnapshot::more`). tungstenite copies each message into its socket's send buffer and
+/// never shrinks that buffer, so every client holds the largest message it was ever sent for as
+/// long as it stays: 2,000 clients sent a 41 KB snapshot measured 76 MiB more than 2,000 sent an
+/// empty one (BENCHMARKS.md). Parts bound that to this much per client, beside the updates
+/// (under 1 KiB) and the alerts message.
+pub const SNAPSHOT_PART_BYTES: usize = 8 * 1024;
+
+/// A snapshot as sent: its parts, in order, each serialised once and shared.
+pub type SnapshotParts = Arc<[Utf8Bytes]>;
+
 /// One published tick as every client sees it: the serialised update, shared, not copied.
 #[derive(Clone)]
 pub struct Tick {
@@ -93,7 +104,7 @@ pub struct Hub {
     latencies_ns: Mutex<VecDeque<u64>>,
     /// The full snapshot of the latest tick, serialised once and shared: (tick seq, with the
     /// operation statistics or not, bytes).
-    snapshot_cache: Mutex<Option<(u64, bool, Utf8Bytes)>>,
+    snapshot_cache: Mutex<Option<(u64, bool, SnapshotParts)>>,
     /// The whole server's limit on `request_metrics`.
     pub snapshot_requests: Limit,
     pub counters: HubCounters,
@@ -246,15 +257,11 @@ impl Hub {
     /// operation statistics only for one that subscribed to them (no page of the dashboard
     /// reads them from the stream: up to 200 summaries no browser needs).
     pub fn snapshot(&self, history_limit: Option<usize>, operations: bool) -> LiveSnapshot {
-        self.snapshot_of(self.history(history_limit), operations, 0)
-    }
-
-    fn snapshot_of(&self, history: Vec<Sample>, operations: bool, after_seq: u64) -> LiveSnapshot {
         LiveSnapshot {
             interval_ms: self.interval_ms,
-            history,
+            history: self.history(history_limit),
             operations: if operations { self.operations() } else { Vec::new() },
-            after_seq,
+            ..Default::default()
         }
     }
 
@@ -267,21 +274,60 @@ impl Hub {
         after: u64,
         history_limit: Option<usize>,
         operations: bool,
-    ) -> Option<Utf8Bytes> {
+    ) -> Option<SnapshotParts> {
         let limit = history_limit.unwrap_or(usize::MAX);
         let history = self.history.lock().ok()?.after(after, limit)?;
-        self.counters.snapshots_serialised.fetch_add(1, Ordering::Relaxed);
-        serialise(&ServerMessage::Snapshot(self.snapshot_of(history, operations, after)))
+        self.serialise_parts(history, operations, after)
     }
 
-    /// The serialised snapshot message for a client that wants at most `history_limit`
+    /// Serialises a snapshot of `history` (continuing sample `after`, 0: none) in parts of at
+    /// most about [`SNAPSHOT_PART_BYTES`] of samples each: every part but the last says `more`,
+    /// every part after the first continues the one before it (its `after_seq` is that part's
+    /// last sample), and the operation statistics ride on the last.
+    fn serialise_parts(
+        &self,
+        history: Vec<Sample>,
+        operations: bool,
+        after: u64,
+    ) -> Option<SnapshotParts> {
+        self.counters.snapshots_serialised.fetch_add(1, Ordering::Relaxed);
+        // Samples of one host are all about the same size (the newest stands for all).
+        let sample_bytes = history
+            .last()
+            .and_then(|s| serde_json::to_vec(s).ok())
+            .map_or(1, |json| json.len() + 1);
+        let per_part = (SNAPSHOT_PART_BYTES / sample_bytes).max(1);
+        let mut operations = operations.then(|| self.operations());
+        let mut samples = history.into_iter().peekable();
+        let mut after_seq = after;
+        let mut parts = Vec::new();
+        loop {
+            let part: Vec<Sample> = samples.by_ref().take(per_part).collect();
+            let more = samples.peek().is_some();
+            let next_after = part.last().map_or(after_seq, |s| s.seq);
+            let snapshot = LiveSnapshot {
+                interval_ms: self.interval_ms,
+                history: part,
+                operations: if more { Vec::new() } else { operations.take().unwrap_or_default() },
+                after_seq,
+                more,
+            };
+            parts.push(serialise(&ServerMessage::Snapshot(snapshot))?);
+            if !more {
+                return Some(parts.into());
+            }
+            after_seq = next_after;
+        }
+    }
+
+    /// The serialised snapshot, in parts, for a client that wants at most `history_limit`
     /// samples. The full snapshot (no limit, or one at least the history's length) is
     /// serialised once per tick and shared by every client that asks during that tick.
     pub fn snapshot_message(
         &self,
         history_limit: Option<usize>,
         operations: bool,
-    ) -> Option<Utf8Bytes> {
+    ) -> Option<SnapshotParts> {
         let held = self.history.lock().map(|h| h.len()).unwrap_or(0);
         let full = history_limit.is_none_or(|n| n >= held);
         let seq = self.latest.borrow().as_ref().map_or(0, |t| t.seq);
@@ -294,9 +340,7 @@ impl Hub {
                 }
             }
         }
-        self.counters.snapshots_serialised.fetch_add(1, Ordering::Relaxed);
-        let snapshot = self.snapshot(history_limit, operations);
-        let bytes = serialise(&ServerMessage::Snapshot(snapshot))?;
+        let bytes = self.serialise_parts(self.history(history_limit), operations, 0)?;
         if full {
             if let Ok(mut cache) = self.snapshot_cache.lock() {
                 *cache = Some((seq, operations, bytes.clone()));
@@ -422,29 +466,51 @@ mod tests {
         // A new tick makes a new full snapshot, holding it.
         let c = hub.snapshot_message(None, false).unwrap();
         assert_ne!(a, c);
-        assert!(c.as_str().contains(r#""seq":2"#));
+        assert!(c[0].as_str().contains(r#""seq":2"#));
         hub.snapshot_message(None, false).unwrap();
         assert_eq!(hub.stats().snapshots_serialised, 3);
+    }
+
+    fn checkout_summary() -> OperationSummary {
+        serde_json::from_value(serde_json::json!({
+            "name": "api.checkout", "count": 1, "span_secs": 60, "rate_per_min": 1.0,
+            "success_pct": 100.0, "error_count": 0, "min_ms": 5.0, "mean_ms": 5.0, "max_ms": 5.0,
+            "p50_ms": 5.0, "p90_ms": 5.0, "p95_ms": 5.0, "p99_ms": 5.0, "latency_class": "good"
+        }))
+        .unwrap()
     }
 
     #[test]
     fn operation_statistics_go_only_to_clients_that_subscribed() {
         let hub = Hub::new(1000, 10, 10);
-        let summary: crate::model::ops::OperationSummary = serde_json::from_value(serde_json::json!({
-            "name": "api.checkout", "count": 1, "span_secs": 60, "rate_per_min": 1.0,
-            "success_pct": 100.0, "error_count": 0, "min_ms": 5.0, "mean_ms": 5.0, "max_ms": 5.0,
-            "p50_ms": 5.0, "p90_ms": 5.0, "p95_ms": 5.0, "p99_ms": 5.0, "latency_class": "good"
-        }))
-        .unwrap();
+        let summary = checkout_summary();
         hub.publish(sample(1), Some(vec![summary]));
         let browser = hub.snapshot_message(None, false).unwrap();
-        assert!(browser.as_str().contains(r#""operations":[]"#), "{}", browser.as_str());
+        assert!(browser[0].as_str().contains(r#""operations":[]"#), "{}", browser[0].as_str());
         let subscriber = hub.snapshot_message(None, true).unwrap();
-        assert!(subscriber.as_str().contains("api.checkout"));
+        assert!(subscriber[0].as_str().contains("api.checkout"));
         // Each variant is still shared within the tick.
         assert_eq!(hub.snapshot_message(None, false).unwrap(), browser);
         assert!(!hub.snapshot(Some(10), false).history.is_empty());
         assert!(hub.snapshot(Some(10), false).operations.is_empty());
+    }
+
+    #[test]
+    fn operation_statistics_ride_on_the_last_part_of_a_snapshot() {
+        let hub = Hub::new(1000, 100, 10);
+        let summary = checkout_summary();
+        for seq in 1..=100 {
+            hub.publish(sample(seq), Some(vec![summary.clone()]));
+        }
+        let parts = hub.snapshot_message(None, true).unwrap();
+        assert!(parts.len() > 1);
+        let (last, rest) = parts.split_last().unwrap();
+        assert!(last.as_str().contains("api.checkout") && !last.as_str().contains("\"more\""));
+        assert!(rest.iter().all(|p| p.as_str().contains(r#""operations":[]"#)));
+        assert!(rest.iter().all(|p| p.as_str().contains(r#""more":true"#)));
+        // Serialised once for every client of the tick, however many parts.
+        assert_eq!(hub.stats().snapshots_serialised, 1);
+        assert!(Arc::ptr_eq(&parts, &hub.snapshot_message(None, true).unwrap()));
     }
 
     #[test]

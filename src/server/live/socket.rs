@@ -304,8 +304,8 @@ async fn send<S: Sink<Message> + Unpin>(
     }
 }
 
-/// Sends the snapshot: the samples after `after` when the hub still holds that one, else the
-/// whole (shared, once-per-tick serialised) snapshot.
+/// Sends the snapshot, part after part: the samples after `after` when the hub still holds
+/// that one, else the whole (shared, once-per-tick serialised) snapshot.
 async fn send_snapshot<S: Sink<Message> + Unpin>(
     hub: &Hub,
     sink: &mut S,
@@ -314,11 +314,14 @@ async fn send_snapshot<S: Sink<Message> + Unpin>(
     operations: bool,
 ) -> Result<(), ()> {
     let continued = after.and_then(|a| hub.snapshot_after(a, policy.history_limit, operations));
-    let bytes = match continued {
-        Some(bytes) => bytes,
+    let parts = match continued {
+        Some(parts) => parts,
         None => hub.snapshot_message(policy.history_limit, operations).ok_or(())?,
     };
-    send_counted(hub, sink, bytes, policy).await
+    for part in parts.iter() {
+        send_counted(hub, sink, part.clone(), policy).await?;
+    }
+    Ok(())
 }
 
 /// Sends shared bytes and counts them.
@@ -551,6 +554,66 @@ mod tests {
         };
         assert_eq!(ended, Ended::SendFailed);
         assert_eq!(hub.stats().failed_sends, 1);
+    }
+
+    #[tokio::test]
+    async fn a_long_snapshot_arrives_in_small_parts_that_the_page_puts_together() {
+        use crate::components::live::{provide_live, CLIENT_HISTORY};
+        use crate::server::live::SNAPSHOT_PART_BYTES;
+        use leptos::prelude::{GetUntracked, Owner, WithUntracked};
+        let hub = Hub::new(1000, 300, 10);
+        for seq in 1..=300 {
+            let mut sample =
+                Sample { seq, at_ms: 1_700_000_000_000 + seq * 1000, ..Sample::default() };
+            sample.system.per_core_pct = vec![12.5; 8];
+            sample.actions.current_action = Some("report.generate".into());
+            hub.publish(sample, None);
+        }
+        let stop = CancellationToken::new();
+        // As the browser connects without samples of its own, then with the first 250.
+        for after in [None, Some(250)] {
+            let policy = SocketPolicy { after, ..Default::default() };
+            let mut c = client(&hub, 64, policy, &stop);
+            let mut parts = Vec::new();
+            loop {
+                let next = tokio::time::timeout(Duration::from_secs(10), c.out.next()).await;
+                let Message::Text(text) = next.expect("the last part never came").unwrap() else {
+                    continue;
+                };
+                let ServerMessage::Snapshot(part) = parse(Message::Text(text.clone())) else {
+                    continue;
+                };
+                assert!(text.len() <= SNAPSHOT_PART_BYTES + 256, "a part of {} B", text.len());
+                parts.push(text);
+                if !part.more {
+                    break;
+                }
+            }
+            let owner = Owner::new();
+            owner.with(|| {
+                let live = provide_live();
+                let own: Vec<Sample> = (1..=after.unwrap_or(0))
+                    .map(|seq| Sample {
+                        seq,
+                        at_ms: 1_700_000_000_000 + seq * 1000,
+                        ..Sample::default()
+                    })
+                    .collect();
+                live.seed(&own[own.len().saturating_sub(CLIENT_HISTORY)..]);
+                for part in &parts {
+                    live.receive(part.as_str(), true);
+                }
+                let seqs: Vec<u64> =
+                    live.history.with_untracked(|h| h.iter().map(|s| s.seq).collect());
+                let wanted: Vec<u64> = (211..=300).collect();
+                assert_eq!(seqs, wanted, "after {after:?}, from {} parts", parts.len());
+                assert_eq!(live.undecodable.get_untracked(), 0);
+            });
+            if after.is_none() {
+                assert!(parts.len() > 10, "300 samples in {} parts", parts.len());
+            }
+        }
+        stop.cancel();
     }
 
     #[tokio::test]
