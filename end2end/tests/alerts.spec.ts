@@ -100,3 +100,35 @@ test('a rule made on the page goes pending, fires and resolves with its operatio
   await expect(band).toHaveAttribute('title', new RegExp(`^${RULE} \\(warning\\) on ${OP}: from .* until `));
   app.expectNoConsoleErrors();
 });
+
+test('beyond the 50 listed, the page says how many alerts there are in all', async ({ page, request }) => {
+  test.setTimeout(60_000);
+  const rule = 'e2e many slow';
+  const ops = Array.from({ length: 55 }, (_, i) => `alerts-spec.many.op${String(i).padStart(2, '0')}`);
+  const made = await request.post('/api/v1/alerts/rules', {
+    data: {
+      name: rule,
+      target: { operation: 'alerts-spec.many.*', stat: 'p95', window: '1m' },
+      warning: { above: 100, clear_below: 50 },
+      min_count: 1,
+    },
+  });
+  expect(made.status(), await made.text()).toBe(201);
+  const app = new AppFrame(page);
+  const alerts = new AlertsPage(page);
+  const stop = keepSending(ops.map((op) => `${op}:500|ms`));
+  try {
+    await app.open('/alerts');
+    await app.expectHydrated();
+    // The live list holds the 50 most urgent; the note counts every one.
+    await expect(page.getByTestId('alert-row')).toHaveCount(50, { timeout: 20_000 });
+    await expect(page.getByTestId('alerts-cut')).toContainText(/^\d+ alerts: the 50 most urgent are listed/);
+    const total = Number((await page.getByTestId('alerts-cut').textContent())!.split(' ')[0]);
+    expect(total).toBeGreaterThanOrEqual(55);
+    await expect(alerts.alertRows(rule).first()).toHaveAttribute('data-state', 'firing');
+  } finally {
+    await stop();
+    await request.delete(`/api/v1/alerts/rules/${encodeURIComponent(rule)}`);
+  }
+  app.expectNoConsoleErrors();
+});

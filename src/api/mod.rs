@@ -264,15 +264,17 @@ pub(crate) async fn require_signed_in(
     }
 }
 
-/// The alerts now (pending, firing, recovering, recently resolved; worst first), the active
-/// silences and the receivers' counters, for the Alerts page's first render.
+/// The alerts now (pending, firing, recovering, recently resolved; the worst
+/// [`crate::model::live::LIVE_ALERTS`], as the live stream lists them), the active silences and
+/// the receivers' counters, for the Alerts page's first render.
 #[server(prefix = "/rpc", endpoint = "alerts/now")]
 pub async fn get_alerts_now() -> Result<crate::model::alerts::AlertsNow, ServerFnError> {
     let state = crate::server::state::expect_state()?;
     let alerts = std::sync::Arc::clone(&state.alerts);
     let now_ms = crate::server::now_ms();
     // The engine's lock may be held by an evaluation: wait off the runtime's workers.
-    tokio::task::spawn_blocking(move || alerts.now(now_ms))
+    let limit = crate::model::live::LIVE_ALERTS;
+    tokio::task::spawn_blocking(move || alerts.now_limited(now_ms, limit))
         .await
         .map_err(|_| ServerFnError::new("the alerts query failed"))
 }

@@ -43,8 +43,9 @@ pub struct LiveContext {
     pub last_error: RwSignal<Option<String>>,
     /// Firing and pending alerts by severity (the header badge).
     pub alert_counts: RwSignal<AlertCounts>,
-    /// The alerts now, worst first, once the server has sent them (`None` before).
-    pub alerts: RwSignal<Option<Vec<AlertInstance>>>,
+    /// The alerts now, worst first, once the server has sent them (`None` before): the first
+    /// [`crate::model::live::LIVE_ALERTS`] of `.1` in all.
+    pub alerts: RwSignal<Option<(Vec<AlertInstance>, usize)>>,
 }
 
 impl LiveContext {
@@ -99,9 +100,10 @@ impl LiveContext {
         match message {
             ServerMessage::Snapshot(snapshot) => self.apply_snapshot(snapshot),
             ServerMessage::Update { sample, .. } => self.push_sample(*sample),
-            ServerMessage::Alerts { counts, alerts } => {
+            ServerMessage::Alerts { counts, alerts, total } => {
                 self.alert_counts.set(counts);
-                self.alerts.set(Some(alerts));
+                let total = total.max(alerts.len());
+                self.alerts.set(Some((alerts, total)));
             }
             ServerMessage::Pong => {}
             ServerMessage::Error { message } => self.last_error.set(Some(message)),
@@ -270,6 +272,21 @@ mod tests {
             let whole = LiveSnapshot { history: vec![sample(1)], ..Default::default() };
             live.apply_snapshot(whole);
             assert_eq!(seqs(), [1], "a whole snapshot replaces");
+        });
+    }
+
+    #[test]
+    fn the_alerts_message_says_how_many_there_are_beyond_those_listed() {
+        let owner = Owner::new();
+        owner.with(|| {
+            let live = provide_live();
+            let counts = r#""counts":{"critical":60,"warning":0,"pending":0}"#;
+            live.receive(&format!(r#"{{"type":"alerts",{counts},"alerts":[],"total":60}}"#), false);
+            assert_eq!(live.alerts.get_untracked(), Some((vec![], 60)));
+            assert_eq!(live.alert_counts.get_untracked().critical, 60);
+            // From a server that does not say: what is listed is all there is.
+            live.receive(&format!(r#"{{"type":"alerts",{counts},"alerts":[]}}"#), true);
+            assert_eq!(live.alerts.get_untracked(), Some((vec![], 0)));
         });
     }
 

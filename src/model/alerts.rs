@@ -852,8 +852,12 @@ pub struct AlertCounts {
 pub struct AlertsNow {
     pub now_ms: u64,
     pub counts: AlertCounts,
-    /// Pending, firing, recovering and recently resolved instances, worst first.
+    /// Pending, firing, recovering and recently resolved instances, worst first (the Alerts
+    /// page and the live stream list the first [`crate::model::live::LIVE_ALERTS`]).
     pub alerts: Vec<AlertInstance>,
+    /// How many such instances there are in all, listed or not.
+    #[serde(default)]
+    pub total: usize,
     pub silences: Vec<Silence>,
     pub receivers: Vec<ReceiverStats>,
 }

@@ -132,8 +132,14 @@ pub enum ServerMessage {
         operations: Option<Vec<OperationSummary>>,
     },
     /// The alerts changed (and once on connect): firing and pending counts for the header, and
-    /// the alerts now, worst first (at most [`LIVE_ALERTS`]).
-    Alerts { counts: super::alerts::AlertCounts, alerts: Vec<super::alerts::AlertInstance> },
+    /// the alerts now, worst first (at most [`LIVE_ALERTS`] of `total`).
+    Alerts {
+        counts: super::alerts::AlertCounts,
+        alerts: Vec<super::alerts::AlertInstance>,
+        /// The alerts there are in all, listed or not.
+        #[serde(default)]
+        total: usize,
+    },
     /// The answer to a client's `ping`.
     Pong,
     /// A client's request that was refused (e.g. `request_metrics` beyond its rate limit).

@@ -101,7 +101,7 @@ fn NowSection(now_version: RwSignal<u64>) -> impl IntoView {
                     match now.await {
                         Err(e) => view! { <p class="notice">{format!("Cannot load the alerts: {e}")}</p> }.into_any(),
                         Ok(data) => {
-                            let seed = data.alerts;
+                            let seed = (data.alerts, data.total);
                             // The live stream's list once it has sent one, else this answer's.
                             let alerts = Memo::new(move |_| {
                                 live.alerts.get().unwrap_or_else(|| seed.clone())
@@ -123,13 +123,25 @@ fn NowSection(now_version: RwSignal<u64>) -> impl IntoView {
 
 #[component]
 fn AlertsTable(
-    alerts: Memo<Vec<AlertInstance>>,
+    /// The worst alerts, and how many there are in all.
+    alerts: Memo<(Vec<AlertInstance>, usize)>,
     ack: Action<String, ()>,
     silence: Action<Vec<Matcher>, ()>,
 ) -> impl IntoView {
     view! {
         {move || {
-            if alerts.with(Vec::is_empty) {
+            let (listed, total) = alerts.with(|(a, total)| (a.len(), *total));
+            (total > listed).then(|| view! {
+                <p class="notice" data-testid="alerts-cut">
+                    {format!(
+                        "{total} alerts: the {listed} most urgent are listed (firing critical \
+                         first, then the newest); GET /api/v1/alerts lists every one."
+                    )}
+                </p>
+            })
+        }}
+        {move || {
+            if alerts.with(|(a, _)| a.is_empty()) {
                 return view! {
                     <p class="muted" data-testid="alerts-empty">
                         "No alerts: nothing is pending, firing or recently resolved."
@@ -154,6 +166,7 @@ fn AlertsTable(
                     <tbody>
                         {alerts
                             .get()
+                            .0
                             .into_iter()
                             .map(|alert| view! { <AlertRow alert ack silence /> })
                             .collect_view()}

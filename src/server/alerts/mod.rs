@@ -611,7 +611,8 @@ impl Alerts {
             |a: &Listed<'_>, b: &Listed<'_>| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2));
         // Only the first `limit` are listed: find them in linear time, then sort just those
         // (thousands of alerts are held while a live message lists 50).
-        if limit < shown.len() {
+        let total = shown.len();
+        if limit < total {
             shown.select_nth_unstable_by(limit, order);
             shown.truncate(limit);
         }
@@ -628,7 +629,7 @@ impl Alerts {
             .map(|s| s.silence.clone())
             .collect();
         drop(engine);
-        AlertsNow { now_ms, counts, alerts, silences, receivers: self.notifier.stats() }
+        AlertsNow { now_ms, counts, alerts, total, silences, receivers: self.notifier.stats() }
     }
 
     /// Evaluates every enabled rule against `system` (the tick's host sample) and the
@@ -853,7 +854,7 @@ impl Alerts {
     /// Sends the alerts now to every live client (the header badge and the Alerts page).
     pub fn publish(&self) {
         let now = self.now_limited(crate::server::now_ms(), crate::model::live::LIVE_ALERTS);
-        self.hub.publish_alerts(now.counts, now.alerts);
+        self.hub.publish_alerts(now.counts, now.alerts, now.total);
     }
 
     /// The engine's line in `/health`: down when evaluation stopped, degraded while a receiver's

@@ -502,3 +502,28 @@ async fn an_alert_storm_logs_twenty_changes_and_counts_the_rest() {
     let cpu = f.alerts.stats.last_eval_cpu_us.load(Ordering::Relaxed);
     assert!(cpu > 0 && cpu <= wall + 10, "CPU {cpu} µs of {wall} µs");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_live_list_and_the_page_name_how_many_alerts_there_are_beyond_the_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = open(dir, no_defaults());
+    f.alerts.put_rule(slow_rule(), true).unwrap();
+    let t = now();
+    let breaching = crate::model::live::LIVE_ALERTS + 10;
+    for i in 0..breaching {
+        record(&f.app, &format!("api.checkout.{i:03}"), 3000.0, 10, t - 1000);
+    }
+    let mut live = f.alerts.hub.subscribe_alerts();
+    f.alerts.evaluate(&SystemMetrics::default(), t);
+    let page = f.alerts.now_limited(t, crate::model::live::LIVE_ALERTS);
+    assert_eq!((page.alerts.len(), page.total), (crate::model::live::LIVE_ALERTS, breaching));
+    assert_eq!(f.alerts.now(t).alerts.len(), breaching, "the API lists every one");
+    let message = live.borrow_and_update().clone().expect("the alerts were published");
+    match serde_json::from_str(message.as_str()).unwrap() {
+        crate::model::live::ServerMessage::Alerts { alerts, total, counts } => {
+            assert_eq!((alerts.len(), total), (crate::model::live::LIVE_ALERTS, breaching));
+            assert_eq!(counts.critical as usize, breaching);
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -222,9 +222,11 @@ impl Hub {
         &self,
         counts: crate::model::alerts::AlertCounts,
         mut alerts: Vec<crate::model::alerts::AlertInstance>,
+        total: usize,
     ) {
         alerts.truncate(crate::model::live::LIVE_ALERTS);
-        if let Some(bytes) = serialise(&ServerMessage::Alerts { counts, alerts }) {
+        let total = total.max(alerts.len());
+        if let Some(bytes) = serialise(&ServerMessage::Alerts { counts, alerts, total }) {
             self.alerts.send_replace(Some(bytes));
         }
     }
