@@ -100,10 +100,21 @@ impl LiveContext {
         match message {
             ServerMessage::Snapshot(snapshot) => self.apply_snapshot(snapshot),
             ServerMessage::Update { sample, .. } => self.push_sample(*sample),
-            ServerMessage::Alerts { counts, alerts, total } => {
-                self.alert_counts.set(counts);
-                let total = total.max(alerts.len());
-                self.alerts.set(Some((alerts, total)));
+            ServerMessage::Alerts { counts, mut alerts, total, offset, more } => {
+                // A part after the first continues the list at `offset`; the page redraws
+                // once, when the last part has arrived.
+                let merge = |held: &mut Option<(Vec<AlertInstance>, usize)>| {
+                    let (list, shown_total) = held.get_or_insert_with(Default::default);
+                    list.truncate(offset);
+                    list.append(&mut alerts);
+                    *shown_total = total.max(list.len());
+                };
+                if more {
+                    self.alerts.update_untracked(merge);
+                } else {
+                    self.alert_counts.set(counts);
+                    self.alerts.update(merge);
+                }
             }
             ServerMessage::Pong => {}
             ServerMessage::Error { message } => self.last_error.set(Some(message)),
@@ -287,6 +298,46 @@ mod tests {
             // From a server that does not say: what is listed is all there is.
             live.receive(&format!(r#"{{"type":"alerts",{counts},"alerts":[]}}"#), true);
             assert_eq!(live.alerts.get_untracked(), Some((vec![], 0)));
+        });
+    }
+
+    #[test]
+    fn the_parts_of_an_alerts_list_redraw_the_page_once() {
+        let owner = Owner::new();
+        owner.with(|| {
+            let live = provide_live();
+            let alert = |id: &str| -> AlertInstance {
+                serde_json::from_value(serde_json::json!({"id": id, "rule": "r", "series": "s",
+                    "labels": {}, "state": "firing", "since_ms": 0, "unit": "ms"}))
+                .unwrap()
+            };
+            let redraws = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+            let counted = redraws.clone();
+            let page = Memo::new(move |_| {
+                counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                live.alerts.with(|a| {
+                    a.as_ref().map(|(list, total)| {
+                        (list.iter().map(|a| a.id.clone()).collect::<Vec<_>>(), *total)
+                    })
+                })
+            });
+            let part = |ids: &[&str], offset, more| ServerMessage::Alerts {
+                counts: AlertCounts { critical: 5, ..Default::default() },
+                alerts: ids.iter().map(|id| alert(id)).collect(),
+                total: 7,
+                offset,
+                more,
+            };
+            live.apply(part(&["old"], 0, false));
+            assert_eq!(page.get_untracked(), Some((vec!["old".to_string()], 7)));
+            live.apply(part(&["a", "b"], 0, true));
+            live.apply(part(&["c", "d"], 2, true));
+            assert_eq!(page.get_untracked(), Some((vec!["old".to_string()], 7)));
+            assert_eq!(live.alert_counts.get_untracked().critical, 5);
+            live.apply(part(&["e"], 4, false));
+            let listed = ["a", "b", "c", "d", "e"].map(String::from).to_vec();
+            assert_eq!(page.get_untracked(), Some((listed, 7)));
+            assert_eq!(redraws.load(std::sync::atomic::Ordering::Relaxed), 2);
         });
     }
 

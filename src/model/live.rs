@@ -111,6 +111,10 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
+fn is_zero_usize(n: &usize) -> bool {
+    *n == 0
+}
+
 impl LiveSnapshot {
     pub fn latest(&self) -> Option<&Sample> {
         self.history.last()
@@ -132,13 +136,19 @@ pub enum ServerMessage {
         operations: Option<Vec<OperationSummary>>,
     },
     /// The alerts changed (and once on connect): firing and pending counts for the header, and
-    /// the alerts now, worst first (at most [`LIVE_ALERTS`] of `total`).
+    /// the alerts now, worst first (at most [`LIVE_ALERTS`] of `total`). A long list comes in
+    /// parts, as a snapshot does: `offset` is the place of a part's first alert in the list (0:
+    /// a new list begins), and every part but the last says `more`.
     Alerts {
         counts: super::alerts::AlertCounts,
         alerts: Vec<super::alerts::AlertInstance>,
         /// The alerts there are in all, listed or not.
         #[serde(default)]
         total: usize,
+        #[serde(default, skip_serializing_if = "is_zero_usize")]
+        offset: usize,
+        #[serde(default, skip_serializing_if = "is_false")]
+        more: bool,
     },
     /// The answer to a client's `ping`.
     Pong,

@@ -518,12 +518,27 @@ async fn the_live_list_and_the_page_name_how_many_alerts_there_are_beyond_the_li
     let page = f.alerts.now_limited(t, crate::model::live::LIVE_ALERTS);
     assert_eq!((page.alerts.len(), page.total), (crate::model::live::LIVE_ALERTS, breaching));
     assert_eq!(f.alerts.now(t).alerts.len(), breaching, "the API lists every one");
-    let message = live.borrow_and_update().clone().expect("the alerts were published");
-    match serde_json::from_str(message.as_str()).unwrap() {
-        crate::model::live::ServerMessage::Alerts { alerts, total, counts } => {
-            assert_eq!((alerts.len(), total), (crate::model::live::LIVE_ALERTS, breaching));
-            assert_eq!(counts.critical as usize, breaching);
+    // The live message comes in parts of a few KiB, which the page puts back together.
+    let parts = live.borrow_and_update().clone().expect("the alerts were published");
+    assert!(parts.len() > 1, "{} alerts in one message", crate::model::live::LIVE_ALERTS);
+    let owner = leptos::prelude::Owner::new();
+    owner.with(|| {
+        use leptos::prelude::GetUntracked;
+        let page = crate::components::live::provide_live();
+        for part in parts.iter() {
+            let limit = crate::server::live::PART_BYTES + 1024;
+            assert!(part.len() <= limit, "a part of {} B", part.len());
+            page.receive(part.as_str(), true);
         }
-        other => panic!("{other:?}"),
-    }
+        let (alerts, total) = page.alerts.get_untracked().unwrap();
+        assert_eq!((alerts.len(), total), (crate::model::live::LIVE_ALERTS, breaching));
+        let ids = |list: &[crate::model::alerts::AlertInstance]| {
+            list.iter().map(|a| a.id.clone()).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            ids(&alerts),
+            ids(&f.alerts.now_limited(t, crate::model::live::LIVE_ALERTS).alerts)
+        );
+        assert_eq!(page.alert_counts.get_untracked().critical as usize, breaching);
+    });
 }

@@ -28,16 +28,32 @@ use history::History;
 /// How many recent tick-to-last-send latencies are kept for the p50/p99 figures.
 const LATENCY_WINDOW: usize = 1024;
 
-/// Most bytes of samples in one snapshot message; a longer snapshot is sent in parts
-/// (`LiveSnapshot::more`). tungstenite copies each message into its socket's send buffer and
-/// never shrinks that buffer, so every client holds the largest message it was ever sent for as
-/// long as it stays: 2,000 clients sent a 41 KB snapshot measured 76 MiB more than 2,000 sent an
-/// empty one (BENCHMARKS.md). Parts bound that to this much per client, beside the updates
-/// (under 1 KiB) and the alerts message.
-pub const SNAPSHOT_PART_BYTES: usize = 8 * 1024;
+/// Most bytes of listed items (samples, alerts) in one message; a longer snapshot or alerts
+/// list is sent in parts (`LiveSnapshot::more`, `ServerMessage::Alerts::more`). tungstenite
+/// copies each message into its socket's send buffer and never shrinks that buffer, so every
+/// client holds the largest message it was ever sent for as long as it stays: 2,000 clients
+/// sent a 41 KB snapshot measured 76 MiB more than 2,000 sent an empty one (BENCHMARKS.md).
+/// Parts bound that to about this much per client (updates are under 1 KiB; only a client that
+/// subscribed to operation statistics gets bigger messages).
+pub const PART_BYTES: usize = 8 * 1024;
 
-/// A snapshot as sent: its parts, in order, each serialised once and shared.
-pub type SnapshotParts = Arc<[Utf8Bytes]>;
+/// A message as sent: its parts, in order, each serialised once and shared.
+pub type Parts = Arc<[Utf8Bytes]>;
+
+/// `items` cut into runs of at most about [`PART_BYTES`] of JSON each (at least one item per
+/// run; one empty run when there are none), in order. The last item's size stands for all:
+/// the items of one list are all about the same size.
+fn runs<T: Serialize>(items: Vec<T>) -> Vec<Vec<T>> {
+    let item_bytes =
+        items.last().and_then(|i| serde_json::to_vec(i).ok()).map_or(1, |json| json.len() + 1);
+    let per_run = (PART_BYTES / item_bytes).max(1);
+    let mut items = items.into_iter().peekable();
+    let mut runs = vec![items.by_ref().take(per_run).collect::<Vec<T>>()];
+    while items.peek().is_some() {
+        runs.push(items.by_ref().take(per_run).collect());
+    }
+    runs
+}
 
 /// One published tick as every client sees it: the serialised update, shared, not copied.
 #[derive(Clone)]
@@ -99,12 +115,12 @@ pub struct Hub {
     history: Mutex<History>,
     operations: Mutex<Vec<OperationSummary>>,
     latest: watch::Sender<Option<Tick>>,
-    /// The latest `alerts` message, serialised once.
-    alerts: watch::Sender<Option<Utf8Bytes>>,
+    /// The latest `alerts` message, serialised once, in parts.
+    alerts: watch::Sender<Option<Parts>>,
     latencies_ns: Mutex<VecDeque<u64>>,
     /// The full snapshot of the latest tick, serialised once and shared: (tick seq, with the
     /// operation statistics or not, bytes).
-    snapshot_cache: Mutex<Option<(u64, bool, SnapshotParts)>>,
+    snapshot_cache: Mutex<Option<(u64, bool, Parts)>>,
     /// The whole server's limit on `request_metrics`.
     pub snapshot_requests: Limit,
     pub counters: HubCounters,
@@ -216,8 +232,8 @@ impl Hub {
         }
     }
 
-    /// Sends the alerts now to every client (serialised once), and to each new client after
-    /// its snapshot.
+    /// Sends the alerts now to every client (serialised once, in parts of about
+    /// [`PART_BYTES`]), and to each new client after its snapshot.
     pub fn publish_alerts(
         &self,
         counts: crate::model::alerts::AlertCounts,
@@ -226,13 +242,23 @@ impl Hub {
     ) {
         alerts.truncate(crate::model::live::LIVE_ALERTS);
         let total = total.max(alerts.len());
-        if let Some(bytes) = serialise(&ServerMessage::Alerts { counts, alerts, total }) {
-            self.alerts.send_replace(Some(bytes));
+        let runs = runs(alerts);
+        let last = runs.len() - 1;
+        let mut offset = 0;
+        let mut parts = Vec::with_capacity(runs.len());
+        for (i, alerts) in runs.into_iter().enumerate() {
+            let listed = alerts.len();
+            let more = i < last;
+            let message = ServerMessage::Alerts { counts, alerts, total, offset, more };
+            let Some(bytes) = serialise(&message) else { return };
+            parts.push(bytes);
+            offset += listed;
         }
+        self.alerts.send_replace(Some(parts.into()));
     }
 
     /// A receiver of the latest alerts message, for one client.
-    pub fn subscribe_alerts(&self) -> watch::Receiver<Option<Utf8Bytes>> {
+    pub fn subscribe_alerts(&self) -> watch::Receiver<Option<Parts>> {
         self.alerts.subscribe()
     }
 
@@ -276,50 +302,37 @@ impl Hub {
         after: u64,
         history_limit: Option<usize>,
         operations: bool,
-    ) -> Option<SnapshotParts> {
+    ) -> Option<Parts> {
         let limit = history_limit.unwrap_or(usize::MAX);
         let history = self.history.lock().ok()?.after(after, limit)?;
         self.serialise_parts(history, operations, after)
     }
 
     /// Serialises a snapshot of `history` (continuing sample `after`, 0: none) in parts of at
-    /// most about [`SNAPSHOT_PART_BYTES`] of samples each: every part but the last says `more`,
-    /// every part after the first continues the one before it (its `after_seq` is that part's
-    /// last sample), and the operation statistics ride on the last.
-    fn serialise_parts(
-        &self,
-        history: Vec<Sample>,
-        operations: bool,
-        after: u64,
-    ) -> Option<SnapshotParts> {
+    /// most about [`PART_BYTES`] of samples each: every part but the last says `more`, every
+    /// part after the first continues the one before it (its `after_seq` is that part's last
+    /// sample), and the operation statistics ride on the last.
+    fn serialise_parts(&self, history: Vec<Sample>, operations: bool, after: u64) -> Option<Parts> {
         self.counters.snapshots_serialised.fetch_add(1, Ordering::Relaxed);
-        // Samples of one host are all about the same size (the newest stands for all).
-        let sample_bytes = history
-            .last()
-            .and_then(|s| serde_json::to_vec(s).ok())
-            .map_or(1, |json| json.len() + 1);
-        let per_part = (SNAPSHOT_PART_BYTES / sample_bytes).max(1);
         let mut operations = operations.then(|| self.operations());
-        let mut samples = history.into_iter().peekable();
+        let runs = runs(history);
+        let last = runs.len() - 1;
         let mut after_seq = after;
-        let mut parts = Vec::new();
-        loop {
-            let part: Vec<Sample> = samples.by_ref().take(per_part).collect();
-            let more = samples.peek().is_some();
-            let next_after = part.last().map_or(after_seq, |s| s.seq);
+        let mut parts = Vec::with_capacity(runs.len());
+        for (i, history) in runs.into_iter().enumerate() {
+            let more = i < last;
+            let next_after = history.last().map_or(after_seq, |s| s.seq);
             let snapshot = LiveSnapshot {
                 interval_ms: self.interval_ms,
-                history: part,
+                history,
                 operations: if more { Vec::new() } else { operations.take().unwrap_or_default() },
                 after_seq,
                 more,
             };
             parts.push(serialise(&ServerMessage::Snapshot(snapshot))?);
-            if !more {
-                return Some(parts.into());
-            }
             after_seq = next_after;
         }
+        Some(parts.into())
     }
 
     /// The serialised snapshot, in parts, for a client that wants at most `history_limit`
@@ -329,7 +342,7 @@ impl Hub {
         &self,
         history_limit: Option<usize>,
         operations: bool,
-    ) -> Option<SnapshotParts> {
+    ) -> Option<Parts> {
         let held = self.history.lock().map(|h| h.len()).unwrap_or(0);
         let full = history_limit.is_none_or(|n| n >= held);
         let seq = self.latest.borrow().as_ref().map_or(0, |t| t.seq);

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use super::gate::Gate;
-use super::Hub;
+use super::{Hub, Parts};
 use crate::model::live::{ClientMessage, ServerMessage};
 use crate::server::error::ApiError;
 use crate::server::limits;
@@ -152,8 +152,8 @@ where
     if send_snapshot(&hub, &mut socket, policy, policy.after, policy.operations).await.is_err() {
         return send_failed(&hub);
     }
-    if let Some(bytes) = first_alerts {
-        if send_counted(&hub, &mut socket, bytes, policy).await.is_err() {
+    if let Some(parts) = first_alerts {
+        if send_parts(&hub, &mut socket, &parts, policy).await.is_err() {
             return send_failed(&hub);
         }
     }
@@ -204,8 +204,8 @@ where
             }
             latest = alerts.next() => {
                 let Some(latest) = latest else { return Ended::ServerShutdown };
-                if let Some(bytes) = latest {
-                    if send_counted(&hub, &mut socket, bytes, policy).await.is_err() {
+                if let Some(parts) = latest {
+                    if send_parts(&hub, &mut socket, &parts, policy).await.is_err() {
                         return send_failed(&hub);
                     }
                 }
@@ -318,6 +318,17 @@ async fn send_snapshot<S: Sink<Message> + Unpin>(
         Some(parts) => parts,
         None => hub.snapshot_message(policy.history_limit, operations).ok_or(())?,
     };
+    send_parts(hub, sink, &parts, policy).await
+}
+
+/// Sends a message's parts in order, each completed before the next (so the socket's buffer
+/// never holds more than one).
+async fn send_parts<S: Sink<Message> + Unpin>(
+    hub: &Hub,
+    sink: &mut S,
+    parts: &Parts,
+    policy: SocketPolicy,
+) -> Result<(), ()> {
     for part in parts.iter() {
         send_counted(hub, sink, part.clone(), policy).await?;
     }
@@ -559,7 +570,7 @@ mod tests {
     #[tokio::test]
     async fn a_long_snapshot_arrives_in_small_parts_that_the_page_puts_together() {
         use crate::components::live::{provide_live, CLIENT_HISTORY};
-        use crate::server::live::SNAPSHOT_PART_BYTES;
+        use crate::server::live::PART_BYTES;
         use leptos::prelude::{GetUntracked, Owner, WithUntracked};
         let hub = Hub::new(1000, 300, 10);
         for seq in 1..=300 {
@@ -583,7 +594,7 @@ mod tests {
                 let ServerMessage::Snapshot(part) = parse(Message::Text(text.clone())) else {
                     continue;
                 };
-                assert!(text.len() <= SNAPSHOT_PART_BYTES + 256, "a part of {} B", text.len());
+                assert!(text.len() <= PART_BYTES + 256, "a part of {} B", text.len());
                 parts.push(text);
                 if !part.more {
                     break;
