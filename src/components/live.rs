@@ -68,12 +68,10 @@ impl LiveContext {
             let excess = own.len().saturating_sub(CLIENT_HISTORY);
             own.drain(..excess);
         };
-        if more {
-            self.history.update_untracked(merge);
-        } else {
+        if !more {
             self.interval_ms.set(interval_ms);
-            self.history.update(merge);
         }
+        update_part(self.history, more, merge);
     }
 
     /// Takes the samples a page was rendered with, unless live ones arrived first.
@@ -109,12 +107,10 @@ impl LiveContext {
                     list.append(&mut alerts);
                     *shown_total = total.max(list.len());
                 };
-                if more {
-                    self.alerts.update_untracked(merge);
-                } else {
+                if !more {
                     self.alert_counts.set(counts);
-                    self.alerts.update(merge);
                 }
+                update_part(self.alerts, more, merge);
             }
             ServerMessage::Pong => {}
             ServerMessage::Error { message } => self.last_error.set(Some(message)),
@@ -140,6 +136,20 @@ impl LiveContext {
                 self.status.set(ConnStatus::Unreadable { undecodable });
             }
         }
+    }
+}
+
+/// Applies one part of a message sent in parts: silently while `more` follow, so that what
+/// reads `signal` redraws once, when the last part has arrived.
+fn update_part<T: 'static + Send + Sync>(
+    signal: RwSignal<T>,
+    more: bool,
+    apply: impl FnOnce(&mut T),
+) {
+    if more {
+        signal.update_untracked(apply);
+    } else {
+        signal.update(apply);
     }
 }
 

@@ -93,26 +93,19 @@ pub struct LiveSnapshot {
     /// 0: `history` is the whole window. Otherwise `history` holds only the samples after this
     /// one, which the client already has (it connected with `/ws?after=<seq>`): it keeps its
     /// own samples up to it and appends these.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub after_seq: u64,
     /// True on every part of a snapshot but its last. A long snapshot is sent as several
     /// messages of a few KiB each (a socket's send buffer keeps the size of the largest message
     /// it ever sent); each part after the first continues the one before it (`after_seq` is the
     /// previous part's last sample), and the operation statistics ride on the last part.
-    #[serde(default, skip_serializing_if = "is_false")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub more: bool,
 }
 
-fn is_zero(n: &u64) -> bool {
-    *n == 0
-}
-
-fn is_false(b: &bool) -> bool {
-    !*b
-}
-
-fn is_zero_usize(n: &usize) -> bool {
-    *n == 0
+/// Whether a field holds its default (0, false), so that it is left out of the message.
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 impl LiveSnapshot {
@@ -145,9 +138,9 @@ pub enum ServerMessage {
         /// The alerts there are in all, listed or not.
         #[serde(default)]
         total: usize,
-        #[serde(default, skip_serializing_if = "is_zero_usize")]
+        #[serde(default, skip_serializing_if = "is_default")]
         offset: usize,
-        #[serde(default, skip_serializing_if = "is_false")]
+        #[serde(default, skip_serializing_if = "is_default")]
         more: bool,
     },
     /// The answer to a client's `ping`.
