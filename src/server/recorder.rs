@@ -109,7 +109,9 @@ const FLUSH_SLACK: Duration = Duration::from_millis(200);
 pub async fn flush(store: &Store, app: &Arc<AppMetrics>) {
     let app = Arc::clone(app);
     let now = store.now_ms();
-    if let Ok(batch) = tokio::task::spawn_blocking(move || app.lock().take_for_store(now)).await {
+    if let Ok(batch) =
+        tokio::task::spawn_blocking(move || app.lock().take_for_store(now, false)).await
+    {
         store.write(batch);
     }
 }
@@ -117,7 +119,7 @@ pub async fn flush(store: &Store, app: &Arc<AppMetrics>) {
 /// The last flush at shutdown: everything accepted is queued and committed (blocking, bounded
 /// by `timeout`).
 pub fn flush_on_shutdown(store: &Store, app: &AppMetrics, timeout: Duration) {
-    let batch = app.lock().take_for_store(store.now_ms());
+    let batch = app.lock().take_for_store(store.now_ms(), true);
     store.write(batch);
     if !store.flush(timeout) {
         tracing::warn!("The history store did not finish writing before shutdown.");

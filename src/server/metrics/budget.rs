@@ -7,8 +7,9 @@
 //! counting. Known series still grow (a busy series fills its ladder of buckets towards a full
 //! hour), so every prune (every second) counts the bytes afresh and, when they are over the
 //! budget, drops the in-memory windows of the series idle longest until a tenth of the budget
-//! is free again (`statistics_evicted`). An evicted series loses its live windows only: its
-//! minutes are already in the store's spool, and a new sample starts it afresh. Between two
+//! is free again (`statistics_evicted`). An evicted series loses its live windows only: what
+//! the store has not been handed of it goes to the spool first, and a new sample starts it
+//! afresh. Between two
 //! prunes the bytes can pass the budget by what known series add in those seconds.
 
 use std::cmp::Reverse;
@@ -54,7 +55,16 @@ impl Inner {
             if excess == 0 {
                 break;
             }
-            excess = excess.saturating_sub(self.registry_mut(kind).evict(&key));
+            let (registry, spool) = match kind {
+                TimingKind::Operation => (&mut self.operations, &mut self.spool),
+                TimingKind::Event => (&mut self.events, &mut self.spool),
+            };
+            let freed = registry.evict(&key, |at_ms, rollup| {
+                if let Some(spool) = spool.as_mut() {
+                    spool.add_rollup(kind.series_kind(), &key, at_ms, rollup);
+                }
+            });
+            excess = excess.saturating_sub(freed);
             forget_tag_set(&mut self.tag_sets[usize::from(kind == TimingKind::Event)], &key);
             self.statistics_evicted += 1;
         }

@@ -34,8 +34,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Serialize;
 
-use super::stats::{OperationRegistry, RecordError, Rollup, StatsConfig, Totals};
-use super::store::{Batch, SeriesKind, ValueRow};
+use super::stats::{OperationRegistry, Placed, RecordError, Recorded, Rollup, StatsConfig, Totals};
+use super::store::{Batch, SeriesKind, TimingRow, ValueRow};
 use crate::model::ops::{LatencyThresholds, OperationDetail, OperationSummary, Window};
 pub use budget::DEFAULT_MAX_STATISTICS_BYTES;
 pub use counts::{IngestCounts, Malformed, Protocol, ProtocolStats};
@@ -588,7 +588,7 @@ impl Inner {
         if let Some(spool) = &mut self.spool {
             let kind = t.kind.series_kind();
             match result {
-                Ok((n, series)) if n > 0 => {
+                Ok(Recorded { n, series, placed: Placed::Spool }) if n > 0 => {
                     spool.add_held(kind, series, t.name, t.at_ms, t.duration_ms, n, t.success);
                 }
                 Err(RecordError::TooOld) if t.at_ms >= now_ms.saturating_sub(self.backfill_ms) => {
@@ -596,7 +596,7 @@ impl Inner {
                     result = if n == 0
                         || spool.add(kind, t.name, t.at_ms, t.duration_ms, n, t.success)
                     {
-                        Ok((n, 0))
+                        Ok(Recorded { n, series: 0, placed: Placed::Spool })
                     } else {
                         Err(RecordError::CardinalityCap)
                     };
@@ -642,15 +642,26 @@ impl Inner {
     /// `backfill_ms` old are accepted for it alone.
     pub fn attach_store(&mut self, backfill_ms: u64, now_ms: u64) {
         self.spool = Some(spool::Spool::new(self.limits.max_series));
+        self.operations.attach_store();
+        self.events.attach_store();
         self.backfill_ms = backfill_ms;
         self.values_flushed_ms = now_ms;
     }
 
-    /// What the store has not been handed yet: the spooled timings, and every counter, gauge
-    /// and set updated since the last call (the current minute's value of each).
-    pub fn take_for_store(&mut self, now_ms: u64) -> Batch {
+    /// What the store has not been handed yet: the timings of every second before `now_ms`'s
+    /// (of every second at all when `everything`, at shutdown) and the spooled ones, and every
+    /// counter, gauge and set updated since the last call (the current minute's value of each).
+    pub fn take_for_store(&mut self, now_ms: u64, everything: bool) -> Batch {
         let Some(spool) = &mut self.spool else { return Batch::default() };
         let mut batch = spool.take();
+        let before_ms = if everything { u64::MAX } else { now_ms };
+        for (registry, kind) in
+            [(&mut self.operations, SeriesKind::Operation), (&mut self.events, SeriesKind::Event)]
+        {
+            registry.take_unstored(before_ms, |name, at_ms, rollup| {
+                batch.timings.push(TimingRow { kind, name: name.into(), at_ms, rollup });
+            });
+        }
         let since = std::mem::replace(&mut self.values_flushed_ms, now_ms);
         let minute_ms = |minute: u64| minute.saturating_mul(60_000);
         let mut value = |kind, name: &str, at_ms, value| {

@@ -1,11 +1,15 @@
-//! The spool: what the store has not been handed yet. Every accepted timing is added here too
-//! (per series and minute, as a [`RollupRecorder`] delta), and the flusher takes it all once a
-//! second. Its size is bounded: at most `max_series` series per flush, beyond which samples are
-//! stored in memory only and counted (`store_dropped`).
+//! The spool: timings for the store that the live statistics do not hand it themselves. The
+//! statistics hand the store the samples of their 1 s buckets at each flush
+//! (`OperationRegistry::take_unstored`); what lands elsewhere is added here one sample at a
+//! time (per series and minute, as a [`RollupRecorder`] delta): late samples whose second the
+//! store already has, samples older than the statistics' hour (backfill), and the minutes of a
+//! series evicted from memory. The flusher takes it all once a second. Its size is bounded: at
+//! most `max_series` series per flush, beyond which samples are stored in memory only and
+//! counted (`store_dropped`).
 
 use std::collections::HashMap;
 
-use crate::server::stats::RollupRecorder;
+use crate::server::stats::{Rollup, RollupRecorder};
 use crate::server::store::{Batch, SeriesKind, TimingRow};
 
 const MINUTE_MS: u64 = 60_000;
@@ -21,6 +25,8 @@ pub struct Spool {
     held: [Map<u64, (Box<str>, Minutes)>; 2],
     /// Samples of names the statistics do not hold (older than their hour), by name.
     others: [Map<Box<str>, Minutes>; 2],
+    /// Whole minutes of series the statistics let go of before handing them over.
+    rows: Vec<TimingRow>,
     max_series: usize,
     /// Samples not spooled because the spool was full.
     pub dropped: u64,
@@ -93,9 +99,14 @@ impl Spool {
         true
     }
 
+    /// Adds the rollup of a minute (`at_ms`) of a series the statistics let go of.
+    pub fn add_rollup(&mut self, kind: SeriesKind, name: &str, at_ms: u64, rollup: Rollup) {
+        self.rows.push(TimingRow { kind, name: name.into(), at_ms, rollup });
+    }
+
     /// Everything spooled since the last call.
     pub fn take(&mut self) -> Batch {
-        let mut batch = Batch::default();
+        let mut batch = Batch { timings: std::mem::take(&mut self.rows), ..Batch::default() };
         for ((held, others), kind) in self.held.iter_mut().zip(&mut self.others).zip(KINDS) {
             let named = held.drain().map(|(_, named)| named).chain(others.drain());
             for (name, minutes) in named {

@@ -51,9 +51,11 @@ mod series;
 mod sketch;
 
 pub use rollup::{DecodeError, RangeStats, Rollup, RollupRecorder};
-pub use series::{Lifetime, MAX_SAMPLES_PER_SEC};
+pub use series::{Lifetime, Placed, MAX_SAMPLES_PER_SEC};
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_store;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -231,6 +233,20 @@ pub struct OperationRegistry {
     origin_ms: u64,
     /// The number the next new series gets.
     next_number: u64,
+    /// A store is attached: series hand it their samples at flushes ([`Self::take_unstored`]).
+    stored: bool,
+}
+
+/// What [`OperationRegistry::record_within`] counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Recorded {
+    /// Samples counted (the weight, rounded with the carried remainder; may be 0).
+    pub n: u64,
+    /// The series' number: given once per series and never reused, so the store's spool can
+    /// keep the samples of a held series by it without comparing names.
+    pub series: u64,
+    /// Where the store gets them from.
+    pub placed: Placed,
 }
 
 impl OperationRegistry {
@@ -245,13 +261,36 @@ impl OperationRegistry {
             bytes: 0,
             origin_ms: cfg.started_ms,
             next_number: 0,
+            stored: false,
+        }
+    }
+
+    /// From now on the series hand their samples to the store at [`Self::take_unstored`]
+    /// (those of seconds after what they hold now).
+    pub fn attach_store(&mut self) {
+        self.stored = true;
+        self.series.values_mut().for_each(|s| s.attach_store());
+    }
+
+    /// Hands the store the samples of every second before `before_ms`'s (`u64::MAX`: of every
+    /// second, at shutdown) that it has not been handed, as `emit(key, minute_ms, rollup)`:
+    /// the sealed 1 s buckets, turned into minute rollups (see [`Series::take_unstored`]).
+    pub fn take_unstored(&mut self, before_ms: u64, mut emit: impl FnMut(&str, u64, Rollup)) {
+        if !self.stored {
+            return;
+        }
+        let before_sec = if before_ms == u64::MAX { u64::MAX } else { before_ms / 1000 };
+        for (key, series) in &mut self.series {
+            series.take_unstored(before_sec, |minute_sec, rollup| {
+                emit(key, minute_sec.saturating_mul(1000), rollup);
+            });
         }
     }
 
     /// A new series with the next number.
     fn new_series(&mut self) -> Box<Series> {
         self.next_number += 1;
-        Box::new(Series::new(self.next_number))
+        Box::new(Series::new(self.next_number, self.stored))
     }
 
     /// Records one sample of `name` that took `duration_ms` and ended at `at_ms`.
@@ -282,10 +321,7 @@ impl OperationRegistry {
     }
 
     /// [`Self::record`], where a new name is refused unless `room` (a budget shared with other
-    /// kinds of series has space) as well as this registry's own `max_series`. Returns how
-    /// many samples were counted (the weight, rounded with the carried remainder) and the
-    /// series' number: given once per series and never reused, so the store's spool can keep
-    /// the samples of a held series by it without comparing names.
+    /// kinds of series has space) as well as this registry's own `max_series`.
     #[allow(clippy::too_many_arguments)]
     pub fn record_within(
         &mut self,
@@ -296,7 +332,7 @@ impl OperationRegistry {
         at_ms: u64,
         now_ms: u64,
         room: bool,
-    ) -> Result<(u64, u64), RecordError> {
+    ) -> Result<Recorded, RecordError> {
         let valid =
             (0.0..=MAX_DURATION_MS).contains(&duration_ms) && weight.is_finite() && weight > 0.0;
         if !valid {
@@ -311,19 +347,17 @@ impl OperationRegistry {
         let weight = weight.min(MAX_WEIGHT);
         self.origin_ms = self.origin_ms.min(at_ms);
         if let Some(series) = self.series.get_mut(name) {
-            let number = series.number;
-            return add(series, duration_ms, success, weight, at_ms, now_ms).map(|n| (n, number));
+            return add(series, duration_ms, success, weight, at_ms, now_ms);
         }
         if !room || self.series.len() >= self.cfg.max_series {
             self.dropped_by_cap = self.dropped_by_cap.saturating_add(1);
             return Err(RecordError::CardinalityCap);
         }
         let mut series = self.new_series();
-        let n = add(&mut series, duration_ms, success, weight, at_ms, now_ms)?;
-        let number = series.number;
+        let recorded = add(&mut series, duration_ms, success, weight, at_ms, now_ms)?;
         self.bytes += entry_bytes(name, &series);
         self.series.insert(SeriesKey::new(name), series);
-        Ok((n, number))
+        Ok(recorded)
     }
 
     /// A summary of every series (key) with at least one sample in `window`, in no set order.
@@ -558,10 +592,15 @@ impl OperationRegistry {
         self.series.iter().map(|(key, s)| (&**key, s.newest_sec(), entry_bytes(key, s)))
     }
 
-    /// Forgets the series `key` and its windows (its stored rows stay); returns the bytes it
-    /// was estimated to hold.
-    pub fn evict(&mut self, key: &str) -> usize {
-        let freed = self.series.remove(key).map_or(0, |s| entry_bytes(key, &s));
+    /// Forgets the series `key` and its windows (its stored rows stay), after handing what the
+    /// store has not been given of it to `emit(minute_ms, rollup)`; returns the bytes it was
+    /// estimated to hold.
+    pub fn evict(&mut self, key: &str, mut emit: impl FnMut(u64, Rollup)) -> usize {
+        let Some(mut series) = self.series.remove(key) else { return 0 };
+        series.take_unstored(u64::MAX, |minute_sec, rollup| {
+            emit(minute_sec.saturating_mul(1000), rollup);
+        });
+        let freed = entry_bytes(key, &series);
         self.bytes = self.bytes.saturating_sub(freed);
         freed
     }
@@ -632,13 +671,17 @@ fn add(
     weight: f64,
     at_ms: u64,
     now_ms: u64,
-) -> Result<u64, RecordError> {
+) -> Result<Recorded, RecordError> {
     let n = series.take_weight(weight, success);
-    if n > 0 && !series.add(at_ms / 1000, duration_ms, n, success, now_ms / 1000) {
+    let placed = if n == 0 {
+        Placed::AtFlush // nothing to store
+    } else if let Some(placed) = series.add(at_ms / 1000, duration_ms, n, success, now_ms / 1000) {
+        placed
+    } else {
         series.give_back_weight(n, success);
         return Err(RecordError::Saturated);
-    }
-    Ok(n)
+    };
+    Ok(Recorded { n, series: series.number, placed })
 }
 
 /// Seconds a window of `window` really covers at `now_ms` when data could arrive from

@@ -16,7 +16,7 @@ use std::fmt;
 use integer_encoding::VarInt;
 
 use super::read::{histogram, summary_quantiles};
-use super::series::Aggregate;
+use super::series::{Aggregate, Bucket};
 use super::sketch::{key_of, value_of, BucketBins, Key, RankWalk, WindowBins};
 use crate::model::ops::{HistogramBin, LatencyThresholds, OperationSummary};
 
@@ -71,6 +71,17 @@ impl RollupRecorder {
     pub fn record(&mut self, duration_ms: f64, n: u64, success: bool) {
         self.figures.add_figures(duration_ms, n, success);
         self.bins.add(key_of(duration_ms), n);
+    }
+
+    /// Adds every sample of a live time bucket.
+    pub(super) fn add_bucket(&mut self, bucket: &Bucket) {
+        let figures = &mut self.figures;
+        figures.count = figures.count.saturating_add(bucket.count);
+        figures.errors = figures.errors.saturating_add(bucket.errors);
+        figures.sum_ms += bucket.sum_ns as f64 / 1e6;
+        figures.min_ms = figures.min_ms.min(bucket.min_ms);
+        figures.max_ms = figures.max_ms.max(bucket.max_ms);
+        bucket.bins.for_each(|key, count| self.bins.add(key, count));
     }
 
     /// The rollup of every sample recorded.

@@ -12,12 +12,17 @@
 //! figures and percentiles need no merging at query time: the query copies the aggregate only
 //! when the newest (unsealed) buckets hold data or the clock has moved since the last update,
 //! and adds or removes just those few buckets.
+//!
+//! The series is also what the history store is handed (see [`Series::take_unstored`]): once a
+//! second, the 1 s buckets whose second is over are turned into minute rollups, so a sample is
+//! recorded once, not once here and again for the store. Samples that land in a bucket the
+//! store already has (a late sample) are the caller's to spool one by one ([`Placed::Spool`]).
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
 
 use super::read::{summary_quantiles, wanted_quantiles};
-use super::rollup::Rollup;
+use super::rollup::{Rollup, RollupRecorder};
 use super::sketch::{key_of, BucketBins, Key, WindowBins};
 use crate::model::ops::Window;
 
@@ -379,6 +384,23 @@ pub(super) struct Series {
     pub(super) lifetime: Lifetime,
     /// The registry's number for it: given once, never reused (see `record_numbered`).
     pub(super) number: u64,
+    /// The 1 s buckets starting before this second are the store's already (handed over by
+    /// [`Self::take_unstored`] or never meant for it); `u64::MAX` when no store is attached.
+    /// Samples of a newer second land in buckets the store is handed at a flush.
+    stored_through: u64,
+    /// 1 s buckets the store had not been handed when they rolled up into a coarser tier (a
+    /// flush late by a minute), as minute rollups: handed over at the next flush.
+    unstored: Vec<(u64, RollupRecorder)>,
+}
+
+/// Where the store gets a sample [`Series::add`] counted from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placed {
+    /// From its bucket, at a flush ([`Series::take_unstored`]).
+    AtFlush,
+    /// Not from this series: its bucket is the store's already (or is outside the hour), so the
+    /// caller spools the sample itself when a store is attached.
+    Spool,
 }
 
 /// Samples, failures and the sum of durations recorded since a series was first held; live
@@ -399,7 +421,9 @@ impl Lifetime {
 }
 
 impl Series {
-    pub(super) fn new(number: u64) -> Self {
+    /// A series numbered `number`; `stored` when a store is attached (its samples are handed
+    /// to the store at flushes).
+    pub(super) fn new(number: u64, stored: bool) -> Self {
         Series {
             tiers: [VecDeque::new(), VecDeque::new(), VecDeque::new()],
             windows: Default::default(),
@@ -407,11 +431,58 @@ impl Series {
             weight_carry: [0.0; 2],
             lifetime: Lifetime::default(),
             number,
+            stored_through: if stored { 0 } else { u64::MAX },
+            unstored: Vec::new(),
         }
     }
 
+    /// No sample held, and none owed to the store.
     pub(super) fn is_empty(&self) -> bool {
-        self.tiers.iter().all(VecDeque::is_empty)
+        self.tiers.iter().all(VecDeque::is_empty) && self.unstored.is_empty()
+    }
+
+    /// From now on the store is handed this series' samples of seconds after the newest it
+    /// holds (samples held before a store was attached are not the store's).
+    pub(super) fn attach_store(&mut self) {
+        if self.stored_through == u64::MAX {
+            self.stored_through = self.newest_sec().saturating_add(1);
+        }
+    }
+
+    /// Hands the store, as minute rollups (`emit(minute_sec, rollup)`), every sample of a 1 s
+    /// bucket it has not been handed whose second is before `before_sec` (`u64::MAX`: all of
+    /// them, at shutdown); later samples of those seconds are [`Placed::Spool`]. Minutes come
+    /// in ascending order; a minute may come twice (the store merges them).
+    pub(super) fn take_unstored(&mut self, before_sec: u64, mut emit: impl FnMut(u64, Rollup)) {
+        if self.stored_through == u64::MAX {
+            return;
+        }
+        for (minute, recorder) in self.unstored.drain(..) {
+            emit(minute, recorder.finish());
+        }
+        let fine = &self.tiers[0];
+        let first = fine.partition_point(|b| b.start_sec < self.stored_through);
+        let mut open: Option<(u64, RollupRecorder)> = None;
+        let mut newest = None;
+        for b in fine.range(first..).take_while(|b| b.start_sec < before_sec) {
+            let minute = slot_start(b.start_sec, 60);
+            if open.as_ref().is_some_and(|(m, _)| *m != minute) {
+                if let Some((m, recorder)) = open.take() {
+                    emit(m, recorder.finish());
+                }
+            }
+            open.get_or_insert_with(|| (minute, RollupRecorder::default())).1.add_bucket(b);
+            newest = Some(b.start_sec);
+        }
+        if let Some((m, recorder)) = open {
+            emit(m, recorder.finish());
+        }
+        let through = if before_sec == u64::MAX {
+            newest.map_or(self.stored_through, |s| s + 1)
+        } else {
+            before_sec
+        };
+        self.stored_through = self.stored_through.max(through);
     }
 
     /// Start (Unix s) of the newest bucket: about when the series last got a sample.
@@ -455,9 +526,9 @@ impl Series {
         self.weight_carry[usize::from(success)] += n as f64;
     }
 
-    /// Adds `n` copies of a sample stamped `at_sec` (within the retention) at `cur_sec`.
-    /// Returns false (and records nothing) when the bucket would exceed
-    /// [`MAX_SAMPLES_PER_SEC`] per second of its width.
+    /// Adds `n` copies of a sample stamped `at_sec` (within the retention) at `cur_sec`, and
+    /// says where the store gets it from. Returns `None` (and records nothing) when the bucket
+    /// would exceed [`MAX_SAMPLES_PER_SEC`] per second of its width.
     pub(super) fn add(
         &mut self,
         at_sec: u64,
@@ -465,7 +536,7 @@ impl Series {
         n: u64,
         success: bool,
         cur_sec: u64,
-    ) -> bool {
+    ) -> Option<Placed> {
         self.maintain(cur_sec);
         // Place by the newest clock seen, so a clock that steps back cannot leave fine buckets
         // behind the horizon of their tier.
@@ -474,13 +545,17 @@ impl Series {
         let width = TIERS[tier].width_secs;
         let start = slot_start(at_sec, width);
         if tier == 2 && expired(start, cur_sec) {
-            return true;
+            return Some(Placed::Spool);
         }
+        let placed =
+            if tier == 0 && start >= self.stored_through { Placed::AtFlush } else { Placed::Spool };
         let sample = Sample::new(duration_ms, n, success);
         let Series { tiers, windows, lifetime, .. } = self;
-        let Some((bucket, created)) = bucket_mut(&mut tiers[tier], start) else { return true };
+        let Some((bucket, created)) = bucket_mut(&mut tiers[tier], start) else {
+            return Some(Placed::Spool);
+        };
         if bucket.count.saturating_add(n) > MAX_SAMPLES_PER_SEC * width {
-            return false;
+            return None;
         }
         bucket.record(&sample);
         lifetime.count = lifetime.count.saturating_add(n);
@@ -498,7 +573,7 @@ impl Series {
                 }
             }
         }
-        true
+        Some(placed)
     }
 
     /// Adds a stored minute (`start_sec` a multiple of 60) as a 60 s bucket, merged into one
@@ -532,7 +607,7 @@ impl Series {
             return;
         }
         let old_sec = std::mem::replace(&mut self.maintained_sec, cur_sec);
-        let Series { tiers, windows, .. } = self;
+        let Series { tiers, windows, stored_through, unstored, .. } = self;
         // Memberships are right for `old_sec`; only buckets sealed since, and buckets whose
         // middle has passed a window's cutoff since, can change. Both sit just below a
         // partition point, so each is found by one binary search and a short walk back.
@@ -568,6 +643,9 @@ impl Series {
         for t in 0..2 {
             while tiers[t].front().is_some_and(|b| !retained(t, b.start_sec, cur_sec)) {
                 if let Some(bucket) = tiers[t].pop_front() {
+                    if t == 0 && bucket.start_sec >= *stored_through {
+                        keep_unstored(unstored, &bucket);
+                    }
                     roll_into(&mut tiers[t + 1], windows, TIERS[t + 1].width_secs, bucket, cur_sec);
                 }
             }
@@ -760,6 +838,19 @@ fn walk_back(
             Some(b) if take(b) => f(b),
             _ => break,
         }
+    }
+}
+
+/// Keeps a 1 s bucket the store has not been handed, as part of its minute's rollup, before
+/// it merges into a coarser bucket the store has.
+fn keep_unstored(unstored: &mut Vec<(u64, RollupRecorder)>, bucket: &Bucket) {
+    let minute = slot_start(bucket.start_sec, 60);
+    if let Some((_, recorder)) = unstored.iter_mut().find(|(m, _)| *m == minute) {
+        recorder.add_bucket(bucket);
+    } else {
+        let mut recorder = RollupRecorder::default();
+        recorder.add_bucket(bucket);
+        unstored.push((minute, recorder));
     }
 }
 
