@@ -226,16 +226,22 @@ impl std::error::Error for LineError<'_> {}
 /// unknown fields make that line malformed and parsing goes on with the next line.
 pub fn parse_datagram<S: StatsdSink + ?Sized>(datagram: &[u8], sink: &mut S) -> DatagramCounts {
     let mut counts = DatagramCounts::default();
+    // A datagram valid as a whole (the usual case) has valid lines: one check serves them all.
+    let whole = std::str::from_utf8(datagram).ok();
     let mut line_start = 0;
     while line_start <= datagram.len() {
         let line_end = find_byte(datagram, line_start, b'\n');
         let raw_line = &datagram[line_start..line_end];
-        line_start = line_end + 1;
+        let lead = raw_line.len() - raw_line.trim_ascii_start().len();
         let line = raw_line.trim_ascii();
+        let from = line_start + lead;
+        line_start = line_end + 1;
         if line.is_empty() {
             continue;
         }
-        let parsed = match std::str::from_utf8(line) {
+        // Lines start and end at ASCII bytes, so they slice the valid text at char boundaries.
+        let text = whole.and_then(|w| w.get(from..from + line.len()));
+        let parsed = match text.map_or_else(|| std::str::from_utf8(line), Ok) {
             Ok(text) => parse_line(text),
             Err(_) => Err(LineError::InvalidUtf8),
         };

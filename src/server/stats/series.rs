@@ -515,6 +515,9 @@ impl Series {
     /// weights below 1.
     pub(super) fn take_weight(&mut self, weight: f64, success: bool) -> u64 {
         let carry = &mut self.weight_carry[usize::from(success)];
+        if weight == 1.0 && *carry == 0.0 {
+            return 1; // an unsampled line, nothing carried: no arithmetic
+        }
         let total = *carry + weight;
         let whole = round_to_u64(total);
         *carry = total - whole as f64;
