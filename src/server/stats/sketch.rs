@@ -512,6 +512,31 @@ mod tests {
     }
 
     #[test]
+    fn bins_with_corrections_are_fed_highest_first_and_stop_when_told() {
+        // Held bins 3..=8 and the zero bin; corrections below, inside and above them and on
+        // the zero bin, one taking a bin to nothing.
+        let mut bins = WindowBins::default();
+        for (k, n) in [(Some(3), 1), (Some(5), 2), (Some(8), 4), (None, 3)] {
+            bins.add_key(k, n);
+        }
+        let delta = [(None, -1), (Some(1), 2), (Some(5), -2), (Some(6), 1), (Some(12), 5)];
+        let mut fed = Vec::new();
+        bins.for_each_with_rev(&delta, |k, c| {
+            fed.push((k, c));
+            true
+        });
+        let want =
+            [(Some(12), 5), (Some(8), 4), (Some(6), 1), (Some(3), 1), (Some(1), 2), (None, 2)];
+        assert_eq!(fed, want);
+        let mut fed = Vec::new();
+        bins.for_each_with_rev(&delta, |k, c| {
+            fed.push((k, c));
+            fed.len() < 3
+        });
+        assert_eq!(fed, want[..3]);
+    }
+
+    #[test]
     fn table_keys_are_the_crates_at_every_bin_bound_and_slice_start() {
         let fast = &*FAST_KEYS;
         for (i, &bound) in fast.bound.iter().enumerate() {

@@ -803,7 +803,11 @@ fn quantiles_walked_from_the_top_are_those_walked_from_the_bottom() {
         }
         let mut delta = std::collections::BTreeMap::<Key, i64>::new();
         for _ in 0..rng.next_u64() % 6 {
-            let key = Some((rng.next_u64() % 320) as i16);
+            // Keys below, inside and above the held ones, and the zero bin.
+            let key = match rng.next_u64() % 8 {
+                0 => None,
+                _ => Some((rng.next_u64() % 340) as i16 - 10),
+            };
             let held = want.get(&key).copied().unwrap_or(0);
             let d = if held > 0 && rng.next_u64().is_multiple_of(2) {
                 -((1 + rng.next_u64() % held as u64) as i64)
