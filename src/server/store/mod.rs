@@ -9,9 +9,10 @@
 //! - **Readers** have their own read-only connections (a small pool) and run off the async
 //!   runtime (`spawn_blocking`), so queries never wait for the writer (WAL mode).
 //! - **Durability.** WAL with `synchronous=NORMAL`: a committed transaction survives the
-//!   process being killed. The flusher hands over what arrived every second, and the writer
-//!   commits each batch as it comes, so `kill -9` loses at most the last [`FLUSH_EVERY`] plus
-//!   one commit (under 2 s); SIGTERM flushes everything first.
+//!   process being killed. The flusher hands over every second what arrived (operation and
+//!   event timings once their second is over, from the live statistics' buckets), and the
+//!   writer commits each batch as it comes, so `kill -9` loses at most the current second, the
+//!   last [`FLUSH_EVERY`] and one commit (under 3 s); SIGTERM flushes everything first.
 //! - **Tiers.** Raw host samples, and the top processes every 10 s (`host_process`, kept as
 //!   long as raw samples, see [`query::top_processes`]); minute rows (host rollups, operation and event rollups with
 //!   sketch bins, counter/gauge/set values); hour rows (exact merges of their minutes). Each
