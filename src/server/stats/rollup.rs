@@ -84,6 +84,11 @@ impl RollupRecorder {
         bucket.bins.for_each(|key, count| self.bins.add(key, count));
     }
 
+    /// Bytes its bins hold on the heap.
+    pub(super) fn heap_bytes(&self) -> usize {
+        self.bins.heap_bytes()
+    }
+
     /// The rollup of every sample recorded.
     pub fn finish(self) -> Rollup {
         let mut rollup = self.figures;

@@ -495,7 +495,8 @@ impl Series {
     }
 
     /// Bytes held by this series: its own block (a series is boxed in the registry's map),
-    /// bucket slots and bins (by capacity, in the allocator's chunks).
+    /// bucket slots and bins, and minutes kept for the store (by capacity, in the allocator's
+    /// chunks).
     pub(super) fn approx_bytes(&self) -> usize {
         let chunk = crate::server::memory::malloc_chunk;
         let buckets: usize = self
@@ -507,7 +508,10 @@ impl Series {
             })
             .sum();
         let windows: usize = self.windows.iter().map(|a| chunk(a.bins.heap_bytes())).sum();
-        chunk(std::mem::size_of::<Series>()) + buckets + windows
+        let unstored =
+            chunk(self.unstored.capacity() * std::mem::size_of::<(u64, RollupRecorder)>())
+                + self.unstored.iter().map(|(_, r)| chunk(r.heap_bytes())).sum::<usize>();
+        chunk(std::mem::size_of::<Series>()) + buckets + windows + unstored
     }
 
     /// Turns a positive finite weight into a whole number of samples, carrying the rounding

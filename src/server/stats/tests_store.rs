@@ -136,3 +136,25 @@ fn every_sample_reaches_the_store_once_whatever_the_flushes() {
         every_sample_reaches_the_store_once(seed);
     }
 }
+
+#[test]
+fn minutes_kept_for_the_store_count_in_the_statistics_memory() {
+    let (mut flushed, mut stalled) = (stored_registry(), stored_registry());
+    for s in 0..150 {
+        let now = T0 + s * SEC;
+        for reg in [&mut flushed, &mut stalled] {
+            for i in 0..50 {
+                reg.record("api.get", 1.0 + f64::from(i) * 10.0, true, 1.0, now, now).unwrap();
+            }
+        }
+        flushed.take_unstored(now, |_, _, _| {});
+    }
+    let now = T0 + 150 * SEC;
+    flushed.prune(now, |_| {});
+    stalled.prune(now, |_| {});
+    // The same buckets, but the stalled one also keeps the minutes that rolled up unhanded.
+    assert!(stalled.memory_bytes() > flushed.memory_bytes() + 1000);
+    let mut rows = 0;
+    stalled.take_unstored(now, |_, _, _| rows += 1);
+    assert!(rows >= 2, "the rolled-up minutes are handed over at last");
+}
