@@ -41,14 +41,15 @@ fn sigterm_flushes_everything_and_a_restart_continues_the_hour_window() {
 }
 
 #[test]
-fn kill_9_loses_at_most_the_last_two_seconds() {
+fn kill_9_loses_at_most_the_last_three_seconds() {
     let dir = tempfile::tempdir().unwrap();
     let mut first = Server::spawn_in(dir.path(), &[]);
     let (status, _) = first.request("POST", "/api/v1/ingest", Some(&ops_body("kept", 25)));
     assert_eq!(status, 202);
-    // Keep the server busy with other data until the bound has passed, then kill it hard.
+    // Keep the server busy with other data until the bound has passed (a timing is handed to
+    // the store at the first flush after its second is over), then kill it hard.
     let accepted = Instant::now();
-    while accepted.elapsed() < Duration::from_millis(2_100) {
+    while accepted.elapsed() < Duration::from_millis(3_100) {
         first.request("POST", "/api/v1/ingest", Some(&ops_body("tail", 5)));
     }
     first.child.kill().unwrap();

@@ -538,9 +538,10 @@ impl Inner {
         outcome
     }
 
-    /// Records one operation or event sample, in memory and (when a store is attached) in
-    /// the spool. A sample older than the in-memory hour but within the store's retention is
-    /// stored only (backfill), its weight rounded to a whole count.
+    /// Records one operation or event sample in memory; when a store is attached, the store
+    /// gets it from the series' bucket at a flush, or from the spool when its second was handed
+    /// over already. A sample older than the in-memory hour but within the store's retention
+    /// is stored only (backfill, through the spool), its weight rounded to a whole count.
     pub fn timing(&mut self, protocol: Protocol, t: Timing<'_>, now_ms: u64) -> Outcome {
         let kind_index = usize::from(t.kind == TimingKind::Event);
         let tagged = t.name.contains(tags::TAG_SEP);
@@ -638,8 +639,8 @@ impl Inner {
         }
     }
 
-    /// Attaches a store: from now on accepted samples are spooled for it, and samples up to
-    /// `backfill_ms` old are accepted for it alone.
+    /// Attaches a store: from now on accepted samples are handed to it (see
+    /// [`Self::take_for_store`]), and samples up to `backfill_ms` old are accepted for it alone.
     pub fn attach_store(&mut self, backfill_ms: u64, now_ms: u64) {
         self.spool = Some(spool::Spool::new(self.limits.max_series));
         self.operations.attach_store();

@@ -4,8 +4,8 @@
 //! time (per series and minute, as a [`RollupRecorder`] delta): late samples whose second the
 //! store already has, samples older than the statistics' hour (backfill), and the minutes of a
 //! series evicted from memory. The flusher takes it all once a second. Its size is bounded: at
-//! most `max_series` series per flush, beyond which samples are stored in memory only and
-//! counted (`store_dropped`).
+//! most `max_series` series (an evicted series' minutes each count as one) per flush, beyond
+//! which samples of new series are stored in memory only and counted (`store_dropped`).
 
 use std::collections::HashMap;
 
@@ -39,9 +39,11 @@ impl Spool {
         Spool { max_series, ..Default::default() }
     }
 
+    /// Series held, counting each whole minute of an evicted series as one.
     fn len(&self) -> usize {
         self.held.iter().map(HashMap::len).sum::<usize>()
             + self.others.iter().map(HashMap::len).sum::<usize>()
+            + self.rows.len()
     }
 
     /// Adds `n` samples stamped `at_ms` of series number `series` (named `name`) of the

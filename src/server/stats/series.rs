@@ -451,7 +451,8 @@ impl Series {
 
     /// Hands the store, as minute rollups (`emit(minute_sec, rollup)`), every sample of a 1 s
     /// bucket it has not been handed whose second is before `before_sec` (`u64::MAX`: all of
-    /// them, at shutdown); later samples of those seconds are [`Placed::Spool`]. Minutes come
+    /// them, at shutdown); later samples of the seconds up to the newest handed over are
+    /// [`Placed::Spool`]. Minutes come
     /// in ascending order; a minute may come twice (the store merges them).
     pub(super) fn take_unstored(&mut self, before_sec: u64, mut emit: impl FnMut(u64, Rollup)) {
         if self.stored_through == u64::MAX {
@@ -477,12 +478,12 @@ impl Series {
         if let Some((m, recorder)) = open {
             emit(m, recorder.finish());
         }
-        let through = if before_sec == u64::MAX {
-            newest.map_or(self.stored_through, |s| s + 1)
-        } else {
-            before_sec
-        };
-        self.stored_through = self.stored_through.max(through);
+        // Past what was handed over only: a second without a bucket yet may still get one (a
+        // late sample), handed over at a later flush; and a clock that steps forward and back
+        // does not send the samples of the seconds between to the spool.
+        if let Some(newest) = newest {
+            self.stored_through = self.stored_through.max(newest + 1);
+        }
     }
 
     /// Start (Unix s) of the newest bucket: about when the series last got a sample.

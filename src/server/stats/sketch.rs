@@ -43,8 +43,7 @@ const SLICE_BITS: u32 = 6;
 /// [`SLICE_BITS`] of the mantissa), plus one if the value reaches the next bin's lower bound.
 /// Both tables are built from the crate's own `key`, so they agree with it by construction
 /// (the test checks every bound and its neighbours). Taking a logarithm, a floor and a division
-/// per sample was about a tenth of the StatsD receive thread's time, and every sample is
-/// binned twice (the live statistics and the store's spool).
+/// per sample was about a tenth of the StatsD receive thread's time.
 struct FastKeys {
     /// The key at the start of each slice, by `(exponent - FAST_EXPONENTS.start) << SLICE_BITS
     /// | slice`.

@@ -28,13 +28,26 @@ fn hand_over(reg: &mut OperationRegistry, before_ms: u64, into: &mut Stored) -> 
     rows
 }
 
-/// Records one sample, and spools it into `into` when the registry says it is the caller's.
+/// Records one sample of weight 1, and spools it into `into` when the registry says it is the
+/// caller's.
 fn record(reg: &mut OperationRegistry, into: &mut Stored, s: (&str, f64, bool, u64), now: u64) {
+    record_weighted(reg, into, s, 1.0, now);
+}
+
+/// [`record`] with a weight; returns how many samples were counted.
+fn record_weighted(
+    reg: &mut OperationRegistry,
+    into: &mut Stored,
+    s: (&str, f64, bool, u64),
+    weight: f64,
+    now: u64,
+) -> u64 {
     let (name, ms, success, at) = s;
-    let r = reg.record_within(name, ms, success, 1.0, at, now, true).unwrap();
-    if r.placed == Placed::Spool {
+    let r = reg.record_within(name, ms, success, weight, at, now, true).unwrap();
+    if r.placed == Placed::Spool && r.n > 0 {
         into.entry((name.to_string(), at - at % 60_000)).or_default().record(ms, r.n, success);
     }
+    r.n
 }
 
 /// The figures a store row is compared by (the sum is rounded differently by the two paths).
@@ -90,9 +103,10 @@ fn an_evicted_series_hands_over_what_the_store_lacks() {
     assert_eq!(rows, vec![(T0, 1)]);
 }
 
-/// Random traffic, flushes, prunes and stalls (a flush a minute or two late, so that buckets
-/// the store lacks roll up into coarser ones first): the store ends up with every sample once,
-/// exactly as recording each sample into its minute gives.
+/// Random traffic (weighted samples among them), flushes by a clock up to 2 s off the
+/// statistics', prunes and stalls (a flush a minute or two late, so that buckets the store
+/// lacks roll up into coarser ones first): the store ends up with every sample once, exactly as
+/// recording each sample into its minute gives.
 fn every_sample_reaches_the_store_once(seed: u64) {
     let mut rng = seed;
     let mut next = move |n: u64| {
@@ -116,11 +130,16 @@ fn every_sample_reaches_the_store_once(seed: u64) {
                 _ => now.saturating_sub(next(1_200)),
             };
             let (ms, success) = ((1 + next(5_000)) as f64 / 10.0, next(10) != 0);
-            record(&mut reg, &mut got, (name, ms, success, at), now);
-            want.entry((name.to_string(), at - at % 60_000)).or_default().record(ms, 1, success);
+            let weight = [1.0, 1.0, 2.5, 0.4][next(4) as usize];
+            let n = record_weighted(&mut reg, &mut got, (name, ms, success, at), weight, now);
+            if n > 0 {
+                want.entry((name.to_string(), at - at % 60_000))
+                    .or_default()
+                    .record(ms, n, success);
+            }
         }
         if next(2) == 0 {
-            hand_over(&mut reg, now, &mut got);
+            hand_over(&mut reg, now + next(4_000) - 2_000, &mut got);
         }
         if step % 7 == 0 {
             reg.prune(now, |_| {});

@@ -12,7 +12,8 @@
 //!   process being killed. The flusher hands over every second what arrived (operation and
 //!   event timings once their second is over, from the live statistics' buckets), and the
 //!   writer commits each batch as it comes, so `kill -9` loses at most the current second, the
-//!   last [`FLUSH_EVERY`] and one commit (under 3 s); SIGTERM flushes everything first.
+//!   last [`FLUSH_EVERY`] and one commit (under 3 s; a timing stamped ahead of the clock waits
+//!   for its second); SIGTERM flushes everything first.
 //! - **Tiers.** Raw host samples, and the top processes every 10 s (`host_process`, kept as
 //!   long as raw samples, see [`query::top_processes`]); minute rows (host rollups, operation and event rollups with
 //!   sketch bins, counter/gauge/set values); hour rows (exact merges of their minutes). Each
