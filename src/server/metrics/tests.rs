@@ -308,3 +308,39 @@ fn over_the_statistics_budget_the_series_idle_longest_leave_memory() {
     drop(m);
     assert_eq!(metrics.ingest_stats().statistics_evicted, evicted);
 }
+
+#[test]
+fn every_accepted_timing_reaches_the_store_once_whichever_way_it_goes() {
+    let metrics = store(100);
+    let mut m = metrics.lock();
+    m.attach_store(24 * 3_600_000, NOW);
+    let accept = |m: &mut Inner, t: Timing<'_>, now: u64| {
+        assert_eq!(m.timing(Protocol::Http, t, now), Outcome::Accepted);
+    };
+    let totals = |batch: Batch| {
+        let mut counts = std::collections::BTreeMap::<(String, bool), u64>::new();
+        for row in batch.timings {
+            let key = (row.name.to_string(), row.kind == SeriesKind::Event);
+            *counts.entry(key).or_default() += row.rollup.count;
+        }
+        counts
+    };
+    // Two samples of this second: handed over from their bucket once the second is over.
+    accept(&mut m, Timing::operation("api", 5.0, NOW), NOW);
+    accept(&mut m, Timing::operation("api", 6.0, NOW), NOW);
+    let first = totals(m.take_for_store(NOW + 1_500, false));
+    assert_eq!(first, [(("api".to_string(), false), 2)].into());
+    // A late sample of that second, a backfilled one older than the hour, and an event of
+    // the current second (handed over at shutdown).
+    accept(&mut m, Timing::operation("api", 7.0, NOW + 100), NOW + 1_600);
+    accept(&mut m, Timing::operation("old", 3.0, NOW - 7_200_000), NOW + 1_600);
+    accept(&mut m, Timing::event("mail", 1.0, NOW + 1_700), NOW + 1_700);
+    let rest = totals(m.take_for_store(NOW + 1_800, true));
+    let want = [
+        (("api".to_string(), false), 1),
+        (("mail".to_string(), true), 1),
+        (("old".to_string(), false), 1),
+    ];
+    assert_eq!(rest, want.into());
+    assert!(m.take_for_store(NOW + 5_000, true).timings.is_empty(), "each once");
+}

@@ -455,8 +455,9 @@ impl Series {
     /// [`Placed::Spool`]. Minutes come
     /// in ascending order; a minute may come twice (the store merges them).
     pub(super) fn take_unstored(&mut self, before_sec: u64, mut emit: impl FnMut(u64, Rollup)) {
-        if self.stored_through == u64::MAX {
-            return;
+        let nothing_new = self.tiers[0].back().is_none_or(|b| b.start_sec < self.stored_through);
+        if self.stored_through == u64::MAX || (nothing_new && self.unstored.is_empty()) {
+            return; // no store, or an idle series: nothing to look through
         }
         for (minute, recorder) in self.unstored.drain(..) {
             emit(minute, recorder.finish());
