@@ -19,7 +19,7 @@
 
 use std::collections::VecDeque;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::model::alerts::{AlertState, NoDataPolicy, Rule, Severity};
 
@@ -62,7 +62,7 @@ pub struct InstanceState {
     pub active_since_ms: Option<u64>,
     pub no_data_runs: u32,
     /// When the level flipped between breach and no breach, within the flap window.
-    pub flips: VecDeque<u64>,
+    pub flips: Flips,
     pub flapping: bool,
     pub value: Option<f64>,
     pub acknowledged: bool,
@@ -77,6 +77,82 @@ impl InstanceState {
             && self.flips.is_empty()
             && !self.flapping
             && self.no_data_runs == 0
+    }
+}
+
+/// When an instance's level flipped between breach and no breach (Unix ms), oldest first: at
+/// most `max_changes + 1` of them, and only the newest while the instance is flapping (all
+/// that decides its release), so an instance's memory is bounded whatever its series does.
+///
+/// The oldest is held inline, the others on the heap: every evaluation of an instance that
+/// has flipped reads the oldest (to let it expire), and with the list wholly on the heap that
+/// read was a cache miss per instance, the largest cost of judging an alert storm's thousands
+/// of instances. Stored as a JSON array, oldest first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Flips {
+    oldest: Option<u64>,
+    newer: VecDeque<u64>,
+}
+
+impl Flips {
+    pub fn is_empty(&self) -> bool {
+        self.oldest.is_none()
+    }
+
+    pub fn len(&self) -> usize {
+        usize::from(self.oldest.is_some()) + self.newer.len()
+    }
+
+    /// Notes a flip at `at_ms` (the newest).
+    pub fn push(&mut self, at_ms: u64) {
+        if self.oldest.is_none() {
+            self.oldest = Some(at_ms);
+        } else {
+            self.newer.push_back(at_ms);
+        }
+    }
+
+    /// Forgets the flips `window_ms` or more before `now_ms`.
+    pub fn expire(&mut self, now_ms: u64, window_ms: u64) {
+        while self.oldest.is_some_and(|t| now_ms.saturating_sub(t) >= window_ms) {
+            self.oldest = self.newer.pop_front();
+        }
+    }
+
+    /// Keeps the newest flip only.
+    fn keep_newest(&mut self) {
+        if let Some(newest) = self.newer.pop_back() {
+            self.newer.clear();
+            self.oldest = Some(newest);
+        }
+    }
+
+    /// Oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
+        self.oldest.into_iter().chain(self.newer.iter().copied())
+    }
+}
+
+impl FromIterator<u64> for Flips {
+    fn from_iter<I: IntoIterator<Item = u64>>(times: I) -> Self {
+        let mut flips = Flips::default();
+        times.into_iter().for_each(|t| flips.push(t));
+        flips
+    }
+}
+
+impl Serialize for Flips {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Flips {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut times = Vec::<u64>::deserialize(deserializer)?;
+        // Oldest first, whatever an older build stored.
+        times.sort_unstable();
+        Ok(times.into_iter().collect())
     }
 }
 
@@ -152,13 +228,13 @@ pub fn evaluate(
     st.level = new_level;
     // Flap bookkeeping.
     if flipped {
-        st.flips.push_back(now_ms);
+        st.flips.push(now_ms);
     }
-    while st.flips.front().is_some_and(|t| now_ms.saturating_sub(*t) >= flap.window_ms) {
-        st.flips.pop_front();
-    }
+    st.flips.expire(now_ms, flap.window_ms);
     let threshold_of = |s: Option<Severity>| s.and_then(|s| rule.threshold(s)).map(|t| t.raise());
     if st.flapping {
+        // Released once a whole window has passed without a flip: only the newest counts.
+        st.flips.keep_newest();
         if !st.flips.is_empty() {
             // Held firing; a worse level still raises the severity.
             if let Some(s) = new_level {
@@ -171,6 +247,7 @@ pub fn evaluate(
         st.flapping = false;
     } else if st.flips.len() > flap.max_changes {
         st.flapping = true;
+        st.flips.keep_newest();
         let from = st.state;
         let severity = new_level.or(st.severity).or(Some(rule.top_severity()));
         st.severity = severity;
@@ -396,6 +473,49 @@ mod tests {
         let last = last.unwrap();
         assert_eq!((last.note, last.to), ("resolved", AlertState::Resolved));
         assert!(!st.flapping);
+    }
+
+    #[test]
+    fn a_flapping_instance_remembers_only_its_newest_flip_and_is_released_a_window_after_it() {
+        let r = rule(0, 0);
+        let flap = FlapSettings { window_ms: 100 * S, max_changes: 3 };
+        let mut st = InstanceState::default();
+        let mut last_flip = 0;
+        // A flip every second for five minutes: flapping from the fourth flip on.
+        for i in 1..=300 {
+            let v = if i % 2 == 1 { 85.0 } else { 50.0 };
+            evaluate(&r, &mut st, Observation::Value(v), i * S, flap);
+            last_flip = i * S;
+            assert!(
+                st.flips.len() <= flap.max_changes + 1,
+                "{} flips held at {i} s",
+                st.flips.len()
+            );
+        }
+        assert!(st.flapping);
+        assert_eq!(st.flips.iter().collect::<Vec<_>>(), [last_flip]);
+        // Quiet: still held a second short of the window after the newest flip, released at it.
+        let quiet = if 300 % 2 == 1 { 85.0 } else { 50.0 };
+        let t = evaluate(&r, &mut st, Observation::Value(quiet), last_flip + 99 * S, flap);
+        assert!(t.is_none() && st.flapping);
+        let t = evaluate(&r, &mut st, Observation::Value(quiet), last_flip + 100 * S, flap);
+        assert!(!st.flapping);
+        assert_eq!(t.map(|t| t.note), Some("resolved"));
+    }
+
+    #[test]
+    fn flips_are_stored_as_an_array_oldest_first_and_read_back_in_order() {
+        let flips: Flips = [10, 20, 30].into_iter().collect();
+        assert_eq!(serde_json::to_string(&flips).unwrap(), "[10,20,30]");
+        // As an older build stored them (a list), in any order.
+        let back: Flips = serde_json::from_str("[30,10,20]").unwrap();
+        assert_eq!(back, flips);
+        let empty: Flips = serde_json::from_str("[]").unwrap();
+        assert!(empty.is_empty());
+        assert_eq!(empty.len(), 0);
+        let mut expiring = flips.clone();
+        expiring.expire(35, 20);
+        assert_eq!(expiring.iter().collect::<Vec<_>>(), [20, 30]);
     }
 
     #[test]

@@ -32,11 +32,11 @@ use super::bus::Subscription;
 use super::live::Hub;
 use super::metrics::{tags, AppMetrics};
 use super::stats::key_hash;
-use super::store::alerts::AlertWrite;
+use super::store::alerts::{AlertWrite, EventRow};
 use super::store::Store;
 use crate::model::alerts::{
-    AlertCounts, AlertEvent, AlertInstance, AlertState, AlertsNow, Rule, RuleError, RuleSource,
-    Severity, Silence, TargetKind,
+    AlertCounts, AlertInstance, AlertState, AlertsNow, Rule, RuleError, RuleSource, Severity,
+    Silence, TargetKind,
 };
 use crate::model::live::SystemMetrics;
 use crate::model::ops::Window;
@@ -117,22 +117,34 @@ struct Compiled {
     window: Option<Window>,
 }
 
+/// An alert instance. Only what every evaluation reads is held in the engine's map; the names
+/// and labels, read only when the instance changes or is listed, sit apart (`names`): an alert
+/// storm holds thousands of instances, and each evaluation's look-ups and its sweep over them
+/// read fewer cache lines the smaller an entry is.
 struct Instance {
-    rule: Arc<str>,
-    /// [`key_hash`] of `rule`: passes over every instance find its rule by this number
-    /// without reading the name, a cache miss apiece with thousands held (see [`RulesIndex`]).
+    st: InstanceState,
+    last_seen_ms: u64,
+    /// [`key_hash`] of the rule's name: passes over every instance find its rule by this
+    /// number without reading the name, a cache miss apiece with thousands held (see
+    /// [`RulesIndex`]).
     rule_hash: u64,
+    /// [`crate::server::stats::key_hash`] of the series key: the sweep of unseen instances
+    /// asks whether each was due without reading its key.
+    key_hash: u64,
+    names: Box<Names>,
+}
+
+/// What identifies an instance, for its history, its notifications and the lists.
+struct Names {
+    rule: Arc<str>,
     /// The series key (name and tags as the metrics store keys it, or `host`).
     key: Arc<str>,
-    /// [`crate::server::stats::key_hash`] of `key`: the sweep of unseen instances asks
-    /// whether each was due without reading its key.
-    key_hash: u64,
+    /// `key` as people read it ([`series_text`]), for the history and the lists.
+    series: Arc<str>,
     labels: BTreeMap<String, String>,
     /// `labels` as the store keeps them (JSON), written with every change of state: made once,
     /// since an instance's labels never change.
     labels_json: Arc<str>,
-    st: InstanceState,
-    last_seen_ms: u64,
 }
 
 impl Instance {
@@ -146,14 +158,17 @@ impl Instance {
     ) -> Self {
         let labels_json = serde_json::to_string(&labels).unwrap_or_default().into();
         Instance {
-            rule: rule.into(),
-            rule_hash,
-            key: key.into(),
-            key_hash,
-            labels,
-            labels_json,
             st,
             last_seen_ms: 0,
+            rule_hash,
+            key_hash,
+            names: Box::new(Names {
+                rule: rule.into(),
+                key: key.into(),
+                series: series_text(key).into(),
+                labels,
+                labels_json,
+            }),
         }
     }
 }
@@ -243,8 +258,10 @@ pub fn instance_id(rule: &str, key: &str) -> String {
     id_text(instance_key(rule, key))
 }
 
+/// `format!("{key:016x}")`, without the formatting machinery (every change of state writes one).
 fn id_text(key: u64) -> String {
-    format!("{key:016x}")
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    (0..16).rev().map(|i| char::from(DIGITS[((key >> (4 * i)) & 0xf) as usize])).collect()
 }
 
 /// The key of an id as [`instance_id`] writes it (16 hex digits); `None` for anything else.
@@ -256,13 +273,18 @@ fn parse_id(id: &str) -> Option<u64> {
 
 /// A series key as people read it: `api.checkout{region=eu}`.
 pub fn series_text(key: &str) -> String {
-    let name = tags::name_of(key);
-    let tags: Vec<String> = tags::tags_of(key).map(|(k, v)| format!("{k}={v}")).collect();
-    if tags.is_empty() {
-        name.to_string()
-    } else {
-        format!("{name}{{{}}}", tags.join(","))
+    let mut text = String::with_capacity(key.len() + 2);
+    text.push_str(tags::name_of(key));
+    for (i, (k, v)) in tags::tags_of(key).enumerate() {
+        text.push(if i == 0 { '{' } else { ',' });
+        text.push_str(k);
+        text.push('=');
+        text.push_str(v);
     }
+    if text.len() > tags::name_of(key).len() {
+        text.push('}');
+    }
+    text
 }
 
 /// A number for messages: at most three decimals, no trailing zeros.
@@ -351,7 +373,7 @@ impl<'e> RulesIndex<'e> {
     fn of(&self, instance: &Instance) -> Option<&'e Compiled> {
         match self.by_hash.get(&instance.rule_hash)? {
             Some(c) => Some(c),
-            None => self.by_name.get(&*instance.rule),
+            None => self.by_name.get(&*instance.names.rule),
         }
     }
 }
@@ -600,7 +622,7 @@ impl Alerts {
             let silenced = if engine.silences.is_empty() {
                 None
             } else {
-                silenced_by(&engine.silences, &labels_of(i, rule, i.st.severity), now_ms)
+                silenced_by(&engine.silences, &merged_labels(i, rule, i.st.severity), now_ms)
             };
             if silenced.is_none() {
                 count(&mut counts, i.st.state, i.st.severity);
@@ -766,8 +788,9 @@ impl Alerts {
                         None => {
                             fallback =
                                 rules.of(instance).map(|c| c.rule.clone()).unwrap_or_else(|| {
-                                    let mut r = Rule::new(&instance.rule, Default::default());
-                                    r.summary = format!("rule {} was removed", instance.rule);
+                                    let name = &instance.names.rule;
+                                    let mut r = Rule::new(name, Default::default());
+                                    r.summary = format!("rule {name} was removed");
                                     r
                                 });
                             &fallback
@@ -931,30 +954,54 @@ fn retire(st: &mut InstanceState, now_ms: u64) -> Option<Transition> {
 fn put_instance(id: String, i: &Instance) -> AlertWrite {
     AlertWrite::PutInstance {
         id,
-        rule: Arc::clone(&i.rule),
-        series: Arc::clone(&i.key),
-        labels: Arc::clone(&i.labels_json),
-        state: serde_json::to_string(&i.st).unwrap_or_default(),
+        rule: Arc::clone(&i.names.rule),
+        series: Arc::clone(&i.names.key),
+        labels: Arc::clone(&i.names.labels_json),
+        state: state_json(&i.st),
         at_ms: i.st.since_ms,
     }
 }
 
-/// The labels of an instance: its series' labels, the rule's, `alertname` and `severity`.
-fn labels_of(i: &Instance, rule: &Rule, severity: Option<Severity>) -> BTreeMap<String, String> {
-    let mut labels = i.labels.clone();
-    for (k, v) in &rule.labels {
-        labels.insert(k.clone(), v.clone());
+/// An instance's state as the store keeps it (JSON), written in one allocation.
+fn state_json(st: &InstanceState) -> String {
+    let mut json = Vec::with_capacity(256);
+    match serde_json::to_writer(&mut json, st) {
+        Ok(()) => String::from_utf8(json).unwrap_or_default(),
+        Err(_) => String::new(),
     }
-    labels.insert("alertname".to_string(), rule.name.clone());
+}
+
+/// The labels of an instance: its series' labels, the rule's, `alertname` and `severity`
+/// (borrowed: owned copies only where an event or a listing keeps them).
+fn merged_labels<'a>(
+    i: &'a Instance,
+    rule: &'a Rule,
+    severity: Option<Severity>,
+) -> BTreeMap<&'a str, &'a str> {
+    let mut labels: BTreeMap<&str, &str> =
+        i.names.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    for (k, v) in &rule.labels {
+        labels.insert(k, v);
+    }
+    labels.insert("alertname", &rule.name);
     if let Some(s) = severity {
-        labels.insert("severity".to_string(), s.as_str().to_string());
+        labels.insert("severity", s.as_str());
     }
     labels
 }
 
+/// [`merged_labels`], owned.
+fn labels_of(i: &Instance, rule: &Rule, severity: Option<Severity>) -> BTreeMap<String, String> {
+    owned(&merged_labels(i, rule, severity))
+}
+
+fn owned(labels: &BTreeMap<&str, &str>) -> BTreeMap<String, String> {
+    labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
 fn silenced_by(
     silences: &BTreeMap<u64, HeldSilence>,
-    labels: &BTreeMap<String, String>,
+    labels: &BTreeMap<&str, &str>,
     now_ms: u64,
 ) -> Option<u64> {
     silences
@@ -963,7 +1010,7 @@ fn silenced_by(
             held.silence.active_at(now_ms)
                 && held.silence.matchers.iter().zip(&held.patterns).all(|(m, pattern)| {
                     labels
-                        .get(&m.label)
+                        .get(m.label.as_str())
                         .is_some_and(|v| pattern.as_ref().is_some_and(|p| p.matches(v)))
                 })
         })
@@ -973,7 +1020,7 @@ fn silenced_by(
 fn view(id: u64, i: &Instance, rule: &Rule, silenced: Option<u64>) -> AlertInstance {
     let labels = labels_of(i, rule, i.st.severity);
     let threshold = i.st.severity.and_then(|s| rule.threshold(s)).map(|t| t.raise());
-    let series = series_text(&i.key);
+    let series = i.names.series.to_string();
     AlertInstance {
         id: id_text(id),
         rule: rule.name.clone(),
@@ -1039,36 +1086,36 @@ fn record(
     silences: &BTreeMap<u64, HeldSilence>,
     out: &mut Outbox,
 ) {
-    let labels = labels_of(instance, rule, instance.st.severity);
-    let silenced = silenced_by(silences, &labels, now_ms);
-    let id_text = id_text(id);
-    let event = AlertEvent {
+    let labels = merged_labels(instance, rule, instance.st.severity);
+    let silenced = if silences.is_empty() { None } else { silenced_by(silences, &labels, now_ms) };
+    let row = EventRow {
         id: out.next_event,
         at_ms: now_ms,
-        rule: rule.name.clone(),
-        instance: id_text.clone(),
-        series: series_text(&instance.key),
-        labels,
+        rule: Arc::clone(&instance.names.rule),
+        instance: id_text(id),
+        series: Arc::clone(&instance.names.series),
+        labels: serde_json::to_string(&labels).unwrap_or_default(),
         from: t.from,
         to: t.to,
         severity: t.severity,
         value: t.value,
         threshold: t.threshold,
-        note: t.note.to_string(),
-        notifications: Vec::new(),
+        note: t.note,
     };
     out.next_event += 1;
     out.changes += 1;
     if out.changes <= LOGGED_PER_EVALUATION {
-        tracing::info!(rule = %rule.name, series = %event.series, from = t.from.as_str(), to = t.to.as_str(), note = t.note, "Alert changed.");
+        tracing::info!(rule = %rule.name, series = %row.series, from = t.from.as_str(), to = t.to.as_str(), note = t.note, "Alert changed.");
     }
-    let event_id = event.id;
-    let notice = (t.notify && silenced.is_none() && out.notify).then(|| {
-        let alert = view(id, instance, rule, None);
-        Notice { event: event.clone(), alert, runbook: rule.runbook.clone() }
+    let event_id = row.id;
+    let notice = (t.notify && silenced.is_none() && out.notify).then(|| Notice {
+        event: row.event(owned(&labels)),
+        alert: view(id, instance, rule, None),
+        runbook: rule.runbook.clone(),
     });
-    out.writes.push(AlertWrite::Event(Box::new(event)));
-    out.writes.push(put_instance(id_text, instance));
+    let put = put_instance(row.instance.clone(), instance);
+    out.writes.push(AlertWrite::Event(Box::new(row)));
+    out.writes.push(put);
     if let Some(notice) = notice {
         out.notices.push(notice);
     } else if let Some(silence) = silenced.filter(|_| t.notify) {

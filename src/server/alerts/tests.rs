@@ -93,6 +93,10 @@ async fn an_operation_rule_fires_per_series_is_stored_and_restored_after_a_resta
         (events[0].from, events[0].to, events[0].note.as_str()),
         (AlertState::Inactive, AlertState::Firing, "fired")
     );
+    // The history names the alert as the live list does.
+    assert_eq!(events[0].labels, alert.labels);
+    assert_eq!((&events[0].rule, &events[0].series), (&alert.rule, &alert.series));
+    assert_eq!(events[0].instance, alert.id);
     // Still firing: its band has no end, and only its operation's charts draw it.
     let spans = |labels: &[(String, String)]| {
         f.store
@@ -323,6 +327,11 @@ fn series_text_and_numbers_read_well() {
     let (mut key, mut scratch) = (String::new(), Vec::new());
     tags::series_key(&mut key, &mut scratch, "api.x", [("region", "eu"), ("v", "2")]);
     assert_eq!(series_text(&key), "api.x{region=eu,v=2}");
+    assert_eq!(series_text("api.y"), "api.y");
+    for key in [0, 0xab, 0x0123_4567_89ab_cdef, u64::MAX] {
+        assert_eq!(id_text(key), format!("{key:016x}"));
+        assert_eq!(parse_id(&id_text(key)), Some(key));
+    }
     assert_eq!(number_text(2500.0), "2500");
     assert_eq!(number_text(12.34567), "12.346");
     assert_eq!(instance_id("a", "b"), instance_id("a", "b"));

@@ -44,7 +44,7 @@ pub enum AlertWrite {
     DeleteInstance {
         id: String,
     },
-    Event(Box<AlertEvent>),
+    Event(Box<EventRow>),
     Attempt {
         event: u64,
         attempt: NotificationAttempt,
@@ -53,6 +53,51 @@ pub enum AlertWrite {
     DeleteSilence {
         id: u64,
     },
+}
+
+/// A transition as the history keeps it: an [`AlertEvent`] without its notification attempts
+/// (stored apart, [`AlertWrite::Attempt`]), with its labels already as the stored JSON and its
+/// names shared with the instance, so that an alert storm's hundreds of transitions a second
+/// are written without copying a name or building a map for each.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventRow {
+    pub id: u64,
+    pub at_ms: u64,
+    pub rule: Arc<str>,
+    /// The instance's id.
+    pub instance: String,
+    /// The series as people read it.
+    pub series: Arc<str>,
+    /// JSON object, keys sorted.
+    pub labels: String,
+    pub from: AlertState,
+    pub to: AlertState,
+    pub severity: Option<Severity>,
+    pub value: Option<f64>,
+    pub threshold: Option<f64>,
+    pub note: &'static str,
+}
+
+impl EventRow {
+    /// The event as the API and the receivers see it, with `labels` (what [`Self::labels`]
+    /// holds as JSON).
+    pub fn event(&self, labels: std::collections::BTreeMap<String, String>) -> AlertEvent {
+        AlertEvent {
+            id: self.id,
+            at_ms: self.at_ms,
+            rule: self.rule.to_string(),
+            instance: self.instance.clone(),
+            series: self.series.to_string(),
+            labels,
+            from: self.from,
+            to: self.to,
+            severity: self.severity,
+            value: self.value,
+            threshold: self.threshold,
+            note: self.note.to_string(),
+            notifications: Vec::new(),
+        }
+    }
 }
 
 /// Applies `writes` in the writer's open transaction; the rows written.
@@ -92,10 +137,10 @@ pub(super) fn apply(conn: &Connection, writes: &[AlertWrite]) -> rusqlite::Resul
                 .execute(params![
                     e.id as i64,
                     e.at_ms as i64,
-                    e.rule,
+                    &*e.rule,
                     e.instance,
-                    e.series,
-                    serde_json::to_string(&e.labels).unwrap_or_default(),
+                    &*e.series,
+                    e.labels,
                     e.from.as_str(),
                     e.to.as_str(),
                     e.severity.map(|s| s.as_str()),
@@ -412,20 +457,19 @@ mod tests {
     use super::*;
 
     fn event(id: u64, at_ms: u64, instance: &str, to: AlertState) -> AlertWrite {
-        AlertWrite::Event(Box::new(AlertEvent {
+        AlertWrite::Event(Box::new(EventRow {
             id,
             at_ms,
             rule: "slow".into(),
             instance: instance.into(),
             series: instance.into(),
-            labels: Default::default(),
+            labels: "{}".into(),
             from: AlertState::Inactive,
             to,
             severity: Some(Severity::Warning),
             value: None,
             threshold: None,
-            note: String::new(),
-            notifications: Vec::new(),
+            note: "",
         }))
     }
 
