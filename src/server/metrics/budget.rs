@@ -61,7 +61,8 @@ impl Inner {
             };
             let freed = registry.evict(&key, |at_ms, rollup| {
                 if let Some(spool) = spool.as_mut() {
-                    spool.add_rollup(kind.series_kind(), &key, at_ms, rollup);
+                    // A full spool refuses the minute and counts its samples as dropped.
+                    let _ = spool.add_rollup(kind.series_kind(), &key, at_ms, rollup);
                 }
             });
             excess = excess.saturating_sub(freed);

@@ -122,6 +122,9 @@ pub struct IngestStats {
     /// Series whose in-memory windows were dropped to keep the statistics in their budget
     /// (the series idle longest go first; their stored rows stay).
     pub statistics_evicted: u64,
+    /// Samples the history store never got because its spool (late samples, and the minutes
+    /// of series the budget let go of, until the next flush) held `max_series` series already.
+    pub spool_dropped: u64,
     /// Samples moved to their name's `_overflow:true` tag set, and the bound per name.
     pub tag_sets_overflowed: u64,
     pub max_tag_sets_per_name: usize,
@@ -404,6 +407,7 @@ impl AppMetrics {
                 + inner.events.approx_memory_bytes(),
             max_statistics_bytes: inner.limits.max_statistics_bytes,
             statistics_evicted: inner.statistics_evicted,
+            spool_dropped: inner.spool.as_ref().map_or(0, |s| s.dropped),
             tag_sets_overflowed: inner.tag_sets_overflowed,
             max_tag_sets_per_name: inner.limits.max_tag_sets,
             set_bytes: inner.set_bytes,
@@ -678,11 +682,6 @@ impl Inner {
             value(SeriesKind::Set, name, minute_ms(set.minute), set.current.len() as f64);
         }
         batch
-    }
-
-    /// Samples the spool could not take (more new series in one second than the budget).
-    pub fn spool_dropped(&self) -> u64 {
-        self.spool.as_ref().map_or(0, |s| s.dropped)
     }
 
     /// Sets (or, with `is_delta`, adjusts) a gauge. A delta that would make it non-finite is

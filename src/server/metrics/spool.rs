@@ -101,9 +101,16 @@ impl Spool {
         true
     }
 
-    /// Adds the rollup of a minute (`at_ms`) of a series the statistics let go of.
-    pub fn add_rollup(&mut self, kind: SeriesKind, name: &str, at_ms: u64, rollup: Rollup) {
+    /// Adds the rollup of a minute (`at_ms`) of a series the statistics let go of; false (and
+    /// its samples counted) when the spool is full: each minute counts as a series, so a
+    /// recorder that stops taking the spool cannot make it grow past `max_series`.
+    pub fn add_rollup(&mut self, kind: SeriesKind, name: &str, at_ms: u64, rollup: Rollup) -> bool {
+        if self.len() >= self.max_series {
+            self.dropped = self.dropped.saturating_add(rollup.count);
+            return false;
+        }
         self.rows.push(TimingRow { kind, name: name.into(), at_ms, rollup });
+        true
     }
 
     /// Everything spooled since the last call.
@@ -169,5 +176,24 @@ mod tests {
         );
         assert!(spool.take().timings.is_empty(), "taken once");
         assert!(spool.add_held(op, 8, "api.put", 60_000, 1.0, 1, true), "room again");
+    }
+
+    #[test]
+    fn minutes_of_let_go_series_count_against_the_bound_and_are_counted_when_refused() {
+        let mut spool = Spool::new(2);
+        let op = SeriesKind::Operation;
+        let minute = |count: u64| {
+            let mut r = Rollup::default();
+            r.record(5.0, count, true);
+            r
+        };
+        assert!(spool.add_rollup(op, "gone.a", 60_000, minute(3)));
+        assert!(spool.add_held(op, 7, "api.get", 60_000, 1.0, 1, true));
+        // Full: a further minute is refused and its samples counted.
+        assert!(!spool.add_rollup(op, "gone.b", 60_000, minute(4)));
+        assert_eq!(spool.dropped, 4);
+        assert!(!spool.add_held(op, 8, "api.put", 60_000, 1.0, 1, true));
+        assert_eq!(spool.take().timings.len(), 2);
+        assert!(spool.add_rollup(op, "gone.b", 120_000, minute(4)), "room again");
     }
 }

@@ -311,6 +311,12 @@ fn own(exp: &mut Exposition, state: &AppState, latest: Option<&Sample>) {
         "Series whose in-memory windows were dropped by the byte budget.",
         ingest.statistics_evicted as f64,
     );
+    counter(
+        exp,
+        "vitals_store_spool_dropped_samples_total",
+        "Samples the history store never got: its spool of late samples was full.",
+        ingest.spool_dropped as f64,
+    );
     gauge(
         exp,
         "vitals_statistics_upkeep_seconds",
