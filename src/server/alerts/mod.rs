@@ -983,10 +983,17 @@ fn put_instance(id: String, i: &Instance) -> AlertWrite {
     }
 }
 
-/// An instance's state as the store keeps it (JSON), written in one allocation.
+/// An instance's state as the store keeps it (JSON).
 fn state_json(st: &InstanceState) -> String {
-    let mut json = Vec::with_capacity(256);
-    match serde_json::to_writer(&mut json, st) {
+    json_in_one_block(st, 256)
+}
+
+/// `value` as JSON, written into a block of `capacity` bytes (grown only if it does not fit):
+/// serde_json's own `to_string` starts small and grows several times, and every change of
+/// state in an alert storm writes two of these.
+fn json_in_one_block(value: &impl serde::Serialize, capacity: usize) -> String {
+    let mut json = Vec::with_capacity(capacity);
+    match serde_json::to_writer(&mut json, value) {
         Ok(()) => String::from_utf8(json).unwrap_or_default(),
         Err(_) => String::new(),
     }
@@ -1115,7 +1122,7 @@ fn record(
         rule: Arc::clone(&instance.names.rule),
         instance: id_text(id),
         series: Arc::clone(&instance.names.series),
-        labels: serde_json::to_string(&labels).unwrap_or_default(),
+        labels: json_in_one_block(&labels, instance.names.labels_json.len() + 96),
         from: t.from,
         to: t.to,
         severity: t.severity,

@@ -203,6 +203,9 @@ pub struct SeriesFigures {
     pub quantiles: [Option<f64>; 4],
 }
 
+/// How many series [`OperationRegistry::series_figures`] reads ahead at once.
+const READ_AHEAD: usize = 16;
+
 /// Figures across every operation over one window.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Totals {
@@ -383,25 +386,41 @@ impl OperationRegistry {
         let cur_sec = now_ms / 1000;
         let span = covered_secs(window, self.origin_ms, now_ms);
         let mut delta = Vec::new();
-        let rows = self.series.iter_mut().filter_map(|(key, series)| {
-            let mark = keep(key)?;
-            series.maintain(cur_sec);
-            let (f, quantiles) = series.view(window, cur_sec, &mut delta)?.figures_wanted(wanted);
-            let error_count = f.errors.min(f.count);
-            let figures = SeriesFigures {
-                key: Arc::clone(&key.key),
-                hash: key.hash(),
-                count: f.count,
-                error_count,
-                mean_ms: f.mean_ms(),
-                max_ms: f.max_ms,
-                rate_per_min: rate_per_min(f.count, span),
-                success_pct: success_pct(f.count, error_count),
-                quantiles,
-            };
-            Some((mark, figures))
-        });
-        out.extend(rows);
+        // Series are taken a run at a time, and each run's keys, then the series kept, are
+        // read ahead (see [`Series::read_ahead`]): the alert engine reads a thousand series
+        // every tick, and hardly any of them is still in the cache from the last one.
+        let mut entries = self.series.iter_mut();
+        let mut run = Vec::with_capacity(READ_AHEAD);
+        let mut kept = Vec::with_capacity(READ_AHEAD);
+        loop {
+            run.extend(entries.by_ref().take(READ_AHEAD));
+            if run.is_empty() {
+                break;
+            }
+            let keys = run.iter().map(|(key, _)| key.key.bytes().next().unwrap_or(0));
+            std::hint::black_box(keys.fold(0u8, u8::wrapping_add));
+            kept.extend(run.drain(..).filter_map(|(key, series)| Some((keep(key)?, key, series))));
+            let ahead = kept.iter().map(|(_, _, series)| series.read_ahead(window));
+            std::hint::black_box(ahead.fold(0, u64::wrapping_add));
+            for (mark, key, series) in kept.drain(..) {
+                series.maintain(cur_sec);
+                let Some(view) = series.view(window, cur_sec, &mut delta) else { continue };
+                let (f, quantiles) = view.figures_wanted(wanted);
+                let error_count = f.errors.min(f.count);
+                let figures = SeriesFigures {
+                    key: Arc::clone(&key.key),
+                    hash: key.hash(),
+                    count: f.count,
+                    error_count,
+                    mean_ms: f.mean_ms(),
+                    max_ms: f.max_ms,
+                    rate_per_min: rate_per_min(f.count, span),
+                    success_pct: success_pct(f.count, error_count),
+                    quantiles,
+                };
+                out.push((mark, figures));
+            }
+        }
     }
 
     /// Summaries of the series merged by `group`: `Some((name, tags))` puts a series key in

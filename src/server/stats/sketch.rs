@@ -360,6 +360,12 @@ impl WindowBins {
     pub(super) fn heap_bytes(&self) -> usize {
         self.counts.capacity() * 8
     }
+
+    /// The count of the highest bin: where a walk from the top starts (see
+    /// [`super::series::Series::read_ahead`]).
+    pub(super) fn top(&self) -> u64 {
+        self.counts.last().copied().unwrap_or(0)
+    }
 }
 
 /// Feeds `f` the bins of `held` plus `delta`, both in the order `before` gives, until `f`
