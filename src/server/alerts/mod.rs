@@ -14,6 +14,7 @@ pub mod backtest;
 pub mod config;
 pub mod defaults;
 pub mod engine;
+pub mod labels;
 pub mod notify;
 pub mod recommend;
 pub mod targets;
@@ -26,6 +27,7 @@ use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use self::engine::{FlapSettings, InstanceState, Observation, Transition};
+use self::labels::Labels;
 use self::notify::{Notice, Notifier, ReceiverConfig};
 use self::targets::{Context, Due, Pattern, VitalsHistory, VitalsTotals};
 use super::bus::Subscription;
@@ -622,7 +624,7 @@ impl Alerts {
             let silenced = if engine.silences.is_empty() {
                 None
             } else {
-                silenced_by(&engine.silences, &merged_labels(i, rule, i.st.severity), now_ms)
+                silenced_by(&engine.silences, &labels_of(i, rule, i.st.severity), now_ms)
             };
             if silenced.is_none() {
                 count(&mut counts, i.st.state, i.st.severity);
@@ -999,37 +1001,19 @@ fn json_in_one_block(value: &impl serde::Serialize, capacity: usize) -> String {
     }
 }
 
-/// The labels of an instance: its series' labels, the rule's, `alertname` and `severity`
-/// (borrowed: owned copies only where an event or a listing keeps them).
-fn merged_labels<'a>(
-    i: &'a Instance,
-    rule: &'a Rule,
-    severity: Option<Severity>,
-) -> BTreeMap<&'a str, &'a str> {
-    let mut labels: BTreeMap<&str, &str> =
-        i.names.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    for (k, v) in &rule.labels {
-        labels.insert(k, v);
+/// The labels of an instance with the severity `severity` (see [`Labels`]).
+fn labels_of<'a>(i: &'a Instance, rule: &'a Rule, severity: Option<Severity>) -> Labels<'a> {
+    Labels {
+        series: &i.names.labels,
+        rule: &rule.labels,
+        alertname: &rule.name,
+        severity: severity.map(Severity::as_str),
     }
-    labels.insert("alertname", &rule.name);
-    if let Some(s) = severity {
-        labels.insert("severity", s.as_str());
-    }
-    labels
-}
-
-/// [`merged_labels`], owned.
-fn labels_of(i: &Instance, rule: &Rule, severity: Option<Severity>) -> BTreeMap<String, String> {
-    owned(&merged_labels(i, rule, severity))
-}
-
-fn owned(labels: &BTreeMap<&str, &str>) -> BTreeMap<String, String> {
-    labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 fn silenced_by(
     silences: &BTreeMap<u64, HeldSilence>,
-    labels: &BTreeMap<&str, &str>,
+    labels: &Labels<'_>,
     now_ms: u64,
 ) -> Option<u64> {
     silences
@@ -1038,7 +1022,7 @@ fn silenced_by(
             held.silence.active_at(now_ms)
                 && held.silence.matchers.iter().zip(&held.patterns).all(|(m, pattern)| {
                     labels
-                        .get(m.label.as_str())
+                        .get(&m.label)
                         .is_some_and(|v| pattern.as_ref().is_some_and(|p| p.matches(v)))
                 })
         })
@@ -1046,7 +1030,7 @@ fn silenced_by(
 }
 
 fn view(id: u64, i: &Instance, rule: &Rule, silenced: Option<u64>) -> AlertInstance {
-    let labels = labels_of(i, rule, i.st.severity);
+    let labels = labels_of(i, rule, i.st.severity).to_map();
     let threshold = i.st.severity.and_then(|s| rule.threshold(s)).map(|t| t.raise());
     let series = i.names.series.to_string();
     AlertInstance {
@@ -1114,7 +1098,7 @@ fn record(
     silences: &BTreeMap<u64, HeldSilence>,
     out: &mut Outbox,
 ) {
-    let labels = merged_labels(instance, rule, instance.st.severity);
+    let labels = labels_of(instance, rule, instance.st.severity);
     let silenced = if silences.is_empty() { None } else { silenced_by(silences, &labels, now_ms) };
     let row = EventRow {
         id: out.next_event,
@@ -1137,7 +1121,7 @@ fn record(
     }
     let event_id = row.id;
     let notice = (t.notify && silenced.is_none() && out.notify).then(|| Notice {
-        event: row.event(owned(&labels)),
+        event: row.event(labels.to_map()),
         alert: view(id, instance, rule, None),
         runbook: rule.runbook.clone(),
     });
