@@ -15,6 +15,7 @@ pub mod config;
 pub mod defaults;
 pub mod engine;
 pub mod labels;
+pub mod listing;
 pub mod notify;
 pub mod recommend;
 pub mod targets;
@@ -215,8 +216,8 @@ impl HeldSilence {
 #[derive(Default)]
 pub struct EvalStats {
     pub evaluations: AtomicU64,
-    /// How long the last evaluation took (wall time: with waits for the statistics' lock and
-    /// for a CPU).
+    /// How long the last evaluation took, publishing its changes to live clients included
+    /// (wall time: with waits for the statistics' lock and for a CPU).
     pub last_eval_us: AtomicU64,
     /// The CPU time the last evaluation used (its thread's, so without those waits).
     pub last_eval_cpu_us: AtomicU64,
@@ -613,39 +614,7 @@ impl Alerts {
     /// alerts listed are rendered.
     pub fn now_limited(&self, now_ms: u64, limit: usize) -> AlertsNow {
         let engine = self.lock();
-        let mut counts = AlertCounts::default();
-        let mut shown: Vec<Listed<'_>> = Vec::new();
-        let rules = RulesIndex::new(&engine.rules);
-        for (id, i) in &engine.instances {
-            if i.st.state == AlertState::Inactive {
-                continue;
-            }
-            let Some(rule) = rules.of(i).map(|c| &c.rule) else { continue };
-            let silenced = if engine.silences.is_empty() {
-                None
-            } else {
-                silenced_by(&engine.silences, &labels_of(i, rule, i.st.severity), now_ms)
-            };
-            if silenced.is_none() {
-                count(&mut counts, i.st.state, i.st.severity);
-            }
-            shown.push((rank(i.st.state, i.st.severity), i.st.since_ms, *id, i, rule, silenced));
-        }
-        let order =
-            |a: &Listed<'_>, b: &Listed<'_>| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2));
-        // Only the first `limit` are listed: find them in linear time, then sort just those
-        // (thousands of alerts are held while a live message lists 50).
-        let total = shown.len();
-        if limit < total {
-            shown.select_nth_unstable_by(limit, order);
-            shown.truncate(limit);
-        }
-        shown.sort_by(order);
-        let alerts = shown
-            .into_iter()
-            .take(limit)
-            .map(|(_, _, id, i, rule, silenced)| view(id, i, rule, silenced))
-            .collect();
+        let (counts, alerts, total) = listed(&engine, now_ms, limit);
         let silences = engine
             .silences
             .values()
@@ -848,7 +817,11 @@ impl Alerts {
             .collect();
         writes.extend(now_notices);
         self.store.write_alerts(writes);
-        // Read within the wall-time span, so that the CPU time is never the larger.
+        if changed {
+            self.publish();
+        }
+        // Read within the wall-time span, so that the CPU time is never the larger. Both cover
+        // publishing the alerts to live clients: that is part of what a change costs.
         let cpu_ended = thread_cpu_time();
         let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         self.stats.last_eval_us.store(micros, Ordering::Relaxed);
@@ -858,9 +831,6 @@ impl Alerts {
         }
         self.stats.evaluations.fetch_add(1, Ordering::Relaxed);
         self.stats.last_run_ms.store(crate::server::now_ms(), Ordering::Relaxed);
-        if changed {
-            self.publish();
-        }
     }
 
     fn vitals_totals(&self) -> VitalsTotals {
@@ -883,8 +853,11 @@ impl Alerts {
 
     /// Sends the alerts now to every live client (the header badge and the Alerts page).
     pub fn publish(&self) {
-        let now = self.now_limited(crate::server::now_ms(), crate::model::live::LIVE_ALERTS);
-        self.hub.publish_alerts(now.counts, now.alerts, now.total);
+        let engine = self.lock();
+        let (counts, alerts, total) =
+            listed(&engine, crate::server::now_ms(), crate::model::live::LIVE_ALERTS);
+        drop(engine);
+        self.hub.publish_alerts(counts, alerts, total);
     }
 
     /// The engine's line in `/health`: down when evaluation stopped, degraded while a receiver's
@@ -916,7 +889,7 @@ impl Alerts {
 
     /// Firing and pending counts now.
     pub fn counts(&self) -> AlertCounts {
-        self.now_limited(crate::server::now_ms(), 0).counts
+        listed(&self.lock(), crate::server::now_ms(), 0).0
     }
 
     /// Writes every instance's state (at shutdown: flips and timers since the last transition).
@@ -1052,8 +1025,36 @@ fn view(id: u64, i: &Instance, rule: &Rule, silenced: Option<u64>) -> AlertInsta
     }
 }
 
-/// An alert to list: its sort rank and start, id, instance, rule and silence.
-type Listed<'a> = (u8, u64, u64, &'a Instance, &'a Rule, Option<u64>);
+/// The alerts that are not inactive: their counts by state and severity (silenced ones left
+/// out), the first `limit` of them worst first ([`listing::Place`]), and how many there are.
+fn listed(engine: &Engine, now_ms: u64, limit: usize) -> (AlertCounts, Vec<AlertInstance>, usize) {
+    let mut counts = AlertCounts::default();
+    let mut top = listing::Top::new(limit);
+    let rules = RulesIndex::new(&engine.rules);
+    for (id, i) in &engine.instances {
+        if i.st.state == AlertState::Inactive {
+            continue;
+        }
+        let Some(rule) = rules.of(i).map(|c| &c.rule) else { continue };
+        let silenced = if engine.silences.is_empty() {
+            None
+        } else {
+            silenced_by(&engine.silences, &labels_of(i, rule, i.st.severity), now_ms)
+        };
+        if silenced.is_none() {
+            count(&mut counts, i.st.state, i.st.severity);
+        }
+        let place = listing::Place::new(i.st.state, i.st.severity, i.st.since_ms, *id);
+        top.offer(place, || (*id, i, rule, silenced));
+    }
+    let total = top.offered();
+    let alerts = top
+        .into_sorted()
+        .into_iter()
+        .map(|(id, i, rule, silenced)| view(id, i, rule, silenced))
+        .collect();
+    (counts, alerts, total)
+}
 
 /// Most transitions one evaluation logs one line each for; beyond, one line counts the rest
 /// (an alert storm must not flood the log nor spend the evaluation formatting it; every
@@ -1141,18 +1142,6 @@ fn record(
                 detail: format!("silence {silence}"),
             },
         });
-    }
-}
-
-/// Sort rank: firing critical first, then firing warning, recovering, pending, resolved.
-fn rank(state: AlertState, severity: Option<Severity>) -> u8 {
-    let critical = u8::from(severity == Some(Severity::Critical));
-    match state {
-        AlertState::Firing => 8 + critical,
-        AlertState::Recovering => 6 + critical,
-        AlertState::Pending => 4 + critical,
-        AlertState::Resolved => 2,
-        AlertState::Inactive => 0,
     }
 }
 

@@ -415,13 +415,13 @@ fn alerts(exp: &mut Exposition, state: &AppState, now_ms: u64) {
     gauge(
         exp,
         "vitals_alert_evaluation_seconds",
-        "How long the last evaluation of every alert rule took.",
+        "How long the last evaluation of every alert rule took, publishing its changes included.",
         stats.last_eval_us.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e6,
     );
     gauge(
         exp,
         "vitals_alert_evaluation_cpu_seconds",
-        "CPU time the last evaluation of every alert rule used.",
+        "CPU time the last evaluation of every alert rule used, publishing its changes included.",
         stats.last_eval_cpu_us.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e6,
     );
 }
