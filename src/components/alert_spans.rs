@@ -28,7 +28,7 @@ pub fn use_alert_spans(
     // Only the answer to the latest request is kept (answers may arrive out of order).
     let latest = StoredValue::new(0u64);
     Effect::new(move |_| {
-        live.alerts.track();
+        live.alerts_changed.track();
         let (span, labels) = (span.get(), labels.clone());
         let request = latest.try_update_value(|n| {
             *n += 1;

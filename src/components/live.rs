@@ -43,9 +43,16 @@ pub struct LiveContext {
     pub last_error: RwSignal<Option<String>>,
     /// Firing and pending alerts by severity (the header badge).
     pub alert_counts: RwSignal<AlertCounts>,
-    /// The alerts now, worst first, once the server has sent them (`None` before): the first
+    /// The alerts now, worst first, once the server has sent them (`None` before, and while no
+    /// page wants them: see [`Self::want_alert_list`]): the first
     /// [`crate::model::live::LIVE_ALERTS`] of `.1` in all.
     pub alerts: RwSignal<Option<(Vec<AlertInstance>, usize)>>,
+    /// Counts the server's word that the alerts changed (with their list or only their counts):
+    /// what views that refetch on a change track.
+    pub alerts_changed: RwSignal<u64>,
+    /// How many views want the alerts list ([`Self::want_alert_list`]); while none does, the
+    /// server sends only the counts.
+    pub alert_list_wanted: RwSignal<u32>,
 }
 
 impl LiveContext {
@@ -111,10 +118,34 @@ impl LiveContext {
                     self.alert_counts.set(counts);
                 }
                 update_part(self.alerts, more, merge);
+                if !more {
+                    self.alerts_changed.update(|n| *n += 1);
+                }
+            }
+            ServerMessage::AlertCounts { counts, .. } => {
+                self.alert_counts.set(counts);
+                self.alerts_changed.update(|n| *n += 1);
             }
             ServerMessage::Pong => {}
             ServerMessage::Error { message } => self.last_error.set(Some(message)),
         }
+    }
+
+    /// Asks the server for the alerts list (not only their counts) for as long as the calling
+    /// view lives; the list it holds is dropped when the last such view goes, so that a view
+    /// shown later never starts from a stale one.
+    pub fn want_alert_list(&self) {
+        let (wanted, alerts) = (self.alert_list_wanted, self.alerts);
+        wanted.update(|n| *n += 1);
+        on_cleanup(move || {
+            let left = wanted.try_update(|n| {
+                *n = n.saturating_sub(1);
+                *n
+            });
+            if left == Some(0) {
+                alerts.try_set(None);
+            }
+        });
     }
 
     /// Takes one text message from the socket: applies it (unless `accepting` is false and it
@@ -124,8 +155,12 @@ impl LiveContext {
             Ok(message) => {
                 self.status.set(ConnStatus::Live);
                 // Alerts are not paused with the charts.
-                let always =
-                    matches!(message, ServerMessage::Snapshot(_) | ServerMessage::Alerts { .. });
+                let always = matches!(
+                    message,
+                    ServerMessage::Snapshot(_)
+                        | ServerMessage::Alerts { .. }
+                        | ServerMessage::AlertCounts { .. }
+                );
                 if accepting || always {
                     self.apply(message);
                 }
@@ -165,6 +200,8 @@ pub fn provide_live() -> LiveContext {
         last_error: RwSignal::new(None),
         alert_counts: RwSignal::new(AlertCounts::default()),
         alerts: RwSignal::new(None),
+        alerts_changed: RwSignal::new(0),
+        alert_list_wanted: RwSignal::new(0),
     };
     provide_context(ctx);
     #[cfg(feature = "hydrate")]

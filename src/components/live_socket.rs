@@ -22,6 +22,17 @@ pub fn start(ctx: LiveContext) {
             let _ = resume.unbounded_send(ClientMessage::RequestMetrics);
         }
     });
+    // The alerts list while a view wants it (the connection's URL says so too, for the next
+    // connection).
+    let subscribe = wake_tx.clone();
+    Effect::new(move |wanted_before: Option<bool>| {
+        let wanted = ctx.alert_list_wanted.get() > 0;
+        if wanted_before.unwrap_or(false) != wanted {
+            let message = ClientMessage::Subscribe { operations: None, alerts: Some(wanted) };
+            let _ = subscribe.unbounded_send(message);
+        }
+        wanted
+    });
     let resume = wake_tx;
     Effect::new(move |was_paused: Option<bool>| {
         let paused = ctx.paused.get();
@@ -38,16 +49,15 @@ fn is_hidden() -> bool {
 }
 
 /// `/ws`, saying which sample the page already has (the dashboard is rendered with the recent
-/// history), so the snapshot brings only newer ones.
+/// history), so the snapshot brings only newer ones, and whether a view wants the alerts list.
 fn socket_url(ctx: &LiveContext) -> Option<String> {
     let location = window().location();
     let scheme = if location.protocol().ok()? == "https:" { "wss" } else { "ws" };
     let host = location.host().ok()?;
     let after = ctx.history.with_untracked(|h| h.last().map(|s| s.seq));
-    Some(match after {
-        Some(seq) => format!("{scheme}://{host}/ws?history={CLIENT_HISTORY}&after={seq}"),
-        None => format!("{scheme}://{host}/ws?history={CLIENT_HISTORY}"),
-    })
+    let after = after.map(|seq| format!("&after={seq}")).unwrap_or_default();
+    let alerts = if ctx.alert_list_wanted.get_untracked() > 0 { "&alerts=true" } else { "" };
+    Some(format!("{scheme}://{host}/ws?history={CLIENT_HISTORY}{after}{alerts}"))
 }
 
 async fn run(

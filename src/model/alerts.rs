@@ -706,7 +706,7 @@ impl AlertState {
 }
 
 /// One rule applied to one series (an operation and tag set, a gauge, the host).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct AlertInstance {
     /// Stable id of the rule and series (hex), for acknowledgements and links.
     pub id: String,

@@ -143,6 +143,9 @@ pub enum ServerMessage {
         #[serde(default, skip_serializing_if = "is_default")]
         more: bool,
     },
+    /// The alerts changed (and once on connect), for a client that did not subscribe to their
+    /// list: the counts for the header and how many alerts there are.
+    AlertCounts { counts: super::alerts::AlertCounts, total: usize },
     /// The answer to a client's `ping`.
     Pong,
     /// A client's request that was refused (e.g. `request_metrics` beyond its rate limit).
@@ -155,9 +158,14 @@ pub enum ServerMessage {
 pub enum ClientMessage {
     Ping,
     RequestMetrics,
-    /// Whether updates should carry operation statistics (off unless asked for).
+    /// Whether updates should carry operation statistics, and whether alert changes should
+    /// carry the list of alerts or only their counts (both off unless asked for; a field left
+    /// out changes nothing).
     Subscribe {
-        operations: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        operations: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        alerts: Option<bool>,
     },
 }
 
@@ -207,6 +215,13 @@ mod tests {
             serde_json::from_str::<ClientMessage>(r#"{"type":"request_metrics"}"#).unwrap(),
             ClientMessage::RequestMetrics
         );
-        assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"subscribe"}"#).is_err());
+        assert_eq!(
+            serde_json::from_str::<ClientMessage>(r#"{"type":"subscribe","alerts":true}"#).unwrap(),
+            ClientMessage::Subscribe { operations: None, alerts: Some(true) }
+        );
+        let counts = ServerMessage::AlertCounts { counts: Default::default(), total: 3 };
+        let json = serde_json::to_string(&counts).unwrap();
+        assert!(json.starts_with(r#"{"type":"alert_counts","counts":{"#), "{json}");
+        assert!(json.ends_with(r#""total":3}"#), "{json}");
     }
 }

@@ -17,8 +17,8 @@ async fn connect(server: &Server, query: &str) -> Socket {
     tokio_tungstenite::connect_async(url).await.unwrap().0
 }
 
-/// The next JSON text message other than `alerts` (sent on connect and whenever the firing set
-/// changes, interleaved with everything else), waiting at most `limit`.
+/// The next JSON text message other than `alerts` or `alert_counts` (sent on connect and whenever
+/// the firing set changes, interleaved with everything else), waiting at most `limit`.
 async fn next_json(socket: &mut Socket, limit: Duration) -> Value {
     let deadline = tokio::time::Instant::now() + limit;
     loop {
@@ -29,7 +29,7 @@ async fn next_json(socket: &mut Socket, limit: Duration) -> Value {
             .unwrap();
         if let Message::Text(text) = message {
             let value: Value = serde_json::from_str(text.as_str()).unwrap();
-            if value["type"] != "alerts" {
+            if value["type"] != "alerts" && value["type"] != "alert_counts" {
                 return value;
             }
         }
@@ -92,7 +92,7 @@ async fn a_page_that_has_the_history_gets_only_newer_samples() {
     let snapshot = next_json(&mut other, Duration::from_secs(5)).await;
     assert!(snapshot.get("after_seq").is_none(), "{snapshot}");
     assert!(snapshot["history"].as_array().unwrap().len() > seqs.len());
-    for (field, value) in [("after", "soon"), ("history", "lots")] {
+    for (field, value) in [("after", "soon"), ("history", "lots"), ("alerts", "maybe")] {
         let bad = format!("ws://{}/ws?{field}={value}", server.addr);
         match tokio_tungstenite::connect_async(bad).await {
             Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
@@ -263,10 +263,8 @@ async fn refresh_takes_a_new_sample_and_every_client_sees_it() {
     assert!(seen.contains(&seq1), "{seen:?}");
 }
 
-#[tokio::test]
-async fn every_client_is_told_the_alert_counts_on_connect() {
-    let server = Server::spawn(&["--interval-secs", "1"]);
-    let mut socket = connect(&server, "").await;
+/// The first alerts message `socket` gets (`alerts` or `alert_counts`), within 5 s.
+async fn first_alerts_message(socket: &mut Socket) -> Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
         let message = tokio::time::timeout_at(deadline, socket.next())
@@ -276,10 +274,26 @@ async fn every_client_is_told_the_alert_counts_on_connect() {
             .unwrap();
         let Message::Text(text) = message else { continue };
         let value: Value = serde_json::from_str(text.as_str()).unwrap();
-        if value["type"] == "alerts" {
-            assert!(value["counts"]["critical"].is_u64(), "{value}");
-            assert!(value["alerts"].is_array(), "{value}");
-            break;
+        if value["type"] == "alerts" || value["type"] == "alert_counts" {
+            return value;
         }
     }
+}
+
+#[tokio::test]
+async fn every_client_is_told_the_alert_counts_on_connect_and_subscribers_the_list() {
+    let server = Server::spawn(&["--interval-secs", "1"]);
+    let mut plain = connect(&server, "").await;
+    let counts = first_alerts_message(&mut plain).await;
+    assert_eq!(counts["type"], "alert_counts", "{counts}");
+    assert!(counts["counts"]["critical"].is_u64(), "{counts}");
+    assert!(counts["total"].is_u64() && counts.get("alerts").is_none(), "{counts}");
+    // A client that asks for the list gets it (the next tick makes it when nobody wanted it).
+    let mut lister = connect(&server, "?alerts=true").await;
+    let mut list = first_alerts_message(&mut lister).await;
+    while list["type"] == "alert_counts" {
+        list = first_alerts_message(&mut lister).await;
+    }
+    assert_eq!(list["type"], "alerts", "{list}");
+    assert!(list["alerts"].is_array() && list["counts"]["critical"].is_u64(), "{list}");
 }

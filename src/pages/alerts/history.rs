@@ -24,7 +24,7 @@ pub(super) fn HistorySection() -> impl IntoView {
     // a second, notification attempts later still.
     let refreshes = RwSignal::new(0u64);
     Effect::new(move |first_done: Option<()>| {
-        live.alerts.track();
+        live.alerts_changed.track();
         if first_done.is_some() {
             refreshes.update(|n| *n += 1);
             set_timeout(

@@ -54,6 +54,7 @@ pub fn AlertsPage() -> impl IntoView {
 #[component]
 fn NowSection(now_version: RwSignal<u64>) -> impl IntoView {
     let live = use_live();
+    live.want_alert_list();
     let now = Resource::new(move || now_version.get(), |_| get_alerts_now());
     let error = RwSignal::new(None::<String>);
     let ack = Action::new(move |id: &String| {

@@ -817,7 +817,7 @@ impl Alerts {
             .collect();
         writes.extend(now_notices);
         self.store.write_alerts(writes);
-        if changed {
+        if changed || self.hub.alert_list_missing() {
             self.publish();
         }
         // Read within the wall-time span, so that the CPU time is never the larger. Both cover
@@ -852,12 +852,15 @@ impl Alerts {
     }
 
     /// Sends the alerts now to every live client (the header badge and the Alerts page).
+    /// The list is made only while a client wants it (the Alerts page); the others hear only
+    /// the counts.
     pub fn publish(&self) {
+        let list = self.hub.wants_alert_list();
+        let limit = if list { crate::model::live::LIVE_ALERTS } else { 0 };
         let engine = self.lock();
-        let (counts, alerts, total) =
-            listed(&engine, crate::server::now_ms(), crate::model::live::LIVE_ALERTS);
+        let (counts, alerts, total) = listed(&engine, crate::server::now_ms(), limit);
         drop(engine);
-        self.hub.publish_alerts(counts, alerts, total);
+        self.hub.publish_alerts(counts, list.then_some(alerts), total);
     }
 
     /// The engine's line in `/health`: down when evaluation stopped, degraded while a receiver's

@@ -523,17 +523,30 @@ async fn the_live_list_and_the_page_name_how_many_alerts_there_are_beyond_the_li
         record(&f.app, &format!("api.checkout.{i:03}"), 3000.0, 10, t - 1000);
     }
     let mut live = f.alerts.hub.subscribe_alerts();
+    // Nobody wants the list: the live stream hears only the counts.
     f.alerts.evaluate(&SystemMetrics::default(), t);
+    let published = live.borrow_and_update().clone().expect("the alerts were published");
+    assert!(published.list.is_none(), "a list made for nobody");
+    let counts_only = published.counts;
+    // An Alerts page subscribes: the next evaluation publishes the list, though nothing changed.
+    let _page = f.alerts.hub.list_client();
+    f.alerts.evaluate(&SystemMetrics::default(), t + 1000);
     let page = f.alerts.now_limited(t, crate::model::live::LIVE_ALERTS);
     assert_eq!((page.alerts.len(), page.total), (crate::model::live::LIVE_ALERTS, breaching));
     assert_eq!(f.alerts.now(t).alerts.len(), breaching, "the API lists every one");
     // The live message comes in parts of a few KiB, which the page puts back together.
-    let parts = live.borrow_and_update().clone().expect("the alerts were published");
+    let published = live.borrow_and_update().clone().expect("the alerts were published again");
+    let parts = published.list.expect("with the list, for the page that wants it");
     assert!(parts.len() > 1, "{} alerts in one message", crate::model::live::LIVE_ALERTS);
     let owner = leptos::prelude::Owner::new();
     owner.with(|| {
         use leptos::prelude::GetUntracked;
         let page = crate::components::live::provide_live();
+        // The counts alone (while the page's charts are paused, too) move the header's badge
+        // and say that the alerts changed.
+        page.receive(counts_only.as_str(), false);
+        assert_eq!(page.alert_counts.get_untracked().critical as usize, breaching);
+        assert_eq!((page.alerts.get_untracked(), page.alerts_changed.get_untracked()), (None, 1));
         for part in parts.iter() {
             let limit = crate::server::live::PART_BYTES + 1024;
             assert!(part.len() <= limit, "a part of {} B", part.len());
@@ -549,5 +562,6 @@ async fn the_live_list_and_the_page_name_how_many_alerts_there_are_beyond_the_li
             ids(&f.alerts.now_limited(t, crate::model::live::LIVE_ALERTS).alerts)
         );
         assert_eq!(page.alert_counts.get_untracked().critical as usize, breaching);
+        assert_eq!(page.alerts_changed.get_untracked(), 2, "once for the whole list");
     });
 }

@@ -3,12 +3,13 @@
 //! client gets is serialised once per tick too and shared. Counts what it sends, skips and
 //! refuses. The WebSocket upgrade and the per-client loop live in `socket`.
 
+pub mod alerts;
 pub mod gate;
 pub mod history;
 pub mod socket;
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -115,8 +116,10 @@ pub struct Hub {
     history: Mutex<History>,
     operations: Mutex<Vec<OperationSummary>>,
     latest: watch::Sender<Option<Tick>>,
-    /// The latest `alerts` message, serialised once, in parts.
-    alerts: watch::Sender<Option<Parts>>,
+    /// The latest alerts messages (`alerts::AlertMessages`).
+    alerts: watch::Sender<Option<alerts::AlertMessages>>,
+    /// Clients subscribed to the alerts list (`alerts::ListClient`).
+    list_clients: AtomicUsize,
     latencies_ns: Mutex<VecDeque<u64>>,
     /// The full snapshot of the latest tick, serialised once and shared: (tick seq, with the
     /// operation statistics or not, bytes).
@@ -146,6 +149,7 @@ impl Hub {
             operations: Mutex::new(Vec::new()),
             latest: watch::channel(None).0,
             alerts: watch::channel(None).0,
+            list_clients: AtomicUsize::new(0),
             latencies_ns: Mutex::new(VecDeque::with_capacity(LATENCY_WINDOW)),
             snapshot_cache: Mutex::new(None),
             snapshot_requests: limits::all_snapshot_requests(),
@@ -230,36 +234,6 @@ impl Hub {
                 }
             }
         }
-    }
-
-    /// Sends the alerts now to every client (serialised once, in parts of about
-    /// [`PART_BYTES`]), and to each new client after its snapshot.
-    pub fn publish_alerts(
-        &self,
-        counts: crate::model::alerts::AlertCounts,
-        mut alerts: Vec<crate::model::alerts::AlertInstance>,
-        total: usize,
-    ) {
-        alerts.truncate(crate::model::live::LIVE_ALERTS);
-        let total = total.max(alerts.len());
-        let runs = runs(alerts);
-        let last = runs.len() - 1;
-        let mut offset = 0;
-        let mut parts = Vec::with_capacity(runs.len());
-        for (i, alerts) in runs.into_iter().enumerate() {
-            let listed = alerts.len();
-            let more = i < last;
-            let message = ServerMessage::Alerts { counts, alerts, total, offset, more };
-            let Some(bytes) = serialise(&message) else { return };
-            parts.push(bytes);
-            offset += listed;
-        }
-        self.alerts.send_replace(Some(parts.into()));
-    }
-
-    /// A receiver of the latest alerts message, for one client.
-    pub fn subscribe_alerts(&self) -> watch::Receiver<Option<Parts>> {
-        self.alerts.subscribe()
     }
 
     /// A receiver of published ticks, for one client.

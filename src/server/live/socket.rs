@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use super::gate::Gate;
-use super::{Hub, Parts};
+use super::Hub;
 use crate::model::live::{ClientMessage, ServerMessage};
 use crate::server::error::ApiError;
 use crate::server::limits;
@@ -47,7 +47,17 @@ fn number<T: std::str::FromStr>(
         .transpose()
 }
 
-/// `GET /ws[?history=N][&operations=true][&after=SEQ]`: upgrades to the live stream; 503 beyond
+/// The query parameter `name` as a flag (absent: false); 400 naming it unless true or false.
+fn flag(query: &HashMap<String, String>, name: &str) -> Result<bool, ApiError> {
+    match query.get(name).map(String::as_str) {
+        None | Some("0" | "false") => Ok(false),
+        Some("1" | "true") => Ok(true),
+        Some(_) => Err(ApiError::bad_field(name, format!("{name}: must be true or false"))),
+    }
+}
+
+/// `GET /ws[?history=N][&operations=true][&alerts=true][&after=SEQ]`: upgrades to the live
+/// stream; 503 beyond
 /// `--max-clients`, 400 naming a bad parameter.
 pub async fn upgrade(
     State(state): State<AppState>,
@@ -55,13 +65,8 @@ pub async fn upgrade(
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     let history_limit = number(&query, "history", "must be a whole number of samples")?;
-    let operations = match query.get("operations").map(String::as_str) {
-        None | Some("0" | "false") => false,
-        Some("1" | "true") => true,
-        Some(_) => {
-            return Err(ApiError::bad_field("operations", "operations: must be true or false"))
-        }
-    };
+    let operations = flag(&query, "operations")?;
+    let alerts = flag(&query, "alerts")?;
     // The newest sample the page already has (rendered into it); 0 or absent: none.
     let after =
         number::<u64>(&query, "after", "must be a sample's sequence number")?.filter(|&n| n > 0);
@@ -76,7 +81,7 @@ pub async fn upgrade(
     };
     let hub = state.hub.clone();
     let shutdown = state.shutdown.clone();
-    let policy = SocketPolicy { history_limit, operations, after, ..Default::default() };
+    let policy = SocketPolicy { history_limit, operations, alerts, after, ..Default::default() };
     // Small buffers: with thousands of clients, tungstenite's 128 KiB defaults would cost
     // ~130 KiB of memory per client; clients only send tiny control messages.
     let upgrade = upgrade
@@ -103,6 +108,9 @@ pub struct SocketPolicy {
     pub history_limit: Option<usize>,
     /// Whether updates carry operation statistics (the client may change it with `subscribe`).
     pub operations: bool,
+    /// Whether alert changes carry the alerts list, not only the counts (the client may change
+    /// it with `subscribe`).
+    pub alerts: bool,
     /// The newest sample the client already has: the snapshot on connect holds only newer ones.
     pub after: Option<u64>,
 }
@@ -114,6 +122,7 @@ impl Default for SocketPolicy {
             send_timeout: Duration::from_secs(10),
             history_limit: None,
             operations: false,
+            alerts: false,
             after: None,
         }
     }
@@ -152,8 +161,10 @@ where
     if send_snapshot(&hub, &mut socket, policy, policy.after, policy.operations).await.is_err() {
         return send_failed(&hub);
     }
-    if let Some(parts) = first_alerts {
-        if send_parts(&hub, &mut socket, &parts, policy).await.is_err() {
+    let mut list_client = policy.alerts.then(|| hub.list_client());
+    if let Some(messages) = first_alerts {
+        let parts = messages.for_client(list_client.is_some());
+        if send_parts(&hub, &mut socket, parts, policy).await.is_err() {
             return send_failed(&hub);
         }
     }
@@ -204,8 +215,9 @@ where
             }
             latest = alerts.next() => {
                 let Some(latest) = latest else { return Ended::ServerShutdown };
-                if let Some(parts) = latest {
-                    if send_parts(&hub, &mut socket, &parts, policy).await.is_err() {
+                if let Some(messages) = latest {
+                    let parts = messages.for_client(list_client.is_some());
+                    if send_parts(&hub, &mut socket, parts, policy).await.is_err() {
                         return send_failed(&hub);
                     }
                 }
@@ -216,8 +228,30 @@ where
                     None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Ended::ClientClosed,
                     Some(Ok(Message::Text(text))) => match serde_json::from_str(text.as_str()) {
                         Ok(ClientMessage::Ping) => Some(ServerMessage::Pong),
-                        Ok(ClientMessage::Subscribe { operations }) => {
-                            wants_operations = operations;
+                        Ok(ClientMessage::Subscribe { operations, alerts }) => {
+                            if let Some(operations) = operations {
+                                wants_operations = operations;
+                            }
+                            match alerts {
+                                Some(true) if list_client.is_none() => {
+                                    list_client = Some(hub.list_client());
+                                    // The list now, if the latest publication made it (else
+                                    // the next one brings it).
+                                    if let Some(parts) = hub.alert_list() {
+                                        if send_parts(&hub, &mut socket, &parts, policy)
+                                            .await
+                                            .is_err()
+                                        {
+                                            return send_failed(&hub);
+                                        }
+                                    }
+                                }
+                                Some(false) => list_client = None,
+                                _ => {}
+                            }
+                            if operations.is_none() && alerts.is_none() {
+                                hub.counters.ignored_client_messages.fetch_add(1, Ordering::Relaxed);
+                            }
                             continue;
                         }
                         Ok(ClientMessage::RequestMetrics) => {
@@ -326,7 +360,7 @@ async fn send_snapshot<S: Sink<Message> + Unpin>(
 async fn send_parts<S: Sink<Message> + Unpin>(
     hub: &Hub,
     sink: &mut S,
-    parts: &Parts,
+    parts: &[Utf8Bytes],
     policy: SocketPolicy,
 ) -> Result<(), ()> {
     for part in parts.iter() {
@@ -464,6 +498,84 @@ mod tests {
         hub.publish(Sample { seq: 1, ..Default::default() }, Some(vec![]));
         assert!(!update_has_operations(plain.out.next().await.unwrap()));
         assert!(update_has_operations(subscriber.out.next().await.unwrap()));
+        assert_eq!(hub.stats().ignored_client_messages, 0);
+        stop.cancel();
+    }
+
+    /// Publishes `n` firing alerts as the alert engine does: the list only while a client
+    /// wants it.
+    fn publish_alerts(hub: &Hub, n: usize) {
+        let counts = crate::model::alerts::AlertCounts { critical: n as u32, ..Default::default() };
+        let alerts = (0..n)
+            .map(|i| crate::model::alerts::AlertInstance {
+                id: format!("{i:016x}"),
+                ..Default::default()
+            })
+            .collect();
+        hub.publish_alerts(counts, hub.wants_alert_list().then_some(alerts), n);
+    }
+
+    /// The next message's kind: the alerts listed (`Some`) or only counted (`None`).
+    async fn alerts_message(c: &mut Client) -> Option<usize> {
+        match parse(c.out.next().await.unwrap()) {
+            ServerMessage::Alerts { alerts, total, .. } => {
+                assert_eq!(total, 3);
+                Some(alerts.len())
+            }
+            ServerMessage::AlertCounts { counts, total } => {
+                assert_eq!((counts.critical, total), (3, 3));
+                None
+            }
+            other => panic!("expected alerts, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_alerts_list_reaches_only_clients_that_subscribe_and_is_made_only_for_them() {
+        let hub = Hub::new(1000, 10, 10);
+        let stop = CancellationToken::new();
+        let mut plain = client(&hub, 8, SocketPolicy::default(), &stop);
+        let listing = SocketPolicy { alerts: true, ..Default::default() };
+        let mut lister = client(&hub, 8, listing, &stop);
+        assert!(matches!(parse(plain.out.next().await.unwrap()), ServerMessage::Snapshot(_)));
+        assert!(matches!(parse(lister.out.next().await.unwrap()), ServerMessage::Snapshot(_)));
+        assert!(hub.wants_alert_list(), "a client that connected with alerts=true");
+        publish_alerts(&hub, 3);
+        assert_eq!(alerts_message(&mut plain).await, None);
+        assert_eq!(alerts_message(&mut lister).await, Some(3));
+        // The lister leaves: nobody wants the list, so the next publication makes none.
+        stop.cancel();
+        assert_eq!(lister.task.await.unwrap(), Ended::ServerShutdown);
+        assert!(!hub.wants_alert_list());
+        publish_alerts(&hub, 3);
+        assert!(hub.alert_list().is_none());
+        // A client that subscribes later is owed the list (the alert engine publishes it on its
+        // next tick); once published, it gets it, and at once when it was already made.
+        let stop = CancellationToken::new();
+        let mut late = client(&hub, 8, SocketPolicy::default(), &stop);
+        assert!(matches!(parse(late.out.next().await.unwrap()), ServerMessage::Snapshot(_)));
+        assert_eq!(alerts_message(&mut late).await, None);
+        let subscribe = r#"{"type":"subscribe","alerts":true}"#;
+        late.input.unbounded_send(Ok(Message::Text(subscribe.into()))).unwrap();
+        late.input.unbounded_send(Ok(Message::Text(r#"{"type":"ping"}"#.into()))).unwrap();
+        assert_eq!(parse(late.out.next().await.unwrap()), ServerMessage::Pong);
+        assert!(hub.alert_list_missing());
+        publish_alerts(&hub, 3);
+        assert!(!hub.alert_list_missing());
+        assert_eq!(alerts_message(&mut late).await, Some(3));
+        let mut second = client(&hub, 8, SocketPolicy::default(), &stop);
+        assert!(matches!(parse(second.out.next().await.unwrap()), ServerMessage::Snapshot(_)));
+        assert_eq!(alerts_message(&mut second).await, None);
+        second.input.unbounded_send(Ok(Message::Text(subscribe.into()))).unwrap();
+        assert_eq!(alerts_message(&mut second).await, Some(3), "the list made for another");
+        // Unsubscribing goes back to the counts.
+        let unsubscribe = r#"{"type":"subscribe","alerts":false}"#;
+        late.input.unbounded_send(Ok(Message::Text(unsubscribe.into()))).unwrap();
+        late.input.unbounded_send(Ok(Message::Text(r#"{"type":"ping"}"#.into()))).unwrap();
+        assert_eq!(parse(late.out.next().await.unwrap()), ServerMessage::Pong);
+        publish_alerts(&hub, 3);
+        assert_eq!(alerts_message(&mut late).await, None);
+        assert_eq!(alerts_message(&mut second).await, Some(3));
         assert_eq!(hub.stats().ignored_client_messages, 0);
         stop.cancel();
     }
