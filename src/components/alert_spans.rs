@@ -1,6 +1,7 @@
 //! When alerts fired over a view's span, for the bands its charts draw ([`ChartPanel`]'s
 //! `alerts`). Fetched in the browser only (the server-rendered page has no bands, so hydration
-//! matches), and again whenever the live stream says the alerts changed or the span moves.
+//! matches), and again when the span moves or, at most every few seconds, when the live stream
+//! says the alerts changed.
 //!
 //! [`ChartPanel`]: super::chart::ChartPanel
 
@@ -8,6 +9,7 @@ use leptos::prelude::*;
 
 use crate::api::get_alert_spans;
 use crate::components::live::use_live;
+use crate::components::throttle::{on_alert_changes, ALERT_REFETCH};
 use crate::model::alerts::AlertSpan;
 use crate::model::history::Span;
 
@@ -27,9 +29,8 @@ pub fn use_alert_spans(
     let spans = RwSignal::new(Vec::new());
     // Only the answer to the latest request is kept (answers may arrive out of order).
     let latest = StoredValue::new(0u64);
-    Effect::new(move |_| {
-        live.alerts_changed.track();
-        let (span, labels) = (span.get(), labels.clone());
+    let fetch = move || {
+        let (span, labels) = (span.get_untracked(), labels.clone());
         let request = latest.try_update_value(|n| {
             *n += 1;
             *n
@@ -40,7 +41,14 @@ pub fn use_alert_spans(
                 spans.try_set(answer.spans);
             }
         });
+    };
+    // A moved span at once; the alerts' changes at most every few seconds.
+    let now = fetch.clone();
+    Effect::new(move |_| {
+        span.track();
+        now();
     });
+    on_alert_changes(live, ALERT_REFETCH, fetch);
     spans.into()
 }
 

@@ -9,4 +9,5 @@ pub mod metric_card;
 pub mod range;
 pub mod sort;
 pub mod tags;
+pub mod throttle;
 pub mod visible;

@@ -1,18 +1,22 @@
 //! Recommendations: advice computed from this server's own data (`GET
 //! /api/v1/recommendations`), each with its findings, the numbers behind them, a suggestion and
-//! a link to the chart and range that shows it. Fetched again when the live alerts change.
+//! a link to the chart and range that shows it. Fetched again when the live alerts change (at
+//! most every few seconds).
 
 use leptos::prelude::*;
 
 use super::{utc_text, with_unit};
 use crate::api::get_recommendations;
 use crate::components::live::use_live;
+use crate::components::throttle::{on_alert_changes, ALERT_REFETCH};
 use crate::model::alerts::{Evidence, Recommendation};
 
 #[component]
 pub(super) fn RecommendationsSection() -> impl IntoView {
     let live = use_live();
-    let advice = Resource::new(move || live.alert_counts.get(), |_| get_recommendations());
+    let changes = RwSignal::new(0u64);
+    on_alert_changes(live, ALERT_REFETCH, move || changes.update(|n| *n += 1));
+    let advice = Resource::new(move || changes.get(), |_| get_recommendations());
     view! {
         <section class="alerts-section" data-testid="alerts-recommendations">
             <h2>"Recommendations"</h2>

@@ -6,13 +6,15 @@ use super::{number, utc_text};
 use crate::api::get_alert_history;
 use crate::charts::rfc3339_utc;
 use crate::components::live::use_live;
+use crate::components::throttle::{on_alert_changes, ALERT_REFETCH};
 use crate::model::alerts::{AlertEvent, NotificationAttempt, Severity};
 
 /// History ranges offered, in hours.
 const HISTORY_HOURS: [(u64, &str); 5] =
     [(1, "1 h"), (6, "6 h"), (24, "24 h"), (168, "7 d"), (720, "30 d")];
 
-/// Stored transitions, filtered, refreshed when the live alerts change.
+/// Stored transitions, filtered, refreshed when the live alerts change (at most every few
+/// seconds).
 #[component]
 pub(super) fn HistorySection() -> impl IntoView {
     let live = use_live();
@@ -20,20 +22,17 @@ pub(super) fn HistorySection() -> impl IntoView {
     let severity = RwSignal::new(None::<Severity>);
     let q = RwSignal::new(String::new());
     let hours = RwSignal::new(24u64);
-    // A change is read at once, and again a little later: transitions reach the store within
-    // a second, notification attempts later still.
+    // A change is read at once (at most every few seconds), and again a little later:
+    // transitions reach the store within a second, notification attempts later still.
     let refreshes = RwSignal::new(0u64);
-    Effect::new(move |first_done: Option<()>| {
-        live.alerts_changed.track();
-        if first_done.is_some() {
-            refreshes.update(|n| *n += 1);
-            set_timeout(
-                move || {
-                    let _ = refreshes.try_update(|n| *n += 1);
-                },
-                std::time::Duration::from_secs(2),
-            );
-        }
+    on_alert_changes(live, ALERT_REFETCH, move || {
+        refreshes.update(|n| *n += 1);
+        set_timeout(
+            move || {
+                let _ = refreshes.try_update(|n| *n += 1);
+            },
+            std::time::Duration::from_secs(2),
+        );
     });
     let history = Resource::new(
         move || (rule.get(), severity.get(), q.get(), hours.get(), refreshes.get()),
