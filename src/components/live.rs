@@ -50,6 +50,8 @@ pub struct LiveContext {
     /// Counts the server's word that the alerts changed (with their list or only their counts):
     /// what views that refetch on a change track.
     pub alerts_changed: RwSignal<u64>,
+    /// The number of the last alerts publication taken (`ServerMessage::Alerts::seq`).
+    pub alerts_seen: StoredValue<Option<u64>>,
     /// How many views want the alerts list ([`Self::want_alert_list`]); while none does, the
     /// server sends only the counts.
     pub alert_list_wanted: RwSignal<u32>,
@@ -105,7 +107,14 @@ impl LiveContext {
         match message {
             ServerMessage::Snapshot(snapshot) => self.apply_snapshot(snapshot),
             ServerMessage::Update { sample, .. } => self.push_sample(*sample),
-            ServerMessage::Alerts { counts, mut alerts, total, offset, more } => {
+            ServerMessage::Alerts { seq, counts, mut alerts, total, offset, more } => {
+                if self.alert_list_wanted.get_untracked() == 0 {
+                    // Sent before the last view that wanted the list went: its news only.
+                    if !more {
+                        self.alerts_news(seq, counts);
+                    }
+                    return;
+                }
                 // A part after the first continues the list at `offset`; the page redraws
                 // once, when the last part has arrived.
                 let merge = |held: &mut Option<(Vec<AlertInstance>, usize)>| {
@@ -114,37 +123,36 @@ impl LiveContext {
                     list.append(&mut alerts);
                     *shown_total = total.max(list.len());
                 };
-                if !more {
-                    self.alert_counts.set(counts);
-                }
                 update_part(self.alerts, more, merge);
                 if !more {
-                    self.alerts_changed.update(|n| *n += 1);
+                    self.alerts_news(seq, counts);
                 }
             }
-            ServerMessage::AlertCounts { counts, .. } => {
-                self.alert_counts.set(counts);
-                self.alerts_changed.update(|n| *n += 1);
-            }
+            ServerMessage::AlertCounts { seq, counts, .. } => self.alerts_news(seq, counts),
             ServerMessage::Pong => {}
             ServerMessage::Error { message } => self.last_error.set(Some(message)),
         }
     }
 
+    /// Takes the counts of alerts publication `seq`, and counts it as a change unless it is
+    /// the one already seen (the list brought to this page when it subscribed).
+    fn alerts_news(&self, seq: u64, counts: AlertCounts) {
+        self.alert_counts.set(counts);
+        if self.alerts_seen.get_value() != Some(seq) {
+            self.alerts_seen.set_value(Some(seq));
+            self.alerts_changed.update(|n| *n += 1);
+        }
+    }
+
     /// Asks the server for the alerts list (not only their counts) for as long as the calling
-    /// view lives; the list it holds is dropped when the last such view goes, so that a view
-    /// shown later never starts from a stale one.
+    /// view lives. Once no view wants it, the list held is dropped (by the connection, when it
+    /// unsubscribes) and lists still arriving are not kept, so that a view shown later never
+    /// starts from a stale one.
     pub fn want_alert_list(&self) {
-        let (wanted, alerts) = (self.alert_list_wanted, self.alerts);
+        let wanted = self.alert_list_wanted;
         wanted.update(|n| *n += 1);
         on_cleanup(move || {
-            let left = wanted.try_update(|n| {
-                *n = n.saturating_sub(1);
-                *n
-            });
-            if left == Some(0) {
-                alerts.try_set(None);
-            }
+            wanted.try_update(|n| *n = n.saturating_sub(1));
         });
     }
 
@@ -201,6 +209,7 @@ pub fn provide_live() -> LiveContext {
         alert_counts: RwSignal::new(AlertCounts::default()),
         alerts: RwSignal::new(None),
         alerts_changed: RwSignal::new(0),
+        alerts_seen: StoredValue::new(None),
         alert_list_wanted: RwSignal::new(0),
     };
     provide_context(ctx);
@@ -338,6 +347,7 @@ mod tests {
         let owner = Owner::new();
         owner.with(|| {
             let live = provide_live();
+            live.want_alert_list();
             let counts = r#""counts":{"critical":60,"warning":0,"pending":0}"#;
             live.receive(&format!(r#"{{"type":"alerts",{counts},"alerts":[],"total":60}}"#), false);
             assert_eq!(live.alerts.get_untracked(), Some((vec![], 60)));
@@ -353,6 +363,7 @@ mod tests {
         let owner = Owner::new();
         owner.with(|| {
             let live = provide_live();
+            live.want_alert_list();
             let alert = |id: &str| -> AlertInstance {
                 serde_json::from_value(serde_json::json!({"id": id, "rule": "r", "series": "s",
                     "labels": {}, "state": "firing", "since_ms": 0, "unit": "ms"}))
@@ -369,6 +380,7 @@ mod tests {
                 })
             });
             let part = |ids: &[&str], offset, more| ServerMessage::Alerts {
+                seq: 1,
                 counts: AlertCounts { critical: 5, ..Default::default() },
                 alerts: ids.iter().map(|id| alert(id)).collect(),
                 total: 7,
@@ -385,6 +397,30 @@ mod tests {
             let listed = ["a", "b", "c", "d", "e"].map(String::from).to_vec();
             assert_eq!(page.get_untracked(), Some((listed, 7)));
             assert_eq!(redraws.load(std::sync::atomic::Ordering::Relaxed), 2);
+            // Publication 1 again (the list brought to a page that has just subscribed) is no
+            // change; the counts of publication 2 are.
+            assert_eq!(live.alerts_changed.get_untracked(), 1);
+            live.apply(part(&["f"], 0, false));
+            assert_eq!(live.alerts_changed.get_untracked(), 1);
+            let counts = AlertCounts { critical: 6, ..Default::default() };
+            live.apply(ServerMessage::AlertCounts { seq: 2, counts, total: 8 });
+            assert_eq!(live.alerts_changed.get_untracked(), 2);
+            assert_eq!(live.alert_counts.get_untracked().critical, 6);
+            assert_eq!(page.get_untracked().unwrap().0, ["f"], "the list is left as it was");
+        });
+    }
+
+    #[test]
+    fn a_list_that_arrives_when_no_view_wants_it_is_not_kept() {
+        let owner = Owner::new();
+        owner.with(|| {
+            let live = provide_live();
+            let list = serde_json::json!({"type": "alerts", "seq": 4, "counts": {"critical": 2,
+                "warning": 0, "pending": 0}, "alerts": [], "total": 2});
+            live.receive(&list.to_string(), true);
+            assert_eq!(live.alerts.get_untracked(), None);
+            assert_eq!(live.alert_counts.get_untracked().critical, 2);
+            assert_eq!(live.alerts_changed.get_untracked(), 1);
         });
     }
 

@@ -28,6 +28,9 @@ pub fn start(ctx: LiveContext) {
     Effect::new(move |wanted_before: Option<bool>| {
         let wanted = ctx.alert_list_wanted.get() > 0;
         if wanted_before.unwrap_or(false) != wanted {
+            if !wanted {
+                ctx.alerts.set(None);
+            }
             let message = ClientMessage::Subscribe { operations: None, alerts: Some(wanted) };
             let _ = subscribe.unbounded_send(message);
         }

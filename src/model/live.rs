@@ -133,6 +133,10 @@ pub enum ServerMessage {
     /// parts, as a snapshot does: `offset` is the place of a part's first alert in the list (0:
     /// a new list begins), and every part but the last says `more`.
     Alerts {
+        /// The publication's number: it grows with every change, and the same number again
+        /// means nothing changed (the list sent to a client that has just subscribed).
+        #[serde(default)]
+        seq: u64,
         counts: super::alerts::AlertCounts,
         alerts: Vec<super::alerts::AlertInstance>,
         /// The alerts there are in all, listed or not.
@@ -145,7 +149,13 @@ pub enum ServerMessage {
     },
     /// The alerts changed (and once on connect), for a client that did not subscribe to their
     /// list: the counts for the header and how many alerts there are.
-    AlertCounts { counts: super::alerts::AlertCounts, total: usize },
+    AlertCounts {
+        /// As `Alerts::seq`.
+        #[serde(default)]
+        seq: u64,
+        counts: super::alerts::AlertCounts,
+        total: usize,
+    },
     /// The answer to a client's `ping`.
     Pong,
     /// A client's request that was refused (e.g. `request_metrics` beyond its rate limit).
@@ -219,9 +229,9 @@ mod tests {
             serde_json::from_str::<ClientMessage>(r#"{"type":"subscribe","alerts":true}"#).unwrap(),
             ClientMessage::Subscribe { operations: None, alerts: Some(true) }
         );
-        let counts = ServerMessage::AlertCounts { counts: Default::default(), total: 3 };
+        let counts = ServerMessage::AlertCounts { seq: 2, counts: Default::default(), total: 3 };
         let json = serde_json::to_string(&counts).unwrap();
-        assert!(json.starts_with(r#"{"type":"alert_counts","counts":{"#), "{json}");
+        assert!(json.starts_with(r#"{"type":"alert_counts","seq":2,"counts":{"#), "{json}");
         assert!(json.ends_with(r#""total":3}"#), "{json}");
     }
 }

@@ -17,9 +17,18 @@ async fn connect(server: &Server, query: &str) -> Socket {
     tokio_tungstenite::connect_async(url).await.unwrap().0
 }
 
-/// The next JSON text message other than `alerts` or `alert_counts` (sent on connect and whenever
-/// the firing set changes, interleaved with everything else), waiting at most `limit`.
-async fn next_json(socket: &mut Socket, limit: Duration) -> Value {
+/// Whether `message` is about the alerts (`alerts` or `alert_counts`: sent on connect and
+/// whenever the firing set changes, interleaved with everything else).
+fn is_alerts(message: &Value) -> bool {
+    message["type"] == "alerts" || message["type"] == "alert_counts"
+}
+
+/// The next JSON text message that `wanted` takes, waiting at most `limit`.
+async fn next_json_where(
+    socket: &mut Socket,
+    limit: Duration,
+    wanted: fn(&Value) -> bool,
+) -> Value {
     let deadline = tokio::time::Instant::now() + limit;
     loop {
         let message = tokio::time::timeout_at(deadline, socket.next())
@@ -29,11 +38,16 @@ async fn next_json(socket: &mut Socket, limit: Duration) -> Value {
             .unwrap();
         if let Message::Text(text) = message {
             let value: Value = serde_json::from_str(text.as_str()).unwrap();
-            if value["type"] != "alerts" && value["type"] != "alert_counts" {
+            if wanted(&value) {
                 return value;
             }
         }
     }
+}
+
+/// The next JSON text message other than the alerts', waiting at most `limit`.
+async fn next_json(socket: &mut Socket, limit: Duration) -> Value {
+    next_json_where(socket, limit, |m| !is_alerts(m)).await
 }
 
 #[tokio::test]
@@ -263,36 +277,19 @@ async fn refresh_takes_a_new_sample_and_every_client_sees_it() {
     assert!(seen.contains(&seq1), "{seen:?}");
 }
 
-/// The first alerts message `socket` gets (`alerts` or `alert_counts`), within 5 s.
-async fn first_alerts_message(socket: &mut Socket) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let message = tokio::time::timeout_at(deadline, socket.next())
-            .await
-            .expect("no alerts message within 5 s")
-            .expect("socket closed")
-            .unwrap();
-        let Message::Text(text) = message else { continue };
-        let value: Value = serde_json::from_str(text.as_str()).unwrap();
-        if value["type"] == "alerts" || value["type"] == "alert_counts" {
-            return value;
-        }
-    }
-}
-
 #[tokio::test]
 async fn every_client_is_told_the_alert_counts_on_connect_and_subscribers_the_list() {
     let server = Server::spawn(&["--interval-secs", "1"]);
     let mut plain = connect(&server, "").await;
-    let counts = first_alerts_message(&mut plain).await;
+    let counts = next_json_where(&mut plain, Duration::from_secs(5), is_alerts).await;
     assert_eq!(counts["type"], "alert_counts", "{counts}");
     assert!(counts["counts"]["critical"].is_u64(), "{counts}");
     assert!(counts["total"].is_u64() && counts.get("alerts").is_none(), "{counts}");
     // A client that asks for the list gets it (the next tick makes it when nobody wanted it).
     let mut lister = connect(&server, "?alerts=true").await;
-    let mut list = first_alerts_message(&mut lister).await;
+    let mut list = next_json_where(&mut lister, Duration::from_secs(5), is_alerts).await;
     while list["type"] == "alert_counts" {
-        list = first_alerts_message(&mut lister).await;
+        list = next_json_where(&mut lister, Duration::from_secs(5), is_alerts).await;
     }
     assert_eq!(list["type"], "alerts", "{list}");
     assert!(list["alerts"].is_array() && list["counts"]["critical"].is_u64(), "{list}");

@@ -817,8 +817,10 @@ impl Alerts {
             .collect();
         writes.extend(now_notices);
         self.store.write_alerts(writes);
-        if changed || self.hub.alert_list_missing() {
+        if changed {
             self.publish();
+        } else if self.hub.alert_list_missing() {
+            self.publish_as(false);
         }
         // Read within the wall-time span, so that the CPU time is never the larger. Both cover
         // publishing the alerts to live clients: that is part of what a change costs.
@@ -851,16 +853,22 @@ impl Alerts {
         }
     }
 
-    /// Sends the alerts now to every live client (the header badge and the Alerts page).
-    /// The list is made only while a client wants it (the Alerts page); the others hear only
-    /// the counts.
+    /// Sends the alerts now to every live client (the header badge and the Alerts page), as a
+    /// change. The list is made only while a client wants it (the Alerts page); the others hear
+    /// only the counts.
     pub fn publish(&self) {
+        self.publish_as(true);
+    }
+
+    /// [`Self::publish`]; `changed` false brings the list to clients that subscribed to it
+    /// since the last publication, without telling the others of a change.
+    fn publish_as(&self, changed: bool) {
         let list = self.hub.wants_alert_list();
         let limit = if list { crate::model::live::LIVE_ALERTS } else { 0 };
         let engine = self.lock();
         let (counts, alerts, total) = listed(&engine, crate::server::now_ms(), limit);
         drop(engine);
-        self.hub.publish_alerts(counts, list.then_some(alerts), total);
+        self.hub.publish_alerts(counts, list.then_some(alerts), total, changed);
     }
 
     /// The engine's line in `/health`: down when evaluation stopped, degraded while a receiver's

@@ -16,21 +16,37 @@ use crate::model::live::{ServerMessage, LIVE_ALERTS};
 /// The latest alerts messages, each serialised once and shared.
 #[derive(Clone)]
 pub struct AlertMessages {
+    /// The publication's number (`ServerMessage::Alerts::seq`): the same again for the list
+    /// made for a client that subscribed since, without a change.
+    pub seq: u64,
     /// `alert_counts`, for every client that did not subscribe to the list.
     pub counts: Utf8Bytes,
     /// `alerts` in parts, for the clients that did; `None` when no client wanted it then.
     pub list: Option<Parts>,
 }
 
+/// Which of a publication a client was sent last: its number, and whether the list came with
+/// it.
+pub type Sent = Option<(u64, bool)>;
+
 impl AlertMessages {
     /// What a client gets: the list when it subscribed to it and the list was made, else the
     /// counts (a subscriber that joined after the list was left out gets it on the next tick:
-    /// see [`Hub::alert_list_missing`]).
-    pub fn for_client(&self, wants_list: bool) -> &[Utf8Bytes] {
-        match (&self.list, wants_list) {
-            (Some(list), true) => list,
-            _ => std::slice::from_ref(&self.counts),
+    /// see [`Hub::alert_list_missing`]). Nothing when it has this publication already in that
+    /// form, or with the list: a publication repeated only to bring the list to a new
+    /// subscriber is not news to the others.
+    pub fn for_client(&self, wants_list: bool, sent: &mut Sent) -> Option<&[Utf8Bytes]> {
+        let (parts, listed): (&[Utf8Bytes], bool) = match (&self.list, wants_list) {
+            (Some(list), true) => (list, true),
+            _ => (std::slice::from_ref(&self.counts), false),
+        };
+        if let Some((seq, had_list)) = *sent {
+            if seq == self.seq && (had_list || !listed) {
+                return None;
+            }
         }
+        *sent = Some((self.seq, listed));
+        Some(parts)
     }
 }
 
@@ -49,23 +65,29 @@ impl Hub {
     /// Sends the alerts now to every client and to each new one after its snapshot: `alerts`
     /// (the first [`LIVE_ALERTS`], in parts of about [`super::PART_BYTES`]) to those that
     /// subscribed to the list when it is given, `alert_counts` to the others.
+    ///
+    /// `changed`: whether this is news (a change); false when it only brings the list to a
+    /// client that subscribed since the last publication, which then keeps its number.
     pub fn publish_alerts(
         &self,
         counts: AlertCounts,
         alerts: Option<Vec<AlertInstance>>,
         total: usize,
+        changed: bool,
     ) {
+        let last = self.alerts.borrow().as_ref().map_or(0, |m| m.seq);
+        let seq = if changed { last + 1 } else { last };
         let list = match alerts {
-            Some(alerts) => match list_parts(counts, alerts, total) {
+            Some(alerts) => match list_parts(seq, counts, alerts, total) {
                 Some(parts) => Some(parts),
                 None => return,
             },
             None => None,
         };
-        let Some(counts) = serialise(&ServerMessage::AlertCounts { counts, total }) else {
+        let Some(counts) = serialise(&ServerMessage::AlertCounts { seq, counts, total }) else {
             return;
         };
-        self.alerts.send_replace(Some(AlertMessages { counts, list }));
+        self.alerts.send_replace(Some(AlertMessages { seq, counts, list }));
     }
 
     /// A receiver of the latest alerts messages, for one client.
@@ -84,9 +106,9 @@ impl Hub {
         self.list_clients.load(Ordering::Acquire) > 0
     }
 
-    /// The alerts list of the latest publication, if it made one.
-    pub fn alert_list(&self) -> Option<Parts> {
-        self.alerts.borrow().as_ref().and_then(|m| m.list.clone())
+    /// The latest publication, if any.
+    pub fn latest_alerts(&self) -> Option<AlertMessages> {
+        self.alerts.borrow().clone()
     }
 
     /// Whether a client wants the alerts list that the latest publication left out (a client
@@ -98,7 +120,12 @@ impl Hub {
 
 /// The `alerts` message listing the first [`LIVE_ALERTS`] of `alerts`, in parts of about
 /// [`super::PART_BYTES`], each serialised once.
-fn list_parts(counts: AlertCounts, mut alerts: Vec<AlertInstance>, total: usize) -> Option<Parts> {
+fn list_parts(
+    seq: u64,
+    counts: AlertCounts,
+    mut alerts: Vec<AlertInstance>,
+    total: usize,
+) -> Option<Parts> {
     alerts.truncate(LIVE_ALERTS);
     let total = total.max(alerts.len());
     let runs = runs(alerts);
@@ -108,7 +135,7 @@ fn list_parts(counts: AlertCounts, mut alerts: Vec<AlertInstance>, total: usize)
     for (i, alerts) in runs.into_iter().enumerate() {
         let listed = alerts.len();
         let more = i < last;
-        let message = ServerMessage::Alerts { counts, alerts, total, offset, more };
+        let message = ServerMessage::Alerts { seq, counts, alerts, total, offset, more };
         parts.push(serialise(&message)?);
         offset += listed;
     }

@@ -162,8 +162,10 @@ where
         return send_failed(&hub);
     }
     let mut list_client = policy.alerts.then(|| hub.list_client());
-    if let Some(messages) = first_alerts {
-        let parts = messages.for_client(list_client.is_some());
+    let mut alerts_sent = None;
+    if let Some(parts) =
+        first_alerts.as_ref().and_then(|m| m.for_client(list_client.is_some(), &mut alerts_sent))
+    {
         if send_parts(&hub, &mut socket, parts, policy).await.is_err() {
             return send_failed(&hub);
         }
@@ -215,8 +217,10 @@ where
             }
             latest = alerts.next() => {
                 let Some(latest) = latest else { return Ended::ServerShutdown };
-                if let Some(messages) = latest {
-                    let parts = messages.for_client(list_client.is_some());
+                let wants_list = list_client.is_some();
+                if let Some(parts) =
+                    latest.as_ref().and_then(|m| m.for_client(wants_list, &mut alerts_sent))
+                {
                     if send_parts(&hub, &mut socket, parts, policy).await.is_err() {
                         return send_failed(&hub);
                     }
@@ -237,8 +241,12 @@ where
                                     list_client = Some(hub.list_client());
                                     // The list now, if the latest publication made it (else
                                     // the next one brings it).
-                                    if let Some(parts) = hub.alert_list() {
-                                        if send_parts(&hub, &mut socket, &parts, policy)
+                                    let latest = hub.latest_alerts();
+                                    let list = latest.as_ref().filter(|m| m.list.is_some());
+                                    if let Some(parts) =
+                                        list.and_then(|m| m.for_client(true, &mut alerts_sent))
+                                    {
+                                        if send_parts(&hub, &mut socket, parts, policy)
                                             .await
                                             .is_err()
                                         {
@@ -503,8 +511,8 @@ mod tests {
     }
 
     /// Publishes `n` firing alerts as the alert engine does: the list only while a client
-    /// wants it.
-    fn publish_alerts(hub: &Hub, n: usize) {
+    /// wants it; `changed` false to bring the list to a new subscriber.
+    fn publish_alerts(hub: &Hub, n: usize, changed: bool) {
         let counts = crate::model::alerts::AlertCounts { critical: n as u32, ..Default::default() };
         let alerts = (0..n)
             .map(|i| crate::model::alerts::AlertInstance {
@@ -512,22 +520,33 @@ mod tests {
                 ..Default::default()
             })
             .collect();
-        hub.publish_alerts(counts, hub.wants_alert_list().then_some(alerts), n);
+        hub.publish_alerts(counts, hub.wants_alert_list().then_some(alerts), n, changed);
     }
 
-    /// The next message's kind: the alerts listed (`Some`) or only counted (`None`).
-    async fn alerts_message(c: &mut Client) -> Option<usize> {
+    /// The next message's publication number and kind: the alerts listed (`Some`) or only
+    /// counted (`None`).
+    async fn alerts_message(c: &mut Client) -> (u64, Option<usize>) {
         match parse(c.out.next().await.unwrap()) {
-            ServerMessage::Alerts { alerts, total, .. } => {
+            ServerMessage::Alerts { seq, alerts, total, .. } => {
                 assert_eq!(total, 3);
-                Some(alerts.len())
+                (seq, Some(alerts.len()))
             }
-            ServerMessage::AlertCounts { counts, total } => {
+            ServerMessage::AlertCounts { seq, counts, total } => {
                 assert_eq!((counts.critical, total), (3, 3));
-                None
+                (seq, None)
             }
             other => panic!("expected alerts, got {other:?}"),
         }
+    }
+
+    fn say(c: &Client, text: &str) {
+        c.input.unbounded_send(Ok(Message::Text(text.into()))).unwrap();
+    }
+
+    /// Sends a ping and waits for its pong: what was said before it has been read.
+    async fn ping(c: &mut Client) {
+        say(c, r#"{"type":"ping"}"#);
+        assert_eq!(parse(c.out.next().await.unwrap()), ServerMessage::Pong);
     }
 
     #[tokio::test]
@@ -540,42 +559,49 @@ mod tests {
         assert!(matches!(parse(plain.out.next().await.unwrap()), ServerMessage::Snapshot(_)));
         assert!(matches!(parse(lister.out.next().await.unwrap()), ServerMessage::Snapshot(_)));
         assert!(hub.wants_alert_list(), "a client that connected with alerts=true");
-        publish_alerts(&hub, 3);
-        assert_eq!(alerts_message(&mut plain).await, None);
-        assert_eq!(alerts_message(&mut lister).await, Some(3));
+        publish_alerts(&hub, 3, true);
+        assert_eq!(alerts_message(&mut plain).await, (1, None));
+        assert_eq!(alerts_message(&mut lister).await, (1, Some(3)));
         // The lister leaves: nobody wants the list, so the next publication makes none.
         stop.cancel();
         assert_eq!(lister.task.await.unwrap(), Ended::ServerShutdown);
         assert!(!hub.wants_alert_list());
-        publish_alerts(&hub, 3);
-        assert!(hub.alert_list().is_none());
+        publish_alerts(&hub, 3, true);
+        assert!(hub.latest_alerts().unwrap().list.is_none());
         // A client that subscribes later is owed the list (the alert engine publishes it on its
-        // next tick); once published, it gets it, and at once when it was already made.
+        // next tick, as no news: the others are not sent it again); once made, a client that
+        // subscribes gets it at once.
         let stop = CancellationToken::new();
+        let mut watcher = client(&hub, 8, SocketPolicy::default(), &stop);
         let mut late = client(&hub, 8, SocketPolicy::default(), &stop);
-        assert!(matches!(parse(late.out.next().await.unwrap()), ServerMessage::Snapshot(_)));
-        assert_eq!(alerts_message(&mut late).await, None);
-        let subscribe = r#"{"type":"subscribe","alerts":true}"#;
-        late.input.unbounded_send(Ok(Message::Text(subscribe.into()))).unwrap();
-        late.input.unbounded_send(Ok(Message::Text(r#"{"type":"ping"}"#.into()))).unwrap();
-        assert_eq!(parse(late.out.next().await.unwrap()), ServerMessage::Pong);
+        for c in [&mut watcher, &mut late] {
+            assert!(matches!(parse(c.out.next().await.unwrap()), ServerMessage::Snapshot(_)));
+            assert_eq!(alerts_message(c).await, (2, None));
+        }
+        say(&late, r#"{"type":"subscribe","alerts":true}"#);
+        ping(&mut late).await;
         assert!(hub.alert_list_missing());
-        publish_alerts(&hub, 3);
+        publish_alerts(&hub, 3, false);
         assert!(!hub.alert_list_missing());
-        assert_eq!(alerts_message(&mut late).await, Some(3));
+        assert_eq!(alerts_message(&mut late).await, (2, Some(3)));
+        publish(&hub, 1);
+        assert!(
+            matches!(parse(watcher.out.next().await.unwrap()), ServerMessage::Update { .. }),
+            "the list repeated for a subscriber is not sent to the others"
+        );
+        assert!(matches!(parse(late.out.next().await.unwrap()), ServerMessage::Update { .. }));
         let mut second = client(&hub, 8, SocketPolicy::default(), &stop);
         assert!(matches!(parse(second.out.next().await.unwrap()), ServerMessage::Snapshot(_)));
-        assert_eq!(alerts_message(&mut second).await, None);
-        second.input.unbounded_send(Ok(Message::Text(subscribe.into()))).unwrap();
-        assert_eq!(alerts_message(&mut second).await, Some(3), "the list made for another");
+        assert_eq!(alerts_message(&mut second).await, (2, None));
+        say(&second, r#"{"type":"subscribe","alerts":true}"#);
+        assert_eq!(alerts_message(&mut second).await, (2, Some(3)), "the list made for another");
         // Unsubscribing goes back to the counts.
-        let unsubscribe = r#"{"type":"subscribe","alerts":false}"#;
-        late.input.unbounded_send(Ok(Message::Text(unsubscribe.into()))).unwrap();
-        late.input.unbounded_send(Ok(Message::Text(r#"{"type":"ping"}"#.into()))).unwrap();
-        assert_eq!(parse(late.out.next().await.unwrap()), ServerMessage::Pong);
-        publish_alerts(&hub, 3);
-        assert_eq!(alerts_message(&mut late).await, None);
-        assert_eq!(alerts_message(&mut second).await, Some(3));
+        say(&late, r#"{"type":"subscribe","alerts":false}"#);
+        ping(&mut late).await;
+        publish_alerts(&hub, 3, true);
+        assert_eq!(alerts_message(&mut late).await, (3, None));
+        assert_eq!(alerts_message(&mut second).await, (3, Some(3)));
+        assert_eq!(alerts_message(&mut watcher).await, (3, None));
         assert_eq!(hub.stats().ignored_client_messages, 0);
         stop.cancel();
     }
