@@ -30,13 +30,21 @@ export class RangeControl {
 
   /** Presses on `chart` at one share of its width and moves to another, holding the button. */
   async startDrag(chart: Locator, fromShare: number, toShare: number) {
-    // Below a long table the chart may be out of view, where the pointer cannot reach it.
-    await chart.scrollIntoViewIfNeeded();
-    const box = await this.box(chart);
-    await this.page.mouse.move(box.x + box.width * fromShare, box.y + box.height / 2);
-    await this.page.mouse.down();
-    await this.page.mouse.move(box.x + box.width * toShare, box.y + box.height / 2, { steps: 4 });
-    await expect(chart.getByTestId('zoom-band')).toBeVisible();
+    // Below a long table the chart may be out of view, where the pointer cannot reach it; and
+    // the table refreshes every few seconds, so a row it gains or loses between measuring the
+    // chart and pressing moves the chart away from the pointer. A press that started no drag
+    // (no band) is let go (it selects nothing) and tried again where the chart now is.
+    await expect(async () => {
+      if (await chart.getByTestId('zoom-band').count() === 0) {
+        await this.page.mouse.up();
+      }
+      await chart.scrollIntoViewIfNeeded();
+      const box = await this.box(chart);
+      await this.page.mouse.move(box.x + box.width * fromShare, box.y + box.height / 2);
+      await this.page.mouse.down();
+      await this.page.mouse.move(box.x + box.width * toShare, box.y + box.height / 2, { steps: 4 });
+      await expect(chart.getByTestId('zoom-band')).toBeVisible({ timeout: 2_000 });
+    }).toPass({ timeout: 15_000 });
   }
 
   /** Moves the held pointer to a share of `chart`'s width and releases it there. */
