@@ -60,6 +60,8 @@ struct ClientReport {
     latencies_us: Vec<u64>,
     seq_gaps: u64,
     bytes: u64,
+    /// Bytes of every text message received in the window (updates, alerts, snapshots).
+    all_bytes: u64,
     /// Updates received, in the window or not.
     updates: u64,
 }
@@ -137,7 +139,7 @@ async fn run(args: Args) -> Result<()> {
     let other_pct = other.percent_of_core(Duration::from_secs(args.secs));
 
     let mut histogram = micros_histogram();
-    let (mut seq_gaps, mut bytes, mut updates) = (0u64, 0u64, 0u64);
+    let (mut seq_gaps, mut bytes, mut all_bytes, mut updates) = (0u64, 0u64, 0u64, 0u64);
     let collect_deadline = measure_end + Duration::from_secs(20);
     for handle in handles {
         if let Ok(Ok(report)) = timeout_at(collect_deadline, handle).await {
@@ -146,6 +148,7 @@ async fn run(args: Args) -> Result<()> {
             }
             seq_gaps += report.seq_gaps;
             bytes += report.bytes;
+            all_bytes += report.all_bytes;
             updates += report.updates;
         }
     }
@@ -167,6 +170,11 @@ async fn run(args: Args) -> Result<()> {
     );
     println!("  seq gaps (skipped)      {seq_gaps}");
     println!("  update bytes received   {} ({:.0} B/s)", bytes, bytes as f64 / secs);
+    println!(
+        "  all bytes received      {} ({:.0} B/s per client: updates, alerts, any other message)",
+        all_bytes,
+        all_bytes as f64 / secs / args.clients.max(1) as f64
+    );
     println!("  tick-to-receive         {}", latency_summary(&histogram));
     if let Some(cpu) = server_cpu {
         println!("  server CPU              {:.1} % of one core", cpu.as_secs_f64() / secs * 100.0);
@@ -252,6 +260,9 @@ async fn client(
         };
         let received_us = now_unix_us();
         let Message::Text(text) = message else { continue };
+        if received_us >= start_us && received_us < end_us {
+            report.all_bytes += text.len() as u64;
+        }
         if !text.starts_with("{\"type\":\"update\"") {
             continue;
         }
