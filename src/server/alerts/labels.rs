@@ -5,6 +5,7 @@
 //! where an event or a listing keeps them.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
@@ -79,6 +80,34 @@ impl Serialize for Labels<'_> {
         });
         written?;
         map.end()
+    }
+}
+
+/// [`Labels`] that own what they read (the series' labels shared with the instance), for a
+/// history row that the store's writer serialises later.
+#[derive(Clone, Debug)]
+pub struct OwnedLabels {
+    pub series: Arc<BTreeMap<String, String>>,
+    pub rule: BTreeMap<String, String>,
+    pub alertname: Arc<str>,
+    pub severity: Option<&'static str>,
+}
+
+impl OwnedLabels {
+    pub fn labels(&self) -> Labels<'_> {
+        Labels {
+            series: &self.series,
+            rule: &self.rule,
+            alertname: &self.alertname,
+            severity: self.severity,
+        }
+    }
+}
+
+/// The same JSON as its [`Labels`].
+impl Serialize for OwnedLabels {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.labels().serialize(serializer)
     }
 }
 

@@ -28,14 +28,14 @@ use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use self::engine::{FlapSettings, InstanceState, Observation, Transition};
-use self::labels::Labels;
+use self::labels::{Labels, OwnedLabels};
 use self::notify::{Notice, Notifier, ReceiverConfig};
 use self::targets::{Context, Due, Pattern, VitalsHistory, VitalsTotals};
 use super::bus::Subscription;
 use super::live::Hub;
 use super::metrics::{tags, AppMetrics};
 use super::stats::key_hash;
-use super::store::alerts::{AlertWrite, EventRow};
+use super::store::alerts::{AlertWrite, EventRow, Json};
 use super::store::Store;
 use crate::model::alerts::{
     AlertCounts, AlertInstance, AlertState, AlertsNow, Rule, RuleError, RuleSource, Severity,
@@ -144,7 +144,8 @@ struct Names {
     key: Arc<str>,
     /// `key` as people read it ([`series_text`]), for the history and the lists.
     series: Arc<str>,
-    labels: BTreeMap<String, String>,
+    /// Shared with the history rows of its changes (serialised by the store's writer).
+    labels: Arc<BTreeMap<String, String>>,
     /// `labels` as the store keeps them (JSON), written with every change of state: made once,
     /// since an instance's labels never change.
     labels_json: Arc<str>,
@@ -169,7 +170,7 @@ impl Instance {
                 rule: rule.into(),
                 key: key.into(),
                 series: series_text(key).into(),
-                labels,
+                labels: Arc::new(labels),
                 labels_json,
             }),
         }
@@ -632,6 +633,7 @@ impl Alerts {
         let cpu_started = thread_cpu_time();
         let mut out = Outbox::new(!self.notifier.is_empty());
         let mut changed = false;
+        let mut tally = Tally::default();
         {
             let mut guard = self.lock();
             let engine = &mut *guard;
@@ -729,8 +731,15 @@ impl Alerts {
             engine.scratch = ctx.into_scratch();
             // Instances whose series was due but not seen: no data; of rules gone or disabled:
             // resolved.
+            // The sweep visits every instance as it stays: it also counts them for the header
+            // (those it lets go are resolved or inactive, which the header does not count).
             let rules = RulesIndex::new(&engine.rules);
             let mut gone = Vec::new();
+            let count_in = |tally: &mut Tally, instance: &Instance| {
+                if let Some(c) = rules.of(instance) {
+                    tally.add(instance, &c.rule, silences, now_ms);
+                }
+            };
             for (id, instance) in instances.iter_mut() {
                 if instance.last_seen_ms == now_ms {
                     // Resolved instances of live series also leave the list after a while.
@@ -738,11 +747,14 @@ impl Alerts {
                         && now_ms.saturating_sub(instance.st.since_ms) >= RESOLVED_SHOWN_MS
                     {
                         gone.push(*id);
+                    } else {
+                        count_in(&mut tally, instance);
                     }
                     continue;
                 }
                 let compiled = rules.of(instance).filter(|c| c.rule.enabled);
                 if compiled.is_some_and(|c| !due.window(c.window, instance.key_hash)) {
+                    count_in(&mut tally, instance);
                     continue;
                 }
                 let rule = compiled.map(|c| &c.rule);
@@ -784,6 +796,8 @@ impl Alerts {
                 };
                 if forget {
                     gone.push(*id);
+                } else {
+                    count_in(&mut tally, instance);
                 }
             }
             for id in gone {
@@ -803,6 +817,11 @@ impl Alerts {
                 }
             }
             engine.next_event = out.next_event;
+            #[cfg(test)]
+            {
+                let (counts, _, total) = listed(engine, now_ms, 0);
+                assert_eq!((tally.counts, tally.total), (counts, total), "the sweep's count");
+            }
         }
         out.log_the_rest();
         let Outbox { mut writes, notices, .. } = out;
@@ -818,9 +837,9 @@ impl Alerts {
         writes.extend(now_notices);
         self.store.write_alerts(writes);
         if changed {
-            self.publish();
+            self.publish_as(true, Some(tally));
         } else if self.hub.alert_list_missing() {
-            self.publish_as(false);
+            self.publish_as(false, None);
         }
         // Read within the wall-time span, so that the CPU time is never the larger. Both cover
         // publishing the alerts to live clients: that is part of what a change costs.
@@ -857,17 +876,22 @@ impl Alerts {
     /// change. The list is made only while a client wants it (the Alerts page); the others hear
     /// only the counts.
     pub fn publish(&self) {
-        self.publish_as(true);
+        self.publish_as(true, None);
     }
 
     /// [`Self::publish`]; `changed` false brings the list to clients that subscribed to it
-    /// since the last publication, without telling the others of a change.
-    fn publish_as(&self, changed: bool) {
+    /// since the last publication, without telling the others of a change. `counted`: the
+    /// counts as an evaluation's sweep just made them, enough when no client wants the list
+    /// (otherwise the alerts are listed and counted again).
+    fn publish_as(&self, changed: bool, counted: Option<Tally>) {
         let list = self.hub.wants_alert_list();
-        let limit = if list { crate::model::live::LIVE_ALERTS } else { 0 };
-        let engine = self.lock();
-        let (counts, alerts, total) = listed(&engine, crate::server::now_ms(), limit);
-        drop(engine);
+        let (counts, alerts, total) = match counted {
+            Some(Tally { counts, total }) if !list => (counts, Vec::new(), total),
+            _ => {
+                let limit = if list { crate::model::live::LIVE_ALERTS } else { 0 };
+                listed(&self.lock(), crate::server::now_ms(), limit)
+            }
+        };
         self.hub.publish_alerts(counts, list.then_some(alerts), total, changed);
     }
 
@@ -964,24 +988,8 @@ fn put_instance(id: String, i: &Instance) -> AlertWrite {
         rule: Arc::clone(&i.names.rule),
         series: Arc::clone(&i.names.key),
         labels: Arc::clone(&i.names.labels_json),
-        state: state_json(&i.st),
+        state: Json::of(i.st.clone()),
         at_ms: i.st.since_ms,
-    }
-}
-
-/// An instance's state as the store keeps it (JSON).
-fn state_json(st: &InstanceState) -> String {
-    json_in_one_block(st, 256)
-}
-
-/// `value` as JSON, written into a block of `capacity` bytes (grown only if it does not fit):
-/// serde_json's own `to_string` starts small and grows several times, and every change of
-/// state in an alert storm writes two of these.
-fn json_in_one_block(value: &impl serde::Serialize, capacity: usize) -> String {
-    let mut json = Vec::with_capacity(capacity);
-    match serde_json::to_writer(&mut json, value) {
-        Ok(()) => String::from_utf8(json).unwrap_or_default(),
-        Err(_) => String::new(),
     }
 }
 
@@ -993,6 +1001,19 @@ fn labels_of<'a>(i: &'a Instance, rule: &'a Rule, severity: Option<Severity>) ->
         alertname: &rule.name,
         severity: severity.map(Severity::as_str),
     }
+}
+
+/// The silence that holds `i`, an instance of `rule`, at `now_ms`.
+fn silence_of(
+    i: &Instance,
+    rule: &Rule,
+    silences: &BTreeMap<u64, HeldSilence>,
+    now_ms: u64,
+) -> Option<u64> {
+    if silences.is_empty() {
+        return None;
+    }
+    silenced_by(silences, &labels_of(i, rule, i.st.severity), now_ms)
 }
 
 fn silenced_by(
@@ -1039,26 +1060,16 @@ fn view(id: u64, i: &Instance, rule: &Rule, silenced: Option<u64>) -> AlertInsta
 /// The alerts that are not inactive: their counts by state and severity (silenced ones left
 /// out), the first `limit` of them worst first ([`listing::Place`]), and how many there are.
 fn listed(engine: &Engine, now_ms: u64, limit: usize) -> (AlertCounts, Vec<AlertInstance>, usize) {
-    let mut counts = AlertCounts::default();
+    let mut tally = Tally::default();
     let mut top = listing::Top::new(limit);
     let rules = RulesIndex::new(&engine.rules);
     for (id, i) in &engine.instances {
-        if i.st.state == AlertState::Inactive {
-            continue;
-        }
         let Some(rule) = rules.of(i).map(|c| &c.rule) else { continue };
-        let silenced = if engine.silences.is_empty() {
-            None
-        } else {
-            silenced_by(&engine.silences, &labels_of(i, rule, i.st.severity), now_ms)
-        };
-        if silenced.is_none() {
-            count(&mut counts, i.st.state, i.st.severity);
-        }
+        let Some(silenced) = tally.add(i, rule, &engine.silences, now_ms) else { continue };
         let place = listing::Place::new(i.st.state, i.st.severity, i.st.since_ms, *id);
         top.offer(place, || (*id, i, rule, silenced));
     }
-    let total = top.offered();
+    let Tally { counts, total } = tally;
     let alerts = top
         .into_sorted()
         .into_iter()
@@ -1110,15 +1121,23 @@ fn record(
     silences: &BTreeMap<u64, HeldSilence>,
     out: &mut Outbox,
 ) {
-    let labels = labels_of(instance, rule, instance.st.severity);
-    let silenced = if silences.is_empty() { None } else { silenced_by(silences, &labels, now_ms) };
+    let silenced = silence_of(instance, rule, silences, now_ms);
     let row = EventRow {
         id: out.next_event,
         at_ms: now_ms,
         rule: Arc::clone(&instance.names.rule),
         instance: id_text(id),
         series: Arc::clone(&instance.names.series),
-        labels: json_in_one_block(&labels, instance.names.labels_json.len() + 96),
+        labels: Json::of(OwnedLabels {
+            series: Arc::clone(&instance.names.labels),
+            rule: rule.labels.clone(),
+            alertname: if *instance.names.rule == *rule.name {
+                Arc::clone(&instance.names.rule)
+            } else {
+                rule.name.as_str().into()
+            },
+            severity: instance.st.severity.map(Severity::as_str),
+        }),
         from: t.from,
         to: t.to,
         severity: t.severity,
@@ -1133,7 +1152,7 @@ fn record(
     }
     let event_id = row.id;
     let notice = (t.notify && silenced.is_none() && out.notify).then(|| Notice {
-        event: row.event(labels.to_map()),
+        event: row.event(labels_of(instance, rule, instance.st.severity).to_map()),
         alert: view(id, instance, rule, None),
         runbook: rule.runbook.clone(),
     });
@@ -1156,13 +1175,42 @@ fn record(
     }
 }
 
-/// Counts an unsilenced alert for the header.
-fn count(c: &mut AlertCounts, state: AlertState, severity: Option<Severity>) {
-    match (state, severity) {
-        (AlertState::Firing | AlertState::Recovering, Some(Severity::Critical)) => c.critical += 1,
-        (AlertState::Firing | AlertState::Recovering, _) => c.warning += 1,
-        (AlertState::Pending, _) => c.pending += 1,
-        _ => {}
+/// The alerts that are not inactive, counted for the header.
+#[derive(Clone, Copy, Debug, Default)]
+struct Tally {
+    /// Unsilenced firing, recovering and pending alerts by severity.
+    counts: AlertCounts,
+    /// Every alert that is not inactive, silenced or not.
+    total: usize,
+}
+
+impl Tally {
+    /// Counts `i`, an instance of `rule`: `None` when it is inactive (not counted), else the
+    /// silence that holds it, if any.
+    fn add(
+        &mut self,
+        i: &Instance,
+        rule: &Rule,
+        silences: &BTreeMap<u64, HeldSilence>,
+        now_ms: u64,
+    ) -> Option<Option<u64>> {
+        if i.st.state == AlertState::Inactive {
+            return None;
+        }
+        self.total += 1;
+        let silenced = silence_of(i, rule, silences, now_ms);
+        if silenced.is_none() {
+            let c = &mut self.counts;
+            match (i.st.state, i.st.severity) {
+                (AlertState::Firing | AlertState::Recovering, Some(Severity::Critical)) => {
+                    c.critical += 1;
+                }
+                (AlertState::Firing | AlertState::Recovering, _) => c.warning += 1,
+                (AlertState::Pending, _) => c.pending += 1,
+                _ => {}
+            }
+        }
+        Some(silenced)
     }
 }
 

@@ -54,6 +54,18 @@ fn record(app: &AppMetrics, name: &str, ms: f64, n: usize, at: u64) {
     }
 }
 
+/// A silence of the operations `glob` names, for an hour from `t`.
+fn silence_for_an_hour(glob: &str, t: u64) -> Silence {
+    Silence {
+        id: 0,
+        matchers: vec![Matcher { label: "operation".into(), value: glob.into() }],
+        starts_ms: 0,
+        ends_ms: t + 3_600_000,
+        comment: "deploy".into(),
+        created_by: "ops".into(),
+    }
+}
+
 fn no_defaults() -> AlertsConfig {
     AlertsConfig { default_rules: false, ..Default::default() }
 }
@@ -146,7 +158,7 @@ async fn an_instance_stored_under_another_key_comes_back_under_this_builds_key()
         rule: "checkout slow".into(),
         series: "api.checkout".into(),
         labels: r#"{"operation":"api.checkout"}"#.into(),
-        state: serde_json::to_string(&st).unwrap(),
+        state: serde_json::to_string(&st).unwrap().into(),
         at_ms: t,
     }]);
     assert!(store.flush(Duration::from_secs(10)));
@@ -224,15 +236,7 @@ async fn silences_mute_notifications_but_not_the_state_and_removed_rules_resolve
     let f = open(dir, no_defaults());
     f.alerts.put_rule(slow_rule(), true).unwrap();
     let t = now();
-    let silence = Silence {
-        id: 0,
-        matchers: vec![Matcher { label: "operation".into(), value: "api.*".into() }],
-        starts_ms: 0,
-        ends_ms: t + 3_600_000,
-        comment: "deploy".into(),
-        created_by: "ops".into(),
-    };
-    let silence = f.alerts.add_silence(silence, t).unwrap();
+    let silence = f.alerts.add_silence(silence_for_an_hour("api.*", t), t).unwrap();
     record(&f.app, "api.checkout", 700.0, 10, t - 1000);
     f.alerts.evaluate(&SystemMetrics::default(), t);
     let view = f.alerts.now(t);
@@ -569,4 +573,50 @@ async fn the_live_list_and_the_page_name_how_many_alerts_there_are_beyond_the_li
             "the list brought to a page that subscribed is no change"
         );
     });
+}
+
+/// The header's counts, which an evaluation's sweep makes as it goes (and which every
+/// evaluation in these tests also checks against a full count of the alerts held): firing by
+/// severity, pending, not silenced ones, and a resolved alert of a live series in the total
+/// until it leaves the list.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_header_counts_every_state_as_an_evaluation_leaves_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = open(dir, no_defaults());
+    f.alerts.put_rule(slow_rule(), true).unwrap();
+    let mut pending = slow_rule();
+    pending.name = "pending slow".into();
+    pending.target = Target::operation("web.*", OpStat::P95, Window::M1);
+    pending.for_secs = 600;
+    f.alerts.put_rule(pending, true).unwrap();
+    let t = now() / 1000 * 1000;
+    f.alerts.add_silence(silence_for_an_hour("api.checkout.muted", t), t).unwrap();
+    let header = |at: u64| {
+        f.alerts.evaluate(&SystemMetrics::default(), at);
+        let published = f.alerts.hub.latest_alerts().expect("published");
+        match serde_json::from_str(published.counts.as_str()).unwrap() {
+            crate::model::live::ServerMessage::AlertCounts { counts, total, .. } => {
+                (counts.critical, counts.warning, counts.pending, total)
+            }
+            other => panic!("{other:?}"),
+        }
+    };
+    let feed = |at: u64, slow_ms: f64| {
+        record(&f.app, "api.checkout.warn", slow_ms.min(700.0), 10, at - 1000);
+        record(&f.app, "api.checkout.crit", 3000.0, 10, at - 1000);
+        record(&f.app, "api.checkout.muted", 3000.0, 10, at - 1000);
+        record(&f.app, "web.page", 3000.0, 10, at - 1000);
+    };
+    feed(t, 700.0);
+    // One critical, one warning, one pending; the silenced one only in the total.
+    assert_eq!(header(t), (1, 1, 1, 4));
+    // The warning's series is healthy a minute later: resolved, still listed (in the total).
+    let cleared = t + 61_000;
+    feed(cleared, 100.0);
+    assert_eq!(header(cleared), (1, 0, 1, 4));
+    assert_eq!(f.alerts.counts(), AlertCounts { critical: 1, warning: 0, pending: 1 });
+    // Ten minutes on, the resolved alert leaves the list; the pending one has fired by then.
+    let later = cleared + 600_000;
+    feed(later, 100.0);
+    assert_eq!(header(later), (2, 0, 0, 3));
 }
