@@ -139,6 +139,8 @@ struct Instance {
 
 /// What identifies an instance, for its history, its notifications and the lists.
 struct Names {
+    /// Its id ([`instance_id`]), shared by every row written of it.
+    id: Arc<str>,
     rule: Arc<str>,
     /// The series key (name and tags as the metrics store keys it, or `host`).
     key: Arc<str>,
@@ -167,6 +169,7 @@ impl Instance {
             rule_hash,
             key_hash,
             names: Box::new(Names {
+                id: id_text(instance_key_of(rule_hash, key_hash)).into(),
                 rule: rule.into(),
                 key: key.into(),
                 series: series_text(key).into(),
@@ -458,7 +461,7 @@ impl Alerts {
                 Instance::new((&rule, key_hash(&rule)), (&series, key_hash(&series)), labels, st);
             if parse_id(&stored_id) != Some(id) {
                 rekeyed.push(AlertWrite::DeleteInstance { id: stored_id });
-                rekeyed.push(put_instance(id_text(id), &instance));
+                rekeyed.push(put_instance(&instance));
             }
             engine.instances.insert(id, instance);
         }
@@ -594,7 +597,7 @@ impl Alerts {
             return false;
         }
         instance.st.acknowledged = acknowledged;
-        let write = put_instance(id_text(key), instance);
+        let write = put_instance(instance);
         drop(engine);
         self.store.write_alerts(vec![write]);
         self.publish();
@@ -807,7 +810,7 @@ impl Alerts {
                         instance.st.state = AlertState::Inactive;
                         changed = true;
                         if instance.last_seen_ms == now_ms {
-                            out.writes.push(put_instance(id_text(id), instance));
+                            out.writes.push(put_instance(instance));
                             continue;
                         }
                     }
@@ -930,8 +933,7 @@ impl Alerts {
     /// Writes every instance's state (at shutdown: flips and timers since the last transition).
     pub fn persist_all(&self) {
         let engine = self.lock();
-        let writes: Vec<AlertWrite> =
-            engine.instances.iter().map(|(id, i)| put_instance(id_text(*id), i)).collect();
+        let writes: Vec<AlertWrite> = engine.instances.values().map(put_instance).collect();
         drop(engine);
         self.store.write_alerts(writes);
     }
@@ -982,9 +984,9 @@ fn retire(st: &mut InstanceState, now_ms: u64) -> Option<Transition> {
     })
 }
 
-fn put_instance(id: String, i: &Instance) -> AlertWrite {
+fn put_instance(i: &Instance) -> AlertWrite {
     AlertWrite::PutInstance {
-        id,
+        id: Arc::clone(&i.names.id),
         rule: Arc::clone(&i.names.rule),
         series: Arc::clone(&i.names.key),
         labels: Arc::clone(&i.names.labels_json),
@@ -1126,7 +1128,7 @@ fn record(
         id: out.next_event,
         at_ms: now_ms,
         rule: Arc::clone(&instance.names.rule),
-        instance: id_text(id),
+        instance: Arc::clone(&instance.names.id),
         series: Arc::clone(&instance.names.series),
         labels: Json::of(OwnedLabels {
             series: Arc::clone(&instance.names.labels),
@@ -1156,7 +1158,7 @@ fn record(
         alert: view(id, instance, rule, None),
         runbook: rule.runbook.clone(),
     });
-    let put = put_instance(row.instance.clone(), instance);
+    let put = put_instance(instance);
     out.writes.push(AlertWrite::Event(Box::new(row)));
     out.writes.push(put);
     if let Some(notice) = notice {

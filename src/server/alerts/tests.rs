@@ -154,7 +154,7 @@ async fn an_instance_stored_under_another_key_comes_back_under_this_builds_key()
     };
     let old_id = "00000000000000ab".to_string();
     store.write_alerts(vec![AlertWrite::PutInstance {
-        id: old_id.clone(),
+        id: old_id.as_str().into(),
         rule: "checkout slow".into(),
         series: "api.checkout".into(),
         labels: r#"{"operation":"api.checkout"}"#.into(),

@@ -34,7 +34,7 @@ pub enum AlertWrite {
     /// An instance's state, stored as JSON, with what identifies it (shared with the engine's
     /// instance, which writes this at every change of state).
     PutInstance {
-        id: String,
+        id: Arc<str>,
         rule: Arc<str>,
         series: Arc<str>,
         labels: Arc<str>,
@@ -128,7 +128,7 @@ pub struct EventRow {
     pub at_ms: u64,
     pub rule: Arc<str>,
     /// The instance's id.
-    pub instance: String,
+    pub instance: Arc<str>,
     /// The series as people read it.
     pub series: Arc<str>,
     /// JSON object, keys sorted.
@@ -149,7 +149,7 @@ impl EventRow {
             id: self.id,
             at_ms: self.at_ms,
             rule: self.rule.to_string(),
-            instance: self.instance.clone(),
+            instance: self.instance.to_string(),
             series: self.series.to_string(),
             labels,
             from: self.from,
@@ -187,7 +187,7 @@ pub(super) fn apply(conn: &Connection, writes: &[AlertWrite]) -> rusqlite::Resul
                     "INSERT OR REPLACE INTO alert_instance \
                      (id, rule, series, labels, state, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )?
-                .execute(params![id, &**rule, &**series, &**labels, state.text(), *at_ms as i64])?,
+                .execute(params![&**id, &**rule, &**series, &**labels, state.text(), *at_ms as i64])?,
             AlertWrite::DeleteInstance { id } => conn
                 .prepare_cached("DELETE FROM alert_instance WHERE id = ?1")?
                 .execute([id])?,
@@ -201,7 +201,7 @@ pub(super) fn apply(conn: &Connection, writes: &[AlertWrite]) -> rusqlite::Resul
                     e.id as i64,
                     e.at_ms as i64,
                     &*e.rule,
-                    e.instance,
+                    &*e.instance,
                     &*e.series,
                     e.labels.text(),
                     e.from.as_str(),
