@@ -54,23 +54,21 @@ impl<T> Ord for Placed<T> {
     }
 }
 
-/// The first `limit` items offered, in their places' order, and how many were offered in all.
-/// Holds at most `limit` items whatever is offered (`limit` 0 keeps none and only counts).
+/// The first `limit` items offered, in their places' order. Holds at most `limit` items
+/// whatever is offered (`limit` 0 keeps none; the caller counts what it offers).
 pub struct Top<T> {
     limit: usize,
     /// The worst kept item on top, so that a better one replaces it.
     kept: BinaryHeap<Placed<T>>,
-    offered: usize,
 }
 
 impl<T> Top<T> {
     pub fn new(limit: usize) -> Self {
-        Top { limit, kept: BinaryHeap::new(), offered: 0 }
+        Top { limit, kept: BinaryHeap::new() }
     }
 
     /// Offers an item at `place`; `item` is only called when it is kept.
     pub fn offer(&mut self, place: Place, item: impl FnOnce() -> T) {
-        self.offered += 1;
         if self.kept.len() < self.limit {
             self.kept.push(Placed(place, item()));
         } else if let Some(mut worst) = self.kept.peek_mut() {
@@ -78,11 +76,6 @@ impl<T> Top<T> {
                 *worst = Placed(place, item());
             }
         }
-    }
-
-    /// How many were offered, kept or not.
-    pub fn offered(&self) -> usize {
-        self.offered
     }
 
     /// The kept items, best first.
@@ -135,7 +128,6 @@ mod tests {
                 top.offer(*p, || p.id);
             }
             let want: Vec<u64> = sorted.iter().take(limit).map(|p| p.id).collect();
-            assert_eq!(top.offered(), 500);
             assert_eq!(top.into_sorted(), want, "limit {limit}");
         }
     }
