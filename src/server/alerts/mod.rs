@@ -199,6 +199,8 @@ struct Engine {
     disk_checked_ms: u64,
     /// When the last evaluation ran (which series are due depends on it).
     last_eval_ms: Option<u64>,
+    /// How many store writes the last evaluation made (the next one makes room for as many).
+    last_writes: usize,
 }
 
 /// A silence with its matchers' globs compiled once (every transition and every listing of the
@@ -670,9 +672,13 @@ impl Alerts {
             let instances = &mut engine.instances;
             let silences = &engine.silences;
             out.next_event = engine.next_event;
+            // Room for as many writes as the last evaluation made: in a storm, hundreds, and
+            // the list grown from nothing was a twelfth of recording them.
+            out.writes.reserve(engine.last_writes);
+            let mut seen = Vec::new();
             for (rule, pattern) in &enabled {
                 let rule_hash = key_hash(&rule.name);
-                let seen = ctx.observe(rule, *pattern);
+                ctx.observe_into(rule, *pattern, &mut seen);
                 for (i, s) in seen.iter().enumerate() {
                     if i % LOOK_AHEAD == 0 {
                         let ahead = seen.iter().skip(i).take(LOOK_AHEAD);
@@ -820,6 +826,7 @@ impl Alerts {
                 }
             }
             engine.next_event = out.next_event;
+            engine.last_writes = out.writes.len();
             #[cfg(test)]
             {
                 let (counts, _, total) = listed(engine, now_ms, 0);

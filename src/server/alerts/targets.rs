@@ -345,9 +345,6 @@ impl<'a> Context<'a> {
             let Found { wanted: mut globs, mut matches, mut rows } =
                 self.spare.remove(&(kind, window)).unwrap_or_default();
             let keep = |key: &SeriesKey| {
-                if !due.hashed(key.hash(), window) {
-                    return None;
-                }
                 let name = tags::name_of(key);
                 let first = matches.len();
                 matches.extend(wanted.iter().map(|(p, t)| p.matches(name) && has_tags(key, t)));
@@ -358,7 +355,9 @@ impl<'a> Context<'a> {
                     None
                 }
             };
-            self.app.series_figures(kind, window, self.now_ms, quantiles, keep, &mut rows);
+            let is_due = |hash| due.hashed(hash, window);
+            let group = (kind, window);
+            self.app.series_figures(group, self.now_ms, quantiles, is_due, keep, &mut rows);
             globs.extend(wanted.iter().map(|(p, t)| (p.glob().to_string(), (*t).clone())));
             self.summaries.insert((kind, window), Found { wanted: globs, matches, rows });
         }
@@ -367,15 +366,30 @@ impl<'a> Context<'a> {
     /// What `rule` sees now: one entry per matching series (none for a counter or gauge
     /// rule that [`Self::prepare`] was not given).
     pub fn observe(&self, rule: &Rule, pattern: Option<&Pattern>) -> Vec<Seen<'_>> {
-        let single = |value: Option<f64>, label: &'static str, name: &'static str| {
-            vec![Seen {
+        let mut seen = Vec::new();
+        self.observe_into(rule, pattern, &mut seen);
+        seen
+    }
+
+    /// [`Self::observe`] into `seen`, emptied first: an evaluation reuses one list for all its
+    /// rules (a thousand series' entries, allocated anew per rule, were a tenth of the
+    /// allocations of an alert storm).
+    pub fn observe_into<'s>(
+        &'s self,
+        rule: &Rule,
+        pattern: Option<&Pattern>,
+        seen: &mut Vec<Seen<'s>>,
+    ) {
+        seen.clear();
+        let mut single = |value: Option<f64>, label: &'static str, name: &'static str| {
+            seen.push(Seen {
                 series: HOST_SERIES,
                 hash: key_hash(HOST_SERIES),
                 source: Source::Fixed(label, name),
                 observation: value
                     .filter(|v| v.is_finite())
                     .map_or(Observation::NoData, Observation::Value),
-            }]
+            });
         };
         match rule.target.kind() {
             Ok(TargetKind::Host(metric)) => {
@@ -384,44 +398,51 @@ impl<'a> Context<'a> {
             Ok(TargetKind::Vitals(metric)) => {
                 single(vitals_value(self.vitals, metric), "vitals", metric.as_str())
             }
-            Ok(TargetKind::Operation { stat, window, .. }) => {
-                self.timings(rule, pattern, TimingKind::Operation, stat, window, "operation")
-            }
+            Ok(TargetKind::Operation { stat, window, .. }) => self.timings(
+                rule,
+                pattern,
+                (TimingKind::Operation, window),
+                stat,
+                "operation",
+                seen,
+            ),
             Ok(TargetKind::Event { stat, window, .. }) => {
-                self.timings(rule, pattern, TimingKind::Event, stat, window, "event")
+                self.timings(rule, pattern, (TimingKind::Event, window), stat, "event", seen)
             }
-            Ok(TargetKind::Gauge(_)) => match (pattern, &self.values) {
-                (Some(pattern), Some((_, gauges))) => named(gauges, pattern, "gauge"),
-                _ => Vec::new(),
-            },
-            Ok(TargetKind::Counter(_)) => match (pattern, &self.values) {
-                (Some(pattern), Some((counters, _))) => named(counters, pattern, "counter"),
-                _ => Vec::new(),
-            },
-            Err(_) => Vec::new(),
+            Ok(TargetKind::Gauge(_)) => {
+                if let (Some(pattern), Some((_, gauges))) = (pattern, &self.values) {
+                    named(gauges, pattern, "gauge", seen);
+                }
+            }
+            Ok(TargetKind::Counter(_)) => {
+                if let (Some(pattern), Some((counters, _))) = (pattern, &self.values) {
+                    named(counters, pattern, "counter", seen);
+                }
+            }
+            Err(_) => {}
         }
     }
 
-    fn timings(
-        &self,
+    fn timings<'s>(
+        &'s self,
         rule: &Rule,
         pattern: Option<&Pattern>,
-        kind: TimingKind,
+        group: (TimingKind, Window),
         stat: OpStat,
-        window: Window,
         label: &'static str,
-    ) -> Vec<Seen<'_>> {
-        let Some(pattern) = pattern else { return Vec::new() };
-        let Some(found) = self.summaries.get(&(kind, window)) else { return Vec::new() };
+        seen: &mut Vec<Seen<'s>>,
+    ) {
+        let Some(pattern) = pattern else { return };
+        let Some(found) = self.summaries.get(&group) else { return };
         let Some(which) = found
             .wanted
             .iter()
             .position(|(glob, tags)| glob == pattern.glob() && *tags == rule.target.tags)
         else {
-            return Vec::new();
+            return;
         };
-        // Sized for every row: a filtered iterator would grow the list a dozen times.
-        let mut seen = Vec::with_capacity(found.rows.len());
+        // Room for every row: a filtered iterator would grow the list a dozen times.
+        seen.reserve(found.rows.len());
         let rows = found.rows.iter().filter(|(first, _)| found.matches[first + which]);
         seen.extend(rows.map(|(_, s)| {
             let value = figure_value(s, stat).filter(|v| v.is_finite());
@@ -432,7 +453,6 @@ impl<'a> Context<'a> {
             };
             Seen { series: &s.key, hash: s.hash, source: Source::Series(label), observation }
         }));
-        seen
     }
 }
 
@@ -441,15 +461,16 @@ fn has_tags(key: &str, wanted: &BTreeMap<String, String>) -> bool {
     wanted.iter().all(|(k, v)| tags::tags_of(key).any(|(tk, tv)| tk == k && tv == v))
 }
 
+/// Appends the values whose name `pattern` matches to `seen`, by name.
 fn named<'c>(
     values: &'c HashMap<String, f64>,
     pattern: &Pattern,
     label: &'static str,
-) -> Vec<Seen<'c>> {
-    let mut seen: Vec<Seen> = values
-        .iter()
-        .filter(|(name, _)| pattern.matches(name))
-        .map(|(name, value)| Seen {
+    seen: &mut Vec<Seen<'c>>,
+) {
+    let first = seen.len();
+    seen.extend(values.iter().filter(|(name, _)| pattern.matches(name)).map(|(name, value)| {
+        Seen {
             series: name,
             hash: key_hash(name),
             source: Source::Series(label),
@@ -458,10 +479,9 @@ fn named<'c>(
             } else {
                 Observation::NoData
             },
-        })
-        .collect();
-    seen.sort_by(|a, b| a.series.cmp(b.series));
-    seen
+        }
+    }));
+    seen[first..].sort_by(|a, b| a.series.cmp(b.series));
 }
 
 /// Where `stat` sits among a [`SeriesFigures`]' quantiles (p50, p90, p95, p99), if it is one.

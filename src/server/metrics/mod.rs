@@ -327,20 +327,20 @@ impl AppMetrics {
         })
     }
 
-    /// Figures over `window` of each series of `kind` whose key `keep` accepts (with what
-    /// `keep` answered for it), one per series, with only the quantiles `wanted` asks for
+    /// Figures over `window` of each series of `kind` whose key's hash `due` and whose key
+    /// `keep` accept (with what `keep` answered for it), one per series, with only the quantiles `wanted` asks for
     /// (p50, p90, p95, p99), appended to `out`; series without samples there are left out.
     /// For the alert engine, which watches series one by one.
     pub fn series_figures<M>(
         &self,
-        kind: TimingKind,
-        window: Window,
+        (kind, window): (TimingKind, Window),
         now_ms: u64,
         wanted: [bool; 4],
+        due: impl Fn(u64) -> bool,
         keep: impl FnMut(&crate::server::stats::SeriesKey) -> Option<M>,
         out: &mut Vec<(M, crate::server::stats::SeriesFigures)>,
     ) {
-        self.lock().registry_mut(kind).series_figures(window, now_ms, wanted, keep, out);
+        self.lock().registry_mut(kind).series_figures(window, now_ms, wanted, due, keep, out);
     }
 
     /// One name's statistics over every tag set `selection` keeps, merged.

@@ -119,10 +119,10 @@ fn spans_become_operations_and_bad_spans_are_named() {
 fn operation_series(app: &AppMetrics) -> Vec<((), SeriesFigures)> {
     let mut series = Vec::new();
     app.series_figures(
-        TimingKind::Operation,
-        Window::M5,
+        (TimingKind::Operation, Window::M5),
         NOW,
         [false; 4],
+        |_| true,
         |_| Some(()),
         &mut series,
     );
