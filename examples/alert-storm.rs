@@ -14,7 +14,7 @@
 //! ```
 //!
 //! It prints one line, `summary alert-storm ... cpu_p50_ms=... cpu_mean_ms=...`, over the
-//! evaluations after `--warm-secs`. `bench/alert-storm-ab` alternates two builds of it.
+//! evaluations after `--warm-secs`. `bench/run alerts-ab` alternates two builds of it.
 
 use std::path::PathBuf;
 use std::sync::Arc;
