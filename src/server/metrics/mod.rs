@@ -328,9 +328,9 @@ impl AppMetrics {
     }
 
     /// Figures over `window` of each series of `kind` whose key's hash `due` and whose key
-    /// `keep` accept (with what `keep` answered for it), one per series, with only the quantiles `wanted` asks for
-    /// (p50, p90, p95, p99), appended to `out`; series without samples there are left out.
-    /// For the alert engine, which watches series one by one.
+    /// `keep` accept (with what `keep` answered for it), one per series, with only the
+    /// quantiles `wanted` asks for (p50, p90, p95, p99), appended to `out`; series without
+    /// samples there are left out. For the alert engine, which watches series one by one.
     pub fn series_figures<M>(
         &self,
         (kind, window): (TimingKind, Window),

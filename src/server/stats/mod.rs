@@ -370,12 +370,11 @@ impl OperationRegistry {
 
     /// Appends to `out` the figures of each series whose key's [`key_hash`] `due` accepts, whose
     /// key `keep` accepts (`Some`, kept with the figures) and that has samples in `window`, in
-    /// no set order (`out` is the caller's, so
-    /// that its room is reused from one evaluation to the next), with only the quantiles `wanted`
-    /// asks for: no grouping, sorting or merging (the alert engine reads series one by one,
-    /// every tick). Each series is first brought up to `now_ms` (a no-op once the tick's
-    /// upkeep has run), so that its window is read in place with at most the current second's
-    /// samples added.
+    /// no set order (`out` is the caller's, so that its room is reused from one evaluation to
+    /// the next), with only the quantiles `wanted` asks for: no grouping, sorting or merging
+    /// (the alert engine reads series one by one, every tick). Each series is first brought up
+    /// to `now_ms` (a no-op once the tick's upkeep has run), so that its window is read in
+    /// place with at most the current second's samples added.
     pub fn series_figures<M>(
         &mut self,
         window: Window,
