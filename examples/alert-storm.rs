@@ -56,7 +56,8 @@ fn thread_cpu() -> Duration {
 }
 
 /// A thread that records, for each `(round, now)` it is sent, one sample of each operation
-/// (the durations and failures `alert-bench eval-cost` sends) and the statistics' upkeep at
+/// (the durations and failures of `feed` in `bench/src/bin/alert-bench.rs`: change both
+/// together) and the statistics' upkeep at
 /// `now + 500`, then answers.
 fn feeder(
     app: Arc<AppMetrics>,

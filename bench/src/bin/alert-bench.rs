@@ -68,7 +68,9 @@ async fn post(conn: &mut Conn, path: &str, body: serde_json::Value) -> Result<(u
     Ok((status.as_u16(), answer))
 }
 
-/// One sample per operation now (every one busy in every window).
+/// One sample per operation now (every one busy in every window). `examples/alert-storm.rs`
+/// (the server's crate, which this workspace does not link) replays the same durations and
+/// failures in process: change both together.
 async fn feed(conn: &mut Conn, operations: usize, round: u64) -> Result<()> {
     let now = now_unix_ms();
     let ops: Vec<serde_json::Value> = (0..operations)
