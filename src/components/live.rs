@@ -5,7 +5,9 @@
 use leptos::prelude::*;
 
 use crate::model::alerts::{AlertCounts, AlertInstance};
-use crate::model::live::{LiveSnapshot, Sample, ServerMessage};
+use crate::model::live::{
+    AlertList, AlertNews, LiveSnapshot, Refusal, Sample, SampleUpdate, ServerMessage,
+};
 
 /// Samples the browser keeps: the charts' 60-second window at 1 Hz, plus slack.
 pub const CLIENT_HISTORY: usize = 90;
@@ -50,7 +52,7 @@ pub struct LiveContext {
     /// Counts the server's word that the alerts changed (with their list or only their counts):
     /// what views that refetch on a change track.
     pub alerts_changed: RwSignal<u64>,
-    /// The number of the last alerts publication taken (`ServerMessage::Alerts::seq`).
+    /// The number of the last alerts publication taken (`AlertList::seq`).
     pub alerts_seen: StoredValue<Option<u64>>,
     /// How many views want the alerts list ([`Self::want_alert_list`]); while none does, the
     /// server sends only the counts.
@@ -106,8 +108,8 @@ impl LiveContext {
     pub fn apply(&self, message: ServerMessage) {
         match message {
             ServerMessage::Snapshot(snapshot) => self.apply_snapshot(snapshot),
-            ServerMessage::Update { sample, .. } => self.push_sample(*sample),
-            ServerMessage::Alerts { seq, counts, mut alerts, total, offset, more } => {
+            ServerMessage::Update(SampleUpdate { sample, .. }) => self.push_sample(*sample),
+            ServerMessage::Alerts(AlertList { seq, counts, mut alerts, total, offset, more }) => {
                 if self.alert_list_wanted.get_untracked() == 0 {
                     // Sent before the last view that wanted the list went: its news only.
                     if !more {
@@ -128,9 +130,11 @@ impl LiveContext {
                     self.alerts_news(seq, counts);
                 }
             }
-            ServerMessage::AlertCounts { seq, counts, .. } => self.alerts_news(seq, counts),
+            ServerMessage::AlertCounts(AlertNews { seq, counts, .. }) => {
+                self.alerts_news(seq, counts)
+            }
             ServerMessage::Pong => {}
-            ServerMessage::Error { message } => self.last_error.set(Some(message)),
+            ServerMessage::Error(Refusal { message }) => self.last_error.set(Some(message)),
         }
     }
 
@@ -166,8 +170,8 @@ impl LiveContext {
                 let always = matches!(
                     message,
                     ServerMessage::Snapshot(_)
-                        | ServerMessage::Alerts { .. }
-                        | ServerMessage::AlertCounts { .. }
+                        | ServerMessage::Alerts(_)
+                        | ServerMessage::AlertCounts(_)
                 );
                 if accepting || always {
                     self.apply(message);
@@ -379,13 +383,15 @@ mod tests {
                     })
                 })
             });
-            let part = |ids: &[&str], offset, more| ServerMessage::Alerts {
-                seq: 1,
-                counts: AlertCounts { critical: 5, ..Default::default() },
-                alerts: ids.iter().map(|id| alert(id)).collect(),
-                total: 7,
-                offset,
-                more,
+            let part = |ids: &[&str], offset, more| {
+                ServerMessage::Alerts(AlertList {
+                    seq: 1,
+                    counts: AlertCounts { critical: 5, ..Default::default() },
+                    alerts: ids.iter().map(|id| alert(id)).collect(),
+                    total: 7,
+                    offset,
+                    more,
+                })
             };
             live.apply(part(&["old"], 0, false));
             assert_eq!(page.get_untracked(), Some((vec!["old".to_string()], 7)));
@@ -403,7 +409,7 @@ mod tests {
             live.apply(part(&["f"], 0, false));
             assert_eq!(live.alerts_changed.get_untracked(), 1);
             let counts = AlertCounts { critical: 6, ..Default::default() };
-            live.apply(ServerMessage::AlertCounts { seq: 2, counts, total: 8 });
+            live.apply(ServerMessage::AlertCounts(AlertNews { seq: 2, counts, total: 8 }));
             assert_eq!(live.alerts_changed.get_untracked(), 2);
             assert_eq!(live.alert_counts.get_untracked().critical, 6);
             assert_eq!(page.get_untracked().unwrap().0, ["f"], "the list is left as it was");
@@ -415,9 +421,8 @@ mod tests {
         let owner = Owner::new();
         owner.with(|| {
             let live = provide_live();
-            let list = serde_json::json!({"type": "alerts", "seq": 4, "counts": {"critical": 2,
-                "warning": 0, "pending": 0}, "alerts": [], "total": 2});
-            live.receive(&list.to_string(), true);
+            let list = r#"{"type":"alerts","seq":4,"counts":{"critical":2,"warning":0,"pending":0},"alerts":[],"total":2}"#;
+            live.receive(list, true);
             assert_eq!(live.alerts.get_untracked(), None);
             assert_eq!(live.alert_counts.get_untracked().critical, 2);
             assert_eq!(live.alerts_changed.get_untracked(), 1);

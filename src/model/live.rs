@@ -74,7 +74,7 @@ pub struct EventMetrics {
 pub struct Sample {
     /// Unix milliseconds of the tick.
     pub at_ms: u64,
-    /// Tick number since the server started; gaps mean a client skipped updates.
+    /// SampleUpdate number since the server started; gaps mean a client skipped updates.
     pub seq: u64,
     pub system: SystemMetrics,
     pub actions: ActionMetrics,
@@ -114,52 +114,83 @@ impl LiveSnapshot {
     }
 }
 
-/// Messages the server sends over `/ws`, tagged by `type`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// Messages the server sends over `/ws`: one JSON object each, whose first field, `type`,
+/// names the variant (`snapshot`, `update`, `alerts`, `alert_counts`, `pong`, `error`); the
+/// variant's own fields follow it.
+///
+/// Written by serde's derive, read back tag first ([`super::tagged`]).
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMessage {
     /// Sent on connect and on `request_metrics`: the latest sample and the history window.
     Snapshot(LiveSnapshot),
     /// One per tick.
-    Update {
-        sample: Box<Sample>,
-        /// Per-operation statistics over the last 5 minutes, for clients that subscribed to
-        /// them; present every few ticks only (`None` means "unchanged").
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        operations: Option<Vec<OperationSummary>>,
-    },
-    /// The alerts changed (and once on connect): firing and pending counts for the header, and
-    /// the alerts now, worst first (at most [`LIVE_ALERTS`] of `total`). A long list comes in
-    /// parts, as a snapshot does: `offset` is the place of a part's first alert in the list (0:
-    /// a new list begins), and every part but the last says `more`.
-    Alerts {
-        /// The publication's number: it grows with every change, and the same number again
-        /// means nothing changed (the list sent to a client that has just subscribed).
-        #[serde(default)]
-        seq: u64,
-        counts: super::alerts::AlertCounts,
-        alerts: Vec<super::alerts::AlertInstance>,
-        /// The alerts there are in all, listed or not.
-        #[serde(default)]
-        total: usize,
-        #[serde(default, skip_serializing_if = "is_default")]
-        offset: usize,
-        #[serde(default, skip_serializing_if = "is_default")]
-        more: bool,
-    },
+    Update(SampleUpdate),
+    /// The alerts changed (and once on connect), with their list.
+    Alerts(AlertList),
     /// The alerts changed (and once on connect), for a client that did not subscribe to their
     /// list: the counts for the header and how many alerts there are.
-    AlertCounts {
-        /// As `Alerts::seq`.
-        #[serde(default)]
-        seq: u64,
-        counts: super::alerts::AlertCounts,
-        total: usize,
-    },
+    AlertCounts(AlertNews),
     /// The answer to a client's `ping`.
     Pong,
     /// A client's request that was refused (e.g. `request_metrics` beyond its rate limit).
-    Error { message: String },
+    Error(Refusal),
+}
+
+super::tagged::tag_first_deserialize!(ServerMessage, "type", {
+    "snapshot" => Snapshot(LiveSnapshot),
+    "update" => Update(SampleUpdate),
+    "alerts" => Alerts(AlertList),
+    "alert_counts" => AlertCounts(AlertNews),
+    "pong" => Pong,
+    "error" => Error(Refusal),
+});
+
+/// A [`ServerMessage::Update`]: one per tick.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SampleUpdate {
+    pub sample: Box<Sample>,
+    /// Per-operation statistics over the last 5 minutes, for clients that subscribed to them;
+    /// present every few ticks only (`None` means "unchanged").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operations: Option<Vec<OperationSummary>>,
+}
+
+/// A [`ServerMessage::Alerts`]: firing and pending counts for the header, and the alerts now,
+/// worst first (at most [`LIVE_ALERTS`] of `total`). A long list comes in parts, as a snapshot
+/// does: `offset` is the place of a part's first alert in the list (0: a new list begins), and
+/// every part but the last says `more`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AlertList {
+    /// The publication's number: it grows with every change, and the same number again means
+    /// nothing changed (the list sent to a client that has just subscribed).
+    #[serde(default)]
+    pub seq: u64,
+    pub counts: super::alerts::AlertCounts,
+    pub alerts: Vec<super::alerts::AlertInstance>,
+    /// The alerts there are in all, listed or not.
+    #[serde(default)]
+    pub total: usize,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub offset: usize,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub more: bool,
+}
+
+/// A [`ServerMessage::AlertCounts`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AlertNews {
+    /// As [`AlertList::seq`].
+    #[serde(default)]
+    pub seq: u64,
+    pub counts: super::alerts::AlertCounts,
+    pub total: usize,
+}
+
+/// A [`ServerMessage::Error`]: what was refused, and why.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Refusal {
+    pub message: String,
 }
 
 /// Messages a client may send; anything else is ignored.
@@ -203,10 +234,10 @@ mod tests {
 
     #[test]
     fn messages_round_trip_with_type_tags() {
-        let update = ServerMessage::Update {
+        let update = ServerMessage::Update(SampleUpdate {
             sample: Box::new(Sample { seq: 7, at_ms: 1_700_000_000_000, ..Default::default() }),
             operations: None,
-        };
+        });
         let json = serde_json::to_string(&update).unwrap();
         assert!(json.starts_with(r#"{"type":"update","sample":{"#), "{json}");
         assert!(!json.contains("operations"));
@@ -229,9 +260,56 @@ mod tests {
             serde_json::from_str::<ClientMessage>(r#"{"type":"subscribe","alerts":true}"#).unwrap(),
             ClientMessage::Subscribe { operations: None, alerts: Some(true) }
         );
-        let counts = ServerMessage::AlertCounts { seq: 2, counts: Default::default(), total: 3 };
+        let counts =
+            ServerMessage::AlertCounts(AlertNews { seq: 2, counts: Default::default(), total: 3 });
         let json = serde_json::to_string(&counts).unwrap();
         assert!(json.starts_with(r#"{"type":"alert_counts","seq":2,"counts":{"#), "{json}");
         assert!(json.ends_with(r#""total":3}"#), "{json}");
+    }
+
+    #[test]
+    fn every_message_reads_back_as_written_and_a_misplaced_type_is_refused() {
+        let read = |json: &str| serde_json::from_str::<ServerMessage>(json);
+        let messages = [
+            ServerMessage::Snapshot(LiveSnapshot {
+                interval_ms: 1000,
+                history: vec![Sample { seq: 3, ..Default::default() }],
+                after_seq: 2,
+                more: true,
+                ..Default::default()
+            }),
+            ServerMessage::Update(SampleUpdate {
+                sample: Box::new(Sample { seq: 4, ..Default::default() }),
+                operations: Some(vec![]),
+            }),
+            ServerMessage::Alerts(AlertList {
+                seq: 9,
+                counts: Default::default(),
+                alerts: vec![],
+                total: 60,
+                offset: 50,
+                more: true,
+            }),
+            ServerMessage::AlertCounts(AlertNews { seq: 9, counts: Default::default(), total: 1 }),
+            ServerMessage::Pong,
+            ServerMessage::Error(Refusal { message: "rate limited".into() }),
+        ];
+        for message in messages {
+            let json = serde_json::to_string(&message).unwrap();
+            assert_eq!(read(&json).unwrap(), message, "{json}");
+        }
+        // Fields a newer server adds are passed over, in every variant.
+        assert_eq!(read(r#"{"type":"pong","since":1}"#).unwrap(), ServerMessage::Pong);
+        assert_eq!(
+            read(r#"{"type":"error","code":7,"message":"m","extra":[1,{"a":2}]}"#).unwrap(),
+            ServerMessage::Error(Refusal { message: "m".into() })
+        );
+        let refused = |json: &str| read(json).unwrap_err().to_string();
+        assert!(refused(r#"{"message":"m","type":"error"}"#)
+            .contains("`type` must come first, not `message`"));
+        assert!(refused(r#"{"type":"gossip"}"#).contains("unknown variant `gossip`"));
+        assert!(refused(r#"{"type":"error"}"#).contains("missing field `message`"));
+        assert!(refused("{}").contains("missing field `type`"));
+        assert!(refused("[]").contains("expected an object whose first field is `type`"));
     }
 }

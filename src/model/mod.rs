@@ -6,6 +6,7 @@ pub mod history;
 pub mod live;
 pub mod ops;
 pub mod reports;
+mod tagged;
 pub mod tags;
 pub mod values;
 

@@ -391,45 +391,94 @@ pub struct Comparison {
     pub left_out: usize,
 }
 
-/// One section's content.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// One section's content: an object whose first field, `kind`, names the section
+/// (`summary`, `operations`, ...); the section's own fields follow it.
+///
+/// Written by serde's derive, read back tag first ([`super::tagged`]).
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SectionBody {
     Summary(Summary),
-    Operations {
-        rows: Vec<OperationRow>,
-        apdex_t_ms: f64,
-        left_out: usize,
-    },
-    Latency {
-        step_ms: u64,
-        series: Vec<NamedSeries>,
-    },
-    Throughput {
-        step_ms: u64,
-        points: Vec<CountPoint>,
-    },
-    Distributions {
-        histograms: Vec<NamedHistogram>,
-    },
-    Errors {
-        rows: Vec<ErrorRow>,
-    },
-    Host {
-        step_ms: u64,
-        fields: Vec<String>,
-        points: Vec<HostPoint>,
-    },
-    Alerts {
-        events: Vec<AlertEvent>,
-        truncated: bool,
-    },
-    Recommendations {
-        items: Vec<Recommendation>,
-    },
+    Operations(OperationsSection),
+    Latency(LatencySection),
+    Throughput(ThroughputSection),
+    Distributions(DistributionsSection),
+    Errors(ErrorsSection),
+    Host(HostSection),
+    Alerts(AlertsSection),
+    Recommendations(RecommendationsSection),
     Comparison(Box<Comparison>),
     /// No baseline was set (the Comparison section).
     NotAsked,
+}
+
+super::tagged::tag_first_deserialize!(SectionBody, "kind", {
+    "summary" => Summary(Summary),
+    "operations" => Operations(OperationsSection),
+    "latency" => Latency(LatencySection),
+    "throughput" => Throughput(ThroughputSection),
+    "distributions" => Distributions(DistributionsSection),
+    "errors" => Errors(ErrorsSection),
+    "host" => Host(HostSection),
+    "alerts" => Alerts(AlertsSection),
+    "recommendations" => Recommendations(RecommendationsSection),
+    "comparison" => Comparison(Box<Comparison>),
+    "not_asked" => NotAsked,
+});
+
+/// [`SectionBody::Operations`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OperationsSection {
+    pub rows: Vec<OperationRow>,
+    pub apdex_t_ms: f64,
+    pub left_out: usize,
+}
+
+/// [`SectionBody::Latency`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LatencySection {
+    pub step_ms: u64,
+    pub series: Vec<NamedSeries>,
+}
+
+/// [`SectionBody::Throughput`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ThroughputSection {
+    pub step_ms: u64,
+    pub points: Vec<CountPoint>,
+}
+
+/// [`SectionBody::Distributions`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DistributionsSection {
+    pub histograms: Vec<NamedHistogram>,
+}
+
+/// [`SectionBody::Errors`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ErrorsSection {
+    pub rows: Vec<ErrorRow>,
+}
+
+/// [`SectionBody::Host`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HostSection {
+    pub step_ms: u64,
+    pub fields: Vec<String>,
+    pub points: Vec<HostPoint>,
+}
+
+/// [`SectionBody::Alerts`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AlertsSection {
+    pub events: Vec<AlertEvent>,
+    pub truncated: bool,
+}
+
+/// [`SectionBody::Recommendations`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecommendationsSection {
+    pub items: Vec<Recommendation>,
 }
 
 /// A computed section: its range and what it found. `empty` says in words why there is
@@ -502,6 +551,47 @@ mod tests {
         }
         assert_eq!(SectionId::parse("nope"), None);
         assert!(SectionId::ALL.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn section_bodies_read_back_as_written_kind_first() {
+        let bodies = [
+            SectionBody::Operations(OperationsSection {
+                rows: vec![],
+                apdex_t_ms: 500.0,
+                left_out: 2,
+            }),
+            SectionBody::Latency(LatencySection { step_ms: 60_000, series: vec![] }),
+            SectionBody::Throughput(ThroughputSection {
+                step_ms: 60_000,
+                points: vec![CountPoint { at_ms: 1, count: 9, errors: 1 }],
+            }),
+            SectionBody::Distributions(DistributionsSection { histograms: vec![] }),
+            SectionBody::Errors(ErrorsSection { rows: vec![] }),
+            SectionBody::Host(HostSection {
+                step_ms: 1000,
+                fields: vec!["cpu_pct".into()],
+                points: vec![],
+            }),
+            SectionBody::Alerts(AlertsSection { events: vec![], truncated: true }),
+            SectionBody::Recommendations(RecommendationsSection { items: vec![] }),
+            SectionBody::NotAsked,
+        ];
+        for body in bodies {
+            let json = serde_json::to_string(&body).unwrap();
+            assert!(json.starts_with(r#"{"kind":""#), "{json}");
+            assert_eq!(serde_json::from_str::<SectionBody>(&json).unwrap(), body, "{json}");
+        }
+        let read =
+            |json: &str| serde_json::from_str::<SectionBody>(json).map_err(|e| e.to_string());
+        assert_eq!(
+            read(r#"{"kind":"errors","rows":[],"note":"from a newer server"}"#),
+            Ok(SectionBody::Errors(ErrorsSection { rows: vec![] }))
+        );
+        assert!(read(r#"{"rows":[],"kind":"errors"}"#)
+            .unwrap_err()
+            .contains("`kind` must come first"));
+        assert!(read(r#"{"kind":"weather"}"#).unwrap_err().contains("unknown variant `weather`"));
     }
 
     #[test]

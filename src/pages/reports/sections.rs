@@ -12,8 +12,9 @@ use crate::components::metric_card::format_ms;
 use crate::components::sort::SortHeader;
 use crate::model::ops::{sort_operations, LatencyPoint, SortKey};
 use crate::model::reports::{
-    Comparison, ComparisonRow, OperationRow, QuantileChange, Section, SectionBody, Summary,
-    TargetResult,
+    AlertsSection, Comparison, ComparisonRow, DistributionsSection, ErrorsSection, HostSection,
+    LatencySection, OperationRow, OperationsSection, QuantileChange, RecommendationsSection,
+    Section, SectionBody, Summary, TargetResult, ThroughputSection,
 };
 
 /// One computed section.
@@ -25,12 +26,12 @@ pub fn section_view(section: Section) -> AnyView {
     let window = TimeWindow::between(section.from_ms, section.to_ms);
     match section.body {
         SectionBody::Summary(s) => summary(s).into_any(),
-        SectionBody::Operations { rows, apdex_t_ms, left_out } => view! {
+        SectionBody::Operations(OperationsSection { rows, apdex_t_ms, left_out }) => view! {
             <OperationsTable rows apdex_t_ms />
             {(left_out > 0).then(|| view! { <p class="muted">{format!("{left_out} quieter operations are left out.")}</p> })}
         }
         .into_any(),
-        SectionBody::Latency { step_ms, series } => series
+        SectionBody::Latency(LatencySection { step_ms, series }) => series
             .into_iter()
             .map(|s| {
                 let points: Vec<LatencyPoint> =
@@ -39,7 +40,7 @@ pub fn section_view(section: Section) -> AnyView {
             })
             .collect_view()
             .into_any(),
-        SectionBody::Throughput { step_ms, points } => {
+        SectionBody::Throughput(ThroughputSection { step_ms, points }) => {
             let points: Vec<LatencyPoint> = points
                 .iter()
                 .map(|p| LatencyPoint {
@@ -58,12 +59,12 @@ pub fn section_view(section: Section) -> AnyView {
             }
             .into_any()
         }
-        SectionBody::Distributions { histograms } => histograms
+        SectionBody::Distributions(DistributionsSection { histograms }) => histograms
             .into_iter()
             .map(|h| chart(&format!("{} ({} samples)", h.name, h.count), latency_histogram_chart(&h.bins)))
             .collect_view()
             .into_any(),
-        SectionBody::Errors { rows } => view! {
+        SectionBody::Errors(ErrorsSection { rows }) => view! {
             <table class="data" data-testid="report-errors">
                 <thead><tr><th>"Operation"</th><th>"Tags"</th><th>"Count"</th><th>"Errors"</th><th>"Error rate"</th></tr></thead>
                 <tbody>
@@ -83,7 +84,7 @@ pub fn section_view(section: Section) -> AnyView {
             </table>
         }
         .into_any(),
-        SectionBody::Host { fields, points, .. } => {
+        SectionBody::Host(HostSection { fields, points, .. }) => {
             let at = |name: &str| fields.iter().position(|f| f == name);
             let (cpu, mem) = (at("cpu_pct"), at("memory_pct"));
             let pick = |p: &crate::model::history::HostPoint, i: Option<usize>| {
@@ -93,7 +94,7 @@ pub fn section_view(section: Section) -> AnyView {
                 points.iter().map(|p| (p.at_ms, pick(p, cpu), pick(p, mem))).collect();
             chart("CPU and memory (mean per step)", cpu_memory_chart(&rows, window)).into_any()
         }
-        SectionBody::Alerts { events, truncated } => view! {
+        SectionBody::Alerts(AlertsSection { events, truncated }) => view! {
             <table class="data" data-testid="report-alerts">
                 <thead><tr><th>"Fired at"</th><th>"Rule"</th><th>"Series"</th><th>"Severity"</th><th>"Value"</th></tr></thead>
                 <tbody>
@@ -111,7 +112,7 @@ pub fn section_view(section: Section) -> AnyView {
             {truncated.then(|| view! { <p class="muted">"More fired than are listed: narrow the range."</p> })}
         }
         .into_any(),
-        SectionBody::Recommendations { items } => view! {
+        SectionBody::Recommendations(RecommendationsSection { items }) => view! {
             <ul class="recommendations" data-testid="report-recommendations">
                 {items.into_iter().map(|r| view! {
                     <li>

@@ -595,9 +595,11 @@ async fn the_header_counts_every_state_as_an_evaluation_leaves_it() {
         f.alerts.evaluate(&SystemMetrics::default(), at);
         let published = f.alerts.hub.latest_alerts().expect("published");
         match serde_json::from_str(published.counts.as_str()).unwrap() {
-            crate::model::live::ServerMessage::AlertCounts { counts, total, .. } => {
-                (counts.critical, counts.warning, counts.pending, total)
-            }
+            crate::model::live::ServerMessage::AlertCounts(crate::model::live::AlertNews {
+                counts,
+                total,
+                ..
+            }) => (counts.critical, counts.warning, counts.pending, total),
             other => panic!("{other:?}"),
         }
     };

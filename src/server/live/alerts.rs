@@ -11,12 +11,12 @@ use tokio::sync::watch;
 
 use super::{runs, serialise, Hub, Parts};
 use crate::model::alerts::{AlertCounts, AlertInstance};
-use crate::model::live::{ServerMessage, LIVE_ALERTS};
+use crate::model::live::{AlertList, AlertNews, ServerMessage, LIVE_ALERTS};
 
 /// The latest alerts messages, each serialised once and shared.
 #[derive(Clone)]
 pub struct AlertMessages {
-    /// The publication's number (`ServerMessage::Alerts::seq`): the same again for the list
+    /// The publication's number (`AlertList::seq`): the same again for the list
     /// made for a client that subscribed since, without a change.
     pub seq: u64,
     /// `alert_counts`, for every client that did not subscribe to the list.
@@ -84,7 +84,8 @@ impl Hub {
             },
             None => None,
         };
-        let Some(counts) = serialise(&ServerMessage::AlertCounts { seq, counts, total }) else {
+        let Some(counts) = serialise(&ServerMessage::AlertCounts(AlertNews { seq, counts, total }))
+        else {
             return;
         };
         self.alerts.send_replace(Some(AlertMessages { seq, counts, list }));
@@ -135,7 +136,7 @@ fn list_parts(
     for (i, alerts) in runs.into_iter().enumerate() {
         let listed = alerts.len();
         let more = i < last;
-        let message = ServerMessage::Alerts { seq, counts, alerts, total, offset, more };
+        let message = ServerMessage::Alerts(AlertList { seq, counts, alerts, total, offset, more });
         parts.push(serialise(&message)?);
         offset += listed;
     }

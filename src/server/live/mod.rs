@@ -22,7 +22,7 @@ use super::bus::Subscription;
 use super::health::Status;
 use super::limits::{self, Limit};
 
-use crate::model::live::{LiveSnapshot, Sample, ServerMessage};
+use crate::model::live::{LiveSnapshot, Sample, SampleUpdate, ServerMessage};
 use crate::model::ops::OperationSummary;
 use history::History;
 
@@ -30,7 +30,7 @@ use history::History;
 const LATENCY_WINDOW: usize = 1024;
 
 /// Most bytes of listed items (samples, alerts) in one message; a longer snapshot or alerts
-/// list is sent in parts (`LiveSnapshot::more`, `ServerMessage::Alerts::more`). tungstenite
+/// list is sent in parts (`LiveSnapshot::more`, `AlertList::more`). tungstenite
 /// copies each message into its socket's send buffer and never shrinks that buffer, so every
 /// client holds the largest message it was ever sent for as long as it stays: 2,000 clients
 /// sent a 41 KB snapshot measured 76 MiB more than 2,000 sent an empty one (BENCHMARKS.md).
@@ -197,15 +197,17 @@ impl Hub {
     /// `operations` replaces the operation statistics when given.
     pub fn publish(&self, sample: Sample, operations: Option<Vec<OperationSummary>>) {
         let seq = sample.seq;
-        let mut message =
-            ServerMessage::Update { sample: Box::new(sample.clone()), operations: None };
+        let mut message = ServerMessage::Update(SampleUpdate {
+            sample: Box::new(sample.clone()),
+            operations: None,
+        });
         let Some(bytes) = serialise(&message) else { return };
         let with_operations = match operations {
             Some(ops) => {
                 if let Ok(mut current) = self.operations.lock() {
                     current.clone_from(&ops);
                 }
-                if let ServerMessage::Update { operations, .. } = &mut message {
+                if let ServerMessage::Update(SampleUpdate { operations, .. }) = &mut message {
                     *operations = Some(ops);
                 }
                 serialise(&message)

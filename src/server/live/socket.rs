@@ -20,7 +20,7 @@ use tracing::debug;
 
 use super::gate::Gate;
 use super::Hub;
-use crate::model::live::{ClientMessage, ServerMessage};
+use crate::model::live::{ClientMessage, Refusal, ServerMessage};
 use crate::server::error::ApiError;
 use crate::server::limits;
 use crate::server::state::AppState;
@@ -277,11 +277,11 @@ where
                                 continue;
                             }
                             hub.counters.rate_limited_requests.fetch_add(1, Ordering::Relaxed);
-                            Some(ServerMessage::Error {
+                            Some(ServerMessage::Error(Refusal {
                                 message: "request_metrics: rate limited (at most 2 per second \
                                           per connection); updates keep arriving"
                                     .to_string(),
-                            })
+                            }))
                         }
                         Err(_) => None,
                     },
@@ -403,7 +403,7 @@ async fn send_message<S: Sink<Message> + Unpin>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::live::Sample;
+    use crate::model::live::{AlertList, AlertNews, Sample, SampleUpdate};
     use futures::channel::mpsc;
 
     type Incoming = mpsc::UnboundedSender<Result<Message, ()>>;
@@ -485,7 +485,7 @@ mod tests {
 
     fn update_has_operations(message: Message) -> bool {
         match parse(message) {
-            ServerMessage::Update { operations, .. } => operations.is_some(),
+            ServerMessage::Update(SampleUpdate { operations, .. }) => operations.is_some(),
             other => panic!("expected an update, got {other:?}"),
         }
     }
@@ -527,11 +527,11 @@ mod tests {
     /// counted (`None`).
     async fn alerts_message(c: &mut Client) -> (u64, Option<usize>) {
         match parse(c.out.next().await.unwrap()) {
-            ServerMessage::Alerts { seq, alerts, total, .. } => {
+            ServerMessage::Alerts(AlertList { seq, alerts, total, .. }) => {
                 assert_eq!(total, 3);
                 (seq, Some(alerts.len()))
             }
-            ServerMessage::AlertCounts { seq, counts, total } => {
+            ServerMessage::AlertCounts(AlertNews { seq, counts, total }) => {
                 assert_eq!((counts.critical, total), (3, 3));
                 (seq, None)
             }
@@ -586,10 +586,10 @@ mod tests {
         assert_eq!(alerts_message(&mut late).await, (2, Some(3)));
         publish(&hub, 1);
         assert!(
-            matches!(parse(watcher.out.next().await.unwrap()), ServerMessage::Update { .. }),
+            matches!(parse(watcher.out.next().await.unwrap()), ServerMessage::Update(_)),
             "the list repeated for a subscriber is not sent to the others"
         );
-        assert!(matches!(parse(late.out.next().await.unwrap()), ServerMessage::Update { .. }));
+        assert!(matches!(parse(late.out.next().await.unwrap()), ServerMessage::Update(_)));
         let mut second = client(&hub, 8, SocketPolicy::default(), &stop);
         assert!(matches!(parse(second.out.next().await.unwrap()), ServerMessage::Snapshot(_)));
         assert_eq!(alerts_message(&mut second).await, (2, None));
@@ -618,7 +618,7 @@ mod tests {
         }
         publish(&hub, 2);
         match parse(c.out.next().await.unwrap()) {
-            ServerMessage::Update { sample, .. } => assert_eq!(sample.seq, 2),
+            ServerMessage::Update(SampleUpdate { sample, .. }) => assert_eq!(sample.seq, 2),
             other => panic!("{other:?}"),
         }
         c.input.unbounded_send(Ok(Message::Text(r#"{"type":"ping"}"#.into()))).unwrap();
@@ -647,14 +647,16 @@ mod tests {
             publish(&hub, seq);
             // The fast client receives every tick while the slow one's queue stays full.
             match parse(fast.out.next().await.unwrap()) {
-                ServerMessage::Update { sample, .. } => assert_eq!(sample.seq, seq),
+                ServerMessage::Update(SampleUpdate { sample, .. }) => assert_eq!(sample.seq, seq),
                 other => panic!("{other:?}"),
             }
         }
         // The slow client now reads: it gets at most the tick it was sending and then the newest.
         let mut seen = Vec::new();
         while seen.last() != Some(&20) {
-            if let ServerMessage::Update { sample, .. } = parse(slow.out.next().await.unwrap()) {
+            if let ServerMessage::Update(SampleUpdate { sample, .. }) =
+                parse(slow.out.next().await.unwrap())
+            {
                 seen.push(sample.seq);
             }
         }

@@ -6,7 +6,11 @@ use leptos::prelude::*;
 
 use crate::charts::rfc3339_utc;
 use crate::components::metric_card::format_ms;
-use crate::model::reports::{QuantileChange, Report, SectionBody};
+use crate::model::reports::{
+    AlertsSection, DistributionsSection, ErrorsSection, HostSection, LatencySection,
+    OperationsSection, QuantileChange, RecommendationsSection, Report, SectionBody,
+    ThroughputSection,
+};
 use crate::pages::reports::section_view;
 
 /// The stylesheet the page uses, inlined into every export.
@@ -108,7 +112,7 @@ pub fn markdown(report: &Report) -> String {
                     }
                 }
             }
-            SectionBody::Operations { rows, apdex_t_ms, left_out } => {
+            SectionBody::Operations(OperationsSection { rows, apdex_t_ms, left_out }) => {
                 out.push_str(&format!(
                     "| Operation | Count | Rate /min | Success | p50 | p90 | p95 | p99 | Max | Class | Apdex (T = {}) |\n",
                     format_ms(*apdex_t_ms)
@@ -134,7 +138,7 @@ pub fn markdown(report: &Report) -> String {
                     out.push_str(&format!("\n{left_out} quieter operations are left out.\n"));
                 }
             }
-            SectionBody::Errors { rows } => {
+            SectionBody::Errors(ErrorsSection { rows }) => {
                 out.push_str("| Operation | Tags | Count | Errors | Error rate |\n|---|---|---:|---:|---:|\n");
                 for r in rows {
                     let tags: Vec<String> =
@@ -149,7 +153,7 @@ pub fn markdown(report: &Report) -> String {
                     ));
                 }
             }
-            SectionBody::Alerts { events, .. } => {
+            SectionBody::Alerts(AlertsSection { events, .. }) => {
                 out.push_str("| Fired at | Rule | Series | Severity |\n|---|---|---|---|\n");
                 for e in events {
                     out.push_str(&format!(
@@ -161,7 +165,7 @@ pub fn markdown(report: &Report) -> String {
                     ));
                 }
             }
-            SectionBody::Recommendations { items } => {
+            SectionBody::Recommendations(RecommendationsSection { items }) => {
                 for r in items {
                     out.push_str(&format!(
                         "- **{}**: {} {}\n",
@@ -197,7 +201,7 @@ pub fn markdown(report: &Report) -> String {
                     c.method
                 ));
             }
-            SectionBody::Latency { series, .. } => {
+            SectionBody::Latency(LatencySection { series, .. }) => {
                 out.push_str("| Operation | Steps | Highest p95 |\n|---|---:|---:|\n");
                 for s in series {
                     let worst = s.points.iter().map(|p| p.p95_ms).fold(0.0, f64::max);
@@ -209,7 +213,7 @@ pub fn markdown(report: &Report) -> String {
                     ));
                 }
             }
-            SectionBody::Throughput { points, step_ms } => {
+            SectionBody::Throughput(ThroughputSection { points, step_ms }) => {
                 let count: u64 = points.iter().map(|p| p.count).sum();
                 let errors: u64 = points.iter().map(|p| p.errors).sum();
                 out.push_str(&format!(
@@ -218,7 +222,7 @@ pub fn markdown(report: &Report) -> String {
                     step_ms / 1000
                 ));
             }
-            SectionBody::Distributions { histograms } => {
+            SectionBody::Distributions(DistributionsSection { histograms }) => {
                 out.push_str("| Operation | Samples | Bins |\n|---|---:|---:|\n");
                 for h in histograms {
                     out.push_str(&format!(
@@ -229,7 +233,7 @@ pub fn markdown(report: &Report) -> String {
                     ));
                 }
             }
-            SectionBody::Host { points, fields, .. } => {
+            SectionBody::Host(HostSection { points, fields, .. }) => {
                 out.push_str(&format!("{} steps of {}.\n", points.len(), fields.join(", ")));
             }
             SectionBody::NotAsked => {}

@@ -26,8 +26,9 @@ use self::comparison::SideSpec;
 use self::sections::ScopeFilter;
 use crate::model::history::Tier;
 use crate::model::reports::{
-    CompareRequest, Comparison, Created, Report, ReportInfo, ReportRequest, ReportSpec, Section,
-    SectionBody, SectionId, TimeArg, DEFAULT_APDEX_T_MS, MAX_NAME_BYTES,
+    CompareRequest, Comparison, Created, HostSection, RecommendationsSection, Report, ReportInfo,
+    ReportRequest, ReportSpec, Section, SectionBody, SectionId, TimeArg, DEFAULT_APDEX_T_MS,
+    MAX_NAME_BYTES,
 };
 use crate::model::tags::MAX_SELECTED;
 use crate::server::api::range::parse_time;
@@ -428,11 +429,11 @@ async fn compute(
             if host.points.is_empty() {
                 s.empty = Some("no host samples are stored for this range".into());
             }
-            s.body = SectionBody::Host {
+            s.body = SectionBody::Host(HostSection {
                 step_ms: host.step_ms,
                 fields: host.fields,
                 points: host.points,
-            };
+            });
             Ok(s)
         }
         SectionId::Recommendations => {
@@ -442,7 +443,7 @@ async fn compute(
             if recs.items.is_empty() {
                 s.empty = Some("nothing to recommend from the data held now".into());
             }
-            s.body = SectionBody::Recommendations { items: recs.items };
+            s.body = SectionBody::Recommendations(RecommendationsSection { items: recs.items });
             Ok(s)
         }
         SectionId::Comparison => {

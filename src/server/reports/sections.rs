@@ -9,8 +9,9 @@ use crate::model::alerts::{AlertState, Rule, TargetKind};
 use crate::model::history::Tier;
 use crate::model::ops::LatencyThresholds;
 use crate::model::reports::{
-    CountPoint, ErrorRow, NamedHistogram, NamedSeries, OperationRow, Scope, Section, SectionBody,
-    SectionId, Summary, TargetResult, MAX_OPERATION_ROWS, TOP_OPERATIONS,
+    AlertsSection, CountPoint, DistributionsSection, ErrorRow, ErrorsSection, LatencySection,
+    NamedHistogram, NamedSeries, OperationRow, OperationsSection, Scope, Section, SectionBody,
+    SectionId, Summary, TargetResult, ThroughputSection, MAX_OPERATION_ROWS, TOP_OPERATIONS,
 };
 use crate::model::tags::{Selection, Tag};
 use crate::server::alerts::targets::{op_value, Pattern};
@@ -145,7 +146,11 @@ pub fn compute(input: &Input<'_>, id: SectionId, rules: &[Rule]) -> rusqlite::Re
             if rows.is_empty() {
                 section.empty = Some(nothing.into());
             }
-            section.body = SectionBody::Operations { rows, apdex_t_ms: input.apdex_t_ms, left_out };
+            section.body = SectionBody::Operations(OperationsSection {
+                rows,
+                apdex_t_ms: input.apdex_t_ms,
+                left_out,
+            });
         }
         SectionId::Latency => {
             let named = input.by_name(&plan)?;
@@ -168,7 +173,7 @@ pub fn compute(input: &Input<'_>, id: SectionId, rules: &[Rule]) -> rusqlite::Re
                 section.empty = Some(nothing.into());
             }
             (section.from_ms, section.tier) = (chart.from_ms, chart.tier);
-            section.body = SectionBody::Latency { step_ms, series };
+            section.body = SectionBody::Latency(LatencySection { step_ms, series });
         }
         SectionId::Throughput => {
             let (chart, step_ms) = input.chart_plan()?;
@@ -196,7 +201,7 @@ pub fn compute(input: &Input<'_>, id: SectionId, rules: &[Rule]) -> rusqlite::Re
                 section.empty = Some(nothing.into());
             }
             (section.from_ms, section.tier) = (chart.from_ms, chart.tier);
-            section.body = SectionBody::Throughput { step_ms, points };
+            section.body = SectionBody::Throughput(ThroughputSection { step_ms, points });
         }
         SectionId::Distributions => {
             let named = input.by_name(&plan)?;
@@ -212,7 +217,7 @@ pub fn compute(input: &Input<'_>, id: SectionId, rules: &[Rule]) -> rusqlite::Re
             if histograms.is_empty() {
                 section.empty = Some(nothing.into());
             }
-            section.body = SectionBody::Distributions { histograms };
+            section.body = SectionBody::Distributions(DistributionsSection { histograms });
         }
         SectionId::Errors => {
             let mut rows: Vec<ErrorRow> =
@@ -234,7 +239,7 @@ pub fn compute(input: &Input<'_>, id: SectionId, rules: &[Rule]) -> rusqlite::Re
             if rows.is_empty() {
                 section.empty = Some("no operation of this scope failed in this range".into());
             }
-            section.body = SectionBody::Errors { rows };
+            section.body = SectionBody::Errors(ErrorsSection { rows });
         }
         SectionId::Alerts => {
             let filter = crate::server::store::alerts::HistoryFilter {
@@ -254,7 +259,7 @@ pub fn compute(input: &Input<'_>, id: SectionId, rules: &[Rule]) -> rusqlite::Re
                 section.empty = Some("no alert fired in this range".into());
             }
             (section.from_ms, section.tier) = (input.from_ms, Tier::Raw);
-            section.body = SectionBody::Alerts { events: fired, truncated };
+            section.body = SectionBody::Alerts(AlertsSection { events: fired, truncated });
         }
         SectionId::Host | SectionId::Recommendations | SectionId::Comparison => {}
     }
