@@ -2,11 +2,14 @@
 //! under `/rpc/`: a door of their own, apart from the documented `/api/v1` routes that external
 //! clients use. Being POSTs, they are same-origin only (`security::check_origin`).
 
+mod codec;
 pub mod reports;
 
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 use leptos::server_fn::error::ServerFnError;
+
+use self::codec::Answer;
 
 use crate::model::history::{HostHistory, Span};
 use crate::model::live::{LiveSnapshot, Sample};
@@ -24,7 +27,7 @@ fn timing_kind(of: Timings) -> crate::server::metrics::TimingKind {
 
 /// The latest samples (at most `history`) and operation statistics, for the first render and for
 /// polling while the live socket is down.
-#[server(prefix = "/rpc", endpoint = "live/snapshot")]
+#[server(prefix = "/rpc", endpoint = "live/snapshot", output = Answer)]
 pub async fn get_live_snapshot(history: usize) -> Result<LiveSnapshot, ServerFnError> {
     let state = crate::server::state::expect_state()?;
     Ok(state.hub.snapshot(Some(history), false))
@@ -32,7 +35,7 @@ pub async fn get_live_snapshot(history: usize) -> Result<LiveSnapshot, ServerFnE
 
 /// Takes a sample now (or, within half an interval of the last one, with the next), broadcasts
 /// it to every client and returns it. Rate-limited for the whole server.
-#[server(prefix = "/rpc", endpoint = "live/refresh")]
+#[server(prefix = "/rpc", endpoint = "live/refresh", output = Answer)]
 pub async fn refresh_now() -> Result<Sample, ServerFnError> {
     let state = crate::server::state::expect_state()?;
     if !state.limits.refresh.admit() {
@@ -44,7 +47,7 @@ pub async fn refresh_now() -> Result<Sample, ServerFnError> {
 /// The operations' statistics over `span` (a live window or a stored range) of the series
 /// `selection` keeps, grouped as it says, cut to the rows `wanted`, for the Operations page.
 /// JSON in: a URL-encoded form drops a selection's empty lists, which then would not decode.
-#[server(prefix = "/rpc", endpoint = "operations/list", input = Json)]
+#[server(prefix = "/rpc", endpoint = "operations/list", input = Json, output = Answer)]
 pub async fn get_operations(
     of: Timings,
     span: Span,
@@ -112,7 +115,7 @@ pub async fn get_operations(
 /// One operation's latency over time and distribution over `span`, over the tag sets
 /// `selection` keeps (its `by` is ignored: a detail is one group); `None` when it has no
 /// samples there.
-#[server(prefix = "/rpc", endpoint = "operations/detail", input = Json)]
+#[server(prefix = "/rpc", endpoint = "operations/detail", input = Json, output = Answer)]
 pub async fn get_operation_detail(
     of: Timings,
     name: String,
@@ -156,7 +159,7 @@ pub const DASHBOARD_FIELDS: [&str; 7] = [
 
 /// Stored host history over `span` (not a live one) for the Dashboard's charts, with no more
 /// steps than a chart has columns.
-#[server(prefix = "/rpc", endpoint = "history/host")]
+#[server(prefix = "/rpc", endpoint = "history/host", output = Answer)]
 pub async fn get_host_history(span: Span) -> Result<HostHistory, ServerFnError> {
     use crate::server::api::range::TimeRange;
     use crate::server::store::host::field_index;
@@ -178,7 +181,7 @@ pub async fn get_host_history(span: Span) -> Result<HostHistory, ServerFnError> 
 /// A custom range typed by a user (Unix ms, RFC 3339, `now` or relative like `-24h`, as the
 /// API takes them) as Unix ms, or what is wrong with it, naming the field (an answer, not a
 /// failed request: a typo is not a server error).
-#[server(prefix = "/rpc", endpoint = "history/resolve")]
+#[server(prefix = "/rpc", endpoint = "history/resolve", output = Answer)]
 pub async fn resolve_range(
     from: String,
     to: String,
@@ -197,7 +200,7 @@ pub async fn resolve_range(
 }
 
 /// Whether recording to the history store is paused (`POST /api/v1/monitor/pause`).
-#[server(prefix = "/rpc", endpoint = "history/recording")]
+#[server(prefix = "/rpc", endpoint = "history/recording", output = Answer)]
 pub async fn get_recording_paused() -> Result<bool, ServerFnError> {
     let state = crate::server::state::expect_state()?;
     Ok(state.store.is_paused())
@@ -205,7 +208,7 @@ pub async fn get_recording_paused() -> Result<bool, ServerFnError> {
 
 /// Every counter, gauge and set: current readings from memory, and the names only the store
 /// knows (sent before the server started), for the Values page.
-#[server(prefix = "/rpc", endpoint = "values/list")]
+#[server(prefix = "/rpc", endpoint = "values/list", output = Answer)]
 pub async fn get_values() -> Result<crate::model::values::ValuesView, ServerFnError> {
     let state = crate::server::state::expect_state()?;
     let now_ms = crate::server::now_ms();
@@ -226,7 +229,7 @@ pub async fn get_values() -> Result<crate::model::values::ValuesView, ServerFnEr
 
 /// A counter's, gauge's or set's stored history over `span` (not a live one), with no more
 /// steps than a chart has columns; `None` when nothing of it is stored.
-#[server(prefix = "/rpc", endpoint = "values/history")]
+#[server(prefix = "/rpc", endpoint = "values/history", output = Answer)]
 pub async fn get_value_history(
     kind: crate::model::values::ValueKind,
     name: String,
@@ -267,7 +270,7 @@ pub(crate) async fn require_signed_in(
 /// The alerts now (pending, firing, recovering, recently resolved; the worst
 /// [`crate::model::live::LIVE_ALERTS`], as the live stream lists them), the active silences and
 /// the receivers' counters, for the Alerts page's first render.
-#[server(prefix = "/rpc", endpoint = "alerts/now")]
+#[server(prefix = "/rpc", endpoint = "alerts/now", output = Answer)]
 pub async fn get_alerts_now() -> Result<crate::model::alerts::AlertsNow, ServerFnError> {
     let state = crate::server::state::expect_state()?;
     let alerts = std::sync::Arc::clone(&state.alerts);
@@ -280,7 +283,7 @@ pub async fn get_alerts_now() -> Result<crate::model::alerts::AlertsNow, ServerF
 }
 
 /// Every rule in force, disabled ones included, by name.
-#[server(prefix = "/rpc", endpoint = "alerts/rules")]
+#[server(prefix = "/rpc", endpoint = "alerts/rules", output = Answer)]
 pub async fn get_alert_rules() -> Result<crate::model::alerts::RulesView, ServerFnError> {
     let state = crate::server::state::expect_state()?;
     Ok(crate::model::alerts::RulesView { rules: state.alerts.rules() })
@@ -288,7 +291,7 @@ pub async fn get_alert_rules() -> Result<crate::model::alerts::RulesView, Server
 
 /// Creates (`create`) or replaces a rule; a refused rule is an answer naming its field, not a
 /// failed request. Needs sign-in when the server has a token.
-#[server(prefix = "/rpc", endpoint = "alerts/rules/put", input = Json)]
+#[server(prefix = "/rpc", endpoint = "alerts/rules/put", input = Json, output = Answer)]
 pub async fn put_alert_rule(
     rule: crate::model::alerts::Rule,
     create: bool,
@@ -300,7 +303,7 @@ pub async fn put_alert_rule(
 
 /// Deletes a rule made through the API or the page, or a built-in one (remembered); a rule of
 /// the config file is refused. Needs sign-in when the server has a token.
-#[server(prefix = "/rpc", endpoint = "alerts/rules/delete")]
+#[server(prefix = "/rpc", endpoint = "alerts/rules/delete", output = Answer)]
 pub async fn delete_alert_rule(
     name: String,
 ) -> Result<Result<(), crate::model::alerts::RuleError>, ServerFnError> {
@@ -312,7 +315,7 @@ pub async fn delete_alert_rule(
 /// When the rule `name` would have gone pending, fired and resolved over the last hour of
 /// stored data (as `POST /api/v1/alerts/rules/{name}/test`). Needs sign-in when the server
 /// has a token, like the REST route.
-#[server(prefix = "/rpc", endpoint = "alerts/rules/test")]
+#[server(prefix = "/rpc", endpoint = "alerts/rules/test", output = Answer)]
 pub async fn test_alert_rule(
     name: String,
 ) -> Result<crate::model::alerts::RuleTestResult, ServerFnError> {
@@ -331,7 +334,7 @@ pub async fn test_alert_rule(
 
 /// Acknowledges (or not) a pending or firing alert until it resolves; false when there is no
 /// such alert. Needs sign-in when the server has a token.
-#[server(prefix = "/rpc", endpoint = "alerts/ack")]
+#[server(prefix = "/rpc", endpoint = "alerts/ack", output = Answer)]
 pub async fn acknowledge_alert(id: String, acknowledged: bool) -> Result<bool, ServerFnError> {
     let state = crate::server::state::expect_state()?;
     require_signed_in(&state).await?;
@@ -344,7 +347,7 @@ pub const MAX_SILENCE_SECS: u64 = 30 * 86_400;
 /// Silences the alerts whose labels match every matcher from now for `duration_secs` (1 s to
 /// 30 days); a refused silence is an answer naming its field. Needs sign-in when the server
 /// has a token.
-#[server(prefix = "/rpc", endpoint = "alerts/silences/add", input = Json)]
+#[server(prefix = "/rpc", endpoint = "alerts/silences/add", input = Json, output = Answer)]
 pub async fn add_alert_silence(
     matchers: Vec<crate::model::alerts::Matcher>,
     duration_secs: u64,
@@ -370,7 +373,7 @@ pub async fn add_alert_silence(
 
 /// Ends a silence; false when there is none with `id`. Needs sign-in when the server has a
 /// token.
-#[server(prefix = "/rpc", endpoint = "alerts/silences/delete")]
+#[server(prefix = "/rpc", endpoint = "alerts/silences/delete", output = Answer)]
 pub async fn delete_alert_silence(id: u64) -> Result<bool, ServerFnError> {
     let state = crate::server::state::expect_state()?;
     require_signed_in(&state).await?;
@@ -383,7 +386,7 @@ pub const MAX_HISTORY_HOURS: u64 = 400 * 24;
 /// Stored alert transitions of the last `hours` (1 to 9,600), newest first, with their
 /// notification attempts: of one rule, one severity, and holding the text `q` (in the rule,
 /// series, labels or note) when given; at most 200.
-#[server(prefix = "/rpc", endpoint = "alerts/history", input = Json)]
+#[server(prefix = "/rpc", endpoint = "alerts/history", input = Json, output = Answer)]
 pub async fn get_alert_history(
     rule: Option<String>,
     severity: Option<crate::model::alerts::Severity>,
@@ -413,7 +416,7 @@ pub async fn get_alert_history(
 /// When alerts fired over `span`, of the instances whose labels hold every one of `labels`
 /// (at most 8; e.g. `("operation", name)`), for the bands the Dashboard and Operations charts
 /// draw; a live span covers its last minutes.
-#[server(prefix = "/rpc", endpoint = "alerts/spans", input = Json)]
+#[server(prefix = "/rpc", endpoint = "alerts/spans", input = Json, output = Answer)]
 pub async fn get_alert_spans(
     span: Span,
     labels: Vec<(String, String)>,
@@ -432,7 +435,7 @@ pub async fn get_alert_spans(
 
 /// Advice computed from this server's data, each with its evidence (as
 /// `GET /api/v1/recommendations`), for the Alerts page.
-#[server(prefix = "/rpc", endpoint = "alerts/recommendations")]
+#[server(prefix = "/rpc", endpoint = "alerts/recommendations", output = Answer)]
 pub async fn get_recommendations() -> Result<crate::model::alerts::Recommendations, ServerFnError> {
     let state = crate::server::state::expect_state()?;
     crate::server::api::alerts::compute_recommendations(&state)

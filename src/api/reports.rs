@@ -5,6 +5,8 @@ use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 use leptos::server_fn::error::ServerFnError;
 
+use super::codec::Answer;
+
 use crate::model::reports::{
     CompareRequest, Comparison, Created, Refused, ReportInfo, ReportList, ReportRequest, Section,
     SectionId,
@@ -16,7 +18,7 @@ fn refused(e: crate::server::error::ApiError) -> Refused {
 }
 
 /// Saved reports, newest first.
-#[server(prefix = "/rpc", endpoint = "reports/list")]
+#[server(prefix = "/rpc", endpoint = "reports/list", output = Answer)]
 pub async fn list_reports() -> Result<ReportList, ServerFnError> {
     let state = crate::server::state::expect_state()?;
     let reports =
@@ -25,7 +27,7 @@ pub async fn list_reports() -> Result<ReportList, ServerFnError> {
 }
 
 /// Saves a new report; a refused request is an answer naming its field.
-#[server(prefix = "/rpc", endpoint = "reports/create", input = Json)]
+#[server(prefix = "/rpc", endpoint = "reports/create", input = Json, output = Answer)]
 pub async fn create_report(
     request: ReportRequest,
 ) -> Result<Result<Created, Refused>, ServerFnError> {
@@ -35,7 +37,7 @@ pub async fn create_report(
 }
 
 /// Deletes a report.
-#[server(prefix = "/rpc", endpoint = "reports/delete")]
+#[server(prefix = "/rpc", endpoint = "reports/delete", output = Answer)]
 pub async fn delete_report(id: u64) -> Result<Result<(), Refused>, ServerFnError> {
     let state = crate::server::state::expect_state()?;
     super::require_signed_in(&state).await?;
@@ -43,7 +45,7 @@ pub async fn delete_report(id: u64) -> Result<Result<(), Refused>, ServerFnError
 }
 
 /// A report's name, range and scope; `None` when there is no such report.
-#[server(prefix = "/rpc", endpoint = "reports/info")]
+#[server(prefix = "/rpc", endpoint = "reports/info", output = Answer)]
 pub async fn get_report_info(id: u64) -> Result<Option<ReportInfo>, ServerFnError> {
     let state = crate::server::state::expect_state()?;
     match crate::server::reports::info(&state, id).await {
@@ -55,7 +57,7 @@ pub async fn get_report_info(id: u64) -> Result<Option<ReportInfo>, ServerFnErro
 
 /// One section of a report (cached; see `server::reports`). The page asks for the Summary
 /// first: that also starts computing the other sections ahead of it (`server::reports::warm`).
-#[server(prefix = "/rpc", endpoint = "reports/section", input = Json)]
+#[server(prefix = "/rpc", endpoint = "reports/section", input = Json, output = Answer)]
 pub async fn get_report_section(id: u64, section: SectionId) -> Result<Section, ServerFnError> {
     let state = crate::server::state::expect_state()?;
     let found = crate::server::reports::section(&state, id, section)
@@ -70,7 +72,7 @@ pub async fn get_report_section(id: u64, section: SectionId) -> Result<Section, 
 
 /// A comparison (`POST /api/v1/compare`'s owner): two tag values over one range, or two ranges;
 /// a refused request is an answer naming its field.
-#[server(prefix = "/rpc", endpoint = "reports/compare", input = Json)]
+#[server(prefix = "/rpc", endpoint = "reports/compare", input = Json, output = Answer)]
 pub async fn compare(
     request: CompareRequest,
 ) -> Result<Result<Comparison, Refused>, ServerFnError> {
