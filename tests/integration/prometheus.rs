@@ -96,6 +96,9 @@ async fn ingested_operations_and_statsd_values_are_exposed_for_prometheus() {
     assert!(number(find(&scrape, "vitals_statistics_bytes", &[])) > 0.0);
     assert!(find(&scrape, "vitals_statistics_upkeep_seconds", &[]).is_some(), "{text}");
     assert!(find(&scrape, "vitals_store_file_bytes", &[]).is_some());
+    // The alerting's counters, from zero (this test's operations breach no rule).
+    assert_eq!(number(find(&scrape, "vitals_alert_transitions_total", &[])), 0.0, "{text}");
+    assert_eq!(number(find(&scrape, "vitals_alert_instances_skipped_total", &[])), 0.0, "{text}");
     // Every family has its help and type, once.
     for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
         let name = line.split(' ').nth(2).unwrap();

@@ -229,7 +229,10 @@ pub struct EvalStats {
     pub last_eval_cpu_us: AtomicU64,
     /// Unix ms of the last evaluation (0 before the first).
     pub last_run_ms: AtomicU64,
+    /// Transitions recorded (each is a row of the history).
     pub transitions: AtomicU64,
+    /// Breaching series left without an instance, [`MAX_INSTANCES`] being held (once per
+    /// series and evaluation).
     pub skipped_instances: AtomicU64,
 }
 
@@ -834,6 +837,7 @@ impl Alerts {
             }
         }
         out.log_the_rest();
+        self.stats.transitions.fetch_add(out.changes as u64, Ordering::Relaxed);
         let Outbox { mut writes, notices, .. } = out;
         let now_notices: Vec<_> = notices
             .into_iter()

@@ -503,8 +503,9 @@ async fn an_alert_storm_logs_twenty_changes_and_counts_the_rest() {
     tracing::subscriber::with_default(subscriber, || {
         f.alerts.evaluate(&SystemMetrics::default(), t);
     });
-    // All 25 fired; 20 have a line each, one more line counts the other 5.
+    // All 25 fired; 20 have a line each, one more line counts the other 5. Each is counted.
     assert_eq!(f.alerts.now(t).counts.critical, 25);
+    assert_eq!(f.alerts.stats.transitions.load(Ordering::Relaxed), 25);
     let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
     assert_eq!(text.matches("Alert changed.").count(), 20, "{text}");
     let summary: Vec<&str> = text.lines().filter(|l| l.contains("More alerts changed")).collect();

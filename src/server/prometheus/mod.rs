@@ -412,6 +412,19 @@ fn alerts(exp: &mut Exposition, state: &AppState, now_ms: u64) {
         "Evaluations of every alert rule (one per tick).",
         stats.evaluations.load(std::sync::atomic::Ordering::Relaxed) as f64,
     );
+    counter(
+        exp,
+        "vitals_alert_transitions_total",
+        "Alert transitions recorded in the history (pending, firing, recovering, resolved, ...).",
+        stats.transitions.load(std::sync::atomic::Ordering::Relaxed) as f64,
+    );
+    counter(
+        exp,
+        "vitals_alert_instances_skipped_total",
+        "Breaching series left without an alert instance because the most instances are held \
+         (once per series and evaluation).",
+        stats.skipped_instances.load(std::sync::atomic::Ordering::Relaxed) as f64,
+    );
     gauge(
         exp,
         "vitals_alert_evaluation_seconds",
