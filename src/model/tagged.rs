@@ -3,8 +3,9 @@
 //! serde's derive for `#[serde(tag = "...")]` reads a message into a tree of its private
 //! `Content` first (the tag may come anywhere in the object), then reads each variant from that
 //! tree. In the browser's bundle that compiles every type such an enum carries a second time,
-//! once for the tree (measured: 17 KB of the first page's gzip for the live messages,
-//! BENCHMARKS.md, "The WASM bundle"), and every message is copied once more as it arrives.
+//! once for the tree (measured on the bundle built as one module: 17 KB of gzip for the live
+//! messages, 15 KB for a report's sections; BENCHMARKS.md, "Each model type compiled once"),
+//! and every message is copied once more as it arrives.
 //!
 //! Vitals writes these enums with the derive, which always writes the tag first; the enums
 //! listed here are read back by [`tag_first_deserialize!`], which takes the tag from the first
