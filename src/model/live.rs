@@ -74,7 +74,7 @@ pub struct EventMetrics {
 pub struct Sample {
     /// Unix milliseconds of the tick.
     pub at_ms: u64,
-    /// SampleUpdate number since the server started; gaps mean a client skipped updates.
+    /// Tick number since the server started; gaps mean a client skipped updates.
     pub seq: u64,
     pub system: SystemMetrics,
     pub actions: ActionMetrics,

@@ -107,8 +107,10 @@ async fn eval_cost(base: &str, operations: usize, secs: u64) -> Result<()> {
     let mut cpu = micros_histogram();
     let mut last_count = 0u64;
     // Transitions over the evaluations measured (the history rows they add): how much the
-    // storm changes, which the evaluation's cost depends on.
-    let mut transitions = (None::<f64>, 0.0f64, 0u64);
+    // storm changes, which the evaluation's cost depends on. The first reading after the
+    // warm-up (transitions and evaluations, taken together) and the last.
+    let mut first = None::<(f64, u64)>;
+    let mut last_transitions = 0.0f64;
     let started = Instant::now();
     let mut round = 0u64;
     while started.elapsed() < Duration::from_secs(secs + 10) {
@@ -125,14 +127,10 @@ async fn eval_cost(base: &str, operations: usize, secs: u64) -> Result<()> {
         };
         let count = value("vitals_alert_evaluations_total").unwrap_or(0.0) as u64;
         let seconds = value("vitals_alert_evaluation_seconds").ok_or_else(|| anyhow!("no evaluation timer in /metrics"))?;
-        let total = value("vitals_alert_transitions_total");
-        if started.elapsed() >= Duration::from_secs(10) {
-            if let Some(total) = total {
-                transitions.0.get_or_insert(total);
-                transitions.1 = total;
-            }
-            if transitions.2 == 0 {
-                transitions.2 = count;
+        if let Some(total) = value("vitals_alert_transitions_total") {
+            if started.elapsed() >= Duration::from_secs(10) {
+                first.get_or_insert((total, count));
+                last_transitions = total;
             }
         }
         if started.elapsed() >= Duration::from_secs(10) && count != last_count {
@@ -152,8 +150,9 @@ async fn eval_cost(base: &str, operations: usize, secs: u64) -> Result<()> {
     println!("  one evaluation of every rule  {}", latency_summary(&histogram));
     println!("  its CPU time                  {}", latency_summary(&cpu));
     println!("  statistics upkeep per tick    {}", latency_summary(&upkeep));
-    let evaluations = last_count.saturating_sub(transitions.2).max(1) as f64;
-    let per_eval = transitions.0.map_or(f64::NAN, |first| (transitions.1 - first) / evaluations);
+    let per_eval = first.map_or(f64::NAN, |(total, count)| {
+        (last_transitions - total) / last_count.saturating_sub(count).max(1) as f64
+    });
     println!(
         "summary alert-eval operations={operations} rules={enabled} instances_listed={alerts} transitions_per_eval={per_eval:.1} p50_ms={:.3} p99_ms={:.3} max_ms={:.3} cpu_p50_ms={:.3} cpu_p99_ms={:.3} upkeep_p50_ms={:.3}",
         histogram.value_at_quantile(0.5) as f64 / 1e3,
