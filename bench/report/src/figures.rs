@@ -197,12 +197,25 @@ const PAGES: [[Figure; 2]; 7] = [
     page!("peers", "Netdata", "Netdata (peer)", State),
 ];
 
+/// How fast the machine was during a run: `bench/run` times a fixed one-thread workload first
+/// (`calibrate`). Other figures' changes are read beside it.
+pub const MACHINE: Figure = fig(
+    "Machine: a fixed one-thread CPU workload (lower is faster)",
+    "machine",
+    "machine",
+    "cpu_ms",
+    Ms,
+    State,
+)
+.noise(10.0);
+
 const QUERY_1H: &str = "/api/v1/operations?window=1h";
 const STATSD_SUSTAINED: &[Cond] = &[Eq("rate", "5000000"), Eq("lines", "10000000")];
 
 /// Every figure, in the order of the table.
 pub fn all() -> Vec<Figure> {
     let mut figures = vec![
+        MACHINE,
         fig("Idle: CPU, no viewers, 1 Hz", "idle", "idle", "cpu_pct", CorePct, Below(0.2))
             .noise(30.0),
         fig("Idle: memory (highest RSS)", "idle", "idle", "rss_mib_max", MiB, Below(20.0))
@@ -239,6 +252,18 @@ pub fn all() -> Vec<Figure> {
         fig("Bundle: the whole app, gzip", "bundle", "bundle", "all_gz", Bytes, AtMost(300_000.0))
             .noise(1.0),
     ];
+    figures.push(
+        fig(
+            "Page floor (a one-heading static page): first contentful paint, cold",
+            "pages",
+            "page",
+            "floor_cold_fcp_ms",
+            Ms,
+            State,
+        )
+        .when(&[Eq("label", "Dashboard")])
+        .noise(25.0),
+    );
     figures.extend(PAGES.iter().flatten().copied());
     figures.extend([
         fig("Fan-out: 1,000 clients, tick-to-receive p99", "fanout", "fanout", "p99_ms", Ms, State)

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::figures::{Better, Figure, Target, Unit};
+use crate::figures::{Better, Figure, Target, Unit, MACHINE};
 use crate::results::Run;
 
 /// The first line of the generated part (the rest of the line is free text).
@@ -58,11 +58,8 @@ fn row(figure: &Figure, runs: &[Run]) -> String {
     let Some(&(latest_run, latest)) = points.last() else {
         return format!("| {} | {target} | not in the record yet | | | | | |\n", figure.title);
     };
-    let same: Vec<f64> = points
-        .iter()
-        .filter(|(run, _)| run.machine == latest_run.machine)
-        .map(|(_, v)| *v)
-        .collect();
+    let same: Vec<(&Run, f64)> =
+        points.into_iter().filter(|(run, _)| run.machine == latest_run.machine).collect();
     let before = same.len().checked_sub(2).map(|i| same[i]);
     let verdict = match figure.target.met(latest) {
         Some(true) => "met",
@@ -72,12 +69,18 @@ fn row(figure: &Figure, runs: &[Run]) -> String {
     let when =
         format!("{}, {}", latest_run.at.get(..16).unwrap_or(&latest_run.at), latest_run.commit);
     let (before_text, change_text) = match before {
-        Some(b) => (value_text(b, figure.unit), change_text(figure, b, latest)),
+        Some((before_run, b)) => {
+            let mut change = change_text(figure, b, latest);
+            if figure.title != MACHINE.title {
+                change.push_str(&machine_text(before_run, latest_run));
+            }
+            (value_text(b, figure.unit), change)
+        }
         None => ("—".to_string(), String::new()),
     };
     let history: Vec<String> = same[same.len().saturating_sub(HISTORY)..]
         .iter()
-        .map(|v| number(*v, figure.unit))
+        .map(|(_, v)| number(*v, figure.unit))
         .collect();
     format!(
         "| {} | {target} | {} | {verdict} | {when} | {before_text} | {change_text} | {} |\n",
@@ -114,6 +117,23 @@ pub fn change_text(figure: &Figure, before: f64, latest: f64) -> String {
         text.push_str(", **worse**");
     }
     text
+}
+
+/// `; machine 40 % slower` when the machine's own figure moved by 5 % or more between the two
+/// runs (nothing when it did not, or when either run did not time it).
+fn machine_text(before: &Run, latest: &Run) -> String {
+    let (Some(b), Some(l)) = (MACHINE.value_in(before), MACHINE.value_in(latest)) else {
+        return String::new();
+    };
+    if b <= 0.0 {
+        return String::new();
+    }
+    let pct = (l - b) / b * 100.0;
+    match pct {
+        p if p >= 5.0 => format!("; machine {p:.0} % slower"),
+        p if p <= -5.0 => format!("; machine {:.0} % faster", -p),
+        _ => String::new(),
+    }
 }
 
 fn target_text(target: Target, unit: Unit) -> String {
@@ -259,6 +279,26 @@ mod tests {
              | 0.120 % of a core | +108 %, **worse** | 0.100 · 0.120 · 0.250 |\n",
             "the Intel run is another machine's; the fanout run has no such figure"
         );
+    }
+
+    #[test]
+    fn a_change_says_how_the_machine_moved_between_the_two_runs() {
+        let machine = |ms: u32, cpu: f64| {
+            format!("## machine: x\nsummary machine cpu_ms={ms}\n## idle: x\nsummary idle cpu_pct={cpu}")
+        };
+        let (a, b, c) = (machine(100, 0.10), machine(160, 0.15), machine(162, 0.15));
+        let r = runs(&[
+            ("AMD", "a1", &a),
+            ("AMD", "b2", &b),
+            ("AMD", "c3", &c),
+            ("AMD", "d4", "## idle: x\nsummary idle cpu_pct=0.12"),
+        ]);
+        let first = row(&CPU, &r[..2]);
+        assert!(first.contains("| +50 %, **worse**; machine 60 % slower |"), "{first}");
+        assert!(row(&CPU, &r[..3]).contains("| ±0 % |"), "within 5 %: not said");
+        assert!(row(&CPU, &r).contains("| −20 % |"), "the latest run did not time it");
+        let speed = row(&MACHINE, &r[..2]);
+        assert!(speed.contains("| +60 %, **worse** |"), "{speed}");
     }
 
     #[test]
