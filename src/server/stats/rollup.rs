@@ -238,14 +238,6 @@ impl Rollup {
         Ok(())
     }
 
-    /// Calls `f` with every non-empty bin, ascending (zero bin first).
-    pub(super) fn for_each(&self, mut f: impl FnMut(Key, u64)) {
-        if self.zero > 0 {
-            f(None, self.zero);
-        }
-        self.bins.iter().for_each(|&(k, c)| f(Some(k), c));
-    }
-
     /// Heap bytes held by the bins.
     pub fn heap_bytes(&self) -> usize {
         self.bins.capacity() * std::mem::size_of::<(i16, u64)>()
@@ -377,7 +369,7 @@ impl RangeStats {
 
 impl WindowBins {
     pub(super) fn add_rollup(&mut self, rollup: &Rollup) {
-        rollup.for_each(|k, c| self.add_key(k, c));
+        self.add_bins(rollup.zero, &rollup.bins);
     }
 }
 
