@@ -530,7 +530,7 @@ mod tests {
 
     fn run(lines: &str) -> Run {
         let text = format!("# Vitals benchmarks, 2026-12-06 10:00:00 UTC\n{lines}");
-        parse("2026-12-06.txt", &text).remove(0)
+        parse(&text).remove(0)
     }
 
     fn find(title: &str) -> Figure {

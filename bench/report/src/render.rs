@@ -260,7 +260,7 @@ mod tests {
                 i + 1
             ));
         }
-        parse("results.txt", &text)
+        parse(&text)
     }
 
     #[test]

@@ -14,8 +14,6 @@ use std::path::Path;
 pub struct Run {
     /// When it started, `YYYY-MM-DD HH:MM:SS` in UTC (sorts as time).
     pub at: String,
-    /// The results file it was read from (its name only).
-    pub source: String,
     /// Cores, CPU and memory as the header gives them, without the kernel (which a VM's host
     /// changes between sessions while the machine stays the same kind).
     pub machine: String,
@@ -51,10 +49,10 @@ impl Summary {
 
 const RUN_HEADER: &str = "# Vitals benchmarks, ";
 
-/// The runs in `text`, the content of the results file named `source`. Lines before the first
+/// The runs in `text`, the content of a results file. Lines before the first
 /// run header, and `summary` lines with anything before the word (an A/B tool's `before summary`),
 /// are not part of any run's record.
-pub fn parse(source: &str, text: &str) -> Vec<Run> {
+pub fn parse(text: &str) -> Vec<Run> {
     let mut runs: Vec<Run> = Vec::new();
     let mut section = String::new();
     for line in text.lines() {
@@ -62,7 +60,6 @@ pub fn parse(source: &str, text: &str) -> Vec<Run> {
             let at = rest.trim().trim_end_matches(" UTC").trim().to_string();
             runs.push(Run {
                 at,
-                source: source.to_string(),
                 machine: "unknown machine".to_string(),
                 commit: "?".to_string(),
                 summaries: Vec::new(),
@@ -133,7 +130,7 @@ pub fn read_dir(dir: &Path) -> io::Result<Vec<Run>> {
         let name = entry.file_name().to_string_lossy().into_owned();
         if is_record(&name) {
             let text = std::fs::read_to_string(entry.path())?;
-            runs.extend(parse(&name, &text));
+            runs.extend(parse(&text));
         }
     }
     runs.sort_by(|a, b| a.at.cmp(&b.at));
@@ -165,7 +162,7 @@ summary statsd rate=5000000 ingested_mlps=5.00
 
     #[test]
     fn runs_sections_and_summaries_are_read_as_bench_run_writes_them() {
-        let runs = parse("2026-12-03.txt", TEXT);
+        let runs = parse(TEXT);
         assert_eq!(runs.len(), 2);
         let first = &runs[0];
         assert_eq!(first.at, "2026-12-03 13:15:21");
