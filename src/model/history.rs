@@ -15,16 +15,22 @@ pub enum Tier {
     Hour,
     /// Hour rows for whole hours inside the range, minute rows at its edges.
     MinuteAndHour,
+    /// Day rows (whole UTC days) only.
+    Day,
+    /// Day rows for whole days inside the range, hour and minute rows at its edges.
+    DayAndFiner,
 }
 
 impl Tier {
-    /// As on the wire: `raw`, `minute`, `hour`, `minute_and_hour`.
+    /// As on the wire: `raw`, `minute`, `hour`, `minute_and_hour`, `day`, `day_and_finer`.
     pub fn as_str(self) -> &'static str {
         match self {
             Tier::Raw => "raw",
             Tier::Minute => "minute",
             Tier::Hour => "hour",
             Tier::MinuteAndHour => "minute_and_hour",
+            Tier::Day => "day",
+            Tier::DayAndFiner => "day_and_finer",
         }
     }
 }

@@ -140,7 +140,7 @@ pub struct ServeArgs {
     /// Days minute rows are kept [default: 30].
     #[arg(long, env = "VITALS_RETENTION_MINUTE_DAYS")]
     pub retention_minute_days: Option<u64>,
-    /// Days hour rows are kept [default: 400].
+    /// Days hour and day rows are kept [default: 400].
     #[arg(long, env = "VITALS_RETENTION_HOUR_DAYS")]
     pub retention_hour_days: Option<u64>,
     /// Most megabytes the store may use; beyond, the oldest rows of the finest tier go first

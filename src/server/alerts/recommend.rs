@@ -283,7 +283,8 @@ fn range_by_name(
     let stats = store
         .readers()
         .with(|c| {
-            let plan = query::plan_now(c, from_ms, to_ms.max(from_ms + 1), now_ms, &retention)?;
+            let to_ms = to_ms.max(from_ms + 1);
+            let plan = query::plan_now(c, from_ms, to_ms, now_ms, &retention, None)?;
             query::range_stats(c, SeriesKind::Operation, &plan)
         })
         .unwrap_or_default();
@@ -315,7 +316,8 @@ fn slow_operation(
         .readers()
         .with(|c| {
             let from = now_ms.saturating_sub(BASELINE_FROM_MS);
-            let plan = query::plan_now(c, from, now_ms, now_ms, &store.retention())?;
+            let step = Some(MINUTE_MS);
+            let plan = query::plan_now(c, from, now_ms, now_ms, &store.retention(), step)?;
             query::series_points(c, SeriesKind::Operation, name, |_| true, &plan, MINUTE_MS)
         })
         .ok()

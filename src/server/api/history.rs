@@ -60,7 +60,9 @@ pub async fn range_summaries(
         let retention = store.retention();
         let readers = store.readers();
         readers
-            .with(|c| query::plan_now(c, range.from_ms, range.to_ms, store.now_ms(), &retention))
+            .with(|c| {
+                query::plan_now(c, range.from_ms, range.to_ms, store.now_ms(), &retention, None)
+            })
             .and_then(|plan| {
                 let stats = query::range_stats_parallel(readers, kind.series_kind(), &plan)?;
                 Ok((plan, stats))
@@ -125,15 +127,9 @@ pub async fn series(
         store
             .readers()
             .with(|c| {
-                let mut plan = if step % HOUR_MS == 0 {
-                    query::plan_now(c, from_ms, range.to_ms, now, &store.retention())?
-                } else {
-                    query::Plan {
-                        parts: vec![("timing_minute", from_ms, range.to_ms)],
-                        from_ms,
-                        tier: Tier::Minute,
-                    }
-                };
+                let retention = store.retention();
+                let mut plan =
+                    query::plan_now(c, from_ms, range.to_ms, now, &retention, Some(step))?;
                 plan.from_ms = from_ms;
                 let series = kind.series_kind();
                 let keep = |key: &str| selection.keeps(key);
@@ -397,7 +393,7 @@ pub async fn stored_detail(
         store
             .readers()
             .with(|c| {
-                let plan = query::plan_now(c, from_ms, to_ms, now, &store.retention())?;
+                let plan = query::plan_now(c, from_ms, to_ms, now, &store.retention(), None)?;
                 let mut merged = RangeStats::default();
                 for (key, s) in query::range_stats(c, kind.series_kind(), &plan)? {
                     if crate::server::metrics::tags::name_of(&key) == name && selection.keeps(&key)

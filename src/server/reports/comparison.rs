@@ -8,7 +8,6 @@ use std::collections::HashMap;
 
 use super::compare::{self, Side, WindowQuantiles};
 use super::sections::{ScopeFilter, MINUTE_MS};
-use crate::model::history::Tier;
 use crate::model::reports::{Comparison, ComparisonRow, SideInfo, MAX_COMPARED};
 use crate::server::metrics::tags;
 use crate::server::stats::{OperationRegistry, RangeStats};
@@ -62,7 +61,7 @@ fn gather(
     retention: &Retention,
     wanted: Option<&[String]>,
 ) -> rusqlite::Result<HashMap<String, Gathered>> {
-    let plan = query::plan_now(conn, side.from_ms, side.to_ms, now_ms, retention)?;
+    let plan = query::plan_now(conn, side.from_ms, side.to_ms, now_ms, retention, None)?;
     let mut out: HashMap<String, Gathered> = HashMap::new();
     for (key, stats) in query::range_stats(conn, SeriesKind::Operation, &plan)? {
         if side.keeps(&key) {
@@ -70,11 +69,7 @@ fn gather(
         }
     }
     let Some(wanted) = wanted else { return Ok(out) };
-    let minutes = Plan {
-        parts: vec![("timing_minute", side.from_ms, side.to_ms)],
-        from_ms: side.from_ms,
-        tier: Tier::Minute,
-    };
+    let minutes = Plan::minutes(side.from_ms, side.to_ms);
     let mut minute: Option<u64> = None;
     let mut open: HashMap<&str, RangeStats> = HashMap::new();
     let flush = |open: &mut HashMap<&str, RangeStats>, out: &mut HashMap<String, Gathered>| {

@@ -66,7 +66,7 @@ pub struct Input<'a> {
 
 impl Input<'_> {
     fn plan(&self) -> rusqlite::Result<Plan> {
-        query::plan_now(self.conn, self.from_ms, self.to_ms, self.now_ms, &self.retention)
+        query::plan_now(self.conn, self.from_ms, self.to_ms, self.now_ms, &self.retention, None)
     }
 
     /// The scope's series over the range, merged per operation name, busiest first.
@@ -97,15 +97,9 @@ impl Input<'_> {
             step = step.div_ceil(HOUR_MS) * HOUR_MS;
         }
         let from_ms = self.from_ms - self.from_ms % step;
-        let mut plan = if step.is_multiple_of(HOUR_MS) {
-            query::plan_now(self.conn, from_ms, self.to_ms, self.now_ms, &self.retention)?
-        } else {
-            Plan {
-                parts: vec![("timing_minute", from_ms, self.to_ms)],
-                from_ms,
-                tier: Tier::Minute,
-            }
-        };
+        let (to_ms, now_ms) = (self.to_ms, self.now_ms);
+        let mut plan =
+            query::plan_now(self.conn, from_ms, to_ms, now_ms, &self.retention, Some(step))?;
         plan.from_ms = from_ms;
         Ok((plan, step))
     }

@@ -16,8 +16,10 @@
 //!   for its second); SIGTERM flushes everything first.
 //! - **Tiers.** Raw host samples, and the top processes every 10 s (`host_process`, kept as
 //!   long as raw samples, see [`query::top_processes`]); minute rows (host rollups, operation and event rollups with
-//!   sketch bins, counter/gauge/set values); hour rows (exact merges of their minutes). Each
-//!   has its retention ([`Retention`]); `--max-disk-mb` evicts oldest-first from the finest tier.
+//!   sketch bins, counter/gauge/set values); hour rows (exact merges of their minutes); day
+//!   rows of operations and events (exact merges of a UTC day's hours, kept as long as hour
+//!   rows). Each has its retention ([`Retention`]); `--max-disk-mb` evicts oldest-first from
+//!   the finest tier.
 //!   Maintenance runs in small steps so no write waits behind it for long.
 //!
 //! Only one Vitals may use a data directory at a time (`vitals.lock`, an advisory lock).
@@ -63,6 +65,7 @@ const READERS: usize = 4;
 pub struct Retention {
     pub raw_hours: u64,
     pub minute_days: u64,
+    /// Hour rows, and the day rows rolled up from them.
     pub hour_days: u64,
 }
 

@@ -3,11 +3,13 @@
 //! these off the async runtime (`spawn_blocking`); WAL lets them run while the writer writes.
 //!
 //! # Which rows answer a range
-//! Hour rows answer the whole hours inside `[from, to)` that have been rolled up; minute rows
-//! answer the edges (and everything not rolled up yet). Both are exact merges of the same
-//! sketch bins, so the answer is the same as if every minute had been read, within the
-//! sketch's relative error. Before the minute retention only hour rows exist: the range is
-//! widened to whole hours there, and the answer's `from_ms` says so.
+//! Day rows answer the whole UTC days inside `[from, to)` that have been rolled up, hour rows
+//! the whole hours at their edges, minute rows the rest (and everything not rolled up yet).
+//! All are exact merges of the same sketch bins, so the answer is the same as if every minute
+//! had been read, within the sketch's relative error. A per-step series uses only rows whose
+//! width divides its step (a 1-hour step never reads a day row). Before the minute retention
+//! only hour and day rows exist: the range is widened to whole hours there, and the answer's
+//! `from_ms` says so.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -17,7 +19,9 @@ use rusqlite::{params, Connection, OpenFlags};
 use serde::Serialize;
 
 use super::host::{decode_cores, sample_from, FieldRollup, HostRollup, HOST_FIELDS};
-use super::writer::{meta, rollup_from_row, rollup_into, HOST_HOURS, HOST_MINUTES, TIMING_HOURS};
+use super::writer::{
+    meta, rollup_from_row, rollup_into, DAY_MS, HOST_HOURS, HOST_MINUTES, TIMING_DAYS, TIMING_HOURS,
+};
 use super::{schema, Retention, SeriesKind};
 use crate::model::history::{HostPoint, ProcessSummary, SeriesPoint, Tier, TopProcesses};
 use crate::model::live::Sample;
@@ -198,46 +202,98 @@ pub struct Plan {
     pub tier: Tier,
 }
 
-/// Chooses the rows for `[from, to)`: hours where rolled (`rolled_to`) and whole, minutes at
-/// the edges; before `minute_floor` (the minute retention) hours only.
-pub fn plan(from_ms: u64, to_ms: u64, rolled_to: u64, minute_floor: u64) -> Plan {
-    let ceil_hour = |t: u64| t.div_ceil(HOUR_MS) * HOUR_MS;
-    let mut from = from_ms;
-    let mut h_lo = ceil_hour(from_ms);
-    if from_ms < minute_floor {
-        h_lo = from_ms - from_ms % HOUR_MS;
-        from = h_lo;
+impl Plan {
+    /// Minute rows only, over `[from, to)`.
+    pub fn minutes(from_ms: u64, to_ms: u64) -> Plan {
+        Plan { parts: vec![("timing_minute", from_ms, to_ms)], from_ms, tier: Tier::Minute }
     }
-    let h_hi = (to_ms - to_ms % HOUR_MS).min(rolled_to);
-    if h_lo >= h_hi {
-        return Plan {
-            parts: vec![("timing_minute", from, to_ms)],
-            from_ms: from,
-            tier: Tier::Minute,
-        };
+}
+
+/// The timing tables, finest first, with the width of their rows.
+const LEVELS: [(&str, u64); 3] =
+    [("timing_minute", MINUTE_MS), ("timing_hour", HOUR_MS), ("timing_day", DAY_MS)];
+
+/// How far the coarser tiers are rolled up: the first hour and the first day not rolled yet.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rolled {
+    pub hours_to: u64,
+    pub days_to: u64,
+}
+
+/// Chooses the rows for `[from, to)`: the widest rows rolled up (`rolled`) and whole inside
+/// the range, the next finer ones at their edges, minutes for the rest; before `minute_floor`
+/// (the minute retention) hours and days only. `step_ms`: a per-step series may only read rows
+/// whose width divides its step; `None` for a summary of the whole range.
+pub fn plan(
+    from_ms: u64,
+    to_ms: u64,
+    rolled: Rolled,
+    minute_floor: u64,
+    step_ms: Option<u64>,
+) -> Plan {
+    let widest = LEVELS.iter().rposition(|&(_, w)| step_ms.is_none_or(|s| s % w == 0));
+    let widest = widest.unwrap_or(0);
+    let mut from = from_ms;
+    if widest > 0 && from_ms < minute_floor {
+        from = from_ms - from_ms % HOUR_MS;
     }
     let mut parts = Vec::new();
-    if from < h_lo {
-        parts.push(("timing_minute", from, h_lo));
-    }
-    parts.push(("timing_hour", h_lo, h_hi));
-    if h_hi < to_ms {
-        parts.push(("timing_minute", h_hi, to_ms));
-    }
-    let tier = if parts.len() == 1 { Tier::Hour } else { Tier::MinuteAndHour };
+    cover(&mut parts, widest, from, to_ms, [u64::MAX, rolled.hours_to, rolled.days_to]);
+    let used = |table: &str| parts.iter().any(|p| p.0 == table);
+    let tier = match (used("timing_minute"), used("timing_hour"), used("timing_day")) {
+        (_, _, true) if parts.len() == 1 => Tier::Day,
+        (_, _, true) => Tier::DayAndFiner,
+        (true, true, false) => Tier::MinuteAndHour,
+        (false, true, false) => Tier::Hour,
+        _ => Tier::Minute,
+    };
     Plan { parts, from_ms: from, tier }
 }
 
-/// The plan for `[from, to)` given the store's state now.
+/// Appends the parts that answer `[lo, hi)` with rows of `LEVELS[level]` or finer, oldest
+/// first: the whole periods rolled up (before `rolled_to[level]`) at this level, the edges
+/// one level finer.
+fn cover(
+    parts: &mut Vec<(&'static str, u64, u64)>,
+    level: usize,
+    lo: u64,
+    hi: u64,
+    rolled_to: [u64; 3],
+) {
+    if lo >= hi {
+        return;
+    }
+    let (table, width) = LEVELS[level];
+    if level == 0 {
+        parts.push((table, lo, hi));
+        return;
+    }
+    let whole_from = lo.div_ceil(width) * width;
+    let end = hi.min(rolled_to[level]);
+    let whole_to = end - end % width;
+    if whole_from >= whole_to {
+        return cover(parts, level - 1, lo, hi, rolled_to);
+    }
+    cover(parts, level - 1, lo, whole_from, rolled_to);
+    parts.push((table, whole_from, whole_to));
+    cover(parts, level - 1, whole_to, hi, rolled_to);
+}
+
+/// The plan for `[from, to)` given the store's state now (`step_ms` as for [`plan`]).
 pub fn plan_now(
     conn: &Connection,
     from_ms: u64,
     to_ms: u64,
     now_ms: u64,
     retention: &Retention,
+    step_ms: Option<u64>,
 ) -> rusqlite::Result<Plan> {
-    let rolled_to = meta(conn, TIMING_HOURS)?.unwrap_or(0);
-    Ok(plan(from_ms, to_ms, rolled_to, now_ms.saturating_sub(retention.minute_ms())))
+    let rolled = Rolled {
+        hours_to: meta(conn, TIMING_HOURS)?.unwrap_or(0),
+        days_to: meta(conn, TIMING_DAYS)?.unwrap_or(0),
+    };
+    let minute_floor = now_ms.saturating_sub(retention.minute_ms());
+    Ok(plan(from_ms, to_ms, rolled, minute_floor, step_ms))
 }
 
 /// Every series of `kind` merged over the plan: its key (name and tags) and stats.
@@ -312,7 +368,7 @@ fn range_stats_part(
 }
 
 /// Calls `f(at_ms, key, rollup)` for every stored row of a series of `kind` over the plan
-/// (minute or hour rows), oldest first; the key (name and tags) is built once per series.
+/// (minute, hour or day rows), oldest first; the key (name and tags) is built once per series.
 pub fn scan_timings(
     conn: &Connection,
     kind: SeriesKind,
@@ -531,8 +587,8 @@ pub fn value_names(
     Ok(names)
 }
 
-/// Host history per `step_ms` from `tier` (raw, minute or hour rows) for the fields at
-/// `fields` (indices into [`HOST_FIELDS`]).
+/// Host history per `step_ms` from `tier` (raw, minute or hour rows; host figures have no day
+/// rows, so a day tier reads hours) for the fields at `fields` (indices into [`HOST_FIELDS`]).
 pub fn host_points(
     conn: &Connection,
     tier: Tier,
@@ -550,9 +606,9 @@ pub fn host_points(
     let (raw_from, minute_from) = match tier {
         Tier::Raw => (from_ms, to_ms),
         Tier::Minute | Tier::MinuteAndHour => (minutes_to, from_ms),
-        Tier::Hour => (minutes_to, hours_to),
+        Tier::Hour | Tier::Day | Tier::DayAndFiner => (minutes_to, hours_to),
     };
-    if tier == Tier::Hour {
+    if matches!(tier, Tier::Hour | Tier::Day | Tier::DayAndFiner) {
         for (at, rollup) in host_rollups(conn, "host_hour", from_ms, hours_to)? {
             steps.entry(slot(at)).or_default().add_rollup(&rollup);
         }
@@ -654,9 +710,15 @@ mod tests {
     const H: u64 = HOUR_MS;
     const M: u64 = MINUTE_MS;
 
+    const D: u64 = DAY_MS;
+
+    fn rolled(hours_to: u64, days_to: u64) -> Rolled {
+        Rolled { hours_to, days_to }
+    }
+
     #[test]
     fn whole_rolled_hours_come_from_hour_rows_and_edges_from_minutes() {
-        let p = plan(10 * H + 30 * M, 14 * H + 5 * M, 13 * H, 0);
+        let p = plan(10 * H + 30 * M, 14 * H + 5 * M, rolled(13 * H, 0), 0, None);
         assert_eq!(
             p.parts,
             vec![
@@ -667,11 +729,55 @@ mod tests {
         );
         assert_eq!(p.tier, Tier::MinuteAndHour);
         // Nothing rolled yet: minutes only.
-        let p = plan(10 * H, 12 * H, 0, 0);
+        let p = plan(10 * H, 12 * H, rolled(0, 0), 0, None);
         assert_eq!((p.parts.len(), p.tier), (1, Tier::Minute));
         // Before the minute retention the range widens to whole hours.
-        let p = plan(10 * H + 30 * M, 12 * H, 20 * H, 11 * H);
+        let p = plan(10 * H + 30 * M, 12 * H, rolled(20 * H, 0), 11 * H, None);
         assert_eq!(p.parts, vec![("timing_hour", 10 * H, 12 * H)]);
         assert_eq!((p.from_ms, p.tier), (10 * H, Tier::Hour));
+    }
+
+    #[test]
+    fn whole_rolled_days_come_from_day_rows_with_hours_then_minutes_at_the_edges() {
+        // Seven days ending mid-hour: five whole days rolled, the rest from hours and minutes.
+        let (from, to) = (D + 5 * H + 30 * M, 8 * D + 2 * H + 10 * M);
+        let p = plan(from, to, rolled(8 * D + 2 * H, 7 * D), 0, None);
+        assert_eq!(
+            p.parts,
+            vec![
+                ("timing_minute", from, D + 6 * H),
+                ("timing_hour", D + 6 * H, 2 * D),
+                ("timing_day", 2 * D, 7 * D),
+                ("timing_hour", 7 * D, 8 * D + 2 * H),
+                ("timing_minute", 8 * D + 2 * H, to),
+            ]
+        );
+        assert_eq!((p.from_ms, p.tier), (from, Tier::DayAndFiner));
+        // The parts tile the range: no row is read twice or left out.
+        for pair in p.parts.windows(2) {
+            assert_eq!(pair[0].2, pair[1].1);
+        }
+        // Whole days only: day rows only.
+        let p = plan(2 * D, 4 * D, rolled(5 * D, 5 * D), 0, None);
+        assert_eq!((p.parts, p.tier), (vec![("timing_day", 2 * D, 4 * D)], Tier::Day));
+        // Days not rolled yet come from hours.
+        let p = plan(2 * D, 4 * D, rolled(5 * D, 3 * D), 0, None);
+        assert_eq!(p.parts, vec![("timing_day", 2 * D, 3 * D), ("timing_hour", 3 * D, 4 * D)]);
+    }
+
+    #[test]
+    fn a_series_reads_only_rows_whose_width_divides_its_step() {
+        let r = rolled(10 * D, 10 * D);
+        let tables = |step| {
+            let p = plan(D, 4 * D, r, 0, Some(step));
+            p.parts.iter().map(|p| p.0).collect::<Vec<_>>()
+        };
+        assert_eq!(tables(M), vec!["timing_minute"]);
+        assert_eq!(tables(5 * M), vec!["timing_minute"]);
+        assert_eq!(tables(H), vec!["timing_hour"], "a 1-hour step never reads a day row");
+        assert_eq!(tables(6 * H), vec!["timing_hour"]);
+        assert_eq!(tables(D), vec!["timing_day"]);
+        assert_eq!(tables(2 * D), vec!["timing_day"]);
+        assert_eq!(plan(D, 4 * D, r, 0, Some(M)).tier, Tier::Minute);
     }
 }

@@ -20,6 +20,19 @@ pub mod kind {
     pub const SET: i64 = 5;
 }
 
+/// A table of operation and event rows (minute, hour and day rows have the same shape).
+fn timing(table: &str) -> String {
+    format!(
+        "CREATE TABLE {table} (
+             series INTEGER NOT NULL, at_ms INTEGER NOT NULL,
+             count INTEGER NOT NULL, errors INTEGER NOT NULL, sum_ms REAL NOT NULL,
+             min_ms REAL NOT NULL, max_ms REAL NOT NULL, bins BLOB NOT NULL,
+             PRIMARY KEY (series, at_ms)
+         ) WITHOUT ROWID;
+         CREATE INDEX {table}_at ON {table} (at_ms);"
+    )
+}
+
 /// Version 1: series, timing minutes and hours, value minutes, host raw rows and rollups.
 fn v1() -> String {
     let raw: String = HOST_FIELDS.iter().map(|f| format!(", {} REAL", f.name)).collect();
@@ -30,18 +43,6 @@ fn v1() -> String {
             format!(", {n}_min REAL, {n}_max REAL, {n}_mean REAL, {n}_last REAL")
         })
         .collect();
-    // Minute and hour rows of operations and events have the same shape.
-    let timing = |table: &str| {
-        format!(
-            "CREATE TABLE {table} (
-                 series INTEGER NOT NULL, at_ms INTEGER NOT NULL,
-                 count INTEGER NOT NULL, errors INTEGER NOT NULL, sum_ms REAL NOT NULL,
-                 min_ms REAL NOT NULL, max_ms REAL NOT NULL, bins BLOB NOT NULL,
-                 PRIMARY KEY (series, at_ms)
-             ) WITHOUT ROWID;
-             CREATE INDEX {table}_at ON {table} (at_ms);"
-        )
-    };
     let (minutes, hours) = (timing("timing_minute"), timing("timing_hour"));
     format!(
         "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
@@ -70,8 +71,9 @@ fn v1() -> String {
 const COUNTED_V2: [&str; 6] =
     ["host_raw", "host_minute", "host_hour", "timing_minute", "timing_hour", "value_minute"];
 
-/// The tables whose rows `row_count` counts (version 5 added `host_process`).
-pub const COUNTED: [&str; 7] = [
+/// The tables whose rows `row_count` counts (version 5 added `host_process`, version 6
+/// `timing_day`).
+pub const COUNTED: [&str; 8] = [
     "host_raw",
     "host_minute",
     "host_hour",
@@ -79,6 +81,7 @@ pub const COUNTED: [&str; 7] = [
     "timing_hour",
     "value_minute",
     "host_process",
+    "timing_day",
 ];
 
 /// `row_count`'s row for table `t` and the triggers that keep it exact.
@@ -147,12 +150,19 @@ fn v5() -> String {
     )
 }
 
+/// Version 6: day rows of operations and events (`timing_day`, the exact merge of a UTC day's
+/// hour rows), so that a summary over days reads a row per day rather than 24; counted in
+/// `row_count`. The writer rolls them up from the oldest hour rows on, a day per step.
+fn v6() -> String {
+    format!("{}\n{}", timing("timing_day"), counted("timing_day"))
+}
+
 /// The schema version this build writes.
-pub const LATEST: usize = 5;
+pub const LATEST: usize = 6;
 
 /// Every migration SQL, oldest first (owned: built from the field and table lists).
 pub fn sql() -> Vec<String> {
-    vec![v1(), v2(), v3(), v4(), v5()]
+    vec![v1(), v2(), v3(), v4(), v5(), v6()]
 }
 
 /// The migrations over `sql` (which must outlive them).

@@ -13,6 +13,7 @@ use crate::server::stats::Rollup;
 const T0: u64 = 1_764_460_800_000;
 const MIN: u64 = 60_000;
 const HOUR: u64 = 3_600_000;
+const DAY: u64 = 86_400_000;
 
 struct Fixture {
     store: Store,
@@ -71,9 +72,9 @@ impl Fixture {
         stats.tiers.iter().find(|t| t.table == table).unwrap().rows
     }
 
-    /// Runs maintenance until `table` stops changing (each step rolls one hour at most).
+    /// Runs maintenance until no table changes (each step rolls an hour and a day at most).
     fn settle(&self) {
-        for _ in 0..50 {
+        for _ in 0..200 {
             let before =
                 self.store.stats().unwrap().tiers.iter().map(|t| t.rows).collect::<Vec<_>>();
             assert!(self.store.maintain_now());
@@ -86,13 +87,27 @@ impl Fixture {
         panic!("maintenance did not settle");
     }
 
+    /// The summary of `name` over `[from, to)` comes from `tier`, its count is exact and its
+    /// quantiles are within the sketch's 1 % of the exact ones among `all` (time, duration).
+    fn assert_exact(&self, name: &str, all: &[(u64, f64)], (from, to): (u64, u64), tier: Tier) {
+        let exact = exact_in(all, from, to);
+        let (got_tier, totals) = self.summary(name, from, to);
+        let (count, _errors, [p50, p95, p99]) = totals.unwrap();
+        assert_eq!(got_tier, tier, "over [{from}, {to})");
+        assert_eq!(count, exact.len() as u64, "counts are exact over [{from}, {to})");
+        for (q, got) in [(0.5, p50), (0.95, p95), (0.99, p99)] {
+            let want = nearest_rank(&exact, q);
+            assert!(((got - want) / want).abs() <= 0.01 + 1e-9, "p{q}: {got} vs {want}");
+        }
+    }
+
     fn summary(&self, name: &str, from: u64, to: u64) -> (Tier, RangeTotals) {
         let retention = self.store.retention();
         let now = self.store.now_ms();
         self.store
             .readers()
             .with(|c| {
-                let plan = query::plan_now(c, from, to, now, &retention)?;
+                let plan = query::plan_now(c, from, to, now, &retention, None)?;
                 let stats = query::range_stats(c, SeriesKind::Operation, &plan)?;
                 let found = stats.into_iter().find(|(n, _)| n == name).map(|(_, s)| s);
                 Ok((plan.tier, found.map(|s| (s.count(), s.errors(), s.quantiles()))))
@@ -155,18 +170,67 @@ fn ranges_over_minutes_and_hours_merge_exactly() {
         (T0 + 30 * MIN, T0 + 150 * MIN, Tier::MinuteAndHour),
         (T0 + 61 * MIN, T0 + 65 * MIN, Tier::Minute),
     ] {
-        let mut exact: Vec<f64> =
-            all.iter().filter(|(at, _)| (from..to).contains(at)).map(|&(_, d)| d).collect();
-        exact.sort_by(f64::total_cmp);
-        let (got_tier, totals) = f.summary("report", from, to);
-        let (count, _errors, [p50, p95, p99]) = totals.unwrap();
-        assert_eq!(got_tier, tier);
-        assert_eq!(count, exact.len() as u64, "counts are exact over [{from}, {to})");
-        for (q, got) in [(0.5, p50), (0.95, p95), (0.99, p99)] {
-            let want = nearest_rank(&exact, q);
-            assert!(((got - want) / want).abs() <= 0.01 + 1e-9, "p{q}: {got} vs {want}");
+        f.assert_exact("report", &all, (from, to), tier);
+    }
+}
+
+/// The exact durations of `all` in `[from, to)`, sorted.
+fn exact_in(all: &[(u64, f64)], from: u64, to: u64) -> Vec<f64> {
+    let mut exact: Vec<f64> =
+        all.iter().filter(|(at, _)| (from..to).contains(at)).map(|&(_, d)| d).collect();
+    exact.sort_by(f64::total_cmp);
+    exact
+}
+
+#[test]
+fn ranges_over_days_hours_and_minutes_merge_exactly() {
+    let f = fixture();
+    let mut all: Vec<(u64, f64)> = Vec::new();
+    // Two and a half days, two minutes an hour, written while the clock stands still: every
+    // roll-up happens in the catch-up below, an hour a step, and no day may roll before its
+    // hours have.
+    for hour in 0..60 {
+        for (i, minute) in [7, 41].into_iter().enumerate() {
+            let at = T0 + hour * HOUR + minute * MIN;
+            let ds = durations(hour * 2 + i as u64, 15 + (hour as usize % 5));
+            all.extend(ds.iter().map(|&d| (at, d)));
+            f.write(Batch { timings: vec![timing("report", at, &ds)], values: vec![] });
         }
     }
+    f.set_now(T0 + 60 * HOUR);
+    f.settle();
+    assert_eq!(f.rows("timing_day"), 2, "both closed days rolled up, the open one not");
+    assert_eq!(f.rows("timing_hour"), 59);
+    let (from, to) = (T0 + 5 * HOUR + 20 * MIN, T0 + 2 * DAY + 11 * HOUR + 30 * MIN);
+    for (from, to, tier) in [
+        (from, to, Tier::DayAndFiner),
+        (T0 + DAY, T0 + 2 * DAY, Tier::Day),
+        (T0 + 3 * HOUR, T0 + 2 * DAY + 7 * HOUR, Tier::DayAndFiner),
+    ] {
+        f.assert_exact("report", &all, (from, to), tier);
+    }
+    // A late sample for a day already rolled up reaches its day row too.
+    f.write(Batch {
+        timings: vec![timing("report", T0 + DAY + 3 * HOUR, &[5.0; 3])],
+        values: vec![],
+    });
+    let (tier, totals) = f.summary("report", T0 + DAY, T0 + 2 * DAY);
+    assert_eq!(tier, Tier::Day);
+    assert_eq!(totals.unwrap().0, exact_in(&all, T0 + DAY, T0 + 2 * DAY).len() as u64 + 3);
+}
+
+#[test]
+fn a_day_rolls_up_once_it_is_over_even_when_its_series_stopped() {
+    let f = fixture();
+    f.write(Batch { timings: vec![timing("gone", T0 + 5 * MIN, &[3.0; 4])], values: vec![] });
+    f.set_now(T0 + DAY - 1);
+    f.settle();
+    assert_eq!((f.rows("timing_hour"), f.rows("timing_day")), (1, 0), "the day is not over");
+    f.set_now(T0 + DAY + 3 * MIN);
+    f.settle();
+    assert_eq!(f.rows("timing_day"), 1);
+    let (tier, totals) = f.summary("gone", T0, T0 + DAY);
+    assert_eq!((tier, totals.map(|t| t.0)), (Tier::Day, Some(4)));
 }
 
 #[test]
@@ -222,9 +286,11 @@ fn each_tier_expires_with_its_retention() {
     f.settle();
     assert_eq!((f.rows("timing_minute"), f.rows("host_minute")), (0, 0), "minute rows kept 1 day");
     assert_eq!((f.rows("timing_hour"), f.rows("host_hour")), (1, 1));
+    assert_eq!(f.rows("timing_day"), 1);
     f.set_now(T0 + 49 * HOUR);
     f.settle();
     assert_eq!((f.rows("timing_hour"), f.rows("host_hour")), (0, 0), "hour rows kept 2 days");
+    assert_eq!(f.rows("timing_day"), 0, "day rows kept as long as hour rows");
     let series = f.series_rows();
     assert_eq!(series, 0, "series without rows are forgotten");
     assert!(f.store.stats().unwrap().counters.expired_rows >= 5);

@@ -1,7 +1,7 @@
 //! The writer thread: the only connection that writes. It applies batches in transactions,
 //! keeps the minute rows of the last few minutes in memory (so a delta is merged without a
-//! read), and runs maintenance in small steps between messages: rolling closed minutes and
-//! hours up, expiring old rows, enforcing the disk cap and checkpointing the WAL.
+//! read), and runs maintenance in small steps between messages: rolling closed minutes,
+//! hours and days up, expiring old rows, enforcing the disk cap and checkpointing the WAL.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -20,6 +20,7 @@ use crate::server::stats::Rollup;
 
 const MINUTE_MS: u64 = 60_000;
 const HOUR_MS: u64 = 3_600_000;
+pub(super) const DAY_MS: u64 = 86_400_000;
 /// A minute is rolled into its hour this long after the hour ends (late samples and the last
 /// flush are in by then).
 const HOUR_GRACE_MS: u64 = 120_000;
@@ -69,8 +70,9 @@ struct Writer {
     last_forget_ms: u64,
 }
 
-/// A host roll-up: its watermark and the tables it reads and writes.
-struct HostPeriod {
+/// A roll-up (host figures, or operation and event rows): its watermark and the tables it
+/// reads and writes.
+struct Period {
     mark: &'static str,
     from: &'static str,
     to: &'static str,
@@ -78,6 +80,7 @@ struct HostPeriod {
 
 /// Watermarks in `meta`: the first period not rolled up yet.
 pub(super) const TIMING_HOURS: &str = "rolled_timing_hours_to";
+pub(super) const TIMING_DAYS: &str = "rolled_timing_days_to";
 pub(super) const HOST_MINUTES: &str = "rolled_host_minutes_to";
 pub(super) const HOST_HOURS: &str = "rolled_host_hours_to";
 
@@ -196,6 +199,7 @@ impl Writer {
         let hour_floor = now.saturating_sub(retention.hour_ms());
         let tx = self.conn.transaction()?;
         let rolled_hours_to = meta(&tx, TIMING_HOURS)?.unwrap_or(0);
+        let rolled_days_to = meta(&tx, TIMING_DAYS)?.unwrap_or(0);
         let mut new_ids: HashMap<(i64, Box<str>), i64> = HashMap::new();
         let mut merged: HashMap<(i64, u64), Rollup> = HashMap::new();
         let mut rows = 0;
@@ -213,13 +217,18 @@ impl Writer {
                 merged.insert((id, at), current);
                 rows += 1;
             }
-            let hour = at - at % HOUR_MS;
-            if hour < rolled_hours_to && hour >= hour_floor {
-                // The hour was rolled up already: keep it the exact merge of its minutes.
-                let mut current = load_rollup(&tx, "timing_hour", id, hour)?.unwrap_or_default();
-                current.merge(&row.rollup);
-                write_rollup(&tx, "timing_hour", id, hour, &current)?;
-                rows += 1;
+            // Hours and days rolled up already stay the exact merge of their minutes (day
+            // rows are kept as long as hour rows).
+            for (table, width, rolled_to) in
+                [("timing_hour", HOUR_MS, rolled_hours_to), ("timing_day", DAY_MS, rolled_days_to)]
+            {
+                let period = at - at % width;
+                if period < rolled_to && period >= hour_floor {
+                    let mut current = load_rollup(&tx, table, id, period)?.unwrap_or_default();
+                    current.merge(&row.rollup);
+                    write_rollup(&tx, table, id, period, &current)?;
+                    rows += 1;
+                }
             }
         }
         for row in &batch.values {
@@ -300,7 +309,7 @@ impl Writer {
         let started = Instant::now();
         self.roll_host_minutes(now)?;
         self.roll_host_hours(now)?;
-        self.roll_timing_hour(now)?;
+        self.roll_timings(now)?;
         self.expire(now)?;
         self.enforce_disk_cap()?;
         if now.saturating_sub(self.last_forget_ms) >= FORGET_SERIES_EVERY_MS {
@@ -330,7 +339,7 @@ impl Writer {
             let columns = HOST_FIELDS.iter().map(|f| f.name).collect::<Vec<_>>().join(", ");
             format!("SELECT {columns} FROM host_raw WHERE at_ms >= ?1 AND at_ms < ?2")
         });
-        let period = HostPeriod { mark: HOST_MINUTES, from: "host_raw", to: "host_minute" };
+        let period = Period { mark: HOST_MINUTES, from: "host_raw", to: "host_minute" };
         let complete_to = now.saturating_sub(MINUTE_GRACE_MS);
         self.roll_host(complete_to, &period, MINUTE_MS, 60, |tx, at| {
             let mut rollup = HostRollup::default();
@@ -347,7 +356,7 @@ impl Writer {
 
     /// Rolls closed hours of host minute rows into hour rows (up to a day's worth).
     fn roll_host_hours(&mut self, now: u64) -> rusqlite::Result<()> {
-        let period = HostPeriod { mark: HOST_HOURS, from: "host_minute", to: "host_hour" };
+        let period = Period { mark: HOST_HOURS, from: "host_minute", to: "host_hour" };
         // An hour is folded only once all its minutes are (after a long downtime the minutes
         // catch up over several steps).
         let minutes_to = meta(&self.conn, HOST_MINUTES)?.unwrap_or(0);
@@ -367,7 +376,7 @@ impl Writer {
     fn roll_host(
         &mut self,
         complete_to: u64,
-        period: &HostPeriod,
+        period: &Period,
         period_ms: u64,
         steps: usize,
         fold: impl Fn(&Transaction<'_>, u64) -> rusqlite::Result<HostRollup>,
@@ -390,33 +399,55 @@ impl Writer {
         tx.commit()
     }
 
-    /// Rolls the oldest closed hour of timing minutes into hour rows (one hour per step).
-    fn roll_timing_hour(&mut self, now: u64) -> rusqlite::Result<()> {
+    /// Rolls the oldest closed hour of timing minutes into hour rows, and the oldest day whose
+    /// hours are all rolled into a day row (an hour and a day per step at most).
+    fn roll_timings(&mut self, now: u64) -> rusqlite::Result<()> {
+        let hours = Period { mark: TIMING_HOURS, from: "timing_minute", to: "timing_hour" };
+        self.roll_timing(&hours, HOUR_MS, now.saturating_sub(HOUR_GRACE_MS))?;
+        // A day is folded once it is over and none of its minutes waits for its hour (after a
+        // long downtime the hours catch up over several steps, and a new day tier over an old
+        // store a day per step). Samples that arrive for it later reach its row as they reach
+        // a rolled hour's.
+        let pending = next_period(&self.conn, TIMING_HOURS, "timing_minute", HOUR_MS)?;
+        let complete_to = pending.unwrap_or(u64::MAX).min(now.saturating_sub(HOUR_GRACE_MS));
+        let days = Period { mark: TIMING_DAYS, from: "timing_hour", to: "timing_day" };
+        self.roll_timing(&days, DAY_MS, complete_to)
+    }
+
+    /// Rolls the oldest period of `period_ms` of `period.from` into `period.to` (each series'
+    /// rows merged exactly) if it ends by `complete_to`, moving the watermark.
+    fn roll_timing(
+        &mut self,
+        period: &Period,
+        period_ms: u64,
+        complete_to: u64,
+    ) -> rusqlite::Result<()> {
         let tx = self.conn.transaction()?;
-        let Some(at) = next_period(&tx, TIMING_HOURS, "timing_minute", HOUR_MS)? else {
+        let Some(at) = next_period(&tx, period.mark, period.from, period_ms)? else {
             return Ok(());
         };
-        if at + HOUR_MS + HOUR_GRACE_MS > now {
+        if at + period_ms > complete_to {
             return Ok(());
         }
-        let mut hours: HashMap<i64, Rollup> = HashMap::new();
+        let mut merged: HashMap<i64, Rollup> = HashMap::new();
         {
-            let mut stmt = tx.prepare_cached(
-                "SELECT series, count, errors, sum_ms, min_ms, max_ms, bins FROM timing_minute \
+            let mut stmt = tx.prepare_cached(&format!(
+                "SELECT series, count, errors, sum_ms, min_ms, max_ms, bins FROM {} \
                  WHERE at_ms >= ?1 AND at_ms < ?2",
-            )?;
-            let mut rows = stmt.query(params![at as i64, (at + HOUR_MS) as i64])?;
+                period.from
+            ))?;
+            let mut rows = stmt.query(params![at as i64, (at + period_ms) as i64])?;
             while let Some(row) = rows.next()? {
                 let series: i64 = row.get(0)?;
                 if let Some(rollup) = rollup_from_row(row, 1)? {
-                    hours.entry(series).or_default().merge(&rollup);
+                    merged.entry(series).or_default().merge(&rollup);
                 }
             }
         }
-        for (series, rollup) in &hours {
-            write_rollup(&tx, "timing_hour", *series, at, rollup)?;
+        for (series, rollup) in &merged {
+            write_rollup(&tx, period.to, *series, at, rollup)?;
         }
-        set_meta(&tx, TIMING_HOURS, at + HOUR_MS)?;
+        set_meta(&tx, period.mark, at + period_ms)?;
         tx.commit()
     }
 
@@ -431,6 +462,7 @@ impl Writer {
             ("value_minute", r.minute_ms()),
             ("host_hour", r.hour_ms()),
             ("timing_hour", r.hour_ms()),
+            ("timing_day", r.hour_ms()),
         ];
         let mut deleted = 0;
         for (table, keep_ms) in plan {
@@ -455,10 +487,11 @@ impl Writer {
     /// batches per step, then gives the freed pages back to the file system.
     fn enforce_disk_cap(&mut self) -> rusqlite::Result<()> {
         let Some(cap) = self.config.max_disk_bytes else { return Ok(()) };
-        let tiers: [&[&str]; 3] = [
+        let tiers: [&[&str]; 4] = [
             &["host_raw", "host_process"],
             &["timing_minute", "value_minute", "host_minute"],
             &["timing_hour", "host_hour"],
+            &["timing_day"],
         ];
         let mut evicted = 0;
         for _ in 0..10 {
@@ -472,8 +505,14 @@ impl Writer {
             };
             for table in *tables {
                 if let Some(oldest) = oldest(&self.conn, table)? {
-                    // Everything in the oldest ten minutes (or hour, for hour rows) of the table.
-                    let span = if table.ends_with("hour") { HOUR_MS } else { 10 * MINUTE_MS };
+                    // Everything in the oldest ten minutes (or hour, or day) of the table.
+                    let span = if table.ends_with("day") {
+                        DAY_MS
+                    } else if table.ends_with("hour") {
+                        HOUR_MS
+                    } else {
+                        10 * MINUTE_MS
+                    };
                     evicted += delete_older(&self.conn, table, oldest + span, DELETE_BATCH * 5)?;
                 }
             }
@@ -491,6 +530,7 @@ impl Writer {
         let n = self.conn.execute(
             "DELETE FROM series WHERE id NOT IN (SELECT series FROM timing_minute) \
              AND id NOT IN (SELECT series FROM timing_hour) \
+             AND id NOT IN (SELECT series FROM timing_day) \
              AND id NOT IN (SELECT series FROM value_minute)",
             [],
         )?;
@@ -570,7 +610,7 @@ fn set_meta(conn: &Connection, key: &str, value: u64) -> rusqlite::Result<()> {
 /// to the oldest row at or after it (so a long gap is skipped in one step); `None` when the
 /// table has nothing left to roll.
 fn next_period(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     key: &str,
     table: &str,
     period_ms: u64,
