@@ -209,14 +209,21 @@ fn ranges_over_days_hours_and_minutes_merge_exactly() {
     ] {
         f.assert_exact("report", &all, (from, to), tier);
     }
-    // A late sample for a day already rolled up reaches its day row too.
-    f.write(Batch {
-        timings: vec![timing("report", T0 + DAY + 3 * HOUR, &[5.0; 3])],
-        values: vec![],
-    });
-    let (tier, totals) = f.summary("report", T0 + DAY, T0 + 2 * DAY);
+    // Late samples for a day already rolled up reach its day row too, several in one batch.
+    let late = vec![
+        timing("report", T0 + DAY + 3 * HOUR, &[5.0; 3]),
+        timing("report", T0 + DAY + 3 * HOUR + 5 * MIN, &[6.0; 2]),
+        timing("report", T0 + DAY + 9 * HOUR, &[7.0; 4]),
+    ];
+    f.write(Batch { timings: late, values: vec![] });
+    let count = |from, to| f.summary("report", from, to);
+    let (tier, totals) = count(T0 + DAY, T0 + 2 * DAY);
     assert_eq!(tier, Tier::Day);
-    assert_eq!(totals.unwrap().0, exact_in(&all, T0 + DAY, T0 + 2 * DAY).len() as u64 + 3);
+    assert_eq!(totals.unwrap().0, exact_in(&all, T0 + DAY, T0 + 2 * DAY).len() as u64 + 9);
+    let hour = (T0 + DAY + 3 * HOUR, T0 + DAY + 4 * HOUR);
+    let (tier, totals) = count(hour.0, hour.1);
+    assert_eq!(tier, Tier::Hour);
+    assert_eq!(totals.unwrap().0, exact_in(&all, hour.0, hour.1).len() as u64 + 5);
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! read), and runs maintenance in small steps between messages: rolling closed minutes,
 //! hours and days up, expiring old rows, enforcing the disk cap and checkpointing the WAL.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -201,35 +202,45 @@ impl Writer {
         let rolled_hours_to = meta(&tx, TIMING_HOURS)?.unwrap_or(0);
         let rolled_days_to = meta(&tx, TIMING_DAYS)?.unwrap_or(0);
         let mut new_ids: HashMap<(i64, Box<str>), i64> = HashMap::new();
+        // The minute rows this batch reaches, merged in memory and each written once.
         let mut merged: HashMap<(i64, u64), Rollup> = HashMap::new();
-        let mut rows = 0;
+        // What it adds to hours and days rolled up already (late samples, a backfill): summed
+        // per row first, so each such row is read, merged and written once per batch. They stay
+        // the exact merge of their minutes (day rows are kept as long as hour rows).
+        let mut late: HashMap<(&'static str, i64, u64), Rollup> = HashMap::new();
         for row in &batch.timings {
             let kind = row.kind.code();
             let id = series_id(&tx, &self.ids, &mut new_ids, kind, &row.name)?;
             let at = row.at_ms - row.at_ms % MINUTE_MS;
             if at >= minute_floor {
-                let mut current = match merged.get(&(id, at)).or_else(|| self.open.get(&(id, at))) {
-                    Some(r) => r.clone(),
-                    None => load_rollup(&tx, "timing_minute", id, at)?.unwrap_or_default(),
+                let current = match merged.entry((id, at)) {
+                    Entry::Occupied(e) => e.into_mut(),
+                    Entry::Vacant(e) => e.insert(match self.open.get(&(id, at)) {
+                        Some(r) => r.clone(),
+                        None => load_rollup(&tx, "timing_minute", id, at)?.unwrap_or_default(),
+                    }),
                 };
                 current.merge(&row.rollup);
-                write_rollup(&tx, "timing_minute", id, at, &current)?;
-                merged.insert((id, at), current);
-                rows += 1;
             }
-            // Hours and days rolled up already stay the exact merge of their minutes (day
-            // rows are kept as long as hour rows).
             for (table, width, rolled_to) in
                 [("timing_hour", HOUR_MS, rolled_hours_to), ("timing_day", DAY_MS, rolled_days_to)]
             {
                 let period = at - at % width;
                 if period < rolled_to && period >= hour_floor {
-                    let mut current = load_rollup(&tx, table, id, period)?.unwrap_or_default();
-                    current.merge(&row.rollup);
-                    write_rollup(&tx, table, id, period, &current)?;
-                    rows += 1;
+                    late.entry((table, id, period)).or_default().merge(&row.rollup);
                 }
             }
+        }
+        let mut rows = 0;
+        for (&(id, at), rollup) in &merged {
+            write_rollup(&tx, "timing_minute", id, at, rollup)?;
+            rows += 1;
+        }
+        for ((table, id, period), added) in late {
+            let mut current = load_rollup(&tx, table, id, period)?.unwrap_or_default();
+            current.merge(&added);
+            write_rollup(&tx, table, id, period, &current)?;
+            rows += 1;
         }
         for row in &batch.values {
             let id = series_id(&tx, &self.ids, &mut new_ids, row.kind.code(), &row.name)?;
