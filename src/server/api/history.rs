@@ -105,8 +105,9 @@ pub async fn range_summaries(
 
 /// `GET /api/v1/operations/{name}/series?from=&to=&step=&tag=k:v&by=k` (and
 /// `/api/v1/events/{name}/series`): the series `tag=` keeps, merged, and with `by=` one series
-/// per group as well. Steps are whole minutes; a step of whole hours, or a range older than the minute rows,
-/// is served from hour rows (and rounded up to whole hours).
+/// per group as well. Steps are whole minutes; a step of whole hours, or a range older than the
+/// minute rows, is served from hour rows (and rounded up to whole hours), a step of whole days
+/// from day rows where they are rolled up (see `store::query::plan`).
 pub async fn series(
     kind: TimingKind,
     State(state): State<AppState>,

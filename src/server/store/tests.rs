@@ -101,6 +101,21 @@ impl Fixture {
         }
     }
 
+    /// The stored series of `name` over `[from, to)` per `step`, and the tier that answered.
+    fn series(&self, name: &str, from: u64, to: u64, step: u64) -> (Tier, Vec<SeriesPoint>) {
+        let retention = self.store.retention();
+        let now = self.store.now_ms();
+        self.store
+            .readers()
+            .with(|c| {
+                let plan = query::plan_now(c, from, to, now, &retention, Some(step))?;
+                let points =
+                    query::series_points(c, SeriesKind::Operation, name, |_| true, &plan, step)?;
+                Ok((plan.tier, points.unwrap_or_default()))
+            })
+            .unwrap()
+    }
+
     fn summary(&self, name: &str, from: u64, to: u64) -> (Tier, RangeTotals) {
         let retention = self.store.retention();
         let now = self.store.now_ms();
@@ -116,7 +131,7 @@ impl Fixture {
     }
 }
 
-use crate::model::history::Tier;
+use crate::model::history::{SeriesPoint, Tier};
 
 type RangeTotals = Option<(u64, u64, [f64; 3])>;
 
@@ -208,6 +223,14 @@ fn ranges_over_days_hours_and_minutes_merge_exactly() {
         (T0 + 3 * HOUR, T0 + 2 * DAY + 7 * HOUR, Tier::DayAndFiner),
     ] {
         f.assert_exact("report", &all, (from, to), tier);
+    }
+    // Per-step series: a step of a day reads day rows, a step of an hour never does.
+    for (step, tier, points) in [(DAY, Tier::Day, 2), (HOUR, Tier::Hour, 48)] {
+        let (got_tier, got) = f.series("report", T0, T0 + 2 * DAY, step);
+        assert_eq!((got_tier, got.len()), (tier, points), "step {step}");
+        for p in got {
+            assert_eq!(p.count, exact_in(&all, p.at_ms, p.at_ms + step).len() as u64, "{p:?}");
+        }
     }
     // Late samples for a day already rolled up reach its day row too, several in one batch.
     let late = vec![
