@@ -117,21 +117,15 @@ pub async fn series(
     let (query, selection) = super::ops::split_query(pairs)?;
     let now = state.store.now_ms();
     let range = range::time_range(&query, now)?;
-    let minute_floor = now.saturating_sub(state.store.retention().minute_ms());
-    let mut step = range::step(&query, range, MINUTE_MS)?;
-    if range.from_ms < minute_floor {
-        step = step.div_ceil(HOUR_MS) * HOUR_MS;
-    }
-    let from_ms = range.from_ms - range.from_ms % step;
+    let asked = range::step(&query, range, MINUTE_MS)?;
+    let (from_ms, step) = query::series_step(range.from_ms, asked, now, &state.store.retention());
     let wanted = name.clone();
     let answer = read(&state, move |store| {
         store
             .readers()
             .with(|c| {
-                let retention = store.retention();
-                let mut plan =
-                    query::plan_now(c, from_ms, range.to_ms, now, &retention, Some(step))?;
-                plan.from_ms = from_ms;
+                let span = (from_ms, range.to_ms);
+                let plan = query::series_plan(c, span, step, now, &store.retention())?;
                 let series = kind.series_kind();
                 let keep = |key: &str| selection.keeps(key);
                 let Some(points) = query::series_points(c, series, &wanted, keep, &plan, step)?
@@ -387,8 +381,8 @@ pub async fn stored_detail(
     selection: Selection,
 ) -> Result<Option<crate::model::ops::OperationDetail>, ApiError> {
     let now = state.store.now_ms();
-    let step = Span::stored_step_secs(to_ms.saturating_sub(from_ms) / 1000) * 1000;
-    let from_ms = from_ms - from_ms % step;
+    let asked = Span::stored_step_secs(to_ms.saturating_sub(from_ms) / 1000) * 1000;
+    let (from_ms, step) = query::series_step(from_ms, asked, now, &state.store.retention());
     let thresholds = state.app.thresholds();
     read(state, move |store| {
         store
@@ -407,8 +401,9 @@ pub async fn stored_detail(
                     return Ok(None);
                 };
                 let keep = |key: &str| selection.keeps(key);
-                let mut by_step = plan.clone();
-                by_step.from_ms = from_ms;
+                // Rows no wider than the step (the summary's plan has day rows in it).
+                let by_step =
+                    query::series_plan(c, (from_ms, to_ms), step, now, &store.retention())?;
                 let points =
                     query::series_points(c, kind.series_kind(), &name, keep, &by_step, step)?
                         .unwrap_or_default();

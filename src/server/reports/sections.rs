@@ -21,7 +21,6 @@ use crate::server::store::query::{self, Plan};
 use crate::server::store::{Retention, SeriesKind};
 
 pub(super) const MINUTE_MS: u64 = 60_000;
-pub(super) const HOUR_MS: u64 = 3_600_000;
 /// About this many points per chart.
 const CHART_POINTS: u64 = 120;
 /// Rows of the Errors section at most.
@@ -91,16 +90,15 @@ impl Input<'_> {
     /// rows exist; and the plan that reads at that step.
     fn chart_plan(&self) -> rusqlite::Result<(Plan, u64)> {
         let span = self.to_ms.saturating_sub(self.from_ms).max(1);
-        let minute_floor = self.now_ms.saturating_sub(self.retention.minute_ms());
-        let mut step = span.div_ceil(CHART_POINTS).div_ceil(MINUTE_MS).max(1) * MINUTE_MS;
-        if self.from_ms < minute_floor {
-            step = step.div_ceil(HOUR_MS) * HOUR_MS;
-        }
-        let from_ms = self.from_ms - self.from_ms % step;
-        let (to_ms, now_ms) = (self.to_ms, self.now_ms);
-        let mut plan =
-            query::plan_now(self.conn, from_ms, to_ms, now_ms, &self.retention, Some(step))?;
-        plan.from_ms = from_ms;
+        let asked = span.div_ceil(CHART_POINTS).div_ceil(MINUTE_MS).max(1) * MINUTE_MS;
+        let (from_ms, step) = query::series_step(self.from_ms, asked, self.now_ms, &self.retention);
+        let plan = query::series_plan(
+            self.conn,
+            (from_ms, self.to_ms),
+            step,
+            self.now_ms,
+            &self.retention,
+        )?;
         Ok((plan, step))
     }
 }

@@ -296,6 +296,31 @@ pub fn plan_now(
     Ok(plan(from_ms, to_ms, rolled, minute_floor, step_ms))
 }
 
+/// Where a per-step series starts and its step: `step_ms` (whole minutes) rounded up to whole
+/// hours when the range starts before the minute retention (only hour and day rows are kept
+/// there), and `from_ms` moved back to a multiple of the step.
+pub fn series_step(from_ms: u64, step_ms: u64, now_ms: u64, retention: &Retention) -> (u64, u64) {
+    let mut step = step_ms.max(MINUTE_MS);
+    if from_ms < now_ms.saturating_sub(retention.minute_ms()) {
+        step = step.div_ceil(HOUR_MS) * HOUR_MS;
+    }
+    (from_ms - from_ms % step, step)
+}
+
+/// The plan of a per-step series from `from_ms` at `step_ms` (as [`series_step`] gives them):
+/// rows no wider than the step, its `from_ms` the series' start.
+pub fn series_plan(
+    conn: &Connection,
+    (from_ms, to_ms): (u64, u64),
+    step_ms: u64,
+    now_ms: u64,
+    retention: &Retention,
+) -> rusqlite::Result<Plan> {
+    let mut plan = plan_now(conn, from_ms, to_ms, now_ms, retention, Some(step_ms))?;
+    plan.from_ms = from_ms;
+    Ok(plan)
+}
+
 /// Every series of `kind` merged over the plan: its key (name and tags) and stats.
 pub fn range_stats(
     conn: &Connection,
@@ -763,6 +788,17 @@ mod tests {
         // Days not rolled yet come from hours.
         let p = plan(2 * D, 4 * D, rolled(5 * D, 3 * D), 0, None);
         assert_eq!(p.parts, vec![("timing_day", 2 * D, 3 * D), ("timing_hour", 3 * D, 4 * D)]);
+    }
+
+    #[test]
+    fn a_series_before_the_minute_retention_steps_by_whole_hours_from_a_whole_step() {
+        let r = Retention { raw_hours: 1, minute_days: 1, hour_days: 10 };
+        let now = 5 * D;
+        // Inside the minute retention the step is kept and the start aligned to it.
+        assert_eq!(series_step(4 * D + 7 * M, 5 * M, now, &r), (4 * D + 5 * M, 5 * M));
+        // Before it, only hours and days are kept: the step becomes whole hours.
+        assert_eq!(series_step(2 * D + 7 * M, 5 * M, now, &r), (2 * D, H));
+        assert_eq!(series_step(2 * D + 7 * H, 2 * H + 1, now, &r), (2 * D + 6 * H, 3 * H));
     }
 
     #[test]

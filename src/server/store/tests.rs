@@ -108,7 +108,8 @@ impl Fixture {
         self.store
             .readers()
             .with(|c| {
-                let plan = query::plan_now(c, from, to, now, &retention, Some(step))?;
+                let (from, step) = query::series_step(from, step, now, &retention);
+                let plan = query::series_plan(c, (from, to), step, now, &retention)?;
                 let points =
                     query::series_points(c, SeriesKind::Operation, name, |_| true, &plan, step)?;
                 Ok((plan.tier, points.unwrap_or_default()))
