@@ -213,11 +213,14 @@ impl Plan {
 const LEVELS: [(&str, u64); 3] =
     [("timing_minute", MINUTE_MS), ("timing_hour", HOUR_MS), ("timing_day", DAY_MS)];
 
-/// How far the coarser tiers are rolled up: the first hour and the first day not rolled yet.
+/// How far the coarser tiers are rolled up: the first hour and the first day not rolled yet;
+/// and the first day whose row may be read (`days_from`: a day that began before the hour
+/// retention may have lost its row to expiry while its later hours are still kept).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Rolled {
     pub hours_to: u64,
     pub days_to: u64,
+    pub days_from: u64,
 }
 
 /// Chooses the rows for `[from, to)`: the widest rows rolled up (`rolled`) and whole inside
@@ -238,7 +241,8 @@ pub fn plan(
         from = from_ms - from_ms % HOUR_MS;
     }
     let mut parts = Vec::new();
-    cover(&mut parts, widest, from, to_ms, [u64::MAX, rolled.hours_to, rolled.days_to]);
+    let rolled_to = [u64::MAX, rolled.hours_to, rolled.days_to];
+    cover(&mut parts, widest, from, to_ms, rolled_to, rolled.days_from);
     let used = |table: &str| parts.iter().any(|p| p.0 == table);
     let tier = match (used("timing_minute"), used("timing_hour"), used("timing_day")) {
         (_, _, true) if parts.len() == 1 => Tier::Day,
@@ -251,14 +255,15 @@ pub fn plan(
 }
 
 /// Appends the parts that answer `[lo, hi)` with rows of `LEVELS[level]` or finer, oldest
-/// first: the whole periods rolled up (before `rolled_to[level]`) at this level, the edges
-/// one level finer.
+/// first: the whole periods rolled up (before `rolled_to[level]`; days from `days_from` on) at
+/// this level, the edges one level finer.
 fn cover(
     parts: &mut Vec<(&'static str, u64, u64)>,
     level: usize,
     lo: u64,
     hi: u64,
     rolled_to: [u64; 3],
+    days_from: u64,
 ) {
     if lo >= hi {
         return;
@@ -268,15 +273,16 @@ fn cover(
         parts.push((table, lo, hi));
         return;
     }
-    let whole_from = lo.div_ceil(width) * width;
+    let start = if level == 2 { lo.max(days_from) } else { lo };
+    let whole_from = start.div_ceil(width) * width;
     let end = hi.min(rolled_to[level]);
     let whole_to = end - end % width;
     if whole_from >= whole_to {
-        return cover(parts, level - 1, lo, hi, rolled_to);
+        return cover(parts, level - 1, lo, hi, rolled_to, days_from);
     }
-    cover(parts, level - 1, lo, whole_from, rolled_to);
+    cover(parts, level - 1, lo, whole_from, rolled_to, days_from);
     parts.push((table, whole_from, whole_to));
-    cover(parts, level - 1, whole_to, hi, rolled_to);
+    cover(parts, level - 1, whole_to, hi, rolled_to, days_from);
 }
 
 /// The plan for `[from, to)` given the store's state now (`step_ms` as for [`plan`]).
@@ -291,6 +297,7 @@ pub fn plan_now(
     let rolled = Rolled {
         hours_to: meta(conn, TIMING_HOURS)?.unwrap_or(0),
         days_to: meta(conn, TIMING_DAYS)?.unwrap_or(0),
+        days_from: now_ms.saturating_sub(retention.hour_ms()),
     };
     let minute_floor = now_ms.saturating_sub(retention.minute_ms());
     Ok(plan(from_ms, to_ms, rolled, minute_floor, step_ms))
@@ -738,7 +745,7 @@ mod tests {
     const D: u64 = DAY_MS;
 
     fn rolled(hours_to: u64, days_to: u64) -> Rolled {
-        Rolled { hours_to, days_to }
+        Rolled { hours_to, days_to, days_from: 0 }
     }
 
     #[test]
@@ -788,6 +795,10 @@ mod tests {
         // Days not rolled yet come from hours.
         let p = plan(2 * D, 4 * D, rolled(5 * D, 3 * D), 0, None);
         assert_eq!(p.parts, vec![("timing_day", 2 * D, 3 * D), ("timing_hour", 3 * D, 4 * D)]);
+        // A day that began before the hour retention (its row may be gone) comes from hours.
+        let r = Rolled { days_from: 2 * D + H, ..rolled(5 * D, 5 * D) };
+        let p = plan(2 * D, 4 * D, r, 0, None);
+        assert_eq!(p.parts, vec![("timing_hour", 2 * D, 3 * D), ("timing_day", 3 * D, 4 * D)]);
     }
 
     #[test]

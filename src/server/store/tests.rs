@@ -251,6 +251,27 @@ fn ranges_over_days_hours_and_minutes_merge_exactly() {
 }
 
 #[test]
+fn deleting_up_to_the_middle_of_a_day_keeps_the_rest_of_that_day_in_its_summary() {
+    let f = fixture();
+    let mut all: Vec<(u64, f64)> = Vec::new();
+    for hour in 0..30 {
+        let at = T0 + hour * HOUR + 10 * MIN;
+        let ds = durations(hour, 10);
+        all.extend(ds.iter().map(|&d| (at, d)));
+        f.write(Batch { timings: vec![timing("cut", at, &ds)], values: vec![] });
+    }
+    f.set_now(T0 + 30 * HOUR);
+    f.settle();
+    assert_eq!(f.rows("timing_day"), 1);
+    f.store.delete_before(T0 + 6 * HOUR).unwrap();
+    all.retain(|&(at, _)| at >= T0 + 6 * HOUR);
+    // The first day's row now holds its hours from the cut on, as the hour rows do.
+    f.assert_exact("cut", &all, (T0, T0 + DAY), Tier::Day);
+    f.assert_exact("cut", &all, (T0, T0 + DAY + 5 * HOUR), Tier::DayAndFiner);
+    assert_eq!(exact_in(&all, T0, T0 + DAY).len(), 18 * 10);
+}
+
+#[test]
 fn a_day_rolls_up_once_it_is_over_even_when_its_series_stopped() {
     let f = fixture();
     f.write(Batch { timings: vec![timing("gone", T0 + 5 * MIN, &[3.0; 4])], values: vec![] });

@@ -440,24 +440,7 @@ impl Writer {
         if at + period_ms > complete_to {
             return Ok(());
         }
-        let mut merged: HashMap<i64, Rollup> = HashMap::new();
-        {
-            let mut stmt = tx.prepare_cached(&format!(
-                "SELECT series, count, errors, sum_ms, min_ms, max_ms, bins FROM {} \
-                 WHERE at_ms >= ?1 AND at_ms < ?2",
-                period.from
-            ))?;
-            let mut rows = stmt.query(params![at as i64, (at + period_ms) as i64])?;
-            while let Some(row) = rows.next()? {
-                let series: i64 = row.get(0)?;
-                if let Some(rollup) = rollup_from_row(row, 1)? {
-                    merged.entry(series).or_default().merge(&rollup);
-                }
-            }
-        }
-        for (series, rollup) in &merged {
-            write_rollup(&tx, period.to, *series, at, rollup)?;
-        }
+        fold_timings(&tx, period, at, period_ms)?;
         set_meta(&tx, period.mark, at + period_ms)?;
         tx.commit()
     }
@@ -570,11 +553,49 @@ impl Writer {
                 break;
             }
         }
+        // The day that holds the cut lost its row with its earlier hours, while its later hours
+        // stay: its row is made again from them, so a summary over that day still has them.
+        let day = before_ms - before_ms % DAY_MS;
+        if day < before_ms && day < meta(&self.conn, TIMING_DAYS)?.unwrap_or(0) {
+            let tx = self.conn.transaction()?;
+            let days = Period { mark: TIMING_DAYS, from: "timing_hour", to: "timing_day" };
+            fold_timings(&tx, &days, day, DAY_MS)?;
+            tx.commit()?;
+        }
         self.open.retain(|&(_, at), _| at >= before_ms);
         self.forget_empty_series()?;
         self.conn.execute_batch("PRAGMA incremental_vacuum")?;
         Ok(total)
     }
+}
+
+/// Writes into `period.to` at `at` each series' rows of `period.from` in `[at, at + period_ms)`,
+/// merged exactly.
+fn fold_timings(
+    tx: &Transaction<'_>,
+    period: &Period,
+    at: u64,
+    period_ms: u64,
+) -> rusqlite::Result<()> {
+    let mut merged: HashMap<i64, Rollup> = HashMap::new();
+    {
+        let mut stmt = tx.prepare_cached(&format!(
+            "SELECT series, count, errors, sum_ms, min_ms, max_ms, bins FROM {} \
+             WHERE at_ms >= ?1 AND at_ms < ?2",
+            period.from
+        ))?;
+        let mut rows = stmt.query(params![at as i64, (at + period_ms) as i64])?;
+        while let Some(row) = rows.next()? {
+            let series: i64 = row.get(0)?;
+            if let Some(rollup) = rollup_from_row(row, 1)? {
+                merged.entry(series).or_default().merge(&rollup);
+            }
+        }
+    }
+    for (series, rollup) in &merged {
+        write_rollup(tx, period.to, *series, at, rollup)?;
+    }
+    Ok(())
 }
 
 fn has_rows(conn: &Connection, table: &str) -> bool {
