@@ -241,8 +241,10 @@ pub fn plan(
         from = from_ms - from_ms % HOUR_MS;
     }
     let mut parts = Vec::new();
-    let rolled_to = [u64::MAX, rolled.hours_to, rolled.days_to];
-    cover(&mut parts, widest, from, to_ms, rolled_to, rolled.days_from);
+    // Where each level's rows may be read: minutes anywhere, hours up to where they are
+    // rolled, days from `days_from` up to where they are rolled.
+    let usable = [(0, u64::MAX), (0, rolled.hours_to), (rolled.days_from, rolled.days_to)];
+    cover(&mut parts, widest, from, to_ms, usable);
     let used = |table: &str| parts.iter().any(|p| p.0 == table);
     let tier = match (used("timing_minute"), used("timing_hour"), used("timing_day")) {
         (_, _, true) if parts.len() == 1 => Tier::Day,
@@ -255,15 +257,13 @@ pub fn plan(
 }
 
 /// Appends the parts that answer `[lo, hi)` with rows of `LEVELS[level]` or finer, oldest
-/// first: the whole periods rolled up (before `rolled_to[level]`; days from `days_from` on) at
-/// this level, the edges one level finer.
+/// first: the whole periods of this level inside `usable[level]`, the edges one level finer.
 fn cover(
     parts: &mut Vec<(&'static str, u64, u64)>,
     level: usize,
     lo: u64,
     hi: u64,
-    rolled_to: [u64; 3],
-    days_from: u64,
+    usable: [(u64, u64); 3],
 ) {
     if lo >= hi {
         return;
@@ -273,16 +273,16 @@ fn cover(
         parts.push((table, lo, hi));
         return;
     }
-    let start = if level == 2 { lo.max(days_from) } else { lo };
-    let whole_from = start.div_ceil(width) * width;
-    let end = hi.min(rolled_to[level]);
+    let (usable_from, usable_to) = usable[level];
+    let whole_from = lo.max(usable_from).div_ceil(width) * width;
+    let end = hi.min(usable_to);
     let whole_to = end - end % width;
     if whole_from >= whole_to {
-        return cover(parts, level - 1, lo, hi, rolled_to, days_from);
+        return cover(parts, level - 1, lo, hi, usable);
     }
-    cover(parts, level - 1, lo, whole_from, rolled_to, days_from);
+    cover(parts, level - 1, lo, whole_from, usable);
     parts.push((table, whole_from, whole_to));
-    cover(parts, level - 1, whole_to, hi, rolled_to, days_from);
+    cover(parts, level - 1, whole_to, hi, usable);
 }
 
 /// The plan for `[from, to)` given the store's state now (`step_ms` as for [`plan`]).

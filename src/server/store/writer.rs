@@ -79,6 +79,10 @@ struct Period {
     to: &'static str,
 }
 
+/// The roll-ups of operation and event rows into hours and into days.
+const HOUR_ROLLUP: Period = Period { mark: TIMING_HOURS, from: "timing_minute", to: "timing_hour" };
+const DAY_ROLLUP: Period = Period { mark: TIMING_DAYS, from: "timing_hour", to: "timing_day" };
+
 /// Watermarks in `meta`: the first period not rolled up yet.
 pub(super) const TIMING_HOURS: &str = "rolled_timing_hours_to";
 pub(super) const TIMING_DAYS: &str = "rolled_timing_days_to";
@@ -413,16 +417,14 @@ impl Writer {
     /// Rolls the oldest closed hour of timing minutes into hour rows, and the oldest day whose
     /// hours are all rolled into a day row (an hour and a day per step at most).
     fn roll_timings(&mut self, now: u64) -> rusqlite::Result<()> {
-        let hours = Period { mark: TIMING_HOURS, from: "timing_minute", to: "timing_hour" };
-        self.roll_timing(&hours, HOUR_MS, now.saturating_sub(HOUR_GRACE_MS))?;
+        self.roll_timing(&HOUR_ROLLUP, HOUR_MS, now.saturating_sub(HOUR_GRACE_MS))?;
         // A day is folded once it is over and none of its minutes waits for its hour (after a
         // long downtime the hours catch up over several steps, and a new day tier over an old
         // store a day per step). Samples that arrive for it later reach its row as they reach
         // a rolled hour's.
-        let pending = next_period(&self.conn, TIMING_HOURS, "timing_minute", HOUR_MS)?;
+        let pending = next_period(&self.conn, HOUR_ROLLUP.mark, HOUR_ROLLUP.from, HOUR_MS)?;
         let complete_to = pending.unwrap_or(u64::MAX).min(now.saturating_sub(HOUR_GRACE_MS));
-        let days = Period { mark: TIMING_DAYS, from: "timing_hour", to: "timing_day" };
-        self.roll_timing(&days, DAY_MS, complete_to)
+        self.roll_timing(&DAY_ROLLUP, DAY_MS, complete_to)
     }
 
     /// Rolls the oldest period of `period_ms` of `period.from` into `period.to` (each series'
@@ -481,32 +483,26 @@ impl Writer {
     /// batches per step, then gives the freed pages back to the file system.
     fn enforce_disk_cap(&mut self) -> rusqlite::Result<()> {
         let Some(cap) = self.config.max_disk_bytes else { return Ok(()) };
-        let tiers: [&[&str]; 4] = [
-            &["host_raw", "host_process"],
-            &["timing_minute", "value_minute", "host_minute"],
-            &["timing_hour", "host_hour"],
-            &["timing_day"],
+        // Finest first, each with the span its oldest rows are evicted by.
+        let tiers: [(&[&str], u64); 4] = [
+            (&["host_raw", "host_process"], 10 * MINUTE_MS),
+            (&["timing_minute", "value_minute", "host_minute"], 10 * MINUTE_MS),
+            (&["timing_hour", "host_hour"], HOUR_MS),
+            (&["timing_day"], DAY_MS),
         ];
         let mut evicted = 0;
         for _ in 0..10 {
             if self.used_bytes()? <= cap {
                 break;
             }
-            let Some(tables) =
-                tiers.iter().find(|t| t.iter().any(|table| has_rows(&self.conn, table)))
+            let Some(&(tables, span)) =
+                tiers.iter().find(|t| t.0.iter().any(|table| has_rows(&self.conn, table)))
             else {
                 break;
             };
-            for table in *tables {
+            for table in tables {
                 if let Some(oldest) = oldest(&self.conn, table)? {
-                    // Everything in the oldest ten minutes (or hour, or day) of the table.
-                    let span = if table.ends_with("day") {
-                        DAY_MS
-                    } else if table.ends_with("hour") {
-                        HOUR_MS
-                    } else {
-                        10 * MINUTE_MS
-                    };
+                    // Everything in the oldest span of the table.
                     evicted += delete_older(&self.conn, table, oldest + span, DELETE_BATCH * 5)?;
                 }
             }
@@ -558,8 +554,7 @@ impl Writer {
         let day = before_ms - before_ms % DAY_MS;
         if day < before_ms && day < meta(&self.conn, TIMING_DAYS)?.unwrap_or(0) {
             let tx = self.conn.transaction()?;
-            let days = Period { mark: TIMING_DAYS, from: "timing_hour", to: "timing_day" };
-            fold_timings(&tx, &days, day, DAY_MS)?;
+            fold_timings(&tx, &DAY_ROLLUP, day, DAY_MS)?;
             tx.commit()?;
         }
         self.open.retain(|&(_, at), _| at >= before_ms);
