@@ -825,6 +825,15 @@ impl Silence {
         if self.starts_ms == 0 {
             self.starts_ms = now_ms;
         }
+        if self.starts_ms > super::MAX_TIME_MS {
+            return Err(RuleError::new("starts_ms", "must be before the year 10000"));
+        }
+        if self.ends_ms > super::MAX_TIME_MS {
+            return Err(RuleError::new(
+                "ends_ms",
+                "must be before the year 10000 (for ever: 253402300799999)",
+            ));
+        }
         if self.ends_ms <= self.starts_ms {
             return Err(RuleError::new("ends_ms", "must be after starts_ms"));
         }
@@ -1043,6 +1052,15 @@ mod tests {
         late.starts_ms = 0;
         late.ends_ms = 500;
         assert_eq!(late.validate(1_000).unwrap_err().field, "ends_ms");
+        // "For ever" as the largest number would not fit the store's column (it read back as
+        // -1 and expired at once): refused, naming the field; the year 9999 is the limit.
+        let mut forever = s.clone();
+        forever.ends_ms = u64::MAX;
+        assert_eq!(forever.validate(1_000).unwrap_err().field, "ends_ms");
+        forever.ends_ms = super::super::MAX_TIME_MS;
+        forever.validate(1_000).unwrap();
+        forever.starts_ms = u64::MAX - 1;
+        assert_eq!(forever.validate(1_000).unwrap_err().field, "starts_ms");
     }
 }
 

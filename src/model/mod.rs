@@ -13,6 +13,11 @@ pub mod values;
 /// Product name shown in the header and titles.
 pub const PRODUCT_NAME: &str = "Vitals";
 
+/// The latest time (Unix ms) a request may name: 9999-12-31T23:59:59.999Z, the last that RFC 3339
+/// can write. Later ones are refused where they arrive, so that no arithmetic on a time overflows
+/// and every time fits the store's signed columns.
+pub const MAX_TIME_MS: u64 = 253_402_300_799_999;
+
 /// Percent-encodes everything but unreserved characters (RFC 3986), for a URL query value.
 pub fn percent_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());

@@ -47,24 +47,25 @@ impl Selection {
         tags: impl IntoIterator<Item = &'a str>,
         by: Option<&str>,
     ) -> Result<Selection, String> {
+        // Limits checked as the lists grow: each new entry is compared with those before it.
         let mut require = Vec::new();
         for text in tags {
             let tag = Tag::parse(text)?;
             if !require.contains(&tag) {
+                if require.len() == MAX_SELECTED {
+                    return Err(format!("tag: at most {MAX_SELECTED} tags"));
+                }
                 require.push(tag);
             }
         }
         let mut keys: Vec<String> = Vec::new();
         for key in by.unwrap_or_default().split(',').map(str::trim).filter(|k| !k.is_empty()) {
             if !keys.iter().any(|k| k == key) {
+                if keys.len() == MAX_SELECTED {
+                    return Err(format!("by: at most {MAX_SELECTED} keys"));
+                }
                 keys.push(key.to_string());
             }
-        }
-        if require.len() > MAX_SELECTED {
-            return Err(format!("tag: at most {MAX_SELECTED} tags"));
-        }
-        if keys.len() > MAX_SELECTED {
-            return Err(format!("by: at most {MAX_SELECTED} keys"));
         }
         Ok(Selection { require, by: keys })
     }

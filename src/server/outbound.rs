@@ -28,26 +28,28 @@ pub struct Endpoint {
 impl Endpoint {
     /// Parses `url`; the error says what is wrong in one line.
     pub fn parse(url: &str) -> Result<Endpoint, String> {
-        let uri: hyper::Uri = url.parse().map_err(|_| format!("{url} is not a URL"))?;
+        // Errors show the URL without its credentials: they end up in logs and on the console.
+        let shown = without_credentials(url);
+        let uri: hyper::Uri = url.parse().map_err(|_| format!("{shown} is not a URL"))?;
         match uri.scheme_str() {
             Some("http") => {}
             Some("https") => {
                 return Err(format!(
-                    "{url}: https receivers are not supported yet; use http:// (a local relay or \
+                    "{shown}: https receivers are not supported yet; use http:// (a local relay or \
                      Alertmanager for TLS)"
                 ))
             }
-            _ => return Err(format!("{url} must start with http://")),
+            _ => return Err(format!("{shown} must start with http://")),
         }
-        let authority = uri.authority().ok_or_else(|| format!("{url} has no host"))?;
+        let authority = uri.authority().ok_or_else(|| format!("{shown} has no host"))?;
         if authority.as_str().contains('@') {
             return Err(format!(
-                "{url}: credentials in the URL are refused (they would be logged)"
+                "{shown}: credentials in the URL are refused (they would be logged)"
             ));
         }
         let host = authority.host().trim_start_matches('[').trim_end_matches(']').to_string();
         if host.is_empty() {
-            return Err(format!("{url} has no host"));
+            return Err(format!("{shown} has no host"));
         }
         let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
         Ok(Endpoint {
@@ -120,6 +122,17 @@ async fn post(endpoint: &Endpoint, body: Bytes, token: Option<&Secret>) -> Resul
     Err(format!("answered {status}: {}", text.trim()))
 }
 
+/// `url` with whatever precedes an `@` in its authority replaced by `***`.
+fn without_credentials(url: &str) -> String {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let rest = &url[after_scheme..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{}***{}", &url[..after_scheme], &rest[at..]),
+        None => url.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,6 +147,11 @@ mod tests {
         assert!(Endpoint::parse("https://x").unwrap_err().contains("https"));
         assert!(Endpoint::parse("ftp://x").is_err());
         assert!(Endpoint::parse("not a url").is_err());
-        assert!(Endpoint::parse("http://user:pw@x/").unwrap_err().contains("credentials"));
+        let refused = Endpoint::parse("http://user:SECRET@x/").unwrap_err();
+        assert!(refused.contains("credentials") && !refused.contains("SECRET"), "{refused}");
+        assert!(refused.starts_with("http://***@x/"), "{refused}");
+        let https = Endpoint::parse("https://user:SECRET@x/hook").unwrap_err();
+        assert!(!https.contains("SECRET"), "{https}");
+        assert_eq!(without_credentials("http://h:1/p@q"), "http://h:1/p@q");
     }
 }

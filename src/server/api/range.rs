@@ -1,13 +1,14 @@
 //! Time-range parameters of the history queries: `from`, `to` and `step`.
 //!
 //! A time is Unix milliseconds (`1767225600000`), RFC 3339 (`2026-12-01T10:00:00Z`), `now`, or
-//! relative to now (`-24h`, `-15m`, `-7d`). A step is a duration (`1m`, `5m`, `1h`) or
-//! milliseconds. `from` defaults to one hour before `to`, `to` to now. Errors are 400 naming
-//! the parameter.
+//! relative to now (`-24h`, `-15m`, `-7d`), no later than [`MAX_TIME_MS`] (the year 9999). A step
+//! is a duration (`1m`, `5m`, `1h`) or milliseconds. `from` defaults to one hour before `to`, `to`
+//! to now. Errors are 400 naming the parameter.
 
 use std::collections::HashMap;
 use std::time::UNIX_EPOCH;
 
+use crate::model::MAX_TIME_MS;
 use crate::server::error::ApiError;
 
 /// Most points one series or host-history answer may hold.
@@ -27,8 +28,12 @@ pub fn wants_range(query: &HashMap<String, String>) -> bool {
     query.contains_key("from") || query.contains_key("to")
 }
 
-/// Parses one time parameter.
+/// Parses one time parameter; `None` when it is not a time or later than [`MAX_TIME_MS`].
 pub fn parse_time(text: &str, now_ms: u64) -> Option<u64> {
+    parse_any_time(text, now_ms).filter(|&ms| ms <= MAX_TIME_MS)
+}
+
+fn parse_any_time(text: &str, now_ms: u64) -> Option<u64> {
     let text = text.trim();
     if text == "now" {
         return Some(now_ms);
@@ -54,7 +59,8 @@ pub fn time_range(query: &HashMap<String, String>, now_ms: u64) -> Result<TimeRa
                     ApiError::bad_field(
                         name,
                         format!(
-                            "{name}: must be Unix ms, RFC 3339, now or relative like -24h (got {v})"
+                            "{name}: must be Unix ms, RFC 3339, now or relative like -24h, \
+                             before the year 10000 (got {v})"
                         ),
                     )
                 })
@@ -88,7 +94,8 @@ pub fn step(
             )
         })?,
     };
-    let step = asked.max(1).div_ceil(unit_ms) * unit_ms;
+    // A step longer than any range gives one point; capped so that rounding cannot overflow.
+    let step = asked.clamp(1, MAX_TIME_MS).div_ceil(unit_ms) * unit_ms;
     if span.div_ceil(step) > MAX_POINTS {
         return Err(ApiError::bad_field(
             "step",
@@ -137,6 +144,22 @@ mod tests {
         let err = step(&q(&[("step", "1m")]), range, 60_000).unwrap_err();
         assert_eq!(err.field.as_deref(), Some("step"));
         assert!(step(&q(&[("step", "often")]), range, 60_000).is_err());
+    }
+
+    #[test]
+    fn times_past_the_year_9999_are_refused_and_huge_steps_give_one_point() {
+        assert_eq!(parse_time("253402300799999", NOW), Some(MAX_TIME_MS));
+        assert_eq!(parse_time("253402300800000", NOW), None);
+        assert_eq!(parse_time("18446744073709551615", NOW), None);
+        let far = [("from", "18446744073709551000"), ("to", "18446744073709551615")];
+        let err = time_range(&q(&far), NOW).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("to"));
+        let range = time_range(&q(&[("from", "-1h")]), NOW).unwrap();
+        let huge = q(&[("step", "18446744073709551615")]);
+        assert_eq!(
+            step(&huge, range, 86_400_000).unwrap(),
+            MAX_TIME_MS.div_ceil(86_400_000) * 86_400_000
+        );
     }
 
     #[test]

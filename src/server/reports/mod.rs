@@ -108,13 +108,16 @@ async fn blocking<T: Send + 'static>(
 
 fn time_of(arg: &TimeArg, field: &'static str, now_ms: u64) -> Result<u64, ApiError> {
     let parsed = match arg {
-        TimeArg::Ms(ms) => Some(*ms),
+        TimeArg::Ms(ms) => Some(*ms).filter(|&ms| ms <= crate::model::MAX_TIME_MS),
         TimeArg::Text(text) => parse_time(text, now_ms),
     };
     parsed.ok_or_else(|| {
         ApiError::bad_field(
             field,
-            format!("{field}: must be Unix ms, RFC 3339, now or relative like -24h"),
+            format!(
+                "{field}: must be Unix ms, RFC 3339, now or relative like -24h, before the year \
+                 10000"
+            ),
         )
     })
 }

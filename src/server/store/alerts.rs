@@ -240,7 +240,8 @@ pub(super) fn apply(conn: &Connection, writes: &[AlertWrite]) -> rusqlite::Resul
                 .execute(params![
                     s.id as i64,
                     serde_json::to_string(s).unwrap_or_default(),
-                    s.ends_ms as i64
+                    // Validated to fit; a larger one must not wrap to negative and expire.
+                    i64::try_from(s.ends_ms).unwrap_or(i64::MAX)
                 ])?,
             AlertWrite::DeleteSilence { id } => conn
                 .prepare_cached("DELETE FROM alert_silence WHERE id = ?1")?

@@ -168,7 +168,10 @@ impl Encoding {
 
 /// Counts the length-delimited fields of a protobuf message into `budget` (down to 0), and
 /// those of each field that reads as a message itself; false when `buf` is not wire format.
-/// Each byte is read at most once per nesting level, and nesting stops at 12.
+/// A group (wire types 3 and 4, which prost skips) counts as a field and its fields are read
+/// in line. Each byte is read at most once per nesting level; below [`COUNTED_DEPTH`] levels a
+/// field is not looked into but charged as many fields as its bytes could hold (two bytes
+/// each at least), so that nesting deeper hides nothing from the count.
 fn len_fields(mut buf: &[u8], depth: u32, budget: &mut usize) -> bool {
     use prost::encoding::{decode_key, decode_varint, WireType};
     while !buf.is_empty() {
@@ -180,6 +183,11 @@ fn len_fields(mut buf: &[u8], depth: u32, budget: &mut usize) -> bool {
             },
             WireType::SixtyFourBit => 8,
             WireType::ThirtyTwoBit => 4,
+            WireType::StartGroup => {
+                *budget = budget.saturating_sub(1);
+                0
+            }
+            WireType::EndGroup => 0,
             WireType::LengthDelimited => {
                 let Ok(len) = decode_varint(&mut buf) else { return false };
                 let Some(len) = usize::try_from(len).ok().filter(|l| *l <= buf.len()) else {
@@ -189,15 +197,16 @@ fn len_fields(mut buf: &[u8], depth: u32, budget: &mut usize) -> bool {
                     return true;
                 }
                 *budget -= 1;
-                if depth < 12 {
+                if depth < COUNTED_DEPTH {
                     let mut inner = *budget;
                     if len_fields(&buf[..len], depth + 1, &mut inner) {
                         *budget = inner;
                     }
+                } else {
+                    *budget = budget.saturating_sub(len / 2);
                 }
                 len
             }
-            _ => return false,
         };
         if skip > buf.len() {
             return false;
@@ -206,6 +215,10 @@ fn len_fields(mut buf: &[u8], depth: u32, budget: &mut usize) -> bool {
     }
     true
 }
+
+/// Nesting levels [`len_fields`] looks into (OTLP's own messages nest about eight deep with an
+/// attribute's value; an `AnyValue` may nest further).
+const COUNTED_DEPTH: u32 = 12;
 
 /// `google.rpc.Status`, the body of every OTLP/HTTP error answer.
 #[derive(Clone, PartialEq, prost::Message, serde::Serialize)]

@@ -569,3 +569,27 @@ fn requests_with_too_many_fields_are_counted_before_decoding() {
     // Not wire format at all: counted as far as it reads, and decoding names the problem.
     assert_eq!(Encoding::Protobuf.fields(&[0xff, 0xff]), 0);
 }
+
+#[test]
+fn groups_and_deep_nesting_hide_no_fields_from_the_count() {
+    let empties = |n: usize| [0x0a, 0x00].repeat(n);
+    // An unknown group first (field 15, start and end), then 300,000 empty `ResourceSpans`:
+    // prost skips the group and decodes the rest, so the count must see them.
+    let mut grouped = vec![0x7b, 0x7c];
+    grouped.extend(empties(300_000));
+    let decoded =
+        ExportTraceServiceRequest::decode(grouped.as_slice()).map(|r| r.resource_spans.len());
+    assert_eq!(decoded.ok(), Some(300_000));
+    assert!(Encoding::Protobuf.fields(&grouped) > MAX_FIELDS);
+    // The same fields fourteen messages deep.
+    let mut nested = empties(300_000);
+    for _ in 0..14 {
+        let mut outer = vec![0x0a];
+        prost::encoding::encode_varint(nested.len() as u64, &mut outer);
+        outer.extend(nested);
+        nested = outer;
+    }
+    assert!(Encoding::Protobuf.fields(&nested) > MAX_FIELDS);
+    // A small body with a group still counts as it should: the group and its one message.
+    assert_eq!(Encoding::Protobuf.fields(&[0x7b, 0x0a, 0x00, 0x7c]), 2);
+}
