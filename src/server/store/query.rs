@@ -20,7 +20,8 @@ use serde::Serialize;
 
 use super::host::{decode_cores, sample_from, FieldRollup, HostRollup, HOST_FIELDS};
 use super::writer::{
-    meta, rollup_from_row, rollup_into, DAY_MS, HOST_HOURS, HOST_MINUTES, TIMING_DAYS, TIMING_HOURS,
+    meta, rollup_from_row, rollup_into, DAY_MS, EVICTED_HOURS, EVICTED_MINUTES, HOST_HOURS,
+    HOST_MINUTES, TIMING_DAYS, TIMING_HOURS,
 };
 use super::{schema, Retention, SeriesKind};
 use crate::model::history::{HostPoint, ProcessSummary, SeriesPoint, Tier, TopProcesses};
@@ -214,19 +215,23 @@ const LEVELS: [(&str, u64); 3] =
     [("timing_minute", MINUTE_MS), ("timing_hour", HOUR_MS), ("timing_day", DAY_MS)];
 
 /// How far the coarser tiers are rolled up: the first hour and the first day not rolled yet;
-/// and the first day whose row may be read (`days_from`: a day that began before the hour
-/// retention may have lost its row to expiry while its later hours are still kept).
+/// the first day whose row may be read (`days_from`: a day that began before the hour
+/// retention may have lost its row to expiry while its later hours are still kept); and where
+/// the hours begin (`hours_from`: the disk cap evicts old hours before the days that summarise
+/// them).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Rolled {
     pub hours_to: u64,
     pub days_to: u64,
     pub days_from: u64,
+    pub hours_from: u64,
 }
 
 /// Chooses the rows for `[from, to)`: the widest rows rolled up (`rolled`) and whole inside
 /// the range, the next finer ones at their edges, minutes for the rest; before `minute_floor`
-/// (the minute retention) hours and days only. `step_ms`: a per-step series may only read rows
-/// whose width divides its step; `None` for a summary of the whole range.
+/// (the minute retention, or where the disk cap evicted minutes) hours and days only, before
+/// `rolled.hours_from` days only. `step_ms`: a per-step series may only read rows whose width
+/// divides its step; `None` for a summary of the whole range.
 pub fn plan(
     from_ms: u64,
     to_ms: u64,
@@ -239,6 +244,9 @@ pub fn plan(
     let mut from = from_ms;
     if widest > 0 && from_ms < minute_floor {
         from = from_ms - from_ms % HOUR_MS;
+    }
+    if widest > 1 && from_ms < rolled.hours_from {
+        from = from_ms - from_ms % DAY_MS;
     }
     let mut parts = Vec::new();
     // Where each level's rows may be read: minutes anywhere, hours up to where they are
@@ -298,8 +306,10 @@ pub fn plan_now(
         hours_to: meta(conn, TIMING_HOURS)?.unwrap_or(0),
         days_to: meta(conn, TIMING_DAYS)?.unwrap_or(0),
         days_from: now_ms.saturating_sub(retention.hour_ms()),
+        hours_from: meta(conn, EVICTED_HOURS)?.unwrap_or(0),
     };
-    let minute_floor = now_ms.saturating_sub(retention.minute_ms());
+    let minute_floor =
+        now_ms.saturating_sub(retention.minute_ms()).max(meta(conn, EVICTED_MINUTES)?.unwrap_or(0));
     Ok(plan(from_ms, to_ms, rolled, minute_floor, step_ms))
 }
 
@@ -745,7 +755,7 @@ mod tests {
     const D: u64 = DAY_MS;
 
     fn rolled(hours_to: u64, days_to: u64) -> Rolled {
-        Rolled { hours_to, days_to, days_from: 0 }
+        Rolled { hours_to, days_to, days_from: 0, hours_from: 0 }
     }
 
     #[test]

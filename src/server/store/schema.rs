@@ -157,12 +157,18 @@ fn v6() -> String {
     format!("{}\n{}", timing("timing_day"), counted("timing_day"))
 }
 
+/// Version 7: notification attempts indexed by time, so that their expiry (every maintenance
+/// step) reads only the rows it deletes rather than the whole table.
+fn v7() -> String {
+    "CREATE INDEX alert_notification_at ON alert_notification (at_ms);".to_string()
+}
+
 /// The schema version this build writes.
-pub const LATEST: usize = 6;
+pub const LATEST: usize = 7;
 
 /// Every migration SQL, oldest first (owned: built from the field and table lists).
 pub fn sql() -> Vec<String> {
-    vec![v1(), v2(), v3(), v4(), v5(), v6()]
+    vec![v1(), v2(), v3(), v4(), v5(), v6(), v7()]
 }
 
 /// The migrations over `sql` (which must outlive them).

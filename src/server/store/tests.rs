@@ -272,6 +272,29 @@ fn deleting_up_to_the_middle_of_a_day_keeps_the_rest_of_that_day_in_its_summary(
 }
 
 #[test]
+fn deleting_up_to_the_middle_of_an_hour_keeps_the_rest_of_that_hour_in_its_summaries() {
+    let f = fixture();
+    let mut all: Vec<(u64, f64)> = Vec::new();
+    for hour in 0..30 {
+        let at = T0 + hour * HOUR + 10 * MIN;
+        let ds = durations(hour, 10);
+        all.extend(ds.iter().map(|&d| (at, d)));
+        f.write(Batch { timings: vec![timing("cut", at, &ds)], values: vec![] });
+    }
+    f.set_now(T0 + 30 * HOUR);
+    f.settle();
+    // The cut falls before the sixth hour's samples (at :10): they stay in its hour and day.
+    let cut = T0 + 6 * HOUR + 5 * MIN;
+    f.store.delete_before(cut).unwrap();
+    all.retain(|&(at, _)| at >= cut);
+    assert_eq!(exact_in(&all, T0, T0 + DAY).len(), 18 * 10);
+    f.assert_exact("cut", &all, (T0, T0 + DAY), Tier::Day);
+    let (tier, points) = f.series("cut", T0, T0 + DAY, HOUR);
+    assert_eq!(tier, Tier::Hour);
+    assert_eq!(points.iter().map(|p| p.count).sum::<u64>(), 18 * 10, "{points:?}");
+}
+
+#[test]
 fn a_day_rolls_up_once_it_is_over_even_when_its_series_stopped() {
     let f = fixture();
     f.write(Batch { timings: vec![timing("gone", T0 + 5 * MIN, &[3.0; 4])], values: vec![] });
@@ -378,6 +401,105 @@ fn the_disk_cap_evicts_the_oldest_rows_of_the_finest_tier_first() {
         Ok(((pages - free) * size) as u64)
     });
     assert!(used.unwrap() <= cap, "pages in use fit the cap");
+}
+
+/// Bytes of pages in use in `f`'s file.
+fn used_bytes(f: &Fixture) -> u64 {
+    let used = f.store.readers().with(|c| {
+        let pages: i64 = c.pragma_query_value(None, "page_count", |r| r.get(0))?;
+        let free: i64 = c.pragma_query_value(None, "freelist_count", |r| r.get(0))?;
+        let size: i64 = c.pragma_query_value(None, "page_size", |r| r.get(0))?;
+        Ok(((pages - free) * size) as u64)
+    });
+    used.unwrap()
+}
+
+#[test]
+fn the_disk_cap_keeps_samples_not_yet_rolled_up_and_answers_evicted_hours_by_whole_days() {
+    // Thirty hours of 300 busy series and one watched, rolled into hours and the first day.
+    let f = fixture();
+    let mut all: Vec<(u64, f64)> = Vec::new();
+    for hour in 0..30 {
+        let at = T0 + hour * HOUR + 10 * MIN;
+        let ds = durations(hour, 10);
+        all.extend(ds.iter().map(|&d| (at, d)));
+        let mut timings = vec![timing("watched", at, &ds)];
+        timings.extend((0..300).map(|i| timing(&format!("busy{i}"), at, &durations(i, 5))));
+        f.write(Batch { timings, values: vec![] });
+    }
+    let now = T0 + 30 * HOUR + 5 * MIN;
+    f.set_now(now);
+    f.settle();
+    assert_eq!(f.rows("timing_day"), 301);
+    let full = used_bytes(&f);
+    // Reopened with room for a third of that, and a sample of the last minute, which no
+    // coarser row holds yet.
+    f.store.close();
+    let Fixture { store, clock, dir } = f;
+    drop(store);
+    let f = open_with(dir, clock, |c| c.max_disk_bytes = Some(full / 3));
+    f.write(Batch { timings: vec![timing("fresh", now - MIN, &[4.0; 3])], values: vec![] });
+    f.settle();
+    let stats = f.store.stats().unwrap();
+    assert!(stats.counters.evicted_rows > 0, "{stats:?}");
+    assert!(used_bytes(&f) <= full / 3);
+    let (_, fresh) = f.summary("fresh", now - 2 * MIN, now);
+    assert_eq!(fresh.map(|t| t.0), Some(3), "the newest minute outlives older detail");
+    // The oldest detail went first: no minute of the rolled hours is left, and the first
+    // day's row outlives its hours.
+    assert_eq!(f.rows("timing_minute"), 1, "{stats:?}");
+    assert!(f.rows("timing_hour") < 30 * 301, "{stats:?}");
+    f.assert_exact("watched", &all, (T0, T0 + DAY), Tier::Day);
+    // A range that starts among evicted hours is answered from the start of their day, and
+    // says so, rather than missing the hours it cannot read.
+    let plan = f
+        .store
+        .readers()
+        .with(|c| query::plan_now(c, T0 + HOUR, T0 + DAY, now, &f.store.retention(), None))
+        .unwrap();
+    assert_eq!((plan.from_ms, plan.tier), (T0, Tier::Day), "{:?}", plan.parts);
+    // A late sample for the first (evicted) hour reaches that day's row, and makes no minute
+    // or hour row holding it alone.
+    let (minutes, hours) = (f.rows("timing_minute"), f.rows("timing_hour"));
+    f.write(Batch { timings: vec![timing("watched", T0 + 5 * MIN, &[7.0])], values: vec![] });
+    assert_eq!((f.rows("timing_minute"), f.rows("timing_hour")), (minutes, hours));
+    all.push((T0 + 5 * MIN, 7.0));
+    f.assert_exact("watched", &all, (T0, T0 + DAY), Tier::Day);
+}
+
+#[test]
+fn expiring_notification_attempts_reads_them_by_time() {
+    let f = fixture();
+    let plan: Vec<String> = f
+        .store
+        .readers()
+        .with(|c| {
+            let mut stmt = c.prepare(
+                "EXPLAIN QUERY PLAN SELECT rowid FROM alert_notification WHERE at_ms < 1 LIMIT 5",
+            )?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(3))?;
+            rows.collect()
+        })
+        .unwrap();
+    assert!(plan.iter().any(|p| p.contains("alert_notification_at")), "{plan:?}");
+}
+
+#[test]
+fn a_series_made_after_an_empty_one_was_forgotten_holds_only_its_own_samples() {
+    let f = fixture();
+    f.set_now(T0 + 2 * HOUR + 30_000);
+    // The writer keeps the current minute's row of `gone` in memory.
+    let minute = T0 + 2 * HOUR;
+    f.write(Batch { timings: vec![timing("gone", minute, &[9.0; 5])], values: vec![] });
+    // Its rows go (as under the disk cap); the next maintenance forgets the series, and
+    // SQLite gives its id to the next new one.
+    f.store.exec_on_writer("DELETE FROM timing_minute");
+    f.set_now(T0 + 3 * HOUR + MIN); // series are forgotten once an hour
+    assert!(f.store.maintain_now());
+    assert_eq!(f.series_rows(), 0);
+    f.write(Batch { timings: vec![timing("new", minute, &[1.0; 2])], values: vec![] });
+    let (_, totals) = f.summary("new", minute, minute + MIN);
+    assert_eq!(totals.map(|t| t.0), Some(2));
 }
 
 #[test]

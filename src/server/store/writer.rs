@@ -82,12 +82,56 @@ struct Period {
 /// The roll-ups of operation and event rows into hours and into days.
 const HOUR_ROLLUP: Period = Period { mark: TIMING_HOURS, from: "timing_minute", to: "timing_hour" };
 const DAY_ROLLUP: Period = Period { mark: TIMING_DAYS, from: "timing_hour", to: "timing_day" };
+/// The roll-ups of host samples into minutes and into hours.
+const HOST_MINUTE_ROLLUP: Period =
+    Period { mark: HOST_MINUTES, from: "host_raw", to: "host_minute" };
+const HOST_HOUR_ROLLUP: Period = Period { mark: HOST_HOURS, from: "host_minute", to: "host_hour" };
 
 /// Watermarks in `meta`: the first period not rolled up yet.
 pub(super) const TIMING_HOURS: &str = "rolled_timing_hours_to";
 pub(super) const TIMING_DAYS: &str = "rolled_timing_days_to";
 pub(super) const HOST_MINUTES: &str = "rolled_host_minutes_to";
 pub(super) const HOST_HOURS: &str = "rolled_host_hours_to";
+/// Watermarks in `meta`: operation and event minutes (hours) before this were evicted by the
+/// disk cap while the hours (days) that summarise them stay, so queries read those there.
+pub(super) const EVICTED_MINUTES: &str = "evicted_timing_minutes_to";
+pub(super) const EVICTED_HOURS: &str = "evicted_timing_hours_to";
+
+/// A tier the disk cap evicts from: each table with the watermark below which a coarser table
+/// summarises its rows (`None`: nothing coarser) and, for operation and event rows, where
+/// their eviction is noted; and the span of its oldest rows evicted at once.
+struct CapTier {
+    tables: &'static [(&'static str, Option<&'static str>, Option<&'static str>)],
+    span: u64,
+}
+
+/// Finest first. Values and process lists have no coarser tier; they go with the minutes and
+/// the raw samples they sit beside.
+const CAP_TIERS: [CapTier; 4] = [
+    CapTier {
+        tables: &[
+            ("host_raw", Some(HOST_MINUTES), None),
+            ("host_process", Some(HOST_MINUTES), None),
+        ],
+        span: 10 * MINUTE_MS,
+    },
+    CapTier {
+        tables: &[
+            ("timing_minute", Some(TIMING_HOURS), Some(EVICTED_MINUTES)),
+            ("value_minute", Some(TIMING_HOURS), None),
+            ("host_minute", Some(HOST_HOURS), None),
+        ],
+        span: 10 * MINUTE_MS,
+    },
+    CapTier {
+        tables: &[
+            ("timing_hour", Some(TIMING_DAYS), Some(EVICTED_HOURS)),
+            ("host_hour", Some(TIMING_DAYS), None),
+        ],
+        span: HOUR_MS,
+    },
+    CapTier { tables: &[("timing_day", None, None)], span: DAY_MS },
+];
 
 impl Writer {
     fn now(&self) -> u64 {
@@ -200,9 +244,13 @@ impl Writer {
     fn apply_batch(&mut self, batch: &Batch) -> rusqlite::Result<usize> {
         let now = self.now();
         let retention = self.config.retention;
-        let minute_floor = now.saturating_sub(retention.minute_ms());
         let hour_floor = now.saturating_sub(retention.hour_ms());
         let tx = self.conn.transaction()?;
+        // Minutes and hours the disk cap evicted are not made again from a late sample: the
+        // rows that summarise them get it.
+        let minute_floor =
+            now.saturating_sub(retention.minute_ms()).max(meta(&tx, EVICTED_MINUTES)?.unwrap_or(0));
+        let hours_from = hour_floor.max(meta(&tx, EVICTED_HOURS)?.unwrap_or(0));
         let rolled_hours_to = meta(&tx, TIMING_HOURS)?.unwrap_or(0);
         let rolled_days_to = meta(&tx, TIMING_DAYS)?.unwrap_or(0);
         let mut new_ids: HashMap<(i64, Box<str>), i64> = HashMap::new();
@@ -226,11 +274,12 @@ impl Writer {
                 };
                 current.merge(&row.rollup);
             }
-            for (table, width, rolled_to) in
-                [("timing_hour", HOUR_MS, rolled_hours_to), ("timing_day", DAY_MS, rolled_days_to)]
-            {
+            for (table, width, rolled_to, kept_from) in [
+                ("timing_hour", HOUR_MS, rolled_hours_to, hours_from),
+                ("timing_day", DAY_MS, rolled_days_to, hour_floor),
+            ] {
                 let period = at - at % width;
-                if period < rolled_to && period >= hour_floor {
+                if period < rolled_to && period >= kept_from {
                     late.entry((table, id, period)).or_default().merge(&row.rollup);
                 }
             }
@@ -350,39 +399,17 @@ impl Writer {
 
     /// Rolls closed minutes of raw host samples into minute rows (up to an hour's worth).
     fn roll_host_minutes(&mut self, now: u64) -> rusqlite::Result<()> {
-        static SELECT: LazyLock<String> = LazyLock::new(|| {
-            let columns = HOST_FIELDS.iter().map(|f| f.name).collect::<Vec<_>>().join(", ");
-            format!("SELECT {columns} FROM host_raw WHERE at_ms >= ?1 AND at_ms < ?2")
-        });
-        let period = Period { mark: HOST_MINUTES, from: "host_raw", to: "host_minute" };
         let complete_to = now.saturating_sub(MINUTE_GRACE_MS);
-        self.roll_host(complete_to, &period, MINUTE_MS, 60, |tx, at| {
-            let mut rollup = HostRollup::default();
-            let mut stmt = tx.prepare_cached(&SELECT)?;
-            let mut rows = stmt.query(params![at as i64, (at + MINUTE_MS) as i64])?;
-            while let Some(row) = rows.next()? {
-                let values: Vec<Option<f64>> =
-                    (0..HOST_FIELDS.len()).map(|i| row.get(i).ok().flatten()).collect();
-                rollup.add_values(&values);
-            }
-            Ok(rollup)
-        })
+        self.roll_host(complete_to, &HOST_MINUTE_ROLLUP, MINUTE_MS, 60, host_minute_of)
     }
 
     /// Rolls closed hours of host minute rows into hour rows (up to a day's worth).
     fn roll_host_hours(&mut self, now: u64) -> rusqlite::Result<()> {
-        let period = Period { mark: HOST_HOURS, from: "host_minute", to: "host_hour" };
         // An hour is folded only once all its minutes are (after a long downtime the minutes
         // catch up over several steps).
         let minutes_to = meta(&self.conn, HOST_MINUTES)?.unwrap_or(0);
         let complete_to = now.saturating_sub(HOUR_GRACE_MS).min(minutes_to);
-        self.roll_host(complete_to, &period, HOUR_MS, 24, |tx, at| {
-            let mut hour = HostRollup::default();
-            for minute in super::query::host_rollups(tx, "host_minute", at, at + HOUR_MS)? {
-                hour.add_rollup(&minute.1);
-            }
-            Ok(hour)
-        })
+        self.roll_host(complete_to, &HOST_HOUR_ROLLUP, HOUR_MS, 24, host_hour_of)
     }
 
     /// Rolls up to `steps` periods of `period_ms` that end by `complete_to` (the source table
@@ -479,39 +506,79 @@ impl Writer {
         Ok((pages - free).max(0) as u64 * size.max(0) as u64)
     }
 
-    /// Over `--max-disk-mb`: deletes the oldest rows of the finest tier that has any, a few
-    /// batches per step, then gives the freed pages back to the file system.
+    /// Over `--max-disk-mb`: deletes old rows, a few batches per step, then gives the freed
+    /// pages back to the file system. Rows that a coarser tier summarises already go first,
+    /// finest tier first and oldest first within it, then the oldest days: the past loses its
+    /// detail before any sample is lost. Only when nothing else is left do the oldest rows of
+    /// the finest tier go, summarised or not, so the cap holds whatever arrives.
     fn enforce_disk_cap(&mut self) -> rusqlite::Result<()> {
         let Some(cap) = self.config.max_disk_bytes else { return Ok(()) };
-        // Finest first, each with the span its oldest rows are evicted by.
-        let tiers: [(&[&str], u64); 4] = [
-            (&["host_raw", "host_process"], 10 * MINUTE_MS),
-            (&["timing_minute", "value_minute", "host_minute"], 10 * MINUTE_MS),
-            (&["timing_hour", "host_hour"], HOUR_MS),
-            (&["timing_day"], DAY_MS),
-        ];
         let mut evicted = 0;
         for _ in 0..10 {
             if self.used_bytes()? <= cap {
                 break;
             }
-            let Some(&(tables, span)) =
-                tiers.iter().find(|t| t.0.iter().any(|table| has_rows(&self.conn, table)))
-            else {
-                break;
+            let n = match self.evict_summarised()? {
+                0 => self.evict_oldest()?,
+                n => n,
             };
-            for table in tables {
-                if let Some(oldest) = oldest(&self.conn, table)? {
-                    // Everything in the oldest span of the table.
-                    evicted += delete_older(&self.conn, table, oldest + span, DELETE_BATCH * 5)?;
-                }
+            if n == 0 {
+                break;
             }
+            evicted += n;
         }
         if evicted > 0 {
             self.stats.evicted_rows.fetch_add(evicted, Ordering::Relaxed);
             self.conn.execute_batch("PRAGMA incremental_vacuum")?;
         }
         Ok(())
+    }
+
+    /// Deletes the oldest span of rows of the finest tier that holds rows summarised by a
+    /// coarser one (or of the coarsest), noting how far operation and event rows went; the
+    /// rows deleted.
+    fn evict_summarised(&mut self) -> rusqlite::Result<u64> {
+        for tier in &CAP_TIERS {
+            let mut n = 0;
+            for &(table, summarised_by, noted) in tier.tables {
+                let bound = match summarised_by {
+                    Some(mark) => meta(&self.conn, mark)?.unwrap_or(0),
+                    None => u64::MAX,
+                };
+                let Some(oldest) = oldest(&self.conn, table)?.filter(|&o| o < bound) else {
+                    continue;
+                };
+                let cut = oldest.saturating_add(tier.span).min(bound);
+                n += delete_older(&self.conn, table, cut, DELETE_BATCH * 5)?;
+                if let Some(key) = noted {
+                    if cut > meta(&self.conn, key)?.unwrap_or(0) {
+                        set_meta(&self.conn, key, cut)?;
+                    }
+                }
+            }
+            if n > 0 {
+                return Ok(n);
+            }
+        }
+        Ok(0)
+    }
+
+    /// Deletes the oldest span of rows of the finest tier that has any; the rows deleted.
+    fn evict_oldest(&mut self) -> rusqlite::Result<u64> {
+        let has_any = |t: &&CapTier| t.tables.iter().any(|(table, ..)| has_rows(&self.conn, table));
+        let Some(tier) = CAP_TIERS.iter().find(has_any) else { return Ok(0) };
+        let mut n = 0;
+        for &(table, ..) in tier.tables {
+            if let Some(oldest) = oldest(&self.conn, table)? {
+                n += delete_older(
+                    &self.conn,
+                    table,
+                    oldest.saturating_add(tier.span),
+                    DELETE_BATCH * 5,
+                )?;
+            }
+        }
+        Ok(n)
     }
 
     /// Deletes series that no row refers to any more (expired or evicted), so ever-new names
@@ -525,7 +592,10 @@ impl Writer {
             [],
         )?;
         if n > 0 {
+            // SQLite may give a forgotten id to the next new series: nothing cached under it
+            // may outlive it.
             self.ids.clear();
+            self.open.clear();
         }
         Ok(())
     }
@@ -549,14 +619,33 @@ impl Writer {
                 break;
             }
         }
-        // The day that holds the cut lost its row with its earlier hours, while its later hours
-        // stay: its row is made again from them, so a summary over that day still has them.
-        let day = before_ms - before_ms % DAY_MS;
-        if day < before_ms && day < meta(&self.conn, TIMING_DAYS)?.unwrap_or(0) {
-            let tx = self.conn.transaction()?;
-            fold_timings(&tx, &DAY_ROLLUP, day, DAY_MS)?;
-            tx.commit()?;
+        // The minute, hour and day that hold the cut lost their rows with their earlier
+        // samples, minutes and hours, while their later ones stay: each rolled one is made
+        // again from them (finest first), so a summary over it still has them.
+        let start = |width: u64| before_ms - before_ms % width;
+        let tx = self.conn.transaction()?;
+        let (minute, hour, day) = (start(MINUTE_MS), start(HOUR_MS), start(DAY_MS));
+        let rolled = |at: u64, mark: &str| -> rusqlite::Result<bool> {
+            Ok(at < before_ms && at < meta(&tx, mark)?.unwrap_or(0))
+        };
+        if rolled(hour, TIMING_HOURS)? {
+            fold_timings(&tx, &HOUR_ROLLUP, hour, HOUR_MS)?;
         }
+        if rolled(day, TIMING_DAYS)? {
+            fold_timings(&tx, &DAY_ROLLUP, day, DAY_MS)?;
+        }
+        for (at, period, fold) in [
+            (minute, &HOST_MINUTE_ROLLUP, host_minute_of as fn(&Transaction<'_>, u64) -> _),
+            (hour, &HOST_HOUR_ROLLUP, host_hour_of),
+        ] {
+            if rolled(at, period.mark)? {
+                let rollup = fold(&tx, at)?;
+                if rollup.samples > 0 {
+                    write_host_rollup(&tx, period.to, at, &rollup)?;
+                }
+            }
+        }
+        tx.commit()?;
         self.open.retain(|&(_, at), _| at >= before_ms);
         self.forget_empty_series()?;
         self.conn.execute_batch("PRAGMA incremental_vacuum")?;
@@ -591,6 +680,32 @@ fn fold_timings(
         write_rollup(tx, period.to, *series, at, rollup)?;
     }
     Ok(())
+}
+
+/// The host figures of the raw samples of the minute starting at `at`.
+fn host_minute_of(tx: &Transaction<'_>, at: u64) -> rusqlite::Result<HostRollup> {
+    static SELECT: LazyLock<String> = LazyLock::new(|| {
+        let columns = HOST_FIELDS.iter().map(|f| f.name).collect::<Vec<_>>().join(", ");
+        format!("SELECT {columns} FROM host_raw WHERE at_ms >= ?1 AND at_ms < ?2")
+    });
+    let mut rollup = HostRollup::default();
+    let mut stmt = tx.prepare_cached(&SELECT)?;
+    let mut rows = stmt.query(params![at as i64, (at + MINUTE_MS) as i64])?;
+    while let Some(row) = rows.next()? {
+        let values: Vec<Option<f64>> =
+            (0..HOST_FIELDS.len()).map(|i| row.get(i).ok().flatten()).collect();
+        rollup.add_values(&values);
+    }
+    Ok(rollup)
+}
+
+/// The host figures of the minute rows of the hour starting at `at`.
+fn host_hour_of(tx: &Transaction<'_>, at: u64) -> rusqlite::Result<HostRollup> {
+    let mut hour = HostRollup::default();
+    for minute in super::query::host_rollups(tx, "host_minute", at, at + HOUR_MS)? {
+        hour.add_rollup(&minute.1);
+    }
+    Ok(hour)
 }
 
 fn has_rows(conn: &Connection, table: &str) -> bool {
