@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::bus::Subscription;
 use super::live::Hub;
 use super::metrics::{AppMetrics, TimingKind};
+use super::stats::MAX_FUTURE_MS;
 use super::store::{query, SeriesKind, Store, FLUSH_EVERY};
 
 /// What start-up restored.
@@ -45,7 +46,11 @@ pub fn restore(
     hub.restore_history(samples);
     let minutes = store
         .readers()
-        .with(|c| query::recent_timings(c, now_ms.saturating_sub(3_600_000 + 60_000)))
+        .with(|c| {
+            // Not what a clock set ahead in the last run stamped far ahead of this one.
+            let from = now_ms.saturating_sub(3_600_000 + 60_000);
+            query::recent_timings(c, (from, now_ms.saturating_add(MAX_FUTURE_MS)))
+        })
         .unwrap_or_else(|e| {
             tracing::warn!(error = %e, "Cannot read the stored operation minutes.");
             Vec::new()

@@ -70,25 +70,26 @@ pub fn run(
             };
             let label = if wanted == SeriesKind::Operation { "operation" } else { "event" };
             let window_ms = window.secs() * 1000;
-            let rows = store
-                .readers()
-                .with(|c| query::recent_timings(c, from_ms.saturating_sub(window_ms)))
-                .map_err(failed)?;
             let mut by_series: HashMap<String, Vec<(u64, crate::server::stats::Rollup)>> =
                 HashMap::new();
-            for (kind, key, at, rollup) in rows {
-                let keep = kind == wanted
-                    && at < to_ms
-                    && pattern.matches(tags::name_of(&key))
-                    && rule
-                        .target
-                        .tags
-                        .iter()
-                        .all(|(k, v)| tags::tags_of(&key).any(|(tk, tv)| tk == k && tv == v));
-                if keep {
-                    by_series.entry(key).or_default().push((at, rollup));
-                }
-            }
+            // Only the minutes of the range (and one window before it) of the series the rule
+            // reads, kept as they are read.
+            let span = (from_ms.saturating_sub(window_ms), to_ms);
+            store
+                .readers()
+                .with(|c| {
+                    query::each_timing_minute(c, span, |kind, key, at, rollup| {
+                        let keep = kind == wanted
+                            && pattern.matches(tags::name_of(&key))
+                            && rule.target.tags.iter().all(|(k, v)| {
+                                tags::tags_of(&key).any(|(tk, tv)| tk == k && tv == v)
+                            });
+                        if keep {
+                            by_series.entry(key).or_default().push((at, rollup));
+                        }
+                    })
+                })
+                .map_err(failed)?;
             let thresholds = app.thresholds();
             by_series
                 .into_iter()

@@ -348,18 +348,24 @@ impl OperationRegistry {
             return Err(RecordError::TooOld);
         }
         let weight = weight.min(MAX_WEIGHT);
-        self.origin_ms = self.origin_ms.min(at_ms);
-        if let Some(series) = self.series.get_mut(name) {
-            return add(series, duration_ms, success, weight, at_ms, now_ms);
+        // Rates are over the time since the oldest sample recorded: a refused one (a new name
+        // over the cap, a full bucket, a weight under one) must not stretch it.
+        let recorded = if let Some(series) = self.series.get_mut(name) {
+            add(series, duration_ms, success, weight, at_ms, now_ms)?
+        } else {
+            if !room || self.series.len() >= self.cfg.max_series {
+                self.dropped_by_cap = self.dropped_by_cap.saturating_add(1);
+                return Err(RecordError::CardinalityCap);
+            }
+            let mut series = self.new_series();
+            let recorded = add(&mut series, duration_ms, success, weight, at_ms, now_ms)?;
+            self.bytes += entry_bytes(name, &series);
+            self.series.insert(SeriesKey::new(name), series);
+            recorded
+        };
+        if recorded.n > 0 {
+            self.origin_ms = self.origin_ms.min(at_ms);
         }
-        if !room || self.series.len() >= self.cfg.max_series {
-            self.dropped_by_cap = self.dropped_by_cap.saturating_add(1);
-            return Err(RecordError::CardinalityCap);
-        }
-        let mut series = self.new_series();
-        let recorded = add(&mut series, duration_ms, success, weight, at_ms, now_ms)?;
-        self.bytes += entry_bytes(name, &series);
-        self.series.insert(SeriesKey::new(name), series);
         Ok(recorded)
     }
 
@@ -641,7 +647,11 @@ impl OperationRegistry {
         if minute_ms < now_ms.saturating_sub(RETENTION_MS + 60_000) || rollup.is_empty() {
             return Err(RecordError::TooOld);
         }
-        self.origin_ms = self.origin_ms.min(minute_ms);
+        // A minute the last run stamped ahead of this clock would count in every window until
+        // the clock reaches it: refused as a live sample that far ahead is.
+        if minute_ms > now_ms.saturating_add(MAX_FUTURE_MS) {
+            return Err(RecordError::TooFarAhead);
+        }
         if !self.series.contains_key(name) {
             if !room || self.series.len() >= self.cfg.max_series {
                 self.dropped_by_cap = self.dropped_by_cap.saturating_add(1);
@@ -654,6 +664,7 @@ impl OperationRegistry {
             let before = series.approx_bytes();
             series.restore_minute(minute_ms / 1000, rollup, now_ms / 1000);
             self.bytes += series.approx_bytes().saturating_sub(before);
+            self.origin_ms = self.origin_ms.min(minute_ms);
         }
         Ok(())
     }
@@ -700,7 +711,7 @@ fn add(
     } else if let Some(placed) = series.add(at_ms / 1000, duration_ms, n, success, now_ms / 1000) {
         placed
     } else {
-        series.give_back_weight(n, success);
+        series.give_back_weight(n, weight, success);
         return Err(RecordError::Saturated);
     };
     Ok(Recorded { n, series: series.number, placed })

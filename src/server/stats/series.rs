@@ -530,9 +530,11 @@ impl Series {
         whole
     }
 
-    /// Undoes a [`Self::take_weight`] whose samples could not be recorded.
-    pub(super) fn give_back_weight(&mut self, n: u64, success: bool) {
-        self.weight_carry[usize::from(success)] += n as f64;
+    /// Undoes a [`Self::take_weight`] of `weight` that gave `n` samples which could not be
+    /// recorded: the carry is what it was before (the refused weight is not carried into the
+    /// next sample).
+    pub(super) fn give_back_weight(&mut self, n: u64, weight: f64, success: bool) {
+        self.weight_carry[usize::from(success)] += n as f64 - weight;
     }
 
     /// Adds `n` copies of a sample stamped `at_sec` (within the retention) at `cur_sec`, and

@@ -290,10 +290,44 @@ fn a_bucket_refuses_what_its_bins_could_not_count() {
         reg.record("op", 5.0, true, MAX_WEIGHT, T0, T0).unwrap();
     }
     assert_eq!(reg.record("op", 5.0, true, MAX_WEIGHT, T0, T0), Err(RecordError::Saturated));
+    // What was refused is not carried into the samples after it: the next second counts its
+    // one sample, however many were refused before.
+    for _ in 0..100 {
+        assert_eq!(reg.record("op", 5.0, true, MAX_WEIGHT, T0, T0), Err(RecordError::Saturated));
+    }
+    reg.record("op", 5.0, true, 1.0, T0 + 1000, T0 + 1000).unwrap();
     let s = summary(&reg, "op", Window::H1, T0 + 10 * MIN);
-    assert_eq!(s.count, fits * per_sample);
+    assert_eq!(s.count, fits * per_sample + 1);
     // Every quantile is still the one value recorded: no bin saturated as buckets rolled up.
     assert!(rel_err(s.p99_ms, 5.0) <= 0.01 && rel_err(s.p50_ms, 5.0) <= 0.01, "{s:?}");
+}
+
+#[test]
+fn a_refused_sample_does_not_stretch_the_span_rates_are_over() {
+    let cfg = StatsConfig { max_series: 1, started_ms: T0 - 60_000, ..StatsConfig::default() };
+    let mut reg = OperationRegistry::new(cfg);
+    for i in 0..600 {
+        ok(&mut reg, "a", 5.0, T0 - 60_000 + i * 100, T0);
+    }
+    // A new name stamped 50 minutes ago, refused by the series cap.
+    let refused = reg.record("b", 5.0, true, 1.0, T0 - 50 * MIN, T0);
+    assert_eq!(refused, Err(RecordError::CardinalityCap));
+    let s = summary(&reg, "a", Window::H1, T0);
+    assert_eq!((s.span_secs, s.rate_per_min), (61, 600.0 * 60.0 / 61.0));
+}
+
+#[test]
+fn stored_minutes_refill_the_windows_but_not_from_the_future() {
+    let mut reg = registry();
+    let mut minute = RollupRecorder::default();
+    minute.record(5.0, 3, true);
+    let minute = minute.finish();
+    // A minute a clock set two hours ahead stamped in the last run.
+    let ahead = reg.restore_minute("op", T0 + 2 * 60 * MIN, &minute, T0, true);
+    assert_eq!(ahead, Err(RecordError::TooFarAhead));
+    assert_eq!(reg.series_count(), 0);
+    reg.restore_minute("op", T0 - 5 * MIN, &minute, T0, true).unwrap();
+    assert_eq!(count_in(&reg, "op", Window::H1, T0), 3);
 }
 
 #[test]

@@ -167,19 +167,33 @@ pub fn host_rollups(
     Ok(out)
 }
 
-/// Operation and event minutes from `from_ms` on (by series key), for refilling the in-memory
+/// Operation and event minutes in `[from, to)` (by series key), for refilling the in-memory
 /// windows.
 pub fn recent_timings(
     conn: &Connection,
-    from_ms: u64,
+    range: (u64, u64),
 ) -> rusqlite::Result<Vec<(SeriesKind, String, u64, Rollup)>> {
-    let mut stmt = conn.prepare(
-        "SELECT s.kind, s.name, s.tags, t.at_ms, t.count, t.errors, t.sum_ms, t.min_ms, t.max_ms, \
-         t.bins FROM timing_minute t JOIN series s ON s.id = t.series WHERE t.at_ms >= ?1 \
-         ORDER BY t.at_ms",
-    )?;
-    let mut rows = stmt.query([from_ms as i64])?;
     let mut out = Vec::new();
+    each_timing_minute(conn, range, |kind, key, at, rollup| {
+        out.push((kind, key, at, rollup));
+    })?;
+    Ok(out)
+}
+
+/// Calls `f` with each operation and event minute in `[from, to)` (kind, series key, start,
+/// rollup), oldest first, one row at a time: a caller keeps only what it needs.
+pub fn each_timing_minute(
+    conn: &Connection,
+    (from_ms, to_ms): (u64, u64),
+    mut f: impl FnMut(SeriesKind, String, u64, Rollup),
+) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT s.kind, s.name, s.tags, t.at_ms, t.count, t.errors, t.sum_ms, t.min_ms, t.max_ms, \
+         t.bins FROM timing_minute t JOIN series s ON s.id = t.series \
+         WHERE t.at_ms >= ?1 AND t.at_ms < ?2 ORDER BY t.at_ms",
+    )?;
+    let to = i64::try_from(to_ms).unwrap_or(i64::MAX);
+    let mut rows = stmt.query(params![from_ms as i64, to])?;
     while let Some(row) = rows.next()? {
         let kind = match row.get::<_, i64>(0)? {
             super::schema::kind::OPERATION => SeriesKind::Operation,
@@ -188,10 +202,10 @@ pub fn recent_timings(
         };
         if let Some(rollup) = rollup_from_row(row, 4)? {
             let (name, tags): (String, String) = (row.get(1)?, row.get(2)?);
-            out.push((kind, tags::join(&name, &tags), row.get::<_, i64>(3)?.max(0) as u64, rollup));
+            f(kind, tags::join(&name, &tags), row.get::<_, i64>(3)?.max(0) as u64, rollup);
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The tables (and their sub-ranges) that answer `[from, to)` of timing rows.

@@ -519,7 +519,7 @@ fn a_reopened_store_has_everything_that_was_written() {
     let Fixture { store, clock, dir } = f;
     drop(store);
     let f = open_with(dir, clock, |_| {});
-    let timings = f.store.readers().with(|c| query::recent_timings(c, T0)).unwrap();
+    let timings = f.store.readers().with(|c| query::recent_timings(c, (T0, u64::MAX))).unwrap();
     assert_eq!(timings.len(), 1);
     assert_eq!((timings[0].1.as_str(), timings[0].3.count), ("op", 2));
     let samples = f.store.readers().with(|c| query::recent_host_samples(c, T0, 10)).unwrap();
@@ -614,7 +614,7 @@ fn a_file_written_by_schema_version_1_opens_with_its_data() {
     drop(conn);
     let f = open_with(dir, Arc::new(AtomicU64::new(T0)), |_| {});
     assert_eq!(f.schema_version(), schema::LATEST);
-    let timings = f.store.readers().with(|c| query::recent_timings(c, 0)).unwrap();
+    let timings = f.store.readers().with(|c| query::recent_timings(c, (0, u64::MAX))).unwrap();
     let fixture: Vec<_> = timings.iter().filter(|t| t.1 == "fixture.op").collect();
     assert_eq!(fixture.len(), 1);
     assert_eq!((fixture[0].3.count, fixture[0].3.max_ms), (1, 125.0));
