@@ -106,17 +106,10 @@ impl SiteAssets {
             return None;
         }
         let original = Site::get(&file)?;
-        let accepts = |coding: &str| {
-            request_headers
-                .get_all(header::ACCEPT_ENCODING)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .any(|v| v.split(',').any(|c| c.trim().split(';').next() == Some(coding)))
-        };
         let mut encoding = None;
         let mut body = original.data.clone();
         for (coding, suffix) in [("br", ".br"), ("gzip", ".gz")] {
-            if accepts(coding) {
+            if accepts_encoding(request_headers, coding) {
                 if let Some(pre) = Site::get(&format!("{file}{suffix}")) {
                     encoding = Some(coding);
                     body = pre.data;
@@ -137,6 +130,19 @@ impl SiteAssets {
         }
         Some(response)
     }
+}
+
+/// Whether `Accept-Encoding` accepts `coding`: listed (in any case) with a q above 0, or not
+/// listed and `*` is. `br;q=0` is a client saying it cannot decode Brotli.
+fn accepts_encoding(request_headers: &HeaderMap, coding: &str) -> bool {
+    let named = |wanted: &str| {
+        request_headers
+            .get_all(header::ACCEPT_ENCODING)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|list| super::negotiate::listed(list, wanted))
+    };
+    named(coding).or_else(|| named("*")).unwrap_or(false)
 }
 
 /// The split bundle's loader and manifest, as cargo-leptos names them.
@@ -191,4 +197,32 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 pub fn stale_asset() -> Response {
     (StatusCode::NOT_FOUND, "no such asset (the page may be from an older version: reload it)")
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accepted(accept_encoding: &str) -> [bool; 2] {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_str(accept_encoding).unwrap());
+        ["br", "gzip"].map(|coding| accepts_encoding(&headers, coding))
+    }
+
+    #[test]
+    fn an_encoding_is_sent_only_when_the_client_accepts_it() {
+        // [br, gzip]
+        assert_eq!(accepted("br;q=0, gzip"), [false, true]);
+        assert_eq!(accepted("br; q=0.0, gzip;q=0.000"), [false, false]);
+        assert_eq!(accepted("BR"), [true, false]);
+        assert_eq!(accepted("gzip;q=0.5"), [false, true]);
+        assert_eq!(accepted("gzip, deflate, br;q=1.0"), [true, true]);
+        assert_eq!(accepted("*"), [true, true]);
+        assert_eq!(accepted("*;q=0"), [false, false]);
+        assert_eq!(accepted("br;q=0, *"), [false, true]);
+        assert_eq!(accepted("gzip, *;q=0"), [false, true]);
+        assert_eq!(accepted("identity"), [false, false]);
+        assert_eq!(accepted(""), [false, false]);
+        assert!(!accepts_encoding(&HeaderMap::new(), "br"));
+    }
 }

@@ -229,10 +229,17 @@ fn url_escape(text: &str) -> String {
         .collect()
 }
 
-/// Only a local path may be the target after signing in (no open redirect).
+/// Only a local path may be the target after signing in (no open redirect). Browsers read `\`
+/// as `/` and drop tabs and line feeds, so `/\evil` or `/<tab>/evil` would be `//evil`, another
+/// host: a path with a backslash, whitespace or a control character is refused whole.
 fn safe_next(next: Option<&str>) -> String {
+    let local = |p: &str| {
+        p.starts_with('/')
+            && !p.starts_with("//")
+            && !p.chars().any(|c| c == '\\' || c.is_whitespace() || c.is_control())
+    };
     match next {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p.into(),
+        Some(p) if local(p) => p.into(),
         _ => "/".into(),
     }
 }
@@ -377,5 +384,14 @@ mod tests {
             assert_eq!(safe_next(Some(bad)), "/", "{bad}");
         }
         assert_eq!(url_escape("/ops?a=1&b"), "/ops%3Fa%3D1%26b");
+    }
+
+    #[test]
+    fn a_path_a_browser_would_read_as_another_host_is_refused() {
+        // Browsers drop tabs and line feeds from a URL, so `/\t/evil` is `//evil`.
+        for bad in ["/\t/evil.example", "/\n/evil", "/\r\n/evil", "/ /x", "/\\evil", "/\u{0}x"] {
+            assert_eq!(safe_next(Some(bad)), "/", "{bad:?}");
+        }
+        assert_eq!(safe_next(Some("/operations?window=1h")), "/operations?window=1h");
     }
 }

@@ -16,6 +16,7 @@ pub mod limits;
 pub mod live;
 pub mod memory;
 pub mod metrics;
+pub mod negotiate;
 pub mod outbound;
 pub mod prometheus;
 pub mod publisher;

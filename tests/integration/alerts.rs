@@ -290,3 +290,113 @@ async fn notifications_reach_a_webhook_after_a_retry_and_alertmanager_in_its_v2_
     wait_for("the resolved webhook", || webhook.seen.lock().unwrap().len() >= 3).await;
     assert_eq!(webhook.seen.lock().unwrap()[2].1["status"], "resolved");
 }
+
+/// A webhook and an Alertmanager that answer every request, and an app that notifies them.
+async fn notified_app() -> (TestApp, crate::support::Receiver, crate::support::Receiver) {
+    let (hook, webhook) = start_receiver(0).await;
+    let (am, alertmanager) = start_receiver(0).await;
+    let app = TestApp::with(|c| {
+        c.alerts.default_rules = false;
+        c.alerts.receivers = vitals::server::alerts::config::resolve(
+            &vitals::server::alerts::config::AlertArgs {
+                webhooks: &[format!("http://{hook}/hook")],
+                alertmanager: Some(&format!("http://{am}")),
+                ..Default::default()
+            },
+            None,
+            None,
+        )
+        .unwrap()
+        .receivers;
+    });
+    let rule = r#"{"name":"queue deep","target":{"gauge":"queue.*"},
+        "warning":{"above":100,"clear_below":50},"critical":{"above":200,"clear_below":150}}"#;
+    let (status, body) = call(&app, "POST", "/api/v1/alerts/rules", Some(rule), false).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    (app, webhook, alertmanager)
+}
+
+fn set_queue(app: &TestApp, value: f64, at: u64) {
+    app.state.app.lock().gauge(Protocol::Statsd, "queue.jobs", value, false, at);
+    app.state.alerts.evaluate(&SystemMetrics::default(), at);
+}
+
+fn silence_queues(app: &TestApp, now: u64) -> u64 {
+    let silence = vitals::model::alerts::Silence {
+        id: 0,
+        matchers: vec![vitals::model::alerts::Matcher {
+            label: "gauge".into(),
+            value: "queue.*".into(),
+        }],
+        starts_ms: 0,
+        ends_ms: now + 3_600_000,
+        comment: "maintenance".into(),
+        created_by: "ops".into(),
+    };
+    app.state.alerts.add_silence(silence, now).unwrap().id
+}
+
+/// Whether an Alertmanager alert (one element of a POST) has ended by `now`.
+fn ended(alert: &serde_json::Value, now: u64) -> bool {
+    let ends = alert["endsAt"].as_str().unwrap();
+    let ends = humantime::parse_rfc3339(ends).unwrap();
+    ends.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64 <= now
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn receivers_that_heard_an_alert_fire_hear_it_end_even_under_a_silence() {
+    let (app, webhook, alertmanager) = notified_app().await;
+    let now = vitals::server::now_ms();
+    set_queue(&app, 250.0, now);
+    wait_for("the firing notices", || {
+        webhook.seen.lock().unwrap().len() == 1 && alertmanager.seen.lock().unwrap().len() == 1
+    })
+    .await;
+    silence_queues(&app, now);
+    set_queue(&app, 10.0, now + 1000);
+    wait_for("the resolved webhook", || webhook.seen.lock().unwrap().len() == 2).await;
+    assert_eq!(webhook.seen.lock().unwrap()[1].1["status"], "resolved");
+    wait_for("alertmanager's resolve", || alertmanager.seen.lock().unwrap().len() == 2).await;
+    let (_, alerts) = alertmanager.seen.lock().unwrap()[1].clone();
+    assert!(ended(&alerts[0], now + 1000 + 5_000), "{alerts}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_alert_a_silence_held_back_is_announced_when_the_silence_ends() {
+    let (app, webhook, alertmanager) = notified_app().await;
+    let now = vitals::server::now_ms();
+    let silence = silence_queues(&app, now);
+    set_queue(&app, 250.0, now);
+    set_queue(&app, 250.0, now + 1000);
+    assert!(webhook.seen.lock().unwrap().is_empty(), "silenced");
+    assert!(app.state.alerts.delete_silence(silence));
+    set_queue(&app, 250.0, now + 2000);
+    wait_for("the announcement", || webhook.seen.lock().unwrap().len() == 1).await;
+    let (_, payload) = webhook.seen.lock().unwrap()[0].clone();
+    assert_eq!(
+        (payload["status"].as_str(), payload["event"]["note"].as_str()),
+        (Some("firing"), Some("silence ended"))
+    );
+    wait_for("alertmanager", || alertmanager.seen.lock().unwrap().len() == 1).await;
+    // Announced once, then its end as usual.
+    set_queue(&app, 250.0, now + 3000);
+    set_queue(&app, 10.0, now + 4000);
+    wait_for("the resolved webhook", || webhook.seen.lock().unwrap().len() == 2).await;
+    assert_eq!(webhook.seen.lock().unwrap()[1].1["status"], "resolved");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn alertmanager_hears_the_old_label_set_end_when_the_severity_changes() {
+    let (app, _webhook, alertmanager) = notified_app().await;
+    let now = vitals::server::now_ms();
+    set_queue(&app, 150.0, now);
+    wait_for("the warning", || alertmanager.seen.lock().unwrap().len() == 1).await;
+    set_queue(&app, 300.0, now + 1000);
+    wait_for("the escalation", || alertmanager.seen.lock().unwrap().len() == 2).await;
+    let (_, alerts) = alertmanager.seen.lock().unwrap()[1].clone();
+    let severity = |a: &serde_json::Value| a["labels"]["severity"].as_str().unwrap().to_string();
+    let critical = alerts.as_array().unwrap().iter().find(|a| severity(a) == "critical");
+    let warning = alerts.as_array().unwrap().iter().find(|a| severity(a) == "warning");
+    assert!(critical.is_some_and(|a| !ended(a, now + 1000 + 5_000)), "{alerts}");
+    assert!(warning.is_some_and(|a| ended(a, now + 1000 + 5_000)), "{alerts}");
+}

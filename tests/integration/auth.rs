@@ -81,3 +81,16 @@ async fn a_foreign_page_cannot_sign_a_browser_in() {
     let (status, body) = json(app.send(forged).await).await;
     assert_eq!((status, body["field"].as_str()), (StatusCode::FORBIDDEN, Some("origin")));
 }
+
+#[tokio::test]
+async fn sign_in_never_sends_the_browser_to_another_host() {
+    // Without a token, `/login` goes straight on to `next`: only to a local path.
+    let app = TestApp::new();
+    for next in ["/%09/evil.example", "/%0A/evil.example", "/%5Cevil.example", "//evil.example"] {
+        let response = app.get(&format!("/login?next={next}")).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{next}");
+        assert_eq!(response.headers()[header::LOCATION], "/", "{next}");
+    }
+    let response = app.get("/login?next=/operations%3Fwindow%3D1h").await;
+    assert_eq!(response.headers()[header::LOCATION], "/operations?window=1h");
+}

@@ -108,6 +108,27 @@ async fn ingested_operations_and_statsd_values_are_exposed_for_prometheus() {
 }
 
 #[tokio::test]
+async fn tags_that_sanitise_alike_never_repeat_a_sample() {
+    let app = TestApp::new();
+    // `a.b` and `a-b` are both the label `a_b`: two series, one label set.
+    let datagram = b"checkout:5|ms|#a.b:1\ncheckout:7|ms|#a-b:1";
+    vitals::server::ingest::udp::apply_datagram(&app.state.app, datagram, vitals::server::now_ms());
+    let (status, _, text) = scrape(&app, "/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    let mut seen = std::collections::HashSet::new();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let (sample, _value) = line.rsplit_once(' ').unwrap();
+        assert!(seen.insert(sample), "repeated: {sample}\n{text}");
+    }
+    let scrape = parse(&text);
+    let labels = [("operation", "checkout"), ("a_b", "1")];
+    assert_eq!(number(find(&scrape, "vitals_operation_duration_seconds_count", &labels)), 1.0);
+    assert!(find(&scrape, "vitals_operation_errors_total", &labels).is_some(), "{text}");
+    // Left out of the summary and of the error counter, and counted.
+    assert_eq!(number(find(&scrape, "vitals_exposition_names_skipped", &[])), 2.0, "{text}");
+}
+
+#[tokio::test]
 async fn openmetrics_is_served_when_asked_for_and_bad_windows_are_named() {
     let app = TestApp::new();
     app.ingest(r#"{"operations":[{"name":"a","duration_ms":5}]}"#).await;

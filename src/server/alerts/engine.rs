@@ -66,6 +66,10 @@ pub struct InstanceState {
     pub flapping: bool,
     pub value: Option<f64>,
     pub acknowledged: bool,
+    /// A silence held back the notice that it fires: receivers have not heard of it, so they
+    /// hear when the silence ends while it still fires, and not of its end.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub withheld: bool,
 }
 
 impl InstanceState {

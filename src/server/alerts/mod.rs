@@ -747,9 +747,16 @@ impl Alerts {
             // (those it lets go are resolved or inactive, which the header does not count).
             let rules = RulesIndex::new(&engine.rules);
             let mut gone = Vec::new();
-            let count_in = |tally: &mut Tally, instance: &Instance| {
+            // Firing alerts whose silence has ended since it held back their notice.
+            let mut unsilenced = Vec::new();
+            let notify = out.notify;
+            let mut count_in = |tally: &mut Tally, instance: &Instance| {
                 if let Some(c) = rules.of(instance) {
-                    tally.add(instance, &c.rule, silences, now_ms);
+                    let silenced = tally.add(instance, &c.rule, silences, now_ms);
+                    let withheld = instance.st.withheld && instance.st.state.is_active();
+                    if notify && withheld && silenced == Some(None) {
+                        unsilenced.push(instance_key_of(instance.rule_hash, instance.key_hash));
+                    }
                 }
             };
             for (id, instance) in instances.iter_mut() {
@@ -811,6 +818,22 @@ impl Alerts {
                 } else {
                     count_in(&mut tally, instance);
                 }
+            }
+            for id in unsilenced {
+                let Some(instance) = instances.get_mut(&id) else { continue };
+                let Some(compiled) = rules.of(instance) else { continue };
+                let st = &instance.st;
+                let t = Transition {
+                    from: st.state,
+                    to: st.state,
+                    severity: st.severity,
+                    value: st.value,
+                    threshold: None,
+                    note: "silence ended",
+                    notify: true,
+                };
+                changed = true;
+                record(id, instance, &compiled.rule, t, now_ms, silences, &mut out);
             }
             for id in gone {
                 if let Some(instance) = instances.get_mut(&id) {
@@ -1124,10 +1147,12 @@ impl Outbox {
     }
 }
 
-/// Stores a transition, and queues its notification unless silenced.
+/// Stores a transition, and queues its notification unless silenced. The end of an alert
+/// whose firing receivers heard of is sent silenced or not (a receiver such as Alertmanager
+/// would otherwise hold it firing); the firing of one a silence held back is not, nor its end.
 fn record(
     id: u64,
-    instance: &Instance,
+    instance: &mut Instance,
     rule: &Rule,
     t: Transition,
     now_ms: u64,
@@ -1164,7 +1189,12 @@ fn record(
         tracing::info!(rule = %rule.name, series = %row.series, from = t.from.as_str(), to = t.to.as_str(), note = t.note, "Alert changed.");
     }
     let event_id = row.id;
-    let notice = (t.notify && silenced.is_none() && out.notify).then(|| Notice {
+    let ends = !t.to.is_active();
+    let heard = silenced.is_none() || (ends && !instance.st.withheld);
+    if t.notify {
+        instance.st.withheld = !ends && !heard;
+    }
+    let notice = (t.notify && heard && out.notify).then(|| Notice {
         event: row.event(labels_of(instance, rule, instance.st.severity).to_map()),
         alert: view(id, instance, rule, None),
         runbook: rule.runbook.clone(),
@@ -1174,7 +1204,7 @@ fn record(
     out.writes.push(put);
     if let Some(notice) = notice {
         out.notices.push(notice);
-    } else if let Some(silence) = silenced.filter(|_| t.notify) {
+    } else if let Some(silence) = silenced.filter(|_| t.notify && !heard) {
         out.writes.push(AlertWrite::Attempt {
             event: event_id,
             attempt: crate::model::alerts::NotificationAttempt {

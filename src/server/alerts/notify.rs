@@ -289,15 +289,26 @@ impl Worker {
                 })
             }
             ReceiverKind::Alertmanager => {
-                if notice.alert.state.is_active() {
+                let sent = if notice.alert.state.is_active() {
                     self.active.insert(
                         notice.alert.id.clone(),
                         (notice.alert.clone(), notice.runbook.clone()),
-                    );
+                    )
                 } else {
-                    self.active.remove(&notice.alert.id);
+                    self.active.remove(&notice.alert.id)
+                };
+                let mut alerts =
+                    vec![am_alert(&notice.alert, &notice.runbook, now, &self.base_url)];
+                // Alertmanager tells alerts apart by their labels: when they changed (a new
+                // severity, a rule's labels edited or gone), the set it was sent firing is
+                // ended too, or it would stay firing there until it times out.
+                if let Some((old, runbook)) =
+                    sent.filter(|(old, _)| old.labels != notice.alert.labels)
+                {
+                    let ended = AlertInstance { state: AlertState::Resolved, ..old };
+                    alerts.push(am_alert(&ended, &runbook, now, &self.base_url));
                 }
-                serde_json::to_vec(&[am_alert(&notice.alert, &notice.runbook, now, &self.base_url)])
+                serde_json::to_vec(&alerts)
             }
         };
         Bytes::from(json.unwrap_or_default())

@@ -6,7 +6,8 @@
 //! - per operation and event series (name and tag set): a summary of the duration in seconds,
 //!   quantiles 0.5, 0.9, 0.95 and 0.99 from the sketches over `?window=` (1m by default; 5m,
 //!   15m, 1h), with `_sum` and `_count` counting every sample since the series was first held,
-//!   and a counter of failures. Tags become labels;
+//!   and a counter of failures. Tags become labels (a series whose labels sanitise like an
+//!   earlier one's, `a.b` and `a-b`, is skipped and counted as below);
 //! - StatsD counters (total since start) and gauges under their own sanitised names, sets as
 //!   gauges of their unique members in the last minute;
 //! - Vitals' own figures: WebSocket clients and sends, ticks, tick-to-send latency, ingestion
@@ -81,7 +82,8 @@ pub fn render(state: &AppState, window: Window, format: Format, now_ms: u64) -> 
     if let Some(mut f) = exp.family(
         "vitals_exposition_names_skipped",
         Kind::Gauge,
-        "Application metrics left out of this exposition because their sanitised name was taken.",
+        "Application metrics (families, or series within one) left out of this exposition \
+         because their sanitised name or label set was taken.",
     ) {
         f.value(&Labels::new(), skipped as f64);
     }
@@ -509,13 +511,11 @@ fn timings(exp: &mut Exposition, state: &AppState, kind: TimingKind, window: Win
         exp.family(&format!("vitals_{noun}_duration_seconds"), Kind::Summary, &help)
     {
         for (key, summary, lifetime) in &series {
-            let labels = labels_of(key);
-            if let Some(s) = summary {
-                for (q, ms) in QUANTILES.into_iter().zip([s.p50_ms, s.p90_ms, s.p95_ms, s.p99_ms]) {
-                    f.quantile(&labels, q, ms / 1e3);
-                }
-            }
-            f.sum_count(&labels, lifetime.sum_ms() / 1e3, lifetime.count);
+            let quantiles: Vec<(f64, f64)> = summary.as_ref().map_or_else(Vec::new, |s| {
+                let ms = [s.p50_ms, s.p90_ms, s.p95_ms, s.p99_ms];
+                QUANTILES.into_iter().zip(ms).map(|(q, ms)| (q, ms / 1e3)).collect()
+            });
+            f.summary(&labels_of(key), &quantiles, lifetime.sum_ms() / 1e3, lifetime.count);
         }
     }
     let help = format!("Failed {noun}s since first seen.");

@@ -2,8 +2,8 @@
 //! `HELP` and `TYPE`, samples with escaped labels, names sanitised by the Prometheus rules.
 //!
 //! The two formats differ where it matters here: OpenMetrics names a counter family without
-//! `_total` (its sample has it), wants `# EOF` at the end and has its own content type.
-//! Everything else (gauges, summaries, escaping) is written the same.
+//! `_total` (its sample has it), wants `# EOF` at the end, escapes `"` in `HELP` and has its own
+//! content type. Everything else (gauges, summaries, label escaping) is written the same.
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -17,15 +17,12 @@ pub enum Format {
 }
 
 impl Format {
-    /// OpenMetrics when the `Accept` header lists it (as Prometheus does when configured to
-    /// prefer it), otherwise the classic text format.
+    /// OpenMetrics when the `Accept` header lists it with a q above 0 (as Prometheus does when
+    /// configured to prefer it), otherwise the classic text format.
     pub fn from_accept(accept: Option<&str>) -> Self {
-        let wants_openmetrics = accept.is_some_and(|a| {
-            a.split(',').any(|part| {
-                let media = part.split(';').next().unwrap_or("").trim();
-                media.eq_ignore_ascii_case("application/openmetrics-text")
-            })
-        });
+        let wants_openmetrics = accept
+            .and_then(|a| crate::server::negotiate::listed(a, "application/openmetrics-text"))
+            .unwrap_or(false);
         if wants_openmetrics {
             Format::OpenMetrics
         } else {
@@ -60,7 +57,8 @@ impl Kind {
 }
 
 /// An exposition being written. Each family name is written once: a second family whose
-/// sanitised name is taken (two StatsD names that sanitise alike) is skipped and counted.
+/// sanitised name is taken (two StatsD names that sanitise alike) is skipped and counted. So is
+/// a series whose label set is taken within its family (tags `a.b` and `a-b` are both `a_b`).
 pub struct Exposition {
     format: Format,
     out: String,
@@ -102,12 +100,19 @@ impl Exposition {
             (Kind::Counter, Format::Text) => format!("{base}_total"),
             _ => base.clone(),
         };
-        let _ = writeln!(self.out, "# HELP {declared} {}", escape_help(help));
+        let _ = writeln!(self.out, "# HELP {declared} {}", escape_help(help, self.format));
         let _ = writeln!(self.out, "# TYPE {declared} {}", kind.as_str());
-        Some(Family { out: &mut self.out, base, kind })
+        Some(Family {
+            out: &mut self.out,
+            base,
+            kind,
+            label_sets: HashSet::new(),
+            skipped: &mut self.skipped,
+        })
     }
 
-    /// Families skipped because their sanitised name was taken.
+    /// Families skipped because their sanitised name was taken, and series because their label
+    /// set was.
     pub fn skipped(&self) -> usize {
         self.skipped
     }
@@ -121,57 +126,75 @@ impl Exposition {
     }
 }
 
-/// One family's samples.
+/// One family's samples, one series (label set) per call.
 pub struct Family<'a> {
     out: &'a mut String,
     base: String,
     kind: Kind,
+    /// Label sets written: Prometheus refuses a scrape that repeats a sample.
+    label_sets: HashSet<String>,
+    skipped: &'a mut usize,
 }
 
 impl Family<'_> {
     /// A gauge's value, or a counter's (written as `<name>_total`).
     pub fn value(&mut self, labels: &Labels, value: f64) -> &mut Self {
         let suffix = if self.kind == Kind::Counter { "_total" } else { "" };
-        self.sample(suffix, labels, None, value)
+        if let Some(labels) = self.admit(labels) {
+            self.sample(suffix, &labels, None, value);
+        }
+        self
     }
 
-    /// A summary's quantile `q` (0.5 is written `0.5`).
-    pub fn quantile(&mut self, labels: &Labels, q: f64, value: f64) -> &mut Self {
-        self.sample("", labels, Some(("quantile", format_value(q))), value)
-    }
-
-    /// A summary's `_sum` and `_count`.
-    pub fn sum_count(&mut self, labels: &Labels, sum: f64, count: u64) -> &mut Self {
-        self.sample("_sum", labels, None, sum);
-        self.sample("_count", labels, None, count as f64)
-    }
-
-    fn sample(
+    /// A summary's `(quantile, value)` pairs (0.5 is written `0.5`), `_sum` and `_count`.
+    pub fn summary(
         &mut self,
-        suffix: &str,
         labels: &Labels,
-        extra: Option<(&str, String)>,
-        value: f64,
+        quantiles: &[(f64, f64)],
+        sum: f64,
+        count: u64,
     ) -> &mut Self {
+        if let Some(labels) = self.admit(labels) {
+            for &(q, value) in quantiles {
+                self.sample("", &labels, Some(&format_value(q)), value);
+            }
+            self.sample("_sum", &labels, None, sum);
+            self.sample("_count", &labels, None, count as f64);
+        }
+        self
+    }
+
+    /// The label set written out (`a="1",b="2"`), or `None`, counted, when the family has it.
+    fn admit(&mut self, labels: &Labels) -> Option<String> {
+        let mut text = String::new();
+        for (i, (k, v)) in labels.pairs.iter().enumerate() {
+            let comma = if i > 0 { "," } else { "" };
+            let _ = write!(text, "{comma}{k}=\"{}\"", escape_label_value(v));
+        }
+        if self.label_sets.insert(text.clone()) {
+            Some(text)
+        } else {
+            *self.skipped += 1;
+            None
+        }
+    }
+
+    fn sample(&mut self, suffix: &str, labels: &str, quantile: Option<&str>, value: f64) {
         let out = &mut *self.out;
         out.push_str(&self.base);
         out.push_str(suffix);
-        let mut pairs = labels.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).peekable();
-        let extra = extra.as_ref().map(|(k, v)| (*k, v.as_str()));
-        if pairs.peek().is_some() || extra.is_some() {
+        if !labels.is_empty() || quantile.is_some() {
             out.push('{');
-            for (i, (k, v)) in pairs.chain(extra).enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                let _ = write!(out, "{k}=\"{}\"", escape_label_value(v));
+            out.push_str(labels);
+            if let Some(q) = quantile {
+                let comma = if labels.is_empty() { "" } else { "," };
+                let _ = write!(out, "{comma}quantile=\"{q}\"");
             }
             out.push('}');
         }
         out.push(' ');
         out.push_str(&format_value(value));
         out.push('\n');
-        self
     }
 }
 
@@ -244,9 +267,14 @@ fn escape_label_value(value: &str) -> String {
     out
 }
 
-/// `HELP` text with `\` and line feeds escaped.
-fn escape_help(help: &str) -> String {
-    help.replace('\\', "\\\\").replace('\n', "\\n")
+/// `HELP` text with `\` and line feeds escaped, and `"` too in OpenMetrics (the text format
+/// 0.0.4 does not escape it there: its parsers would keep the backslash).
+fn escape_help(help: &str, format: Format) -> String {
+    let escaped = help.replace('\\', "\\\\").replace('\n', "\\n");
+    match format {
+        Format::Text => escaped,
+        Format::OpenMetrics => escaped.replace('"', "\\\""),
+    }
 }
 
 /// A value as Prometheus reads it: whole numbers without a fraction, others in Rust's
@@ -304,10 +332,8 @@ mod tests {
             exp.family("vitals_received_total", Kind::Counter, "Received.")
                 .unwrap()
                 .value(&Labels::new().with("protocol", "statsd"), 3.0);
-            exp.family("latency_seconds", Kind::Summary, "Latency.")
-                .unwrap()
-                .quantile(&Labels::new(), 0.5, 0.25)
-                .sum_count(&Labels::new(), 1.5, 6);
+            let mut latency = exp.family("latency_seconds", Kind::Summary, "Latency.").unwrap();
+            latency.summary(&Labels::new(), &[(0.5, 0.25)], 1.5, 6);
             let text = exp.finish();
             let declared =
                 if format == Format::Text { "vitals_received_total" } else { "vitals_received" };
@@ -332,11 +358,68 @@ mod tests {
     }
 
     #[test]
+    fn a_label_set_taken_in_its_family_is_skipped_and_counted() {
+        let mut exp = Exposition::new(Format::Text);
+        let dotted = Labels::new().with("operation", "checkout").with("a.b", "1");
+        let dashed = Labels::new().with("operation", "checkout").with("a-b", "1");
+        exp.family("d", Kind::Summary, "")
+            .unwrap()
+            .summary(&dotted, &[(0.5, 0.005)], 0.005, 1)
+            .summary(&dashed, &[(0.5, 0.007)], 0.007, 1);
+        exp.family("e", Kind::Counter, "").unwrap().value(&dotted, 0.0).value(&dashed, 0.0);
+        // The same labels in another family are no repeat.
+        exp.family("f", Kind::Gauge, "").unwrap().value(&dotted, 1.0);
+        assert_eq!(exp.skipped(), 2);
+        let text = exp.finish();
+        let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(
+            samples,
+            [
+                r#"d{operation="checkout",a_b="1",quantile="0.5"} 0.005"#,
+                r#"d_sum{operation="checkout",a_b="1"} 0.005"#,
+                r#"d_count{operation="checkout",a_b="1"} 1"#,
+                r#"e_total{operation="checkout",a_b="1"} 0"#,
+                r#"f{operation="checkout",a_b="1"} 1"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn help_is_escaped_as_each_format_requires() {
+        // A StatsD name may hold a quote, a backslash, even a line feed.
+        let help = "StatsD gauge say\"hi\"\\now\nthen.";
+        for (format, written) in [
+            (Format::Text, r#"# HELP g StatsD gauge say"hi"\\now\nthen."#),
+            (Format::OpenMetrics, r#"# HELP g StatsD gauge say\"hi\"\\now\nthen."#),
+        ] {
+            let mut exp = Exposition::new(format);
+            exp.family("g", Kind::Gauge, help).unwrap().value(&Labels::new(), 1.0);
+            let text = exp.finish();
+            assert!(
+                text.starts_with(&format!("{written}\n# TYPE g gauge\n")),
+                "{format:?}: {text}"
+            );
+        }
+    }
+
+    #[test]
     fn formats_are_chosen_by_accept() {
         assert_eq!(Format::from_accept(None), Format::Text);
         assert_eq!(Format::from_accept(Some("text/plain;version=0.0.4")), Format::Text);
         let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
         assert_eq!(Format::from_accept(Some(prometheus)), Format::OpenMetrics);
+        // A media type refused with q=0 is not chosen, however it is spelt.
+        for refused in [
+            "application/openmetrics-text;q=0",
+            "application/openmetrics-text; version=1.0.0; q=0.0, text/plain",
+            "Application/OpenMetrics-Text;Q=0",
+        ] {
+            assert_eq!(Format::from_accept(Some(refused)), Format::Text, "{refused}");
+        }
+        assert_eq!(
+            Format::from_accept(Some("APPLICATION/OPENMETRICS-TEXT; q=0.1")),
+            Format::OpenMetrics
+        );
     }
 
     #[test]

@@ -62,9 +62,23 @@ pub fn html(report: &Report) -> String {
     )
 }
 
-/// A Markdown table cell: pipes escaped, one line.
+/// Text from users (names, tags, rules, globs) as Markdown: one line, and every character
+/// that could start markup, a link, inline HTML or an entity escaped with a backslash (which
+/// CommonMark allows before any ASCII punctuation), so it reads as the text it is.
 fn cell(text: &str) -> String {
-    text.replace('|', "\\|").replace('\n', " ")
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '~' | '&' | '!' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' | '\r' => out.push(' '),
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn change_text(q: &QuantileChange) -> String {
@@ -77,7 +91,7 @@ fn change_text(q: &QuantileChange) -> String {
 
 /// The report as Markdown: headline figures and every table.
 pub fn markdown(report: &Report) -> String {
-    let mut out = format!("# {}\n\n{}\n", cell(&report.info.spec.name), range_words(report));
+    let mut out = format!("# {}\n\n{}\n", cell(&report.info.spec.name), cell(&range_words(report)));
     for section in &report.sections {
         out.push_str(&format!("\n## {}\n\n", section.id.title()));
         if let Some(empty) = &section.empty {
@@ -240,4 +254,21 @@ pub fn markdown(report: &Report) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cell;
+
+    #[test]
+    fn user_text_in_markdown_is_text_not_markup() {
+        let hostile = "a\r<img src=x onerror=alert(1)> [x](javascript:alert(1)) *b* `c` &amp; |d";
+        let md = cell(hostile);
+        assert!(!md.contains('\r') && !md.contains('\n'), "{md}");
+        for markup in ["<", ">", "[", "]", "*", "`", "&", "|"] {
+            let bare = md.match_indices(markup).any(|(i, _)| !md[..i].ends_with('\\'));
+            assert!(!bare, "{markup} unescaped in {md}");
+        }
+        assert_eq!(cell("api.slow"), "api.slow", "plain names stay as they are");
+    }
 }
