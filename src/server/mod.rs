@@ -311,7 +311,8 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         Some(otlp) => Some(serve_otlp(otlp, state.clone(), shutdown.clone()).await?),
         None => None,
     };
-    let (store, metrics) = (state.store.clone(), Arc::clone(&state.app));
+    let (store, metrics, alerts) =
+        (state.store.clone(), Arc::clone(&state.app), Arc::clone(&state.alerts));
     let app = router(state);
     info!(addr = %local, "Listening on http://{local}");
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
@@ -333,6 +334,8 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         let _ = tokio::time::timeout(SHUTDOWN_GRACE / 2, listener).await;
     }
     tokio::task::spawn_blocking(move || {
+        // The alerts' states first: the flush closes the store behind them.
+        alerts.persist_all();
         recorder::flush_on_shutdown(&store, &metrics, SHUTDOWN_GRACE / 2);
     })
     .await

@@ -400,3 +400,46 @@ async fn alertmanager_hears_the_old_label_set_end_when_the_severity_changes() {
     assert!(critical.is_some_and(|a| !ended(a, now + 1000 + 5_000)), "{alerts}");
     assert!(warning.is_some_and(|a| ended(a, now + 1000 + 5_000)), "{alerts}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn alertmanager_is_sent_the_alerts_still_firing_after_a_restart() {
+    let (am, alertmanager) = start_receiver(0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let am_url = format!("http://{am}");
+    let args = ["--alertmanager", am_url.as_str()];
+    let mut first = crate::support::Server::spawn_in(dir.path(), &args);
+    let rule = r#"{"name":"queue deep","target":{"gauge":"queue.*"},
+        "critical":{"above":100,"clear_below":50}}"#;
+    assert_eq!(first.request("POST", "/api/v1/alerts/rules", Some(rule)).0, 201);
+    let statsd: std::net::SocketAddr = first
+        .startup
+        .iter()
+        .find_map(|l| l.split("udp://").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .map(|a| a.trim_end_matches([',', ')', '.']).parse().unwrap())
+        .expect("the StatsD address in the start-up lines");
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let fired = |seen: &[(String, serde_json::Value)]| {
+        seen.iter().any(|(_, alerts)| {
+            alerts
+                .as_array()
+                .is_some_and(|a| a.iter().any(|a| a["labels"]["alertname"] == "queue deep"))
+        })
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !fired(&alertmanager.seen.lock().unwrap()) {
+        assert!(tokio::time::Instant::now() < deadline, "the alert never reached Alertmanager");
+        socket.send_to(b"queue.jobs:250|g", statsd).unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(first.terminate().success());
+    let before = alertmanager.seen.lock().unwrap().len();
+    let _second = crate::support::Server::spawn_in(dir.path(), &args);
+    wait_for("the alerts re-sent after the restart", || {
+        fired(&alertmanager.seen.lock().unwrap()[before..])
+    })
+    .await;
+    let (_, alerts) = alertmanager.seen.lock().unwrap()[before].clone();
+    let now = vitals::server::now_ms();
+    assert!(!ended(&alerts[0], now), "still firing: {alerts}");
+}

@@ -477,6 +477,7 @@ impl Alerts {
         engine.next_event = saved.last_event_id + 1;
         engine.rebuild();
         let notifier = Notifier::start(config.receivers, store.clone(), config.base_url, shutdown);
+        notifier.replay(still_firing(&engine, crate::server::now_ms()));
         let alerts = Arc::new(Alerts {
             engine: Mutex::new(engine),
             store,
@@ -969,7 +970,7 @@ impl Alerts {
         let engine = self.lock();
         let writes: Vec<AlertWrite> = engine.instances.values().map(put_instance).collect();
         drop(engine);
-        self.store.write_alerts(writes);
+        self.store.write_alerts_waiting(writes);
     }
 }
 
@@ -1091,6 +1092,22 @@ fn view(id: u64, i: &Instance, rule: &Rule, silenced: Option<u64>) -> AlertInsta
         acknowledged: i.st.acknowledged,
         unit: rule.target.unit().to_string(),
     }
+}
+
+/// The alerts firing now whose firing receivers heard of (not held back by a silence, none
+/// holding them now), with their runbooks.
+fn still_firing(engine: &Engine, now_ms: u64) -> Vec<(AlertInstance, String)> {
+    let rules = RulesIndex::new(&engine.rules);
+    engine
+        .instances
+        .iter()
+        .filter(|(_, i)| i.st.state.is_active() && !i.st.withheld)
+        .filter_map(|(id, i)| {
+            let rule = &rules.of(i)?.rule;
+            let silenced = silence_of(i, rule, &engine.silences, now_ms);
+            silenced.is_none().then(|| (view(*id, i, rule, None), rule.runbook.clone()))
+        })
+        .collect()
 }
 
 /// The alerts that are not inactive: their counts by state and severity (silenced ones left

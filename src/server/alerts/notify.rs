@@ -145,8 +145,17 @@ struct Counters {
 
 struct Receiver {
     name: String,
-    tx: mpsc::Sender<Notice>,
+    tx: mpsc::Sender<Job>,
     counters: Arc<Counters>,
+}
+
+/// What a receiver's task is handed.
+enum Job {
+    Notice(Notice),
+    /// The alerts still firing at start-up that receivers heard of before the restart: an
+    /// Alertmanager is sent them again at once (it forgets an alert it is not re-sent); a
+    /// webhook has heard of them already.
+    Replay(Vec<(AlertInstance, String)>),
 }
 
 /// Every receiver; cheap to share.
@@ -194,7 +203,7 @@ impl Notifier {
     pub fn send(&self, notice: &Notice, now_ms: u64) -> Vec<NotificationAttempt> {
         let mut dropped = Vec::new();
         for r in self.receivers.iter() {
-            match r.tx.try_send(notice.clone()) {
+            match r.tx.try_send(Job::Notice(notice.clone())) {
                 Ok(()) => {
                     r.counters.queued.fetch_add(1, Ordering::Relaxed);
                 }
@@ -211,6 +220,18 @@ impl Notifier {
             }
         }
         dropped
+    }
+
+    /// Hands every Alertmanager the alerts (with their runbooks) that were firing, and
+    /// notified, when Vitals stopped (see [`Job::Replay`]).
+    pub fn replay(&self, firing: Vec<(AlertInstance, String)>) {
+        if firing.is_empty() {
+            return;
+        }
+        for r in self.receivers.iter() {
+            // At start-up the queue is empty; a full one would re-send them within a minute.
+            let _ = r.tx.try_send(Job::Replay(firing.clone()));
+        }
     }
 
     /// Notifications that failed for good, over all receivers.
@@ -248,18 +269,26 @@ struct Worker {
 }
 
 impl Worker {
-    async fn run(mut self, mut rx: mpsc::Receiver<Notice>, shutdown: CancellationToken) {
+    async fn run(mut self, mut rx: mpsc::Receiver<Job>, shutdown: CancellationToken) {
         let mut resend = tokio::time::interval(RESEND_EVERY);
         resend.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         resend.tick().await;
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return,
-                notice = rx.recv() => {
-                    let Some(notice) = notice else { return };
-                    self.counters.queued.fetch_sub(1, Ordering::Relaxed);
-                    self.deliver(notice, &shutdown).await;
-                }
+                job = rx.recv() => match job {
+                    None => return,
+                    Some(Job::Notice(notice)) => {
+                        self.counters.queued.fetch_sub(1, Ordering::Relaxed);
+                        self.deliver(notice, &shutdown).await;
+                    }
+                    Some(Job::Replay(firing)) => {
+                        if self.config.kind == ReceiverKind::Alertmanager {
+                            self.active.extend(firing.into_iter().map(|(a, r)| (a.id.clone(), (a, r))));
+                            self.resend().await;
+                        }
+                    }
+                },
                 _ = resend.tick(), if self.config.kind == ReceiverKind::Alertmanager => {
                     self.resend().await;
                 }

@@ -344,6 +344,20 @@ impl Store {
         }
     }
 
+    /// [`Self::write_alerts`], waiting for room in the queue rather than dropping: for the
+    /// states written at shutdown, which a restart must find.
+    pub fn write_alerts_waiting(&self, writes: Vec<alerts::AlertWrite>) -> bool {
+        if writes.is_empty() {
+            return true;
+        }
+        self.stats.queued.fetch_add(1, Ordering::Relaxed);
+        let sent = self.tx.send(Command::Alerts(writes)).is_ok();
+        if !sent {
+            self.stats.queued.fetch_sub(1, Ordering::Relaxed);
+        }
+        sent
+    }
+
     /// Queues one host sample.
     pub fn write_host(&self, sample: Sample) -> bool {
         self.send(Command::Host(Box::new(sample)))
