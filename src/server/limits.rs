@@ -4,7 +4,7 @@
 //!
 //! | what | per connection | whole server |
 //! |---|---|---|
-//! | `request_metrics` over `/ws` (a fresh snapshot) | 2/s, burst 5 | 50/s, burst 100 |
+//! | `request_metrics` over `/ws` (a fresh snapshot), and a client's own snapshot of more than a page's samples on connecting | 2/s, burst 5 (`request_metrics`) | 50/s, burst 100 |
 //! | manual refresh (a sample out of schedule) | — | 2/s, burst 4 |
 //! | statistics queries (`/api/v1/operations…`, the Operations page) | — | 200/s, burst 400 |
 
@@ -83,7 +83,8 @@ impl RateLimits {
     }
 }
 
-/// The whole server's limit on `request_metrics` over `/ws`.
+/// The whole server's limit on snapshots made for one client over `/ws`: `request_metrics`,
+/// and a client's own snapshot on connecting when it holds more than a page's samples.
 pub fn all_snapshot_requests() -> Limit {
     Limit::new("snapshot", 50, 100)
 }

@@ -93,7 +93,7 @@ pub fn build_state(config: ServeConfig, shutdown: CancellationToken) -> anyhow::
     };
     let started = now_ms();
     let app = metrics::AppMetrics::new(limits, config.thresholds, started);
-    app.lock().attach_store(store.retention().minute_ms(), started);
+    app.lock().attach_store(store.retention().minute_ms());
     let restored = recorder::restore(&store, &app, &hub, config.history, started);
     if restored.samples + restored.minutes > 0 {
         info!(

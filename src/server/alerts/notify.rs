@@ -151,7 +151,7 @@ struct Receiver {
 
 /// What a receiver's task is handed.
 enum Job {
-    Notice(Notice),
+    Notice(Box<Notice>),
     /// The alerts still firing at start-up that receivers heard of before the restart: an
     /// Alertmanager is sent them again at once (it forgets an alert it is not re-sent); a
     /// webhook has heard of them already.
@@ -203,7 +203,7 @@ impl Notifier {
     pub fn send(&self, notice: &Notice, now_ms: u64) -> Vec<NotificationAttempt> {
         let mut dropped = Vec::new();
         for r in self.receivers.iter() {
-            match r.tx.try_send(Job::Notice(notice.clone())) {
+            match r.tx.try_send(Job::Notice(Box::new(notice.clone()))) {
                 Ok(()) => {
                     r.counters.queued.fetch_add(1, Ordering::Relaxed);
                 }
@@ -280,7 +280,7 @@ impl Worker {
                     None => return,
                     Some(Job::Notice(notice)) => {
                         self.counters.queued.fetch_sub(1, Ordering::Relaxed);
-                        self.deliver(notice, &shutdown).await;
+                        self.deliver(*notice, &shutdown).await;
                     }
                     Some(Job::Replay(firing)) => {
                         if self.config.kind == ReceiverKind::Alertmanager {

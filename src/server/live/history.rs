@@ -46,6 +46,11 @@ impl History {
         Some(self.samples.iter().skip(skip).cloned().collect())
     }
 
+    /// Whether the sample numbered `seq` is held.
+    pub fn holds(&self, seq: u64) -> bool {
+        self.samples.iter().rev().any(|s| s.seq == seq)
+    }
+
     pub fn len(&self) -> usize {
         self.samples.len()
     }

@@ -1,7 +1,8 @@
 //! The live hub: a subscriber of the tick bus that keeps the rolling history, serialises each
-//! tick's update once and fans the same bytes out to every WebSocket client; the snapshot a new
-//! client gets is serialised once per tick too and shared. Counts what it sends, skips and
-//! refuses. The WebSocket upgrade and the per-client loop live in `socket`.
+//! tick's update once and fans the same bytes out to every WebSocket client; the full snapshot a
+//! new client gets is serialised once per tick too and shared, and a client's own (fewer samples,
+//! or those after its own) is made only within a server-wide limit. Counts what it sends, skips
+//! and refuses. The WebSocket upgrade and the per-client loop live in `socket`.
 
 pub mod alerts;
 pub mod gate;
@@ -121,12 +122,29 @@ pub struct Hub {
     /// Clients subscribed to the alerts list (`alerts::ListClient`).
     list_clients: AtomicUsize,
     latencies_ns: Mutex<VecDeque<u64>>,
-    /// The full snapshot of the latest tick, serialised once and shared: (tick seq, with the
-    /// operation statistics or not, bytes).
-    snapshot_cache: Mutex<Option<(u64, bool, Parts)>>,
-    /// The whole server's limit on `request_metrics`.
+    /// The full snapshot of the latest tick, serialised once and shared: (tick seq, bytes),
+    /// one entry per variant (index 1: with the operation statistics), so that clients of
+    /// both kinds connecting in turn do not evict each other's and have it serialised anew.
+    snapshot_cache: Mutex<[Option<(u64, Parts)>; 2]>,
+    /// The whole server's limit on snapshots made for one client: `request_metrics`, and the
+    /// private snapshot a client asks for when it connects (see [`Permit`]).
     pub snapshot_requests: Limit,
     pub counters: HubCounters,
+}
+
+/// Most samples a client's own snapshot may hold without a permit of the snapshot limit: more
+/// than a page asks for (the Dashboard's 90), a few kilobytes.
+pub const SMALL_PRIVATE_SAMPLES: usize = 120;
+
+/// Whether a snapshot made for one client still needs a permit of the server-wide snapshot
+/// limit ([`Hub::snapshot_requests`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Permit {
+    /// The request already took one (`request_metrics`).
+    Taken,
+    /// Take one if the snapshot is the client's own (a client connecting: reconnecting in a
+    /// loop must not get a private copy of the history each time).
+    Needed,
 }
 
 /// A connected client's place in the hub; frees it when dropped.
@@ -151,7 +169,7 @@ impl Hub {
             alerts: watch::channel(None).0,
             list_clients: AtomicUsize::new(0),
             latencies_ns: Mutex::new(VecDeque::with_capacity(LATENCY_WINDOW)),
-            snapshot_cache: Mutex::new(None),
+            snapshot_cache: Mutex::new([None, None]),
             snapshot_requests: limits::all_snapshot_requests(),
             counters: HubCounters::default(),
         })
@@ -269,21 +287,6 @@ impl Hub {
         }
     }
 
-    /// The snapshot for a client that already holds the samples up to `after`: only the newer
-    /// ones (at most `history_limit`), so a page rendered with the history does not get it a
-    /// second time. `None` when sample `after` is no longer held (the client then gets the
-    /// whole snapshot).
-    pub fn snapshot_after(
-        &self,
-        after: u64,
-        history_limit: Option<usize>,
-        operations: bool,
-    ) -> Option<Parts> {
-        let limit = history_limit.unwrap_or(usize::MAX);
-        let history = self.history.lock().ok()?.after(after, limit)?;
-        self.serialise_parts(history, operations, after)
-    }
-
     /// Serialises a snapshot of `history` (continuing sample `after`, 0: none) in parts of at
     /// most about [`PART_BYTES`] of samples each: every part but the last says `more`, every
     /// part after the first continues the one before it (its `after_seq` is that part's last
@@ -312,32 +315,64 @@ impl Hub {
     }
 
     /// The serialised snapshot, in parts, for a client that wants at most `history_limit`
-    /// samples. The full snapshot (no limit, or one at least the history's length) is
-    /// serialised once per tick and shared by every client that asks during that tick.
+    /// samples (all when `None`) and already holds those up to `after`: only the newer ones
+    /// when the hub still holds sample `after`, else the whole snapshot.
+    ///
+    /// The full snapshot (no `after` held, and a limit of at least the history's length) is
+    /// serialised once per tick and shared. Any other is a private copy of the client's
+    /// samples, up to the whole history (tens of MB with a long `--history`), and any client
+    /// can ask for one by connecting, so it is made only under a permit of the server-wide
+    /// snapshot limit (`permit`); refused, the client gets the shared full snapshot instead:
+    /// more than it asked for, but a whole history, which replaces what it had. `None` only
+    /// when a message cannot be serialised.
     pub fn snapshot_message(
         &self,
         history_limit: Option<usize>,
+        after: Option<u64>,
         operations: bool,
+        permit: Permit,
     ) -> Option<Parts> {
-        let held = self.history.lock().map(|h| h.len()).unwrap_or(0);
-        let full = history_limit.is_none_or(|n| n >= held);
+        let private = self.history.lock().ok().and_then(|history| {
+            let limit = history_limit.unwrap_or(usize::MAX);
+            let after = after.filter(|&seq| history.holds(seq));
+            if after.is_none() && limit >= history.len() {
+                return None;
+            }
+            // Taken before the samples are copied; admitting is one atomic update. A snapshot
+            // of a page's few samples (the Dashboard asks for 90) is as cheap as the full one
+            // and needs none, so a page reloaded by many viewers at once is never refused.
+            let small = limit.min(history.len()) <= SMALL_PRIVATE_SAMPLES;
+            if permit == Permit::Needed && !small && !self.snapshot_requests.admit() {
+                return None;
+            }
+            match after {
+                Some(seq) => history.after(seq, limit).map(|samples| (samples, seq)),
+                None => Some((history.newest(limit), 0)),
+            }
+        });
+        match private {
+            Some((samples, after)) => self.serialise_parts(samples, operations, after),
+            None => self.full_snapshot(operations),
+        }
+    }
+
+    /// The full snapshot of the latest tick, with the operation statistics or not: serialised
+    /// on the first request of each variant in a tick, then shared.
+    fn full_snapshot(&self, operations: bool) -> Option<Parts> {
+        let variant = usize::from(operations);
         let seq = self.latest.borrow().as_ref().map_or(0, |t| t.seq);
-        if full {
-            if let Ok(cache) = self.snapshot_cache.lock() {
-                if let Some((cached_seq, with_ops, bytes)) = cache.as_ref() {
-                    if *cached_seq == seq && *with_ops == operations {
-                        return Some(bytes.clone());
-                    }
+        if let Ok(cache) = self.snapshot_cache.lock() {
+            if let Some((cached_seq, parts)) = &cache[variant] {
+                if *cached_seq == seq {
+                    return Some(parts.clone());
                 }
             }
         }
-        let bytes = self.serialise_parts(self.history(history_limit), operations, 0)?;
-        if full {
-            if let Ok(mut cache) = self.snapshot_cache.lock() {
-                *cache = Some((seq, operations, bytes.clone()));
-            }
+        let parts = self.serialise_parts(self.history(None), operations, 0)?;
+        if let Ok(mut cache) = self.snapshot_cache.lock() {
+            cache[variant] = Some((seq, parts.clone()));
         }
-        Some(bytes)
+        Some(parts)
     }
 
     /// The hub's own health: its clients against the limit.
@@ -446,23 +481,23 @@ mod tests {
     fn the_full_snapshot_is_serialised_once_per_tick_and_shared() {
         let hub = Hub::new(1000, 10, 10);
         hub.publish(sample(1), None);
-        let a = hub.snapshot_message(None, false).unwrap();
-        let b = hub.snapshot_message(Some(100), false).unwrap();
+        let a = hub.snapshot_message(None, None, false, Permit::Needed).unwrap();
+        let b = hub.snapshot_message(Some(100), None, false, Permit::Needed).unwrap();
         assert_eq!(a, b);
         assert_eq!(hub.stats().snapshots_serialised, 1);
         // A shorter history is its own (unshared) message.
         hub.publish(sample(2), None);
-        assert!(hub.snapshot_message(Some(1), false).is_some());
+        assert!(hub.snapshot_message(Some(1), None, false, Permit::Needed).is_some());
         assert_eq!(hub.stats().snapshots_serialised, 2);
         // A new tick makes a new full snapshot, holding it.
-        let c = hub.snapshot_message(None, false).unwrap();
+        let c = hub.snapshot_message(None, None, false, Permit::Needed).unwrap();
         assert_ne!(a, c);
         assert!(c[0].as_str().contains(r#""seq":2"#));
-        hub.snapshot_message(None, false).unwrap();
+        hub.snapshot_message(None, None, false, Permit::Needed).unwrap();
         assert_eq!(hub.stats().snapshots_serialised, 3);
     }
 
-    fn checkout_summary() -> OperationSummary {
+    pub(super) fn checkout_summary() -> OperationSummary {
         serde_json::from_value(serde_json::json!({
             "name": "api.checkout", "count": 1, "span_secs": 60, "rate_per_min": 1.0,
             "success_pct": 100.0, "error_count": 0, "min_ms": 5.0, "mean_ms": 5.0, "max_ms": 5.0,
@@ -476,12 +511,12 @@ mod tests {
         let hub = Hub::new(1000, 10, 10);
         let summary = checkout_summary();
         hub.publish(sample(1), Some(vec![summary]));
-        let browser = hub.snapshot_message(None, false).unwrap();
+        let browser = hub.snapshot_message(None, None, false, Permit::Needed).unwrap();
         assert!(browser[0].as_str().contains(r#""operations":[]"#), "{}", browser[0].as_str());
-        let subscriber = hub.snapshot_message(None, true).unwrap();
+        let subscriber = hub.snapshot_message(None, None, true, Permit::Needed).unwrap();
         assert!(subscriber[0].as_str().contains("api.checkout"));
         // Each variant is still shared within the tick.
-        assert_eq!(hub.snapshot_message(None, false).unwrap(), browser);
+        assert_eq!(hub.snapshot_message(None, None, false, Permit::Needed).unwrap(), browser);
         assert!(!hub.snapshot(Some(10), false).history.is_empty());
         assert!(hub.snapshot(Some(10), false).operations.is_empty());
     }
@@ -493,7 +528,7 @@ mod tests {
         for seq in 1..=100 {
             hub.publish(sample(seq), Some(vec![summary.clone()]));
         }
-        let parts = hub.snapshot_message(None, true).unwrap();
+        let parts = hub.snapshot_message(None, None, true, Permit::Needed).unwrap();
         assert!(parts.len() > 1);
         let (last, rest) = parts.split_last().unwrap();
         assert!(last.as_str().contains("api.checkout") && !last.as_str().contains("\"more\""));
@@ -501,7 +536,10 @@ mod tests {
         assert!(rest.iter().all(|p| p.as_str().contains(r#""more":true"#)));
         // Serialised once for every client of the tick, however many parts.
         assert_eq!(hub.stats().snapshots_serialised, 1);
-        assert!(Arc::ptr_eq(&parts, &hub.snapshot_message(None, true).unwrap()));
+        assert!(Arc::ptr_eq(
+            &parts,
+            &hub.snapshot_message(None, None, true, Permit::Needed).unwrap()
+        ));
     }
 
     #[test]

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use super::gate::Gate;
-use super::Hub;
+use super::{Hub, Permit};
 use crate::model::live::{ClientMessage, Refusal, ServerMessage};
 use crate::server::error::ApiError;
 use crate::server::limits;
@@ -158,7 +158,9 @@ where
     let mut alert_receiver = hub.subscribe_alerts();
     let mut last_seq = tick_receiver.borrow_and_update().as_ref().map(|t| t.seq);
     let first_alerts = alert_receiver.borrow_and_update().clone();
-    if send_snapshot(&hub, &mut socket, policy, policy.after, policy.operations).await.is_err() {
+    let first =
+        send_snapshot(&hub, &mut socket, policy, policy.after, policy.operations, Permit::Needed);
+    if first.await.is_err() {
         return send_failed(&hub);
     }
     let mut list_client = policy.alerts.then(|| hub.list_client());
@@ -270,6 +272,7 @@ where
                                     policy,
                                     None,
                                     wants_operations,
+                                    Permit::Taken,
                                 );
                                 if sent.await.is_err() {
                                     return send_failed(&hub);
@@ -346,20 +349,18 @@ async fn send<S: Sink<Message> + Unpin>(
     }
 }
 
-/// Sends the snapshot, part after part: the samples after `after` when the hub still holds
-/// that one, else the whole (shared, once-per-tick serialised) snapshot.
+/// Sends the snapshot, part after part ([`Hub::snapshot_message`]): the samples after `after`
+/// when the hub still holds that one, else the whole snapshot; the client's own only under a
+/// permit of the server-wide snapshot limit, else the shared one.
 async fn send_snapshot<S: Sink<Message> + Unpin>(
     hub: &Hub,
     sink: &mut S,
     policy: SocketPolicy,
     after: Option<u64>,
     operations: bool,
+    permit: Permit,
 ) -> Result<(), ()> {
-    let continued = after.and_then(|a| hub.snapshot_after(a, policy.history_limit, operations));
-    let parts = match continued {
-        Some(parts) => parts,
-        None => hub.snapshot_message(policy.history_limit, operations).ok_or(())?,
-    };
+    let parts = hub.snapshot_message(policy.history_limit, after, operations, permit).ok_or(())?;
     send_parts(hub, sink, &parts, policy).await
 }
 
@@ -764,6 +765,99 @@ mod tests {
                 assert!(parts.len() > 10, "300 samples in {} parts", parts.len());
             }
         }
+        stop.cancel();
+    }
+
+    /// Reads one snapshot, part after part, and applies it to the samples `own` as the browser
+    /// does (a part with `after_seq` keeps the samples up to it and appends; one without
+    /// replaces them): the sample numbers the client ends up with, and the parts' operation
+    /// statistics.
+    async fn take_snapshot(c: &mut Client, mut own: Vec<u64>) -> (Vec<u64>, Vec<String>) {
+        let mut operations = Vec::new();
+        loop {
+            let next = tokio::time::timeout(Duration::from_secs(10), c.out.next()).await;
+            let ServerMessage::Snapshot(part) = parse(next.expect("no snapshot came").unwrap())
+            else {
+                continue;
+            };
+            if part.after_seq > 0 {
+                own.retain(|&seq| seq <= part.after_seq);
+            } else {
+                own.clear();
+            }
+            own.extend(part.history.iter().map(|s| s.seq));
+            operations.extend(part.operations.into_iter().map(|o| o.name));
+            if !part.more {
+                return (own, operations);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn reconnecting_for_a_private_snapshot_is_limited_server_wide_and_still_served() {
+        // A script that reconnects in a loop, each time asking for a snapshot only it gets: all
+        // samples but the oldest, or the samples after the oldest (more than a page's few).
+        let hub = Hub::new(1000, 300, 1000);
+        for seq in 1..=300 {
+            publish(&hub, seq);
+        }
+        let stop = CancellationToken::new();
+        let started = std::time::Instant::now();
+        for i in 0..300 {
+            let (policy, own) = if i % 2 == 0 {
+                (SocketPolicy { history_limit: Some(299), ..Default::default() }, vec![])
+            } else {
+                (SocketPolicy { after: Some(1), ..Default::default() }, vec![1])
+            };
+            let mut c = client(&hub, 64, policy, &stop);
+            let (seqs, _) = take_snapshot(&mut c, own).await;
+            // Every client ends up with the newest samples, in order, at least as many as it
+            // asked for: its own snapshot, or the shared full one.
+            let newest: Vec<u64> = (301 - seqs.len() as u64..=300).collect();
+            assert_eq!(seqs, newest, "client {i}");
+            assert!(seqs.len() >= 299, "client {i} got {seqs:?}");
+            c.input.unbounded_send(Ok(Message::Close(None))).unwrap();
+            assert_eq!(c.task.await.unwrap(), Ended::ClientClosed);
+        }
+        // The server-wide snapshot limit: 50 per second, burst 100; plus the shared full
+        // snapshot, serialised once for the tick.
+        let allowed = 100 + (50.0 * started.elapsed().as_secs_f64()).ceil() as u64 + 1;
+        let serialised = hub.stats().snapshots_serialised;
+        assert!(serialised <= allowed, "{serialised} snapshots serialised, at most {allowed}");
+        // With the limit spent, a page's few samples are still its own: 90, not the 300.
+        let policy = SocketPolicy { history_limit: Some(90), ..Default::default() };
+        let mut page = client(&hub, 64, policy, &stop);
+        let (seqs, _) = take_snapshot(&mut page, vec![]).await;
+        assert_eq!(seqs, (211..=300).collect::<Vec<u64>>());
+        stop.cancel();
+    }
+
+    #[tokio::test]
+    async fn both_snapshot_variants_are_serialised_once_per_tick_however_clients_alternate() {
+        let hub = Hub::new(1000, 10, 10);
+        let summary = super::super::tests::checkout_summary();
+        for seq in 1..=5 {
+            hub.publish(Sample { seq, ..Default::default() }, Some(vec![summary.clone()]));
+        }
+        let stop = CancellationToken::new();
+        let mut clients = Vec::new();
+        // Browsers and clients subscribed to the operation statistics connect in turn; the
+        // subscribers also ask for a fresh snapshot.
+        for i in 0..10 {
+            let operations = i % 2 == 1;
+            let mut c = client(&hub, 64, SocketPolicy { operations, ..Default::default() }, &stop);
+            let (seqs, names) = take_snapshot(&mut c, vec![]).await;
+            assert_eq!(seqs, vec![1, 2, 3, 4, 5]);
+            assert_eq!(names, if operations { vec!["api.checkout".to_string()] } else { vec![] });
+            if operations {
+                say(&c, r#"{"type":"request_metrics"}"#);
+                let (_, names) = take_snapshot(&mut c, vec![]).await;
+                assert_eq!(names, vec!["api.checkout".to_string()]);
+            }
+            clients.push(c);
+        }
+        assert_eq!(hub.stats().snapshots_serialised, 2, "one of each variant");
+        assert_eq!(hub.stats().rate_limited_requests, 0);
         stop.cancel();
     }
 

@@ -39,7 +39,7 @@ use super::store::{Batch, SeriesKind, TimingRow, ValueRow};
 use crate::model::ops::{LatencyThresholds, OperationDetail, OperationSummary, Window};
 pub use budget::DEFAULT_MAX_STATISTICS_BYTES;
 pub use counts::{IngestCounts, Malformed, Protocol, ProtocolStats};
-use other::{CounterValue, GaugeValue, SetValue};
+use other::{minute_ms, CounterValue, GaugeValue, SetValue};
 pub use other::{OtherMetrics, SetReading};
 
 /// Gauge carrying the action queue depth.
@@ -170,8 +170,6 @@ pub struct Inner {
     /// How far back the store accepts samples (its minute retention): older samples than the
     /// in-memory hour but within this are stored only (backfill).
     backfill_ms: u64,
-    /// When the store was last handed counters, gauges and sets.
-    values_flushed_ms: u64,
     /// Tag sets held per operation name and per event name (overflow sets not counted).
     tag_sets: [Map<usize>; 2],
     /// Samples moved to their name's overflow set because it had `max_tag_sets` already.
@@ -255,7 +253,6 @@ impl AppMetrics {
                 counts: IngestCounts::default(),
                 spool: None,
                 backfill_ms: 0,
-                values_flushed_ms: 0,
                 tag_sets: Default::default(),
                 tag_sets_overflowed: 0,
                 statistics_evicted: 0,
@@ -645,17 +642,18 @@ impl Inner {
 
     /// Attaches a store: from now on accepted samples are handed to it (see
     /// [`Self::take_for_store`]), and samples up to `backfill_ms` old are accepted for it alone.
-    pub fn attach_store(&mut self, backfill_ms: u64, now_ms: u64) {
+    pub fn attach_store(&mut self, backfill_ms: u64) {
         self.spool = Some(spool::Spool::new(self.limits.max_series));
         self.operations.attach_store();
         self.events.attach_store();
         self.backfill_ms = backfill_ms;
-        self.values_flushed_ms = now_ms;
     }
 
     /// What the store has not been handed yet: the timings of every second before `now_ms`'s
     /// (of every second at all when `everything`, at shutdown) and the spooled ones, and every
-    /// counter, gauge and set updated since the last call (the current minute's value of each).
+    /// counter, gauge and set updated since the last call: its current value, and the final
+    /// value of the minute it left since, if that changed after the last call (see
+    /// `other::Unstored`).
     pub fn take_for_store(&mut self, now_ms: u64, everything: bool) -> Batch {
         let Some(spool) = &mut self.spool else { return Batch::default() };
         let mut batch = spool.take();
@@ -667,19 +665,17 @@ impl Inner {
                 batch.timings.push(TimingRow { kind, name: name.into(), at_ms, rollup });
             });
         }
-        let since = std::mem::replace(&mut self.values_flushed_ms, now_ms);
-        let minute_ms = |minute: u64| minute.saturating_mul(60_000);
-        let mut value = |kind, name: &str, at_ms, value| {
-            batch.values.push(ValueRow { kind, name: name.into(), at_ms, value });
-        };
-        for (name, c) in self.counters.iter().filter(|(_, c)| c.updated_ms >= since) {
-            value(SeriesKind::Counter, name, minute_ms(c.minute), c.current);
+        let values = &mut batch.values;
+        for (name, c) in &mut self.counters {
+            let at_ms = minute_ms(c.minute);
+            c.unstored.take(at_ms, c.current, rows_into(values, SeriesKind::Counter, name));
         }
-        for (name, g) in self.gauges.iter().filter(|(_, g)| g.updated_ms >= since) {
-            value(SeriesKind::Gauge, name, g.updated_ms, g.value);
+        for (name, g) in &mut self.gauges {
+            g.unstored.take(g.updated_ms, g.value, rows_into(values, SeriesKind::Gauge, name));
         }
-        for (name, set) in self.sets.iter().filter(|(_, s)| s.updated_ms >= since) {
-            value(SeriesKind::Set, name, minute_ms(set.minute), set.current.len() as f64);
+        for (name, set) in &mut self.sets {
+            let (at_ms, unique) = (minute_ms(set.minute), set.current.len() as f64);
+            set.unstored.take(at_ms, unique, rows_into(values, SeriesKind::Set, name));
         }
         batch
     }
@@ -710,11 +706,10 @@ impl Inner {
             self.note_malformed(protocol, name, "gauge delta would make it non-finite", now_ms);
             return Outcome::Malformed;
         }
-        let gauge = GaugeValue { value: next, updated_ms: now_ms };
         match self.gauges.get_mut(name) {
-            Some(slot) => *slot = gauge,
+            Some(slot) => *slot = slot.set(next, now_ms),
             None => {
-                self.gauges.insert(name.into(), gauge);
+                self.gauges.insert(name.into(), GaugeValue::default().set(next, now_ms));
             }
         }
         Outcome::Accepted.counted(self.counts.of(protocol))
@@ -762,7 +757,8 @@ impl Inner {
         }
         let Some(set) = self.sets.get_mut(name) else { return Outcome::DroppedByCap };
         self.set_bytes -= set.roll_to(minute);
-        set.updated_ms = now_ms;
+        set.updated_ms = set.updated_ms.max(now_ms);
+        set.unstored.mark();
         if !set.current.contains(member) {
             let cost = SetValue::member_cost(member);
             let fits = set.current.len() < self.limits.max_set_members
@@ -823,6 +819,15 @@ impl Inner {
         });
         self.set_bytes = self.set_bytes.saturating_sub(freed);
     }
+}
+
+/// Appends a value row of series `name` of `kind` to `values` for each (Unix ms, value) given.
+fn rows_into<'a>(
+    values: &'a mut Vec<ValueRow>,
+    kind: SeriesKind,
+    name: &'a str,
+) -> impl FnMut(u64, f64) + 'a {
+    move |at_ms, value| values.push(ValueRow { kind, name: name.into(), at_ms, value })
 }
 
 /// Uncounts the tag set of a series key that was pruned.

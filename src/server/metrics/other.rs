@@ -8,6 +8,54 @@ use serde::Serialize;
 
 use crate::model::values::{ValueKind, ValueReading, ValuesView};
 
+/// The start of minute `minute` (minutes since the Unix epoch), Unix ms.
+pub(super) const fn minute_ms(minute: u64) -> u64 {
+    minute.saturating_mul(60_000)
+}
+
+/// What of one counter, gauge or set the history store has not been handed yet.
+///
+/// The store keeps one row per series and minute, replaced by each value handed to it, so a
+/// minute's row must last be written with that minute's final value. Updates mark the series
+/// here and the flush clears the mark, both under the metrics lock: a time comparison would miss
+/// updates stamped before a flush that took the lock first (ingestion stamps before it locks).
+/// A minute left with a value not yet handed over keeps that value until the next flush; at most
+/// one such minute is held, so should two minutes end between flushes (a flush stalled for over
+/// a minute) the earlier one's row keeps the last value flushed.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Unstored {
+    /// Whether the current value changed since the last flush.
+    changed: bool,
+    /// A finished minute's final value not handed over yet: when (Unix ms, within that minute)
+    /// and the value.
+    finished: Option<(u64, f64)>,
+}
+
+impl Unstored {
+    /// Notes an update of the current value.
+    pub(super) fn mark(&mut self) {
+        self.changed = true;
+    }
+
+    /// Notes that the current value, stamped `at_ms`, is final: a new minute starts.
+    pub(super) fn finish(&mut self, at_ms: u64, value: f64) {
+        if std::mem::take(&mut self.changed) {
+            self.finished = Some((at_ms, value));
+        }
+    }
+
+    /// Hands `store` what it has not had (the finished minute's value first, then the current
+    /// value, stamped `at_ms`, if it changed) and clears the marks.
+    pub(super) fn take(&mut self, at_ms: u64, value: f64, mut store: impl FnMut(u64, f64)) {
+        if let Some((finished_ms, finished)) = self.finished.take() {
+            store(finished_ms, finished);
+        }
+        if std::mem::take(&mut self.changed) {
+            store(at_ms, value);
+        }
+    }
+}
+
 /// A counter: its total since start and the increments of the current and previous minute.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct CounterValue {
@@ -19,21 +67,28 @@ pub struct CounterValue {
     pub(super) current: f64,
     #[serde(skip)]
     pub(super) updated_ms: u64,
+    #[serde(skip)]
+    pub(super) unstored: Unstored,
 }
 
 impl CounterValue {
     /// The counter after adding `delta` at minute `minute`, or `None` when a figure would stop
-    /// being finite.
+    /// being finite. An update stamped in an earlier minute than the counter's (the clock
+    /// stepped back, or a thread stamped it before another's update took the lock) counts in
+    /// the counter's minute: minutes only move forward, so a finished minute is never reopened
+    /// from zero and its stored value replaced by a smaller one.
     pub(super) fn added(&self, delta: f64, minute: u64, now_ms: u64) -> Option<CounterValue> {
         let mut next = self.clone();
-        if next.minute != minute {
+        if next.minute < minute {
+            next.unstored.finish(minute_ms(next.minute), next.current);
             next.last_minute = if next.minute + 1 == minute { next.current } else { 0.0 };
             next.current = 0.0;
             next.minute = minute;
         }
         next.total += delta;
         next.current += delta;
-        next.updated_ms = now_ms;
+        next.updated_ms = next.updated_ms.max(now_ms);
+        next.unstored.mark();
         (next.total.is_finite() && next.current.is_finite()).then_some(next)
     }
 
@@ -52,6 +107,24 @@ impl CounterValue {
 pub struct GaugeValue {
     pub value: f64,
     pub(super) updated_ms: u64,
+    pub(super) unstored: Unstored,
+}
+
+impl GaugeValue {
+    /// The gauge set to `value` at `now_ms`. Like a counter's minute, its time only moves
+    /// forward (see [`CounterValue::added`]). When `now_ms` starts a new minute, the value it
+    /// replaces is kept as its minute's last until the next flush (see [`Unstored`]).
+    pub(super) fn set(self, value: f64, now_ms: u64) -> GaugeValue {
+        let mut next = self;
+        let updated_ms = self.updated_ms.max(now_ms);
+        if self.updated_ms / 60_000 < updated_ms / 60_000 {
+            next.unstored.finish(self.updated_ms, self.value);
+        }
+        next.value = value;
+        next.updated_ms = updated_ms;
+        next.unstored.mark();
+        next
+    }
 }
 
 /// Unique members of a set in the current and previous minute.
@@ -66,14 +139,18 @@ pub struct SetValue {
     pub(super) saturated: bool,
     pub(super) previous_saturated: bool,
     pub(super) updated_ms: u64,
+    pub(super) unstored: Unstored,
 }
 
 impl SetValue {
-    /// Starts minute `minute` if it is a new one; returns the bytes freed.
+    /// Starts minute `minute` if it is later than the set's; returns the bytes freed. An
+    /// earlier minute (the clock stepped back) leaves the set in its minute, as a counter does
+    /// (see [`CounterValue::added`]).
     pub(super) fn roll_to(&mut self, minute: u64) -> usize {
-        if self.minute == minute {
+        if self.minute >= minute {
             return 0;
         }
+        self.unstored.finish(minute_ms(self.minute), self.current.len() as f64);
         let next = self.minute + 1 == minute;
         self.previous_unique = if next { self.current.len() } else { 0 };
         self.previous_saturated = next && self.saturated;

@@ -66,7 +66,7 @@ impl Spool {
             minutes
         } else {
             if full {
-                self.dropped += 1;
+                self.dropped = self.dropped.saturating_add(n);
                 return false;
             }
             &mut map.entry(series).or_insert_with(|| (Box::from(name), Vec::new())).1
@@ -92,7 +92,7 @@ impl Spool {
             minutes
         } else {
             if full {
-                self.dropped += 1;
+                self.dropped = self.dropped.saturating_add(n);
                 return false;
             }
             map.entry(Box::from(name)).or_default()
@@ -157,7 +157,9 @@ mod tests {
         // A fourth series does not fit; known ones still do.
         assert!(!spool.add_held(op, 8, "api.put", 60_000, 1.0, 1, true));
         assert!(spool.add_held(op, 7, "api.get", 60_000, 1.0, 1, true));
-        assert_eq!(spool.dropped, 1);
+        // Refused samples are counted as samples, a weighted one as many.
+        assert!(!spool.add(op, "older.op", 0, 2.0, 5, true));
+        assert_eq!(spool.dropped, 6);
         let mut rows: Vec<_> = spool
             .take()
             .timings

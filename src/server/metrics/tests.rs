@@ -313,7 +313,7 @@ fn over_the_statistics_budget_the_series_idle_longest_leave_memory() {
 fn every_accepted_timing_reaches_the_store_once_whichever_way_it_goes() {
     let metrics = store(100);
     let mut m = metrics.lock();
-    m.attach_store(24 * 3_600_000, NOW);
+    m.attach_store(24 * 3_600_000);
     let accept = |m: &mut Inner, t: Timing<'_>, now: u64| {
         assert_eq!(m.timing(Protocol::Http, t, now), Outcome::Accepted);
     };
@@ -343,4 +343,133 @@ fn every_accepted_timing_reaches_the_store_once_whichever_way_it_goes() {
     ];
     assert_eq!(rest, want.into());
     assert!(m.take_for_store(NOW + 5_000, true).timings.is_empty(), "each once");
+}
+
+/// A whole minute, so that `MINUTE + 59_000` and `MINUTE + 60_200` fall either side of a
+/// minute boundary.
+const MINUTE: u64 = NOW - NOW % 60_000;
+
+/// A store with a history store attached at `MINUTE`.
+fn attached() -> Arc<AppMetrics> {
+    let metrics = store(100);
+    metrics.lock().attach_store(24 * 3_600_000);
+    metrics
+}
+
+/// The value rows of a batch as (name, minute start, value), in order of name then minute.
+fn stored_values(batch: Batch) -> Vec<(String, u64, f64)> {
+    let mut rows: Vec<(String, u64, f64)> = batch
+        .values
+        .into_iter()
+        .map(|row| (row.name.to_string(), row.at_ms - row.at_ms % 60_000, row.value))
+        .collect();
+    rows.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+    rows
+}
+
+#[test]
+fn a_counters_stored_minute_ends_with_its_full_value() {
+    let metrics = attached();
+    let mut m = metrics.lock();
+    m.counter(Protocol::Statsd, "hits", 1.0, MINUTE + 59_000);
+    let first = stored_values(m.take_for_store(MINUTE + 59_100, false));
+    assert_eq!(first, vec![("hits".to_string(), MINUTE, 1.0)]);
+    m.counter(Protocol::Statsd, "hits", 1.0, MINUTE + 59_500);
+    m.counter(Protocol::Statsd, "hits", 1.0, MINUTE + 60_200);
+    // The increment at 59.5 s rolled out of the current minute before this flush: its
+    // minute's row is written again with it.
+    let second = stored_values(m.take_for_store(MINUTE + 60_400, false));
+    let want = vec![("hits".to_string(), MINUTE, 2.0), ("hits".to_string(), MINUTE + 60_000, 1.0)];
+    assert_eq!(second, want);
+    assert!(m.take_for_store(MINUTE + 61_000, false).values.is_empty(), "nothing changed since");
+}
+
+#[test]
+fn a_sets_stored_minute_ends_with_its_full_value() {
+    let metrics = attached();
+    let mut m = metrics.lock();
+    m.set_member(Protocol::Statsd, "users", "a", MINUTE + 59_000);
+    let first = stored_values(m.take_for_store(MINUTE + 59_100, false));
+    assert_eq!(first, vec![("users".to_string(), MINUTE, 1.0)]);
+    m.set_member(Protocol::Statsd, "users", "b", MINUTE + 59_500);
+    m.set_member(Protocol::Statsd, "users", "c", MINUTE + 60_200);
+    let second = stored_values(m.take_for_store(MINUTE + 60_400, false));
+    let want =
+        vec![("users".to_string(), MINUTE, 2.0), ("users".to_string(), MINUTE + 60_000, 1.0)];
+    assert_eq!(second, want);
+    // A set rolled over by the pruning, without a member in the new minute, still gets its
+    // finished minute's count stored, and nothing for the empty new minute.
+    m.set_member(Protocol::Statsd, "users", "d", MINUTE + 60_500);
+    m.set_member(Protocol::Statsd, "users", "e", MINUTE + 119_500);
+    assert_eq!(m.take_for_store(MINUTE + 119_600, false).values.len(), 1);
+    m.set_member(Protocol::Statsd, "users", "f", MINUTE + 119_800);
+    m.prune(MINUTE + 120_100);
+    let rolled = stored_values(m.take_for_store(MINUTE + 120_400, false));
+    assert_eq!(rolled, vec![("users".to_string(), MINUTE + 60_000, 4.0)]);
+}
+
+#[test]
+fn a_gauges_stored_minute_ends_with_its_last_value() {
+    let metrics = attached();
+    let mut m = metrics.lock();
+    m.gauge(Protocol::Statsd, "queue", 1.0, false, MINUTE + 59_000);
+    let first = stored_values(m.take_for_store(MINUTE + 59_100, false));
+    assert_eq!(first, vec![("queue".to_string(), MINUTE, 1.0)]);
+    m.gauge(Protocol::Statsd, "queue", 2.0, false, MINUTE + 59_500);
+    m.gauge(Protocol::Statsd, "queue", 3.0, false, MINUTE + 60_200);
+    let second = stored_values(m.take_for_store(MINUTE + 60_400, false));
+    let want =
+        vec![("queue".to_string(), MINUTE, 2.0), ("queue".to_string(), MINUTE + 60_000, 3.0)];
+    assert_eq!(second, want);
+}
+
+#[test]
+fn an_update_stamped_before_a_flush_but_applied_after_it_is_in_the_next_batch() {
+    let metrics = attached();
+    let mut m = metrics.lock();
+    m.counter(Protocol::Statsd, "hits", 1.0, MINUTE + 1_000);
+    m.gauge(Protocol::Statsd, "queue", 1.0, false, MINUTE + 1_000);
+    m.set_member(Protocol::Statsd, "users", "a", MINUTE + 1_000);
+    assert_eq!(m.take_for_store(MINUTE + 2_000, false).values.len(), 3);
+    // Stamped at 1.5 s by an ingestion thread that then waited for the lock the flush at 2 s
+    // held.
+    m.counter(Protocol::Statsd, "hits", 1.0, MINUTE + 1_500);
+    m.gauge(Protocol::Statsd, "queue", 5.0, false, MINUTE + 1_500);
+    m.set_member(Protocol::Statsd, "users", "b", MINUTE + 1_500);
+    let next = stored_values(m.take_for_store(MINUTE + 3_000, false));
+    let want = vec![
+        ("hits".to_string(), MINUTE, 2.0),
+        ("queue".to_string(), MINUTE, 5.0),
+        ("users".to_string(), MINUTE, 2.0),
+    ];
+    assert_eq!(next, want);
+}
+
+#[test]
+fn a_clock_step_back_across_a_minute_does_not_shrink_the_stored_minute() {
+    let metrics = attached();
+    let mut m = metrics.lock();
+    for (at_ms, member) in [(30_000, "a"), (59_000, "b")] {
+        m.counter(Protocol::Statsd, "hits", 1.0, MINUTE + at_ms);
+        m.set_member(Protocol::Statsd, "users", member, MINUTE + at_ms);
+    }
+    let first = stored_values(m.take_for_store(MINUTE + 59_100, false));
+    let want = vec![("hits".to_string(), MINUTE, 2.0), ("users".to_string(), MINUTE, 2.0)];
+    assert_eq!(first, want);
+    m.counter(Protocol::Statsd, "hits", 1.0, MINUTE + 60_500);
+    m.set_member(Protocol::Statsd, "users", "c", MINUTE + 60_500);
+    // The clock steps back into the minute before: these updates count in the current minute.
+    m.counter(Protocol::Statsd, "hits", 1.0, MINUTE + 59_800);
+    m.set_member(Protocol::Statsd, "users", "d", MINUTE + 59_800);
+    m.prune(MINUTE + 59_850);
+    let after = stored_values(m.take_for_store(MINUTE + 59_900, false));
+    let want = vec![
+        ("hits".to_string(), MINUTE + 60_000, 2.0),
+        ("users".to_string(), MINUTE + 60_000, 2.0),
+    ];
+    assert_eq!(after, want);
+    drop(m);
+    let other = metrics.other_metrics(MINUTE + 60_900);
+    assert_eq!(other.counters[0].1.total, 4.0);
+    assert_eq!(other.sets[0].unique, 2);
 }

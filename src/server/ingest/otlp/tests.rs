@@ -504,7 +504,7 @@ fn cumulative_streams_are_in_order_bounded_and_follow_a_downscale() {
 fn a_point_claiming_a_huge_count_is_recorded_in_bounded_time() {
     let (app, otlp) = (app(), otlp());
     // With a store attached, a point two hours old is backfilled, where nothing refuses it.
-    app.lock().attach_store(30 * 86_400_000, NOW);
+    app.lock().attach_store(30 * 86_400_000);
     // 1e15 samples in one bucket of a fine histogram: its counters take them, the operation
     // does not (it would take a billion weighted records under the metrics lock).
     let exp = Data::ExponentialHistogram(ExponentialHistogram {
