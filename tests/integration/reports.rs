@@ -472,3 +472,31 @@ async fn the_report_page_shows_missed_targets_and_folds_the_met_ones() {
     assert_eq!(rows(folded), met, "met rows folded");
     assert!(folded.contains(&format!("The {met} met target")), "{folded}");
 }
+
+#[tokio::test]
+async fn a_report_made_after_deleting_the_newest_gets_a_new_id_and_its_own_sections() {
+    let app = TestApp::new();
+    let first = create(&app, r#"{"name":"first","from":"-3h","to":"-2h"}"#).await;
+    let first_id = first["id"].as_u64().unwrap();
+    let (status, summary) = section(&app, first_id, "summary").await;
+    assert_eq!(status, StatusCode::OK, "{summary}");
+    let (status, _) = call(&app, "DELETE", &format!("/api/v1/reports/{first_id}"), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    let second = create(&app, r#"{"name":"second","from":"-5h","to":"-4h"}"#).await;
+    let second_id = second["id"].as_u64().unwrap();
+    assert_ne!(second_id, first_id, "the new report took the deleted one's id");
+    assert_ne!(second["urls"]["page"], first["urls"]["page"]);
+    let (status, body) = call(&app, "GET", &format!("/api/v1/reports/{first_id}"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (_, list) = call(&app, "GET", "/api/v1/reports", None).await;
+    let listed = list["reports"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{list}");
+    assert_eq!(
+        (listed[0]["id"].as_u64(), listed[0]["spec"]["name"].as_str()),
+        (Some(second_id), Some("second"))
+    );
+    let (status, summary) = section(&app, second_id, "summary").await;
+    assert_eq!(status, StatusCode::OK, "{summary}");
+    assert_eq!(summary["to_ms"], listed[0]["spec"]["to_ms"], "the second report's own range");
+}

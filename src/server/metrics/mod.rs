@@ -29,6 +29,7 @@ pub mod other;
 pub mod spool;
 pub mod tags;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -544,29 +545,30 @@ impl Inner {
     /// over already. A sample older than the in-memory hour but within the store's retention
     /// is stored only (backfill, through the spool), its weight rounded to a whole count.
     pub fn timing(&mut self, protocol: Protocol, t: Timing<'_>, now_ms: u64) -> Outcome {
-        let kind_index = usize::from(t.kind == TimingKind::Event);
-        let tagged = t.name.contains(tags::TAG_SEP);
-        let new_tag_set = tagged && !self.registry(t.kind).contains(t.name);
-        let overflow;
-        let t = if new_tag_set {
-            let name = tags::name_of(t.name);
-            let held = self.tag_sets[kind_index].get(name).copied().unwrap_or(0);
-            if held >= self.limits.max_tag_sets && !tags::is_overflow(t.name) {
-                self.tag_sets_overflowed += 1;
-                overflow = tags::overflow_key(name);
-                Timing { name: &overflow, ..t }
-            } else {
-                t
-            }
-        } else {
-            t
-        };
+        let (key, new_tag_set) = self.tag_set_key(t.kind, t.name);
+        let t = Timing { name: &key, ..t };
         let outcome = self.record_timing(protocol, t, now_ms);
         let counts_as_set = new_tag_set && !tags::is_overflow(t.name);
         if counts_as_set && self.registry(t.kind).contains(t.name) {
             self.count_tag_set(t.kind, t.name);
         }
         outcome
+    }
+
+    /// The series key a timing of `key` goes to, and whether `key` is a tag set its registry
+    /// does not hold yet: `key` itself, or its name's overflow set when that name holds
+    /// `max_tag_sets` already (counted in `tag_sets_overflowed`).
+    fn tag_set_key<'k>(&mut self, kind: TimingKind, key: &'k str) -> (Cow<'k, str>, bool) {
+        let new_tag_set = key.contains(tags::TAG_SEP) && !self.registry(kind).contains(key);
+        if new_tag_set && !tags::is_overflow(key) {
+            let name = tags::name_of(key);
+            let sets = &self.tag_sets[usize::from(kind == TimingKind::Event)];
+            if sets.get(name).copied().unwrap_or(0) >= self.limits.max_tag_sets {
+                self.tag_sets_overflowed += 1;
+                return (Cow::Owned(tags::overflow_key(name)), true);
+            }
+        }
+        (Cow::Borrowed(key), new_tag_set)
     }
 
     fn record_timing(&mut self, protocol: Protocol, t: Timing<'_>, now_ms: u64) -> Outcome {
@@ -622,10 +624,12 @@ impl Inner {
         now_ms: u64,
     ) {
         let room = self.has_room() && self.statistics_room();
-        let new_tag_set = key.contains(tags::TAG_SEP) && !self.registry(kind).contains(key);
-        let restored = self.registry_mut(kind).restore_minute(key, at_ms, rollup, now_ms, room);
-        if new_tag_set && restored.is_ok() && !tags::is_overflow(key) {
-            self.count_tag_set(kind, key);
+        // Within the tag sets a name may hold, as a live sample is (the limit may be lower than
+        // in the last run, or sets it had let go of may come back).
+        let (key, new_tag_set) = self.tag_set_key(kind, key);
+        let restored = self.registry_mut(kind).restore_minute(&key, at_ms, rollup, now_ms, room);
+        if new_tag_set && restored.is_ok() && !tags::is_overflow(&key) {
+            self.count_tag_set(kind, &key);
         }
     }
 

@@ -229,6 +229,25 @@ fn tag_sets_beyond_the_bound_per_name_go_to_its_overflow_set() {
     assert_eq!(rows[0].tags.get("user").map(String::as_str), Some("new"));
 }
 
+#[test]
+fn restored_tag_sets_stay_within_the_bound_per_name() {
+    let limits = Limits { max_tag_sets: 2, ..Limits::default() };
+    let metrics = AppMetrics::new(limits, LatencyThresholds::default(), NOW - 3_600_000);
+    let mut minute = crate::server::stats::RollupRecorder::default();
+    minute.record(5.0, 2, true);
+    let minute = minute.finish();
+    let at = NOW - NOW % 60_000 - 120_000;
+    for user in 0..4 {
+        let key = tagged("login", &[("user", &user.to_string())]);
+        metrics.lock().restore_minute(TimingKind::Operation, &key, at, &minute, NOW);
+    }
+    let by = tags::Selection::parse([], Some("user,_overflow")).unwrap();
+    let rows = metrics.summaries_selected(TimingKind::Operation, Window::M5, NOW, &by);
+    assert_eq!(rows.len(), 3, "two tag sets and the overflow set: {rows:?}");
+    let overflow = rows.iter().find(|r| r.tags.contains_key("_overflow")).unwrap();
+    assert_eq!(overflow.count, 4, "the last two sets' minutes, merged");
+}
+
 fn with_statistics_budget(max_statistics_bytes: usize) -> Arc<AppMetrics> {
     let limits = Limits { max_statistics_bytes, ..Limits::default() };
     AppMetrics::new(limits, LatencyThresholds::default(), NOW - 3_600_000)

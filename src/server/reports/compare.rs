@@ -5,8 +5,11 @@
 //! # Method
 //! Requests within one second are not independent (they share a GC pause, a cold cache, a
 //! noisy neighbour), so the unit of replication is a time window: the caller passes one
-//! [`WindowQuantiles`] per 60 s window of each side, read from a DDSketch, plus each side's
+//! [`WindowQuantiles`] per window of each side, read from a DDSketch, plus each side's
 //! overall quantiles (from the merged sketch of all its windows) as the point estimates.
+//! Windows are of one width on both sides (a wider window's quantiles vary less, so mixed
+//! widths would read as a change), and cover each side's whole range: at most
+//! [`MAX_WINDOWS`] a side, so long ranges get windows wider than a minute.
 //!
 //! * **Usable windows.** A window enters the test of a quantile only if it holds at least
 //!   [`MIN_SAMPLES_P50`] / [`MIN_SAMPLES_P95`] / [`MIN_SAMPLES_P99`] samples (5 / 20 / 100):
@@ -72,21 +75,39 @@ pub const SIGNIFICANCE: f64 = 0.05;
 /// 8 bytes per difference, so at most 2 MB).
 pub const MAX_INTERVAL_PAIRS: usize = 250_000;
 
-/// One paragraph for the report page and exports: the method and its assumptions.
-pub const METHOD: &str = "Each side is cut into 60-second windows, and the window, not the \
-single request, is the unit of replication, because requests close in time are not \
-independent. Per quantile, windows with too few samples for that quantile (fewer than 5 for \
-p50, 20 for p95, 100 for p99) are left out; with fewer than 8 usable windows on either side \
-the result is 'need more data'. The before and after figures are the quantiles of all samples \
-of each side, read from sketches with the stated relative error. The p-value is a two-sided \
-Mann-Whitney U test on the per-window quantiles (normal approximation with tie and continuity \
-corrections). The 95 % interval is the Hodges-Lehmann shift of the per-window quantiles \
-(distribution-free, from the pairwise differences; large inputs are thinned systematically), \
-in percent of the before quantile. A change is reported as improved or regressed only when \
-p < 0.05, the interval excludes zero, and the change is at least the floor: the larger of \
-twice the sketch's relative error and the 95 % noise band of a difference between two sides \
-with the before side's window-to-window spread (1.96 x sqrt(2) x 1.4826 x MAD / median / \
-sqrt(windows)). Otherwise it is shown as '~' (no change shown).";
+/// Most windows a side is cut into: two days of minutes. Bounds the memory and the time of a
+/// comparison; a longer range is cut into wider windows rather than left partly untested.
+pub const MAX_WINDOWS: usize = 2_880;
+
+/// One paragraph for the report page and exports: the method and its assumptions, with the
+/// width of the windows used (`window_ms`), which depends on the ranges compared.
+pub fn method(window_ms: u64) -> String {
+    let width = if window_ms.is_multiple_of(60_000) {
+        format!("{}-minute", window_ms / 60_000)
+    } else {
+        format!("{}-second", window_ms / 1000)
+    };
+    format!(
+        "Each side is cut into {width} windows (one minute, widened in whole minutes when the \
+         longer side would need more than {MAX_WINDOWS}; the same width on both sides), and the \
+         window, not the single request, is the unit of replication, because requests close in \
+         time are not independent. {METHOD_REST}"
+    )
+}
+
+/// [`method`] after its first sentence.
+const METHOD_REST: &str = "Per quantile, windows with too few samples for that quantile \
+(fewer than 5 for p50, 20 for p95, 100 for p99) are left out; with fewer than 8 usable \
+windows on either side the result is 'need more data'. The before and after figures are the \
+quantiles of all samples of each side, read from sketches with the stated relative error. The \
+p-value is a two-sided Mann-Whitney U test on the per-window quantiles (normal approximation \
+with tie and continuity corrections). The 95 % interval is the Hodges-Lehmann shift of the \
+per-window quantiles (distribution-free, from the pairwise differences; large inputs are \
+thinned systematically), in percent of the before quantile. A change is reported as improved \
+or regressed only when p < 0.05, the interval excludes zero, and the change is at least the \
+floor: the larger of twice the sketch's relative error and the 95 % noise band of a \
+difference between two sides with the before side's window-to-window spread (1.96 x sqrt(2) \
+x 1.4826 x MAD / median / sqrt(windows)). Otherwise it is shown as '~' (no change shown).";
 
 /// `Φ⁻¹(0.975)`: the normal quantile of a two-sided 95 % interval.
 const Z_95: f64 = 1.959_963_984_540_054;
@@ -110,7 +131,7 @@ pub struct WindowQuantiles {
 /// One side (before or after) of a comparison, borrowed from the caller.
 #[derive(Clone, Copy, Debug)]
 pub struct Side<'a> {
-    /// One entry per 60 s window, in any order.
+    /// One entry per window (of one width on both sides), in any order.
     pub windows: &'a [WindowQuantiles],
     /// Median of all the side's samples (merged sketch), ms.
     pub p50_ms: f64,
@@ -790,6 +811,9 @@ mod tests {
         assert!(json.contains(r#""verdict":"regressed""#), "{json}");
         let back: Comparison = serde_json::from_str(&json).unwrap();
         assert_eq!((back.p95.verdict, back.windows_after), (c.p95.verdict, c.windows_after));
-        assert!(METHOD.contains("Mann-Whitney") && METHOD.contains("Hodges-Lehmann"));
+        let text = method(60_000);
+        assert!(text.contains("Mann-Whitney") && text.contains("Hodges-Lehmann"), "{text}");
+        assert!(text.starts_with("Each side is cut into 1-minute windows"), "{text}");
+        assert!(method(240_000).contains("4-minute windows"));
     }
 }

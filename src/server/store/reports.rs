@@ -13,7 +13,8 @@ pub const MAX_REPORTS: u64 = 1_000;
 /// One change to the report table.
 #[derive(Clone, Debug)]
 pub enum ReportWrite {
-    /// A new report; answers its id (0 when [`MAX_REPORTS`] are kept already).
+    /// A new report; answers its id (0 when [`MAX_REPORTS`] are kept already), never one a
+    /// deleted report had (schema version 8), so what was computed for that one cannot reach it.
     Insert { spec: Box<ReportSpec>, created_ms: u64 },
     /// One computed section of a closed report, merged into its saved sections; answers the
     /// rows changed. The writer applies writes one at a time, so sections of one report saved
@@ -122,22 +123,94 @@ pub fn get(conn: &Connection, id: u64) -> rusqlite::Result<Option<(ReportInfo, V
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::reports::Scope;
+    use crate::model::history::Tier;
+    use crate::model::reports::{Scope, SectionBody, SectionId};
 
-    #[test]
-    fn one_report_more_than_the_cap_is_refused_and_deleting_makes_room() {
+    /// A database at schema `version` (the latest: `None`).
+    fn at_version(version: Option<usize>) -> Connection {
         let sql = super::super::schema::sql();
         let mut conn = Connection::open_in_memory().unwrap();
-        super::super::schema::migrations(&sql).to_latest(&mut conn).unwrap();
-        let spec = ReportSpec {
-            name: "r".into(),
+        let migrations = super::super::schema::migrations(&sql);
+        match version {
+            Some(v) => migrations.to_version(&mut conn, v).unwrap(),
+            None => migrations.to_latest(&mut conn).unwrap(),
+        }
+        conn
+    }
+
+    fn spec(name: &str) -> ReportSpec {
+        ReportSpec {
+            name: name.into(),
             from_ms: 0,
             to_ms: 1,
             live_ms: None,
             scope: Scope::default(),
             baseline: None,
             apdex_t_ms: 500.0,
+        }
+    }
+
+    fn insert(name: &str) -> ReportWrite {
+        ReportWrite::Insert { spec: Box::new(spec(name)), created_ms: 1 }
+    }
+
+    fn save(id: u64, note: &str) -> ReportWrite {
+        let section = Section {
+            id: SectionId::Summary,
+            from_ms: 0,
+            to_ms: 1,
+            tier: Tier::Minute,
+            relative_error: 0.01,
+            computed_ms: 2,
+            empty: Some(note.into()),
+            body: SectionBody::NotAsked,
         };
+        ReportWrite::SaveSection { id, section: Box::new(section) }
+    }
+
+    /// The notes of the sections saved with report `id`.
+    fn saved_notes(conn: &Connection, id: u64) -> Vec<String> {
+        let (_, sections) = get(conn, id).unwrap().unwrap();
+        sections.into_iter().filter_map(|s| s.empty).collect()
+    }
+
+    #[test]
+    fn a_new_report_never_gets_the_id_of_a_deleted_one() {
+        let conn = at_version(None);
+        let a = apply(&conn, &insert("a")).unwrap();
+        assert_eq!(apply(&conn, &ReportWrite::Delete { id: a }).unwrap(), 1);
+        let b = apply(&conn, &insert("b")).unwrap();
+        assert_ne!(b, a, "report b got the id of deleted report a");
+        // A section of report a computed after its deletion is saved nowhere.
+        assert_eq!(apply(&conn, &save(a, "of a")).unwrap(), 0);
+        assert!(saved_notes(&conn, b).is_empty());
+        assert_eq!(get(&conn, b).unwrap().unwrap().0.spec.name, "b");
+    }
+
+    #[test]
+    fn reports_saved_before_version_8_keep_their_ids_and_sections() {
+        let mut conn = at_version(Some(7));
+        for name in ["one", "two", "three"] {
+            apply(&conn, &insert(name)).unwrap();
+        }
+        assert_eq!(apply(&conn, &save(2, "of two")).unwrap(), 1);
+        assert_eq!(apply(&conn, &ReportWrite::Delete { id: 1 }).unwrap(), 1);
+        let sql = super::super::schema::sql();
+        super::super::schema::migrations(&sql).to_latest(&mut conn).unwrap();
+        let kept: Vec<(u64, String)> =
+            list(&conn).unwrap().into_iter().map(|r| (r.id, r.spec.name)).collect();
+        assert_eq!(kept, [(3, "three".to_string()), (2, "two".to_string())]);
+        assert_eq!(saved_notes(&conn, 2), ["of two"]);
+        assert!(info(&conn, 2).unwrap().unwrap().size_bytes > 0);
+        // Deleting the newest frees no id for the next report.
+        assert_eq!(apply(&conn, &ReportWrite::Delete { id: 3 }).unwrap(), 1);
+        assert_eq!(apply(&conn, &insert("four")).unwrap(), 4);
+    }
+
+    #[test]
+    fn one_report_more_than_the_cap_is_refused_and_deleting_makes_room() {
+        let conn = at_version(None);
+        let spec = spec("r");
         let insert = || ReportWrite::Insert { spec: Box::new(spec.clone()), created_ms: 1 };
         for _ in 0..MAX_REPORTS {
             assert!(apply(&conn, &insert()).unwrap() > 0);

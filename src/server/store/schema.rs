@@ -163,12 +163,29 @@ fn v7() -> String {
     "CREATE INDEX alert_notification_at ON alert_notification (at_ms);".to_string()
 }
 
+/// Version 8: report ids are never given again (`AUTOINCREMENT`). Without it, deleting the
+/// newest report freed its id for the next one, and a section of the deleted report computed
+/// meanwhile (the cache warmer, a page still loading) was cached for, or saved into, the new
+/// report. SQLite cannot add `AUTOINCREMENT` to a table, so the table is made again and its
+/// rows, ids included, copied; the next id follows the highest kept (an id deleted before the
+/// upgrade may come again: nothing computed for it outlives the restart).
+fn v8() -> String {
+    "CREATE TABLE report_v8 (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL,
+         spec TEXT NOT NULL, created_ms INTEGER NOT NULL, size_bytes INTEGER NOT NULL DEFAULT 0,
+         sections TEXT);
+     INSERT INTO report_v8 (id, name, spec, created_ms, size_bytes, sections)
+         SELECT id, name, spec, created_ms, size_bytes, sections FROM report;
+     DROP TABLE report;
+     ALTER TABLE report_v8 RENAME TO report;"
+        .to_string()
+}
+
 /// The schema version this build writes.
-pub const LATEST: usize = 7;
+pub const LATEST: usize = 8;
 
 /// Every migration SQL, oldest first (owned: built from the field and table lists).
 pub fn sql() -> Vec<String> {
-    vec![v1(), v2(), v3(), v4(), v5(), v6(), v7()]
+    vec![v1(), v2(), v3(), v4(), v5(), v6(), v7(), v8()]
 }
 
 /// The migrations over `sql` (which must outlive them).
