@@ -347,18 +347,21 @@ fn ended(alert: &serde_json::Value, now: u64) -> bool {
 async fn receivers_that_heard_an_alert_fire_hear_it_end_even_under_a_silence() {
     let (app, webhook, alertmanager) = notified_app().await;
     let now = vitals::server::now_ms();
-    set_queue(&app, 250.0, now);
+    set_queue(&app, 150.0, now);
     wait_for("the firing notices", || {
         webhook.seen.lock().unwrap().len() == 1 && alertmanager.seen.lock().unwrap().len() == 1
     })
     .await;
     silence_queues(&app, now);
-    set_queue(&app, 10.0, now + 1000);
+    // It escalates under the silence (not sent), then ends: the end is sent.
+    set_queue(&app, 300.0, now + 1000);
+    set_queue(&app, 10.0, now + 2000);
     wait_for("the resolved webhook", || webhook.seen.lock().unwrap().len() == 2).await;
     assert_eq!(webhook.seen.lock().unwrap()[1].1["status"], "resolved");
     wait_for("alertmanager's resolve", || alertmanager.seen.lock().unwrap().len() == 2).await;
     let (_, alerts) = alertmanager.seen.lock().unwrap()[1].clone();
-    assert!(ended(&alerts[0], now + 1000 + 5_000), "{alerts}");
+    let warning = alerts.as_array().unwrap().iter().find(|a| a["labels"]["severity"] == "warning");
+    assert!(warning.is_some_and(|a| ended(a, now + 2000 + 5_000)), "{alerts}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -432,6 +435,11 @@ async fn alertmanager_is_sent_the_alerts_still_firing_after_a_restart() {
         socket.send_to(b"queue.jobs:250|g", statsd).unwrap();
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // Silenced since: Alertmanager holds it still, so it is re-sent all the same.
+    let ends = vitals::server::now_ms() + 3_600_000;
+    let silence =
+        format!(r#"{{"matchers":[{{"label":"gauge","value":"queue.*"}}],"ends_ms":{ends}}}"#);
+    assert_eq!(first.request("POST", "/api/v1/alerts/silences", Some(&silence)).0, 201);
     assert!(first.terminate().success());
     let before = alertmanager.seen.lock().unwrap().len();
     let _second = crate::support::Server::spawn_in(dir.path(), &args);

@@ -66,10 +66,15 @@ pub struct InstanceState {
     pub flapping: bool,
     pub value: Option<f64>,
     pub acknowledged: bool,
-    /// A silence held back the notice that it fires: receivers have not heard of it, so they
-    /// hear when the silence ends while it still fires, and not of its end.
+    /// A silence held back a notice that it fires (it fired, or changed severity, silenced):
+    /// receivers hear when the silence ends while it still fires.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub withheld: bool,
+    /// It became active under a silence and receivers have not been sent that it fires since:
+    /// they are not sent its end either, nor is it re-sent to Alertmanager at start-up. (False
+    /// by default, so states stored before this field read as heard.)
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unheard: bool,
 }
 
 impl InstanceState {

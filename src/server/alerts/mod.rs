@@ -477,7 +477,7 @@ impl Alerts {
         engine.next_event = saved.last_event_id + 1;
         engine.rebuild();
         let notifier = Notifier::start(config.receivers, store.clone(), config.base_url, shutdown);
-        notifier.replay(still_firing(&engine, crate::server::now_ms()));
+        notifier.replay(still_firing(&engine));
         let alerts = Arc::new(Alerts {
             engine: Mutex::new(engine),
             store,
@@ -1094,18 +1094,17 @@ fn view(id: u64, i: &Instance, rule: &Rule, silenced: Option<u64>) -> AlertInsta
     }
 }
 
-/// The alerts firing now whose firing receivers heard of (not held back by a silence, none
-/// holding them now), with their runbooks.
-fn still_firing(engine: &Engine, now_ms: u64) -> Vec<(AlertInstance, String)> {
+/// The alerts firing now whose firing receivers heard of (silenced since or not: a receiver
+/// that was sent one holds it until told it ended), with their runbooks.
+fn still_firing(engine: &Engine) -> Vec<(AlertInstance, String)> {
     let rules = RulesIndex::new(&engine.rules);
     engine
         .instances
         .iter()
-        .filter(|(_, i)| i.st.state.is_active() && !i.st.withheld)
+        .filter(|(_, i)| i.st.state.is_active() && !i.st.unheard)
         .filter_map(|(id, i)| {
             let rule = &rules.of(i)?.rule;
-            let silenced = silence_of(i, rule, &engine.silences, now_ms);
-            silenced.is_none().then(|| (view(*id, i, rule, None), rule.runbook.clone()))
+            Some((view(*id, i, rule, None), rule.runbook.clone()))
         })
         .collect()
 }
@@ -1207,9 +1206,16 @@ fn record(
     }
     let event_id = row.id;
     let ends = !t.to.is_active();
-    let heard = silenced.is_none() || (ends && !instance.st.withheld);
+    let st = &mut instance.st;
+    let heard = silenced.is_none() || (ends && !st.unheard);
     if t.notify {
-        instance.st.withheld = !ends && !heard;
+        if ends || heard {
+            (st.withheld, st.unheard) = (false, false);
+        } else {
+            st.withheld = true;
+            // Became active silenced (an escalation of one heard firing stays heard).
+            st.unheard |= !t.from.is_active();
+        }
     }
     let notice = (t.notify && heard && out.notify).then(|| Notice {
         event: row.event(labels_of(instance, rule, instance.st.severity).to_map()),

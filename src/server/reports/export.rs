@@ -184,8 +184,8 @@ pub fn markdown(report: &Report) -> String {
                     out.push_str(&format!(
                         "- **{}**: {} {}\n",
                         cell(&r.title),
-                        r.findings.join(" "),
-                        r.suggestion
+                        cell(&r.findings.join(" ")),
+                        cell(&r.suggestion)
                     ));
                 }
             }

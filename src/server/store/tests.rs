@@ -427,6 +427,9 @@ fn the_disk_cap_keeps_samples_not_yet_rolled_up_and_answers_evicted_hours_by_who
         timings.extend((0..300).map(|i| timing(&format!("busy{i}"), at, &durations(i, 5))));
         f.write(Batch { timings, values: vec![] });
     }
+    // A counter's minute: no other row holds it.
+    let hits = ValueRow { kind: SeriesKind::Counter, name: "hits".into(), at_ms: T0, value: 3.0 };
+    f.write(Batch { timings: vec![], values: vec![hits] });
     let now = T0 + 30 * HOUR + 5 * MIN;
     f.set_now(now);
     f.settle();
@@ -449,6 +452,7 @@ fn the_disk_cap_keeps_samples_not_yet_rolled_up_and_answers_evicted_hours_by_who
     // day's row outlives its hours.
     assert_eq!(f.rows("timing_minute"), 1, "{stats:?}");
     assert!(f.rows("timing_hour") < 30 * 301, "{stats:?}");
+    assert_eq!(f.rows("value_minute"), 1, "history nothing else holds outlives summarised detail");
     f.assert_exact("watched", &all, (T0, T0 + DAY), Tier::Day);
     // A range that starts among evicted hours is answered from the start of their day, and
     // says so, rather than missing the hours it cannot read.

@@ -105,8 +105,9 @@ struct CapTier {
     span: u64,
 }
 
-/// Finest first. Values and process lists have no coarser tier; they go with the minutes and
-/// the raw samples they sit beside.
+/// Finest first. Process lists have no coarser tier; they go with the raw samples they sit
+/// beside. Counter, gauge and set minutes and host hours have none either: they are history no
+/// other row holds, and go with the day rows, the oldest day of each first.
 const CAP_TIERS: [CapTier; 4] = [
     CapTier {
         tables: &[
@@ -118,19 +119,19 @@ const CAP_TIERS: [CapTier; 4] = [
     CapTier {
         tables: &[
             ("timing_minute", Some(TIMING_HOURS), Some(EVICTED_MINUTES)),
-            ("value_minute", Some(TIMING_HOURS), None),
             ("host_minute", Some(HOST_HOURS), None),
         ],
         span: 10 * MINUTE_MS,
     },
+    CapTier { tables: &[("timing_hour", Some(TIMING_DAYS), Some(EVICTED_HOURS))], span: HOUR_MS },
     CapTier {
         tables: &[
-            ("timing_hour", Some(TIMING_DAYS), Some(EVICTED_HOURS)),
-            ("host_hour", Some(TIMING_DAYS), None),
+            ("timing_day", None, None),
+            ("value_minute", None, None),
+            ("host_hour", None, None),
         ],
-        span: HOUR_MS,
+        span: DAY_MS,
     },
-    CapTier { tables: &[("timing_day", None, None)], span: DAY_MS },
 ];
 
 impl Writer {
