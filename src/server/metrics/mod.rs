@@ -545,6 +545,10 @@ impl Inner {
     /// over already. A sample older than the in-memory hour but within the store's retention
     /// is stored only (backfill, through the spool), its weight rounded to a whole count.
     pub fn timing(&mut self, protocol: Protocol, t: Timing<'_>, now_ms: u64) -> Outcome {
+        if !t.name.contains(tags::TAG_SEP) {
+            // No tags (most StatsD lines): no tag set to count or redirect.
+            return self.record_timing(protocol, t, now_ms);
+        }
         let (key, new_tag_set) = self.tag_set_key(t.kind, t.name);
         let t = Timing { name: &key, ..t };
         let outcome = self.record_timing(protocol, t, now_ms);
