@@ -259,11 +259,20 @@ pub async fn info(state: &AppState, id: u64) -> Result<ReportInfo, ApiError> {
 }
 
 pub async fn delete(state: &AppState, id: u64) -> Result<(), ApiError> {
+    // Every turn of the report's sections, in one order: a section being computed (the warmer,
+    // a page) finishes and is cached first, then forgotten below with the rest; one asked
+    // after finds no report. Without this, a late section stayed cached under a deleted id.
+    let turns: Vec<_> = SectionId::ALL.into_iter().map(|w| state.reports.turn(id, w)).collect();
+    let mut held = Vec::with_capacity(turns.len());
+    for t in &turns {
+        held.push(t.turn.lock().await);
+    }
     let deleted = blocking(state, move |state| {
         state.store.write_report(ReportWrite::Delete { id }).map_err(store_failed)
     })
     .await?;
     state.reports.cache.forget_report(id);
+    drop(held);
     if deleted == 0 {
         return Err(not_found(id));
     }
@@ -631,5 +640,32 @@ mod tests {
         assert_eq!(turns_held(&reports), 1);
         drop(other);
         assert_eq!(turns_held(&reports), 0);
+    }
+
+    /// A section whose computation began before its report was deleted is not left cached
+    /// under the deleted id: the delete waits for it, then forgets it with the rest.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_section_computed_while_its_report_is_deleted_goes_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = crate::server::config::ServeConfig {
+            data_dir: dir.path().to_path_buf(),
+            ..Default::default()
+        };
+        let state = crate::server::build_state(config, Default::default()).unwrap();
+        let req: ReportRequest = serde_json::from_str(r#"{"name":"gone","from":"-1h"}"#).unwrap();
+        let id = create(&state, req).await.unwrap().id;
+        // A computation of its Errors section under way: it holds the section's turn.
+        let computing = state.reports.turn(id, SectionId::Errors);
+        let held = computing.turn.lock().await;
+        let (info, saved) = load(&state, id).await.unwrap();
+        let deleting = tokio::spawn({
+            let state = state.clone();
+            async move { delete(&state, id).await }
+        });
+        section_of(&state, &info, saved, SectionId::Errors).await.unwrap();
+        drop(held);
+        deleting.await.unwrap().unwrap();
+        let key = cache::Key::Section { report: id, section: SectionId::Errors };
+        assert!(state.reports.cache.lookup(&key).is_none(), "a deleted report's section cached");
     }
 }
