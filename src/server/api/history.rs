@@ -69,7 +69,7 @@ pub async fn range_summaries(
             })
             .map_err(store_failed)
             .map(|(plan, stats)| {
-                let span_secs = (range.to_ms - plan.from_ms).div_ceil(1000);
+                let span_secs = (plan.to_ms - plan.from_ms).div_ceil(1000);
                 let tags =
                     crate::server::metrics::tags::tag_index(stats.iter().map(|(k, _)| k.as_str()));
                 let mut groups: std::collections::BTreeMap<Group, RangeStats> = Default::default();
@@ -94,7 +94,7 @@ pub async fn range_summaries(
     arrange(&mut operations);
     Ok(OperationsRange {
         from_ms: plan.from_ms,
-        to_ms: range.to_ms,
+        to_ms: plan.to_ms,
         tier: plan.tier,
         relative_error: OperationRegistry::RELATIVE_ERROR,
         total,
@@ -396,7 +396,7 @@ pub async fn stored_detail(
                         merged.merge(&s);
                     }
                 }
-                let span_secs = (to_ms - plan.from_ms).div_ceil(1000);
+                let span_secs = (plan.to_ms - plan.from_ms).div_ceil(1000);
                 let Some(summary) = merged.summary(&name, span_secs, &thresholds) else {
                     return Ok(None);
                 };

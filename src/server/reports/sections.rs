@@ -83,7 +83,7 @@ impl Input<'_> {
     }
 
     fn span_secs(&self, plan: &Plan) -> u64 {
-        self.to_ms.saturating_sub(plan.from_ms).div_ceil(1000).max(1)
+        plan.to_ms.saturating_sub(plan.from_ms).div_ceil(1000).max(1)
     }
 
     /// A chart's step: about [`CHART_POINTS`] whole minutes, whole hours where only hour
@@ -110,7 +110,7 @@ pub fn compute(input: &Input<'_>, id: SectionId, rules: &[Rule]) -> rusqlite::Re
     let mut section = Section {
         id,
         from_ms: plan.from_ms,
-        to_ms: input.to_ms,
+        to_ms: plan.to_ms,
         tier: plan.tier,
         relative_error: OperationRegistry::RELATIVE_ERROR,
         computed_ms: input.now_ms,

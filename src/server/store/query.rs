@@ -213,14 +213,18 @@ pub fn each_timing_minute(
 pub struct Plan {
     /// `(table, from, to)`, each a half-open range of that table's `at_ms`.
     pub parts: Vec<(&'static str, u64, u64)>,
+    /// The range the parts answer: the one asked for, widened to whole hours or days where
+    /// only those rows are kept.
     pub from_ms: u64,
+    pub to_ms: u64,
     pub tier: Tier,
 }
 
 impl Plan {
     /// Minute rows only, over `[from, to)`.
     pub fn minutes(from_ms: u64, to_ms: u64) -> Plan {
-        Plan { parts: vec![("timing_minute", from_ms, to_ms)], from_ms, tier: Tier::Minute }
+        let parts = vec![("timing_minute", from_ms, to_ms)];
+        Plan { parts, from_ms, to_ms, tier: Tier::Minute }
     }
 }
 
@@ -255,18 +259,21 @@ pub fn plan(
 ) -> Plan {
     let widest = LEVELS.iter().rposition(|&(_, w)| step_ms.is_none_or(|s| s % w == 0));
     let widest = widest.unwrap_or(0);
-    let mut from = from_ms;
-    if widest > 0 && from_ms < minute_floor {
-        from = from_ms - from_ms % HOUR_MS;
-    }
-    if widest > 1 && from_ms < rolled.hours_from {
-        from = from_ms - from_ms % DAY_MS;
+    // Widened at each end that falls where only coarser rows are kept.
+    let (mut from, mut to) = (from_ms, to_ms);
+    for (floor, width, level) in [(minute_floor, HOUR_MS, 1), (rolled.hours_from, DAY_MS, 2)] {
+        if widest >= level && from_ms < floor {
+            from = from.min(from_ms - from_ms % width);
+        }
+        if widest >= level && to_ms < floor {
+            to = to.max(to_ms.div_ceil(width).saturating_mul(width));
+        }
     }
     let mut parts = Vec::new();
     // Where each level's rows may be read: minutes anywhere, hours up to where they are
     // rolled, days from `days_from` up to where they are rolled.
     let usable = [(0, u64::MAX), (0, rolled.hours_to), (rolled.days_from, rolled.days_to)];
-    cover(&mut parts, widest, from, to_ms, usable);
+    cover(&mut parts, widest, from, to, usable);
     let used = |table: &str| parts.iter().any(|p| p.0 == table);
     let tier = match (used("timing_minute"), used("timing_hour"), used("timing_day")) {
         (_, _, true) if parts.len() == 1 => Tier::Day,
@@ -275,7 +282,7 @@ pub fn plan(
         (false, true, false) => Tier::Hour,
         _ => Tier::Minute,
     };
-    Plan { parts, from_ms: from, tier }
+    Plan { parts, from_ms: from, to_ms: to, tier }
 }
 
 /// Appends the parts that answer `[lo, hi)` with rows of `LEVELS[level]` or finer, oldest
@@ -791,6 +798,15 @@ mod tests {
         let p = plan(10 * H + 30 * M, 12 * H, rolled(20 * H, 0), 11 * H, None);
         assert_eq!(p.parts, vec![("timing_hour", 10 * H, 12 * H)]);
         assert_eq!((p.from_ms, p.tier), (10 * H, Tier::Hour));
+        // A range that also ends there widens at its end too, and says so.
+        let p = plan(10 * H + 30 * M, 11 * H + 30 * M, rolled(20 * H, 0), 14 * H, None);
+        assert_eq!(p.parts, vec![("timing_hour", 10 * H, 12 * H)]);
+        assert_eq!((p.from_ms, p.to_ms), (10 * H, 12 * H));
+        // Days where the hours were evicted, at both ends.
+        let r = Rolled { hours_from: 2 * D, ..rolled(5 * D, 3 * D) };
+        let p = plan(D + 3 * H, D + 9 * H, r, 2 * D, None);
+        assert_eq!(p.parts, vec![("timing_day", D, 2 * D)]);
+        assert_eq!((p.from_ms, p.to_ms, p.tier), (D, 2 * D, Tier::Day));
     }
 
     #[test]

@@ -462,6 +462,13 @@ fn the_disk_cap_keeps_samples_not_yet_rolled_up_and_answers_evicted_hours_by_who
         .with(|c| query::plan_now(c, T0 + HOUR, T0 + DAY, now, &f.store.retention(), None))
         .unwrap();
     assert_eq!((plan.from_ms, plan.tier), (T0, Tier::Day), "{:?}", plan.parts);
+    // One that also ends there is answered for the whole day, and says so.
+    let inside = f
+        .store
+        .readers()
+        .with(|c| query::plan_now(c, T0 + HOUR, T0 + 5 * HOUR, now, &f.store.retention(), None))
+        .unwrap();
+    assert_eq!((inside.from_ms, inside.to_ms, inside.tier), (T0, T0 + DAY, Tier::Day));
     // A late sample for the first (evicted) hour reaches that day's row, and makes no minute
     // or hour row holding it alone.
     let (minutes, hours) = (f.rows("timing_minute"), f.rows("timing_hour"));
