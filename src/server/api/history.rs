@@ -118,12 +118,13 @@ pub async fn series(
     let now = state.store.now_ms();
     let range = range::time_range(&query, now)?;
     let asked = range::step(&query, range, MINUTE_MS)?;
-    let (from_ms, step) = query::series_step(range.from_ms, asked, now, &state.store.retention());
     let wanted = name.clone();
     let answer = read(&state, move |store| {
         store
             .readers()
             .with(|c| {
+                let retention = store.retention();
+                let (from_ms, step) = query::series_step(c, range.from_ms, asked, now, &retention)?;
                 let span = (from_ms, range.to_ms);
                 let plan = query::series_plan(c, span, step, now, &store.retention())?;
                 let series = kind.series_kind();
@@ -142,12 +143,12 @@ pub async fn series(
                         .map(|(tags, points)| SeriesGroup { tags, points })
                         .collect()
                 };
-                Ok(Some((plan.tier, points, groups)))
+                Ok(Some((from_ms, step, plan.tier, points, groups)))
             })
             .map_err(store_failed)
     })
     .await?;
-    let Some((tier, points, groups)) = answer else {
+    let Some((from_ms, step, tier, points, groups)) = answer else {
         return Err(ApiError::new(StatusCode::NOT_FOUND, format!("nothing stored for '{name}'"))
             .with_field("name"));
     };
@@ -382,12 +383,13 @@ pub async fn stored_detail(
 ) -> Result<Option<crate::model::ops::OperationDetail>, ApiError> {
     let now = state.store.now_ms();
     let asked = Span::stored_step_secs(to_ms.saturating_sub(from_ms) / 1000) * 1000;
-    let (from_ms, step) = query::series_step(from_ms, asked, now, &state.store.retention());
     let thresholds = state.app.thresholds();
     read(state, move |store| {
         store
             .readers()
             .with(|c| {
+                let (from_ms, step) =
+                    query::series_step(c, from_ms, asked, now, &store.retention())?;
                 let plan = query::plan_now(c, from_ms, to_ms, now, &store.retention(), None)?;
                 let mut merged = RangeStats::default();
                 for (key, s) in query::range_stats(c, kind.series_kind(), &plan)? {

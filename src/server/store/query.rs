@@ -329,17 +329,33 @@ pub fn plan_now(
         days_from: now_ms.saturating_sub(retention.hour_ms()),
         hours_from: meta(conn, EVICTED_HOURS)?.unwrap_or(0),
     };
-    let minute_floor =
-        now_ms.saturating_sub(retention.minute_ms()).max(meta(conn, EVICTED_MINUTES)?.unwrap_or(0));
-    Ok(plan(from_ms, to_ms, rolled, minute_floor, step_ms))
+    Ok(plan(from_ms, to_ms, rolled, minute_floor(conn, now_ms, retention)?, step_ms))
 }
 
-/// Where a per-step series starts and its step: `step_ms` (whole minutes) rounded up to whole
-/// hours when the range starts before the minute retention (only hour and day rows are kept
-/// there), and `from_ms` moved back to a multiple of the step.
-pub fn series_step(from_ms: u64, step_ms: u64, now_ms: u64, retention: &Retention) -> (u64, u64) {
+/// Where minute rows begin now: the minute retention, or later where the disk cap evicted them.
+fn minute_floor(conn: &Connection, now_ms: u64, retention: &Retention) -> rusqlite::Result<u64> {
+    let evicted = meta(conn, EVICTED_MINUTES)?.unwrap_or(0);
+    Ok(now_ms.saturating_sub(retention.minute_ms()).max(evicted))
+}
+
+/// Where a per-step series starts and its step, given the store's state now (see
+/// [`step_from`]).
+pub fn series_step(
+    conn: &Connection,
+    from_ms: u64,
+    step_ms: u64,
+    now_ms: u64,
+    retention: &Retention,
+) -> rusqlite::Result<(u64, u64)> {
+    Ok(step_from(from_ms, step_ms, minute_floor(conn, now_ms, retention)?))
+}
+
+/// `step_ms` (whole minutes) rounded up to whole hours when the range starts before
+/// `minute_floor` (only hour and day rows are kept there), and `from_ms` moved back to a
+/// multiple of the step.
+fn step_from(from_ms: u64, step_ms: u64, minute_floor: u64) -> (u64, u64) {
     let mut step = step_ms.max(MINUTE_MS);
-    if from_ms < now_ms.saturating_sub(retention.minute_ms()) {
+    if from_ms < minute_floor {
         step = step.div_ceil(HOUR_MS) * HOUR_MS;
     }
     (from_ms - from_ms % step, step)
@@ -846,10 +862,13 @@ mod tests {
         let r = Retention { raw_hours: 1, minute_days: 1, hour_days: 10 };
         let now = 5 * D;
         // Inside the minute retention the step is kept and the start aligned to it.
-        assert_eq!(series_step(4 * D + 7 * M, 5 * M, now, &r), (4 * D + 5 * M, 5 * M));
+        assert_eq!(step_from(4 * D + 7 * M, 5 * M, now - r.minute_ms()), (4 * D + 5 * M, 5 * M));
         // Before it, only hours and days are kept: the step becomes whole hours.
-        assert_eq!(series_step(2 * D + 7 * M, 5 * M, now, &r), (2 * D, H));
-        assert_eq!(series_step(2 * D + 7 * H, 2 * H + 1, now, &r), (2 * D + 6 * H, 3 * H));
+        assert_eq!(step_from(2 * D + 7 * M, 5 * M, now - r.minute_ms()), (2 * D, H));
+        assert_eq!(
+            step_from(2 * D + 7 * H, 2 * H + 1, now - r.minute_ms()),
+            (2 * D + 6 * H, 3 * H)
+        );
     }
 
     #[test]

@@ -108,7 +108,7 @@ impl Fixture {
         self.store
             .readers()
             .with(|c| {
-                let (from, step) = query::series_step(from, step, now, &retention);
+                let (from, step) = query::series_step(c, from, step, now, &retention)?;
                 let plan = query::series_plan(c, (from, to), step, now, &retention)?;
                 let points =
                     query::series_points(c, SeriesKind::Operation, name, |_| true, &plan, step)?;
@@ -469,6 +469,11 @@ fn the_disk_cap_keeps_samples_not_yet_rolled_up_and_answers_evicted_hours_by_who
         .with(|c| query::plan_now(c, T0 + HOUR, T0 + 5 * HOUR, now, &f.store.retention(), None))
         .unwrap();
     assert_eq!((inside.from_ms, inside.to_ms, inside.tier), (T0, T0 + DAY, Tier::Day));
+    // A series at a 5-minute step where the minutes were evicted steps by the hours kept.
+    let (tier, points) = f.series("watched", T0 + DAY, T0 + DAY + 6 * HOUR, 5 * MIN);
+    assert_eq!(tier, Tier::Hour);
+    let counted: u64 = points.iter().map(|p| p.count).sum();
+    assert_eq!(counted, exact_in(&all, T0 + DAY, T0 + DAY + 6 * HOUR).len() as u64);
     // A late sample for the first (evicted) hour reaches that day's row, and makes no minute
     // or hour row holding it alone.
     let (minutes, hours) = (f.rows("timing_minute"), f.rows("timing_hour"));
