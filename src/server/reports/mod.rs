@@ -391,6 +391,13 @@ pub async fn report(state: &AppState, id: u64) -> Result<Report, ApiError> {
             sections.push((*s).clone());
             continue;
         }
+        // Computed under the section's turn, as [`section`] does: a delete waits for it.
+        let turn = state.reports.turn(id, which);
+        let _mine = turn.turn.lock().await;
+        if let Some(Value::Section(s)) = state.reports.cache.lookup(&key) {
+            sections.push((*s).clone());
+            continue;
+        }
         if saved.is_none() {
             let (i, s) = load(state, id).await?;
             (info, saved) = (Some(i), Some(s));

@@ -259,14 +259,18 @@ pub fn plan(
 ) -> Plan {
     let widest = LEVELS.iter().rposition(|&(_, w)| step_ms.is_none_or(|s| s % w == 0));
     let widest = widest.unwrap_or(0);
-    // Widened at each end that falls where only coarser rows are kept.
+    // Where only coarser rows are kept, each partial hour (day) goes to the range that holds
+    // its start, so that ranges side by side (a comparison's two sides) never share one: the
+    // start moves back to its hour, the end back to its own, or on to the next when the range
+    // would be left empty.
     let (mut from, mut to) = (from_ms, to_ms);
     for (floor, width, level) in [(minute_floor, HOUR_MS, 1), (rolled.hours_from, DAY_MS, 2)] {
         if widest >= level && from_ms < floor {
             from = from.min(from_ms - from_ms % width);
         }
         if widest >= level && to_ms < floor {
-            to = to.max(to_ms.div_ceil(width).saturating_mul(width));
+            let back = to - to % width;
+            to = if back > from { back } else { to.div_ceil(width).saturating_mul(width) };
         }
     }
     let mut parts = Vec::new();
@@ -347,16 +351,20 @@ pub fn series_step(
     now_ms: u64,
     retention: &Retention,
 ) -> rusqlite::Result<(u64, u64)> {
-    Ok(step_from(from_ms, step_ms, minute_floor(conn, now_ms, retention)?))
+    let floors = (minute_floor(conn, now_ms, retention)?, meta(conn, EVICTED_HOURS)?.unwrap_or(0));
+    Ok(step_from(from_ms, step_ms, floors))
 }
 
 /// `step_ms` (whole minutes) rounded up to whole hours when the range starts before
-/// `minute_floor` (only hour and day rows are kept there), and `from_ms` moved back to a
-/// multiple of the step.
-fn step_from(from_ms: u64, step_ms: u64, minute_floor: u64) -> (u64, u64) {
+/// `minute_floor` (only hour and day rows are kept there), to whole days before `hours_floor`
+/// (where the disk cap evicted the hours), and `from_ms` moved back to a multiple of the step.
+fn step_from(from_ms: u64, step_ms: u64, (minute_floor, hours_floor): (u64, u64)) -> (u64, u64) {
     let mut step = step_ms.max(MINUTE_MS);
     if from_ms < minute_floor {
         step = step.div_ceil(HOUR_MS) * HOUR_MS;
+    }
+    if from_ms < hours_floor {
+        step = step.div_ceil(DAY_MS) * DAY_MS;
     }
     (from_ms - from_ms % step, step)
 }
@@ -814,10 +822,16 @@ mod tests {
         let p = plan(10 * H + 30 * M, 12 * H, rolled(20 * H, 0), 11 * H, None);
         assert_eq!(p.parts, vec![("timing_hour", 10 * H, 12 * H)]);
         assert_eq!((p.from_ms, p.tier), (10 * H, Tier::Hour));
-        // A range that also ends there widens at its end too, and says so.
-        let p = plan(10 * H + 30 * M, 11 * H + 30 * M, rolled(20 * H, 0), 14 * H, None);
+        // A range that also ends there ends at its last whole hour, and says so: the hour it
+        // ends in belongs to the range after it (a comparison's other side), never to both.
+        let p = plan(10 * H + 30 * M, 12 * H + 30 * M, rolled(20 * H, 0), 14 * H, None);
         assert_eq!(p.parts, vec![("timing_hour", 10 * H, 12 * H)]);
         assert_eq!((p.from_ms, p.to_ms), (10 * H, 12 * H));
+        let next = plan(12 * H + 30 * M, 13 * H + 30 * M, rolled(20 * H, 0), 14 * H, None);
+        assert_eq!((next.from_ms, next.to_ms), (12 * H, 13 * H));
+        // Within one hour: that hour.
+        let p = plan(10 * H + 30 * M, 10 * H + 50 * M, rolled(20 * H, 0), 14 * H, None);
+        assert_eq!((p.from_ms, p.to_ms), (10 * H, 11 * H));
         // Days where the hours were evicted, at both ends.
         let r = Rolled { hours_from: 2 * D, ..rolled(5 * D, 3 * D) };
         let p = plan(D + 3 * H, D + 9 * H, r, 2 * D, None);
@@ -862,13 +876,18 @@ mod tests {
         let r = Retention { raw_hours: 1, minute_days: 1, hour_days: 10 };
         let now = 5 * D;
         // Inside the minute retention the step is kept and the start aligned to it.
-        assert_eq!(step_from(4 * D + 7 * M, 5 * M, now - r.minute_ms()), (4 * D + 5 * M, 5 * M));
-        // Before it, only hours and days are kept: the step becomes whole hours.
-        assert_eq!(step_from(2 * D + 7 * M, 5 * M, now - r.minute_ms()), (2 * D, H));
         assert_eq!(
-            step_from(2 * D + 7 * H, 2 * H + 1, now - r.minute_ms()),
+            step_from(4 * D + 7 * M, 5 * M, (now - r.minute_ms(), 0)),
+            (4 * D + 5 * M, 5 * M)
+        );
+        // Before it, only hours and days are kept: the step becomes whole hours.
+        assert_eq!(step_from(2 * D + 7 * M, 5 * M, (now - r.minute_ms(), 0)), (2 * D, H));
+        assert_eq!(
+            step_from(2 * D + 7 * H, 2 * H + 1, (now - r.minute_ms(), 0)),
             (2 * D + 6 * H, 3 * H)
         );
+        // Where the disk cap evicted the hours: whole days.
+        assert_eq!(step_from(2 * D + 7 * H, 5 * M, (now - r.minute_ms(), 3 * D)), (2 * D, D));
     }
 
     #[test]

@@ -474,6 +474,11 @@ fn the_disk_cap_keeps_samples_not_yet_rolled_up_and_answers_evicted_hours_by_who
     assert_eq!(tier, Tier::Hour);
     let counted: u64 = points.iter().map(|p| p.count).sum();
     assert_eq!(counted, exact_in(&all, T0 + DAY, T0 + DAY + 6 * HOUR).len() as u64);
+    // And by days where the hours were evicted: the first day's whole count, not nothing.
+    let (tier, points) = f.series("watched", T0 + HOUR, T0 + 5 * HOUR, 5 * MIN);
+    assert_eq!(tier, Tier::Day);
+    let counted: u64 = points.iter().map(|p| p.count).sum();
+    assert_eq!(counted, exact_in(&all, T0, T0 + DAY).len() as u64);
     // A late sample for the first (evicted) hour reaches that day's row, and makes no minute
     // or hour row holding it alone.
     let (minutes, hours) = (f.rows("timing_minute"), f.rows("timing_hour"));
