@@ -210,11 +210,10 @@ async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn notifications_reach_a_webhook_after_a_retry_and_alertmanager_in_its_v2_shape() {
-    let (hook, webhook) = start_receiver(1).await;
-    let (am, alertmanager) = start_receiver(0).await;
-    let app = TestApp::with(|c| {
+/// An app without default rules that notifies the webhook at `hook` (`/hook`) and the
+/// Alertmanager at `am`.
+fn notifying(hook: std::net::SocketAddr, am: std::net::SocketAddr) -> TestApp {
+    TestApp::with(|c| {
         c.alerts.default_rules = false;
         c.alerts.receivers = vitals::server::alerts::config::resolve(
             &vitals::server::alerts::config::AlertArgs {
@@ -227,7 +226,14 @@ async fn notifications_reach_a_webhook_after_a_retry_and_alertmanager_in_its_v2_
         )
         .unwrap()
         .receivers;
-    });
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn notifications_reach_a_webhook_after_a_retry_and_alertmanager_in_its_v2_shape() {
+    let (hook, webhook) = start_receiver(1).await;
+    let (am, alertmanager) = start_receiver(0).await;
+    let app = notifying(hook, am);
     let rule = r#"{"name":"queue deep","target":{"gauge":"queue.*"},
         "critical":{"above":100,"clear_below":50},"runbook":"drain it"}"#;
     let (status, body) = call(&app, "POST", "/api/v1/alerts/rules", Some(rule), false).await;
@@ -295,20 +301,7 @@ async fn notifications_reach_a_webhook_after_a_retry_and_alertmanager_in_its_v2_
 async fn notified_app() -> (TestApp, crate::support::Receiver, crate::support::Receiver) {
     let (hook, webhook) = start_receiver(0).await;
     let (am, alertmanager) = start_receiver(0).await;
-    let app = TestApp::with(|c| {
-        c.alerts.default_rules = false;
-        c.alerts.receivers = vitals::server::alerts::config::resolve(
-            &vitals::server::alerts::config::AlertArgs {
-                webhooks: &[format!("http://{hook}/hook")],
-                alertmanager: Some(&format!("http://{am}")),
-                ..Default::default()
-            },
-            None,
-            None,
-        )
-        .unwrap()
-        .receivers;
-    });
+    let app = notifying(hook, am);
     let rule = r#"{"name":"queue deep","target":{"gauge":"queue.*"},
         "warning":{"above":100,"clear_below":50},"critical":{"above":200,"clear_below":150}}"#;
     let (status, body) = call(&app, "POST", "/api/v1/alerts/rules", Some(rule), false).await;

@@ -198,6 +198,21 @@ fn exact_in(all: &[(u64, f64)], from: u64, to: u64) -> Vec<f64> {
     exact
 }
 
+/// Thirty hours from `T0`, each with ten samples of `name` at minute 10 and five of each of
+/// `busy` other series; the samples of `name` (time, duration).
+fn thirty_hours(f: &Fixture, name: &str, busy: u64) -> Vec<(u64, f64)> {
+    let mut all = Vec::new();
+    for hour in 0..30 {
+        let at = T0 + hour * HOUR + 10 * MIN;
+        let ds = durations(hour, 10);
+        all.extend(ds.iter().map(|&d| (at, d)));
+        let mut timings = vec![timing(name, at, &ds)];
+        timings.extend((0..busy).map(|i| timing(&format!("busy{i}"), at, &durations(i, 5))));
+        f.write(Batch { timings, values: vec![] });
+    }
+    all
+}
+
 #[test]
 fn ranges_over_days_hours_and_minutes_merge_exactly() {
     let f = fixture();
@@ -253,13 +268,7 @@ fn ranges_over_days_hours_and_minutes_merge_exactly() {
 #[test]
 fn deleting_up_to_the_middle_of_a_day_keeps_the_rest_of_that_day_in_its_summary() {
     let f = fixture();
-    let mut all: Vec<(u64, f64)> = Vec::new();
-    for hour in 0..30 {
-        let at = T0 + hour * HOUR + 10 * MIN;
-        let ds = durations(hour, 10);
-        all.extend(ds.iter().map(|&d| (at, d)));
-        f.write(Batch { timings: vec![timing("cut", at, &ds)], values: vec![] });
-    }
+    let mut all = thirty_hours(&f, "cut", 0);
     f.set_now(T0 + 30 * HOUR);
     f.settle();
     assert_eq!(f.rows("timing_day"), 1);
@@ -274,13 +283,7 @@ fn deleting_up_to_the_middle_of_a_day_keeps_the_rest_of_that_day_in_its_summary(
 #[test]
 fn deleting_up_to_the_middle_of_an_hour_keeps_the_rest_of_that_hour_in_its_summaries() {
     let f = fixture();
-    let mut all: Vec<(u64, f64)> = Vec::new();
-    for hour in 0..30 {
-        let at = T0 + hour * HOUR + 10 * MIN;
-        let ds = durations(hour, 10);
-        all.extend(ds.iter().map(|&d| (at, d)));
-        f.write(Batch { timings: vec![timing("cut", at, &ds)], values: vec![] });
-    }
+    let mut all = thirty_hours(&f, "cut", 0);
     f.set_now(T0 + 30 * HOUR);
     f.settle();
     // The cut falls before the sixth hour's samples (at :10): they stay in its hour and day.
@@ -418,15 +421,7 @@ fn used_bytes(f: &Fixture) -> u64 {
 fn the_disk_cap_keeps_samples_not_yet_rolled_up_and_answers_evicted_hours_by_whole_days() {
     // Thirty hours of 300 busy series and one watched, rolled into hours and the first day.
     let f = fixture();
-    let mut all: Vec<(u64, f64)> = Vec::new();
-    for hour in 0..30 {
-        let at = T0 + hour * HOUR + 10 * MIN;
-        let ds = durations(hour, 10);
-        all.extend(ds.iter().map(|&d| (at, d)));
-        let mut timings = vec![timing("watched", at, &ds)];
-        timings.extend((0..300).map(|i| timing(&format!("busy{i}"), at, &durations(i, 5))));
-        f.write(Batch { timings, values: vec![] });
-    }
+    let mut all = thirty_hours(&f, "watched", 300);
     // A counter's minute: no other row holds it.
     let hits = ValueRow { kind: SeriesKind::Counter, name: "hits".into(), at_ms: T0, value: 3.0 };
     f.write(Batch { timings: vec![], values: vec![hits] });
