@@ -232,31 +232,41 @@ impl Plan {
 const LEVELS: [(&str, u64); 3] =
     [("timing_minute", MINUTE_MS), ("timing_hour", HOUR_MS), ("timing_day", DAY_MS)];
 
-/// How far the coarser tiers are rolled up: the first hour and the first day not rolled yet;
-/// the first day whose row may be read (`days_from`: a day that began before the hour
-/// retention may have lost its row to expiry while its later hours are still kept); and where
-/// the hours begin (`hours_from`: the disk cap evicts old hours before the days that summarise
-/// them).
+/// What of each tier may be read: how far the coarser tiers are rolled up (the first hour and
+/// the first day not rolled yet); the first day whose row may be read (`days_from`: a day that
+/// began before the hour retention may have lost its row to expiry while its later hours are
+/// still kept); where the hours begin (`hours_from`: the disk cap evicts old hours before the
+/// days that summarise them); and where the minutes begin (`minutes_from`: the minute
+/// retention, or later where the disk cap evicted them).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Rolled {
     pub hours_to: u64,
     pub days_to: u64,
     pub days_from: u64,
     pub hours_from: u64,
+    pub minutes_from: u64,
+}
+
+impl Rolled {
+    /// The store's state at `now_ms`.
+    pub fn now(conn: &Connection, now_ms: u64, retention: &Retention) -> rusqlite::Result<Self> {
+        let minutes_evicted = meta(conn, EVICTED_MINUTES)?.unwrap_or(0);
+        Ok(Rolled {
+            hours_to: meta(conn, TIMING_HOURS)?.unwrap_or(0),
+            days_to: meta(conn, TIMING_DAYS)?.unwrap_or(0),
+            days_from: now_ms.saturating_sub(retention.hour_ms()),
+            hours_from: meta(conn, EVICTED_HOURS)?.unwrap_or(0),
+            minutes_from: now_ms.saturating_sub(retention.minute_ms()).max(minutes_evicted),
+        })
+    }
 }
 
 /// Chooses the rows for `[from, to)`: the widest rows rolled up (`rolled`) and whole inside
-/// the range, the next finer ones at their edges, minutes for the rest; before `minute_floor`
-/// (the minute retention, or where the disk cap evicted minutes) hours and days only, before
-/// `rolled.hours_from` days only. `step_ms`: a per-step series may only read rows whose width
-/// divides its step; `None` for a summary of the whole range.
-pub fn plan(
-    from_ms: u64,
-    to_ms: u64,
-    rolled: Rolled,
-    minute_floor: u64,
-    step_ms: Option<u64>,
-) -> Plan {
+/// the range, the next finer ones at their edges, minutes for the rest; before
+/// `rolled.minutes_from` hours and days only, before `rolled.hours_from` days only. `step_ms`: a
+/// per-step series may only read rows whose width divides its step; `None` for a summary of the
+/// whole range.
+pub fn plan(from_ms: u64, to_ms: u64, rolled: Rolled, step_ms: Option<u64>) -> Plan {
     let widest = LEVELS.iter().rposition(|&(_, w)| step_ms.is_none_or(|s| s % w == 0));
     let widest = widest.unwrap_or(0);
     // Where only coarser rows are kept, each partial hour (day) goes to the range that holds
@@ -264,7 +274,8 @@ pub fn plan(
     // start moves back to its hour, the end back to its own, or on to the next when the range
     // would be left empty.
     let (mut from, mut to) = (from_ms, to_ms);
-    for (floor, width, level) in [(minute_floor, HOUR_MS, 1), (rolled.hours_from, DAY_MS, 2)] {
+    let floors = [(rolled.minutes_from, HOUR_MS, 1), (rolled.hours_from, DAY_MS, 2)];
+    for (floor, width, level) in floors {
         if widest >= level && from_ms < floor {
             from = from.min(from_ms - from_ms % width);
         }
@@ -327,19 +338,7 @@ pub fn plan_now(
     retention: &Retention,
     step_ms: Option<u64>,
 ) -> rusqlite::Result<Plan> {
-    let rolled = Rolled {
-        hours_to: meta(conn, TIMING_HOURS)?.unwrap_or(0),
-        days_to: meta(conn, TIMING_DAYS)?.unwrap_or(0),
-        days_from: now_ms.saturating_sub(retention.hour_ms()),
-        hours_from: meta(conn, EVICTED_HOURS)?.unwrap_or(0),
-    };
-    Ok(plan(from_ms, to_ms, rolled, minute_floor(conn, now_ms, retention)?, step_ms))
-}
-
-/// Where minute rows begin now: the minute retention, or later where the disk cap evicted them.
-fn minute_floor(conn: &Connection, now_ms: u64, retention: &Retention) -> rusqlite::Result<u64> {
-    let evicted = meta(conn, EVICTED_MINUTES)?.unwrap_or(0);
-    Ok(now_ms.saturating_sub(retention.minute_ms()).max(evicted))
+    Ok(plan(from_ms, to_ms, Rolled::now(conn, now_ms, retention)?, step_ms))
 }
 
 /// Where a per-step series starts and its step, given the store's state now (see
@@ -351,19 +350,19 @@ pub fn series_step(
     now_ms: u64,
     retention: &Retention,
 ) -> rusqlite::Result<(u64, u64)> {
-    let floors = (minute_floor(conn, now_ms, retention)?, meta(conn, EVICTED_HOURS)?.unwrap_or(0));
-    Ok(step_from(from_ms, step_ms, floors))
+    Ok(step_from(from_ms, step_ms, &Rolled::now(conn, now_ms, retention)?))
 }
 
-/// `step_ms` (whole minutes) rounded up to whole hours when the range starts before
-/// `minute_floor` (only hour and day rows are kept there), to whole days before `hours_floor`
-/// (where the disk cap evicted the hours), and `from_ms` moved back to a multiple of the step.
-fn step_from(from_ms: u64, step_ms: u64, (minute_floor, hours_floor): (u64, u64)) -> (u64, u64) {
+/// `step_ms` (whole minutes) rounded up to whole hours when the range starts before the
+/// minutes that may be read (only hour and day rows are kept there), to whole days before the
+/// hours that may be (where the disk cap evicted them), and `from_ms` moved back to a multiple
+/// of the step.
+fn step_from(from_ms: u64, step_ms: u64, rolled: &Rolled) -> (u64, u64) {
     let mut step = step_ms.max(MINUTE_MS);
-    if from_ms < minute_floor {
+    if from_ms < rolled.minutes_from {
         step = step.div_ceil(HOUR_MS) * HOUR_MS;
     }
-    if from_ms < hours_floor {
+    if from_ms < rolled.hours_from {
         step = step.div_ceil(DAY_MS) * DAY_MS;
     }
     (from_ms - from_ms % step, step)
@@ -800,12 +799,12 @@ mod tests {
     const D: u64 = DAY_MS;
 
     fn rolled(hours_to: u64, days_to: u64) -> Rolled {
-        Rolled { hours_to, days_to, days_from: 0, hours_from: 0 }
+        Rolled { hours_to, days_to, days_from: 0, hours_from: 0, minutes_from: 0 }
     }
 
     #[test]
     fn whole_rolled_hours_come_from_hour_rows_and_edges_from_minutes() {
-        let p = plan(10 * H + 30 * M, 14 * H + 5 * M, rolled(13 * H, 0), 0, None);
+        let p = plan(10 * H + 30 * M, 14 * H + 5 * M, rolled(13 * H, 0), None);
         assert_eq!(
             p.parts,
             vec![
@@ -816,25 +815,45 @@ mod tests {
         );
         assert_eq!(p.tier, Tier::MinuteAndHour);
         // Nothing rolled yet: minutes only.
-        let p = plan(10 * H, 12 * H, rolled(0, 0), 0, None);
+        let p = plan(10 * H, 12 * H, rolled(0, 0), None);
         assert_eq!((p.parts.len(), p.tier), (1, Tier::Minute));
         // Before the minute retention the range widens to whole hours.
-        let p = plan(10 * H + 30 * M, 12 * H, rolled(20 * H, 0), 11 * H, None);
+        let p = plan(
+            10 * H + 30 * M,
+            12 * H,
+            Rolled { minutes_from: 11 * H, ..rolled(20 * H, 0) },
+            None,
+        );
         assert_eq!(p.parts, vec![("timing_hour", 10 * H, 12 * H)]);
         assert_eq!((p.from_ms, p.tier), (10 * H, Tier::Hour));
         // A range that also ends there ends at its last whole hour, and says so: the hour it
         // ends in belongs to the range after it (a comparison's other side), never to both.
-        let p = plan(10 * H + 30 * M, 12 * H + 30 * M, rolled(20 * H, 0), 14 * H, None);
+        let p = plan(
+            10 * H + 30 * M,
+            12 * H + 30 * M,
+            Rolled { minutes_from: 14 * H, ..rolled(20 * H, 0) },
+            None,
+        );
         assert_eq!(p.parts, vec![("timing_hour", 10 * H, 12 * H)]);
         assert_eq!((p.from_ms, p.to_ms), (10 * H, 12 * H));
-        let next = plan(12 * H + 30 * M, 13 * H + 30 * M, rolled(20 * H, 0), 14 * H, None);
+        let next = plan(
+            12 * H + 30 * M,
+            13 * H + 30 * M,
+            Rolled { minutes_from: 14 * H, ..rolled(20 * H, 0) },
+            None,
+        );
         assert_eq!((next.from_ms, next.to_ms), (12 * H, 13 * H));
         // Within one hour: that hour.
-        let p = plan(10 * H + 30 * M, 10 * H + 50 * M, rolled(20 * H, 0), 14 * H, None);
+        let p = plan(
+            10 * H + 30 * M,
+            10 * H + 50 * M,
+            Rolled { minutes_from: 14 * H, ..rolled(20 * H, 0) },
+            None,
+        );
         assert_eq!((p.from_ms, p.to_ms), (10 * H, 11 * H));
         // Days where the hours were evicted, at both ends.
         let r = Rolled { hours_from: 2 * D, ..rolled(5 * D, 3 * D) };
-        let p = plan(D + 3 * H, D + 9 * H, r, 2 * D, None);
+        let p = plan(D + 3 * H, D + 9 * H, Rolled { minutes_from: 2 * D, ..r }, None);
         assert_eq!(p.parts, vec![("timing_day", D, 2 * D)]);
         assert_eq!((p.from_ms, p.to_ms, p.tier), (D, 2 * D, Tier::Day));
     }
@@ -843,7 +862,7 @@ mod tests {
     fn whole_rolled_days_come_from_day_rows_with_hours_then_minutes_at_the_edges() {
         // Seven days ending mid-hour: five whole days rolled, the rest from hours and minutes.
         let (from, to) = (D + 5 * H + 30 * M, 8 * D + 2 * H + 10 * M);
-        let p = plan(from, to, rolled(8 * D + 2 * H, 7 * D), 0, None);
+        let p = plan(from, to, rolled(8 * D + 2 * H, 7 * D), None);
         assert_eq!(
             p.parts,
             vec![
@@ -860,14 +879,14 @@ mod tests {
             assert_eq!(pair[0].2, pair[1].1);
         }
         // Whole days only: day rows only.
-        let p = plan(2 * D, 4 * D, rolled(5 * D, 5 * D), 0, None);
+        let p = plan(2 * D, 4 * D, rolled(5 * D, 5 * D), None);
         assert_eq!((p.parts, p.tier), (vec![("timing_day", 2 * D, 4 * D)], Tier::Day));
         // Days not rolled yet come from hours.
-        let p = plan(2 * D, 4 * D, rolled(5 * D, 3 * D), 0, None);
+        let p = plan(2 * D, 4 * D, rolled(5 * D, 3 * D), None);
         assert_eq!(p.parts, vec![("timing_day", 2 * D, 3 * D), ("timing_hour", 3 * D, 4 * D)]);
         // A day that began before the hour retention (its row may be gone) comes from hours.
         let r = Rolled { days_from: 2 * D + H, ..rolled(5 * D, 5 * D) };
-        let p = plan(2 * D, 4 * D, r, 0, None);
+        let p = plan(2 * D, 4 * D, r, None);
         assert_eq!(p.parts, vec![("timing_hour", 2 * D, 3 * D), ("timing_day", 3 * D, 4 * D)]);
     }
 
@@ -877,24 +896,50 @@ mod tests {
         let now = 5 * D;
         // Inside the minute retention the step is kept and the start aligned to it.
         assert_eq!(
-            step_from(4 * D + 7 * M, 5 * M, (now - r.minute_ms(), 0)),
+            step_from(
+                4 * D + 7 * M,
+                5 * M,
+                &Rolled { minutes_from: now - r.minute_ms(), ..Default::default() }
+            ),
             (4 * D + 5 * M, 5 * M)
         );
         // Before it, only hours and days are kept: the step becomes whole hours.
-        assert_eq!(step_from(2 * D + 7 * M, 5 * M, (now - r.minute_ms(), 0)), (2 * D, H));
         assert_eq!(
-            step_from(2 * D + 7 * H, 2 * H + 1, (now - r.minute_ms(), 0)),
+            step_from(
+                2 * D + 7 * M,
+                5 * M,
+                &Rolled { minutes_from: now - r.minute_ms(), ..Default::default() }
+            ),
+            (2 * D, H)
+        );
+        assert_eq!(
+            step_from(
+                2 * D + 7 * H,
+                2 * H + 1,
+                &Rolled { minutes_from: now - r.minute_ms(), ..Default::default() }
+            ),
             (2 * D + 6 * H, 3 * H)
         );
         // Where the disk cap evicted the hours: whole days.
-        assert_eq!(step_from(2 * D + 7 * H, 5 * M, (now - r.minute_ms(), 3 * D)), (2 * D, D));
+        assert_eq!(
+            step_from(
+                2 * D + 7 * H,
+                5 * M,
+                &Rolled {
+                    minutes_from: now - r.minute_ms(),
+                    hours_from: 3 * D,
+                    ..Default::default()
+                }
+            ),
+            (2 * D, D)
+        );
     }
 
     #[test]
     fn a_series_reads_only_rows_whose_width_divides_its_step() {
         let r = rolled(10 * D, 10 * D);
         let tables = |step| {
-            let p = plan(D, 4 * D, r, 0, Some(step));
+            let p = plan(D, 4 * D, r, Some(step));
             p.parts.iter().map(|p| p.0).collect::<Vec<_>>()
         };
         assert_eq!(tables(M), vec!["timing_minute"]);
@@ -903,6 +948,6 @@ mod tests {
         assert_eq!(tables(6 * H), vec!["timing_hour"]);
         assert_eq!(tables(D), vec!["timing_day"]);
         assert_eq!(tables(2 * D), vec!["timing_day"]);
-        assert_eq!(plan(D, 4 * D, r, 0, Some(M)).tier, Tier::Minute);
+        assert_eq!(plan(D, 4 * D, r, Some(M)).tier, Tier::Minute);
     }
 }

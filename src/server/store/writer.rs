@@ -245,15 +245,13 @@ impl Writer {
     fn apply_batch(&mut self, batch: &Batch) -> rusqlite::Result<usize> {
         let now = self.now();
         let retention = self.config.retention;
-        let hour_floor = now.saturating_sub(retention.hour_ms());
         let tx = self.conn.transaction()?;
-        // Minutes and hours the disk cap evicted are not made again from a late sample: the
-        // rows that summarise them get it.
-        let minute_floor =
-            now.saturating_sub(retention.minute_ms()).max(meta(&tx, EVICTED_MINUTES)?.unwrap_or(0));
-        let hours_from = hour_floor.max(meta(&tx, EVICTED_HOURS)?.unwrap_or(0));
-        let rolled_hours_to = meta(&tx, TIMING_HOURS)?.unwrap_or(0);
-        let rolled_days_to = meta(&tx, TIMING_DAYS)?.unwrap_or(0);
+        // What queries read (see `query::plan`): minutes and hours the disk cap evicted are not
+        // made again from a late sample, the rows that summarise them get it.
+        let rolled = super::query::Rolled::now(&tx, now, &retention)?;
+        let (minute_floor, hour_floor) = (rolled.minutes_from, rolled.days_from);
+        let hours_from = hour_floor.max(rolled.hours_from);
+        let (rolled_hours_to, rolled_days_to) = (rolled.hours_to, rolled.days_to);
         let mut new_ids: HashMap<(i64, Box<str>), i64> = HashMap::new();
         // The minute rows this batch reaches, merged in memory and each written once.
         let mut merged: HashMap<(i64, u64), Rollup> = HashMap::new();
@@ -432,10 +430,7 @@ impl Writer {
             if at + period_ms > complete_to {
                 break;
             }
-            let rollup = fold(&tx, at)?;
-            if rollup.samples > 0 {
-                write_host_rollup(&tx, period.to, at, &rollup)?;
-            }
+            fold_host(&tx, period, at, &fold)?;
             at += period_ms;
             set_meta(&tx, period.mark, at)?;
         }
@@ -640,10 +635,7 @@ impl Writer {
             (hour, &HOST_HOUR_ROLLUP, host_hour_of),
         ] {
             if rolled(at, period.mark)? {
-                let rollup = fold(&tx, at)?;
-                if rollup.samples > 0 {
-                    write_host_rollup(&tx, period.to, at, &rollup)?;
-                }
+                fold_host(&tx, period, at, fold)?;
             }
         }
         tx.commit()?;
@@ -679,6 +671,21 @@ fn fold_timings(
     }
     for (series, rollup) in &merged {
         write_rollup(tx, period.to, *series, at, rollup)?;
+    }
+    Ok(())
+}
+
+/// Writes into `period.to` at `at` the host figures `fold` makes of `period.from` there (no row
+/// when it holds no sample).
+fn fold_host(
+    tx: &Transaction<'_>,
+    period: &Period,
+    at: u64,
+    fold: impl Fn(&Transaction<'_>, u64) -> rusqlite::Result<HostRollup>,
+) -> rusqlite::Result<()> {
+    let rollup = fold(tx, at)?;
+    if rollup.samples > 0 {
+        write_host_rollup(tx, period.to, at, &rollup)?;
     }
     Ok(())
 }
