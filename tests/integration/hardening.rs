@@ -170,3 +170,31 @@ async fn overflowing_statsd_values_are_counted_and_nothing_non_finite_is_kept() 
     assert_eq!(metrics["gauges"][0], serde_json::json!(["big", 1e308]));
     assert_eq!(metrics["counters"][1][1]["total"], 1e308, "{metrics}");
 }
+
+#[tokio::test]
+async fn far_times_a_silence_for_ever_and_a_hidden_flood_of_spans_are_refused_by_name() {
+    let app = TestApp::new();
+    let post = |uri: &str, content_type: &str, body: Vec<u8>| {
+        Request::post(uri).header(header::CONTENT_TYPE, content_type).body(Body::from(body))
+    };
+    // A time past the year 9999: 400 naming it (it wrapped to a range of all history).
+    let far = "/api/v1/operations?from=18446744073709551000&to=18446744073709551615";
+    let (status, body) = json(app.get(far).await).await;
+    assert_eq!((status, body["field"].as_str()), (StatusCode::BAD_REQUEST, Some("to")), "{body}");
+    // A silence "for ever" as the largest number: 400 naming `ends_ms` (it was stored as -1
+    // and deleted at once).
+    let silence = br#"{"matchers":[{"label":"rule","value":"*"}],"ends_ms":18446744073709551615}"#;
+    let request = post("/api/v1/alerts/silences", "application/json", silence.to_vec());
+    let (status, body) = json(app.send(request.unwrap()).await).await;
+    assert_eq!((status, body["field"].as_str()), (StatusCode::BAD_REQUEST, Some("ends_ms")));
+    // 300,000 empty resource spans behind an unknown group: too many fields, refused before
+    // decoding (they were decoded, hundreds of MiB).
+    let mut flood = vec![0x7b, 0x7c];
+    flood.extend([0x0a, 0x00].repeat(300_000));
+    let request = post("/v1/traces", "application/x-protobuf", flood);
+    let response = app.send(request.unwrap()).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // And the server answers as before.
+    let (status, _) = app.get_json("/api/v1/operations").await;
+    assert_eq!(status, StatusCode::OK);
+}
