@@ -258,12 +258,17 @@ pub async fn get_value_history(
 pub(crate) async fn require_signed_in(
     state: &crate::server::state::AppState,
 ) -> Result<(), ServerFnError> {
-    let headers: axum::http::HeaderMap =
+    use crate::server::auth::{attempts::Peer, Access};
+    let (headers, peer): (axum::http::HeaderMap, Peer) =
         leptos_axum::extract().await.map_err(|e| ServerFnError::new(e.to_string()))?;
-    if state.auth.authenticated(&headers) {
-        Ok(())
-    } else {
-        Err(ServerFnError::new("sign in to make changes: this server needs its token"))
+    match state.auth.access(&headers, peer) {
+        Access::Granted => Ok(()),
+        Access::Denied => {
+            Err(ServerFnError::new("sign in to make changes: this server needs its token"))
+        }
+        Access::Limited => Err(ServerFnError::new(
+            "too many wrong tokens from this address: try again in a minute",
+        )),
     }
 }
 

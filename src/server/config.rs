@@ -122,8 +122,8 @@ pub struct ServeArgs {
     /// open the live stream, besides the server's own.
     #[arg(long, env = "VITALS_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
-    /// Believe X-Forwarded-Proto and X-Forwarded-Host (only behind a reverse proxy that sets
-    /// them).
+    /// Believe X-Forwarded-Proto and X-Forwarded-Host, and X-Forwarded-For's last address when
+    /// counting wrong tokens (only behind a reverse proxy that sets them).
     #[arg(long, env = "VITALS_TRUST_FORWARDED", num_args = 0..=1, default_missing_value = "true")]
     pub trust_forwarded: Option<bool>,
     /// What the token protects: `ingest` (writes only) or `all` (pages, APIs and /ws too;

@@ -160,7 +160,7 @@ pub fn build_state(config: ServeConfig, shutdown: CancellationToken) -> anyhow::
         store,
         alerts,
         reports,
-        auth: auth::Auth::new(config.token.clone(), config.auth),
+        auth: auth::Auth::new(config.token.clone(), config.auth, config.trust_forwarded),
         origins,
         limits: limits::RateLimits::shared(),
         bus,
@@ -324,10 +324,11 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             tracing::debug!(error = %e, "Cannot bound a socket's send buffer.");
         }
     });
-    let served = axum::serve(listener, app.into_make_service())
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-        .context("serving HTTP");
+    let served =
+        axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await
+            .context("serving HTTP");
     // The OTLP listener's requests in flight finish too (its graceful shutdown began with
     // the main one's), then everything accepted reaches the disk before the process ends.
     if let Some(listener) = otlp_listener {
@@ -361,9 +362,12 @@ async fn serve_otlp(
     info!(addr = %local, "OTLP/HTTP on http://{local}/v1/traces and /v1/metrics");
     let app = otlp_router(state);
     Ok(tokio::spawn(async move {
-        let served = axum::serve(listener, app.into_make_service())
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await;
+        let served = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await;
         if let Err(e) = served {
             warn!(error = %e, "The OTLP listener stopped.");
         }

@@ -143,12 +143,39 @@ impl Server {
 
     /// A request with an optional JSON body over a fresh connection: status and body.
     pub fn request(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+        let stream = std::net::TcpStream::connect(self.addr).unwrap();
+        self.request_over(stream, method, path, &[], body)
+    }
+
+    /// [`Self::request`] from the local address `source` (any of 127.0.0.0/8), with headers.
+    pub fn request_from(
+        &self,
+        source: std::net::IpAddr,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, String) {
+        let socket =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        socket.bind(&SocketAddr::new(source, 0).into()).unwrap();
+        socket.connect(&self.addr.into()).unwrap();
+        self.request_over(socket.into(), method, path, headers, None)
+    }
+
+    fn request_over(
+        &self,
+        mut stream: std::net::TcpStream,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> (u16, String) {
         use std::io::{Read, Write};
-        let mut stream = std::net::TcpStream::connect(self.addr).unwrap();
         let body = body.unwrap_or("");
+        let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
         write!(
             stream,
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n{extra}\
              Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             self.addr,
             body.len()

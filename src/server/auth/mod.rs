@@ -12,7 +12,8 @@
 //! Always open: `/login` and `/logout`, `/health` (for probes), the site's static assets.
 //! Token comparisons take a time that depends only on the token's length. Sessions live in
 //! memory (a restart signs everyone out), expire after [`SESSION_TTL`], and at most
-//! [`MAX_SESSIONS`] are held (the oldest goes first). Sign-in attempts are rate-limited.
+//! [`MAX_SESSIONS`] are held (the oldest goes first). Failed tokens are limited per client
+//! address ([`attempts`]): after ten, that address's tokens are refused with 429 for a minute.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -26,7 +27,10 @@ use subtle::ConstantTimeEq;
 
 use super::config::Secret;
 use super::error::{is_api_path, ApiError};
-use super::limits::Limit;
+
+pub mod attempts;
+
+use attempts::{Attempts, Client, Peer};
 
 /// How long a browser session lasts.
 pub const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
@@ -66,22 +70,36 @@ fn constant_time_eq(expected: &str, given: &str) -> bool {
     bool::from(same)
 }
 
-/// The token, the mode and the browser sessions; cheap to clone.
+/// What a request may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// The token or a live session (or no token is configured).
+    Granted,
+    /// Neither.
+    Denied,
+    /// It presented a token, but its address failed too often: not compared.
+    Limited,
+}
+
+/// The token, the mode, the browser sessions and the failed attempts; cheap to clone.
 #[derive(Clone)]
 pub struct Auth {
     token: Option<Arc<Secret>>,
     mode: AuthMode,
     sessions: Arc<Mutex<HashMap<String, Instant>>>,
-    logins: Arc<Limit>,
+    attempts: Arc<Attempts>,
+    /// Whether `X-Forwarded-For` names the client (`--trust-forwarded`).
+    trust_forwarded: bool,
 }
 
 impl Auth {
-    pub fn new(token: Option<Secret>, mode: AuthMode) -> Self {
+    pub fn new(token: Option<Secret>, mode: AuthMode, trust_forwarded: bool) -> Self {
         Auth {
             token: token.map(Arc::new),
             mode,
             sessions: Arc::default(),
-            logins: Arc::new(Limit::new("sign-in", 2, 10)),
+            attempts: Arc::default(),
+            trust_forwarded,
         }
     }
 
@@ -99,15 +117,32 @@ impl Auth {
         self.token.is_some() && self.mode == AuthMode::All
     }
 
-    /// Whether the request carries the token or a live session (always, without a token).
-    pub fn authenticated(&self, headers: &HeaderMap) -> bool {
+    /// Whether the request carries the token or a live session (always, without a token). A
+    /// token presented counts as an attempt of the request's client ([`attempts`]).
+    pub fn access(&self, headers: &HeaderMap, peer: Peer) -> Access {
         if self.token.is_none() {
-            return true;
+            return Access::Granted;
         }
         if let Some(token) = bearer(headers) {
-            return self.admits(Some(token));
+            return self.attempt(headers, peer, token);
         }
-        session_id(headers).is_some_and(|id| self.session_valid(id))
+        match session_id(headers).is_some_and(|id| self.session_valid(id)) {
+            true => Access::Granted,
+            false => Access::Denied,
+        }
+    }
+
+    /// Compares `token` unless the client is locked out, and counts the attempt.
+    fn attempt(&self, headers: &HeaderMap, peer: Peer, token: &str) -> Access {
+        let client = Client::resolve(headers, peer, self.trust_forwarded);
+        let Some(taken) = self.attempts.take(client) else { return Access::Limited };
+        if self.admits(Some(token)) {
+            self.attempts.right(taken);
+            Access::Granted
+        } else {
+            self.attempts.wrong(taken);
+            Access::Denied
+        }
     }
 
     fn session_valid(&self, id: &str) -> bool {
@@ -183,12 +218,25 @@ fn unauthorized() -> Response {
     response
 }
 
+/// 429 JSON for a client locked out after too many wrong tokens.
+fn locked_out() -> Response {
+    let mut response = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too many wrong tokens from this address: try again in a minute",
+    )
+    .with_field("authorization")
+    .into_response();
+    let retry = HeaderValue::from(attempts::LOCKOUT.as_secs());
+    response.headers_mut().insert(header::RETRY_AFTER, retry);
+    response
+}
+
 /// Middleware for write routes: the token (or a session) when one is configured; 401 JSON else.
 pub async fn require_token(State(auth): State<Auth>, req: Request, next: Next) -> Response {
-    if auth.authenticated(req.headers()) {
-        next.run(req).await
-    } else {
-        unauthorized()
+    match auth.access(req.headers(), Peer::of(req.extensions())) {
+        Access::Granted => next.run(req).await,
+        Access::Denied => unauthorized(),
+        Access::Limited => locked_out(),
     }
 }
 
@@ -202,8 +250,13 @@ fn always_open(path: &str) -> bool {
 /// a browser asking for a page is sent to the sign-in page.
 pub async fn require_sign_in(State(auth): State<Auth>, req: Request, next: Next) -> Response {
     let path = req.uri().path();
-    if !auth.protects_reads() || always_open(path) || auth.authenticated(req.headers()) {
+    if !auth.protects_reads() || always_open(path) {
         return next.run(req).await;
+    }
+    match auth.access(req.headers(), Peer::of(req.extensions())) {
+        Access::Granted => return next.run(req).await,
+        Access::Limited => return locked_out(),
+        Access::Denied => {}
     }
     let wants_page = req.method() == Method::GET
         && !is_api_path(path)
@@ -280,10 +333,11 @@ button{{background:#2f81f7;color:#fff;border:0;cursor:pointer}}.error{{color:#f8
 pub async fn login_form(
     State(auth): State<Auth>,
     Query(query): Query<HashMap<String, String>>,
+    peer: Peer,
     headers: HeaderMap,
 ) -> Response {
     let next = safe_next(query.get("next").map(String::as_str));
-    if !auth.protects_reads() || auth.authenticated(&headers) {
+    if !auth.protects_reads() || auth.access(&headers, peer) == Access::Granted {
         return Redirect::to(&next).into_response();
     }
     login_page(&next, false, StatusCode::OK)
@@ -298,19 +352,21 @@ pub struct LoginForm {
 }
 
 /// `POST /login`: checks the token and opens a session (a cookie), then goes on to `next`.
-/// Same-origin only (the Origin rule), rate-limited.
+/// Same-origin only (the Origin rule); wrong tokens are limited per address ([`attempts`]).
 pub async fn login_submit(
     State(auth): State<Auth>,
+    peer: Peer,
     headers: HeaderMap,
     axum::Form(form): axum::Form<LoginForm>,
 ) -> Response {
     let next = safe_next(form.next.as_deref());
-    if !auth.logins.admit() {
-        return ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too many sign-in attempts")
-            .into_response();
-    }
-    if auth.token.is_none() || !auth.admits(Some(&form.token)) {
+    if auth.token.is_none() {
         return login_page(&next, true, StatusCode::UNAUTHORIZED);
+    }
+    match auth.attempt(&headers, peer, &form.token) {
+        Access::Granted => {}
+        Access::Denied => return login_page(&next, true, StatusCode::UNAUTHORIZED),
+        Access::Limited => return locked_out(),
     }
     let Some(id) = auth.open_session() else {
         return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "cannot open a session")
@@ -349,9 +405,9 @@ mod tests {
 
     #[test]
     fn tokens_compare_exactly() {
-        let open = Auth::new(None, AuthMode::All);
+        let open = Auth::new(None, AuthMode::All, false);
         assert!(open.admits(None));
-        let auth = Auth::new(Some(Secret::new("abc123")), AuthMode::All);
+        let auth = Auth::new(Some(Secret::new("abc123")), AuthMode::All, false);
         assert!(auth.admits(Some("abc123")));
         for wrong in ["abc124", "abc1234", "abc12", "", "ABC123"] {
             assert!(!auth.admits(Some(wrong)), "{wrong}");
@@ -361,7 +417,7 @@ mod tests {
 
     #[test]
     fn sessions_are_bounded_and_found_by_cookie() {
-        let auth = Auth::new(Some(Secret::new("t")), AuthMode::All);
+        let auth = Auth::new(Some(Secret::new("t")), AuthMode::All, false);
         let first = auth.open_session().unwrap();
         assert_eq!(first.len(), 64);
         for _ in 0..MAX_SESSIONS + 10 {
@@ -372,9 +428,9 @@ mod tests {
         let mut headers = HeaderMap::new();
         let cookie = format!("theme=dark; {COOKIE}={last}");
         headers.insert(header::COOKIE, HeaderValue::from_str(&cookie).unwrap());
-        assert!(auth.authenticated(&headers));
+        assert_eq!(auth.access(&headers, Peer::default()), Access::Granted);
         auth.close_session(&headers);
-        assert!(!auth.authenticated(&headers));
+        assert_eq!(auth.access(&headers, Peer::default()), Access::Denied);
     }
 
     #[test]
