@@ -10,8 +10,11 @@
 //!   labels, annotations, `startsAt`, `endsAt` and `generatorURL`; firing alerts are re-sent
 //!   every [`RESEND_EVERY`] with `endsAt` four resends ahead, as Prometheus does, so an
 //!   Alertmanager that restarted learns them again and one that stops hearing resolves them.
+//!   A notice its full queue cannot take is not lost for it: the alert's latest state waits
+//!   beside the queue (one per alert, at most [`OVERFLOW_CAPACITY`]) and is sent once the
+//!   queue is empty, so an alert that resolved meanwhile is ended there, not re-sent firing.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
@@ -33,6 +36,8 @@ use crate::server::store::Store;
 pub const QUEUE_CAPACITY: usize = 1_000;
 /// Attempts per notification: the first and three retries.
 pub const ATTEMPTS: u32 = 4;
+/// Alerts whose latest state waits beside a full Alertmanager queue (see the module's docs).
+pub const OVERFLOW_CAPACITY: usize = 10_000;
 /// How often firing alerts are re-sent to Alertmanager.
 pub const RESEND_EVERY: Duration = Duration::from_secs(60);
 /// Default time a receiver has to answer.
@@ -147,7 +152,15 @@ struct Receiver {
     name: String,
     tx: mpsc::Sender<Job>,
     counters: Arc<Counters>,
+    /// Alertmanager: the latest state of each alert its full queue could not take.
+    overflow: Option<Arc<Overflow>>,
 }
+
+/// The latest state (and runbook) of each alert whose notice a full Alertmanager queue could
+/// not take, by alert id. The lock is held while a notice is queued, so an entry is always
+/// newer than every queued notice of its alert, and the worker takes the entries only when
+/// the queue is empty.
+type Overflow = Mutex<HashMap<String, (AlertInstance, String)>>;
 
 /// What a receiver's task is handed.
 enum Job {
@@ -179,6 +192,7 @@ impl Notifier {
                 let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
                 let counters = Arc::new(Counters::default());
                 let name = config.name();
+                let overflow = (config.kind == ReceiverKind::Alertmanager).then(Arc::default);
                 let worker = Worker {
                     name: name.clone(),
                     config,
@@ -186,9 +200,10 @@ impl Notifier {
                     store: store.clone(),
                     base_url: base_url.clone(),
                     active: BTreeMap::new(),
+                    overflow: overflow.clone(),
                 };
                 tokio::spawn(worker.run(rx, shutdown.clone()));
-                Receiver { name, tx, counters }
+                Receiver { name, tx, counters, overflow }
             })
             .collect();
         Notifier { receivers: Arc::new(receivers) }
@@ -199,25 +214,44 @@ impl Notifier {
     }
 
     /// Queues `notice` for every receiver; a full queue drops it for that receiver and
-    /// records the drop. Returns the attempts to record now (drops).
+    /// records the drop (an Alertmanager keeps the alert's state beside its queue instead).
+    /// Returns the attempts to record now (drops).
     pub fn send(&self, notice: &Notice, now_ms: u64) -> Vec<NotificationAttempt> {
         let mut dropped = Vec::new();
         for r in self.receivers.iter() {
-            match r.tx.try_send(Job::Notice(Box::new(notice.clone()))) {
+            let mut overflow = r.overflow.as_ref().and_then(|o| o.lock().ok());
+            let detail = match r.tx.try_send(Job::Notice(Box::new(notice.clone()))) {
                 Ok(()) => {
                     r.counters.queued.fetch_add(1, Ordering::Relaxed);
+                    // Queued after it: the waiting state is older now.
+                    if let Some(waiting) = overflow.as_mut() {
+                        waiting.remove(&notice.alert.id);
+                    }
+                    continue;
                 }
-                Err(_) => {
-                    r.counters.dropped.fetch_add(1, Ordering::Relaxed);
-                    dropped.push(NotificationAttempt {
-                        at_ms: now_ms,
-                        receiver: r.name.clone(),
-                        attempt: 0,
-                        outcome: "dropped".to_string(),
-                        detail: format!("the queue of {QUEUE_CAPACITY} is full"),
-                    });
-                }
-            }
+                Err(_) => match overflow.as_mut() {
+                    Some(waiting)
+                        if waiting.len() < OVERFLOW_CAPACITY
+                            || waiting.contains_key(&notice.alert.id) =>
+                    {
+                        let state = (notice.alert.clone(), notice.runbook.clone());
+                        waiting.insert(notice.alert.id.clone(), state);
+                        format!(
+                            "the queue of {QUEUE_CAPACITY} is full: its state is sent when the \
+                             queue is empty"
+                        )
+                    }
+                    _ => format!("the queue of {QUEUE_CAPACITY} is full"),
+                },
+            };
+            r.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            dropped.push(NotificationAttempt {
+                at_ms: now_ms,
+                receiver: r.name.clone(),
+                attempt: 0,
+                outcome: "dropped".to_string(),
+                detail,
+            });
         }
         dropped
     }
@@ -266,6 +300,8 @@ struct Worker {
     base_url: String,
     /// Alertmanager: the firing alerts, by instance id, re-sent every [`RESEND_EVERY`].
     active: BTreeMap<String, (AlertInstance, String)>,
+    /// Alertmanager: what its full queue could not take.
+    overflow: Option<Arc<Overflow>>,
 }
 
 impl Worker {
@@ -281,6 +317,7 @@ impl Worker {
                     Some(Job::Notice(notice)) => {
                         self.counters.queued.fetch_sub(1, Ordering::Relaxed);
                         self.deliver(*notice, &shutdown).await;
+                        self.send_overflow(&rx).await;
                     }
                     Some(Job::Replay(firing)) => {
                         if self.config.kind == ReceiverKind::Alertmanager {
@@ -290,6 +327,7 @@ impl Worker {
                     }
                 },
                 _ = resend.tick(), if self.config.kind == ReceiverKind::Alertmanager => {
+                    self.send_overflow(&rx).await;
                     self.resend().await;
                 }
             }
@@ -318,29 +356,29 @@ impl Worker {
                 })
             }
             ReceiverKind::Alertmanager => {
-                let sent = if notice.alert.state.is_active() {
-                    self.active.insert(
-                        notice.alert.id.clone(),
-                        (notice.alert.clone(), notice.runbook.clone()),
-                    )
-                } else {
-                    self.active.remove(&notice.alert.id)
-                };
-                let mut alerts =
-                    vec![am_alert(&notice.alert, &notice.runbook, now, &self.base_url)];
-                // Alertmanager tells alerts apart by their labels: when they changed (a new
-                // severity, a rule's labels edited or gone), the set it was sent firing is
-                // ended too, or it would stay firing there until it times out.
-                if let Some((old, runbook)) =
-                    sent.filter(|(old, _)| old.labels != notice.alert.labels)
-                {
-                    let ended = AlertInstance { state: AlertState::Resolved, ..old };
-                    alerts.push(am_alert(&ended, &runbook, now, &self.base_url));
-                }
-                serde_json::to_vec(&alerts)
+                serde_json::to_vec(&self.am_alerts(&notice.alert, &notice.runbook, now))
             }
         };
         Bytes::from(json.unwrap_or_default())
+    }
+
+    /// Alertmanager: notes `alert` as sent (a firing one is re-sent from now on, another is
+    /// not) and returns what to post: the alert, and, when its labels changed, the set it was
+    /// sent firing with, ended. Alertmanager tells alerts apart by their labels: without the
+    /// end (a new severity, a rule's labels edited or gone), the old set would stay firing
+    /// there until it timed out.
+    fn am_alerts(&mut self, alert: &AlertInstance, runbook: &str, now: u64) -> Vec<AmAlert> {
+        let sent = if alert.state.is_active() {
+            self.active.insert(alert.id.clone(), (alert.clone(), runbook.to_string()))
+        } else {
+            self.active.remove(&alert.id)
+        };
+        let mut alerts = vec![am_alert(alert, runbook, now, &self.base_url)];
+        if let Some((old, runbook)) = sent.filter(|(old, _)| old.labels != alert.labels) {
+            let ended = AlertInstance { state: AlertState::Resolved, ..old };
+            alerts.push(am_alert(&ended, &runbook, now, &self.base_url));
+        }
+        alerts
     }
 
     async fn deliver(&mut self, notice: Notice, shutdown: &CancellationToken) {
@@ -397,6 +435,34 @@ impl Worker {
             ReceiverKind::Alertmanager => self.config.endpoint.with_path("/api/v2/alerts"),
         };
         post_json(&endpoint, body, self.config.token.as_ref(), self.config.timeout).await
+    }
+
+    /// Once the queue is empty, sends the states that waited beside it (one request): the
+    /// firing ones join those re-sent, the others are ended. A failure is counted; the firing
+    /// ones go again with the next resend, and an ended one is no longer re-sent, so
+    /// Alertmanager resolves it by itself when its `endsAt` passes.
+    async fn send_overflow(&mut self, rx: &mpsc::Receiver<Job>) {
+        let waiting = {
+            let Some(Ok(mut overflow)) = self.overflow.as_ref().map(|o| o.lock()) else { return };
+            // Under the lock no notice is being queued: an empty queue holds nothing older.
+            if overflow.is_empty() || !rx.is_empty() {
+                return;
+            }
+            std::mem::take(&mut *overflow)
+        };
+        let now = crate::server::now_ms();
+        let mut alerts = Vec::with_capacity(waiting.len());
+        for (alert, runbook) in waiting.into_values() {
+            alerts.extend(self.am_alerts(&alert, &runbook, now));
+        }
+        let body = Bytes::from(serde_json::to_vec(&alerts).unwrap_or_default());
+        match self.post(body).await {
+            Ok(()) => self.counters.sent.fetch_add(1, Ordering::Relaxed),
+            Err(e) => {
+                tracing::warn!(receiver = %self.name, error = %e, "Sending alerts that waited failed.");
+                self.counters.failed.fetch_add(1, Ordering::Relaxed)
+            }
+        };
     }
 
     /// Re-sends every firing alert to Alertmanager (one request); failures are counted, the
@@ -464,5 +530,91 @@ mod tests {
         assert_eq!(resolved.ends_at, rfc3339(now));
         let json = serde_json::to_value(&resolved).unwrap();
         assert!(json.get("generatorURL").is_none());
+    }
+
+    fn notice(id: &str, state: AlertState) -> Notice {
+        let alert = AlertInstance {
+            id: id.into(),
+            labels: BTreeMap::from([("alertname".to_string(), id.to_string())]),
+            ..alert(state)
+        };
+        let event = AlertEvent {
+            id: 1,
+            at_ms: alert.since_ms,
+            rule: alert.rule.clone(),
+            instance: alert.id.clone(),
+            series: alert.series.clone(),
+            labels: alert.labels.clone(),
+            from: AlertState::Pending,
+            to: state,
+            severity: alert.severity,
+            value: alert.value,
+            threshold: alert.threshold,
+            note: String::new(),
+            notifications: Vec::new(),
+        };
+        Notice { event, alert, runbook: String::new() }
+    }
+
+    #[tokio::test]
+    async fn an_end_a_full_queue_could_not_take_reaches_alertmanager_once_it_empties() {
+        use axum::routing::post;
+        // An Alertmanager that holds every request until the gate opens.
+        let (gate, opened) = tokio::sync::watch::channel(false);
+        let heard: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+        let log = Arc::clone(&heard);
+        let app = axum::Router::new().route(
+            "/api/v2/alerts",
+            post(move |body: Bytes| {
+                let (mut opened, log) = (opened.clone(), Arc::clone(&log));
+                async move {
+                    let _ = opened.wait_for(|open| *open).await;
+                    let alerts: Vec<serde_json::Value> =
+                        serde_json::from_slice(&body).unwrap_or_default();
+                    log.lock().unwrap().extend(alerts);
+                    "ok"
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(crate::server::store::StoreConfig::new(dir.path())).unwrap();
+        let config = ReceiverConfig {
+            kind: ReceiverKind::Alertmanager,
+            endpoint: Endpoint::at(addr, "/"),
+            timeout: Duration::from_secs(60),
+            token: None,
+        };
+        let notifier = Notifier::start(vec![config], store, String::new(), Default::default());
+        let now = crate::server::now_ms();
+        assert!(notifier.send(&notice("checkout", AlertState::Firing), now).is_empty());
+        // Other alerts fill the queue behind it.
+        let mut filled = false;
+        for i in 0..2 * QUEUE_CAPACITY {
+            if !notifier.send(&notice(&format!("other {i}"), AlertState::Firing), now).is_empty() {
+                filled = true;
+                break;
+            }
+        }
+        assert!(filled, "the queue never filled");
+        // The alert resolves while the queue is full.
+        let dropped = notifier.send(&notice("checkout", AlertState::Resolved), now);
+        assert!(dropped[0].detail.contains("sent when the queue is empty"), "{dropped:?}");
+        gate.send_replace(true);
+        // Ended: its `endsAt` is now, not four resends ahead as a firing one's.
+        let soon = rfc3339(now + RESEND_EVERY.as_millis() as u64);
+        let ended = |heard: &[serde_json::Value]| {
+            heard.iter().any(|a| {
+                a["labels"]["alertname"] == "checkout"
+                    && a["endsAt"].as_str().is_some_and(|t| t < soon.as_str())
+            })
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !ended(&heard.lock().unwrap()) {
+            assert!(std::time::Instant::now() < deadline, "Alertmanager never heard the end");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
