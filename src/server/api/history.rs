@@ -124,9 +124,8 @@ pub async fn series(
             .readers()
             .with(|c| {
                 let retention = store.retention();
-                let (from_ms, step) = query::series_step(c, range.from_ms, asked, now, &retention)?;
-                let span = (from_ms, range.to_ms);
-                let plan = query::series_plan(c, span, step, now, &store.retention())?;
+                let span = (range.from_ms, range.to_ms);
+                let (plan, step) = query::series_plan(c, span, asked, now, &retention)?;
                 let series = kind.series_kind();
                 let keep = |key: &str| selection.keeps(key);
                 let Some(points) = query::series_points(c, series, &wanted, keep, &plan, step)?
@@ -143,7 +142,7 @@ pub async fn series(
                         .map(|(tags, points)| SeriesGroup { tags, points })
                         .collect()
                 };
-                Ok(Some((from_ms, step, plan.tier, points, groups)))
+                Ok(Some((plan.from_ms, step, plan.tier, points, groups)))
             })
             .map_err(store_failed)
     })
@@ -388,9 +387,11 @@ pub async fn stored_detail(
         store
             .readers()
             .with(|c| {
-                let (from_ms, step) =
-                    query::series_step(c, from_ms, asked, now, &store.retention())?;
-                let plan = query::plan_now(c, from_ms, to_ms, now, &store.retention(), None)?;
+                let retention = store.retention();
+                // Rows no wider than the step (the summary's plan has day rows in it).
+                let (by_step, step) =
+                    query::series_plan(c, (from_ms, to_ms), asked, now, &retention)?;
+                let plan = query::plan_now(c, by_step.from_ms, to_ms, now, &retention, None)?;
                 let mut merged = RangeStats::default();
                 for (key, s) in query::range_stats(c, kind.series_kind(), &plan)? {
                     if crate::server::metrics::tags::name_of(&key) == name && selection.keeps(&key)
@@ -403,9 +404,6 @@ pub async fn stored_detail(
                     return Ok(None);
                 };
                 let keep = |key: &str| selection.keeps(key);
-                // Rows no wider than the step (the summary's plan has day rows in it).
-                let by_step =
-                    query::series_plan(c, (from_ms, to_ms), step, now, &store.retention())?;
                 let points =
                     query::series_points(c, kind.series_kind(), &name, keep, &by_step, step)?
                         .unwrap_or_default();

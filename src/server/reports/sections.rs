@@ -91,16 +91,8 @@ impl Input<'_> {
     fn chart_plan(&self) -> rusqlite::Result<(Plan, u64)> {
         let span = self.to_ms.saturating_sub(self.from_ms).max(1);
         let asked = span.div_ceil(CHART_POINTS).div_ceil(MINUTE_MS).max(1) * MINUTE_MS;
-        let (from_ms, step) =
-            query::series_step(self.conn, self.from_ms, asked, self.now_ms, &self.retention)?;
-        let plan = query::series_plan(
-            self.conn,
-            (from_ms, self.to_ms),
-            step,
-            self.now_ms,
-            &self.retention,
-        )?;
-        Ok((plan, step))
+        let span = (self.from_ms, self.to_ms);
+        query::series_plan(self.conn, span, asked, self.now_ms, &self.retention)
     }
 }
 

@@ -341,18 +341,6 @@ pub fn plan_now(
     Ok(plan(from_ms, to_ms, Rolled::now(conn, now_ms, retention)?, step_ms))
 }
 
-/// Where a per-step series starts and its step, given the store's state now (see
-/// [`step_from`]).
-pub fn series_step(
-    conn: &Connection,
-    from_ms: u64,
-    step_ms: u64,
-    now_ms: u64,
-    retention: &Retention,
-) -> rusqlite::Result<(u64, u64)> {
-    Ok(step_from(from_ms, step_ms, &Rolled::now(conn, now_ms, retention)?))
-}
-
 /// `step_ms` (whole minutes) rounded up to whole hours when the range starts before the
 /// minutes that may be read (only hour and day rows are kept there), to whole days before the
 /// hours that may be (where the disk cap evicted them), and `from_ms` moved back to a multiple
@@ -368,18 +356,21 @@ fn step_from(from_ms: u64, step_ms: u64, rolled: &Rolled) -> (u64, u64) {
     (from_ms - from_ms % step, step)
 }
 
-/// The plan of a per-step series from `from_ms` at `step_ms` (as [`series_step`] gives them):
-/// rows no wider than the step, its `from_ms` the series' start.
+/// The plan and step of a per-step series over `[from_ms, to_ms)` at about `step_ms`, given
+/// the store's state now, read once: the step as [`step_from`] rounds it, rows no wider than
+/// it, the plan's `from_ms` the series' start (moved back to a multiple of the step).
 pub fn series_plan(
     conn: &Connection,
     (from_ms, to_ms): (u64, u64),
     step_ms: u64,
     now_ms: u64,
     retention: &Retention,
-) -> rusqlite::Result<Plan> {
-    let mut plan = plan_now(conn, from_ms, to_ms, now_ms, retention, Some(step_ms))?;
+) -> rusqlite::Result<(Plan, u64)> {
+    let rolled = Rolled::now(conn, now_ms, retention)?;
+    let (from_ms, step) = step_from(from_ms, step_ms, &rolled);
+    let mut plan = plan(from_ms, to_ms, rolled, Some(step));
     plan.from_ms = from_ms;
-    Ok(plan)
+    Ok((plan, step))
 }
 
 /// Every series of `kind` merged over the plan: its key (name and tags) and stats.

@@ -108,8 +108,7 @@ impl Fixture {
         self.store
             .readers()
             .with(|c| {
-                let (from, step) = query::series_step(c, from, step, now, &retention)?;
-                let plan = query::series_plan(c, (from, to), step, now, &retention)?;
+                let (plan, step) = query::series_plan(c, (from, to), step, now, &retention)?;
                 let points =
                     query::series_points(c, SeriesKind::Operation, name, |_| true, &plan, step)?;
                 Ok((plan.tier, points.unwrap_or_default()))
