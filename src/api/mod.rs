@@ -266,9 +266,9 @@ pub(crate) async fn require_signed_in(
         Access::Denied => {
             Err(ServerFnError::new("sign in to make changes: this server needs its token"))
         }
-        Access::Limited => Err(ServerFnError::new(
-            "too many wrong tokens from this address: try again in a minute",
-        )),
+        Access::Limited(refusal) => {
+            Err(ServerFnError::new(crate::server::auth::refusal_text(refusal)))
+        }
     }
 }
 

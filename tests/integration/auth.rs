@@ -154,6 +154,14 @@ async fn wrong_tokens_lock_out_their_address_and_no_other() {
         .body(Body::empty())
         .unwrap();
     assert_eq!(app.send(with_cookie).await.status(), StatusCode::OK);
+    // The exposition counts both.
+    let scrape = Request::get("/metrics")
+        .header(header::AUTHORIZATION, format!("Bearer {right}"))
+        .body(Body::empty())
+        .unwrap();
+    let text = String::from_utf8(body_bytes(app.send(scrape).await).await).unwrap();
+    assert!(text.contains("\nvitals_auth_wrong_tokens_total 10\n"), "{text}");
+    assert!(text.contains("\nvitals_auth_refused_total 2\n"), "{text}");
 }
 
 #[tokio::test]

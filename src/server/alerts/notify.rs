@@ -472,10 +472,25 @@ impl Worker {
             return;
         }
         let now = crate::server::now_ms();
+        // An alert whose newer state waits beside the queue, no longer active, is not re-sent
+        // firing meanwhile.
+        let ended: std::collections::HashSet<String> = match self.overflow.as_ref() {
+            Some(o) => o.lock().map_or_else(
+                |_| Default::default(),
+                |w| {
+                    w.iter()
+                        .filter(|(_, (a, _))| !a.state.is_active())
+                        .map(|(id, _)| id.clone())
+                        .collect()
+                },
+            ),
+            None => Default::default(),
+        };
         let alerts: Vec<AmAlert> = self
             .active
             .values()
             .filter(|(a, _)| a.state == AlertState::Firing || a.state == AlertState::Recovering)
+            .filter(|(a, _)| !ended.contains(&a.id))
             .map(|(a, runbook)| am_alert(a, runbook, now, &self.base_url))
             .collect();
         let body = Bytes::from(serde_json::to_vec(&alerts).unwrap_or_default());

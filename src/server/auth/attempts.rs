@@ -1,20 +1,23 @@
 //! Guessing the token is slow: failed token attempts are limited per client address, and a
 //! flood of failures from many addresses closes token checks for the whole server briefly.
 //!
-//! - An address may fail [`FAILURES_PER_ADDRESS`] times; after that every token it presents
-//!   (`Authorization`, `X-Vitals-Token`, the sign-in form) is refused with 429 before being
-//!   compared, until [`LOCKOUT`] has passed since its last failure. A right token gives its
-//!   attempt back, so a script that always sends the right token is never limited.
-//! - The attempt is taken before the token is compared (and given back when it was right), so
-//!   concurrent guesses from one address cannot slip past the count.
+//! - An address may fail [`FAILURES_PER_ADDRESS`] times, each within [`LOCKOUT`] of the one
+//!   before; after that every token it presents (`Authorization`, `X-Vitals-Token`, the
+//!   sign-in form) is refused with 429 before being compared, until [`LOCKOUT`] has passed
+//!   since its last failure. Right tokens are not recorded: a script that sends the right one
+//!   is never limited unless its address is locked out.
+//! - The check and the record have no `await` between them: concurrent guesses from one
+//!   address get at most one more comparison per runtime thread past the limit.
 //! - An IPv6 client counts by its /64 network (one host usually holds the whole of it).
 //! - At most [`ADDRESSES_HELD`] addresses are remembered (least recently failed go first).
 //!   Beyond [`SERVER_FAILURES_PER_SEC`] failures a second (burst [`SERVER_FAILURE_BURST`])
-//!   from everywhere together, every token check is refused for [`SERVER_PAUSE`]: an attacker
-//!   with more addresses than are held pauses sign-in for all, but cannot guess faster.
-//! - The address is the TCP peer's; with `--trust-forwarded`, the last address of
-//!   `X-Forwarded-For` (the one the reverse proxy appended). Sessions (cookies) are not
-//!   counted: a stale cookie after a restart locks no browser out.
+//!   from everywhere together, every token check is refused for [`SERVER_PAUSE`] (429 with
+//!   `Retry-After: 1`): an attacker with more addresses than are held pauses token checks
+//!   for all, but cannot guess faster.
+//! - The address is the TCP peer's; with `--trust-forwarded` and a peer on this host or a
+//!   private network (where a reverse proxy would be), the last address of
+//!   `X-Forwarded-For` (the one the proxy appended). Sessions (cookies) are not counted: a
+//!   stale cookie after a restart locks no browser out.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,7 +26,6 @@ use std::time::{Duration, Instant};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
-use moka::ops::compute::Op;
 use moka::policy::EvictionPolicy;
 use moka::sync::Cache;
 
@@ -62,8 +64,9 @@ impl Client {
         }
     }
 
-    /// The client of a request from the TCP peer `peer`: with `trust_forwarded`, the last
-    /// address of the last `X-Forwarded-For` header when it parses.
+    /// The client of a request from the TCP peer `peer`: with `trust_forwarded` and a peer
+    /// where a reverse proxy of ours would be ([`proxy_may_be_at`]), the last address of the
+    /// last `X-Forwarded-For` header when it parses.
     pub fn resolve(headers: &HeaderMap, peer: Peer, trust_forwarded: bool) -> Client {
         let forwarded = || {
             let last = headers.get_all("x-forwarded-for").iter().next_back()?;
@@ -71,8 +74,25 @@ impl Client {
             // `[v6]:port` and `v4:port` forms, as some proxies write them.
             addr.parse::<IpAddr>().ok().or_else(|| addr.parse::<SocketAddr>().ok().map(|s| s.ip()))
         };
-        let ip = if trust_forwarded { forwarded().or(peer.0) } else { peer.0 };
+        let believed = trust_forwarded && peer.0.is_some_and(proxy_may_be_at);
+        let ip = if believed { forwarded().or(peer.0) } else { peer.0 };
         ip.map_or(Client::Unknown, Client::of)
+    }
+}
+
+/// Whether a reverse proxy in front of Vitals may be at `ip`: this host, or a private network
+/// (RFC 1918, IPv6 unique-local and link-local, as container networks are). A client from
+/// the internet that reaches the port directly names no other client.
+fn proxy_may_be_at(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => proxy_may_be_at(IpAddr::V4(v4)),
+            None => {
+                let first = v6.segments()[0];
+                v6.is_loopback() || (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80
+            }
+        },
     }
 }
 
@@ -94,18 +114,38 @@ impl<S: Send + Sync> FromRequestParts<S> for Peer {
     }
 }
 
-/// An attempt taken by [`Attempts::take`]: give it back when the token was right.
-#[must_use]
-pub struct Taken(Client);
+/// Why a token was not compared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Its address failed too often; it may try again after this many seconds.
+    LockedOut { retry_after_secs: u64 },
+    /// Wrong tokens from everywhere ran over: every check pauses for [`SERVER_PAUSE`].
+    Paused,
+}
+
+/// An address's failures: how many, and when the last one was (ms since the start). Older
+/// than the lockout, they are forgotten.
+#[derive(Clone, Copy, Debug)]
+struct Failures {
+    count: u32,
+    last_ms: u64,
+}
 
 /// The failures of each address and of the whole server.
 pub struct Attempts {
-    failures: Cache<Client, u32>,
+    /// Its time to live only frees memory: whether failures still count is decided by their
+    /// `last_ms` (the cache would also restart the time at every read-and-write).
+    failures: Cache<Client, Failures>,
     allowed: u32,
+    lockout_ms: u64,
     server: Limit,
     started: Instant,
     /// Milliseconds since `started` until which every check is refused.
     paused_until_ms: AtomicU64,
+    /// Wrong tokens since the start.
+    wrong: AtomicU64,
+    /// Tokens refused uncompared since the start (an address locked out, or checks paused).
+    refused: AtomicU64,
 }
 
 impl Attempts {
@@ -122,9 +162,12 @@ impl Attempts {
                 .time_to_live(lockout)
                 .build(),
             allowed,
+            lockout_ms: lockout.as_millis() as u64,
             server: Limit::new("token attempt", SERVER_FAILURES_PER_SEC, SERVER_FAILURE_BURST),
             started: Instant::now(),
             paused_until_ms: AtomicU64::new(0),
+            wrong: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
         }
     }
 
@@ -132,47 +175,50 @@ impl Attempts {
         self.started.elapsed().as_millis() as u64
     }
 
-    /// Takes one attempt of `client`'s; `None` (compare nothing) when it is locked out or the
-    /// server's checks are paused.
-    pub fn take(&self, client: Client) -> Option<Taken> {
-        if self.now_ms() < self.paused_until_ms.load(Ordering::Relaxed) {
-            return None;
+    /// Whether a token from `client` may be compared now. Checked and recorded without an
+    /// `await` between them, so concurrent guesses from one address get at most one more
+    /// comparison per runtime thread past the limit.
+    pub fn check(&self, client: Client) -> Result<(), Refusal> {
+        let refusal = self.refusal(client);
+        if refusal.is_some() {
+            self.refused.fetch_add(1, Ordering::Relaxed);
         }
-        let allowed = self.allowed;
-        let result = self.failures.entry(client).and_compute_with(|entry| match entry {
-            Some(e) if *e.value() >= allowed => Op::Nop,
-            Some(e) => Op::Put(e.value() + 1),
-            None => Op::Put(1),
-        });
-        match result {
-            moka::ops::compute::CompResult::Unchanged(_) => None,
-            _ => Some(Taken(client)),
-        }
+        refusal.map_or(Ok(()), Err)
     }
 
-    /// The token was right: the attempt is given back.
-    pub fn right(&self, taken: Taken) {
-        self.failures.entry(taken.0).and_compute_with(|entry| match entry {
-            Some(e) if *e.value() > 1 => Op::Put(e.value() - 1),
-            Some(_) => Op::Remove,
-            None => Op::Nop,
-        });
+    fn refusal(&self, client: Client) -> Option<Refusal> {
+        let now = self.now_ms();
+        if now < self.paused_until_ms.load(Ordering::Relaxed) {
+            return Some(Refusal::Paused);
+        }
+        let failures = self.failures.get(&client)?;
+        let since = now.saturating_sub(failures.last_ms);
+        (failures.count >= self.allowed && since < self.lockout_ms).then(|| Refusal::LockedOut {
+            retry_after_secs: (self.lockout_ms - since).div_ceil(1000).max(1),
+        })
     }
 
-    /// The token was wrong: the attempt stays counted, and the server's checks pause when
-    /// failures everywhere run over their limit.
-    pub fn wrong(&self, taken: Taken) {
-        let Taken(_) = taken;
+    /// `client`'s token was wrong: counted for it, and the server's checks pause when wrong
+    /// tokens from everywhere run over their limit.
+    pub fn wrong(&self, client: Client) {
+        self.wrong.fetch_add(1, Ordering::Relaxed);
+        let now = self.now_ms();
+        let lockout_ms = self.lockout_ms;
+        self.failures.entry(client).and_upsert_with(|entry| match entry {
+            Some(e) if now.saturating_sub(e.value().last_ms) < lockout_ms => {
+                Failures { count: e.value().count.saturating_add(1), last_ms: now }
+            }
+            _ => Failures { count: 1, last_ms: now },
+        });
         if !self.server.admit() {
-            let until = self.now_ms() + SERVER_PAUSE.as_millis() as u64;
+            let until = now + SERVER_PAUSE.as_millis() as u64;
             self.paused_until_ms.fetch_max(until, Ordering::Relaxed);
         }
     }
 
-    /// Attempts refused so far because the server's failures ran over (each address's own
-    /// lockouts are not counted here).
-    pub fn server_refusals(&self) -> u64 {
-        self.server.refused()
+    /// Wrong tokens, and tokens refused uncompared, since the start.
+    pub fn counts(&self) -> (u64, u64) {
+        (self.wrong.load(Ordering::Relaxed), self.refused.load(Ordering::Relaxed))
     }
 }
 
@@ -196,76 +242,74 @@ mod tests {
         let attempts = Attempts::with(3, Duration::from_secs(60));
         let a = v4("10.0.0.1");
         for _ in 0..3 {
-            let taken = attempts.take(a).expect("under the limit");
-            attempts.wrong(taken);
+            attempts.check(a).expect("under the limit");
+            attempts.wrong(a);
         }
-        assert!(attempts.take(a).is_none(), "a fourth guess is refused before comparing");
-        let b = v4("10.0.0.2");
-        let taken = attempts.take(b).expect("another address is not locked out");
-        attempts.right(taken);
+        let refusal = attempts.check(a).expect_err("a fourth guess is refused before comparing");
+        assert_eq!(refusal, Refusal::LockedOut { retry_after_secs: 60 });
+        assert_eq!(attempts.counts(), (3, 1));
+        attempts.check(v4("10.0.0.2")).expect("another address is not locked out");
     }
 
     #[test]
-    fn a_right_token_gives_its_attempt_back() {
+    fn right_tokens_are_never_limited_and_leave_no_trace() {
         let attempts = Attempts::with(2, Duration::from_secs(60));
         let a = v4("10.0.0.1");
+        attempts.wrong(a);
         for _ in 0..100 {
-            let taken = attempts.take(a).expect("right tokens are never limited");
-            attempts.right(taken);
+            // A right token is checked, never recorded.
+            attempts.check(a).expect("one failure of two allowed");
         }
-        let taken = attempts.take(a).unwrap();
-        attempts.wrong(taken);
-        let taken = attempts.take(a).unwrap();
-        attempts.right(taken);
-        let taken = attempts.take(a).expect("one failure of two allowed");
-        attempts.wrong(taken);
-        assert!(attempts.take(a).is_none());
+        attempts.wrong(a);
+        assert!(attempts.check(a).is_err());
     }
 
     #[test]
-    fn a_lockout_ends_after_its_time() {
-        let attempts = Attempts::with(1, Duration::from_millis(200));
+    fn failures_are_forgotten_a_lockout_after_the_last_one() {
+        let attempts = Attempts::with(2, Duration::from_millis(200));
         let a = v4("10.0.0.1");
-        let taken = attempts.take(a).unwrap();
-        attempts.wrong(taken);
-        assert!(attempts.take(a).is_none());
+        attempts.wrong(a);
+        attempts.wrong(a);
+        assert!(attempts.check(a).is_err());
         let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(taken) = attempts.take(a) {
-                attempts.right(taken);
-                break;
-            }
+        while attempts.check(a).is_err() {
             assert!(Instant::now() < deadline, "the lockout did not end");
             std::thread::yield_now();
         }
+        // The old failures no longer count: one new one does not lock it out again.
+        attempts.wrong(a);
+        attempts.check(a).expect("one failure after the lockout ended");
     }
 
     #[test]
-    fn failures_from_many_addresses_pause_every_check() {
+    fn failures_from_many_addresses_pause_every_check_for_a_second() {
         let attempts = Attempts::with(FAILURES_PER_ADDRESS, LOCKOUT);
-        let mut refused = false;
+        let mut paused = None;
         for i in 0..1000u32 {
-            let client = Client::V4(i);
-            match attempts.take(client) {
-                Some(taken) => attempts.wrong(taken),
-                None => {
-                    refused = true;
+            match attempts.check(Client::V4(i)) {
+                Ok(()) => attempts.wrong(Client::V4(i)),
+                Err(refusal) => {
+                    paused = Some(refusal);
                     break;
                 }
             }
         }
-        assert!(refused, "a flood from 1,000 addresses was never paused");
-        assert!(attempts.take(v4("192.0.2.9")).is_none(), "a fresh address waits too");
-        assert!(attempts.server_refusals() > 0);
+        assert_eq!(paused, Some(Refusal::Paused), "a flood from 1,000 addresses");
+        assert_eq!(attempts.check(v4("192.0.2.9")), Err(Refusal::Paused), "a fresh one waits");
     }
 
     #[test]
-    fn the_client_is_the_peer_unless_a_trusted_proxy_names_it() {
+    fn the_client_is_the_peer_unless_a_proxy_it_trusts_names_it() {
         let peer = Peer(Some("127.0.0.1".parse().unwrap()));
         let mut headers = HeaderMap::new();
         headers.append("x-forwarded-for", HeaderValue::from_static("203.0.113.7, 198.51.100.2"));
         assert_eq!(Client::resolve(&headers, peer, false), v4("127.0.0.1"));
         assert_eq!(Client::resolve(&headers, peer, true), v4("198.51.100.2"));
+        let private = Peer(Some("10.1.2.3".parse().unwrap()));
+        assert_eq!(Client::resolve(&headers, private, true), v4("198.51.100.2"));
+        // A peer on the public internet is no proxy of ours: it names no one.
+        let public = Peer(Some("203.0.113.50".parse().unwrap()));
+        assert_eq!(Client::resolve(&headers, public, true), v4("203.0.113.50"));
         headers.append("x-forwarded-for", HeaderValue::from_static("[2001:db8::1]:443"));
         let net = Client::resolve(&headers, peer, true);
         assert_eq!(net, Client::of("2001:db8::ffff".parse().unwrap()), "one /64");

@@ -30,7 +30,7 @@ use super::error::{is_api_path, ApiError};
 
 pub mod attempts;
 
-use attempts::{Attempts, Client, Peer};
+use attempts::{Attempts, Client, Peer, Refusal};
 
 /// How long a browser session lasts.
 pub const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
@@ -77,8 +77,9 @@ pub enum Access {
     Granted,
     /// Neither.
     Denied,
-    /// It presented a token, but its address failed too often: not compared.
-    Limited,
+    /// It presented a token, not compared: its address failed too often, or every address
+    /// together did.
+    Limited(Refusal),
 }
 
 /// The token, the mode, the browser sessions and the failed attempts; cheap to clone.
@@ -135,12 +136,13 @@ impl Auth {
     /// Compares `token` unless the client is locked out, and counts the attempt.
     fn attempt(&self, headers: &HeaderMap, peer: Peer, token: &str) -> Access {
         let client = Client::resolve(headers, peer, self.trust_forwarded);
-        let Some(taken) = self.attempts.take(client) else { return Access::Limited };
+        if let Err(refusal) = self.attempts.check(client) {
+            return Access::Limited(refusal);
+        }
         if self.admits(Some(token)) {
-            self.attempts.right(taken);
             Access::Granted
         } else {
-            self.attempts.wrong(taken);
+            self.attempts.wrong(client);
             Access::Denied
         }
     }
@@ -178,6 +180,11 @@ impl Auth {
         if let (Some(id), Ok(mut sessions)) = (session_id(headers), self.sessions.lock()) {
             sessions.remove(id);
         }
+    }
+
+    /// Wrong tokens, and tokens refused uncompared (see [`attempts`]), since the start.
+    pub fn attempt_counts(&self) -> (u64, u64) {
+        self.attempts.counts()
     }
 
     /// Sessions held now.
@@ -218,16 +225,27 @@ fn unauthorized() -> Response {
     response
 }
 
-/// 429 JSON for a client locked out after too many wrong tokens.
-fn locked_out() -> Response {
-    let mut response = ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "too many wrong tokens from this address: try again in a minute",
-    )
-    .with_field("authorization")
-    .into_response();
-    let retry = HeaderValue::from(attempts::LOCKOUT.as_secs());
-    response.headers_mut().insert(header::RETRY_AFTER, retry);
+/// What a token not compared is told: 429 JSON naming the field, and when to try again.
+pub fn refusal_text(refusal: Refusal) -> String {
+    match refusal {
+        Refusal::LockedOut { retry_after_secs } => {
+            format!("too many wrong tokens from this address: try again in {retry_after_secs} s")
+        }
+        Refusal::Paused => {
+            "too many wrong tokens from everywhere: token checks pause for a second".to_string()
+        }
+    }
+}
+
+fn limited(refusal: Refusal) -> Response {
+    let retry_after = match refusal {
+        Refusal::LockedOut { retry_after_secs } => retry_after_secs,
+        Refusal::Paused => attempts::SERVER_PAUSE.as_secs(),
+    };
+    let mut response = ApiError::new(StatusCode::TOO_MANY_REQUESTS, refusal_text(refusal))
+        .with_field("authorization")
+        .into_response();
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
     response
 }
 
@@ -236,7 +254,7 @@ pub async fn require_token(State(auth): State<Auth>, req: Request, next: Next) -
     match auth.access(req.headers(), Peer::of(req.extensions())) {
         Access::Granted => next.run(req).await,
         Access::Denied => unauthorized(),
-        Access::Limited => locked_out(),
+        Access::Limited(refusal) => limited(refusal),
     }
 }
 
@@ -255,7 +273,7 @@ pub async fn require_sign_in(State(auth): State<Auth>, req: Request, next: Next)
     }
     match auth.access(req.headers(), Peer::of(req.extensions())) {
         Access::Granted => return next.run(req).await,
-        Access::Limited => return locked_out(),
+        Access::Limited(refusal) => return limited(refusal),
         Access::Denied => {}
     }
     let wants_page = req.method() == Method::GET
@@ -366,7 +384,7 @@ pub async fn login_submit(
     match auth.attempt(&headers, peer, &form.token) {
         Access::Granted => {}
         Access::Denied => return login_page(&next, true, StatusCode::UNAUTHORIZED),
-        Access::Limited => return locked_out(),
+        Access::Limited(refusal) => return limited(refusal),
     }
     let Some(id) = auth.open_session() else {
         return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "cannot open a session")

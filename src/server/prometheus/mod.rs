@@ -233,6 +233,14 @@ fn own(exp: &mut Exposition, state: &AppState, latest: Option<&Sample>) {
             gauge(exp, name, help, ms / 1e3);
         }
     }
+    let (wrong, refused) = state.auth.attempt_counts();
+    counter(exp, "vitals_auth_wrong_tokens_total", "Wrong tokens presented.", wrong as f64);
+    counter(
+        exp,
+        "vitals_auth_refused_total",
+        "Tokens refused without being compared: too many wrong ones from their address, or from everywhere.",
+        refused as f64,
+    );
     let ingest = state.app.ingest_stats();
     let protocols = [("statsd", &ingest.statsd), ("http", &ingest.http), ("otlp", &ingest.otlp)];
     let per_protocol: [(&str, &str, ProtocolFigure); 5] = [
