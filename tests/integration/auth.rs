@@ -139,10 +139,13 @@ async fn wrong_tokens_lock_out_their_address_and_no_other() {
         (status, body["field"].as_str()),
         (StatusCode::TOO_MANY_REQUESTS, Some("authorization"))
     );
-    assert_eq!(
-        app.send(login_from("10.0.0.1", right)).await.status(),
-        StatusCode::TOO_MANY_REQUESTS
-    );
+    // A person at the sign-in form reads why, on the form.
+    let form = app.send(login_from("10.0.0.1", right)).await;
+    assert_eq!(form.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(!form.headers().contains_key(header::SET_COOKIE));
+    let html = String::from_utf8(body_bytes(form).await).unwrap();
+    assert!(html.contains("too many wrong tokens from this address: try again in 60 s"), "{html}");
+    assert!(html.contains(r#"data-testid="login-form""#), "{html}");
     // Another address, and the session, are untouched.
     assert_eq!(app.send(api_from("10.0.0.2", right, None)).await.status(), StatusCode::OK);
     assert_eq!(app.send(login_from("10.0.0.2", right)).await.status(), StatusCode::SEE_OTHER);

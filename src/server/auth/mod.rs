@@ -237,15 +237,18 @@ pub fn refusal_text(refusal: Refusal) -> String {
     }
 }
 
-fn limited(refusal: Refusal) -> Response {
-    let retry_after = match refusal {
+fn retry_after(refusal: Refusal) -> HeaderValue {
+    HeaderValue::from(match refusal {
         Refusal::LockedOut { retry_after_secs } => retry_after_secs,
         Refusal::Paused => attempts::SERVER_PAUSE.as_secs(),
-    };
+    })
+}
+
+fn limited(refusal: Refusal) -> Response {
     let mut response = ApiError::new(StatusCode::TOO_MANY_REQUESTS, refusal_text(refusal))
         .with_field("authorization")
         .into_response();
-    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    response.headers_mut().insert(header::RETRY_AFTER, retry_after(refusal));
     response
 }
 
@@ -319,13 +322,11 @@ fn safe_next(next: Option<&str>) -> String {
 const LOGIN_CSP: &str =
     "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'";
 
-fn login_page(next: &str, failed: bool, status: StatusCode) -> Response {
+fn login_page(next: &str, error: Option<&str>, status: StatusCode) -> Response {
     let next = next.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;");
-    let error = if failed {
-        r#"<p class="error" role="alert" data-testid="login-error">Wrong token.</p>"#
-    } else {
-        ""
-    };
+    let error = error.map_or(String::new(), |text| {
+        format!(r#"<p class="error" role="alert" data-testid="login-error">{text}</p>"#)
+    });
     let html = format!(
         r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>Sign in · Vitals</title>
@@ -358,7 +359,7 @@ pub async fn login_form(
     if !auth.protects_reads() || auth.access(&headers, peer) == Access::Granted {
         return Redirect::to(&next).into_response();
     }
-    login_page(&next, false, StatusCode::OK)
+    login_page(&next, None, StatusCode::OK)
 }
 
 /// The sign-in form's fields.
@@ -378,13 +379,20 @@ pub async fn login_submit(
     axum::Form(form): axum::Form<LoginForm>,
 ) -> Response {
     let next = safe_next(form.next.as_deref());
+    const WRONG: Option<&str> = Some("Wrong token.");
     if auth.token.is_none() {
-        return login_page(&next, true, StatusCode::UNAUTHORIZED);
+        return login_page(&next, WRONG, StatusCode::UNAUTHORIZED);
     }
     match auth.attempt(&headers, peer, &form.token) {
         Access::Granted => {}
-        Access::Denied => return login_page(&next, true, StatusCode::UNAUTHORIZED),
-        Access::Limited(refusal) => return limited(refusal),
+        Access::Denied => return login_page(&next, WRONG, StatusCode::UNAUTHORIZED),
+        Access::Limited(refusal) => {
+            // A person at the form reads the form again, with the reason and the wait.
+            let text = refusal_text(refusal);
+            let mut page = login_page(&next, Some(&text), StatusCode::TOO_MANY_REQUESTS);
+            page.headers_mut().insert(header::RETRY_AFTER, retry_after(refusal));
+            return page;
+        }
     }
     let Some(id) = auth.open_session() else {
         return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "cannot open a session")
