@@ -153,6 +153,9 @@ async fn a_breach_fires_shows_in_the_api_and_its_history_then_resolves() {
         call(&app, "POST", "/api/v1/alerts/rules/checkout%20slow/test", None, false).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["step_secs"], 60);
+    // Whole minutes only: the minute under way is not replayed, nor stamped past now.
+    let to_ms = body["to_ms"].as_u64().unwrap();
+    assert!(to_ms % 60_000 == 0 && to_ms <= vitals::server::now_ms(), "{body}");
     // Fast samples bring the p95 under the clear threshold: resolved.
     let fast: Vec<String> = (0..400)
         .map(|_| {

@@ -46,6 +46,9 @@ pub fn run(
         return Err(ApiError::bad_field("from", "from: a rule test covers at most 24 hours"));
     }
     let from_ms = from_ms / STEP_MS * STEP_MS;
+    // Whole minutes only: the minute under way is not complete (its rate would read low), and
+    // a step past it would be stamped in the future.
+    let to_ms = (to_ms / STEP_MS * STEP_MS).max(from_ms);
     let mut result =
         RuleTestResult { from_ms, to_ms, step_secs: STEP_MS / 1000, ..Default::default() };
     let steps: Vec<u64> = (from_ms..to_ms).step_by(STEP_MS as usize).map(|t| t + STEP_MS).collect();
@@ -135,18 +138,37 @@ pub fn run(
             let names = store.readers().with(|c| query::value_names(c, 5_000)).map_err(failed)?;
             let mut out = BTreeMap::new();
             for (_, name) in names.into_iter().filter(|(k, n)| *k == wanted && pattern.matches(n)) {
-                let points = store
+                // Only minutes with an update are stored; live, a gauge keeps its last value
+                // and a counter reads 0 for a minute without increments, until the series
+                // has been idle for `IDLE_MS`: read that far back, and carry them so.
+                let hold_ms = crate::server::metrics::IDLE_MS;
+                let since = from_ms.saturating_sub(hold_ms);
+                let mut points = store
                     .readers()
-                    .with(|c| query::value_points(c, wanted.into(), &name, from_ms, to_ms))
+                    .with(|c| query::value_points(c, wanted.into(), &name, since, to_ms))
                     .map_err(failed)?
                     .unwrap_or_default();
-                let by_minute: HashMap<u64, f64> = points.into_iter().collect();
+                points.sort_by_key(|&(at, _)| at);
+                let counter = wanted == crate::model::values::ValueKind::Counter;
+                let mut next = 0;
+                let mut last: Option<(u64, f64)> = None;
                 let observations = steps
                     .iter()
                     .map(|end| {
-                        by_minute
-                            .get(&(end - STEP_MS))
-                            .map_or(Observation::NoData, |v| Observation::Value(*v))
+                        let minute = end - STEP_MS;
+                        while let Some(&(at, v)) = points.get(next).filter(|(at, _)| *at <= minute)
+                        {
+                            last = Some((at, v));
+                            next += 1;
+                        }
+                        match last {
+                            Some((at, v)) if at == minute => Observation::Value(v),
+                            Some((at, _)) if minute - at < hold_ms && counter => {
+                                Observation::Value(0.0)
+                            }
+                            Some((at, v)) if minute - at < hold_ms => Observation::Value(v),
+                            _ => Observation::NoData,
+                        }
                     })
                     .collect();
                 out.insert(

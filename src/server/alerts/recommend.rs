@@ -312,7 +312,7 @@ fn slow_operation(
     let mut evidence = vec![ev("p95 over the last 15 min", op.p95_ms, "ms", Some(good_ms))];
     // When it began: the first minute of the current run above the bound (gaps of up to two
     // minutes without samples do not end a run).
-    let since_ms = store
+    let points = store
         .readers()
         .with(|c| {
             let from = now_ms.saturating_sub(BASELINE_FROM_MS);
@@ -322,18 +322,16 @@ fn slow_operation(
         })
         .ok()
         .flatten()
-        .and_then(|points| {
-            let mut since = None;
-            let mut last_at = now_ms;
-            for p in points.iter().rev() {
-                if last_at.saturating_sub(p.at_ms) > 3 * MINUTE_MS || p.p95_ms <= good_ms {
-                    break;
-                }
-                since = Some(p.at_ms);
-                last_at = p.at_ms;
-            }
-            since
-        });
+        .unwrap_or_default();
+    let mut since_ms = None;
+    let mut last_at = now_ms;
+    for p in points.iter().rev() {
+        if last_at.saturating_sub(p.at_ms) > 3 * MINUTE_MS || p.p95_ms <= good_ms {
+            break;
+        }
+        since_ms = Some(p.at_ms);
+        last_at = p.at_ms;
+    }
     if let Some(since) = since_ms {
         let mins = now_ms.saturating_sub(since) / MINUTE_MS;
         findings.push(format!("Its p95 has been above {good_ms:.0} ms for about {mins} minutes."));
@@ -346,8 +344,15 @@ fn slow_operation(
             .push("No baseline: it has no samples between six hours and one hour ago.".into()),
         Some(b) => {
             let [b50, b95, b99] = b.quantiles();
-            let span_min = (BASELINE_FROM_MS - BASELINE_TO_MS) as f64 / MINUTE_MS as f64;
+            // Per minute of the baseline the operation was known in: from its first stored
+            // minute (an operation, or a Vitals, newer than six hours has a shorter baseline).
+            let baseline_to = now_ms.saturating_sub(BASELINE_TO_MS);
+            let first = points.first().map_or(0, |p| p.at_ms);
+            let known_from = now_ms.saturating_sub(BASELINE_FROM_MS).max(first);
+            let span_min = (baseline_to.saturating_sub(known_from) / MINUTE_MS).max(1) as f64;
             let base_rate = b.count() as f64 / span_min;
+            // A slowdown older than the last hour is in its own baseline.
+            let overlapped = since_ms.is_some_and(|since| since < baseline_to);
             let base_err = 100.0 * b.errors() as f64 / b.count().max(1) as f64;
             evidence.push(ev("p50 now vs baseline", op.p50_ms, "ms", Some(b50)));
             evidence.push(ev("p99 now vs baseline", op.p99_ms, "ms", Some(b99)));
@@ -375,6 +380,11 @@ fn slow_operation(
                     "Only the tail moved: p99 {:.0} ms against {:.0} ms before, while p50 stayed near {:.0} ms.",
                     op.p99_ms, b99, b50
                 )),
+                (false, false) if overlapped => findings.push(format!(
+                    "It began before the baseline ended (six hours to one hour ago), so the \
+                     baseline holds part of the slowdown (p95 {b95:.0} ms there): the comparison \
+                     understates it."
+                )),
                 (false, false) => findings.push(format!(
                     "It was already this slow before (p95 {b95:.0} ms in the baseline): not a regression."
                 )),
@@ -401,11 +411,25 @@ fn slow_operation(
     let host_busy = host.cpu_hot() || host.memory_hot();
     if let Some((cpu, _)) = host.cpu {
         evidence.push(ev("host CPU, mean over 15 min", cpu, "%", None));
-        findings.push(if host_busy {
-            format!("The host was saturated meanwhile (CPU {cpu:.0} %).")
-        } else {
-            format!("The host was not saturated (CPU {cpu:.0} %).")
-        });
+    }
+    if let Some((memory, _)) = host.memory {
+        evidence.push(ev("host memory, mean over 15 min", memory, "%", None));
+    }
+    let hot: Vec<String> = [
+        host.cpu.filter(|_| host.cpu_hot()).map(|(v, _)| format!("CPU {v:.0} %")),
+        host.memory.filter(|_| host.memory_hot()).map(|(v, _)| format!("memory {v:.0} %")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !hot.is_empty() {
+        findings
+            .push(format!("The host was saturated over the last 15 minutes ({}).", hot.join(", ")));
+    } else if let Some((cpu, _)) = host.cpu {
+        let memory = host.memory.map_or(String::new(), |(m, _)| format!(", memory {m:.0} %"));
+        findings.push(format!(
+            "The host was not saturated over the last 15 minutes (CPU {cpu:.0} %{memory})."
+        ));
     }
     // On a saturated host, the processes that took the CPU or the memory then.
     let mut hogs: Vec<&str> = Vec::new();

@@ -389,6 +389,76 @@ async fn recommendations_explain_a_slow_operation_with_its_evidence() {
     );
 }
 
+/// A slowdown that began four hours ago is in its own baseline (six hours to one hour ago):
+/// the advice says so rather than "already this slow before: not a regression".
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slowdown_older_than_the_baseline_is_not_called_no_regression() {
+    use crate::server::stats::Rollup;
+    use crate::server::store::{Batch, SeriesKind, TimingRow};
+    let dir = tempfile::tempdir().unwrap();
+    let f = open(dir, no_defaults());
+    let t = now();
+    let minute = |ago_min: u64| (t - ago_min * 60_000) / 60_000 * 60_000;
+    let mut batch = Batch::default();
+    for ago in 1..240 {
+        let mut rollup = Rollup::default();
+        rollup.record(3000.0, 1, true);
+        batch.timings.push(TimingRow {
+            kind: SeriesKind::Operation,
+            name: "api.export".into(),
+            at_ms: minute(ago),
+            rollup,
+        });
+    }
+    assert!(f.store.write(batch));
+    assert!(f.store.flush(Duration::from_secs(10)));
+    record(&f.app, "api.export", 3000.0, 10, t - 1000);
+    let recs = recommend::compute(&f.alerts, &f.app, &f.store, t);
+    let export = recs.items.iter().find(|r| r.subject == "api.export").expect("advised on");
+    let text = export.findings.join(" ");
+    assert!(text.contains("for about 24"), "began about four hours ago: {text}");
+    assert!(text.contains("baseline holds part of the slowdown"), "{text}");
+    assert!(!text.contains("not a regression"), "{text}");
+}
+
+/// The rule test replays a gauge as the live engine reads it: a gauge set every ten minutes
+/// keeps its value between its updates (only minutes with an update are stored), so a rule
+/// with `for` ten minutes fires; a counter's minute without increments reads 0.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_rule_test_carries_a_gauge_between_its_stored_minutes() {
+    use crate::server::store::{Batch, SeriesKind, ValueRow};
+    let dir = tempfile::tempdir().unwrap();
+    let f = open(dir, no_defaults());
+    let t = now() / 60_000 * 60_000;
+    let mut batch = Batch::default();
+    for ago in (10..=60).step_by(10) {
+        let row = |kind, name: &str, value| ValueRow {
+            kind,
+            name: name.into(),
+            at_ms: t - ago * 60_000,
+            value,
+        };
+        batch.values.push(row(SeriesKind::Gauge, "queue.depth", 500.0));
+        batch.values.push(row(SeriesKind::Counter, "jobs.done", 30.0));
+    }
+    assert!(f.store.write(batch));
+    assert!(f.store.flush(Duration::from_secs(10)));
+    let mut rule = Rule::new("deep queue", Target::gauge_named("queue.depth"));
+    rule.warning = Some(Threshold::above(100.0, 50.0));
+    rule.for_secs = 600;
+    let from = t - 65 * 60_000;
+    let result = backtest::run(&rule, &f.store, &f.app, from, t, FlapSettings::default()).unwrap();
+    let notes: Vec<&str> = result.events.iter().map(|e| e.note.as_str()).collect();
+    assert!(notes.contains(&"fired"), "{notes:?}");
+    // A counter at 30 a minute in its stored minutes and 0 between them: the rule "below 1"
+    // sees the quiet minutes (live reads them as 0), not "no data".
+    let mut quiet =
+        Rule::new("no jobs", Target { counter: Some("jobs.done".into()), ..Default::default() });
+    quiet.warning = Some(Threshold::below(1.0, 2.0));
+    let result = backtest::run(&quiet, &f.store, &f.app, from, t, FlapSettings::default()).unwrap();
+    assert!(result.events.iter().any(|e| e.note == "fired"), "{:?}", result.events);
+}
+
 /// A rule over 5 minutes judges each series every 5 s, spread over the ticks: a breach still
 /// fires within 5 ticks, and a busy series is never taken for one without data between its
 /// turns (with `no_data_after = 1` and `ok`, that would resolve it).
