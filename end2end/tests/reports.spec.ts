@@ -105,12 +105,25 @@ test('a bad report is refused next to its field, and deleting removes it from th
   await page.getByTestId('report-create').click();
   await expect(page.locator('.field-error')).toContainText('from: must be Unix ms');
   await expect(page).toHaveURL(/\/reports$/);
+  // A custom range compared with the period before it: the server measures the range.
+  await page.getByTestId('report-from').fill('-3h');
+  await page.getByTestId('report-to').fill('-2h');
+  await page.getByTestId('report-baseline').check();
+  await page.getByTestId('report-name-input').fill('e2e custom before');
+  await page.getByTestId('report-create').click();
+  await expect(page).toHaveURL(/\/reports\/\d+$/);
+  await app.open('/reports');
+  await app.expectHydrated();
 
   await page.getByTestId('report-range').selectOption({ label: 'Last hour' });
   const id = await reports.create('e2e deleted report');
   await app.open('/reports');
   await app.expectHydrated();
   const row = page.getByTestId('report-row').filter({ hasText: 'e2e deleted report' });
+  await expect(row).toHaveCount(1);
+  // One click arms it; the second deletes.
+  await row.getByTestId('report-delete').click();
+  await expect(row.getByTestId('report-delete')).toHaveText('Really delete?');
   await expect(row).toHaveCount(1);
   await row.getByTestId('report-delete').click();
   await expect(row).toHaveCount(0);

@@ -97,21 +97,25 @@ async fn run(
         }
         attempt = attempt.saturating_add(1);
         ctx.status.set(ConnStatus::Reconnecting { attempt });
-        wait_and_poll(ctx, hidden, reconnect_delay_ms(attempt, js_sys::Math::random())).await;
+        let delay_ms = reconnect_delay_ms(attempt, js_sys::Math::random());
+        wait_and_poll(ctx, hidden, delay_ms, attempt).await;
     }
 }
 
-/// Waits `delay_ms` before the next attempt, polling the snapshot server function every interval
-/// meanwhile so the numbers keep moving.
-async fn wait_and_poll(ctx: LiveContext, hidden: RwSignal<bool>, delay_ms: u32) {
+/// Waits `delay_ms` before the next attempt, polling the snapshot server function meanwhile so
+/// the numbers keep moving: every interval after the first failed attempt, then twice as
+/// seldom after each further one (at most every 30 s), so that pages a busy server turned
+/// away (too many live clients) do not all poll it every second instead.
+async fn wait_and_poll(ctx: LiveContext, hidden: RwSignal<bool>, delay_ms: u32, attempt: u32) {
+    let backoff = 1u32 << attempt.saturating_sub(1).min(5);
     let started = js_sys::Date::now();
     loop {
         let elapsed = (js_sys::Date::now() - started) as u32;
         if elapsed >= delay_ms {
             return;
         }
-        let step =
-            (ctx.interval_ms.get_untracked() as u32).clamp(250, 5_000).min(delay_ms - elapsed);
+        let every = (ctx.interval_ms.get_untracked() as u32).clamp(250, 5_000);
+        let step = every.saturating_mul(backoff).min(30_000).min(delay_ms - elapsed);
         gloo_timers::future::TimeoutFuture::new(step).await;
         if hidden.get_untracked() || ctx.paused.get_untracked() {
             continue;

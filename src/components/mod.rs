@@ -2,6 +2,7 @@
 
 pub mod alert_spans;
 pub mod chart;
+pub mod keys;
 pub mod live;
 #[cfg(feature = "hydrate")]
 pub mod live_socket;

@@ -11,24 +11,47 @@ use leptos::prelude::*;
 pub fn use_visible_once(node: NodeRef<Div>, root_margin: &'static str) -> ReadSignal<bool> {
     let (visible, set_visible) = signal(false);
     #[cfg(feature = "hydrate")]
-    Effect::new(move |observed: Option<bool>| {
-        if observed == Some(true) {
-            return true;
-        }
-        let Some(element) = node.get() else { return false };
-        if !observe(&element, root_margin, set_visible) {
-            set_visible.set(true);
-        }
-        true
-    });
+    {
+        // The observer and its callback, held while the calling view lives: a view left
+        // before it came into sight lets them go (with the element) instead of leaking them.
+        let held = StoredValue::new_local(None::<Observer>);
+        on_cleanup(move || {
+            if let Some(Some(observer)) = held.try_update_value(Option::take) {
+                observer.0.disconnect();
+            }
+        });
+        Effect::new(move |observed: Option<bool>| {
+            if observed == Some(true) {
+                return true;
+            }
+            let Some(element) = node.get() else { return false };
+            match observe(&element, root_margin, set_visible) {
+                Some(observer) => held.set_value(Some(observer)),
+                None => set_visible.set(true),
+            }
+            true
+        });
+    }
     #[cfg(not(feature = "hydrate"))]
     let _ = (node, root_margin, set_visible);
     visible
 }
 
-/// Starts observing `element`; false when the browser has no `IntersectionObserver`.
+/// An observer and the callback it calls.
 #[cfg(feature = "hydrate")]
-fn observe(element: &web_sys::HtmlDivElement, root_margin: &str, set: WriteSignal<bool>) -> bool {
+struct Observer(
+    web_sys::IntersectionObserver,
+    #[allow(dead_code)]
+    wasm_bindgen::closure::Closure<dyn FnMut(js_sys::Array, web_sys::IntersectionObserver)>,
+);
+
+/// Starts observing `element`; `None` when the browser has no `IntersectionObserver`.
+#[cfg(feature = "hydrate")]
+fn observe(
+    element: &web_sys::HtmlDivElement,
+    root_margin: &str,
+    set: WriteSignal<bool>,
+) -> Option<Observer> {
     use wasm_bindgen::closure::Closure;
     use wasm_bindgen::JsCast;
 
@@ -47,14 +70,11 @@ fn observe(element: &web_sys::HtmlDivElement, root_margin: &str, set: WriteSigna
     );
     let options = web_sys::IntersectionObserverInit::new();
     options.set_root_margin(root_margin);
-    let Ok(observer) = web_sys::IntersectionObserver::new_with_options(
+    let observer = web_sys::IntersectionObserver::new_with_options(
         callback.as_ref().unchecked_ref(),
         &options,
-    ) else {
-        return false;
-    };
+    )
+    .ok()?;
     observer.observe(element);
-    // The observer holds the callback for the page's life; it runs at most until it latches.
-    callback.forget();
-    true
+    Some(Observer(observer, callback))
 }

@@ -310,7 +310,16 @@ fn OperationRow(op: OperationSummary, selected: RwSignal<Option<RowKey>>) -> imp
             data-name=name.clone()
             data-tags=tags.clone()
             aria-selected=move || if is_selected() { "true" } else { "false" }
-            on:click=move |_| selected.set(Some(row.clone()))
+            tabindex="0"
+            on:click={
+                let row = row.clone();
+                move |_| selected.set(Some(row.clone()))
+            }
+            on:keydown=move |ev| {
+                if crate::components::keys::activates(&ev) {
+                    selected.set(Some(row.clone()));
+                }
+            }
         >
             <td class="name" title=name.clone()>
                 {name.clone()}

@@ -179,7 +179,16 @@ fn ValueRow(
             data-kind=reading.kind.as_str()
             data-name=reading.name.clone()
             aria-selected=move || if is_selected() { "true" } else { "false" }
-            on:click=move |_| on_select.run(key.clone())
+            tabindex="0"
+            on:click={
+                let key = key.clone();
+                move |_| on_select.run(key.clone())
+            }
+            on:keydown=move |ev| {
+                if crate::components::keys::activates(&ev) {
+                    on_select.run(key.clone());
+                }
+            }
         >
             <td>{reading.kind.as_str()}</td>
             <td class="name" title=reading.name.clone()>{reading.name.clone()}</td>

@@ -337,6 +337,24 @@ async fn an_empty_range_is_a_report_that_says_so_and_bad_requests_name_the_field
     let (status, cleared) = call(&app, "POST", "/api/v1/cache/clear?kind=live", None).await;
     assert_eq!((status, cleared["cleared"].as_u64()), (StatusCode::OK, Some(2)), "{cleared}");
 
+    // "The period before" a range given by its ends: as long as it, ending where it starts.
+    let (status, made) = call(
+        &app,
+        "POST",
+        "/api/v1/reports",
+        Some(r#"{"name":"before","from":7200000,"to":10800000,"baseline":{"from":"before"}}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    let (_, list) = call(&app, "GET", "/api/v1/reports", None).await;
+    let spec = list["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["spec"]["name"] == "before")
+        .map(|r| r["spec"].clone())
+        .unwrap();
+    assert_eq!(spec["baseline"], serde_json::json!([3_600_000, 7_200_000]), "{spec}");
     for (body, field) in [
         (r#"{"name":"","from":"-1h"}"#, "name"),
         (r#"{"name":"x","from":"-1h","to":"-2h"}"#, "from"),

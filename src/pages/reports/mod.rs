@@ -80,7 +80,7 @@ fn SavedReports(version: RwSignal<u64>) -> impl IntoView {
                                             <td>{r.spec.scope.describe()}</td>
                                             <td>{rfc3339_utc(r.created_ms)}</td>
                                             <td>{if r.size_bytes == 0 { "–".to_string() } else { format!("{:.1} KB", r.size_bytes as f64 / 1024.0) }}</td>
-                                            <td><button type="button" data-testid="report-delete" on:click=move |_| { remove.dispatch(id); }>"Delete"</button></td>
+                                            <td><DeleteButton id remove /></td>
                                         </tr>
                                     }
                                 }).collect_view()}
@@ -90,6 +90,27 @@ fn SavedReports(version: RwSignal<u64>) -> impl IntoView {
                 })}
             </Suspense>
         </section>
+    }
+}
+
+/// A saved report's Delete: the first click arms it ("Really delete?"), the second deletes;
+/// disabled while a delete is under way, so a double click sends one.
+#[component]
+fn DeleteButton(id: u64, remove: Action<u64, ()>) -> impl IntoView {
+    let armed = RwSignal::new(false);
+    view! {
+        <button type="button" class="btn btn-danger" data-testid="report-delete"
+            disabled=move || remove.pending().get()
+            on:click=move |_| {
+                if armed.get_untracked() {
+                    armed.set(false);
+                    remove.dispatch(id);
+                } else {
+                    armed.set(true);
+                }
+            }>
+            {move || if armed.get() { "Really delete?" } else { "Delete" }}
+        </button>
     }
 }
 
@@ -158,7 +179,8 @@ fn NewReport(version: RwSignal<u64>) -> impl IntoView {
                     from: TimeArg::Text(format!("-{}", double(&p[1..]))),
                     to: Some(TimeArg::Text(p.clone())),
                 },
-                _ => RangeArg { from: TimeArg::Text(String::new()), to: None },
+                // A range given by its ends: the server measures it.
+                _ => RangeArg { from: TimeArg::Text("before".into()), to: None },
             });
         let ops = operations.get_untracked();
         save.dispatch(ReportRequest {
@@ -212,11 +234,12 @@ fn NewReport(version: RwSignal<u64>) -> impl IntoView {
             <label>"Operations (glob)"
                 <input type="text" data-testid="report-operations" placeholder="api.* (all when empty)"
                     prop:value=move || operations.get() on:input=move |ev| operations.set(event_target_value(&ev)) />
-                {error_for("scope")}
+                {error_for("scope.operations")}
             </label>
             <label>"Tags"
                 <input type="text" data-testid="report-tags" placeholder="region=eu version=1.5"
                     prop:value=move || tags.get() on:input=move |ev| tags.set(event_target_value(&ev)) />
+                {error_for("scope.tags")}
             </label>
             <label class="check">
                 <input type="checkbox" data-testid="report-baseline"

@@ -26,9 +26,9 @@ use self::comparison::SideSpec;
 use self::sections::ScopeFilter;
 use crate::model::history::Tier;
 use crate::model::reports::{
-    CompareRequest, Comparison, Created, HostSection, RecommendationsSection, Report, ReportInfo,
-    ReportRequest, ReportSpec, Section, SectionBody, SectionId, TimeArg, DEFAULT_APDEX_T_MS,
-    MAX_NAME_BYTES,
+    CompareRequest, Comparison, Created, HostSection, RangeArg, RecommendationsSection, Report,
+    ReportInfo, ReportRequest, ReportSpec, Section, SectionBody, SectionId, TimeArg,
+    DEFAULT_APDEX_T_MS, MAX_NAME_BYTES,
 };
 use crate::model::tags::MAX_SELECTED;
 use crate::server::api::range::parse_time;
@@ -137,6 +137,9 @@ fn range_of(
     Ok((from_ms, to_ms))
 }
 
+/// `"baseline": {"from": "before"}`: the period before the range, as long as it.
+pub const BEFORE: &str = "before";
+
 /// Whether a request's range moves with the clock: `from` relative, `to` absent or `now`.
 fn live_ms(req: &ReportRequest, from_ms: u64, to_ms: u64) -> Option<u64> {
     let relative = matches!(&req.from, TimeArg::Text(t) if t.trim().starts_with('-'));
@@ -165,6 +168,10 @@ pub fn spec_of(req: &ReportRequest, now_ms: u64) -> Result<ReportSpec, ApiError>
         .map_err(|e| ApiError::bad_field("scope.operations", format!("scope.operations: {e}")))?;
     let baseline = match &req.baseline {
         None => None,
+        // "The period before": as long as the range, ending where it starts.
+        Some(RangeArg { from: TimeArg::Text(t), to: None }) if t.trim() == BEFORE => {
+            Some((from_ms.saturating_sub(to_ms - from_ms), from_ms))
+        }
         Some(b) => {
             let (bf, bt) =
                 range_of(&b.from, b.to.as_ref(), ("baseline.from", "baseline.to"), now_ms)?;
