@@ -13,7 +13,7 @@ use crate::api::{
 };
 use crate::charts::{self, TimeWindow};
 use crate::components::alert_spans::{filtered, use_alert_spans, HOST_SERIES};
-use crate::components::chart::ChartPanel;
+use crate::components::chart::{ChartPanel, DragHold};
 use crate::components::live::{use_live, CLIENT_HISTORY};
 use crate::components::metric_card::{format_bytes, format_ms, Level, MetricCard};
 use crate::components::range::RangeControl;
@@ -141,13 +141,16 @@ fn DashboardBody(seed: LiveSnapshot, span: Memo<Span>, on_span: Callback<Span>) 
     let eq = Signal::derive(move || latest.get().events.queue_depth);
     let errors = Signal::derive(move || latest.get().actions.error_count as f64);
 
-    // Stored ranges ending now are fetched again every few ticks; fixed ranges once.
-    let refresh = Memo::new(move |_| match span.get() {
+    // Stored ranges ending now are fetched again every few ticks, but not while a range is
+    // being dragged (the new charts would drop the drag); fixed ranges once.
+    let hold = DragHold::new();
+    let ticks = Memo::new(move |_| match span.get() {
         Span::Stored(_) => {
             live.history.with(|h| h.last().map_or(0, |s| s.seq / STORED_REFRESH_TICKS))
         }
         _ => 0,
     });
+    let refresh = hold.refreshes(span, ticks);
     let stored = Resource::new(
         move || (span.get(), refresh.get()),
         |(span, _)| async move {
@@ -170,7 +173,7 @@ fn DashboardBody(seed: LiveSnapshot, span: Memo<Span>, on_span: Callback<Span>) 
     let alerts = use_alert_spans(span.into(), Vec::new());
     let charts = move || {
         if span.get().is_live() {
-            return view! { <DashboardCharts data=live_points zoom alerts /> }.into_any();
+            return view! { <DashboardCharts data=live_points zoom alerts hold /> }.into_any();
         }
         view! {
             <Transition fallback=|| view! { <p class="muted">"Loading history…"</p> }>
@@ -187,7 +190,7 @@ fn DashboardBody(seed: LiveSnapshot, span: Memo<Span>, on_span: Callback<Span>) 
                             let data = Signal::stored((ChartRow::from_history(&h), window));
                             view! {
                                 <p class="muted" data-testid="history-note">{note}</p>
-                                <DashboardCharts data zoom alerts />
+                                <DashboardCharts data zoom alerts hold />
                             }.into_any()
                         }
                         Ok(None) => ().into_any(),
@@ -396,6 +399,8 @@ fn DashboardCharts(
     zoom: Callback<(u64, u64)>,
     /// When alerts fired: host alerts over CPU and memory, the others over actions and errors.
     alerts: Signal<Vec<AlertSpan>>,
+    /// Told while a range is dragged, so the page holds its history refreshes.
+    hold: DragHold,
 ) -> impl IntoView {
     fn chart<P: 'static>(
         data: Signal<(Vec<ChartRow>, TimeWindow)>,
@@ -415,10 +420,10 @@ fn DashboardCharts(
     let app_alerts = filtered(alerts, |s| s.series != HOST_SERIES);
     view! {
         <div class="charts">
-            <ChartPanel title="CPU and memory (%)" testid="chart-cpu-memory" svg=cpu on_zoom=zoom alerts=host_alerts />
-            <ChartPanel title="Action performance" testid="chart-actions" svg=actions on_zoom=zoom alerts=app_alerts />
-            <ChartPanel title="Queue depths" testid="chart-queues" svg=queues on_zoom=zoom />
-            <ChartPanel title="Errors" testid="chart-errors" svg=errors on_zoom=zoom alerts=app_alerts />
+            <ChartPanel title="CPU and memory (%)" testid="chart-cpu-memory" svg=cpu on_zoom=zoom hold alerts=host_alerts />
+            <ChartPanel title="Action performance" testid="chart-actions" svg=actions on_zoom=zoom hold alerts=app_alerts />
+            <ChartPanel title="Queue depths" testid="chart-queues" svg=queues on_zoom=zoom hold />
+            <ChartPanel title="Errors" testid="chart-errors" svg=errors on_zoom=zoom hold alerts=app_alerts />
         </div>
     }
 }

@@ -188,18 +188,30 @@ pub fn run(
     if series.is_empty() {
         result.note = Some("no stored series matches the rule in this range".to_string());
     }
+    // Live, a series is judged every `cadence` seconds: a minute without data is that many
+    // "no data" evaluations (the no-data policy counts evaluations, not minutes).
+    let cadence = rule.target.window.map_or(1, super::targets::cadence_secs).max(1);
+    let per_minute = (STEP_MS / 1000 / cadence).max(1);
     for (key, (labels, observations)) in series {
         let mut st = InstanceState::default();
         let mut labels = labels;
         labels.insert("alertname".to_string(), rule.name.clone());
-        for (end, observation) in steps.iter().zip(observations) {
-            if let Some(t) = engine::evaluate(rule, &mut st, observation, *end, flap) {
+        let judged = steps.iter().zip(observations).flat_map(|(end, observation)| {
+            let times = if matches!(observation, Observation::NoData) { per_minute } else { 1 };
+            (0..times).rev().map(move |k| (end - k * cadence * 1000, observation))
+        });
+        for (end, observation) in judged {
+            // Live holds no instance for a series at rest: no data then changes nothing.
+            if matches!(observation, Observation::NoData) && st.is_idle() {
+                continue;
+            }
+            if let Some(t) = engine::evaluate(rule, &mut st, observation, end, flap) {
                 if result.events.len() >= MAX_EVENTS {
                     break;
                 }
                 result.events.push(AlertEvent {
                     id: result.events.len() as u64 + 1,
-                    at_ms: *end,
+                    at_ms: end,
                     rule: rule.name.clone(),
                     instance: super::instance_id(&rule.name, &key),
                     series: super::series_text(&key),

@@ -459,6 +459,62 @@ async fn the_rule_test_carries_a_gauge_between_its_stored_minutes() {
     assert!(result.events.iter().any(|e| e.note == "fired"), "{:?}", result.events);
 }
 
+/// The rule test counts "no data" as the live engine does: a one-minute window is judged
+/// every second, so two minutes without samples resolve a firing alert (after 3 evaluations,
+/// not 3 minutes); and a series at rest holds no instance, so a quiet series with
+/// `no_data: alert` never fires "no data".
+#[tokio::test(flavor = "multi_thread")]
+async fn the_rule_test_counts_no_data_as_live_does() {
+    use crate::server::stats::Rollup;
+    use crate::server::store::{Batch, SeriesKind, TimingRow};
+    let dir = tempfile::tempdir().unwrap();
+    let f = open(dir, no_defaults());
+    let t = now() / 60_000 * 60_000;
+    let mut batch = Batch::default();
+    let mut minute = |name: &str, ago: u64, ms: f64| {
+        let mut rollup = Rollup::default();
+        rollup.record(ms, 10, true);
+        batch.timings.push(TimingRow {
+            kind: SeriesKind::Operation,
+            name: name.into(),
+            at_ms: t - ago * 60_000,
+            rollup,
+        });
+    };
+    for ago in (10..=30).filter(|ago| !(18..=19).contains(ago)) {
+        minute("api.slow", ago, 3000.0);
+    }
+    for ago in (5..=50).step_by(5) {
+        minute("api.quiet", ago, 10.0);
+    }
+    assert!(f.store.write(batch));
+    assert!(f.store.flush(Duration::from_secs(10)));
+    let mut rule = Rule::new("slow", Target::operation("api.*", OpStat::P95, Window::M1));
+    rule.warning = Some(Threshold::above(2000.0, 1500.0));
+    rule.no_data = crate::model::alerts::NoDataPolicy::Alert;
+    let from = t - 60 * 60_000;
+    let result = backtest::run(&rule, &f.store, &f.app, from, t, FlapSettings::default()).unwrap();
+    let of = |name: &str| -> Vec<String> {
+        result
+            .events
+            .iter()
+            .filter(|e| e.labels.get("operation").map(String::as_str) == Some(name))
+            .map(|e| format!("{}→{}", e.note, e.to.as_str()))
+            .collect()
+    };
+    assert!(of("api.quiet").is_empty(), "a quiet, healthy series: {:?}", of("api.quiet"));
+    let slow = of("api.slow");
+    assert_eq!(slow.first().map(String::as_str), Some("fired→firing"), "{slow:?}");
+    rule.no_data = crate::model::alerts::NoDataPolicy::Ok;
+    let result = backtest::run(&rule, &f.store, &f.app, from, t, FlapSettings::default()).unwrap();
+    let fired = result.events.iter().filter(|e| e.note == "fired").count();
+    assert_eq!(
+        fired, 2,
+        "resolved in the two minutes without data, fired again: {:?}",
+        result.events
+    );
+}
+
 /// A rule over 5 minutes judges each series every 5 s, spread over the ticks: a breach still
 /// fires within 5 ticks, and a busy series is never taken for one without data between its
 /// turns (with `no_data_after = 1` and `ok`, that would resolve it).
