@@ -342,10 +342,21 @@ fn series_text_and_numbers_read_well() {
     assert_ne!(instance_id("a", "b"), instance_id("ab", ""));
 }
 
+/// A stored minute of operation `name` at `at_ms`: `count` successful samples of `ms`.
+fn stored_minute(name: &str, at_ms: u64, ms: f64, count: u64) -> crate::server::store::TimingRow {
+    let mut rollup = crate::server::stats::Rollup::default();
+    rollup.record(ms, count, true);
+    crate::server::store::TimingRow {
+        kind: crate::server::store::SeriesKind::Operation,
+        name: name.into(),
+        at_ms,
+        rollup,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn recommendations_explain_a_slow_operation_with_its_evidence() {
-    use crate::server::stats::Rollup;
-    use crate::server::store::{Batch, SeriesKind, TimingRow};
+    use crate::server::store::Batch;
     let dir = tempfile::tempdir().unwrap();
     let f = open(dir, no_defaults());
     let t = now();
@@ -354,14 +365,7 @@ async fn recommendations_explain_a_slow_operation_with_its_evidence() {
     let mut batch = Batch::default();
     for ago in 120..300 {
         for name in ["api.report", "db.query"] {
-            let mut rollup = Rollup::default();
-            rollup.record(100.0, 1, true);
-            batch.timings.push(TimingRow {
-                kind: SeriesKind::Operation,
-                name: name.into(),
-                at_ms: minute(ago),
-                rollup,
-            });
+            batch.timings.push(stored_minute(name, minute(ago), 100.0, 1));
         }
     }
     assert!(f.store.write(batch));
@@ -393,22 +397,14 @@ async fn recommendations_explain_a_slow_operation_with_its_evidence() {
 /// the advice says so rather than "already this slow before: not a regression".
 #[tokio::test(flavor = "multi_thread")]
 async fn a_slowdown_older_than_the_baseline_is_not_called_no_regression() {
-    use crate::server::stats::Rollup;
-    use crate::server::store::{Batch, SeriesKind, TimingRow};
+    use crate::server::store::Batch;
     let dir = tempfile::tempdir().unwrap();
     let f = open(dir, no_defaults());
     let t = now();
     let minute = |ago_min: u64| (t - ago_min * 60_000) / 60_000 * 60_000;
     let mut batch = Batch::default();
     for ago in 1..240 {
-        let mut rollup = Rollup::default();
-        rollup.record(3000.0, 1, true);
-        batch.timings.push(TimingRow {
-            kind: SeriesKind::Operation,
-            name: "api.export".into(),
-            at_ms: minute(ago),
-            rollup,
-        });
+        batch.timings.push(stored_minute("api.export", minute(ago), 3000.0, 1));
     }
     assert!(f.store.write(batch));
     assert!(f.store.flush(Duration::from_secs(10)));
@@ -465,21 +461,13 @@ async fn the_rule_test_carries_a_gauge_between_its_stored_minutes() {
 /// `no_data: alert` never fires "no data".
 #[tokio::test(flavor = "multi_thread")]
 async fn the_rule_test_counts_no_data_as_live_does() {
-    use crate::server::stats::Rollup;
-    use crate::server::store::{Batch, SeriesKind, TimingRow};
+    use crate::server::store::Batch;
     let dir = tempfile::tempdir().unwrap();
     let f = open(dir, no_defaults());
     let t = now() / 60_000 * 60_000;
     let mut batch = Batch::default();
     let mut minute = |name: &str, ago: u64, ms: f64| {
-        let mut rollup = Rollup::default();
-        rollup.record(ms, 10, true);
-        batch.timings.push(TimingRow {
-            kind: SeriesKind::Operation,
-            name: name.into(),
-            at_ms: t - ago * 60_000,
-            rollup,
-        });
+        batch.timings.push(stored_minute(name, t - ago * 60_000, ms, 10));
     };
     for ago in (10..=30).filter(|ago| !(18..=19).contains(ago)) {
         minute("api.slow", ago, 3000.0);
