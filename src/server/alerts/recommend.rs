@@ -58,6 +58,14 @@ fn ev(label: &str, value: f64, unit: &str, compared_to: Option<f64>) -> Evidence
     }
 }
 
+const HOUR_MS: u64 = 60 * MINUTE_MS;
+
+/// `from=…&to=…` for the `span_ms` up to `now_ms`, in Unix ms: a link that shows the data the
+/// advice was computed from, also when opened later (from a saved report).
+fn between(now_ms: u64, span_ms: u64) -> String {
+    format!("from={}&to={now_ms}", now_ms.saturating_sub(span_ms))
+}
+
 fn pct_change(now: f64, before: f64) -> f64 {
     if before > 0.0 {
         100.0 * (now - before) / before
@@ -74,7 +82,7 @@ pub fn compute(alerts: &Alerts, app: &AppMetrics, store: &Store, now_ms: u64) ->
     let baseline_from = now_ms.saturating_sub(BASELINE_FROM_MS);
     let baseline_to = now_ms.saturating_sub(BASELINE_TO_MS);
     let host = host_load(store, recent_from, now_ms);
-    if let Some(rec) = host_advice(&host) {
+    if let Some(rec) = host_advice(&host, now_ms) {
         items.push(rec);
     }
     // Slow operations: over the bound now, or named by a firing alert.
@@ -200,7 +208,7 @@ fn host_load(store: &Store, from_ms: u64, to_ms: u64) -> HostLoad {
     HostLoad { cpu: summary(0), memory: summary(1), processes }
 }
 
-fn host_advice(host: &HostLoad) -> Option<Recommendation> {
+fn host_advice(host: &HostLoad, now_ms: u64) -> Option<Recommendation> {
     let (cpu_mean, cpu_max) = host.cpu.unwrap_or((0.0, 0.0));
     let (mem_mean, mem_max) = host.memory.unwrap_or((0.0, 0.0));
     let cpu_hot = host.cpu_hot();
@@ -267,8 +275,11 @@ fn host_advice(host: &HostLoad) -> Option<Recommendation> {
         findings,
         evidence,
         suggestion,
-        link: "/?range=1h".into(),
-        data: "/api/v1/history/host?from=-1h&step=1m&fields=cpu_pct,memory_pct".into(),
+        link: format!("/?{}", between(now_ms, HOUR_MS)),
+        data: format!(
+            "/api/v1/history/host?{}&step=1m&fields=cpu_pct,memory_pct",
+            between(now_ms, HOUR_MS)
+        ),
     })
 }
 
@@ -499,10 +510,11 @@ fn slow_operation(
         findings,
         evidence,
         suggestion: suggestion.to_string(),
-        link: "/operations?range=6h".to_string(),
+        link: format!("/operations?{}", between(now_ms, 6 * HOUR_MS)),
         data: format!(
-            "/api/v1/operations/{}/series?from=-6h&step=1m",
-            crate::model::percent_encode(name)
+            "/api/v1/operations/{}/series?{}&step=1m",
+            crate::model::percent_encode(name),
+            between(now_ms, 6 * HOUR_MS)
         ),
     }
 }
@@ -534,8 +546,16 @@ fn cache_advice(alerts: &Alerts, app: &AppMetrics, now_ms: u64) -> Vec<Recommend
                              (is it too small for the working set?), its TTLs, and keys that vary \
                              needlessly (user or time in the key)."
                     .to_string(),
-                link: format!("/values?kind=gauge&name={}&range=24h", crate::model::percent_encode(&name)),
-                data: format!("/api/v1/metrics/gauge/{}/series?from=-24h&step=5m", crate::model::percent_encode(&name)),
+                link: format!(
+                    "/values?kind=gauge&name={}&{}",
+                    crate::model::percent_encode(&name),
+                    between(now_ms, 24 * HOUR_MS)
+                ),
+                data: format!(
+                    "/api/v1/metrics/gauge/{}/series?{}&step=5m",
+                    crate::model::percent_encode(&name),
+                    between(now_ms, 24 * HOUR_MS)
+                ),
             })
         })
         .collect()
@@ -586,7 +606,7 @@ mod tests {
     fn cpu_advice_names_the_busiest_processes_as_evidence_and_in_the_suggestion() {
         let (store, _dir, now) = loaded(97.0, 40.0);
         let host = host_load(&store, now - RECENT_MS, now);
-        let rec = host_advice(&host).expect("a saturated host is advised on");
+        let rec = host_advice(&host, now).expect("a saturated host is advised on");
         let text = rec.findings.join(" ");
         assert!(text.contains("The busiest processes: postgres (150 % CPU"), "{text}");
         assert!(rec.suggestion.contains("start with postgres, cron, java"), "{}", rec.suggestion);
@@ -599,7 +619,7 @@ mod tests {
     fn memory_advice_names_the_largest_processes() {
         let (store, _dir, now) = loaded(20.0, 95.0);
         let host = host_load(&store, now - RECENT_MS, now);
-        let rec = host_advice(&host).expect("a host short of memory is advised on");
+        let rec = host_advice(&host, now).expect("a host short of memory is advised on");
         let text = rec.findings.join(" ");
         assert!(text.contains("The largest processes: java (6000 MiB at most)"), "{text}");
         assert!(rec.suggestion.contains("look at java, postgres, cron"), "{}", rec.suggestion);
@@ -608,6 +628,6 @@ mod tests {
         assert!(!rec.evidence.iter().any(|e| e.label.contains("CPU mean over 15 min (vs")));
         // Not saturated: no advice.
         let (calm, _dir, now) = loaded(20.0, 40.0);
-        assert!(host_advice(&host_load(&calm, now - RECENT_MS, now)).is_none());
+        assert!(host_advice(&host_load(&calm, now - RECENT_MS, now), now).is_none());
     }
 }
