@@ -7,8 +7,12 @@
 //! 5 m is the p95 of those five minutes, within the sketch's bound); host figures as the
 //! minute's mean; counters and gauges as stored per minute. Vitals' own figures and the disk
 //! fill are not stored, so those rules cannot be replayed (the answer says so).
+//!
+//! Bounded whatever matches: an operation or event rule replays at most [`MAX_SERIES`] series
+//! (the answer's note says when more matched), reading the range's minute rows once, oldest
+//! first, and holding only each series' window of them.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use axum::http::StatusCode;
 
@@ -18,7 +22,7 @@ use crate::model::alerts::{AlertEvent, HostMetric, Rule, RuleTestResult, TargetK
 use crate::model::history::Tier;
 use crate::server::error::ApiError;
 use crate::server::metrics::{tags, AppMetrics};
-use crate::server::stats::RangeStats;
+use crate::server::stats::{RangeStats, Rollup};
 use crate::server::store::host::field_index;
 use crate::server::store::{query, SeriesKind, Store};
 
@@ -27,6 +31,12 @@ const STEP_MS: u64 = 60_000;
 pub const MAX_RANGE_MS: u64 = 24 * 3_600_000;
 /// Most transitions one answer lists.
 const MAX_EVENTS: usize = 500;
+/// One series being replayed: its window's minutes, and what each step judged so far saw.
+type Replay = (VecDeque<(u64, Rollup)>, Vec<Observation>);
+
+/// Most series of an operation or event rule one test replays (the first seen in the range);
+/// the answer's note says when more matched.
+pub const MAX_SERIES: usize = 1_000;
 
 fn failed(e: impl std::fmt::Display) -> ApiError {
     tracing::warn!(error = %e, "A rule test query failed.");
@@ -53,6 +63,8 @@ pub fn run(
         RuleTestResult { from_ms, to_ms, step_secs: STEP_MS / 1000, ..Default::default() };
     let steps: Vec<u64> = (from_ms..to_ms).step_by(STEP_MS as usize).map(|t| t + STEP_MS).collect();
     let kind = rule.target.kind().map_err(|e| ApiError::bad_field(e.field.clone(), e.message))?;
+    // Whether an operation or event rule matched more series than are replayed.
+    let mut more_series = false;
     // Each series' value at the end of each step.
     let series: BTreeMap<String, (BTreeMap<String, String>, Vec<Observation>)> = match kind {
         TargetKind::Host(metric) => {
@@ -73,10 +85,47 @@ pub fn run(
             };
             let label = if wanted == SeriesKind::Operation { "operation" } else { "event" };
             let window_ms = window.secs() * 1000;
-            let mut by_series: HashMap<String, Vec<(u64, crate::server::stats::Rollup)>> =
-                HashMap::new();
-            // Only the minutes of the range (and one window before it) of the series the rule
-            // reads, kept as they are read.
+            let thresholds = app.thresholds();
+            // What a step sees of one series: its window's minutes merged.
+            let observe = |key: &str, minutes: &VecDeque<(u64, Rollup)>, end: u64| {
+                let mut stats = RangeStats::default();
+                for (at, rollup) in minutes {
+                    if *at + STEP_MS <= end && *at + window_ms >= end {
+                        stats.add(rollup);
+                    }
+                }
+                match stats.summary(key, window.secs(), &thresholds) {
+                    None => Observation::NoData,
+                    Some(s) => {
+                        let v = op_value(&s, stat);
+                        if !v.is_finite() {
+                            Observation::NoData
+                        } else if s.count < rule.min_count {
+                            Observation::TooFew(v)
+                        } else {
+                            Observation::Value(v)
+                        }
+                    }
+                }
+            };
+            // The minute rows come oldest first: each series keeps only its window's minutes,
+            // and a step is judged for every series once the rows reach its end, so memory
+            // holds at most MAX_SERIES windows, whatever the range.
+            let mut replays: HashMap<String, Replay> = HashMap::new();
+            let mut judged = 0;
+            let close_steps_before =
+                |replays: &mut HashMap<String, Replay>, judged: &mut usize, at: u64| {
+                    while let Some(&end) = steps.get(*judged).filter(|&&end| end <= at) {
+                        for (key, (minutes, observations)) in replays.iter_mut() {
+                            observations.push(observe(key, minutes, end));
+                            let oldest = (end + STEP_MS).saturating_sub(window_ms);
+                            while minutes.front().is_some_and(|(m, _)| *m < oldest) {
+                                minutes.pop_front();
+                            }
+                        }
+                        *judged += 1;
+                    }
+                };
             let span = (from_ms.saturating_sub(window_ms), to_ms);
             store
                 .readers()
@@ -87,40 +136,26 @@ pub fn run(
                             && rule.target.tags.iter().all(|(k, v)| {
                                 tags::tags_of(&key).any(|(tk, tv)| tk == k && tv == v)
                             });
-                        if keep {
-                            by_series.entry(key).or_default().push((at, rollup));
+                        if !keep {
+                            return;
+                        }
+                        close_steps_before(&mut replays, &mut judged, at);
+                        let held = replays.len();
+                        match replays.get_mut(&key) {
+                            Some((minutes, _)) => minutes.push_back((at, rollup)),
+                            None if held < MAX_SERIES => {
+                                let before = vec![Observation::NoData; judged];
+                                replays.insert(key, (VecDeque::from([(at, rollup)]), before));
+                            }
+                            None => more_series = true,
                         }
                     })
                 })
                 .map_err(failed)?;
-            let thresholds = app.thresholds();
-            by_series
+            close_steps_before(&mut replays, &mut judged, u64::MAX);
+            replays
                 .into_iter()
-                .map(|(key, minutes)| {
-                    let observations = steps
-                        .iter()
-                        .map(|&end| {
-                            let mut stats = RangeStats::default();
-                            for (at, rollup) in &minutes {
-                                if *at + STEP_MS <= end && *at + window_ms >= end {
-                                    stats.add(rollup);
-                                }
-                            }
-                            match stats.summary(&key, window.secs(), &thresholds) {
-                                None => Observation::NoData,
-                                Some(s) => {
-                                    let v = op_value(&s, stat);
-                                    if !v.is_finite() {
-                                        Observation::NoData
-                                    } else if s.count < rule.min_count {
-                                        Observation::TooFew(v)
-                                    } else {
-                                        Observation::Value(v)
-                                    }
-                                }
-                            }
-                        })
-                        .collect();
+                .map(|(key, (_, observations))| {
                     let mut labels: BTreeMap<String, String> =
                         tags::tags_of(&key).map(|(k, v)| (k.to_string(), v.to_string())).collect();
                     labels.insert(label.to_string(), tags::name_of(&key).to_string());
@@ -187,6 +222,11 @@ pub fn run(
     result.series = series.len();
     if series.is_empty() {
         result.note = Some("no stored series matches the rule in this range".to_string());
+    } else if more_series {
+        result.note = Some(format!(
+            "more than {MAX_SERIES} series match the rule in this range: the first {MAX_SERIES} \
+             seen were replayed"
+        ));
     }
     // Live, a series is judged every `cadence` seconds: a minute without data is that many
     // "no data" evaluations (the no-data policy counts evaluations, not minutes).

@@ -506,6 +506,28 @@ async fn the_rule_test_counts_no_data_as_live_does() {
     );
 }
 
+/// The rule test holds at most `MAX_SERIES` series' windows, whatever matches, and says so.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_rule_test_replays_a_bounded_number_of_series() {
+    use crate::server::store::Batch;
+    let dir = tempfile::tempdir().unwrap();
+    let f = open(dir, no_defaults());
+    let t = now() / 60_000 * 60_000;
+    let mut batch = Batch::default();
+    for i in 0..=backtest::MAX_SERIES {
+        batch.timings.push(stored_minute(&format!("api.n{i}"), t - 5 * 60_000, 3000.0, 10));
+    }
+    assert!(f.store.write(batch));
+    assert!(f.store.flush(Duration::from_secs(10)));
+    let mut rule = Rule::new("slow", Target::operation("api.*", OpStat::P95, Window::M1));
+    rule.warning = Some(Threshold::above(2000.0, 1500.0));
+    let result =
+        backtest::run(&rule, &f.store, &f.app, t - 600_000, t, FlapSettings::default()).unwrap();
+    assert_eq!(result.series, backtest::MAX_SERIES);
+    assert!(result.note.as_deref().is_some_and(|n| n.contains("more than 1000")), "{result:?}");
+    assert!(result.events.iter().any(|e| e.note == "fired"), "{result:?}");
+}
+
 /// A rule over 5 minutes judges each series every 5 s, spread over the ticks: a breach still
 /// fires within 5 ticks, and a busy series is never taken for one without data between its
 /// turns (with `no_data_after = 1` and `ok`, that would resolve it).
