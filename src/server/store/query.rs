@@ -885,43 +885,15 @@ mod tests {
     fn a_series_before_the_minute_retention_steps_by_whole_hours_from_a_whole_step() {
         let r = Retention { raw_hours: 1, minute_days: 1, hour_days: 10 };
         let now = 5 * D;
+        let minutes = Rolled { minutes_from: now - r.minute_ms(), ..Default::default() };
         // Inside the minute retention the step is kept and the start aligned to it.
-        assert_eq!(
-            step_from(
-                4 * D + 7 * M,
-                5 * M,
-                &Rolled { minutes_from: now - r.minute_ms(), ..Default::default() }
-            ),
-            (4 * D + 5 * M, 5 * M)
-        );
+        assert_eq!(step_from(4 * D + 7 * M, 5 * M, &minutes), (4 * D + 5 * M, 5 * M));
         // Before it, only hours and days are kept: the step becomes whole hours.
-        assert_eq!(
-            step_from(
-                2 * D + 7 * M,
-                5 * M,
-                &Rolled { minutes_from: now - r.minute_ms(), ..Default::default() }
-            ),
-            (2 * D, H)
-        );
-        assert_eq!(
-            step_from(
-                2 * D + 7 * H,
-                2 * H + 1,
-                &Rolled { minutes_from: now - r.minute_ms(), ..Default::default() }
-            ),
-            (2 * D + 6 * H, 3 * H)
-        );
+        assert_eq!(step_from(2 * D + 7 * M, 5 * M, &minutes), (2 * D, H));
+        assert_eq!(step_from(2 * D + 7 * H, 2 * H + 1, &minutes), (2 * D + 6 * H, 3 * H));
         // Where the disk cap evicted the hours: whole days.
         assert_eq!(
-            step_from(
-                2 * D + 7 * H,
-                5 * M,
-                &Rolled {
-                    minutes_from: now - r.minute_ms(),
-                    hours_from: 3 * D,
-                    ..Default::default()
-                }
-            ),
+            step_from(2 * D + 7 * H, 5 * M, &Rolled { hours_from: 3 * D, ..minutes }),
             (2 * D, D)
         );
     }
