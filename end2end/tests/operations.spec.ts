@@ -84,6 +84,22 @@ test('selecting an operation draws its latency, throughput and error-rate charts
   app.expectNoConsoleErrors();
 });
 
+test('a link naming an operation (a recommendation\'s) opens its charts, the table filtered to it', async ({ page }) => {
+  const app = new AppFrame(page);
+  const opsPage = new OperationsPage(page);
+  await app.open('/operations?op=e2e.gamma');
+  await expect(opsPage.detail().getByRole('heading')).toHaveText('e2e.gamma');
+  await expect(page.getByTestId('ops-filter')).toHaveValue('e2e.gamma');
+  await expect(opsPage.rows()).toHaveCount(1);
+  await app.expectHydrated();
+  await expect(page.getByTestId('chart-latency').locator('svg')).toHaveAttribute('aria-label', /.+/);
+  // Another row can still be chosen.
+  await opsPage.filter('e2e.');
+  await opsPage.row('e2e.alpha').click();
+  await expect(opsPage.detail().getByRole('heading')).toHaveText('e2e.alpha');
+  app.expectNoConsoleErrors();
+});
+
 test('a stored range reads the history store, lives in the URL, survives a reload, and Live comes back', async ({ page, request }) => {
   const threeHoursAgo = Date.now() - 3 * 3600 * 1000;
   const backfill = Array.from({ length: 4 }, () => ({ name: 'e2e.history', duration_ms: 80, timestamp_ms: threeHoursAgo }));

@@ -150,6 +150,11 @@ pub struct OperationSummary {
     pub p95_ms: f64,
     pub p99_ms: f64,
     pub latency_class: LatencyClass,
+    /// The mean duration of the failed samples (are failures fast, or slow like timeouts?);
+    /// absent without failures, or when their durations are not known (rows stored before
+    /// the failures' sum was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_mean_ms: Option<f64>,
 }
 
 /// One time bucket of an operation: samples, failures and latency quantiles, for the charts of
@@ -410,6 +415,7 @@ mod tests {
             p95_ms,
             p99_ms: p95_ms,
             latency_class: LatencyThresholds::default().classify(p95_ms),
+            error_mean_ms: None,
         }
     }
 

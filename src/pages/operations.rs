@@ -65,7 +65,10 @@ pub fn OperationsPage() -> impl IntoView {
         let go = go.clone();
         Callback::new(move |chosen: Span| go(of.get_untracked(), chosen, selection.get_untracked()))
     };
-    let selected = RwSignal::new(None::<RowKey>);
+    // `op=name` (a recommendation's link) opens that operation's charts and filters the table
+    // to it.
+    let linked = query.with_untracked(|q| q.get("op")).filter(|name| !name.is_empty());
+    let selected = RwSignal::new(linked.clone().map(|name| (name, Default::default())));
     let on_selection = {
         let go = go.clone();
         Callback::new(move |chosen: Selection| {
@@ -76,7 +79,7 @@ pub fn OperationsPage() -> impl IntoView {
 
     // The server filters, sorts and cuts the table: a page holds the first rows, not all.
     let sort = RwSignal::new((SortKey::P95, true));
-    let filter = RwSignal::new(String::new());
+    let filter = RwSignal::new(linked.unwrap_or_default());
     let limit = RwSignal::new(TABLE_ROWS);
     let wanted = Memo::new(move |_| {
         let (sort, descending) = sort.get();

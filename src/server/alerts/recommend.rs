@@ -5,8 +5,12 @@
 //!   operation with a firing alert): when the slowdown began (the first minute of the current
 //!   run above the bound), whether the tail or the median moved against the baseline (the five
 //!   hours before the last hour), whether throughput rose at the same time (load-driven) or
-//!   not, whether the host was saturated then (CPU, memory), which other operations slowed at
-//!   the same time (a shared dependency), and whether its errors rose too.
+//!   not, whether the host was saturated then (CPU, memory, over the slowdown's run when it is
+//!   longer than the last 15 minutes, from its minute rows), which other operations slowed at
+//!   the same time (a shared dependency), whether its errors rose too, and whether its
+//!   failures are fast (refused early) or slow (timeouts), from the mean duration of failed
+//!   samples against successful ones. Its link opens the operation's charts on the
+//!   Operations page over the six hours it was judged on.
 //! - **The host**: CPU or memory saturated over the last 15 minutes, naming the processes that
 //!   used the most CPU (for CPU advice) or memory (for memory advice) over that period, from
 //!   the collector's top-process scans (every 10 s, the top 5 by CPU and by memory; see
@@ -32,6 +36,7 @@ use crate::server::store::{query, SeriesKind, Store};
 const MINUTE_MS: u64 = 60_000;
 /// The recent period judged.
 const RECENT_MS: u64 = 15 * MINUTE_MS;
+const RECENT_PERIOD: &str = "over 15 min";
 /// The baseline: from six hours ago to one hour ago.
 const BASELINE_FROM_MS: u64 = 6 * 3_600_000;
 const BASELINE_TO_MS: u64 = 3_600_000;
@@ -44,6 +49,11 @@ const DEFAULT_CACHE_TARGET_PCT: f64 = 70.0;
 /// Mean host CPU and memory over the recent period above which the host is saturated.
 const CPU_HOT_PCT: f64 = 85.0;
 const MEMORY_HOT_PCT: f64 = 90.0;
+/// Failures this many times slower than successes on average are "slow" (timeouts); this many
+/// times faster, "fast" (refused early).
+const SLOW_FAILURES: f64 = 2.0;
+/// A failure rate from which slow failures are what to fix first.
+const FREQUENT_FAILURES_PCT: f64 = 5.0;
 /// Processes named in the text of a recommendation (the evidence has all of the top 5).
 const NAMED_PROCESSES: usize = 3;
 const MIB: f64 = 1_048_576.0;
@@ -81,7 +91,7 @@ pub fn compute(alerts: &Alerts, app: &AppMetrics, store: &Store, now_ms: u64) ->
     let recent_from = now_ms.saturating_sub(RECENT_MS);
     let baseline_from = now_ms.saturating_sub(BASELINE_FROM_MS);
     let baseline_to = now_ms.saturating_sub(BASELINE_TO_MS);
-    let host = host_load(store, recent_from, now_ms);
+    let host = host_load(store, recent_from, now_ms, RECENT_PERIOD);
     if let Some(rec) = host_advice(&host, now_ms) {
         items.push(rec);
     }
@@ -119,13 +129,15 @@ pub fn compute(alerts: &Alerts, app: &AppMetrics, store: &Store, now_ms: u64) ->
     Recommendations { now_ms, recent_from_ms: recent_from, baseline_from_ms: baseline_from, items }
 }
 
-/// Host CPU and memory over the recent period: (mean, max) of each, when stored, and the top
-/// processes then.
+/// Host CPU and memory over a period: (mean, max) of each, when stored, and the top processes
+/// then.
 #[derive(Default)]
 struct HostLoad {
     cpu: Option<(f64, f64)>,
     memory: Option<(f64, f64)>,
     processes: TopProcesses,
+    /// The period in words for evidence labels: "over 15 min", "since it began".
+    period: &'static str,
 }
 
 impl HostLoad {
@@ -164,10 +176,13 @@ fn memory_names(processes: &[ProcessSummary]) -> String {
 }
 
 /// Evidence for each top process by CPU: its mean CPU over the period (peak compared).
-fn cpu_evidence(processes: &[ProcessSummary]) -> impl Iterator<Item = Evidence> + '_ {
-    processes.iter().map(|p| {
+fn cpu_evidence<'a>(
+    processes: &'a [ProcessSummary],
+    period: &'a str,
+) -> impl Iterator<Item = Evidence> + 'a {
+    processes.iter().map(move |p| {
         ev(
-            &format!("process {}, CPU mean over 15 min (vs peak)", p.name),
+            &format!("process {}, CPU mean {period} (vs peak)", p.name),
             p.cpu_mean_pct,
             "%",
             Some(p.cpu_max_pct),
@@ -176,10 +191,13 @@ fn cpu_evidence(processes: &[ProcessSummary]) -> impl Iterator<Item = Evidence> 
 }
 
 /// Evidence for each top process by memory: its largest resident memory over the period.
-fn memory_evidence(processes: &[ProcessSummary]) -> impl Iterator<Item = Evidence> + '_ {
-    processes.iter().map(|p| {
+fn memory_evidence<'a>(
+    processes: &'a [ProcessSummary],
+    period: &'a str,
+) -> impl Iterator<Item = Evidence> + 'a {
+    processes.iter().map(move |p| {
         ev(
-            &format!("process {}, largest RSS over 15 min", p.name),
+            &format!("process {}, largest RSS {period}", p.name),
             p.rss_max_bytes as f64 / MIB,
             "MiB",
             None,
@@ -187,12 +205,15 @@ fn memory_evidence(processes: &[ProcessSummary]) -> impl Iterator<Item = Evidenc
     })
 }
 
-fn host_load(store: &Store, from_ms: u64, to_ms: u64) -> HostLoad {
+/// The host over `[from_ms, to_ms)`: the last 15 minutes from the raw samples, a longer period
+/// (a slowdown's run) from the minute rows.
+fn host_load(store: &Store, from_ms: u64, to_ms: u64, period: &'static str) -> HostLoad {
     let fields: Vec<usize> =
         ["cpu_pct", "memory_pct"].iter().filter_map(|f| field_index(f)).collect();
+    let tier = if to_ms.saturating_sub(from_ms) > RECENT_MS { Tier::Minute } else { Tier::Raw };
     let points = store
         .readers()
-        .with(|c| query::host_points(c, Tier::Raw, from_ms, to_ms, MINUTE_MS, &fields))
+        .with(|c| query::host_points(c, tier, from_ms, to_ms, MINUTE_MS, &fields))
         .unwrap_or_default();
     let summary = |i: usize| -> Option<(f64, f64)> {
         let means: Vec<f64> =
@@ -205,7 +226,7 @@ fn host_load(store: &Store, from_ms: u64, to_ms: u64) -> HostLoad {
         .readers()
         .with(|c| query::top_processes(c, from_ms, to_ms, TOP_N))
         .unwrap_or_default();
-    HostLoad { cpu: summary(0), memory: summary(1), processes }
+    HostLoad { cpu: summary(0), memory: summary(1), processes, period }
 }
 
 fn host_advice(host: &HostLoad, now_ms: u64) -> Option<Recommendation> {
@@ -227,7 +248,7 @@ fn host_advice(host: &HostLoad, now_ms: u64) -> Option<Recommendation> {
         evidence.push(ev("host CPU, mean over 15 min", cpu_mean, "%", Some(CPU_HOT_PCT)));
         if !by_cpu.is_empty() {
             findings.push(format!("The busiest processes: {}.", cpu_names(by_cpu)));
-            evidence.extend(cpu_evidence(by_cpu));
+            evidence.extend(cpu_evidence(by_cpu, host.period));
         }
     }
     if mem_hot {
@@ -235,7 +256,7 @@ fn host_advice(host: &HostLoad, now_ms: u64) -> Option<Recommendation> {
         evidence.push(ev("host memory, mean over 15 min", mem_mean, "%", Some(MEMORY_HOT_PCT)));
         if !by_memory.is_empty() {
             findings.push(format!("The largest processes: {}.", memory_names(by_memory)));
-            evidence.extend(memory_evidence(by_memory));
+            evidence.extend(memory_evidence(by_memory, host.period));
         }
     }
     let busiest: Vec<&str> = by_cpu.iter().take(NAMED_PROCESSES).map(|p| p.name.as_str()).collect();
@@ -419,12 +440,30 @@ fn slow_operation(
             }
         }
     }
+    let failures = failures_finding(op);
+    if let Some((finding, error_mean, ok_mean)) = &failures {
+        findings.push(finding.clone());
+        evidence.push(ev("failures' mean vs successes' mean", *error_mean, "ms", Some(*ok_mean)));
+    }
+    let slow_failures = failures.as_ref().is_some_and(|(_, e, ok)| *e >= SLOW_FAILURES * ok)
+        && 100.0 - op.success_pct >= FREQUENT_FAILURES_PCT;
+    // The host over the slowdown's run when it is longer than the recent period (from its
+    // first minute, six hours at most), else over the recent period.
+    let run_from = since_ms.filter(|&since| since < now_ms.saturating_sub(RECENT_MS));
+    let run_host;
+    let (host, period_words) = match run_from {
+        Some(from) => {
+            run_host = host_load(store, from, now_ms, "since it began");
+            (&run_host, "since it began")
+        }
+        None => (host, "over the last 15 minutes"),
+    };
     let host_busy = host.cpu_hot() || host.memory_hot();
     if let Some((cpu, _)) = host.cpu {
-        evidence.push(ev("host CPU, mean over 15 min", cpu, "%", None));
+        evidence.push(ev(&format!("host CPU, mean {}", host.period), cpu, "%", None));
     }
     if let Some((memory, _)) = host.memory {
-        evidence.push(ev("host memory, mean over 15 min", memory, "%", None));
+        evidence.push(ev(&format!("host memory, mean {}", host.period), memory, "%", None));
     }
     let hot: Vec<String> = [
         host.cpu.filter(|_| host.cpu_hot()).map(|(v, _)| format!("CPU {v:.0} %")),
@@ -434,27 +473,26 @@ fn slow_operation(
     .flatten()
     .collect();
     if !hot.is_empty() {
-        findings
-            .push(format!("The host was saturated over the last 15 minutes ({}).", hot.join(", ")));
+        findings.push(format!("The host was saturated {period_words} ({}).", hot.join(", ")));
     } else if let Some((cpu, _)) = host.cpu {
         let memory = host.memory.map_or(String::new(), |(m, _)| format!(", memory {m:.0} %"));
-        findings.push(format!(
-            "The host was not saturated over the last 15 minutes (CPU {cpu:.0} %{memory})."
-        ));
+        findings
+            .push(format!("The host was not saturated {period_words} (CPU {cpu:.0} %{memory})."));
     }
     // On a saturated host, the processes that took the CPU or the memory then.
     let mut hogs: Vec<&str> = Vec::new();
     if host.cpu_hot() && !host.processes.by_cpu.is_empty() {
         findings
             .push(format!("The busiest processes then: {}.", cpu_names(&host.processes.by_cpu)));
-        evidence.extend(cpu_evidence(&host.processes.by_cpu).take(NAMED_PROCESSES));
+        evidence.extend(cpu_evidence(&host.processes.by_cpu, host.period).take(NAMED_PROCESSES));
         hogs.extend(host.processes.by_cpu.iter().take(NAMED_PROCESSES).map(|p| p.name.as_str()));
     } else if host.memory_hot() && !host.processes.by_memory.is_empty() {
         findings.push(format!(
             "The largest processes then: {}.",
             memory_names(&host.processes.by_memory)
         ));
-        evidence.extend(memory_evidence(&host.processes.by_memory).take(NAMED_PROCESSES));
+        evidence
+            .extend(memory_evidence(&host.processes.by_memory, host.period).take(NAMED_PROCESSES));
         hogs.extend(host.processes.by_memory.iter().take(NAMED_PROCESSES).map(|p| p.name.as_str()));
     }
     // Other operations that slowed at the same time.
@@ -490,6 +528,10 @@ fn slow_operation(
     let suggestion = if !together.is_empty() {
         "Several operations slowed together: look at what they share (the database, a cache, an \
          upstream API) before the operation itself."
+    } else if slow_failures {
+        "Its failures are slow and frequent: requests wait until something gives up. Find what \
+         they wait for (a dependency timing out, a pool exhausted, a lock) and give it a deadline \
+         shorter than the caller's, so failures are fast and retried or shed."
     } else if load_driven {
         "The slowdown follows the load: add capacity or concurrency limits, cache repeated work, \
          or queue it; compare p95 against throughput on the Operations page."
@@ -510,13 +552,48 @@ fn slow_operation(
         findings,
         evidence,
         suggestion: suggestion.to_string(),
-        link: format!("/operations?{}", between(now_ms, 6 * HOUR_MS)),
+        link: format!(
+            "/operations?op={}&{}",
+            crate::model::percent_encode(name),
+            between(now_ms, 6 * HOUR_MS)
+        ),
         data: format!(
             "/api/v1/operations/{}/series?{}&step=1m",
             crate::model::percent_encode(name),
             between(now_ms, 6 * HOUR_MS)
         ),
     }
+}
+
+/// Whether the operation's failures over the recent period are fast or slow against its
+/// successes: the finding, the failures' mean and the successes' mean (ms). `None` without
+/// failures (or successes), or when their durations are unknown.
+fn failures_finding(op: &OperationSummary) -> Option<(String, f64, f64)> {
+    let error_mean = op.error_mean_ms?;
+    let errors = op.error_count.min(op.count);
+    let ok = op.count.checked_sub(errors).filter(|&n| n > 0)?;
+    let ok_mean = ((op.mean_ms * op.count as f64 - error_mean * errors as f64) / ok as f64)
+        .clamp(op.min_ms, op.max_ms);
+    let share = 100.0 - op.success_pct;
+    let finding = if error_mean >= SLOW_FAILURES * ok_mean {
+        format!(
+            "Its failures are slow: {error_mean:.0} ms on average against {ok_mean:.0} ms for \
+             successes ({share:.1} % of requests): they wait for something that gives up late \
+             (a timeout?)."
+        )
+    } else if error_mean * SLOW_FAILURES <= ok_mean {
+        format!(
+            "Its failures are fast: {error_mean:.0} ms on average against {ok_mean:.0} ms for \
+             successes ({share:.1} % of requests): refused early, they pull its percentiles \
+             down, not up."
+        )
+    } else {
+        format!(
+            "Its failures take about as long as its successes: {error_mean:.0} ms against \
+             {ok_mean:.0} ms on average ({share:.1} % of requests)."
+        )
+    };
+    Some((finding, error_mean, ok_mean))
 }
 
 fn cache_advice(alerts: &Alerts, app: &AppMetrics, now_ms: u64) -> Vec<Recommendation> {
@@ -602,10 +679,80 @@ mod tests {
         (store, dir, now)
     }
 
+    /// An operation over 15 minutes: 100 samples, `errors` of them failed taking `error_ms`
+    /// each, the rest `ok_ms`.
+    fn failing(errors: u64, error_ms: f64, ok_ms: f64) -> OperationSummary {
+        let count = 100;
+        let mean = (error_ms * errors as f64 + ok_ms * (count - errors) as f64) / count as f64;
+        OperationSummary {
+            name: "api.pay".into(),
+            tags: Default::default(),
+            window: Some(Window::M15),
+            count,
+            span_secs: 900,
+            rate_per_min: count as f64 / 15.0,
+            success_pct: 100.0 - errors as f64,
+            error_count: errors,
+            min_ms: error_ms.min(ok_ms),
+            mean_ms: mean,
+            max_ms: error_ms.max(ok_ms),
+            p50_ms: ok_ms,
+            p90_ms: ok_ms,
+            p95_ms: ok_ms,
+            p99_ms: error_ms.max(ok_ms),
+            latency_class: crate::model::ops::LatencyClass::Slow,
+            error_mean_ms: (errors > 0).then_some(error_ms),
+        }
+    }
+
+    #[test]
+    fn failures_are_told_fast_or_slow_against_successes() {
+        let (text, error_mean, ok_mean) = failures_finding(&failing(10, 30_000.0, 200.0)).unwrap();
+        assert!(
+            text.starts_with("Its failures are slow: 30000 ms on average against 200 ms"),
+            "{text}"
+        );
+        assert_eq!((error_mean, ok_mean), (30_000.0, 200.0));
+        let (text, ..) = failures_finding(&failing(10, 3.0, 200.0)).unwrap();
+        assert!(
+            text.starts_with("Its failures are fast: 3 ms on average against 200 ms"),
+            "{text}"
+        );
+        let (text, ..) = failures_finding(&failing(10, 250.0, 200.0)).unwrap();
+        assert!(text.starts_with("Its failures take about as long"), "{text}");
+        // Nothing to say without failures, with only failures, or when their durations are
+        // unknown.
+        assert!(failures_finding(&failing(0, 0.0, 200.0)).is_none());
+        assert!(failures_finding(&failing(100, 30_000.0, 200.0)).is_none());
+        let unknown = OperationSummary { error_mean_ms: None, ..failing(10, 30_000.0, 200.0) };
+        assert!(failures_finding(&unknown).is_none());
+    }
+
+    #[test]
+    fn a_slow_operation_with_slow_failures_is_told_to_bound_what_it_waits_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(StoreConfig::new(dir.path())).unwrap();
+        let now = crate::server::now_ms();
+        let op = OperationSummary { p95_ms: 30_000.0, ..failing(10, 30_000.0, 200.0) };
+        let host = HostLoad { period: RECENT_PERIOD, ..Default::default() };
+        let rec =
+            slow_operation(&store, &op, &BTreeMap::new(), &BTreeMap::new(), &host, 2000.0, now);
+        assert!(rec.findings.iter().any(|f| f.starts_with("Its failures are slow")), "{rec:?}");
+        assert!(
+            rec.suggestion.starts_with("Its failures are slow and frequent"),
+            "{}",
+            rec.suggestion
+        );
+        let e = rec.evidence.iter().find(|e| e.label.starts_with("failures' mean")).unwrap();
+        assert_eq!((e.value, e.compared_to), (30_000.0, Some(200.0)));
+        // Its link opens this operation's charts.
+        assert!(rec.link.starts_with("/operations?op=api.pay&from="), "{}", rec.link);
+    }
+
     #[test]
     fn cpu_advice_names_the_busiest_processes_as_evidence_and_in_the_suggestion() {
         let (store, _dir, now) = loaded(97.0, 40.0);
-        let host = host_load(&store, now - RECENT_MS, now);
+        let host = host_load(&store, now - RECENT_MS, now, RECENT_PERIOD);
         let rec = host_advice(&host, now).expect("a saturated host is advised on");
         let text = rec.findings.join(" ");
         assert!(text.contains("The busiest processes: postgres (150 % CPU"), "{text}");
@@ -618,7 +765,7 @@ mod tests {
     #[test]
     fn memory_advice_names_the_largest_processes() {
         let (store, _dir, now) = loaded(20.0, 95.0);
-        let host = host_load(&store, now - RECENT_MS, now);
+        let host = host_load(&store, now - RECENT_MS, now, RECENT_PERIOD);
         let rec = host_advice(&host, now).expect("a host short of memory is advised on");
         let text = rec.findings.join(" ");
         assert!(text.contains("The largest processes: java (6000 MiB at most)"), "{text}");
@@ -628,6 +775,6 @@ mod tests {
         assert!(!rec.evidence.iter().any(|e| e.label.contains("CPU mean over 15 min (vs")));
         // Not saturated: no advice.
         let (calm, _dir, now) = loaded(20.0, 40.0);
-        assert!(host_advice(&host_load(&calm, now - RECENT_MS, now), now).is_none());
+        assert!(host_advice(&host_load(&calm, now - RECENT_MS, now, RECENT_PERIOD), now).is_none());
     }
 }

@@ -380,8 +380,8 @@ async fn recommendations_explain_a_slow_operation_with_its_evidence() {
     assert!(text.contains("The median moved too"), "{text}");
     assert!(text.contains("Throughput rose"), "{text}");
     assert!(text.contains("db.query"), "the other operation that slowed: {text}");
-    // The chart and data of the six hours judged, fixed: a saved report's link shows them.
-    assert_eq!(report.link, format!("/operations?from={}&to={t}", t - 6 * 3_600_000));
+    // The operation's charts over the six hours judged, fixed: a saved report's link shows them.
+    assert_eq!(report.link, format!("/operations?op=api.report&from={}&to={t}", t - 6 * 3_600_000));
     assert!(report.data.ends_with(&format!("series?from={}&to={t}&step=1m", t - 6 * 3_600_000)));
     let p50 = report.evidence.iter().find(|e| e.label.starts_with("p50")).unwrap();
     assert_eq!(p50.compared_to, Some(100.0));

@@ -760,5 +760,6 @@ fn summarize(
         p95_ms,
         p99_ms,
         latency_class: thresholds.classify(p95_ms),
+        error_mean_ms: stats.error_mean_ms(),
     }
 }

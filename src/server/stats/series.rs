@@ -73,6 +73,8 @@ pub(super) struct Bucket {
     pub(super) errors: u64,
     /// Sum of durations in whole nanoseconds, so that windows add and subtract it exactly.
     pub(super) sum_ns: u128,
+    /// The part of `sum_ns` that failed samples took (are failures fast or slow?).
+    pub(super) error_sum_ns: u128,
     pub(super) min_ms: f64,
     pub(super) max_ms: f64,
     pub(super) bins: BucketBins,
@@ -87,6 +89,7 @@ impl Bucket {
             count: 0,
             errors: 0,
             sum_ns: 0,
+            error_sum_ns: 0,
             min_ms: f64::INFINITY,
             max_ms: f64::NEG_INFINITY,
             bins: BucketBins::new(),
@@ -98,6 +101,7 @@ impl Bucket {
         self.count = self.count.saturating_add(s.n);
         if !s.success {
             self.errors = self.errors.saturating_add(s.n);
+            self.error_sum_ns = self.error_sum_ns.saturating_add(s.ns);
         }
         self.sum_ns = self.sum_ns.saturating_add(s.ns);
         self.min_ms = self.min_ms.min(s.duration_ms);
@@ -109,6 +113,7 @@ impl Bucket {
         self.count = self.count.saturating_add(other.count);
         self.errors = self.errors.saturating_add(other.errors);
         self.sum_ns = self.sum_ns.saturating_add(other.sum_ns);
+        self.error_sum_ns = self.error_sum_ns.saturating_add(other.error_sum_ns);
         self.min_ms = self.min_ms.min(other.min_ms);
         self.max_ms = self.max_ms.max(other.max_ms);
         self.bins.absorb(&other.bins);
@@ -210,6 +215,7 @@ pub(super) struct Aggregate {
     pub(super) count: u64,
     pub(super) errors: u64,
     sum_ns: u128,
+    pub(super) error_sum_ns: u128,
     pub(super) min_ms: f64,
     pub(super) max_ms: f64,
     /// False once a bucket that may have held the min or max was removed: rescan needed.
@@ -223,6 +229,7 @@ impl Default for Aggregate {
             count: 0,
             errors: 0,
             sum_ns: 0,
+            error_sum_ns: 0,
             min_ms: f64::INFINITY,
             max_ms: f64::NEG_INFINITY,
             extremes_exact: true,
@@ -241,6 +248,7 @@ impl Aggregate {
         self.count = self.count.saturating_add(b.count);
         self.errors = self.errors.saturating_add(b.errors);
         self.sum_ns = self.sum_ns.saturating_add(b.sum_ns);
+        self.error_sum_ns = self.error_sum_ns.saturating_add(b.error_sum_ns);
         self.min_ms = self.min_ms.min(b.min_ms);
         self.max_ms = self.max_ms.max(b.max_ms);
         self.bins.add_bucket(&b.bins);
@@ -254,6 +262,7 @@ impl Aggregate {
         }
         self.errors = self.errors.saturating_sub(b.errors);
         self.sum_ns = self.sum_ns.saturating_sub(b.sum_ns);
+        self.error_sum_ns = self.error_sum_ns.saturating_sub(b.error_sum_ns);
         if b.min_ms <= self.min_ms || b.max_ms >= self.max_ms {
             self.extremes_exact = false;
         }
@@ -268,6 +277,7 @@ impl Aggregate {
         self.count = self.count.saturating_add(other.count);
         self.errors = self.errors.saturating_add(other.errors);
         self.sum_ns = self.sum_ns.saturating_add(other.sum_ns);
+        self.error_sum_ns = self.error_sum_ns.saturating_add(other.error_sum_ns);
         self.min_ms = self.min_ms.min(other.min_ms);
         self.max_ms = self.max_ms.max(other.max_ms);
         other.bins.for_each(|k, c| self.bins.add_key(k, c));
@@ -281,6 +291,7 @@ impl Aggregate {
         self.count = self.count.saturating_add(r.count);
         self.errors = self.errors.saturating_add(r.errors);
         self.sum_ns = self.sum_ns.saturating_add(ms_to_ns(r.sum_ms));
+        self.error_sum_ns = self.error_sum_ns.saturating_add(ms_to_ns(r.error_sum_ms));
         self.min_ms = self.min_ms.min(r.min_ms);
         self.max_ms = self.max_ms.max(r.max_ms);
         self.bins.add_rollup(r);
@@ -290,6 +301,7 @@ impl Aggregate {
         self.count = self.count.saturating_add(s.n);
         if !s.success {
             self.errors = self.errors.saturating_add(s.n);
+            self.error_sum_ns = self.error_sum_ns.saturating_add(s.ns);
         }
         self.sum_ns = self.sum_ns.saturating_add(s.ns);
         self.min_ms = self.min_ms.min(s.duration_ms);
@@ -314,6 +326,8 @@ pub(super) struct Figures {
     pub(super) count: u64,
     pub(super) errors: u64,
     pub(super) sum_ms: f64,
+    /// The part of `sum_ms` that failed samples took.
+    pub(super) error_sum_ms: f64,
     pub(super) min_ms: f64,
     pub(super) max_ms: f64,
     pub(super) quantiles: [f64; 4],
@@ -324,6 +338,15 @@ impl Figures {
     pub(super) fn mean_ms(&self) -> f64 {
         (self.sum_ms / self.count.max(1) as f64).max(self.min_ms).min(self.max_ms)
     }
+
+    /// The failed samples' mean duration, kept within the exact minimum and maximum; `None`
+    /// without failures or when their durations are unknown (a sum of 0: minutes stored
+    /// before the failures' sum was kept).
+    pub(super) fn error_mean_ms(&self) -> Option<f64> {
+        let errors = self.errors.min(self.count);
+        (errors > 0 && self.error_sum_ms > 0.0)
+            .then(|| (self.error_sum_ms / errors as f64).max(self.min_ms).min(self.max_ms))
+    }
 }
 
 impl Aggregate {
@@ -332,6 +355,7 @@ impl Aggregate {
             count: self.count,
             errors: self.errors,
             sum_ms: self.sum_ms(),
+            error_sum_ms: self.error_sum_ns as f64 / 1e6,
             min_ms: self.min_ms,
             max_ms: self.max_ms,
             quantiles: summary_quantiles(&self.bins, &[], self.min_ms, self.max_ms),
@@ -349,6 +373,7 @@ pub(super) struct View<'a> {
     count: u64,
     errors: u64,
     sum_ns: u128,
+    error_sum_ns: u128,
     min_ms: f64,
     max_ms: f64,
 }
@@ -362,6 +387,7 @@ impl View<'_> {
             count: self.count,
             errors: self.errors,
             sum_ms: self.sum_ns as f64 / 1e6,
+            error_sum_ms: self.error_sum_ns as f64 / 1e6,
             min_ms: self.min_ms,
             max_ms: self.max_ms,
             quantiles: quantiles.map(|q| q.unwrap_or(self.min_ms)),
@@ -603,6 +629,7 @@ impl Series {
         bucket.count = agg.count;
         bucket.errors = agg.errors;
         bucket.sum_ns = agg.sum_ns;
+        bucket.error_sum_ns = agg.error_sum_ns;
         bucket.min_ms = agg.min_ms;
         bucket.max_ms = agg.max_ms;
         agg.bins.for_each(|k, c| bucket.bins.add(k, u32::try_from(c).unwrap_or(u32::MAX)));
@@ -786,6 +813,7 @@ impl Series {
             count: held.count,
             errors: held.errors,
             sum_ns: held.sum_ns,
+            error_sum_ns: held.error_sum_ns,
             min_ms: held.min_ms,
             max_ms: held.max_ms,
         };
@@ -795,12 +823,14 @@ impl Series {
                 view.count = view.count.saturating_add(b.count);
                 view.errors = view.errors.saturating_add(b.errors);
                 view.sum_ns = view.sum_ns.saturating_add(b.sum_ns);
+                view.error_sum_ns = view.error_sum_ns.saturating_add(b.error_sum_ns);
                 view.min_ms = view.min_ms.min(b.min_ms);
                 view.max_ms = view.max_ms.max(b.max_ms);
             } else {
                 view.count = view.count.saturating_sub(b.count);
                 view.errors = view.errors.saturating_sub(b.errors);
                 view.sum_ns = view.sum_ns.saturating_sub(b.sum_ns);
+                view.error_sum_ns = view.error_sum_ns.saturating_sub(b.error_sum_ns);
                 rescan = true;
             }
             let sign = if add { 1 } else { -1 };

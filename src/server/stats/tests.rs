@@ -899,3 +899,38 @@ fn series_figures_reads_every_kept_series_whatever_their_number() {
     assert!((20..40).contains(&want.len()), "{} of 48 due", want.len());
     assert_eq!(got, want);
 }
+
+#[test]
+fn failures_keep_their_own_mean_through_windows_tiers_and_restored_minutes() {
+    let mut reg = registry();
+    // Over ten minutes: 9 successes of 10 ms and a failure of 1,000 ms every 10 seconds.
+    for i in 0..60u64 {
+        let at = T0 - 10 * MIN + i * 10 * SEC;
+        for _ in 0..9 {
+            ok(&mut reg, "op", 10.0, at, at);
+        }
+        reg.record("op", 1000.0, false, 1.0, at + 1, at + 1).unwrap();
+    }
+    for (window, now) in [(Window::M15, T0), (Window::H1, T0), (Window::H1, T0 + 30 * MIN)] {
+        let s = summary(&reg, "op", window, now);
+        assert_eq!((s.count, s.error_count), (600, 60), "{window:?} at {now}");
+        assert_eq!(s.error_mean_ms, Some(1000.0), "{window:?} at {now}");
+        assert!((s.mean_ms - 109.0).abs() < 1e-9, "{}", s.mean_ms);
+    }
+    // Without failures there is no failures' mean.
+    ok(&mut reg, "calm", 10.0, T0, T0);
+    assert_eq!(summary(&reg, "calm", Window::M1, T0).error_mean_ms, None);
+    // A stored minute brings its failures' sum back; one stored without it (before the store
+    // kept it) leaves the failures' mean unknown rather than 0 ms.
+    let mut minute = RollupRecorder::default();
+    minute.record(10.0, 3, true);
+    minute.record(500.0, 1, false);
+    let minute = minute.finish();
+    assert_eq!(minute.error_sum_ms, 500.0);
+    reg.restore_minute("restored", T0 - 5 * MIN, &minute, T0, true).unwrap();
+    assert_eq!(summary(&reg, "restored", Window::H1, T0).error_mean_ms, Some(500.0));
+    let mut old = minute.clone();
+    old.error_sum_ms = 0.0;
+    reg.restore_minute("old", T0 - 5 * MIN, &old, T0, true).unwrap();
+    assert_eq!(summary(&reg, "old", Window::H1, T0).error_mean_ms, None);
+}

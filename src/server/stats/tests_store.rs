@@ -51,8 +51,9 @@ fn record_weighted(
 }
 
 /// The figures a store row is compared by (the sum is rounded differently by the two paths).
-fn figures(r: &Rollup) -> (u64, u64, f64, f64, Vec<u8>, f64) {
-    (r.count, r.errors, r.min_ms, r.max_ms, r.encode_bins(), (r.sum_ms * 1e3).round())
+fn figures(r: &Rollup) -> (u64, u64, f64, f64, Vec<u8>, [f64; 2]) {
+    let sums = [r.sum_ms, r.error_sum_ms].map(|ms| (ms * 1e3).round());
+    (r.count, r.errors, r.min_ms, r.max_ms, r.encode_bins(), sums)
 }
 
 fn assert_same(got: &Stored, want: &Stored) {

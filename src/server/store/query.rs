@@ -189,7 +189,7 @@ pub fn each_timing_minute(
 ) -> rusqlite::Result<()> {
     let mut stmt = conn.prepare_cached(
         "SELECT s.kind, s.name, s.tags, t.at_ms, t.count, t.errors, t.sum_ms, t.min_ms, t.max_ms, \
-         t.bins FROM timing_minute t JOIN series s ON s.id = t.series \
+         t.bins, t.error_sum_ms FROM timing_minute t JOIN series s ON s.id = t.series \
          WHERE t.at_ms >= ?1 AND t.at_ms < ?2 ORDER BY t.at_ms",
     )?;
     let to = i64::try_from(to_ms).unwrap_or(i64::MAX);
@@ -421,7 +421,7 @@ fn range_stats_part(
     for &(table, lo, hi) in &plan.parts {
         let sql = format!(
             "SELECT t.series, s.name, s.tags, t.count, t.errors, t.sum_ms, t.min_ms, t.max_ms, \
-             t.bins FROM {table} t JOIN series s ON s.id = t.series \
+             t.bins, t.error_sum_ms FROM {table} t JOIN series s ON s.id = t.series \
              WHERE t.at_ms >= ?1 AND t.at_ms < ?2 AND s.kind = ?3 AND s.id % ?4 = ?5"
         );
         let mut stmt = conn.prepare_cached(&sql)?;
@@ -457,7 +457,7 @@ pub fn scan_timings(
     for &(table, lo, hi) in &plan.parts {
         let sql = format!(
             "SELECT t.series, s.name, s.tags, t.count, t.errors, t.sum_ms, t.min_ms, t.max_ms, \
-             t.bins, t.at_ms FROM {table} t JOIN series s ON s.id = t.series \
+             t.bins, t.error_sum_ms, t.at_ms FROM {table} t JOIN series s ON s.id = t.series \
              WHERE t.at_ms >= ?1 AND t.at_ms < ?2 AND s.kind = ?3 ORDER BY t.at_ms"
         );
         let mut stmt = conn.prepare_cached(&sql)?;
@@ -467,7 +467,7 @@ pub fn scan_timings(
                 continue;
             }
             let id: i64 = row.get(0)?;
-            let at = row.get::<_, i64>(9)?.max(0) as u64;
+            let at = row.get::<_, i64>(10)?.max(0) as u64;
             let key = match keys.entry(id) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::hash_map::Entry::Vacant(e) => {
@@ -582,7 +582,7 @@ pub fn series_points_grouped<G: Ord + Clone>(
         ids.iter().flat_map(|id| plan.parts.iter().map(move |p| (id, p)))
     {
         let sql = format!(
-            "SELECT at_ms, count, errors, sum_ms, min_ms, max_ms, bins FROM {table} \
+            "SELECT at_ms, count, errors, sum_ms, min_ms, max_ms, bins, error_sum_ms FROM {table} \
              WHERE series = ?1 AND at_ms >= ?2 AND at_ms < ?3"
         );
         let mut stmt = conn.prepare_cached(&sql)?;

@@ -180,12 +180,23 @@ fn v8() -> String {
         .to_string()
 }
 
+/// Version 9: operation and event rows keep the part of their sum of durations that failed
+/// samples took (`error_sum_ms`), so that a range tells whether its failures are fast or
+/// slow. Rows stored before hold NULL, read as 0 (unknown).
+fn v9() -> String {
+    ["timing_minute", "timing_hour", "timing_day"]
+        .iter()
+        .map(|t| format!("ALTER TABLE {t} ADD COLUMN error_sum_ms REAL;"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// The schema version this build writes.
-pub const LATEST: usize = 8;
+pub const LATEST: usize = 9;
 
 /// Every migration SQL, oldest first (owned: built from the field and table lists).
 pub fn sql() -> Vec<String> {
-    vec![v1(), v2(), v3(), v4(), v5(), v6(), v7(), v8()]
+    vec![v1(), v2(), v3(), v4(), v5(), v6(), v7(), v8(), v9()]
 }
 
 /// The migrations over `sql` (which must outlive them).

@@ -841,3 +841,72 @@ fn a_file_written_by_schema_version_4_migrates_to_keep_top_processes() {
     assert_eq!(f.rows("host_process"), 1, "written and counted");
     assert_eq!(top(&f, T0, T0 + 1).by_cpu[0].name, "init");
 }
+
+/// The failures' mean of `name` over `[from, to)` as a range summary gives it.
+fn failures_mean(f: &Fixture, name: &str, from: u64, to: u64) -> Option<f64> {
+    let (retention, now) = (f.store.retention(), f.store.now_ms());
+    let stats = f
+        .store
+        .readers()
+        .with(|c| {
+            let plan = query::plan_now(c, from, to, now, &retention, None)?;
+            query::range_stats(c, SeriesKind::Operation, &plan)
+        })
+        .unwrap();
+    let (_, s) = stats.into_iter().find(|(n, _)| n == name).unwrap();
+    s.summary(name, (to - from) / 1000, &Default::default()).unwrap().error_mean_ms
+}
+
+#[test]
+fn failures_keep_their_sum_through_minutes_and_hours_and_older_rows_read_as_unknown() {
+    // The previous version's file: a minute of `old` without the failures' sum.
+    let dir = tempfile::tempdir().unwrap();
+    let old = timing("old", T0, &[10.0, 20.0, 30.0]);
+    {
+        let mut conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+        let sql = schema::sql();
+        schema::migrations(&sql).to_version(&mut conn, 8).unwrap();
+        conn.execute(
+            "INSERT INTO series (id, kind, name) VALUES (1, ?1, 'old')",
+            [old.kind.code()],
+        )
+        .unwrap();
+        let r = &old.rollup;
+        conn.execute(
+            "INSERT INTO timing_minute (series, at_ms, count, errors, sum_ms, min_ms, max_ms, bins) \
+             VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            rusqlite::params![
+                T0 as i64,
+                r.count as i64,
+                r.errors as i64,
+                r.sum_ms,
+                r.min_ms,
+                r.max_ms,
+                r.encode_bins()
+            ],
+        )
+        .unwrap();
+    }
+    let f = open_with(dir, Arc::new(AtomicU64::new(T0 + MIN)), |_| {});
+    assert_eq!(f.schema_version(), schema::LATEST);
+    assert_eq!(old.rollup.errors, 1, "the first sample failed");
+    assert_eq!(failures_mean(&f, "old", T0, T0 + MIN), None, "unknown, not 0 ms");
+    // Two hours of minutes: one sample in ten fails, and failures take 1,000 ms.
+    for minute in 0..120 {
+        let at = T0 + HOUR + minute * MIN;
+        f.set_now(at + MIN - 1);
+        let mut batch = Batch::default();
+        batch.timings.push(timing(
+            "new",
+            at,
+            &[1000.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0],
+        ));
+        f.write(batch);
+    }
+    f.set_now(T0 + 3 * HOUR + 3 * MIN);
+    f.settle();
+    assert!(f.rows("timing_hour") >= 2, "hours rolled up");
+    for (from, to) in [(T0 + HOUR, T0 + 3 * HOUR), (T0 + 90 * MIN, T0 + 100 * MIN)] {
+        assert_eq!(failures_mean(&f, "new", from, to), Some(1000.0), "{from}..{to}");
+    }
+}

@@ -657,7 +657,7 @@ fn fold_timings(
     let mut merged: HashMap<i64, Rollup> = HashMap::new();
     {
         let mut stmt = tx.prepare_cached(&format!(
-            "SELECT series, count, errors, sum_ms, min_ms, max_ms, bins FROM {} \
+            "SELECT series, count, errors, sum_ms, min_ms, max_ms, bins, error_sum_ms FROM {} \
              WHERE at_ms >= ?1 AND at_ms < ?2",
             period.from
         ))?;
@@ -799,7 +799,8 @@ fn series_id(
     Ok(id)
 }
 
-/// A rollup read from columns `first..first + 6` (count, errors, sum, min, max, bins); a row
+/// A rollup read from columns `first..first + 7` (count, errors, sum, min, max, bins, the
+/// failures' sum: NULL in rows stored before version 9, read as 0); a row
 /// whose bins cannot be read is skipped (and logged) rather than failing the whole query.
 pub(super) fn rollup_from_row(
     row: &rusqlite::Row<'_>,
@@ -819,10 +820,11 @@ pub(super) fn rollup_into(
     let count: i64 = row.get(first)?;
     let errors: i64 = row.get(first + 1)?;
     let bins = row.get_ref(first + 5)?.as_blob()?;
+    let error_sum_ms: Option<f64> = row.get(first + 6)?;
     let decoded = rollup.refill_from_stored(
         count.max(0) as u64,
         errors.max(0) as u64,
-        row.get(first + 2)?,
+        (row.get(first + 2)?, error_sum_ms.unwrap_or(0.0)),
         row.get(first + 3)?,
         row.get(first + 4)?,
         bins,
@@ -840,7 +842,7 @@ fn load_rollup(
     at: u64,
 ) -> rusqlite::Result<Option<Rollup>> {
     let sql = format!(
-        "SELECT count, errors, sum_ms, min_ms, max_ms, bins FROM {table} \
+        "SELECT count, errors, sum_ms, min_ms, max_ms, bins, error_sum_ms FROM {table} \
          WHERE series = ?1 AND at_ms = ?2"
     );
     let mut stmt = tx.prepare_cached(&sql)?;
@@ -862,8 +864,9 @@ fn write_rollup(
         return Ok(());
     }
     let sql = format!(
-        "INSERT OR REPLACE INTO {table} (series, at_ms, count, errors, sum_ms, min_ms, max_ms, bins) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+        "INSERT OR REPLACE INTO {table} \
+         (series, at_ms, count, errors, sum_ms, min_ms, max_ms, bins, error_sum_ms) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
     );
     tx.prepare_cached(&sql)?.execute(params![
         series,
@@ -873,7 +876,8 @@ fn write_rollup(
         r.sum_ms,
         r.min_ms,
         r.max_ms,
-        r.encode_bins()
+        r.encode_bins(),
+        r.error_sum_ms
     ])?;
     Ok(())
 }
