@@ -105,8 +105,8 @@ test('a rule made on the page goes pending, fires and resolves with its operatio
   app.expectNoConsoleErrors();
 });
 
-test('beyond the 50 listed, the page says how many alerts there are in all', async ({ page, request }) => {
-  test.setTimeout(60_000);
+test('beyond the 50 listed, the page says how many alerts there are in all, and rows stay while others change', async ({ page, request }) => {
+  test.setTimeout(90_000);
   const rule = 'e2e many slow';
   const ops = Array.from({ length: 55 }, (_, i) => `alerts-spec.many.op${String(i).padStart(2, '0')}`);
   const made = await request.post('/api/v1/alerts/rules', {
@@ -130,6 +130,21 @@ test('beyond the 50 listed, the page says how many alerts there are in all', asy
     const total = Number((await page.getByTestId('alerts-cut').textContent())!.split(' ')[0]);
     expect(total).toBeGreaterThanOrEqual(55);
     await expect(alerts.alertRows(rule).first()).toHaveAttribute('data-state', 'firing');
+
+    // A row stays as it is while other alerts change: a focused button keeps the focus.
+    const first = alerts.alertRows(rule).filter({ hasNotText: ops[0] }).first();
+    const kept = page.locator(`[data-testid="alert-row"][data-id="${await first.getAttribute('data-id')}"]`);
+    await kept.getByTestId('alert-silence').focus();
+    await kept.evaluate((row) => row.setAttribute('data-kept', 'yes'));
+    // Fast timings resolve the first operation's alert: a new list reaches the page.
+    const stopFast = keepSending([`${ops[0]}:${Array(1000).fill('1').join(':')}|ms`]);
+    try {
+      await expect(alerts.historyRows(rule, 'firing', 'resolved')).toHaveCount(1, { timeout: 30_000 });
+    } finally {
+      await stopFast();
+    }
+    await expect(kept).toHaveAttribute('data-kept', 'yes');
+    await expect(kept.getByTestId('alert-silence')).toBeFocused();
   } finally {
     await stop();
     await request.delete(`/api/v1/alerts/rules/${encodeURIComponent(rule)}`);

@@ -81,6 +81,8 @@ test('selecting an operation draws its latency, throughput and error-rate charts
   await expect(throughput.locator('polyline, circle').first()).toBeAttached();
   const errorRate = page.getByTestId('chart-error-rate').locator('svg');
   await expect(errorRate).toHaveAttribute('aria-label', /Error rate .*latest 11(\.1)? % failed/);
+  // The failed sample took 150 ms, the others 151–158.
+  await expect(page.getByTestId('op-failures')).toHaveText(/^1 failed, taking 150 ms on average; successes 15\d ms\.$/);
   app.expectNoConsoleErrors();
 });
 

@@ -301,6 +301,13 @@ pub struct ErrorRow {
     pub count: u64,
     pub errors: u64,
     pub error_pct: f64,
+    /// The failed samples' mean duration: are failures fast (refused early) or slow
+    /// (timeouts)? Absent when unknown (rows stored before the store kept it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_mean_ms: Option<f64>,
+    /// The successful samples' mean duration, beside it; absent when every sample failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ok_mean_ms: Option<f64>,
 }
 
 /// The verdict of a before/after comparison.

@@ -420,6 +420,7 @@ fn OperationDetailPanel(
                                         svg=Signal::stored(histogram)
                                     />
                                 </div>
+                                {failures_line(&view.detail.summary)}
                             }
                             .into_any()
                         }
@@ -430,4 +431,19 @@ fn OperationDetailPanel(
             </Transition>
         </section>
     }
+}
+
+/// How long the failures took against the successes (fast: refused early; slow: timeouts);
+/// nothing without failures or when their durations are unknown.
+fn failures_line(s: &OperationSummary) -> Option<impl IntoView> {
+    let failed = format_ms(s.error_mean_ms?);
+    let text = match s.ok_mean_ms() {
+        Some(ok) => format!(
+            "{} failed, taking {failed} on average; successes {}.",
+            s.error_count,
+            format_ms(ok)
+        ),
+        None => format!("Every sample failed, taking {failed} on average."),
+    };
+    Some(view! { <p class="muted" data-testid="op-failures">{text}</p> })
 }

@@ -134,6 +134,20 @@ async fn a_report_with_a_baseline_finds_what_slowed_down() {
         .map(|r| r["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["api.slow"], "{errors}");
+    // The first sample of each minute failed: the failures' mean and the successes' are those
+    // samples' means, each exact but for the sums' rounding.
+    let row = &errors["body"]["rows"][0];
+    let mean = |wanted: fn(u64) -> bool| {
+        let all: Vec<f64> = (0..MINUTES)
+            .flat_map(|m| {
+                (0..PER_MINUTE).filter(move |&i| wanted(i)).map(move |i| duration(m, i, 1.4))
+            })
+            .collect();
+        all.iter().sum::<f64>() / all.len() as f64
+    };
+    let (failed, ok) = (mean(|i| i == 0), mean(|i| i != 0));
+    assert!((row["failed_mean_ms"].as_f64().unwrap() - failed).abs() < 1e-3, "{row} vs {failed}");
+    assert!((row["ok_mean_ms"].as_f64().unwrap() - ok).abs() < 1e-3, "{row} vs {ok}");
 
     // Comparison: api.slow regressed, api.same no significant change, per-minute windows.
     let (status, cmp) = section(&app, id, "comparison").await;

@@ -129,6 +129,12 @@ fn AlertsTable(
     ack: Action<String, ()>,
     silence: Action<Vec<Matcher>, ()>,
 ) -> impl IntoView {
+    let empty = Memo::new(move |_| alerts.with(|(a, _)| a.is_empty()));
+    // Rows are keyed by alert and update in place: a new list (at every change of any alert)
+    // redraws what changed, and a focused button keeps its focus.
+    let ids = Memo::new(move |_| {
+        alerts.with(|(a, _)| a.iter().map(|x| x.id.clone()).collect::<Vec<_>>())
+    });
     view! {
         {move || {
             let (listed, total) = alerts.with(|(a, total)| (a.len(), *total));
@@ -142,7 +148,7 @@ fn AlertsTable(
             })
         }}
         {move || {
-            if alerts.with(|(a, _)| a.is_empty()) {
+            if empty.get() {
                 return view! {
                     <p class="muted" data-testid="alerts-empty">
                         "No alerts: nothing is pending, firing or recently resolved."
@@ -165,12 +171,9 @@ fn AlertsTable(
                         </tr>
                     </thead>
                     <tbody>
-                        {alerts
-                            .get()
-                            .0
-                            .into_iter()
-                            .map(|alert| view! { <AlertRow alert ack silence /> })
-                            .collect_view()}
+                        <For each=move || ids.get() key=|id| id.clone() let(id)>
+                            <AlertRow id alerts ack silence />
+                        </For>
                     </tbody>
                 </table>
             }
@@ -179,25 +182,18 @@ fn AlertsTable(
     }
 }
 
-#[component]
-fn AlertRow(
-    alert: AlertInstance,
-    ack: Action<String, ()>,
-    silence: Action<Vec<Matcher>, ()>,
-) -> impl IntoView {
-    let state = alert.state.as_str();
-    let severity = alert.severity.map_or("", Severity::as_str);
-    let value = match (alert.value, alert.threshold) {
+/// "500 ms / 100 ms": the value against the threshold it crossed.
+fn value_text(alert: &AlertInstance) -> String {
+    match (alert.value, alert.threshold) {
         (Some(v), Some(t)) => {
             format!("{} / {}", with_unit(v, &alert.unit), with_unit(t, &alert.unit))
         }
         (Some(v), None) => with_unit(v, &alert.unit),
         (None, _) => "no data".to_string(),
-    };
-    let open =
-        matches!(alert.state, AlertState::Pending | AlertState::Firing | AlertState::Recovering);
-    let can_ack = open && !alert.acknowledged;
-    let can_silence = alert.silenced_by.is_none() && alert.state != AlertState::Resolved;
+    }
+}
+
+fn marks(alert: &AlertInstance) -> Vec<AnyView> {
     let mut marks = Vec::new();
     if alert.flapping {
         marks.push(
@@ -217,45 +213,81 @@ fn AlertRow(
                 .into_any(),
         );
     }
-    let id = alert.id.clone();
-    let matchers = silence_matchers(&alert);
-    let active_since = alert
-        .active_since_ms
-        .map(|ms| format!("active since {}", utc_text(ms)))
-        .unwrap_or_default();
+    marks
+}
+
+/// The row of alert `id`, drawn from the newest list that holds it.
+#[component]
+fn AlertRow(
+    id: String,
+    alerts: Memo<(Vec<AlertInstance>, usize)>,
+    ack: Action<String, ()>,
+    silence: Action<Vec<Matcher>, ()>,
+) -> impl IntoView {
+    let find = {
+        let id = id.clone();
+        move |(list, _): &(Vec<AlertInstance>, usize)| list.iter().find(|a| a.id == id).cloned()
+    };
+    let Some(first) = alerts.with_untracked(&find) else {
+        return ().into_any();
+    };
+    // Kept as last seen when the list no longer holds it (the row is then on its way out).
+    let alert = Memo::new(move |last: Option<&AlertInstance>| {
+        alerts.with(&find).or_else(|| last.cloned()).unwrap_or_else(|| first.clone())
+    });
+    let state = Memo::new(move |_| alert.with(|a| a.state.as_str()));
+    let severity = Memo::new(move |_| alert.with(|a| a.severity.map_or("", Severity::as_str)));
+    let can_ack = Memo::new(move |_| {
+        alert.with(|a| {
+            matches!(a.state, AlertState::Pending | AlertState::Firing | AlertState::Recovering)
+                && !a.acknowledged
+        })
+    });
+    let can_silence = Memo::new(move |_| {
+        alert.with(|a| a.silenced_by.is_none() && a.state != AlertState::Resolved)
+    });
+    let (rule, series) = alert.with_untracked(|a| (a.rule.clone(), a.series.clone()));
+    let summary = move || alert.with(|a| a.summary.clone());
+    let ack_id = id.clone();
     view! {
         <tr
             data-testid="alert-row"
-            data-state=state
-            data-rule=alert.rule.clone()
-            data-severity=severity
-            data-id=alert.id.clone()
+            data-state=move || state.get()
+            data-rule=rule.clone()
+            data-severity=move || severity.get()
+            data-id=id
         >
-            <td><span class=format!("state state-{state}")>{state}</span></td>
-            <td><span class=format!("severity severity-{severity}")>{severity}</span></td>
-            <td class="name" title=alert.rule.clone()>{alert.rule.clone()}</td>
-            <td class="name" title=alert.summary.clone()>
-                {alert.series.clone()}
-                <span class="row-tags">{alert.summary.clone()}</span>
+            <td><span class=move || format!("state state-{}", state.get())>{move || state.get()}</span></td>
+            <td><span class=move || format!("severity severity-{}", severity.get())>{move || severity.get()}</span></td>
+            <td class="name" title=rule.clone()>{rule.clone()}</td>
+            <td class="name" title=summary>
+                {series}
+                <span class="row-tags">{summary}</span>
             </td>
-            <td data-col="value">{value}</td>
-            <td title=active_since>{utc_text(alert.since_ms)}</td>
-            <td class="marks">{marks}</td>
+            <td data-col="value">{move || alert.with(value_text)}</td>
+            <td title=move || {
+                alert.with(|a| a.active_since_ms.map(|ms| format!("active since {}", utc_text(ms))))
+                    .unwrap_or_default()
+            }>{move || alert.with(|a| utc_text(a.since_ms))}</td>
+            <td class="marks">{move || alert.with(marks)}</td>
             <td class="actions">
-                {can_ack.then(|| view! {
-                    <button
-                        type="button"
-                        class="btn"
-                        data-testid="alert-ack"
-                        disabled=move || ack.pending().get()
-                        on:click=move |_| {
-                            ack.dispatch(id.clone());
-                        }
-                    >
-                        "Acknowledge"
-                    </button>
+                {move || can_ack.get().then(|| {
+                    let id = ack_id.clone();
+                    view! {
+                        <button
+                            type="button"
+                            class="btn"
+                            data-testid="alert-ack"
+                            disabled=move || ack.pending().get()
+                            on:click=move |_| {
+                                ack.dispatch(id.clone());
+                            }
+                        >
+                            "Acknowledge"
+                        </button>
+                    }
                 })}
-                {can_silence.then(|| view! {
+                {move || can_silence.get().then(|| view! {
                     <button
                         type="button"
                         class="btn"
@@ -263,7 +295,7 @@ fn AlertRow(
                         title="Mute notifications of this rule for this series for an hour"
                         disabled=move || silence.pending().get()
                         on:click=move |_| {
-                            silence.dispatch(matchers.clone());
+                            silence.dispatch(alert.with_untracked(silence_matchers));
                         }
                     >
                         "Silence 1 h"
@@ -272,6 +304,7 @@ fn AlertRow(
             </td>
         </tr>
     }
+    .into_any()
 }
 
 #[component]

@@ -66,7 +66,11 @@ pub fn section_view(section: Section) -> AnyView {
             .into_any(),
         SectionBody::Errors(ErrorsSection { rows }) => view! {
             <table class="data" data-testid="report-errors">
-                <thead><tr><th>"Operation"</th><th>"Tags"</th><th>"Count"</th><th>"Errors"</th><th>"Error rate"</th></tr></thead>
+                <thead><tr>
+                    <th>"Operation"</th><th>"Tags"</th><th>"Count"</th><th>"Errors"</th><th>"Error rate"</th>
+                    <th title="The failed samples' mean duration: fast failures were refused early, slow ones waited for a timeout">"Failures' mean"</th>
+                    <th>"Successes' mean"</th>
+                </tr></thead>
                 <tbody>
                     {rows.into_iter().map(|r| {
                         let tags: Vec<String> = r.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -77,6 +81,8 @@ pub fn section_view(section: Section) -> AnyView {
                                 <td>{r.count}</td>
                                 <td>{r.errors}</td>
                                 <td>{format!("{:.2} %", r.error_pct)}</td>
+                                <td data-col="failed-mean">{format_ms(r.failed_mean_ms.unwrap_or(f64::NAN))}</td>
+                                <td data-col="ok-mean">{format_ms(r.ok_mean_ms.unwrap_or(f64::NAN))}</td>
                             </tr>
                         }
                     }).collect_view()}

@@ -570,10 +570,7 @@ fn slow_operation(
 /// failures (or successes), or when their durations are unknown.
 fn failures_finding(op: &OperationSummary) -> Option<(String, f64, f64)> {
     let error_mean = op.error_mean_ms?;
-    let errors = op.error_count.min(op.count);
-    let ok = op.count.checked_sub(errors).filter(|&n| n > 0)?;
-    let ok_mean = ((op.mean_ms * op.count as f64 - error_mean * errors as f64) / ok as f64)
-        .clamp(op.min_ms, op.max_ms);
+    let ok_mean = op.ok_mean_ms()?;
     let share = 100.0 - op.success_pct;
     let finding = if error_mean >= SLOW_FAILURES * ok_mean {
         format!(

@@ -153,17 +153,22 @@ pub fn markdown(report: &Report) -> String {
                 }
             }
             SectionBody::Errors(ErrorsSection { rows }) => {
-                out.push_str("| Operation | Tags | Count | Errors | Error rate |\n|---|---|---:|---:|---:|\n");
+                out.push_str(
+                    "| Operation | Tags | Count | Errors | Error rate | Failures' mean | Successes' mean |\n\
+                     |---|---|---:|---:|---:|---:|---:|\n",
+                );
                 for r in rows {
                     let tags: Vec<String> =
                         r.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
                     out.push_str(&format!(
-                        "| {} | {} | {} | {} | {:.2} % |\n",
+                        "| {} | {} | {} | {} | {:.2} % | {} | {} |\n",
                         cell(&r.name),
                         cell(&tags.join(" ")),
                         r.count,
                         r.errors,
-                        r.error_pct
+                        r.error_pct,
+                        format_ms(r.failed_mean_ms.unwrap_or(f64::NAN)),
+                        format_ms(r.ok_mean_ms.unwrap_or(f64::NAN))
                     ));
                 }
             }

@@ -209,14 +209,19 @@ pub fn compute(input: &Input<'_>, id: SectionId, rules: &[Rule]) -> rusqlite::Re
                 query::range_stats_parallel(input.readers, SeriesKind::Operation, &plan)?
                     .into_iter()
                     .filter(|(key, s)| input.scope.keeps(key) && s.errors() > 0)
-                    .map(|(key, s)| ErrorRow {
-                        name: tags::name_of(&key).to_string(),
-                        tags: tags::tags_of(&key)
-                            .map(|(k, v)| (k.to_string(), v.to_string()))
-                            .collect(),
-                        count: s.count(),
-                        errors: s.errors(),
-                        error_pct: 100.0 * s.errors() as f64 / s.count().max(1) as f64,
+                    .map(|(key, s)| {
+                        let (ok_mean_ms, failed_mean_ms) = s.split_means();
+                        ErrorRow {
+                            name: tags::name_of(&key).to_string(),
+                            tags: tags::tags_of(&key)
+                                .map(|(k, v)| (k.to_string(), v.to_string()))
+                                .collect(),
+                            count: s.count(),
+                            errors: s.errors(),
+                            error_pct: 100.0 * s.errors() as f64 / s.count().max(1) as f64,
+                            failed_mean_ms,
+                            ok_mean_ms,
+                        }
                     })
                     .collect();
             rows.sort_by(|a, b| b.errors.cmp(&a.errors).then(a.name.cmp(&b.name)));

@@ -30,7 +30,8 @@
 //! every window. A window's rate divides by the span it really covers: its nominal length, or
 //! the time since the server started (or since the oldest backfilled sample) when that is
 //! shorter.
-//! Each bucket keeps its exact count, errors, sum, min and max.
+//! Each bucket keeps its exact count, errors, sum, the part of the sum failures took (so a
+//! summary tells whether failures are fast or slow: `error_mean_ms`), min and max.
 //!
 //! # Latency series
 //! [`OperationRegistry::detail`] draws its series on one uniform grid per window, whatever the

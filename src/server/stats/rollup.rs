@@ -321,6 +321,17 @@ impl RangeStats {
         self.agg.max_ms
     }
 
+    /// The successful samples' mean duration and the failed ones' (ms); `None` for a side
+    /// without samples or whose durations are unknown (see `series::split_means`).
+    pub fn split_means(&self) -> (Option<f64>, Option<f64>) {
+        let a = &self.agg;
+        super::series::split_means(
+            (a.count, a.errors),
+            (a.sum_ms(), a.error_sum_ns as f64 / 1e6),
+            (a.min_ms, a.max_ms),
+        )
+    }
+
     /// p50, p95 and p99 (nearest rank within the sketch's error, clamped into min..max).
     pub fn quantiles(&self) -> [f64; 3] {
         let mut walk = RankWalk::new(self.agg.bins.total(), [0.50, 0.95, 0.99]);

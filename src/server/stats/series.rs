@@ -343,10 +343,31 @@ impl Figures {
     /// without failures or when their durations are unknown (a sum of 0: minutes stored
     /// before the failures' sum was kept).
     pub(super) fn error_mean_ms(&self) -> Option<f64> {
-        let errors = self.errors.min(self.count);
-        (errors > 0 && self.error_sum_ms > 0.0)
-            .then(|| (self.error_sum_ms / errors as f64).max(self.min_ms).min(self.max_ms))
+        split_means(
+            (self.count, self.errors),
+            (self.sum_ms, self.error_sum_ms),
+            (self.min_ms, self.max_ms),
+        )
+        .1
     }
+}
+
+/// The successful samples' mean and the failed ones' (ms), each kept within the exact minimum
+/// and maximum; `None` for a side without samples, and for the failures when their durations
+/// are unknown (a sum of 0: minutes stored before the failures' sum was kept; the successes'
+/// mean is then unknown too, since it is what the failures leave of the sum).
+pub(super) fn split_means(
+    (count, errors): (u64, u64),
+    (sum_ms, error_sum_ms): (f64, f64),
+    (min_ms, max_ms): (f64, f64),
+) -> (Option<f64>, Option<f64>) {
+    let errors = errors.min(count);
+    let ok = count - errors;
+    let known = errors == 0 || error_sum_ms > 0.0;
+    let within = |v: f64| v.max(min_ms).min(max_ms);
+    let failed = (errors > 0 && known).then(|| within(error_sum_ms / errors as f64));
+    let succeeded = (ok > 0 && known).then(|| within((sum_ms - error_sum_ms).max(0.0) / ok as f64));
+    (succeeded, failed)
 }
 
 impl Aggregate {
