@@ -95,6 +95,13 @@ test('a link naming an operation (a recommendation\'s) opens its charts, the tab
   await expect(opsPage.rows()).toHaveCount(1);
   await app.expectHydrated();
   await expect(page.getByTestId('chart-latency').locator('svg')).toHaveAttribute('aria-label', /.+/);
+  // Another range keeps it, in the URL too: a reload shows it again.
+  await opsPage.range('15m');
+  await expect(page).toHaveURL(/[?&]op=e2e\.gamma/);
+  await expect(page).toHaveURL(/range=15m/);
+  await page.reload();
+  await expect(opsPage.detail().getByRole('heading')).toHaveText('e2e.gamma');
+  await app.expectHydrated();
   // Another row can still be chosen.
   await opsPage.filter('e2e.');
   await opsPage.row('e2e.alpha').click();

@@ -50,7 +50,12 @@ pub fn OperationsPage() -> impl IntoView {
         Selection::parse(tags.iter().map(String::as_str), q.get_str("by"))
     });
     let selection = Memo::new(move |_| parsed_selection.get().unwrap_or_default());
-    // Changing one of them keeps the others.
+    // `op=name` (a recommendation's link) opens that operation's charts and filters the table
+    // to it.
+    let linked = query.with_untracked(|q| q.get("op")).filter(|name| !name.is_empty());
+    let selected: RwSignal<Option<RowKey>> =
+        RwSignal::new(linked.clone().map(|name| (name, Default::default())));
+    // Changing one of them keeps the others, and the operation shown (unless a group's row).
     let navigate = use_navigate();
     let go = move |of: Timings, span: Span, selection: Selection| {
         let mut url = format!("/operations?of={}&{}", of.as_str(), span.to_query());
@@ -59,16 +64,16 @@ pub fn OperationsPage() -> impl IntoView {
             url.push('&');
             url.push_str(&tags);
         }
+        if let Some((name, _)) = selected.get_untracked().filter(|(_, group)| group.is_empty()) {
+            url.push_str("&op=");
+            url.push_str(&crate::model::percent_encode(&name));
+        }
         navigate(&url, NavigateOptions::default());
     };
     let on_span = {
         let go = go.clone();
         Callback::new(move |chosen: Span| go(of.get_untracked(), chosen, selection.get_untracked()))
     };
-    // `op=name` (a recommendation's link) opens that operation's charts and filters the table
-    // to it.
-    let linked = query.with_untracked(|q| q.get("op")).filter(|name| !name.is_empty());
-    let selected = RwSignal::new(linked.clone().map(|name| (name, Default::default())));
     let on_selection = {
         let go = go.clone();
         Callback::new(move |chosen: Selection| {

@@ -528,15 +528,16 @@ fn slow_operation(
     let suggestion = if !together.is_empty() {
         "Several operations slowed together: look at what they share (the database, a cache, an \
          upstream API) before the operation itself."
-    } else if slow_failures {
-        "Its failures are slow and frequent: requests wait until something gives up. Find what \
-         they wait for (a dependency timing out, a pool exhausted, a lock) and give it a deadline \
-         shorter than the caller's, so failures are fast and retried or shed."
     } else if load_driven {
         "The slowdown follows the load: add capacity or concurrency limits, cache repeated work, \
          or queue it; compare p95 against throughput on the Operations page."
     } else if host_busy {
         host_first.as_str()
+    } else if slow_failures {
+        // Timeouts on a saturated host or under load are a symptom: those come first.
+        "Its failures are slow and frequent: requests wait until something gives up. Find what \
+         they wait for (a dependency timing out, a pool exhausted, a lock) and give it a deadline \
+         shorter than the caller's, so failures are fast and retried or shed."
     } else if tail_only {
         "Only some requests are slow: look for lock contention, cold caches, garbage collection or \
          a slow path for certain inputs (group by tag to find which)."

@@ -27,8 +27,9 @@ pub struct Rollup {
     pub errors: u64,
     /// Sum of durations in milliseconds.
     pub sum_ms: f64,
-    /// The part of `sum_ms` that failed samples took (0 in rows stored before version 9).
-    pub error_sum_ms: f64,
+    /// The part of `sum_ms` that failed samples took; `None` when some of their durations are
+    /// unknown (rows stored before schema version 9, and merges holding one: unknown wins).
+    pub error_sum_ms: Option<f64>,
     /// Exact extremes; `+inf`/`-inf` only while `count` is 0 (never stored).
     pub min_ms: f64,
     pub max_ms: f64,
@@ -43,7 +44,7 @@ impl Default for Rollup {
             count: 0,
             errors: 0,
             sum_ms: 0.0,
-            error_sum_ms: 0.0,
+            error_sum_ms: Some(0.0),
             min_ms: f64::INFINITY,
             max_ms: f64::NEG_INFINITY,
             zero: 0,
@@ -82,7 +83,10 @@ impl RollupRecorder {
         figures.count = figures.count.saturating_add(bucket.count);
         figures.errors = figures.errors.saturating_add(bucket.errors);
         figures.sum_ms += bucket.sum_ns as f64 / 1e6;
-        figures.error_sum_ms += bucket.error_sum_ns as f64 / 1e6;
+        figures.error_sum_ms = figures
+            .error_sum_ms
+            .zip(super::series::error_sum_ms(bucket.error_sum_ns, bucket.untimed_errors))
+            .map(|(a, b)| a + b);
         figures.min_ms = figures.min_ms.min(bucket.min_ms);
         figures.max_ms = figures.max_ms.max(bucket.max_ms);
         bucket.bins.for_each(|key, count| self.bins.add(key, count));
@@ -132,7 +136,7 @@ impl Rollup {
         self.count = self.count.saturating_add(n);
         if !success {
             self.errors = self.errors.saturating_add(n);
-            self.error_sum_ms += duration_ms * n as f64;
+            self.error_sum_ms = self.error_sum_ms.map(|s| s + duration_ms * n as f64);
         }
         self.sum_ms += duration_ms * n as f64;
         self.min_ms = self.min_ms.min(duration_ms);
@@ -159,7 +163,7 @@ impl Rollup {
         self.count = self.count.saturating_add(other.count);
         self.errors = self.errors.saturating_add(other.errors);
         self.sum_ms += other.sum_ms;
-        self.error_sum_ms += other.error_sum_ms;
+        self.error_sum_ms = self.error_sum_ms.zip(other.error_sum_ms).map(|(a, b)| a + b);
         self.min_ms = self.min_ms.min(other.min_ms);
         self.max_ms = self.max_ms.max(other.max_ms);
         self.zero = self.zero.saturating_add(other.zero);
@@ -203,7 +207,7 @@ impl Rollup {
     pub fn from_stored(
         count: u64,
         errors: u64,
-        (sum_ms, error_sum_ms): (f64, f64),
+        (sum_ms, error_sum_ms): (f64, Option<f64>),
         min_ms: f64,
         max_ms: f64,
         bins: &[u8],
@@ -214,21 +218,24 @@ impl Rollup {
     }
 
     /// [`Self::from_stored`] into this rollup, reusing its allocation (for reading many rows).
-    /// On error the rollup is left empty. An error sum that is not a finite share of the sum
-    /// reads as 0 (unknown: the failures' durations are then not told apart).
+    /// On error the rollup is left empty. A failures' sum that is not a finite share of the
+    /// sum reads as unknown; without failures it is 0 whatever was stored.
     pub fn refill_from_stored(
         &mut self,
         count: u64,
         errors: u64,
-        (sum_ms, error_sum_ms): (f64, f64),
+        (sum_ms, error_sum_ms): (f64, Option<f64>),
         min_ms: f64,
         max_ms: f64,
         bins: &[u8],
     ) -> Result<(), DecodeError> {
         self.bins.clear();
         (self.count, self.errors, self.sum_ms) = (count, errors.min(count), sum_ms);
-        let known = error_sum_ms.is_finite() && (0.0..=sum_ms).contains(&error_sum_ms);
-        self.error_sum_ms = if known && errors > 0 { error_sum_ms } else { 0.0 };
+        self.error_sum_ms = if errors == 0 {
+            Some(0.0)
+        } else {
+            error_sum_ms.filter(|e| e.is_finite() && (0.0..=sum_ms).contains(e))
+        };
         (self.min_ms, self.max_ms, self.zero) = (min_ms, max_ms, 0);
         let mut total = 0u64;
         let decoded = decode_bins(bins, |key, c| {
@@ -327,7 +334,7 @@ impl RangeStats {
         let a = &self.agg;
         super::series::split_means(
             (a.count, a.errors),
-            (a.sum_ms(), a.error_sum_ns as f64 / 1e6),
+            (a.sum_ms(), super::series::error_sum_ms(a.error_sum_ns, a.untimed_errors)),
             (a.min_ms, a.max_ms),
         )
     }
@@ -434,10 +441,15 @@ mod tests {
         let mut a = Rollup::default();
         a.record(3.0, 2, true);
         let bytes = a.encode_bins();
-        assert!(Rollup::from_stored(3, 0, (6.0, 0.0), 3.0, 3.0, &bytes).is_err(), "count mismatch");
-        assert!(Rollup::from_stored(2, 0, (6.0, 0.0), 3.0, 3.0, &bytes[..bytes.len() - 1]).is_err());
-        assert!(Rollup::from_stored(2, 0, (f64::NAN, 0.0), 3.0, 3.0, &bytes).is_err());
-        assert!(Rollup::from_stored(2, 0, (6.0, 0.0), 3.0, 3.0, &[0x80]).is_err());
+        assert!(
+            Rollup::from_stored(3, 0, (6.0, None), 3.0, 3.0, &bytes).is_err(),
+            "count mismatch"
+        );
+        assert!(
+            Rollup::from_stored(2, 0, (6.0, None), 3.0, 3.0, &bytes[..bytes.len() - 1]).is_err()
+        );
+        assert!(Rollup::from_stored(2, 0, (f64::NAN, None), 3.0, 3.0, &bytes).is_err());
+        assert!(Rollup::from_stored(2, 0, (6.0, None), 3.0, 3.0, &[0x80]).is_err());
     }
 
     proptest::proptest! {

@@ -75,6 +75,9 @@ pub(super) struct Bucket {
     pub(super) sum_ns: u128,
     /// The part of `sum_ns` that failed samples took (are failures fast or slow?).
     pub(super) error_sum_ns: u128,
+    /// Failures whose durations `error_sum_ns` lacks: of a minute restored from a row stored
+    /// before the store kept the failures' sum. While any is held, the split is unknown.
+    pub(super) untimed_errors: u64,
     pub(super) min_ms: f64,
     pub(super) max_ms: f64,
     pub(super) bins: BucketBins,
@@ -90,6 +93,7 @@ impl Bucket {
             errors: 0,
             sum_ns: 0,
             error_sum_ns: 0,
+            untimed_errors: 0,
             min_ms: f64::INFINITY,
             max_ms: f64::NEG_INFINITY,
             bins: BucketBins::new(),
@@ -114,6 +118,7 @@ impl Bucket {
         self.errors = self.errors.saturating_add(other.errors);
         self.sum_ns = self.sum_ns.saturating_add(other.sum_ns);
         self.error_sum_ns = self.error_sum_ns.saturating_add(other.error_sum_ns);
+        self.untimed_errors = self.untimed_errors.saturating_add(other.untimed_errors);
         self.min_ms = self.min_ms.min(other.min_ms);
         self.max_ms = self.max_ms.max(other.max_ms);
         self.bins.absorb(&other.bins);
@@ -216,6 +221,7 @@ pub(super) struct Aggregate {
     pub(super) errors: u64,
     sum_ns: u128,
     pub(super) error_sum_ns: u128,
+    pub(super) untimed_errors: u64,
     pub(super) min_ms: f64,
     pub(super) max_ms: f64,
     /// False once a bucket that may have held the min or max was removed: rescan needed.
@@ -230,6 +236,7 @@ impl Default for Aggregate {
             errors: 0,
             sum_ns: 0,
             error_sum_ns: 0,
+            untimed_errors: 0,
             min_ms: f64::INFINITY,
             max_ms: f64::NEG_INFINITY,
             extremes_exact: true,
@@ -249,6 +256,7 @@ impl Aggregate {
         self.errors = self.errors.saturating_add(b.errors);
         self.sum_ns = self.sum_ns.saturating_add(b.sum_ns);
         self.error_sum_ns = self.error_sum_ns.saturating_add(b.error_sum_ns);
+        self.untimed_errors = self.untimed_errors.saturating_add(b.untimed_errors);
         self.min_ms = self.min_ms.min(b.min_ms);
         self.max_ms = self.max_ms.max(b.max_ms);
         self.bins.add_bucket(&b.bins);
@@ -263,6 +271,7 @@ impl Aggregate {
         self.errors = self.errors.saturating_sub(b.errors);
         self.sum_ns = self.sum_ns.saturating_sub(b.sum_ns);
         self.error_sum_ns = self.error_sum_ns.saturating_sub(b.error_sum_ns);
+        self.untimed_errors = self.untimed_errors.saturating_sub(b.untimed_errors);
         if b.min_ms <= self.min_ms || b.max_ms >= self.max_ms {
             self.extremes_exact = false;
         }
@@ -278,6 +287,7 @@ impl Aggregate {
         self.errors = self.errors.saturating_add(other.errors);
         self.sum_ns = self.sum_ns.saturating_add(other.sum_ns);
         self.error_sum_ns = self.error_sum_ns.saturating_add(other.error_sum_ns);
+        self.untimed_errors = self.untimed_errors.saturating_add(other.untimed_errors);
         self.min_ms = self.min_ms.min(other.min_ms);
         self.max_ms = self.max_ms.max(other.max_ms);
         other.bins.for_each(|k, c| self.bins.add_key(k, c));
@@ -291,7 +301,10 @@ impl Aggregate {
         self.count = self.count.saturating_add(r.count);
         self.errors = self.errors.saturating_add(r.errors);
         self.sum_ns = self.sum_ns.saturating_add(ms_to_ns(r.sum_ms));
-        self.error_sum_ns = self.error_sum_ns.saturating_add(ms_to_ns(r.error_sum_ms));
+        match r.error_sum_ms {
+            Some(ms) => self.error_sum_ns = self.error_sum_ns.saturating_add(ms_to_ns(ms)),
+            None => self.untimed_errors = self.untimed_errors.saturating_add(r.errors),
+        }
         self.min_ms = self.min_ms.min(r.min_ms);
         self.max_ms = self.max_ms.max(r.max_ms);
         self.bins.add_rollup(r);
@@ -326,8 +339,9 @@ pub(super) struct Figures {
     pub(super) count: u64,
     pub(super) errors: u64,
     pub(super) sum_ms: f64,
-    /// The part of `sum_ms` that failed samples took.
-    pub(super) error_sum_ms: f64,
+    /// The part of `sum_ms` that failed samples took; `None` when some failures' durations are
+    /// unknown (minutes stored before the store kept it).
+    pub(super) error_sum_ms: Option<f64>,
     pub(super) min_ms: f64,
     pub(super) max_ms: f64,
     pub(super) quantiles: [f64; 4],
@@ -340,8 +354,8 @@ impl Figures {
     }
 
     /// The failed samples' mean duration, kept within the exact minimum and maximum; `None`
-    /// without failures or when their durations are unknown (a sum of 0: minutes stored
-    /// before the failures' sum was kept).
+    /// without failures or when their durations are unknown (minutes stored before the
+    /// failures' sum was kept).
     pub(super) fn error_mean_ms(&self) -> Option<f64> {
         split_means(
             (self.count, self.errors),
@@ -352,21 +366,28 @@ impl Figures {
     }
 }
 
+/// The failures' part of a sum in milliseconds, `None` while `untimed` failures' durations
+/// are unknown.
+pub(super) fn error_sum_ms(error_sum_ns: u128, untimed: u64) -> Option<f64> {
+    (untimed == 0).then(|| error_sum_ns as f64 / 1e6)
+}
+
 /// The successful samples' mean and the failed ones' (ms), each kept within the exact minimum
-/// and maximum; `None` for a side without samples, and for the failures when their durations
-/// are unknown (a sum of 0: minutes stored before the failures' sum was kept; the successes'
-/// mean is then unknown too, since it is what the failures leave of the sum).
+/// and maximum; `None` for a side without samples, and for both when the failures' durations
+/// are unknown (`error_sum_ms` `None`: the successes' mean is what they leave of the sum).
 pub(super) fn split_means(
     (count, errors): (u64, u64),
-    (sum_ms, error_sum_ms): (f64, f64),
+    (sum_ms, error_sum_ms): (f64, Option<f64>),
     (min_ms, max_ms): (f64, f64),
 ) -> (Option<f64>, Option<f64>) {
     let errors = errors.min(count);
     let ok = count - errors;
-    let known = errors == 0 || error_sum_ms > 0.0;
+    let Some(error_sum_ms) = error_sum_ms.or((errors == 0).then_some(0.0)) else {
+        return (None, None);
+    };
     let within = |v: f64| v.max(min_ms).min(max_ms);
-    let failed = (errors > 0 && known).then(|| within(error_sum_ms / errors as f64));
-    let succeeded = (ok > 0 && known).then(|| within((sum_ms - error_sum_ms).max(0.0) / ok as f64));
+    let failed = (errors > 0).then(|| within(error_sum_ms / errors as f64));
+    let succeeded = (ok > 0).then(|| within((sum_ms - error_sum_ms).max(0.0) / ok as f64));
     (succeeded, failed)
 }
 
@@ -376,7 +397,7 @@ impl Aggregate {
             count: self.count,
             errors: self.errors,
             sum_ms: self.sum_ms(),
-            error_sum_ms: self.error_sum_ns as f64 / 1e6,
+            error_sum_ms: error_sum_ms(self.error_sum_ns, self.untimed_errors),
             min_ms: self.min_ms,
             max_ms: self.max_ms,
             quantiles: summary_quantiles(&self.bins, &[], self.min_ms, self.max_ms),
@@ -395,6 +416,7 @@ pub(super) struct View<'a> {
     errors: u64,
     sum_ns: u128,
     error_sum_ns: u128,
+    untimed_errors: u64,
     min_ms: f64,
     max_ms: f64,
 }
@@ -408,7 +430,7 @@ impl View<'_> {
             count: self.count,
             errors: self.errors,
             sum_ms: self.sum_ns as f64 / 1e6,
-            error_sum_ms: self.error_sum_ns as f64 / 1e6,
+            error_sum_ms: error_sum_ms(self.error_sum_ns, self.untimed_errors),
             min_ms: self.min_ms,
             max_ms: self.max_ms,
             quantiles: quantiles.map(|q| q.unwrap_or(self.min_ms)),
@@ -651,6 +673,7 @@ impl Series {
         bucket.errors = agg.errors;
         bucket.sum_ns = agg.sum_ns;
         bucket.error_sum_ns = agg.error_sum_ns;
+        bucket.untimed_errors = agg.untimed_errors;
         bucket.min_ms = agg.min_ms;
         bucket.max_ms = agg.max_ms;
         agg.bins.for_each(|k, c| bucket.bins.add(k, u32::try_from(c).unwrap_or(u32::MAX)));
@@ -835,6 +858,7 @@ impl Series {
             errors: held.errors,
             sum_ns: held.sum_ns,
             error_sum_ns: held.error_sum_ns,
+            untimed_errors: held.untimed_errors,
             min_ms: held.min_ms,
             max_ms: held.max_ms,
         };
@@ -845,6 +869,7 @@ impl Series {
                 view.errors = view.errors.saturating_add(b.errors);
                 view.sum_ns = view.sum_ns.saturating_add(b.sum_ns);
                 view.error_sum_ns = view.error_sum_ns.saturating_add(b.error_sum_ns);
+                view.untimed_errors = view.untimed_errors.saturating_add(b.untimed_errors);
                 view.min_ms = view.min_ms.min(b.min_ms);
                 view.max_ms = view.max_ms.max(b.max_ms);
             } else {
@@ -852,6 +877,7 @@ impl Series {
                 view.errors = view.errors.saturating_sub(b.errors);
                 view.sum_ns = view.sum_ns.saturating_sub(b.sum_ns);
                 view.error_sum_ns = view.error_sum_ns.saturating_sub(b.error_sum_ns);
+                view.untimed_errors = view.untimed_errors.saturating_sub(b.untimed_errors);
                 rescan = true;
             }
             let sign = if add { 1 } else { -1 };

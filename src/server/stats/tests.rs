@@ -926,11 +926,21 @@ fn failures_keep_their_own_mean_through_windows_tiers_and_restored_minutes() {
     minute.record(10.0, 3, true);
     minute.record(500.0, 1, false);
     let minute = minute.finish();
-    assert_eq!(minute.error_sum_ms, 500.0);
+    assert_eq!(minute.error_sum_ms, Some(500.0));
     reg.restore_minute("restored", T0 - 5 * MIN, &minute, T0, true).unwrap();
     assert_eq!(summary(&reg, "restored", Window::H1, T0).error_mean_ms, Some(500.0));
     let mut old = minute.clone();
-    old.error_sum_ms = 0.0;
+    old.error_sum_ms = None;
     reg.restore_minute("old", T0 - 5 * MIN, &old, T0, true).unwrap();
     assert_eq!(summary(&reg, "old", Window::H1, T0).error_mean_ms, None);
+    // Live failures beside it do not make it known: the mean would leave the old one out.
+    reg.record("old", 1000.0, false, 1.0, T0 - 30 * SEC, T0).unwrap();
+    assert_eq!(summary(&reg, "old", Window::H1, T0).error_mean_ms, None);
+    // Once that minute has left the window, the live failures' mean is known again.
+    assert_eq!(summary(&reg, "old", Window::M1, T0).error_mean_ms, Some(1000.0));
+    // Failures that took no time are fast, not unknown.
+    reg.record("instant", 0.0, false, 1.0, T0, T0).unwrap();
+    ok(&mut reg, "instant", 40.0, T0, T0);
+    let s = summary(&reg, "instant", Window::M1, T0);
+    assert_eq!((s.error_mean_ms, s.ok_mean_ms()), (Some(0.0), Some(40.0)));
 }

@@ -51,9 +51,10 @@ fn record_weighted(
 }
 
 /// The figures a store row is compared by (the sum is rounded differently by the two paths).
-fn figures(r: &Rollup) -> (u64, u64, f64, f64, Vec<u8>, [f64; 2]) {
-    let sums = [r.sum_ms, r.error_sum_ms].map(|ms| (ms * 1e3).round());
-    (r.count, r.errors, r.min_ms, r.max_ms, r.encode_bins(), sums)
+fn figures(r: &Rollup) -> (u64, u64, f64, f64, Vec<u8>, f64, Option<f64>) {
+    let round = |ms: f64| (ms * 1e3).round();
+    let sums = (round(r.sum_ms), r.error_sum_ms.map(round));
+    (r.count, r.errors, r.min_ms, r.max_ms, r.encode_bins(), sums.0, sums.1)
 }
 
 fn assert_same(got: &Stored, want: &Stored) {

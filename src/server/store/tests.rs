@@ -891,6 +891,12 @@ fn failures_keep_their_sum_through_minutes_and_hours_and_older_rows_read_as_unkn
     assert_eq!(f.schema_version(), schema::LATEST);
     assert_eq!(old.rollup.errors, 1, "the first sample failed");
     assert_eq!(failures_mean(&f, "old", T0, T0 + MIN), None, "unknown, not 0 ms");
+    // A minute stored now in the same hour: the hour's failures' mean stays unknown (it would
+    // leave the old minute's failure out), the new minute's is known.
+    f.set_now(T0 + 31 * MIN);
+    let mut batch = Batch::default();
+    batch.timings.push(timing("old", T0 + 30 * MIN, &[1000.0, 5.0]));
+    f.write(batch);
     // Two hours of minutes: one sample in ten fails, and failures take 1,000 ms.
     for minute in 0..120 {
         let at = T0 + HOUR + minute * MIN;
@@ -909,4 +915,7 @@ fn failures_keep_their_sum_through_minutes_and_hours_and_older_rows_read_as_unkn
     for (from, to) in [(T0 + HOUR, T0 + 3 * HOUR), (T0 + 90 * MIN, T0 + 100 * MIN)] {
         assert_eq!(failures_mean(&f, "new", from, to), Some(1000.0), "{from}..{to}");
     }
+    assert_eq!(failures_mean(&f, "old", T0 + 30 * MIN, T0 + 31 * MIN), Some(1000.0));
+    assert_eq!(failures_mean(&f, "old", T0, T0 + HOUR), None, "the hour row holds the old minute");
+    assert_eq!(failures_mean(&f, "old", T0, T0 + 2 * HOUR), None);
 }

@@ -800,7 +800,7 @@ fn series_id(
 }
 
 /// A rollup read from columns `first..first + 7` (count, errors, sum, min, max, bins, the
-/// failures' sum: NULL in rows stored before version 9, read as 0); a row
+/// failures' sum: NULL when unknown, as in rows stored before version 9); a row
 /// whose bins cannot be read is skipped (and logged) rather than failing the whole query.
 pub(super) fn rollup_from_row(
     row: &rusqlite::Row<'_>,
@@ -824,7 +824,7 @@ pub(super) fn rollup_into(
     let decoded = rollup.refill_from_stored(
         count.max(0) as u64,
         errors.max(0) as u64,
-        (row.get(first + 2)?, error_sum_ms.unwrap_or(0.0)),
+        (row.get(first + 2)?, error_sum_ms),
         row.get(first + 3)?,
         row.get(first + 4)?,
         bins,
