@@ -102,10 +102,16 @@ test('a link naming an operation (a recommendation\'s) opens its charts, the tab
   await page.reload();
   await expect(opsPage.detail().getByRole('heading')).toHaveText('e2e.gamma');
   await app.expectHydrated();
-  // Another row can still be chosen.
+  // Another row can still be chosen, and a range change puts it in the URL.
   await opsPage.filter('e2e.');
   await opsPage.row('e2e.alpha').click();
   await expect(opsPage.detail().getByRole('heading')).toHaveText('e2e.alpha');
+  await opsPage.range('1h');
+  await expect(page).toHaveURL(/[?&]op=e2e\.alpha/);
+  // Back to the page's earlier URL: its operation again.
+  await page.goBack();
+  await expect(page).toHaveURL(/[?&]op=e2e\.gamma/);
+  await expect(opsPage.detail().getByRole('heading')).toHaveText('e2e.gamma');
   app.expectNoConsoleErrors();
 });
 

@@ -86,6 +86,20 @@ pub fn OperationsPage() -> impl IntoView {
     let sort = RwSignal::new((SortKey::P95, true));
     let filter = RwSignal::new(linked.unwrap_or_default());
     let limit = RwSignal::new(TABLE_ROWS);
+    // Another `op=` while on this page (back and forward through ranges chosen) selects it.
+    Effect::new(move |last: Option<Option<String>>| {
+        let op = query.with(|q| q.get("op")).filter(|name| !name.is_empty());
+        let changed = last.is_some_and(|last| last != op);
+        if let Some(name) = op.clone().filter(|_| changed) {
+            let row: RowKey = (name.clone(), Default::default());
+            if selected.with_untracked(|s| s.as_ref() != Some(&row)) {
+                selected.set(Some(row));
+                limit.set(TABLE_ROWS);
+                filter.set(name);
+            }
+        }
+        op
+    });
     let wanted = Memo::new(move |_| {
         let (sort, descending) = sort.get();
         RowsWanted { sort, descending, filter: filter.get(), limit: limit.get() }
