@@ -28,7 +28,7 @@ pub mod state;
 pub mod stats;
 pub mod store;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -39,7 +39,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{middleware, Router};
 use leptos::prelude::*;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 use tokio_util::sync::CancellationToken;
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -197,7 +197,7 @@ async fn prune_periodically(app: Arc<metrics::AppMetrics>, shutdown: Cancellatio
 
 /// The whole HTTP surface: pages, assets, health, APIs, and the layers around them.
 pub fn router(state: AppState) -> Router {
-    let routes = generate_route_list(App);
+    let routes = route_list();
     let context_state = state.clone();
     let shell_options = state.leptos_options.clone();
     let app = Router::new()
@@ -214,6 +214,16 @@ pub fn router(state: AppState) -> Router {
         )
         .fallback(fallback);
     with_layers(app, state)
+}
+
+/// The app's page routes, generated once per process. Generating them raises a process-wide
+/// flag that keeps every `Resource` from loading (leptos_server's `SuppressResourceLoad`), so a
+/// page rendered while another router is being built would wait for its data until the request
+/// timed out (leptos#4773; seen as a 408 in the integration tests, which build many routers at
+/// once). The first call blocks every other until the list exists, and no page renders without it.
+fn route_list() -> Vec<AxumRouteListing> {
+    static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
 }
 
 /// The `--otlp-addr` listener's surface: OTLP/HTTP only, behind the same layers.

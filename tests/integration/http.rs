@@ -1,5 +1,8 @@
 //! The HTTP surface through the router: health, pages, 404, headers, compression, limits, assets.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use serde_json::Value;
@@ -103,6 +106,39 @@ async fn html_and_json_are_compressed() {
             Some(coding.as_bytes()),
             "{path} {status} {headers}"
         );
+    }
+}
+
+/// Building a router while a page renders must not keep the page's data from loading (leptos
+/// route generation suppresses every `Resource` while it runs; the integration tests build many
+/// routers at once, and one page in several CI runs waited until its 408).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_render_while_other_routers_are_built() {
+    let app = TestApp::with(|c| c.request_timeout_secs = 3);
+    // Builds routers until dropped (also when an assertion fails, so no other test sees it).
+    struct Builder(Arc<AtomicBool>);
+    impl Drop for Builder {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+    let building = Builder(Arc::new(AtomicBool::new(false)));
+    let (stop, state) = (Arc::clone(&building.0), app.state.clone());
+    std::thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            drop(vitals::server::router(state.clone()));
+        }
+    });
+    for path in ["/", "/operations", "/alerts", "/values"].repeat(5) {
+        let page = async {
+            let response = app.get(path).await;
+            (response.status(), body_text(response).await)
+        };
+        // A page whose data never loads may also stall after its head: bound the whole answer.
+        let answer = tokio::time::timeout(std::time::Duration::from_secs(10), page).await;
+        let (status, html) = answer.unwrap_or_else(|_| panic!("{path} never finished"));
+        assert_eq!(status, StatusCode::OK, "{path} waited for its data: {html}");
+        assert!(html.contains("<main"), "{path}: {html}");
     }
 }
 
