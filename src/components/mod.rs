@@ -1,6 +1,7 @@
 //! Reusable views shared by several pages.
 
 pub mod alert_spans;
+pub mod buttons;
 pub mod chart;
 pub mod keys;
 pub mod live;

@@ -155,23 +155,10 @@ pub struct OperationSummary {
     /// the failures' sum was kept).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_mean_ms: Option<f64>,
-}
-
-impl OperationSummary {
-    /// The successful samples' mean duration, what the failures leave of the mean; `None` when
-    /// every sample failed, or when the failures' durations are unknown (so is what they
-    /// leave).
-    pub fn ok_mean_ms(&self) -> Option<f64> {
-        let errors = self.error_count.min(self.count);
-        let ok = self.count.checked_sub(errors).filter(|&n| n > 0)?;
-        let failed = match self.error_mean_ms {
-            Some(e) => e * errors as f64,
-            None if errors == 0 => 0.0,
-            None => return None,
-        };
-        let mean = (self.mean_ms * self.count as f64 - failed) / ok as f64;
-        Some(mean.max(self.min_ms).min(self.max_ms))
-    }
+    /// The successful samples' mean duration beside `error_mean_ms`: present with it (and
+    /// absent when every sample failed); without failures it is `mean_ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ok_mean_ms: Option<f64>,
 }
 
 /// One time bucket of an operation: samples, failures and latency quantiles, for the charts of
@@ -433,27 +420,8 @@ mod tests {
             p99_ms: p95_ms,
             latency_class: LatencyThresholds::default().classify(p95_ms),
             error_mean_ms: None,
+            ok_mean_ms: None,
         }
-    }
-
-    #[test]
-    fn the_successes_mean_is_what_the_failures_leave_of_the_mean() {
-        // 90 successes of 10 ms and 10 failures of 1,000 ms.
-        let s = OperationSummary {
-            error_count: 10,
-            mean_ms: 109.0,
-            min_ms: 10.0,
-            max_ms: 1000.0,
-            error_mean_ms: Some(1000.0),
-            ..op("api", 1000.0, 100)
-        };
-        assert_eq!(s.ok_mean_ms(), Some(10.0));
-        // Every sample failed: no successes' mean; failures of unknown durations: unknown.
-        assert_eq!(OperationSummary { error_count: 100, ..s.clone() }.ok_mean_ms(), None);
-        assert_eq!(OperationSummary { error_mean_ms: None, ..s.clone() }.ok_mean_ms(), None);
-        // No failures: the mean.
-        let calm = OperationSummary { error_count: 0, error_mean_ms: None, ..s };
-        assert_eq!(calm.ok_mean_ms(), Some(109.0));
     }
 
     #[test]

@@ -456,7 +456,7 @@ fn OperationDetailPanel(
 /// nothing without failures or when their durations are unknown.
 fn failures_line(s: &OperationSummary) -> Option<impl IntoView> {
     let failed = format_ms(s.error_mean_ms?);
-    let text = match s.ok_mean_ms() {
+    let text = match s.ok_mean_ms {
         Some(ok) => format!(
             "{} failed, taking {failed} on average; successes {}.",
             s.error_count,

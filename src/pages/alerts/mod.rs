@@ -14,6 +14,7 @@ use leptos_meta::Title;
 
 use crate::api::{acknowledge_alert, add_alert_silence, delete_alert_silence, get_alerts_now};
 use crate::charts::rfc3339_utc;
+use crate::components::buttons::ActionButton;
 use crate::components::live::use_live;
 use crate::model::alerts::{
     AlertInstance, AlertState, Matcher, ReceiverStats, Severity, Silence, Threshold,
@@ -193,27 +194,14 @@ fn value_text(alert: &AlertInstance) -> String {
     }
 }
 
-fn marks(alert: &AlertInstance) -> Vec<AnyView> {
-    let mut marks = Vec::new();
-    if alert.flapping {
-        marks.push(
-            view! { <span class="mark" data-testid="mark-flapping">"flapping"</span> }.into_any(),
-        );
+/// Flapping, acknowledged, silenced: what sets an alert apart.
+fn marks(alert: &AlertInstance) -> impl IntoView {
+    let silenced = alert.silenced_by.map(|id| format!("silence {id}"));
+    view! {
+        {alert.flapping.then(|| view! { <span class="mark" data-testid="mark-flapping">"flapping"</span> })}
+        {alert.acknowledged.then(|| view! { <span class="mark" data-testid="mark-acknowledged">"acknowledged"</span> })}
+        {silenced.map(|title| view! { <span class="mark" title=title data-testid="mark-silenced">"silenced"</span> })}
     }
-    if alert.acknowledged {
-        marks.push(
-            view! { <span class="mark" data-testid="mark-acknowledged">"acknowledged"</span> }
-                .into_any(),
-        );
-    }
-    if let Some(id) = alert.silenced_by {
-        let title = format!("silence {id}");
-        marks.push(
-            view! { <span class="mark" title=title data-testid="mark-silenced">"silenced"</span> }
-                .into_any(),
-        );
-    }
-    marks
 }
 
 /// The row of alert `id`, drawn from the newest list that holds it.
@@ -228,6 +216,7 @@ fn AlertRow(
         let id = id.clone();
         move |(list, _): &(Vec<AlertInstance>, usize)| list.iter().find(|a| a.id == id).cloned()
     };
+    let id_for_ack = id.clone();
     let Some(first) = alerts.with_untracked(&find) else {
         return ().into_any();
     };
@@ -246,65 +235,61 @@ fn AlertRow(
     let can_silence = Memo::new(move |_| {
         alert.with(|a| a.silenced_by.is_none() && a.state != AlertState::Resolved)
     });
-    let (rule, series) = alert.with_untracked(|a| (a.rule.clone(), a.series.clone()));
-    let summary = move || alert.with(|a| a.summary.clone());
-    let ack_id = id.clone();
+    let rule = alert.with_untracked(|a| a.rule.clone());
+    let ack_act = Callback::new(move |()| {
+        ack.dispatch(id_for_ack.clone());
+    });
+    let silence_act = Callback::new(move |()| {
+        silence.dispatch(alert.with_untracked(silence_matchers));
+    });
     view! {
         <tr
             data-testid="alert-row"
             data-state=move || state.get()
-            data-rule=rule.clone()
+            data-rule=rule
             data-severity=move || severity.get()
             data-id=id
         >
-            <td><span class=move || format!("state state-{}", state.get())>{move || state.get()}</span></td>
-            <td><span class=move || format!("severity severity-{}", severity.get())>{move || severity.get()}</span></td>
-            <td class="name" title=rule.clone()>{rule.clone()}</td>
-            <td class="name" title=summary>
-                {series}
-                <span class="row-tags">{summary}</span>
-            </td>
-            <td data-col="value">{move || alert.with(value_text)}</td>
-            <td title=move || {
-                alert.with(|a| a.active_since_ms.map(|ms| format!("active since {}", utc_text(ms))))
-                    .unwrap_or_default()
-            }>{move || alert.with(|a| utc_text(a.since_ms))}</td>
-            <td class="marks">{move || alert.with(marks)}</td>
+            // The cells are drawn again when the alert changes; the buttons' cell is kept (a
+            // focused button keeps its focus), its buttons shown while they can act.
+            {move || alert.with(alert_cells)}
             <td class="actions">
-                {move || can_ack.get().then(|| {
-                    let id = ack_id.clone();
-                    view! {
-                        <button
-                            type="button"
-                            class="btn"
-                            data-testid="alert-ack"
-                            disabled=move || ack.pending().get()
-                            on:click=move |_| {
-                                ack.dispatch(id.clone());
-                            }
-                        >
-                            "Acknowledge"
-                        </button>
-                    }
+                {move || can_ack.get().then(|| view! {
+                    <ActionButton label="Acknowledge" testid="alert-ack" busy=ack.pending() act=ack_act />
                 })}
                 {move || can_silence.get().then(|| view! {
-                    <button
-                        type="button"
-                        class="btn"
-                        data-testid="alert-silence"
-                        title="Mute notifications of this rule for this series for an hour"
-                        disabled=move || silence.pending().get()
-                        on:click=move |_| {
-                            silence.dispatch(alert.with_untracked(silence_matchers));
-                        }
-                    >
-                        "Silence 1 h"
-                    </button>
+                    <ActionButton
+                        label="Silence 1 h"
+                        testid="alert-silence"
+                        title=Some("Mute notifications of this rule for this series for an hour")
+                        busy=silence.pending()
+                        act=silence_act
+                    />
                 })}
             </td>
         </tr>
     }
     .into_any()
+}
+
+/// An alert's cells but its buttons: state, severity, rule, series with its summary, value,
+/// since when, marks.
+fn alert_cells(alert: &AlertInstance) -> impl IntoView {
+    let state = alert.state.as_str();
+    let severity = alert.severity.map_or("", Severity::as_str);
+    let active = alert.active_since_ms.map(|ms| format!("active since {}", utc_text(ms)));
+    view! {
+        <td><span class=format!("state state-{state}")>{state}</span></td>
+        <td><span class=format!("severity severity-{severity}")>{severity}</span></td>
+        <td class="name" title=alert.rule.clone()>{alert.rule.clone()}</td>
+        <td class="name" title=alert.summary.clone()>
+            {alert.series.clone()}
+            <span class="row-tags">{alert.summary.clone()}</span>
+        </td>
+        <td data-col="value">{value_text(alert)}</td>
+        <td title=active>{utc_text(alert.since_ms)}</td>
+        <td class="marks">{marks(alert)}</td>
+    }
 }
 
 #[component]
@@ -341,17 +326,14 @@ fn SilencesList(silences: Vec<Silence>, unsilence: Action<u64, ()>) -> impl Into
                                     <td>{utc_text(s.ends_ms)}</td>
                                     <td>{comment}</td>
                                     <td class="actions">
-                                        <button
-                                            type="button"
-                                            class="btn"
-                                            data-testid="silence-delete"
-                                            disabled=move || unsilence.pending().get()
-                                            on:click=move |_| {
+                                        <ActionButton
+                                            label="Delete"
+                                            testid="silence-delete"
+                                            busy=unsilence.pending()
+                                            act=Callback::new(move |()| {
                                                 unsilence.dispatch(id);
-                                            }
-                                        >
-                                            "Delete"
-                                        </button>
+                                            })
+                                        />
                                     </td>
                                 </tr>
                             }

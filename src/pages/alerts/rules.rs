@@ -6,6 +6,7 @@ use super::history::EventsTable;
 use super::{threshold_words, utc_text};
 use crate::api::{delete_alert_rule, get_alert_rules, put_alert_rule, test_alert_rule};
 use crate::charts::span_words;
+use crate::components::buttons::{ActionButton, DeleteButton};
 use crate::model::alerts::{Rule, RuleError, RuleSource, RuleTestResult, Severity};
 
 /// The rules in force, with their buttons and the latest test.
@@ -112,10 +113,19 @@ fn RuleRow(
     let summary = rule.summary.clone();
     let described = rule.target.describe();
     let enabled = rule.enabled;
-    // Delete asks once more before it deletes.
-    let armed = RwSignal::new(false);
     let name = rule.name.clone();
     let (delete_name, test_name) = (name.clone(), name.clone());
+    let toggling = toggle.pending();
+    let toggle_busy = Signal::derive(move || from_config || toggling.get());
+    let toggle_act = Callback::new(move |()| {
+        toggle.dispatch(rule.clone());
+    });
+    let delete_act = Callback::new(move |()| {
+        delete.dispatch(delete_name.clone());
+    });
+    let test_act = Callback::new(move |()| {
+        test.dispatch(test_name.clone());
+    });
     view! {
         <tr
             data-testid="rule-row"
@@ -130,48 +140,23 @@ fn RuleRow(
             <td>{source}</td>
             <td>{if enabled { "yes" } else { "no" }}</td>
             <td class="actions">
-                <button
-                    type="button"
-                    class="btn"
-                    data-testid="rule-toggle"
-                    disabled=move || from_config || toggle.pending().get()
+                <ActionButton
+                    label=if enabled { "Disable" } else { "Enable" }
+                    testid="rule-toggle"
                     title=from_config.then_some("Rules of the config file change there")
-                    on:click=move |_| {
-                        toggle.dispatch(rule.clone());
-                    }
-                >
-                    {if enabled { "Disable" } else { "Enable" }}
-                </button>
+                    busy=toggle_busy
+                    act=toggle_act
+                />
                 {(!from_config).then(|| view! {
-                    <button
-                        type="button"
-                        class="btn btn-danger"
-                        data-testid="rule-delete"
-                        disabled=move || delete.pending().get()
-                        on:click=move |_| {
-                            if armed.get_untracked() {
-                                armed.set(false);
-                                delete.dispatch(delete_name.clone());
-                            } else {
-                                armed.set(true);
-                            }
-                        }
-                    >
-                        {move || if armed.get() { "Really delete?" } else { "Delete" }}
-                    </button>
+                    <DeleteButton testid="rule-delete" busy=delete.pending() act=delete_act />
                 })}
-                <button
-                    type="button"
-                    class="btn"
-                    data-testid="rule-test-run"
-                    title="When it would have fired over the last hour"
-                    disabled=move || test.pending().get()
-                    on:click=move |_| {
-                        test.dispatch(test_name.clone());
-                    }
-                >
-                    "Test"
-                </button>
+                <ActionButton
+                    label="Test"
+                    testid="rule-test-run"
+                    title=Some("When it would have fired over the last hour")
+                    busy=test.pending()
+                    act=test_act
+                />
             </td>
         </tr>
     }

@@ -12,6 +12,7 @@ use leptos_router::hooks::use_navigate;
 
 use crate::api::reports::{create_report, delete_report, list_reports};
 use crate::charts::rfc3339_utc;
+use crate::components::buttons::DeleteButton;
 use crate::model::reports::{RangeArg, Refused, ReportRequest, Scope, TimeArg};
 pub use report::ReportPage;
 pub use sections::section_view;
@@ -80,7 +81,7 @@ fn SavedReports(version: RwSignal<u64>) -> impl IntoView {
                                             <td>{r.spec.scope.describe()}</td>
                                             <td>{rfc3339_utc(r.created_ms)}</td>
                                             <td>{if r.size_bytes == 0 { "–".to_string() } else { format!("{:.1} KB", r.size_bytes as f64 / 1024.0) }}</td>
-                                            <td><DeleteButton id remove /></td>
+                                            <td><DeleteButton testid="report-delete" busy=remove.pending() act=Callback::new(move |()| { remove.dispatch(id); }) /></td>
                                         </tr>
                                     }
                                 }).collect_view()}
@@ -90,27 +91,6 @@ fn SavedReports(version: RwSignal<u64>) -> impl IntoView {
                 })}
             </Suspense>
         </section>
-    }
-}
-
-/// A saved report's Delete: the first click arms it ("Really delete?"), the second deletes;
-/// disabled while a delete is under way, so a double click sends one.
-#[component]
-fn DeleteButton(id: u64, remove: Action<u64, ()>) -> impl IntoView {
-    let armed = RwSignal::new(false);
-    view! {
-        <button type="button" class="btn btn-danger" data-testid="report-delete"
-            disabled=move || remove.pending().get()
-            on:click=move |_| {
-                if armed.get_untracked() {
-                    armed.set(false);
-                    remove.dispatch(id);
-                } else {
-                    armed.set(true);
-                }
-            }>
-            {move || if armed.get() { "Really delete?" } else { "Delete" }}
-        </button>
     }
 }
 

@@ -571,7 +571,7 @@ fn slow_operation(
 /// failures (or successes), or when their durations are unknown.
 fn failures_finding(op: &OperationSummary) -> Option<(String, f64, f64)> {
     let error_mean = op.error_mean_ms?;
-    let ok_mean = op.ok_mean_ms()?;
+    let ok_mean = op.ok_mean_ms?;
     let share = 100.0 - op.success_pct;
     let finding = if error_mean >= SLOW_FAILURES * ok_mean {
         format!(
@@ -700,6 +700,7 @@ mod tests {
             p99_ms: error_ms.max(ok_ms),
             latency_class: crate::model::ops::LatencyClass::Slow,
             error_mean_ms: (errors > 0).then_some(error_ms),
+            ok_mean_ms: (errors > 0 && errors < count).then_some(ok_ms),
         }
     }
 
@@ -722,7 +723,11 @@ mod tests {
         // unknown.
         assert!(failures_finding(&failing(0, 0.0, 200.0)).is_none());
         assert!(failures_finding(&failing(100, 30_000.0, 200.0)).is_none());
-        let unknown = OperationSummary { error_mean_ms: None, ..failing(10, 30_000.0, 200.0) };
+        let unknown = OperationSummary {
+            error_mean_ms: None,
+            ok_mean_ms: None,
+            ..failing(10, 30_000.0, 200.0)
+        };
         assert!(failures_finding(&unknown).is_none());
     }
 
@@ -774,5 +779,62 @@ mod tests {
         // Not saturated: no advice.
         let (calm, _dir, now) = loaded(20.0, 40.0);
         assert!(host_advice(&host_load(&calm, now - RECENT_MS, now, RECENT_PERIOD), now).is_none());
+    }
+
+    /// A slowdown of 45 minutes on a host saturated for its first 40 and calm since: the host
+    /// is read over the whole run (from the minute rows), not over the calm last 15 minutes.
+    #[test]
+    fn a_long_slowdown_reads_the_host_over_its_whole_run() {
+        use crate::server::stats::Rollup;
+        use crate::server::store::{Batch, TimingRow};
+        use std::sync::atomic::{AtomicU64, Ordering};
+        use std::sync::Arc;
+        let now = crate::server::now_ms();
+        let run_from = (now - 45 * MINUTE_MS) / MINUTE_MS * MINUTE_MS;
+        // The store's clock stays at the run's start while the run is written, so that no
+        // minute is rolled up before its samples are in (they arrive in a burst, not live).
+        let clock = Arc::new(AtomicU64::new(run_from));
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(StoreConfig {
+            clock: Arc::new({
+                let clock = Arc::clone(&clock);
+                move || clock.load(Ordering::Relaxed)
+            }),
+            ..StoreConfig::new(dir.path())
+        })
+        .unwrap();
+        let calm_from = now - 5 * MINUTE_MS;
+        for (i, at_ms) in (run_from..now).step_by(10_000).enumerate() {
+            let mut s = Sample { at_ms, seq: i as u64 + 1, ..Default::default() };
+            s.system.cpu_pct = if at_ms < calm_from { 99.0 } else { 20.0 };
+            s.system.memory_pct = 40.0;
+            assert!(store.write_host(s));
+            if i % 20 == 0 {
+                assert!(store.flush(Duration::from_secs(10)));
+            }
+        }
+        // The operation's p95 at 5 s in every minute of the run.
+        let timings = (run_from..now)
+            .step_by(MINUTE_MS as usize)
+            .map(|at_ms| {
+                let mut rollup = Rollup::default();
+                rollup.record(5000.0, 10, true);
+                TimingRow { kind: SeriesKind::Operation, name: "api.pay".into(), at_ms, rollup }
+            })
+            .collect();
+        assert!(store.write(Batch { timings, values: vec![] }));
+        assert!(store.flush(Duration::from_secs(10)));
+        clock.store(now, Ordering::Relaxed);
+        assert!(store.maintain_now());
+        let recent = host_load(&store, now - RECENT_MS, now, RECENT_PERIOD);
+        assert!(!recent.cpu_hot(), "the last 15 minutes: {:?}", recent.cpu);
+        let op = OperationSummary { p95_ms: 5000.0, ..failing(0, 0.0, 5000.0) };
+        let none = BTreeMap::new();
+        let rec = slow_operation(&store, &op, &none, &BTreeMap::new(), &recent, 2000.0, now);
+        let text = rec.findings.join(" ");
+        assert!(text.contains("above 2000 ms for about 4"), "{text}");
+        assert!(text.contains("The host was saturated since it began (CPU 9"), "{text}");
+        let cpu = rec.evidence.iter().find(|e| e.label == "host CPU, mean since it began");
+        assert!(cpu.is_some_and(|e| e.value > CPU_HOT_PCT), "{:?}", rec.evidence);
     }
 }

@@ -744,6 +744,9 @@ fn summarize(
     let (count, min_ms, max_ms) = (stats.count, stats.min_ms, stats.max_ms);
     let error_count = stats.errors.min(count);
     let [p50_ms, p90_ms, p95_ms, p99_ms] = stats.quantiles;
+    // The successes' mean goes with the failures' (without failures it is the mean).
+    let (ok_mean_ms, error_mean_ms) = stats.split_means();
+    let ok_mean_ms = error_mean_ms.and(ok_mean_ms);
     OperationSummary {
         name: name.to_owned(),
         tags: Default::default(),
@@ -761,6 +764,7 @@ fn summarize(
         p95_ms,
         p99_ms,
         latency_class: thresholds.classify(p95_ms),
-        error_mean_ms: stats.error_mean_ms(),
+        error_mean_ms,
+        ok_mean_ms,
     }
 }

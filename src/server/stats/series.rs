@@ -353,16 +353,13 @@ impl Figures {
         (self.sum_ms / self.count.max(1) as f64).max(self.min_ms).min(self.max_ms)
     }
 
-    /// The failed samples' mean duration, kept within the exact minimum and maximum; `None`
-    /// without failures or when their durations are unknown (minutes stored before the
-    /// failures' sum was kept).
-    pub(super) fn error_mean_ms(&self) -> Option<f64> {
+    /// The successful samples' mean duration and the failed ones' (see [`split_means`]).
+    pub(super) fn split_means(&self) -> (Option<f64>, Option<f64>) {
         split_means(
             (self.count, self.errors),
             (self.sum_ms, self.error_sum_ms),
             (self.min_ms, self.max_ms),
         )
-        .1
     }
 }
 

@@ -915,11 +915,13 @@ fn failures_keep_their_own_mean_through_windows_tiers_and_restored_minutes() {
         let s = summary(&reg, "op", window, now);
         assert_eq!((s.count, s.error_count), (600, 60), "{window:?} at {now}");
         assert_eq!(s.error_mean_ms, Some(1000.0), "{window:?} at {now}");
+        assert_eq!(s.ok_mean_ms, Some(10.0), "{window:?} at {now}");
         assert!((s.mean_ms - 109.0).abs() < 1e-9, "{}", s.mean_ms);
     }
-    // Without failures there is no failures' mean.
+    // Without failures there is no failures' mean (and the successes' is the mean).
     ok(&mut reg, "calm", 10.0, T0, T0);
-    assert_eq!(summary(&reg, "calm", Window::M1, T0).error_mean_ms, None);
+    let calm = summary(&reg, "calm", Window::M1, T0);
+    assert_eq!((calm.error_mean_ms, calm.ok_mean_ms), (None, None));
     // A stored minute brings its failures' sum back; one stored without it (before the store
     // kept it) leaves the failures' mean unknown rather than 0 ms.
     let mut minute = RollupRecorder::default();
@@ -928,19 +930,22 @@ fn failures_keep_their_own_mean_through_windows_tiers_and_restored_minutes() {
     let minute = minute.finish();
     assert_eq!(minute.error_sum_ms, Some(500.0));
     reg.restore_minute("restored", T0 - 5 * MIN, &minute, T0, true).unwrap();
-    assert_eq!(summary(&reg, "restored", Window::H1, T0).error_mean_ms, Some(500.0));
+    let restored = summary(&reg, "restored", Window::H1, T0);
+    assert_eq!((restored.error_mean_ms, restored.ok_mean_ms), (Some(500.0), Some(10.0)));
     let mut old = minute.clone();
     old.error_sum_ms = None;
     reg.restore_minute("old", T0 - 5 * MIN, &old, T0, true).unwrap();
     assert_eq!(summary(&reg, "old", Window::H1, T0).error_mean_ms, None);
-    // Live failures beside it do not make it known: the mean would leave the old one out.
+    // Live failures beside it do not make it known: the mean would leave the old one out;
+    // nor is the successes' mean known (what unknown failures leave of the sum).
     reg.record("old", 1000.0, false, 1.0, T0 - 30 * SEC, T0).unwrap();
-    assert_eq!(summary(&reg, "old", Window::H1, T0).error_mean_ms, None);
+    let old = summary(&reg, "old", Window::H1, T0);
+    assert_eq!((old.error_mean_ms, old.ok_mean_ms), (None, None));
     // Once that minute has left the window, the live failures' mean is known again.
     assert_eq!(summary(&reg, "old", Window::M1, T0).error_mean_ms, Some(1000.0));
     // Failures that took no time are fast, not unknown.
     reg.record("instant", 0.0, false, 1.0, T0, T0).unwrap();
     ok(&mut reg, "instant", 40.0, T0, T0);
     let s = summary(&reg, "instant", Window::M1, T0);
-    assert_eq!((s.error_mean_ms, s.ok_mean_ms()), (Some(0.0), Some(40.0)));
+    assert_eq!((s.error_mean_ms, s.ok_mean_ms), (Some(0.0), Some(40.0)));
 }
