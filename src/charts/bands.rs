@@ -23,13 +23,14 @@ pub struct Band {
 }
 
 /// The span (`data-from-ms`, `data-to-ms`) and plot area (`data-plot-x0`, `data-plot-x1`) that
-/// a time chart's `<svg>` states.
+/// a time chart's `<svg>` states (whole numbers, read as such: a float parser would add its
+/// tables to the bundle's first part).
 fn geometry(svg: &str) -> Option<(f64, f64, f64, f64)> {
     let attr = |name: &str| -> Option<f64> {
         let key = format!(" {name}=\"");
         let start = svg.find(&key)? + key.len();
         let end = start + svg[start..].find('"')?;
-        svg[start..end].parse().ok()
+        svg[start..end].parse::<u64>().ok().map(|v| v as f64)
     };
     let (from, to) = (attr("data-from-ms")?, attr("data-to-ms")?);
     let (x0, x1) = (attr("data-plot-x0")?, attr("data-plot-x1")?);

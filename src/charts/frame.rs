@@ -96,7 +96,12 @@ impl Ranged for Axis {
 
 /// Tick-label style of the given colour, anchored at `h`/`v`.
 pub(crate) fn label_style(color: &RGBColor, h: HPos, v: VPos) -> TextStyle<'static> {
-    ("sans-serif", LABEL_FONT_PX * PLOTTERS_FONT_SCALE).into_font().color(color).pos(Pos::new(h, v))
+    // The family by its variant: from a name, plotters lowercases it (Unicode tables in the
+    // bundle).
+    (FontFamily::SansSerif, LABEL_FONT_PX * PLOTTERS_FONT_SCALE)
+        .into_font()
+        .color(color)
+        .pos(Pos::new(h, v))
 }
 
 /// Draws with plotters onto a `WIDTH_PX` × `HEIGHT_PX` canvas and returns the finished SVG:
@@ -191,14 +196,30 @@ fn round_font_sizes(svg: &str) -> String {
         out.push_str(&rest[..value_start]);
         rest = &rest[value_start..];
         let end = rest.find('"').unwrap_or(rest.len());
-        match rest[..end].parse::<f64>() {
-            Ok(size) => out.push_str(&crate::charts::scale::trim(size, 1)),
-            Err(_) => out.push_str(&rest[..end]),
-        }
+        out.push_str(&one_decimal(&rest[..end]).unwrap_or_else(|| rest[..end].to_owned()));
         rest = &rest[end..];
     }
     out.push_str(rest);
     out
+}
+
+/// A plain decimal ("11.000000000000002", "10.96", "9") rounded to at most one decimal ("11",
+/// "11", "9"), by its digits: a float parser would add its tables to the bundle's first part.
+/// `None` for anything else.
+fn one_decimal(text: &str) -> Option<String> {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let digit = |c: Option<char>| c.map_or(Some(0), |c| c.to_digit(10).map(u64::from));
+    let ok = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || whole.len() > 15 || !ok(whole) || !ok(fraction) {
+        return None;
+    }
+    let mut digits = fraction.chars();
+    let (tenth, next) = (digit(digits.next())?, digit(digits.next())?);
+    let tenths = whole.parse::<u64>().ok()? * 10 + tenth + u64::from(next >= 5);
+    Some(match tenths % 10 {
+        0 => (tenths / 10).to_string(),
+        d => format!("{}.{d}", tenths / 10),
+    })
 }
 
 /// Escapes text for a double-quoted XML attribute.
@@ -320,7 +341,7 @@ pub(crate) fn draw_legend(root: &Root<'_>, entries: &[(&str, RGBColor)]) -> Draw
 pub(crate) fn draw_no_data(root: &Root<'_>, chart: &Chart<'_, '_>) -> DrawResult {
     let (x_px, y_px) = chart.plotting_area().get_pixel_range();
     let center = ((x_px.start + x_px.end) / 2, (y_px.start + y_px.end) / 2);
-    let style = ("sans-serif", 13.0 * PLOTTERS_FONT_SCALE)
+    let style = (FontFamily::SansSerif, 13.0 * PLOTTERS_FONT_SCALE)
         .into_font()
         .color(&AXIS)
         .pos(Pos::new(HPos::Center, VPos::Center));
@@ -329,4 +350,31 @@ pub(crate) fn draw_no_data(root: &Root<'_>, chart: &Chart<'_, '_>) -> DrawResult
     root.draw(&Rectangle::new(backdrop, BACKGROUND.filled()))?;
     root.draw_text(NO_DATA_TEXT, &style, center)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn font_sizes_keep_at_most_one_decimal_read_by_their_digits() {
+        for (text, want) in [
+            ("11.000000000000002", Some("11")),
+            ("10.96", Some("11")),
+            ("10.94", Some("10.9")),
+            ("9.25", Some("9.3")),
+            ("9", Some("9")),
+            ("12.", Some("12")),
+            ("0.04", Some("0")),
+            ("1e3", None),
+            ("-3", None),
+            ("", None),
+        ] {
+            assert_eq!(one_decimal(text).as_deref(), want, "{text}");
+        }
+        let svg = round_font_sizes(
+            r#"<text font-size="13.000000000000002">a</text><text font-size="x">"#,
+        );
+        assert_eq!(svg, r#"<text font-size="13">a</text><text font-size="x">"#);
+    }
 }

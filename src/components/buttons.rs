@@ -1,6 +1,8 @@
 //! The buttons that run an action, one shape for every page: greyed while their action is under
 //! way (so a double click sends one), and a Delete that asks once more before it deletes. One
 //! component compiled once, where each page's own `<button>` was a view of its own in the bundle.
+//! Used by the lazily loaded pages only (the Dashboard's Refresh keeps its own button, so that the
+//! first page's part of the bundle does not carry this one).
 
 use leptos::prelude::*;
 

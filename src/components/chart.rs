@@ -175,7 +175,8 @@ fn time_range_of(ev: &leptos::ev::PointerEvent, a: f64, b: f64) -> Option<(u64, 
     use wasm_bindgen::JsCast;
     let target = ev.current_target()?.dyn_into::<web_sys::Element>().ok()?;
     let svg = target.query_selector("svg[data-from-ms]").ok()??;
-    let attr = |name: &str| svg.get_attribute(name)?.parse::<f64>().ok();
+    // Whole numbers (see `charts::frame::render_over`).
+    let attr = |name: &str| svg.get_attribute(name)?.parse::<u64>().ok().map(|v| v as f64);
     let (from, to) = (attr("data-from-ms")?, attr("data-to-ms")?);
     let (x0, x1) = (attr("data-plot-x0")?, attr("data-plot-x1")?);
     let width = f64::from(crate::charts::WIDTH_PX);

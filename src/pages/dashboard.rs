@@ -13,7 +13,6 @@ use crate::api::{
 };
 use crate::charts::{self, TimeWindow};
 use crate::components::alert_spans::{filtered, use_alert_spans, HOST_SERIES};
-use crate::components::buttons::ActionButton;
 use crate::components::chart::{ChartPanel, DragHold};
 use crate::components::live::{use_live, CLIENT_HISTORY};
 use crate::components::metric_card::{format_bytes, format_ms, Level, MetricCard};
@@ -101,12 +100,21 @@ fn RefreshButton() -> impl IntoView {
             live.push_sample(sample);
         }
     });
-    let busy = refresh.pending();
-    let label = Signal::derive(move || if busy.get() { "Refreshing…" } else { "Refresh now" });
-    let act = Callback::new(move |()| {
-        refresh.dispatch(());
-    });
-    view! { <ActionButton label testid="refresh" busy act /> }
+    // A button of its own, not `ActionButton`: the Dashboard loads only the shared part of the
+    // bundle, which would then carry the component (3.7 KB of gzip, measured).
+    view! {
+        <button
+            type="button"
+            class="btn"
+            data-testid="refresh"
+            disabled=move || refresh.pending().get()
+            on:click=move |_| {
+                refresh.dispatch(());
+            }
+        >
+            {move || if refresh.pending().get() { "Refreshing…" } else { "Refresh now" }}
+        </button>
+    }
 }
 
 #[component]
