@@ -4,7 +4,7 @@
 use plotters::prelude::*;
 
 use super::frame::{self, Axes};
-use super::scale::{self, count_label, duration_label, tick_step, value_ticks};
+use super::scale::{self, count_label, duration_label, fixed, tick_step, value_ticks};
 use super::series::{self, latest_note, max_step, typical_step, OneSeries, Shape};
 use super::time::TimeWindow;
 
@@ -29,8 +29,8 @@ pub fn cpu_memory_chart(points: &[(u64, f32, f32)], window: TimeWindow) -> Strin
         "CPU and memory use {}{}",
         window.describe(),
         latest_note(&[
-            series::latest(&cpu).map(|v| format!("CPU {v:.0} %")),
-            series::latest(&memory).map(|v| format!("memory {v:.0} %")),
+            series::latest(&cpu).map(|v| format!("CPU {} %", fixed(v, 0))),
+            series::latest(&memory).map(|v| format!("memory {} %", fixed(v, 0))),
         ])
     );
     frame::render_over(&window, false, &label, |root| {
@@ -40,7 +40,7 @@ pub fn cpu_memory_chart(points: &[(u64, f32, f32)], window: TimeWindow) -> Strin
             x_ticks,
             x_label: &x_label,
             y_ticks: vec![0.0, 25.0, 50.0, 75.0, 100.0],
-            y_label: &|v| format!("{v:.0}%"),
+            y_label: &|v| format!("{}%", fixed(*v, 0)),
             right_axis: false,
         };
         let mut chart = frame::build(root, &axes)?;
@@ -210,7 +210,7 @@ pub fn errors_chart(points: &[(u64, u64)], window: TimeWindow) -> String {
     let label = format!(
         "Errors {}{}",
         window.describe(),
-        latest_note(&[series::latest(&runs).map(|v| format!("{v:.0} errors"))])
+        latest_note(&[series::latest(&runs).map(|v| format!("{} errors", fixed(v, 0)))])
     );
     let chart = OneSeries {
         label: &label,

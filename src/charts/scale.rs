@@ -69,9 +69,28 @@ fn decimals_for(step: f64) -> usize {
     (0..=3).find(|d| (step * 10f64.powi(*d as i32)).fract().abs() < 1e-6).unwrap_or(3)
 }
 
+/// `value` with `decimals` decimals (at most 6), as `format!("{value:.2}")` writes it but for
+/// halves, which round away from zero; by whole numbers, since the exact float formatting
+/// would add its code to the bundle's first part. Values too large for that, NaN and the
+/// infinities are written as `{}` writes them; no "-0".
+pub fn fixed(value: f64, decimals: u32) -> String {
+    let decimals = decimals.min(6);
+    let scale = 10u64.pow(decimals);
+    let scaled = (value.abs() * scale as f64).round();
+    if !scaled.is_finite() || scaled >= 9.0e15 {
+        return format!("{value}");
+    }
+    let n = scaled as u64;
+    let sign = if value < 0.0 && n > 0 { "-" } else { "" };
+    match decimals {
+        0 => format!("{sign}{n}"),
+        d => format!("{sign}{}.{:0width$}", n / scale, n % scale, width = d as usize),
+    }
+}
+
 /// `value` with at most `decimals` decimals and no trailing zeros ("2.5", "3", "0.05").
 pub(crate) fn trim(value: f64, decimals: usize) -> String {
-    let text = format!("{value:.decimals$}");
+    let text = fixed(value, decimals as u32);
     if text.contains('.') {
         let text = text.trim_end_matches('0').trim_end_matches('.');
         if text == "-0" {
@@ -144,6 +163,32 @@ mod tests {
         assert_eq!(clean(-3.0), Some(0.0));
         assert_eq!(clean(1e300), Some(MAX_VALUE));
         assert_eq!(clean(42.5), Some(42.5));
+    }
+
+    #[test]
+    fn fixed_writes_what_the_float_formatting_writes() {
+        for (value, decimals) in [
+            (0.0, 2),
+            (12.0, 1),
+            (45.678, 1),
+            (45.678, 0),
+            (0.005, 2),
+            (-2.4567, 2),
+            (1999.999, 2),
+            (123_456_789.125, 3),
+            (7.0, 6),
+            (0.1, 1),
+            (99.95001, 1),
+        ] {
+            let want = format!("{value:.*}", decimals as usize);
+            assert_eq!(fixed(value, decimals), want, "{value} to {decimals}");
+        }
+        // No "-0"; halves away from zero; too large, NaN and infinities in full.
+        assert_eq!(fixed(-0.001, 1), "0.0");
+        assert_eq!(fixed(0.25, 1), "0.3");
+        assert_eq!(fixed(1e300, 2), 1e300.to_string());
+        assert_eq!(fixed(f64::NAN, 1), "NaN");
+        assert_eq!(fixed(f64::NEG_INFINITY, 0), "-inf");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use leptos::prelude::*;
 
-use crate::charts::alert_bands;
+use crate::charts::{alert_bands, fixed};
 use crate::model::alerts::AlertSpan;
 use crate::model::history::Span;
 
@@ -74,7 +74,11 @@ pub fn ChartPanel(
     let band_style = move || {
         drag.get().map(|(a, b)| {
             let (left, right) = (a.min(b), a.max(b));
-            format!("left: {:.2}%; width: {:.2}%", left * 100.0, (right - left) * 100.0)
+            format!(
+                "left: {}%; width: {}%",
+                fixed(left * 100.0, 2),
+                fixed((right - left) * 100.0, 2)
+            )
         })
     };
     view! {
@@ -126,7 +130,7 @@ pub fn ChartPanel(
                             data-testid="alert-band"
                             data-rule=b.rule
                             title=b.title
-                            style=format!("left: {:.2}%; width: {:.2}%", b.left_pct, b.width_pct)
+                            style=format!("left: {}%; width: {}%", fixed(b.left_pct, 2), fixed(b.width_pct, 2))
                         ></div>
                     }).collect_view())
                 }}

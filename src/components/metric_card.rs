@@ -2,6 +2,8 @@
 
 use leptos::prelude::*;
 
+use crate::charts::fixed;
+
 /// How healthy a value is; drives the card's colour.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Level {
@@ -76,9 +78,9 @@ pub fn format_bytes(bytes: f64) -> String {
         unit += 1;
     }
     if unit == 0 {
-        format!("{value:.0} {}", UNITS[unit])
+        format!("{} {}", fixed(value, 0), UNITS[unit])
     } else {
-        format!("{value:.1} {}", UNITS[unit])
+        format!("{} {}", fixed(value, 1), UNITS[unit])
     }
 }
 
@@ -87,11 +89,11 @@ pub fn format_ms(ms: f64) -> String {
     if !ms.is_finite() {
         "–".to_string()
     } else if ms < 10.0 {
-        format!("{ms:.2} ms")
+        format!("{} ms", fixed(ms, 2))
     } else if ms < 1000.0 {
-        format!("{ms:.0} ms")
+        format!("{} ms", fixed(ms, 0))
     } else {
-        format!("{:.2} s", ms / 1000.0)
+        format!("{} s", fixed(ms / 1000.0, 2))
     }
 }
 

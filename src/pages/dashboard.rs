@@ -11,7 +11,7 @@ use leptos_router::NavigateOptions;
 use crate::api::{
     get_host_history, get_live_snapshot, get_recording_paused, refresh_now, DASHBOARD_FIELDS,
 };
-use crate::charts::{self, TimeWindow};
+use crate::charts::{self, fixed, TimeWindow};
 use crate::components::alert_spans::{filtered, use_alert_spans, HOST_SERIES};
 use crate::components::chart::{ChartPanel, DragHold};
 use crate::components::live::{use_live, CLIENT_HISTORY};
@@ -211,14 +211,14 @@ fn DashboardBody(seed: LiveSnapshot, span: Memo<Span>, on_span: Callback<Span>) 
             <MetricCard
                 label="CPU"
                 testid="card-cpu"
-                value=pick(|s| format!("{:.1} %", s.system.cpu_pct))
+                value=pick(|s| format!("{} %", fixed(s.system.cpu_pct.into(), 1)))
                 level=Signal::derive(move || Level::rising(cpu.get(), 70.0, 90.0))
-                detail=pick(|s| format!("{} cores · load {:.2}", s.system.per_core_pct.len(), s.system.load_avg_1))
+                detail=pick(|s| format!("{} cores · load {}", s.system.per_core_pct.len(), fixed(s.system.load_avg_1, 2)))
             />
             <MetricCard
                 label="Memory"
                 testid="card-memory"
-                value=pick(|s| format!("{:.1} %", s.system.memory_pct))
+                value=pick(|s| format!("{} %", fixed(s.system.memory_pct.into(), 1)))
                 level=Signal::derive(move || Level::rising(mem.get(), 75.0, 90.0))
                 detail=pick(|s| format!(
                     "{} of {}",
@@ -229,7 +229,7 @@ fn DashboardBody(seed: LiveSnapshot, span: Memo<Span>, on_span: Callback<Span>) 
             <MetricCard
                 label="Actions/min"
                 testid="card-actions"
-                value=pick(|s| format!("{:.0}", s.actions.actions_per_min))
+                value=pick(|s| fixed(s.actions.actions_per_min, 0))
                 level=Signal::derive(|| Level::Neutral)
                 detail=pick(|s| format!("avg {}", format_ms(s.actions.avg_duration_ms)))
             />
@@ -237,7 +237,7 @@ fn DashboardBody(seed: LiveSnapshot, span: Memo<Span>, on_span: Callback<Span>) 
                 label="Success rate"
                 testid="card-success"
                 value=pick(|s| match s.actions.success_pct {
-                    Some(pct) => format!("{pct:.1} %"),
+                    Some(pct) => format!("{} %", fixed(pct, 1)),
                     None => "no data".to_string(),
                 })
                 level=Signal::derive(move || match success.get() {
@@ -249,13 +249,13 @@ fn DashboardBody(seed: LiveSnapshot, span: Memo<Span>, on_span: Callback<Span>) 
             <MetricCard
                 label="Action queue"
                 testid="card-action-queue"
-                value=pick(|s| format!("{:.0}", s.actions.queue_depth))
+                value=pick(|s| fixed(s.actions.queue_depth, 0))
                 level=Signal::derive(move || Level::rising(aq.get(), 10.0, 100.0))
             />
             <MetricCard
                 label="Event queue"
                 testid="card-event-queue"
-                value=pick(|s| format!("{:.0}", s.events.queue_depth))
+                value=pick(|s| fixed(s.events.queue_depth, 0))
                 level=Signal::derive(move || Level::rising(eq.get(), 10.0, 100.0))
                 detail=pick(|s| format!(
                     "{} processed/min · avg {}",
@@ -295,7 +295,7 @@ fn DashboardBody(seed: LiveSnapshot, span: Memo<Span>, on_span: Callback<Span>) 
                 <dd>
                     {move || {
                         let s = latest.get().system;
-                        format!("{:.2} / {:.2} / {:.2}", s.load_avg_1, s.load_avg_5, s.load_avg_15)
+                        format!("{} / {} / {}", fixed(s.load_avg_1, 2), fixed(s.load_avg_5, 2), fixed(s.load_avg_15, 2))
                     }}
                 </dd>
             </div>
@@ -330,7 +330,7 @@ fn DashboardBody(seed: LiveSnapshot, span: Memo<Span>, on_span: Callback<Span>) 
                 <dd data-testid="self-cost">
                     {move || {
                         let s = latest.get().system;
-                        format!("{:.1} % CPU · {}", s.self_cpu_pct, format_bytes(s.self_rss_bytes as f64))
+                        format!("{} % CPU · {}", fixed(s.self_cpu_pct.into(), 1), format_bytes(s.self_rss_bytes as f64))
                     }}
                 </dd>
             </div>

@@ -11,7 +11,7 @@ use leptos_router::hooks::{use_navigate, use_query_map};
 use leptos_router::NavigateOptions;
 
 use crate::api::{get_operation_detail, get_operations};
-use crate::charts::{self, TimeWindow};
+use crate::charts::{self, fixed, TimeWindow};
 use crate::components::alert_spans::use_alert_spans;
 use crate::components::chart::{ChartPanel, DragHold};
 use crate::components::live::use_live;
@@ -208,12 +208,12 @@ pub fn OperationsPage() -> impl IntoView {
                                 tagged.push(format!(" · grouped by {}", data.selection.by.join(", ")));
                             }
                             let footnote = format!(
-                                "{} {} {} ({source}){} · percentiles within ±{:.0} %",
+                                "{} {} {} ({source}){} · percentiles within ±{} %",
                                 data.total,
                                 data.of.as_str(),
                                 TimeWindow::of(data.span, data.now_ms).describe(),
                                 tagged.concat(),
-                                data.relative_error * 100.0
+                                fixed(data.relative_error * 100.0, 0)
                             );
                             let shown = data.operations.len();
                             let more = data.matched.saturating_sub(shown);
@@ -348,8 +348,8 @@ fn OperationRow(op: OperationSummary, selected: RwSignal<Option<RowKey>>) -> imp
                 {(!tags.is_empty()).then(|| view! { <span class="row-tags" data-testid="row-tags">{tags.clone()}</span> })}
             </td>
             <td data-col="count">{op.count}</td>
-            <td>{format!("{:.1}", op.rate_per_min)}</td>
-            <td>{format!("{:.1} %", op.success_pct)}</td>
+            <td>{fixed(op.rate_per_min, 1)}</td>
+            <td>{format!("{} %", fixed(op.success_pct, 1))}</td>
             <td>{format_ms(op.p50_ms)}</td>
             <td data-col="p95">{format_ms(op.p95_ms)}</td>
             <td>{format_ms(op.p99_ms)}</td>

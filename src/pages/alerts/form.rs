@@ -140,7 +140,25 @@ fn optional_number(field: &str, text: &str) -> Result<Option<f64>, RuleError> {
     if text.is_empty() {
         return Ok(None);
     }
-    text.parse::<f64>().map(Some).map_err(|_| RuleError::new(field, "thresholds are numbers"))
+    decimal(text).map(Some).ok_or_else(|| RuleError::new(field, "thresholds are numbers"))
+}
+
+/// A number as people type it ("1500", "0.5", "-2", "1e3"); `None` for anything else or
+/// beyond f64. In the browser by its own parser: Rust's would add its tables (about 16 KB) to
+/// this page's part of the bundle.
+fn decimal(text: &str) -> Option<f64> {
+    let plain = text.bytes().any(|b| b.is_ascii_digit())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E'));
+    if !plain {
+        return None;
+    }
+    #[cfg(feature = "hydrate")]
+    let value = js_sys::Number::from(wasm_bindgen::JsValue::from_str(text)).value_of();
+    #[cfg(not(feature = "hydrate"))]
+    let value = text.parse::<f64>().unwrap_or(f64::NAN);
+    value.is_finite().then_some(value)
 }
 
 fn whole(field: &str, text: &str) -> Result<u64, RuleError> {
@@ -361,6 +379,17 @@ pub(super) fn RuleForm(rules_version: RwSignal<u64>) -> impl IntoView {
 mod tests {
     use super::*;
     use crate::model::alerts::RuleSource;
+
+    #[test]
+    fn thresholds_are_plain_finite_numbers() {
+        for (text, want) in [("1500", Some(1500.0)), ("0.5", Some(0.5)), ("-2", Some(-2.0))] {
+            assert_eq!(decimal(text), want, "{text}");
+        }
+        assert_eq!(decimal("1e3"), Some(1000.0));
+        for text in ["", "abc", "inf", "NaN", "1e400", "0x10", "1,5", "12 ms", "-", "1e"] {
+            assert_eq!(decimal(text), None, "{text}");
+        }
+    }
 
     fn draft() -> RuleDraft {
         RuleDraft {

@@ -13,7 +13,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::{acknowledge_alert, add_alert_silence, delete_alert_silence, get_alerts_now};
-use crate::charts::rfc3339_utc;
+use crate::charts::{fixed, rfc3339_utc};
 use crate::components::buttons::ActionButton;
 use crate::components::live::use_live;
 use crate::model::alerts::{
@@ -426,7 +426,7 @@ pub(super) fn utc_text(at_ms: u64) -> String {
 
 /// A number for a table: at most three decimals, no trailing zeros.
 pub(super) fn number(v: f64) -> String {
-    let text = format!("{v:.3}");
+    let text = fixed(v, 3);
     match text.trim_end_matches('0').trim_end_matches('.') {
         "-0" => "0".to_string(),
         t => t.to_string(),

@@ -11,7 +11,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_navigate;
 
 use crate::api::reports::{create_report, delete_report, list_reports};
-use crate::charts::rfc3339_utc;
+use crate::charts::{fixed, rfc3339_utc};
 use crate::components::buttons::DeleteButton;
 use crate::model::reports::{RangeArg, Refused, ReportRequest, Scope, TimeArg};
 pub use report::ReportPage;
@@ -80,7 +80,7 @@ fn SavedReports(version: RwSignal<u64>) -> impl IntoView {
                                             <td>{range}</td>
                                             <td>{r.spec.scope.describe()}</td>
                                             <td>{rfc3339_utc(r.created_ms)}</td>
-                                            <td>{if r.size_bytes == 0 { "–".to_string() } else { format!("{:.1} KB", r.size_bytes as f64 / 1024.0) }}</td>
+                                            <td>{if r.size_bytes == 0 { "–".to_string() } else { format!("{} KB", fixed(r.size_bytes as f64 / 1024.0, 1)) }}</td>
                                             <td><DeleteButton testid="report-delete" busy=remove.pending() act=Callback::new(move |()| { remove.dispatch(id); }) /></td>
                                         </tr>
                                     }

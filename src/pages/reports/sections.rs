@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 
 use crate::charts::{
-    cpu_memory_chart, error_rate_chart, latency_histogram_chart, latency_over_time_chart,
+    cpu_memory_chart, error_rate_chart, fixed, latency_histogram_chart, latency_over_time_chart,
     rfc3339_utc, throughput_chart, TimeWindow,
 };
 use crate::components::metric_card::format_ms;
@@ -80,7 +80,7 @@ pub fn section_view(section: Section) -> AnyView {
                                 <td>{tags.join(" ")}</td>
                                 <td>{r.count}</td>
                                 <td>{r.errors}</td>
-                                <td>{format!("{:.2} %", r.error_pct)}</td>
+                                <td>{format!("{} %", fixed(r.error_pct, 2))}</td>
                                 <td data-col="failed-mean">{format_ms(r.failed_mean_ms.unwrap_or(f64::NAN))}</td>
                                 <td data-col="ok-mean">{format_ms(r.ok_mean_ms.unwrap_or(f64::NAN))}</td>
                             </tr>
@@ -110,7 +110,7 @@ pub fn section_view(section: Section) -> AnyView {
                             <td>{e.rule}</td>
                             <td class="name">{e.series}</td>
                             <td>{e.severity.map(|s| s.as_str()).unwrap_or("")}</td>
-                            <td>{e.value.map(|v| format!("{v:.2}")).unwrap_or_default()}</td>
+                            <td>{e.value.map(|v| fixed(v, 2)).unwrap_or_default()}</td>
                         </tr>
                     }).collect_view()}
                 </tbody>
@@ -173,15 +173,15 @@ fn OperationsTable(rows: Vec<OperationRow>, apdex_t_ms: f64) -> impl IntoView {
                     <tr data-testid="report-op-row" data-name=r.name.clone()>
                         <td class="name">{r.name.clone()}</td>
                         <td>{r.count}</td>
-                        <td>{format!("{:.1}", r.rate_per_min)}</td>
-                        <td>{format!("{:.1} %", r.success_pct)}</td>
+                        <td>{fixed(r.rate_per_min, 1)}</td>
+                        <td>{format!("{} %", fixed(r.success_pct, 1))}</td>
                         <td>{format_ms(r.p50_ms)}</td>
                         <td>{format_ms(r.p90_ms)}</td>
                         <td>{format_ms(r.p95_ms)}</td>
                         <td>{format_ms(r.p99_ms)}</td>
                         <td>{format_ms(r.max_ms)}</td>
                         <td><span class=format!("class-badge class-{}", r.latency_class.as_str())>{r.latency_class.as_str()}</span></td>
-                        <td>{format!("{:.2}", r.apdex)}</td>
+                        <td>{fixed(r.apdex, 2)}</td>
                     </tr>
                 }).collect_view()}
             </tbody>
@@ -205,8 +205,8 @@ fn summary(s: Summary) -> impl IntoView {
         <dl class="report-headline" data-testid="report-headline">
             <div><dt>"Operations"</dt><dd>{s.operations}</dd></div>
             <div><dt>"Samples"</dt><dd data-testid="headline-count">{s.count}</dd></div>
-            <div><dt>"Rate"</dt><dd>{format!("{:.1} /min", s.rate_per_min)}</dd></div>
-            <div><dt>"Errors"</dt><dd>{format!("{:.2} %", s.error_pct)}</dd></div>
+            <div><dt>"Rate"</dt><dd>{format!("{} /min", fixed(s.rate_per_min, 1))}</dd></div>
+            <div><dt>"Errors"</dt><dd>{format!("{} %", fixed(s.error_pct, 2))}</dd></div>
             <div><dt>"p50"</dt><dd>{format_ms(s.p50_ms)}</dd></div>
             <div><dt>"p95"</dt><dd>{format_ms(s.p95_ms)}</dd></div>
             <div><dt>"p99"</dt><dd>{format_ms(s.p99_ms)}</dd></div>
@@ -242,7 +242,7 @@ fn targets_table(targets: Vec<TargetResult>, testid: &'static str) -> impl IntoV
                         <td>{t.rule}</td>
                         <td class="name">{t.series}</td>
                         <td>{t.target}</td>
-                        <td>{format!("{:.2}", t.value)}</td>
+                        <td>{fixed(t.value, 2)}</td>
                         <td>{if t.passed { "met" } else { "missed" }}</td>
                     </tr>
                 }).collect_view()}
@@ -255,7 +255,7 @@ fn change_cell(q: &QuantileChange) -> impl IntoView {
     let change = q.change_pct.map(|c| format!("{c:+.1} %")).unwrap_or_else(|| "–".into());
     let interval =
         q.interval_pct.map(|(lo, hi)| format!("[{lo:+.1}, {hi:+.1}]")).unwrap_or_default();
-    let p = q.p_value.map(|p| format!("p = {p:.3}")).unwrap_or_default();
+    let p = q.p_value.map(|p| format!("p = {}", fixed(p, 3))).unwrap_or_default();
     let title = format!("{interval} {p}");
     view! {
         <td>{format_ms(q.before_ms)}</td>
