@@ -29,7 +29,7 @@ pub const MAX_LABELS: usize = 16;
 pub const MAX_DURATION_SECS: u64 = 86_400;
 
 /// How bad a breach is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     Warning,
@@ -52,6 +52,8 @@ impl Severity {
         }
     }
 }
+
+super::named::deserialize_by_name!(Severity, [Severity::Warning, Severity::Critical]);
 
 /// A host figure from the live sample.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -675,7 +677,7 @@ impl Rule {
 }
 
 /// Where an instance is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertState {
     #[default]
@@ -704,6 +706,17 @@ impl AlertState {
         matches!(self, AlertState::Firing | AlertState::Recovering)
     }
 }
+
+super::named::deserialize_by_name!(
+    AlertState,
+    [
+        AlertState::Inactive,
+        AlertState::Pending,
+        AlertState::Firing,
+        AlertState::Recovering,
+        AlertState::Resolved,
+    ]
+);
 
 /// One rule applied to one series (an operation and tag set, a gauge, the host).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::ops::OperationSummary;
 
 /// Which stored resolution answered a range query.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Tier {
     /// Raw host samples.
@@ -23,7 +23,7 @@ pub enum Tier {
 
 impl Tier {
     /// As on the wire: `raw`, `minute`, `hour`, `minute_and_hour`, `day`, `day_and_finer`.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Tier::Raw => "raw",
             Tier::Minute => "minute",
@@ -34,6 +34,11 @@ impl Tier {
         }
     }
 }
+
+super::named::deserialize_by_name!(
+    Tier,
+    [Tier::Raw, Tier::Minute, Tier::Hour, Tier::MinuteAndHour, Tier::Day, Tier::DayAndFiner]
+);
 
 /// `GET /api/v1/operations?from=&to=` (and `/api/v1/events?from=&to=`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -4,6 +4,7 @@
 pub mod alerts;
 pub mod history;
 pub mod live;
+mod named;
 pub mod ops;
 pub mod reports;
 mod tagged;

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// A sliding window over which operation statistics are computed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Default)]
 pub enum Window {
     #[serde(rename = "1m")]
     M1,
@@ -73,7 +73,7 @@ impl Timings {
 }
 
 /// How fast an operation is, judged from its p95 latency.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LatencyClass {
     Excellent,
@@ -92,6 +92,12 @@ impl LatencyClass {
         }
     }
 }
+
+super::named::deserialize_by_name!(
+    LatencyClass,
+    [LatencyClass::Excellent, LatencyClass::Good, LatencyClass::Acceptable, LatencyClass::Slow]
+);
+super::named::deserialize_by_name!(Window, [Window::M1, Window::M5, Window::M15, Window::H1]);
 
 /// Upper bounds (exclusive, in milliseconds) of the latency classes; beyond `acceptable_ms` is slow.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
