@@ -26,7 +26,7 @@ pub use live::{action_chart, cpu_memory_chart, errors_chart, queue_chart};
 pub use ops::{
     error_rate_chart, latency_histogram_chart, latency_over_time_chart, throughput_chart,
 };
-pub use scale::fixed;
+pub use scale::{fixed, number, signed};
 pub use time::{rfc3339_utc, span_words, TimeWindow, COLUMNS};
 pub use values::value_chart;
 

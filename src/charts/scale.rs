@@ -69,16 +69,23 @@ fn decimals_for(step: f64) -> usize {
     (0..=3).find(|d| (step * 10f64.powi(*d as i32)).fract().abs() < 1e-6).unwrap_or(3)
 }
 
-/// `value` with `decimals` decimals (at most 6), as `format!("{value:.2}")` writes it but for
-/// halves, which round away from zero; by whole numbers, since the exact float formatting
-/// would add its code to the bundle's first part. Values too large for that, NaN and the
-/// infinities are written as `{}` writes them; no "-0".
+/// `value` with `decimals` decimals (at most 6), as `format!("{value:.2}")` writes it, by whole
+/// numbers: the exact float formatting would add its code to the bundle's first part. The value
+/// is scaled, then rounded half away from zero, so a value a hair below a half (0.0385, which
+/// is 0.03849… in binary) may end one digit higher than `format!` writes it. Values too large
+/// for that (|value| × 10^decimals ≥ 9e15) are written by `{}` with the decimals' zeros; NaN
+/// and the infinities as `{}` writes them; no "-0".
 pub fn fixed(value: f64, decimals: u32) -> String {
     let decimals = decimals.min(6);
     let scale = 10u64.pow(decimals);
     let scaled = (value.abs() * scale as f64).round();
     if !scaled.is_finite() || scaled >= 9.0e15 {
-        return format!("{value}");
+        let text = format!("{value}");
+        return if decimals > 0 && value.is_finite() && !text.contains('.') {
+            format!("{text}.{}", "0".repeat(decimals as usize))
+        } else {
+            text
+        };
     }
     let n = scaled as u64;
     let sign = if value < 0.0 && n > 0 { "-" } else { "" };
@@ -86,6 +93,22 @@ pub fn fixed(value: f64, decimals: u32) -> String {
         0 => format!("{sign}{n}"),
         d => format!("{sign}{}.{:0width$}", n / scale, n % scale, width = d as usize),
     }
+}
+
+/// `value` with `decimals` decimals and its sign always written ("+1.5", "-0.3"), as `{:+.1}`.
+pub fn signed(value: f64, decimals: u32) -> String {
+    let text = fixed(value, decimals);
+    if text.starts_with('-') || value.is_nan() {
+        text
+    } else {
+        format!("+{text}")
+    }
+}
+
+/// A number as tables and alert messages show it: at most three decimals, no trailing zeros
+/// ("512", "0.123", "0", "10000000000000").
+pub fn number(value: f64) -> String {
+    trim(value, 3)
 }
 
 /// `value` with at most `decimals` decimals and no trailing zeros ("2.5", "3", "0.05").
@@ -186,9 +209,27 @@ mod tests {
         // No "-0"; halves away from zero; too large, NaN and infinities in full.
         assert_eq!(fixed(-0.001, 1), "0.0");
         assert_eq!(fixed(0.25, 1), "0.3");
-        assert_eq!(fixed(1e300, 2), 1e300.to_string());
+        assert_eq!(fixed(1e13, 3), format!("{:.3}", 1e13));
+        assert_eq!(fixed(-2e16, 1), "-20000000000000000.0");
+        assert_eq!(fixed(1e300, 2), format!("{}.00", 1e300));
+        assert_eq!(fixed(1e300, 0), 1e300.to_string());
         assert_eq!(fixed(f64::NAN, 1), "NaN");
         assert_eq!(fixed(f64::NEG_INFINITY, 0), "-inf");
+    }
+
+    #[test]
+    fn numbers_keep_their_whole_part_and_signs_are_written() {
+        assert_eq!(number(512.0), "512");
+        assert_eq!(number(0.12345), "0.123");
+        assert_eq!(number(-0.0001), "0");
+        assert_eq!(number(1e13), "10000000000000");
+        assert_eq!(number(2e15), "2000000000000000");
+        assert_eq!(number(-3e16), "-30000000000000000");
+        assert_eq!(number(9.5e12 + 0.25), "9500000000000.25");
+        assert_eq!(signed(1.26, 1), "+1.3");
+        assert_eq!(signed(-0.3, 1), "-0.3");
+        assert_eq!(signed(0.0, 1), "+0.0");
+        assert_eq!(signed(f64::NAN, 1), "NaN");
     }
 
     #[test]

@@ -161,8 +161,9 @@ pub struct OperationSummary {
     /// the failures' sum was kept).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_mean_ms: Option<f64>,
-    /// The successful samples' mean duration beside `error_mean_ms`: present with it (and
-    /// absent when every sample failed); without failures it is `mean_ms`.
+    /// The successful samples' mean duration beside `error_mean_ms`: present with it, absent
+    /// when every sample failed. Absent too without failures (`mean_ms` is then the successes'
+    /// mean).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ok_mean_ms: Option<f64>,
 }

@@ -9,7 +9,7 @@ use leptos_router::hooks::{use_navigate, use_query_map};
 use leptos_router::NavigateOptions;
 
 use crate::api::{get_value_history, get_values};
-use crate::charts::{self, fixed, TimeWindow};
+use crate::charts::{self, number, TimeWindow};
 use crate::components::chart::{ChartPanel, DragHold};
 use crate::components::live::use_live;
 use crate::components::range::RangeControl;
@@ -244,15 +244,5 @@ fn ValueHistoryPanel(
                 })}
             </Transition>
         </section>
-    }
-}
-
-/// A number as a table shows it: whole numbers without decimals, others with up to three.
-fn number(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        fixed(v, 0)
-    } else {
-        let text = fixed(v, 3);
-        text.trim_end_matches('0').trim_end_matches('.').to_string()
     }
 }

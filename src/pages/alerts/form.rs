@@ -155,7 +155,8 @@ fn decimal(text: &str) -> Option<f64> {
         return None;
     }
     #[cfg(feature = "hydrate")]
-    let value = js_sys::Number::from(wasm_bindgen::JsValue::from_str(text)).value_of();
+    // Unary plus on a string: JavaScript's `Number(text)` (cannot throw on a string).
+    let value = wasm_bindgen::JsValue::from_str(text).unchecked_into_f64();
     #[cfg(not(feature = "hydrate"))]
     let value = text.parse::<f64>().unwrap_or(f64::NAN);
     value.is_finite().then_some(value)

@@ -13,7 +13,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::{acknowledge_alert, add_alert_silence, delete_alert_silence, get_alerts_now};
-use crate::charts::{fixed, rfc3339_utc};
+use crate::charts::{number, rfc3339_utc};
 use crate::components::buttons::ActionButton;
 use crate::components::live::use_live;
 use crate::model::alerts::{
@@ -424,15 +424,6 @@ pub(super) fn utc_text(at_ms: u64) -> String {
     format!("{} UTC", rfc3339_utc(at_ms).trim_end_matches('Z').replace('T', " "))
 }
 
-/// A number for a table: at most three decimals, no trailing zeros.
-pub(super) fn number(v: f64) -> String {
-    let text = fixed(v, 3);
-    match text.trim_end_matches('0').trim_end_matches('.') {
-        "-0" => "0".to_string(),
-        t => t.to_string(),
-    }
-}
-
 pub(super) fn with_unit(v: f64, unit: &str) -> String {
     if unit.is_empty() {
         number(v)
@@ -502,9 +493,6 @@ mod tests {
 
     #[test]
     fn numbers_and_thresholds_read_as_words() {
-        assert_eq!(number(512.0), "512");
-        assert_eq!(number(0.12345), "0.123");
-        assert_eq!(number(-0.0001), "0");
         assert_eq!(
             threshold_words(&Threshold::above(100.0, 50.0), "ms"),
             "> 100 ms, clears at ≤ 50 ms"

@@ -115,8 +115,6 @@ fn RuleRow(
     let enabled = rule.enabled;
     let name = rule.name.clone();
     let (delete_name, test_name) = (name.clone(), name.clone());
-    let toggling = toggle.pending();
-    let toggle_busy = Signal::derive(move || from_config || toggling.get());
     let toggle_act = Callback::new(move |()| {
         toggle.dispatch(rule.clone());
     });
@@ -144,7 +142,8 @@ fn RuleRow(
                     label=if enabled { "Disable" } else { "Enable" }
                     testid="rule-toggle"
                     title=from_config.then_some("Rules of the config file change there")
-                    busy=toggle_busy
+                    busy=toggle.pending()
+                    locked=from_config
                     act=toggle_act
                 />
                 {(!from_config).then(|| view! {

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 
 use crate::charts::{
     cpu_memory_chart, error_rate_chart, fixed, latency_histogram_chart, latency_over_time_chart,
-    rfc3339_utc, throughput_chart, TimeWindow,
+    rfc3339_utc, signed, throughput_chart, TimeWindow,
 };
 use crate::components::metric_card::format_ms;
 use crate::components::sort::SortHeader;
@@ -252,9 +252,11 @@ fn targets_table(targets: Vec<TargetResult>, testid: &'static str) -> impl IntoV
 }
 
 fn change_cell(q: &QuantileChange) -> impl IntoView {
-    let change = q.change_pct.map(|c| format!("{c:+.1} %")).unwrap_or_else(|| "–".into());
-    let interval =
-        q.interval_pct.map(|(lo, hi)| format!("[{lo:+.1}, {hi:+.1}]")).unwrap_or_default();
+    let change = q.change_pct.map(|c| format!("{} %", signed(c, 1))).unwrap_or_else(|| "–".into());
+    let interval = q
+        .interval_pct
+        .map(|(lo, hi)| format!("[{}, {}]", signed(lo, 1), signed(hi, 1)))
+        .unwrap_or_default();
     let p = q.p_value.map(|p| format!("p = {}", fixed(p, 3))).unwrap_or_default();
     let title = format!("{interval} {p}");
     view! {
@@ -278,7 +280,8 @@ pub fn comparison(c: Comparison) -> impl IntoView {
             </tr>
         }
     };
-    let geo = |v: Option<f64>| v.map(|v| format!("{v:+.1} %")).unwrap_or_else(|| "–".into());
+    let geo =
+        |v: Option<f64>| v.map(|v| format!("{} %", signed(v, 1))).unwrap_or_else(|| "–".into());
     view! {
         <p class="muted">
             {format!("Before {} – {}{}; after {} – {}{}.",

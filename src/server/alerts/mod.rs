@@ -301,13 +301,7 @@ pub fn series_text(key: &str) -> String {
 
 /// A number for messages: at most three decimals, no trailing zeros.
 pub fn number_text(v: f64) -> String {
-    let text = format!("{v:.3}");
-    let text = text.trim_end_matches('0').trim_end_matches('.');
-    if text == "-0" {
-        "0".to_string()
-    } else {
-        text.to_string()
-    }
+    crate::charts::number(v)
 }
 
 fn render_summary(rule: &Rule, series: &str, value: Option<f64>, threshold: Option<f64>) -> String {
