@@ -24,11 +24,10 @@ fn is_alerts(message: &Value) -> bool {
 }
 
 /// The next JSON text message that `wanted` takes, waiting at most `limit`.
-async fn next_json_where(
-    socket: &mut Socket,
-    limit: Duration,
-    wanted: fn(&Value) -> bool,
-) -> Value {
+async fn next_json_where<S>(socket: &mut S, limit: Duration, wanted: fn(&Value) -> bool) -> Value
+where
+    S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
     let deadline = tokio::time::Instant::now() + limit;
     loop {
         let message = tokio::time::timeout_at(deadline, socket.next())
@@ -120,6 +119,70 @@ async fn a_page_that_has_the_history_gets_only_newer_samples() {
     // And the stream goes on for everyone.
     let update = next_json(&mut page, Duration::from_secs(5)).await;
     assert_eq!(update["type"], "update", "{update}");
+}
+
+/// A client's text frame, masked as RFC 6455 asks of clients.
+fn masked_text(payload: &[u8]) -> Vec<u8> {
+    let mask = [0x37, 0xfa, 0x21, 0x3d];
+    assert!(payload.len() < 126);
+    let mut frame = vec![0x81, 0x80 | payload.len() as u8];
+    frame.extend(mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    frame
+}
+
+#[tokio::test]
+async fn a_command_sent_with_the_handshake_is_answered() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = Server::spawn(&["--interval-secs", "5"]);
+    // The handshake and a ping in one write: the ping reaches the server with the request,
+    // before the connection is upgraded.
+    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let mut bytes = format!(
+        "GET /ws?history=0 HTTP/1.1\r\nHost: {}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        server.addr
+    )
+    .into_bytes();
+    bytes.extend(masked_text(br#"{"type":"ping"}"#));
+    tcp.write_all(&bytes).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        head.push(tcp.read_u8().await.unwrap());
+    }
+    let head = String::from_utf8(head).unwrap();
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    // RFC 6455's own example of the answer to this key.
+    assert!(head.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), "{head}");
+    let role = tokio_tungstenite::tungstenite::protocol::Role::Client;
+    let mut socket = tokio_tungstenite::WebSocketStream::from_raw_socket(tcp, role, None).await;
+    let pong = next_json_where(&mut socket, Duration::from_secs(5), |m| m["type"] == "pong");
+    assert_eq!(pong.await["type"], "pong");
+}
+
+#[tokio::test]
+async fn a_bad_handshake_is_refused_naming_the_header() {
+    use axum::http::{header, Request, StatusCode};
+    let app = crate::support::TestApp::new();
+    let upgrade = |version: &str| {
+        Request::get("/ws?history=0")
+            .header(header::CONNECTION, "keep-alive, Upgrade")
+            .header(header::UPGRADE, "websocket")
+            .header(header::SEC_WEBSOCKET_VERSION, version)
+            .header(header::SEC_WEBSOCKET_KEY, "dGhlIHNhbXBsZSBub25jZQ==")
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    let (status, body) = crate::support::json(app.get("/ws").await).await;
+    assert_eq!((status, body["field"].as_str()), (StatusCode::BAD_REQUEST, Some("connection")));
+    let (status, body) = crate::support::json(app.send(upgrade("8")).await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["field"], "sec-websocket-version", "{body}");
+    // A valid handshake on a connection that cannot be upgraded (this test's requests are
+    // handed to the router without one).
+    let (status, body) = crate::support::json(app.send(upgrade("13")).await).await;
+    assert_eq!(status, StatusCode::UPGRADE_REQUIRED, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("HTTP/1.1"), "{body}");
 }
 
 #[tokio::test]

@@ -1,8 +1,9 @@
 //! A stream that is polled only when it said it could make progress.
 //!
-//! A client's loop waits on its socket, the hub's ticks, its alerts and the server's shutdown in
-//! one `select!`, so every tick that wakes ten thousand client tasks would also poll every other
-//! wait of each of them, though none has anything new. Such polls are not free: tungstenite
+//! A client's loop waits on its socket, its alerts, its socket's backlog and the server's
+//! shutdown in one `select!`, so every alert change that wakes ten thousand client tasks (every
+//! second in an alert storm) would also poll every other wait of each of them, though none has
+//! anything new. Such polls are not free: tungstenite
 //! zeroes its read buffer (4 KiB here) before every read attempt, and a pending wait on a watch
 //! channel or a cancellation token takes the lock of a list that all ten thousand clients share
 //! just to check its waker. The gate answers `Pending` itself until the inner stream's own waker

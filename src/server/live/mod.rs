@@ -1,12 +1,15 @@
-//! The live hub: a subscriber of the tick bus that keeps the rolling history, serialises each
-//! tick's update once and fans the same bytes out to every WebSocket client; the full snapshot a
+//! The live hub: a subscriber of the tick bus that keeps the rolling history, serialises and
+//! frames each tick's update once and has the same bytes written to every WebSocket client
+//! (`fanout`, onto each client's `outlet`); the full snapshot a
 //! new client gets is serialised once per tick too and shared, and a client's own (fewer samples,
 //! or those after its own) is made only within a server-wide limit. Counts what it sends, skips
 //! and refuses. The WebSocket upgrade and the per-client loop live in `socket`.
 
 pub mod alerts;
+pub mod fanout;
 pub mod gate;
 pub mod history;
+pub mod outlet;
 pub mod socket;
 
 use std::collections::VecDeque;
@@ -14,9 +17,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use axum::extract::ws::Utf8Bytes;
 use serde::Serialize;
 use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_util::sync::CancellationToken;
 
 use super::bus::Subscription;
@@ -25,6 +28,7 @@ use super::limits::{self, Limit};
 
 use crate::model::live::{LiveSnapshot, Sample, SampleUpdate, ServerMessage};
 use crate::model::ops::OperationSummary;
+use fanout::{Fanout, Round};
 use history::History;
 
 /// How many recent tick-to-last-send latencies are kept for the p50/p99 figures.
@@ -57,18 +61,18 @@ fn runs<T: Serialize>(items: Vec<T>) -> Vec<Vec<T>> {
     runs
 }
 
-/// One published tick as every client sees it: the serialised update, shared, not copied.
+/// One published tick as every client sees it: the serialised update, shared, not copied (the
+/// newest is kept for clients that connect or catch up).
 #[derive(Clone)]
 pub struct Tick {
     pub seq: u64,
-    pub published: Instant,
     /// The update without operation statistics (what most clients get).
     pub bytes: Utf8Bytes,
     /// The same update with operation statistics, on ticks that carry them, for clients that
     /// subscribed to them.
     pub with_operations: Option<Utf8Bytes>,
-    /// Largest time from publication to a completed send, in nanoseconds, over all clients.
-    pub last_send_ns: Arc<AtomicU64>,
+    /// Both, framed for the sockets, as the fan-out writes them.
+    pub round: Arc<Round>,
 }
 
 /// Counters behind `GET /api/v1/ws/stats`.
@@ -126,6 +130,8 @@ pub struct Hub {
     /// one entry per variant (index 1: with the operation statistics), so that clients of
     /// both kinds connecting in turn do not evict each other's and have it serialised anew.
     snapshot_cache: Mutex<[Option<(u64, Parts)>; 2]>,
+    /// The clients' sockets, and the threads that write every tick to them.
+    pub fanout: Fanout,
     /// The whole server's limit on snapshots made for one client: `request_metrics`, and the
     /// private snapshot a client asks for when it connects (see [`Permit`]).
     pub snapshot_requests: Limit,
@@ -160,7 +166,7 @@ impl Drop for ClientPermit {
 
 impl Hub {
     pub fn new(interval_ms: u64, history_len: usize, max_clients: u64) -> Arc<Self> {
-        Arc::new(Hub {
+        let hub = Arc::new(Hub {
             interval_ms,
             max_clients,
             history: Mutex::new(History::new(history_len)),
@@ -172,7 +178,10 @@ impl Hub {
             snapshot_cache: Mutex::new([None, None]),
             snapshot_requests: limits::all_snapshot_requests(),
             counters: HubCounters::default(),
-        })
+            fanout: Fanout::default(),
+        });
+        Fanout::start(&hub);
+        hub
     }
 
     pub fn interval_ms(&self) -> u64 {
@@ -235,16 +244,20 @@ impl Hub {
         if let Ok(mut history) = self.history.lock() {
             history.push(sample);
         }
-        let tick = Tick {
+        let round = Arc::new(Round {
             seq,
             published: Instant::now(),
-            bytes,
-            with_operations,
+            frame: (outlet::text_frame(&bytes), bytes.len()),
+            with_operations: with_operations.as_ref().map(|b| (outlet::text_frame(b), b.len())),
             last_send_ns: Arc::default(),
-        };
+        });
+        let tick = Tick { seq, bytes, with_operations, round: round.clone() };
+        // The newest tick first, then the fan-out: a client that registers in between gets it
+        // from both (once: `Outlet::offer_tick` sends a tick once), never from neither.
         let previous = self.latest.send_replace(Some(tick));
+        self.fanout.publish(round);
         if let Some(previous) = previous {
-            let ns = previous.last_send_ns.load(Ordering::Relaxed);
+            let ns = previous.round.last_send_ns.load(Ordering::Relaxed);
             if ns > 0 {
                 if let Ok(mut latencies) = self.latencies_ns.lock() {
                     if latencies.len() == LATENCY_WINDOW {
@@ -256,9 +269,9 @@ impl Hub {
         }
     }
 
-    /// A receiver of published ticks, for one client.
-    pub fn subscribe(&self) -> watch::Receiver<Option<Tick>> {
-        self.latest.subscribe()
+    /// The newest published tick, if any.
+    pub fn latest_tick(&self) -> Option<Tick> {
+        self.latest.borrow().clone()
     }
 
     /// The latest sample, if any has been taken.
@@ -451,11 +464,10 @@ mod tests {
     #[test]
     fn publish_serialises_once_and_keeps_history() {
         let hub = Hub::new(1000, 3, 10);
-        let mut rx = hub.subscribe();
         for seq in 1..=5 {
             hub.publish(sample(seq), None);
         }
-        let tick = rx.borrow_and_update().clone().unwrap();
+        let tick = hub.latest_tick().unwrap();
         assert_eq!(tick.seq, 5);
         assert!(tick.bytes.as_str().starts_with(r#"{"type":"update""#));
         let seqs: Vec<u64> = hub.history(None).iter().map(|s| s.seq).collect();
@@ -467,12 +479,11 @@ mod tests {
     #[test]
     fn operations_ride_only_in_the_subscribers_variant() {
         let hub = Hub::new(1000, 3, 10);
-        let rx = hub.subscribe();
         hub.publish(sample(1), None);
-        let tick = rx.borrow().clone().unwrap();
+        let tick = hub.latest_tick().unwrap();
         assert!(tick.with_operations.is_none());
         hub.publish(sample(2), Some(vec![]));
-        let tick = rx.borrow().clone().unwrap();
+        let tick = hub.latest_tick().unwrap();
         assert!(!tick.bytes.as_str().contains("operations"));
         assert!(tick.with_operations.unwrap().as_str().contains(r#""operations":[]"#));
     }
@@ -556,11 +567,10 @@ mod tests {
     #[test]
     fn latency_quantiles_come_from_the_previous_ticks() {
         let hub = Hub::new(1000, 3, 2);
-        let rx = hub.subscribe();
         for seq in 1..=101u64 {
             hub.publish(sample(seq), None);
-            if let Some(tick) = rx.borrow().clone() {
-                tick.last_send_ns.store(seq * 1_000_000, Ordering::Relaxed);
+            if let Some(tick) = hub.latest_tick() {
+                tick.round.last_send_ns.store(seq * 1_000_000, Ordering::Relaxed);
             }
         }
         let stats = hub.stats();
