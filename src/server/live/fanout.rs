@@ -3,12 +3,13 @@
 //!
 //! The clients are walked from a different place every tick, so no client is always the last
 //! to hear. A fan-out that falls behind skips to the newest tick; a client whose socket is still
-//! busy with earlier bytes skips the tick, and its own task sends it the newest one when its
-//! socket has taken them ([`Outlet::offer_tick`]).
+//! busy with earlier bytes, or is being sent a snapshot, skips the tick, and its own task sends
+//! it the newest one afterwards ([`Outlet::offer_tick`]). The fan-out holds its clients weakly:
+//! a client's socket closes when its task ends, whatever round is in flight.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 
@@ -26,17 +27,23 @@ pub struct Round {
     pub frame: (Bytes, usize),
     /// The update with operation statistics, on ticks that carry them.
     pub with_operations: Option<(Bytes, usize)>,
-    /// Largest time from publication to a completed write, over all clients.
+    /// Largest time from publication to a write the socket took whole, over all clients.
     pub last_send_ns: Arc<AtomicU64>,
 }
 
 impl Round {
     /// The frame for a client (and its payload's length).
-    pub fn frame_for(&self, outlet: &Outlet) -> &(Bytes, usize) {
+    fn frame_for(&self, outlet: &Outlet) -> &(Bytes, usize) {
         match &self.with_operations {
             Some(with) if outlet.wants_operations() => with,
             _ => &self.frame,
         }
+    }
+
+    /// Notes that a client has been sent this tick whole, now.
+    pub fn note_sent(&self) {
+        let ns = u64::try_from(self.published.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.last_send_ns.fetch_max(ns, Ordering::Relaxed);
     }
 }
 
@@ -46,117 +53,149 @@ pub struct Delivered {
     messages: u64,
     bytes: u64,
     skipped: u64,
+    /// Some client's socket took the tick whole.
+    whole: bool,
 }
 
 impl Delivered {
     /// Offers `round` to `outlet`, noting what reached it.
     pub fn offer(&mut self, round: &Round, outlet: &Outlet) {
         let (frame, len) = round.frame_for(outlet);
-        if let Offered::Sent { skipped } = outlet.offer_tick(round.seq, frame) {
+        if let Offered::Sent { skipped, queued } = outlet.offer_tick(round.seq, frame) {
             self.messages += 1;
             self.bytes += *len as u64;
             self.skipped += skipped;
+            self.whole |= !queued;
         }
     }
 
-    /// Adds these to the hub's counters (once per share: the counters are shared by all).
-    pub fn count(self, hub: &Hub) {
+    /// Adds these to the hub's counters (once per share: the counters are shared by all) and
+    /// the time of the last whole write to the round's.
+    pub fn count(self, hub: &Hub, round: &Round) {
         let c = &hub.counters;
         c.messages_sent.fetch_add(self.messages, Ordering::Relaxed);
         c.bytes_sent.fetch_add(self.bytes, Ordering::Relaxed);
         if self.skipped > 0 {
             c.skipped_updates.fetch_add(self.skipped, Ordering::Relaxed);
         }
+        if self.whole {
+            round.note_sent();
+        }
     }
 }
 
 /// The clients a round goes to, as they were when it was published.
-type Clients = Arc<[Arc<Outlet>]>;
+type Clients = Arc<[Weak<Outlet>]>;
 
 /// The newest round and the clients it goes to.
 #[derive(Default)]
 struct Next {
     generation: u64,
     round: Option<(Arc<Round>, Clients)>,
+    /// The hub is gone: the threads end.
+    stopped: bool,
+}
+
+#[derive(Default)]
+struct Shared {
+    outlets: Mutex<Vec<Weak<Outlet>>>,
+    next: Mutex<Next>,
+    wake: Condvar,
+    /// How many threads started (each writes one share of every round).
+    shares: AtomicUsize,
 }
 
 /// The clients' sockets and the threads that write ticks to them.
 #[derive(Default)]
 pub struct Fanout {
-    outlets: Mutex<Vec<Arc<Outlet>>>,
-    next: Mutex<Next>,
-    wake: Condvar,
+    shared: Arc<Shared>,
 }
 
 impl Fanout {
-    /// Starts the fan-out's threads for `hub`; they end within a second of the hub's end.
+    /// Starts the fan-out's threads for `hub`; they end when the hub is dropped.
     pub fn start(hub: &Arc<Hub>) {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_THREADS);
-        for share in 0..threads {
-            let hub = Arc::downgrade(hub);
+        let wanted = std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_THREADS);
+        let shared = &hub.fanout.shared;
+        let mut started = 0;
+        for _ in 0..wanted {
+            let (shared, hub, share) = (Arc::clone(shared), Arc::downgrade(hub), started);
             let spawned = std::thread::Builder::new()
                 .name(format!("vitals-fanout-{share}"))
-                .spawn(move || write_rounds(&hub, share, threads));
-            if let Err(e) = spawned {
-                tracing::error!(error = %e, "Cannot start a thread of the live fan-out.");
+                .spawn(move || write_rounds(&shared, &hub, share));
+            match spawned {
+                Ok(_) => started += 1,
+                Err(e) => tracing::error!(error = %e, "Cannot start a thread of the live fan-out."),
             }
         }
+        shared.shares.store(started, Ordering::Release);
     }
 
-    /// Adds a client whose snapshot has been sent: it gets every tick from now on.
-    pub fn register(&self, outlet: Arc<Outlet>) {
-        if let Ok(mut outlets) = self.outlets.lock() {
-            outlets.push(outlet);
+    /// Adds a client: it is offered every tick from now on (taken once it has its snapshot).
+    pub fn register(&self, outlet: &Arc<Outlet>) {
+        if let Ok(mut outlets) = self.shared.outlets.lock() {
+            outlets.push(Arc::downgrade(outlet));
         }
     }
 
-    /// Hands `round` to the threads, for every client still connected.
-    pub fn publish(&self, round: Arc<Round>) {
-        let outlets: Clients = match self.outlets.lock() {
+    /// Has `round` written to every client still connected: by the threads, or here if none
+    /// could be started.
+    pub fn publish(&self, hub: &Hub, round: Arc<Round>) {
+        let clients: Clients = match self.shared.outlets.lock() {
             Ok(mut outlets) => {
-                outlets.retain(|o| !o.is_closed());
+                outlets.retain(|o| o.upgrade().is_some_and(|o| !o.is_closed()));
                 outlets.as_slice().into()
             }
             Err(_) => return,
         };
-        if let Ok(mut next) = self.next.lock() {
-            next.generation += 1;
-            next.round = Some((round, outlets));
+        if self.shared.shares.load(Ordering::Acquire) == 0 {
+            write_share(hub, &round, &clients, 0, 1);
+            return;
         }
-        self.wake.notify_all();
+        if let Ok(mut next) = self.shared.next.lock() {
+            next.generation += 1;
+            next.round = Some((round, clients));
+        }
+        self.shared.wake.notify_all();
+    }
+
+    /// Ends the threads (the hub is being dropped).
+    pub(super) fn stop(&self) {
+        if let Ok(mut next) = self.shared.next.lock() {
+            next.stopped = true;
+            next.round = None;
+        }
+        self.shared.wake.notify_all();
     }
 }
 
-/// One thread's loop: its share of every newest round, until the hub is gone.
-fn write_rounds(hub: &Weak<Hub>, share: usize, shares: usize) {
+/// One thread's loop: its share of every newest round, until the hub is gone. It holds the hub
+/// only while writing.
+fn write_rounds(shared: &Shared, hub: &Weak<Hub>, share: usize) {
     let mut seen = 0;
     loop {
-        let Some(strong) = hub.upgrade() else { return };
-        let fanout = &strong.fanout;
-        let round = {
-            let Ok(next) = fanout.next.lock() else { return };
-            let Ok((next, _)) = fanout
-                .wake
-                .wait_timeout_while(next, Duration::from_secs(1), |n| n.generation == seen)
-            else {
+        let (round, clients) = {
+            let Ok(next) = shared.next.lock() else { return };
+            let waited = shared.wake.wait_while(next, |n| n.generation == seen && !n.stopped);
+            let Ok(next) = waited else { return };
+            if next.stopped {
                 return;
-            };
-            if next.generation == seen {
-                None
-            } else {
-                seen = next.generation;
-                next.round.clone()
+            }
+            seen = next.generation;
+            match &next.round {
+                Some((round, clients)) => (Arc::clone(round), Arc::clone(clients)),
+                None => continue,
             }
         };
-        let Some((round, outlets)) = round else { continue };
-        write_share(&strong, &round, &outlets, share, shares);
+        let Some(hub) = hub.upgrade() else { return };
+        let shares = shared.shares.load(Ordering::Acquire).max(1);
+        write_share(&hub, &round, &clients, share, shares);
     }
 }
 
-/// Writes `round` to this thread's share of `outlets`, starting from a place that moves every
+/// Writes `round` to this thread's share of `clients`, starting from a place that moves every
 /// tick.
-fn write_share(hub: &Hub, round: &Round, outlets: &[Arc<Outlet>], share: usize, shares: usize) {
-    let n = outlets.len();
+fn write_share(hub: &Hub, round: &Round, clients: &[Weak<Outlet>], share: usize, shares: usize) {
+    let n = clients.len();
     if n == 0 {
         return;
     }
@@ -164,9 +203,9 @@ fn write_share(hub: &Hub, round: &Round, outlets: &[Arc<Outlet>], share: usize, 
     let (from, to) = (share * n / shares, (share + 1) * n / shares);
     let mut delivered = Delivered::default();
     for position in from..to {
-        delivered.offer(round, &outlets[(start + position) % n]);
+        if let Some(outlet) = clients[(start + position) % n].upgrade() {
+            delivered.offer(round, &outlet);
+        }
     }
-    delivered.count(hub);
-    let ns = u64::try_from(round.published.elapsed().as_nanos()).unwrap_or(u64::MAX);
-    round.last_send_ns.fetch_max(ns, Ordering::Relaxed);
+    delivered.count(hub, round);
 }

@@ -4,7 +4,7 @@
 //! shutdown in one `select!`, so every alert change that wakes ten thousand client tasks (every
 //! second in an alert storm) would also poll every other wait of each of them, though none has
 //! anything new. Such polls are not free: tungstenite
-//! zeroes its read buffer (4 KiB here) before every read attempt, and a pending wait on a watch
+//! zeroes its read buffer (1 KiB here) before every read attempt, and a pending wait on a watch
 //! channel or a cancellation token takes the lock of a list that all ten thousand clients share
 //! just to check its waker. The gate answers `Pending` itself until the inner stream's own waker
 //! has fired since it last returned `Pending`, which is the only time that stream could answer

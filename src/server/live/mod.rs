@@ -96,6 +96,8 @@ pub struct HubCounters {
 pub struct HubStats {
     pub connected_clients: u64,
     pub max_clients: u64,
+    /// Messages (and their payload's bytes) handed to clients' sockets: taken by the socket,
+    /// or waiting for it behind what it has not taken yet.
     pub messages_sent: u64,
     pub bytes_sent: u64,
     pub skipped_updates: u64,
@@ -108,7 +110,8 @@ pub struct HubStats {
     pub failed_sends: u64,
     /// Snapshots serialised (once per tick at most for the full history, shared by clients).
     pub snapshots_serialised: u64,
-    /// Time from a tick's publication to its last send completing, over recent ticks.
+    /// Time from a tick's publication until the last client's socket had taken it whole, over
+    /// recent ticks (a client that skipped it for a newer one does not count).
     pub tick_to_last_send_p50_ms: Option<f64>,
     pub tick_to_last_send_p99_ms: Option<f64>,
     pub latency_ticks_measured: usize,
@@ -255,7 +258,7 @@ impl Hub {
         // The newest tick first, then the fan-out: a client that registers in between gets it
         // from both (once: `Outlet::offer_tick` sends a tick once), never from neither.
         let previous = self.latest.send_replace(Some(tick));
-        self.fanout.publish(round);
+        self.fanout.publish(self, round);
         if let Some(previous) = previous {
             let ns = previous.round.last_send_ns.load(Ordering::Relaxed);
             if ns > 0 {
@@ -427,6 +430,12 @@ impl Hub {
             tick_to_last_send_p99_ms: quantile(0.99),
             latency_ticks_measured: latencies.len(),
         }
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        self.fanout.stop();
     }
 }
 

@@ -49,8 +49,11 @@ pub struct Outlet {
 struct Out {
     /// Bytes the socket did not take yet, sent before any other.
     pending: BytesMut,
-    /// Ticks are offered only once the client has its snapshot ([`Outlet::start_after`]).
+    /// Ticks are offered only once the client has its snapshot, and not while one is being
+    /// sent or after the connection began to close ([`Outlet::start_after`], [`Outlet::pause`]).
     started: bool,
+    /// The tick whose frame is (partly) in `pending`, if any.
+    pending_tick: Option<u64>,
     /// The newest tick the client has (written, or in its snapshot), if any.
     last_tick: Option<u64>,
     /// A write failed: the socket is dead, nothing more is written.
@@ -60,10 +63,11 @@ struct Out {
 /// What became of a tick offered to a client.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Offered {
-    /// Written (or queued behind what the socket had not taken); `skipped` ticks between the
+    /// Written, or `queued` (in part) until the socket takes it; `skipped` ticks between the
     /// client's previous one and this one never reached it.
-    Sent { skipped: u64 },
-    /// The client already has this tick or a newer one, or has not been sent its snapshot yet.
+    Sent { skipped: u64, queued: bool },
+    /// The client already has this tick or a newer one, or is not taking ticks now (its
+    /// snapshot is being sent, or it is closing).
     Stale,
     /// Bytes are still waiting for the socket: the tick is skipped.
     Busy,
@@ -107,8 +111,19 @@ impl Outlet {
         let _ = socket2::SockRef::from(&self.stream).shutdown(std::net::Shutdown::Both);
     }
 
-    /// Marks tick `seq` as the client's newest without sending it (the snapshot it was sent
-    /// holds that tick's sample): the fan-out sends only newer ones.
+    /// Holds ticks off: while a snapshot is sent in parts (a tick between two parts would be
+    /// dropped by the page, which keeps only the samples up to each part's `after_seq`), or
+    /// once a Close frame is on its way (nothing may follow it).
+    pub fn pause(&self) {
+        self.lock().started = false;
+    }
+
+    /// The tick whose frame waits (in part) for the socket, if any.
+    pub fn queued_tick(&self) -> Option<u64> {
+        self.lock().pending_tick
+    }
+
+    /// Takes ticks after `seq` (the newest the snapshot just sent holds, if any).
     pub fn start_after(&self, seq: Option<u64>) {
         let mut out = self.lock();
         out.started = true;
@@ -131,7 +146,11 @@ impl Outlet {
         match self.write(&mut out, frame) {
             Ok(()) => {
                 out.last_tick = Some(seq);
-                Offered::Sent { skipped }
+                let queued = !out.pending.is_empty();
+                if queued {
+                    out.pending_tick = Some(seq);
+                }
+                Offered::Sent { skipped, queued }
             }
             Err(_) => Offered::Failed,
         }
@@ -179,6 +198,7 @@ impl Outlet {
                 if out.pending.is_empty() {
                     // Its memory goes back: only a client that fell behind ever needs any.
                     out.pending = BytesMut::new();
+                    out.pending_tick = None;
                     return Poll::Ready(Ok(()));
                 }
                 match self.stream.try_write(&out.pending) {
@@ -246,7 +266,9 @@ impl AsyncRead for OutletIo {
 
 impl AsyncWrite for OutletIo {
     /// Takes every byte (what the socket does not take at once waits in the outlet, within its
-    /// bound): tungstenite writes whole frames, so no frame is ever split around a tick.
+    /// bound), or fails for good; never `Pending`, never a short count. tungstenite (with a
+    /// write buffer of 0) hands over one whole frame per call, so with this a tick can never be
+    /// written inside one of its frames.
     fn poll_write(
         self: Pin<&mut Self>,
         _cx: &mut Context<'_>,

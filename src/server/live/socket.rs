@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use axum::extract::{Query, Request, State};
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use bytes::Bytes;
 use futures::{FutureExt, Sink, SinkExt, Stream, StreamExt};
@@ -79,6 +79,13 @@ pub async fn upgrade(
     Query(query): Query<HashMap<String, String>>,
     mut request: Request,
 ) -> Result<Response, ApiError> {
+    if request.method() != Method::GET {
+        return Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("{}: the live stream is opened with GET", request.method()),
+        )
+        .with_field("method"));
+    }
     let accept = accept_key(request.headers())?;
     let history_limit = number(&query, "history", "must be a whole number of samples")?;
     let operations = flag(&query, "operations")?;
@@ -186,12 +193,19 @@ pub async fn serve_socket(
         .max_write_buffer_size(SOCKET_MAX_WRITE_BUFFER_BYTES)
         .max_message_size(Some(SOCKET_MAX_MESSAGE_BYTES))
         .max_frame_size(Some(SOCKET_MAX_MESSAGE_BYTES));
-    let outlet = Outlet::new(stream, SOCKET_MAX_WRITE_BUFFER_BYTES);
-    let io = OutletIo::new(Arc::clone(&outlet), early);
+    let outlet = Closing(Outlet::new(stream, SOCKET_MAX_WRITE_BUFFER_BYTES));
+    let io = OutletIo::new(Arc::clone(&outlet.0), early);
     let socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
-    let ended = run_client(hub, socket, &outlet, policy, shutdown).await;
-    outlet.close();
-    ended
+    run_client(hub, socket, &outlet.0, policy, shutdown).await
+}
+
+/// Closes the connection when the client's task ends, however it ends (even by a panic).
+struct Closing(Arc<Outlet>);
+
+impl Drop for Closing {
+    fn drop(&mut self) {
+        self.0.close();
+    }
 }
 
 /// Timing policy of a client loop.
@@ -255,11 +269,19 @@ where
 {
     let mut socket = Gate::new(socket);
     let mut alert_receiver = hub.subscribe_alerts();
-    // The newest tick the snapshot will hold (a tick published meanwhile follows it).
-    let last_seq = hub.latest_tick().map(|t| t.seq);
     let first_alerts = alert_receiver.borrow_and_update().clone();
-    let first =
-        send_snapshot(&hub, &mut socket, policy, policy.after, policy.operations, Permit::Needed);
+    // The fan-out offers it every tick from now on; it takes the ticks after its snapshot's.
+    outlet.set_wants_operations(policy.operations);
+    hub.fanout.register(outlet);
+    let first = send_snapshot(
+        &hub,
+        &mut socket,
+        outlet,
+        policy,
+        policy.after,
+        policy.operations,
+        Permit::Needed,
+    );
     if first.await.is_err() {
         return send_failed(&hub);
     }
@@ -272,11 +294,6 @@ where
             return send_failed(&hub);
         }
     }
-    // From now on the fan-out writes every tick after the snapshot's to the socket.
-    outlet.set_wants_operations(policy.operations);
-    outlet.start_after(last_seq);
-    hub.fanout.register(Arc::clone(outlet));
-    catch_up(&hub, outlet);
     let alerts = Gate::new(changes(alert_receiver));
     let cancelled = Gate::new(futures::stream::once(shutdown.cancelled()));
     let backlog = outlet.backlog.notified();
@@ -292,6 +309,8 @@ where
             // The branches after the one that is ready are not polled.
             biased;
             Some(()) = cancelled.next() => {
+                // Nothing may follow a Close frame.
+                outlet.pause();
                 let close = Message::Close(Some(CloseFrame {
                     code: CloseCode::Away,
                     reason: Utf8Bytes::from_static("server shutting down"),
@@ -303,10 +322,21 @@ where
                 backlog.set(outlet.backlog.notified());
                 // The socket did not take all of a tick (or the fan-out's write failed): the
                 // client waits for it as for any send, then gets the newest tick it missed.
-                let drained = futures::future::poll_fn(|cx| outlet.poll_drain(cx));
-                if !matches!(tokio::time::timeout(policy.send_timeout, drained).await, Ok(Ok(())))
-                {
+                let queued = outlet.queued_tick();
+                let mut drained = futures::future::poll_fn(|cx| outlet.poll_drain(cx));
+                let done = match (&mut drained).now_or_never() {
+                    Some(done) => done.is_ok(),
+                    None => {
+                        let waited = tokio::time::timeout(policy.send_timeout, drained).await;
+                        matches!(waited, Ok(Ok(())))
+                    }
+                };
+                if !done {
                     return send_failed(&hub);
+                }
+                // That tick's send is complete now, for the stream's latency figures.
+                if let Some(tick) = hub.latest_tick().filter(|t| queued == Some(t.seq)) {
+                    tick.round.note_sent();
                 }
                 catch_up(&hub, outlet);
             }
@@ -363,6 +393,7 @@ where
                                 let sent = send_snapshot(
                                     &hub,
                                     &mut socket,
+                                    outlet,
                                     policy,
                                     None,
                                     wants_operations,
@@ -416,7 +447,7 @@ fn catch_up(hub: &Hub, outlet: &Outlet) {
     if let Some(tick) = hub.latest_tick() {
         let mut delivered = Delivered::default();
         delivered.offer(&tick.round, outlet);
-        delivered.count(hub);
+        delivered.count(hub, &tick.round);
     }
 }
 
@@ -455,17 +486,27 @@ async fn send<S: Sink<Message> + Unpin>(
 
 /// Sends the snapshot, part after part ([`Hub::snapshot_message`]): the samples after `after`
 /// when the hub still holds that one, else the whole snapshot; the client's own only under a
-/// permit of the server-wide snapshot limit, else the shared one.
+/// permit of the server-wide snapshot limit, else the shared one. No tick comes between its
+/// parts; then the client takes the ticks after the snapshot's newest, beginning with the
+/// newest one if it is newer.
 async fn send_snapshot<S: Sink<Message> + Unpin>(
     hub: &Hub,
     sink: &mut S,
+    outlet: &Outlet,
     policy: SocketPolicy,
     after: Option<u64>,
     operations: bool,
     permit: Permit,
 ) -> Result<(), ()> {
+    outlet.pause();
+    // Read before the snapshot is made: a tick published in between is in both, and the page
+    // ignores a sample it has.
+    let newest = hub.latest_tick().map(|t| t.seq);
     let parts = hub.snapshot_message(policy.history_limit, after, operations, permit).ok_or(())?;
-    send_parts(hub, sink, &parts, policy).await
+    send_parts(hub, sink, &parts, policy).await?;
+    outlet.start_after(newest);
+    catch_up(hub, outlet);
+    Ok(())
 }
 
 /// Sends a message's parts in order, each completed before the next (so the socket's buffer
@@ -973,9 +1014,87 @@ mod tests {
         // Nothing more: no tick twice.
         say(&mut clients[0], r#"{"type":"ping"}"#).await;
         assert_eq!(parse(clients[0].next().await), ServerMessage::Pong);
+        // The threads count their share after writing it all.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while hub.stats().messages_sent < 40 + 40 * 5 + 1 && std::time::Instant::now() < deadline {
+            tokio::task::yield_now().await;
+        }
         let stats = hub.stats();
         assert_eq!((stats.messages_sent, stats.skipped_updates), (40 + 40 * 5 + 1, 0));
         stop.cancel();
+    }
+
+    #[tokio::test]
+    async fn no_tick_comes_between_the_parts_of_a_snapshot() {
+        let hub = Hub::new(1000, 300, 100);
+        for seq in 1..=300 {
+            publish(&hub, seq);
+        }
+        let stop = CancellationToken::new();
+        let mut clients = Vec::new();
+        for _ in 0..10 {
+            let mut c = client(&hub, SocketPolicy::default(), &stop).await;
+            take_snapshot(&mut c, vec![]).await;
+            clients.push(c);
+        }
+        // Ticks as fast as they can be published while the clients ask for snapshots (in about
+        // a dozen parts each; the browser drops a sample that comes between two parts).
+        let publishing = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let publisher = std::thread::spawn({
+            let (hub, publishing) = (Arc::clone(&hub), Arc::clone(&publishing));
+            move || {
+                let mut seq = 300;
+                while publishing.load(Ordering::Relaxed) {
+                    seq += 1;
+                    publish(&hub, seq);
+                }
+            }
+        });
+        for c in &mut clients {
+            for _ in 0..2 {
+                say(c, r#"{"type":"request_metrics"}"#).await;
+                let mut parts = 0;
+                loop {
+                    match parse(c.next().await) {
+                        ServerMessage::Snapshot(part) => {
+                            parts += 1;
+                            if !part.more {
+                                break;
+                            }
+                        }
+                        ServerMessage::Update(update) if parts > 0 => {
+                            panic!("tick {} after part {parts} of a snapshot", update.sample.seq)
+                        }
+                        _ => {}
+                    }
+                }
+                assert!(parts > 5, "{parts} parts");
+            }
+        }
+        publishing.store(false, Ordering::Relaxed);
+        publisher.join().unwrap();
+        stop.cancel();
+    }
+
+    #[tokio::test]
+    async fn a_hub_is_freed_with_its_fan_out_once_its_clients_left() {
+        let hub = Hub::new(1000, 10, 10);
+        let stop = CancellationToken::new();
+        let mut c = client(&hub, SocketPolicy::default(), &stop).await;
+        assert!(matches!(parse(c.next().await), ServerMessage::Snapshot(_)));
+        // The fan-out's threads have written a round.
+        publish(&hub, 1);
+        assert!(matches!(parse(c.next().await), ServerMessage::Update(_)));
+        c.send(Message::Close(None)).await;
+        assert_eq!(c.task.await.unwrap(), Ended::ClientClosed);
+        let weak = Arc::downgrade(&hub);
+        drop(hub);
+        // A thread holds the hub only while it writes a round.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while weak.upgrade().is_some() && std::time::Instant::now() < deadline {
+            tokio::task::yield_now().await;
+        }
+        assert!(weak.upgrade().is_none(), "the fan-out's threads keep the hub");
     }
 
     #[tokio::test]
