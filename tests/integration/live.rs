@@ -178,7 +178,9 @@ async fn a_bad_handshake_is_refused_naming_the_header() {
     let mut head = upgrade("13");
     *head.method_mut() = axum::http::Method::HEAD;
     // (A HEAD answer has no body to name the field in.)
-    assert_eq!(app.send(head).await.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let refused = app.send(head).await;
+    assert_eq!(refused.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(refused.headers()[header::ALLOW], "GET");
     let (status, body) = crate::support::json(app.send(upgrade("8")).await).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["field"], "sec-websocket-version", "{body}");

@@ -28,7 +28,10 @@ pub struct Round {
     /// The update with operation statistics, on ticks that carry them.
     pub with_operations: Option<(Bytes, usize)>,
     /// Largest time from publication to a write the socket took whole, over all clients.
-    pub last_send_ns: Arc<AtomicU64>,
+    pub last_send_ns: AtomicU64,
+    /// Clients whose socket has not taken the whole tick yet (it waits behind what they have
+    /// not read).
+    pub queued: AtomicU64,
 }
 
 impl Round {
@@ -40,10 +43,41 @@ impl Round {
         }
     }
 
+    pub fn new(seq: u64, frame: (Bytes, usize), with_operations: Option<(Bytes, usize)>) -> Self {
+        Round {
+            seq,
+            published: Instant::now(),
+            frame,
+            with_operations,
+            last_send_ns: AtomicU64::new(0),
+            queued: AtomicU64::new(0),
+        }
+    }
+
+    fn elapsed_ns(&self) -> u64 {
+        u64::try_from(self.published.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
     /// Notes that a client has been sent this tick whole, now.
     pub fn note_sent(&self) {
-        let ns = u64::try_from(self.published.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        self.last_send_ns.fetch_max(ns, Ordering::Relaxed);
+        self.last_send_ns.fetch_max(self.elapsed_ns(), Ordering::Relaxed);
+    }
+
+    /// Notes that a client's socket has finished taking this tick, which had waited.
+    pub fn note_drained(&self) {
+        self.note_sent();
+        self.queued.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Time from publication until the last client's socket took the tick whole: until now
+    /// for a tick some socket has still not taken (0: nobody was sent it).
+    pub fn latency_ns(&self) -> u64 {
+        let sent = self.last_send_ns.load(Ordering::Relaxed);
+        if self.queued.load(Ordering::Relaxed) > 0 {
+            sent.max(self.elapsed_ns())
+        } else {
+            sent
+        }
     }
 }
 
@@ -59,9 +93,9 @@ pub struct Delivered {
 
 impl Delivered {
     /// Offers `round` to `outlet`, noting what reached it.
-    pub fn offer(&mut self, round: &Round, outlet: &Outlet) {
+    pub fn offer(&mut self, round: &Arc<Round>, outlet: &Outlet) {
         let (frame, len) = round.frame_for(outlet);
-        if let Offered::Sent { skipped, queued } = outlet.offer_tick(round.seq, frame) {
+        if let Offered::Sent { skipped, queued } = outlet.offer_tick(round, frame) {
             self.messages += 1;
             self.bytes += *len as u64;
             self.skipped += skipped;
@@ -96,8 +130,9 @@ struct Next {
     stopped: bool,
 }
 
+/// What the threads share with the hub (each holds it until it ends).
 #[derive(Default)]
-struct Shared {
+pub(super) struct Shared {
     outlets: Mutex<Vec<Weak<Outlet>>>,
     next: Mutex<Next>,
     wake: Condvar,
@@ -158,6 +193,12 @@ impl Fanout {
         self.shared.wake.notify_all();
     }
 
+    /// The state the threads hold: gone once they all ended.
+    #[cfg(test)]
+    pub(super) fn threads(&self) -> Weak<Shared> {
+        Arc::downgrade(&self.shared)
+    }
+
     /// Ends the threads (the hub is being dropped).
     pub(super) fn stop(&self) {
         if let Ok(mut next) = self.shared.next.lock() {
@@ -194,7 +235,13 @@ fn write_rounds(shared: &Shared, hub: &Weak<Hub>, share: usize) {
 
 /// Writes `round` to this thread's share of `clients`, starting from a place that moves every
 /// tick.
-fn write_share(hub: &Hub, round: &Round, clients: &[Weak<Outlet>], share: usize, shares: usize) {
+fn write_share(
+    hub: &Hub,
+    round: &Arc<Round>,
+    clients: &[Weak<Outlet>],
+    share: usize,
+    shares: usize,
+) {
     let n = clients.len();
     if n == 0 {
         return;

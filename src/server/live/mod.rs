@@ -15,7 +15,6 @@ pub mod socket;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use serde::Serialize;
 use tokio::sync::watch;
@@ -111,7 +110,8 @@ pub struct HubStats {
     /// Snapshots serialised (once per tick at most for the full history, shared by clients).
     pub snapshots_serialised: u64,
     /// Time from a tick's publication until the last client's socket had taken it whole, over
-    /// recent ticks (a client that skipped it for a newer one does not count).
+    /// recent ticks, read when the next tick is published (a tick still waiting on a socket
+    /// then counts until then; a client that skipped it for a newer one does not count).
     pub tick_to_last_send_p50_ms: Option<f64>,
     pub tick_to_last_send_p99_ms: Option<f64>,
     pub latency_ticks_measured: usize,
@@ -247,20 +247,19 @@ impl Hub {
         if let Ok(mut history) = self.history.lock() {
             history.push(sample);
         }
-        let round = Arc::new(Round {
+        let round = Arc::new(Round::new(
             seq,
-            published: Instant::now(),
-            frame: (outlet::text_frame(&bytes), bytes.len()),
-            with_operations: with_operations.as_ref().map(|b| (outlet::text_frame(b), b.len())),
-            last_send_ns: Arc::default(),
-        });
+            (outlet::text_frame(&bytes), bytes.len()),
+            with_operations.as_ref().map(|b| (outlet::text_frame(b), b.len())),
+        ));
         let tick = Tick { seq, bytes, with_operations, round: round.clone() };
-        // The newest tick first, then the fan-out: a client that registers in between gets it
-        // from both (once: `Outlet::offer_tick` sends a tick once), never from neither.
+        // The newest tick first, then the fan-out: a client that starts taking ticks in between
+        // (its snapshot just sent) gets it from both its own catch-up and the fan-out (once:
+        // `Outlet::offer_tick` sends a tick once), never from neither.
         let previous = self.latest.send_replace(Some(tick));
         self.fanout.publish(self, round);
         if let Some(previous) = previous {
-            let ns = previous.round.last_send_ns.load(Ordering::Relaxed);
+            let ns = previous.round.latency_ns();
             if ns > 0 {
                 if let Ok(mut latencies) = self.latencies_ns.lock() {
                     if latencies.len() == LATENCY_WINDOW {

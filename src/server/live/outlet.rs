@@ -29,6 +29,8 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
+use super::fanout::Round;
+
 /// The write side of one client's socket, shared by the fan-out and the client's task.
 pub struct Outlet {
     stream: TcpStream,
@@ -52,8 +54,8 @@ struct Out {
     /// Ticks are offered only once the client has its snapshot, and not while one is being
     /// sent or after the connection began to close ([`Outlet::start_after`], [`Outlet::pause`]).
     started: bool,
-    /// The tick whose frame is (partly) in `pending`, if any.
-    pending_tick: Option<u64>,
+    /// The tick whose frame is (partly) in `pending`, if any: told when the socket took it.
+    pending_tick: Option<Arc<Round>>,
     /// The newest tick the client has (written, or in its snapshot), if any.
     last_tick: Option<u64>,
     /// A write failed: the socket is dead, nothing more is written.
@@ -104,8 +106,8 @@ impl Outlet {
         self.closed.load(Ordering::Relaxed)
     }
 
-    /// Ends the connection: the client sees it closed now, though the fan-out may hold the
-    /// socket until its next tick.
+    /// Ends the connection now (a fan-out thread writing to it at the time holds the socket
+    /// until it has).
     pub fn close(&self) {
         self.closed.store(true, Ordering::Relaxed);
         let _ = socket2::SockRef::from(&self.stream).shutdown(std::net::Shutdown::Both);
@@ -118,11 +120,6 @@ impl Outlet {
         self.lock().started = false;
     }
 
-    /// The tick whose frame waits (in part) for the socket, if any.
-    pub fn queued_tick(&self) -> Option<u64> {
-        self.lock().pending_tick
-    }
-
     /// Takes ticks after `seq` (the newest the snapshot just sent holds, if any).
     pub fn start_after(&self, seq: Option<u64>) {
         let mut out = self.lock();
@@ -130,8 +127,9 @@ impl Outlet {
         out.last_tick = out.last_tick.max(seq);
     }
 
-    /// Offers tick `seq`, whose whole frame is `frame`.
-    pub fn offer_tick(&self, seq: u64, frame: &[u8]) -> Offered {
+    /// Offers the tick of `round`, whose whole frame (for this client) is `frame`.
+    pub fn offer_tick(&self, round: &Arc<Round>, frame: &[u8]) -> Offered {
+        let seq = round.seq;
         let mut out = self.lock();
         if out.failed {
             return Offered::Failed;
@@ -148,7 +146,8 @@ impl Outlet {
                 out.last_tick = Some(seq);
                 let queued = !out.pending.is_empty();
                 if queued {
-                    out.pending_tick = Some(seq);
+                    round.queued.fetch_add(1, Ordering::Relaxed);
+                    out.pending_tick = Some(Arc::clone(round));
                 }
                 Offered::Sent { skipped, queued }
             }
@@ -198,7 +197,9 @@ impl Outlet {
                 if out.pending.is_empty() {
                     // Its memory goes back: only a client that fell behind ever needs any.
                     out.pending = BytesMut::new();
-                    out.pending_tick = None;
+                    if let Some(round) = out.pending_tick.take() {
+                        round.note_drained();
+                    }
                     return Poll::Ready(Ok(()));
                 }
                 match self.stream.try_write(&out.pending) {

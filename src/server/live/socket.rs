@@ -1,6 +1,6 @@
 //! `GET /ws`: the upgrade (its parameters, the client limit, the handshake) and one client's
-//! loop: a snapshot on connect, then the client is handed to the tick fan-out (`fanout`), which
-//! writes every newer tick to its socket (a slow client skips to the newest instead of queueing
+//! loop: the client is registered with the tick fan-out (`fanout`) and sent a snapshot, and the
+//! fan-out then writes every newer tick to its socket (a slow client skips to the newest instead of queueing
 //! a backlog); the loop itself answers `ping`, `subscribe` and `request_metrics` (rate-limited
 //! per connection and in total), sends alert changes, waits out what the socket did not take at
 //! once, and runs a heartbeat that closes dead connections. The loop is generic over one
@@ -14,7 +14,7 @@ use std::time::Duration;
 use axum::extract::{Query, Request, State};
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use axum::http::{Method, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use hyper::upgrade::{OnUpgrade, Upgraded};
@@ -80,11 +80,13 @@ pub async fn upgrade(
     mut request: Request,
 ) -> Result<Response, ApiError> {
     if request.method() != Method::GET {
-        return Err(ApiError::new(
+        let refusal = ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             format!("{}: the live stream is opened with GET", request.method()),
-        )
-        .with_field("method"));
+        );
+        let mut response = refusal.with_field("method").into_response();
+        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET"));
+        return Ok(response);
     }
     let accept = accept_key(request.headers())?;
     let history_limit = number(&query, "history", "must be a whole number of samples")?;
@@ -322,7 +324,6 @@ where
                 backlog.set(outlet.backlog.notified());
                 // The socket did not take all of a tick (or the fan-out's write failed): the
                 // client waits for it as for any send, then gets the newest tick it missed.
-                let queued = outlet.queued_tick();
                 let mut drained = futures::future::poll_fn(|cx| outlet.poll_drain(cx));
                 let done = match (&mut drained).now_or_never() {
                     Some(done) => done.is_ok(),
@@ -333,10 +334,6 @@ where
                 };
                 if !done {
                     return send_failed(&hub);
-                }
-                // That tick's send is complete now, for the stream's latency figures.
-                if let Some(tick) = hub.latest_tick().filter(|t| queued == Some(t.seq)) {
-                    tick.round.note_sent();
                 }
                 catch_up(&hub, outlet);
             }
@@ -816,6 +813,40 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_tick_still_waiting_on_a_slow_socket_counts_in_the_latency_figures() {
+        let hub = Hub::new(1000, 10, 10);
+        let stop = CancellationToken::new();
+        // The only client takes its snapshot, then never reads again.
+        let mut slow = connect(&hub, SocketPolicy::default(), &stop, Some(4096)).await;
+        assert!(matches!(parse(slow.next().await), ServerMessage::Snapshot(_)));
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut seq = 0;
+        loop {
+            seq += 1;
+            publish_big(&hub, seq);
+            let round = hub.latest_tick().unwrap().round;
+            // Until the fan-out has offered it: taken whole, or left waiting on the socket.
+            while round.last_send_ns.load(Ordering::Relaxed) == 0
+                && round.queued.load(Ordering::Relaxed) == 0
+                && std::time::Instant::now() < deadline
+            {
+                tokio::task::yield_now().await;
+            }
+            if round.queued.load(Ordering::Relaxed) > 0 {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "no tick ever waited");
+        }
+        // The waiting tick is measured when the next one is published, as still waiting.
+        let measured = hub.stats().latency_ticks_measured;
+        publish_big(&hub, seq + 1);
+        let stats = hub.stats();
+        assert_eq!(stats.latency_ticks_measured, measured + 1, "{stats:?}");
+        assert!(stats.tick_to_last_send_p99_ms.unwrap() > 0.0);
+        stop.cancel();
+    }
+
+    #[tokio::test]
     async fn a_client_that_stops_reading_is_failed_after_the_send_timeout() {
         let hub = Hub::new(1000, 10, 10);
         let stop = CancellationToken::new();
@@ -1039,22 +1070,31 @@ mod tests {
         }
         // Ticks as fast as they can be published while the clients ask for snapshots (in about
         // a dozen parts each; the browser drops a sample that comes between two parts).
-        let publishing = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        struct Stop(Arc<std::sync::atomic::AtomicBool>);
+        impl Drop for Stop {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::Relaxed);
+            }
+        }
+        let publishing = Stop(Arc::new(std::sync::atomic::AtomicBool::new(true)));
         let publisher = std::thread::spawn({
-            let (hub, publishing) = (Arc::clone(&hub), Arc::clone(&publishing));
+            let (hub, publishing) = (Arc::clone(&hub), Arc::clone(&publishing.0));
             move || {
                 let mut seq = 300;
                 while publishing.load(Ordering::Relaxed) {
                     seq += 1;
                     publish(&hub, seq);
+                    std::thread::yield_now();
                 }
             }
         });
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
         for c in &mut clients {
             for _ in 0..2 {
                 say(c, r#"{"type":"request_metrics"}"#).await;
                 let mut parts = 0;
                 loop {
+                    assert!(std::time::Instant::now() < deadline, "no whole snapshot came");
                     match parse(c.next().await) {
                         ServerMessage::Snapshot(part) => {
                             parts += 1;
@@ -1071,7 +1111,7 @@ mod tests {
                 assert!(parts > 5, "{parts} parts");
             }
         }
-        publishing.store(false, Ordering::Relaxed);
+        drop(publishing);
         publisher.join().unwrap();
         stop.cancel();
     }
@@ -1088,13 +1128,17 @@ mod tests {
         c.send(Message::Close(None)).await;
         assert_eq!(c.task.await.unwrap(), Ended::ClientClosed);
         let weak = Arc::downgrade(&hub);
+        let threads = hub.fanout.threads();
         drop(hub);
-        // A thread holds the hub only while it writes a round.
+        // A thread holds the hub only while it writes a round, and ends with it.
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while weak.upgrade().is_some() && std::time::Instant::now() < deadline {
+        while (weak.upgrade().is_some() || threads.upgrade().is_some())
+            && std::time::Instant::now() < deadline
+        {
             tokio::task::yield_now().await;
         }
         assert!(weak.upgrade().is_none(), "the fan-out's threads keep the hub");
+        assert!(threads.upgrade().is_none(), "the fan-out's threads go on");
     }
 
     #[tokio::test]
