@@ -184,6 +184,15 @@ async fn a_bad_handshake_is_refused_naming_the_header() {
     let (status, body) = crate::support::json(app.send(upgrade("8")).await).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["field"], "sec-websocket-version", "{body}");
+    let mut not_websocket = upgrade("13");
+    not_websocket.headers_mut().insert(header::UPGRADE, "h2c".parse().unwrap());
+    let (status, body) = crate::support::json(app.send(not_websocket).await).await;
+    assert_eq!((status, body["field"].as_str()), (StatusCode::BAD_REQUEST, Some("upgrade")));
+    let mut keyless = upgrade("13");
+    keyless.headers_mut().remove(header::SEC_WEBSOCKET_KEY);
+    let (status, body) = crate::support::json(app.send(keyless).await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["field"], "sec-websocket-key", "{body}");
     // A valid handshake on a connection that cannot be upgraded (this test's requests are
     // handed to the router without one).
     let (status, body) = crate::support::json(app.send(upgrade("13")).await).await;

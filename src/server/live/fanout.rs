@@ -13,20 +13,37 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::outlet::{Offered, Outlet};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+use super::outlet::{text_frame, Offered, Outlet};
 use super::Hub;
 
 /// Most threads the fan-out uses (at most one per core).
 const MAX_THREADS: usize = 4;
 
-/// One tick as the fan-out writes it.
+/// An update as it is sent: its text, serialised once, and that text framed once for every
+/// socket.
+pub struct Framed {
+    pub text: Utf8Bytes,
+    pub frame: Bytes,
+}
+
+impl Framed {
+    fn new(text: Utf8Bytes) -> Self {
+        Framed { frame: text_frame(&text), text }
+    }
+}
+
+/// One published tick as every client gets it (the newest is kept for clients that connect or
+/// catch up).
 pub struct Round {
     pub seq: u64,
     pub published: Instant,
-    /// The update's frame, and its payload's length (what the counters count).
-    pub frame: (Bytes, usize),
-    /// The update with operation statistics, on ticks that carry them.
-    pub with_operations: Option<(Bytes, usize)>,
+    /// The update without operation statistics (what most clients get).
+    pub update: Framed,
+    /// The same update with operation statistics, on ticks that carry them, for clients that
+    /// subscribed to them.
+    pub with_operations: Option<Framed>,
     /// Largest time from publication to a write the socket took whole, over all clients.
     pub last_send_ns: AtomicU64,
     /// Clients whose socket has not taken the whole tick yet (it waits behind what they have
@@ -35,20 +52,20 @@ pub struct Round {
 }
 
 impl Round {
-    /// The frame for a client (and its payload's length).
-    fn frame_for(&self, outlet: &Outlet) -> &(Bytes, usize) {
+    /// The update for a client.
+    fn update_for(&self, outlet: &Outlet) -> &Framed {
         match &self.with_operations {
             Some(with) if outlet.wants_operations() => with,
-            _ => &self.frame,
+            _ => &self.update,
         }
     }
 
-    pub fn new(seq: u64, frame: (Bytes, usize), with_operations: Option<(Bytes, usize)>) -> Self {
+    pub fn new(seq: u64, update: Utf8Bytes, with_operations: Option<Utf8Bytes>) -> Self {
         Round {
             seq,
             published: Instant::now(),
-            frame,
-            with_operations,
+            update: Framed::new(update),
+            with_operations: with_operations.map(Framed::new),
             last_send_ns: AtomicU64::new(0),
             queued: AtomicU64::new(0),
         }
@@ -94,10 +111,10 @@ pub struct Delivered {
 impl Delivered {
     /// Offers `round` to `outlet`, noting what reached it.
     pub fn offer(&mut self, round: &Arc<Round>, outlet: &Outlet) {
-        let (frame, len) = round.frame_for(outlet);
-        if let Offered::Sent { skipped, queued } = outlet.offer_tick(round, frame) {
+        let update = round.update_for(outlet);
+        if let Offered::Sent { skipped, queued } = outlet.offer_tick(round, &update.frame) {
             self.messages += 1;
-            self.bytes += *len as u64;
+            self.bytes += update.text.len() as u64;
             self.skipped += skipped;
             self.whole |= !queued;
         }
@@ -166,8 +183,14 @@ impl Fanout {
     }
 
     /// Adds a client: it is offered every tick from now on (taken once it has its snapshot).
+    /// Clients that left are dropped from the list at every tick, and here before it would
+    /// grow: clients connecting and leaving between two ticks (up to an hour apart) never make
+    /// it longer than twice the clients connected.
     pub fn register(&self, outlet: &Arc<Outlet>) {
         if let Ok(mut outlets) = self.shared.outlets.lock() {
+            if outlets.len() == outlets.capacity() {
+                outlets.retain(connected);
+            }
             outlets.push(Arc::downgrade(outlet));
         }
     }
@@ -177,7 +200,7 @@ impl Fanout {
     pub fn publish(&self, hub: &Hub, round: Arc<Round>) {
         let clients: Clients = match self.shared.outlets.lock() {
             Ok(mut outlets) => {
-                outlets.retain(|o| o.upgrade().is_some_and(|o| !o.is_closed()));
+                outlets.retain(connected);
                 outlets.as_slice().into()
             }
             Err(_) => return,
@@ -191,6 +214,12 @@ impl Fanout {
             next.round = Some((round, clients));
         }
         self.shared.wake.notify_all();
+    }
+
+    /// How many clients are listed (some may have left since the last tick).
+    #[cfg(test)]
+    pub(super) fn listed(&self) -> usize {
+        self.shared.outlets.lock().map_or(0, |o| o.len())
     }
 
     /// The state the threads hold: gone once they all ended.
@@ -207,6 +236,11 @@ impl Fanout {
         }
         self.shared.wake.notify_all();
     }
+}
+
+/// Whether a listed client is still connected.
+fn connected(outlet: &Weak<Outlet>) -> bool {
+    outlet.upgrade().is_some_and(|o| !o.is_closed())
 }
 
 /// One thread's loop: its share of every newest round, until the hub is gone. It holds the hub

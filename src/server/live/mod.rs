@@ -60,20 +60,6 @@ fn runs<T: Serialize>(items: Vec<T>) -> Vec<Vec<T>> {
     runs
 }
 
-/// One published tick as every client sees it: the serialised update, shared, not copied (the
-/// newest is kept for clients that connect or catch up).
-#[derive(Clone)]
-pub struct Tick {
-    pub seq: u64,
-    /// The update without operation statistics (what most clients get).
-    pub bytes: Utf8Bytes,
-    /// The same update with operation statistics, on ticks that carry them, for clients that
-    /// subscribed to them.
-    pub with_operations: Option<Utf8Bytes>,
-    /// Both, framed for the sockets, as the fan-out writes them.
-    pub round: Arc<Round>,
-}
-
 /// Counters behind `GET /api/v1/ws/stats`.
 #[derive(Default)]
 pub struct HubCounters {
@@ -123,7 +109,7 @@ pub struct Hub {
     max_clients: u64,
     history: Mutex<History>,
     operations: Mutex<Vec<OperationSummary>>,
-    latest: watch::Sender<Option<Tick>>,
+    latest: watch::Sender<Option<Arc<Round>>>,
     /// The latest alerts messages (`alerts::AlertMessages`).
     alerts: watch::Sender<Option<alerts::AlertMessages>>,
     /// Clients subscribed to the alerts list (`alerts::ListClient`).
@@ -247,19 +233,14 @@ impl Hub {
         if let Ok(mut history) = self.history.lock() {
             history.push(sample);
         }
-        let round = Arc::new(Round::new(
-            seq,
-            (outlet::text_frame(&bytes), bytes.len()),
-            with_operations.as_ref().map(|b| (outlet::text_frame(b), b.len())),
-        ));
-        let tick = Tick { seq, bytes, with_operations, round: round.clone() };
+        let round = Arc::new(Round::new(seq, bytes, with_operations));
         // The newest tick first, then the fan-out: a client that starts taking ticks in between
         // (its snapshot just sent) gets it from both its own catch-up and the fan-out (once:
         // `Outlet::offer_tick` sends a tick once), never from neither.
-        let previous = self.latest.send_replace(Some(tick));
+        let previous = self.latest.send_replace(Some(Arc::clone(&round)));
         self.fanout.publish(self, round);
         if let Some(previous) = previous {
-            let ns = previous.round.latency_ns();
+            let ns = previous.latency_ns();
             if ns > 0 {
                 if let Ok(mut latencies) = self.latencies_ns.lock() {
                     if latencies.len() == LATENCY_WINDOW {
@@ -272,7 +253,7 @@ impl Hub {
     }
 
     /// The newest published tick, if any.
-    pub fn latest_tick(&self) -> Option<Tick> {
+    pub fn latest_tick(&self) -> Option<Arc<Round>> {
         self.latest.borrow().clone()
     }
 
@@ -477,7 +458,7 @@ mod tests {
         }
         let tick = hub.latest_tick().unwrap();
         assert_eq!(tick.seq, 5);
-        assert!(tick.bytes.as_str().starts_with(r#"{"type":"update""#));
+        assert!(tick.update.text.as_str().starts_with(r#"{"type":"update""#));
         let seqs: Vec<u64> = hub.history(None).iter().map(|s| s.seq).collect();
         assert_eq!(seqs, vec![3, 4, 5]);
         assert_eq!(hub.history(Some(2)).len(), 2);
@@ -492,8 +473,14 @@ mod tests {
         assert!(tick.with_operations.is_none());
         hub.publish(sample(2), Some(vec![]));
         let tick = hub.latest_tick().unwrap();
-        assert!(!tick.bytes.as_str().contains("operations"));
-        assert!(tick.with_operations.unwrap().as_str().contains(r#""operations":[]"#));
+        assert!(!tick.update.text.as_str().contains("operations"));
+        assert!(tick
+            .with_operations
+            .as_ref()
+            .unwrap()
+            .text
+            .as_str()
+            .contains(r#""operations":[]"#));
     }
 
     #[test]
@@ -578,7 +565,7 @@ mod tests {
         for seq in 1..=101u64 {
             hub.publish(sample(seq), None);
             if let Some(tick) = hub.latest_tick() {
-                tick.round.last_send_ns.store(seq * 1_000_000, Ordering::Relaxed);
+                tick.last_send_ns.store(seq * 1_000_000, Ordering::Relaxed);
             }
         }
         let stats = hub.stats();

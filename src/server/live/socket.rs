@@ -441,10 +441,10 @@ where
 /// Offers the newest tick to a client that may have missed it (its snapshot was being sent,
 /// or its socket was busy, when the fan-out passed).
 fn catch_up(hub: &Hub, outlet: &Outlet) {
-    if let Some(tick) = hub.latest_tick() {
+    if let Some(round) = hub.latest_tick() {
         let mut delivered = Delivered::default();
-        delivered.offer(&tick.round, outlet);
-        delivered.count(hub, &tick.round);
+        delivered.offer(&round, outlet);
+        delivered.count(hub, &round);
     }
 }
 
@@ -591,6 +591,28 @@ mod tests {
             tokio::spawn(serve_socket(Arc::clone(hub), far, Bytes::new(), policy, stop.clone()));
         let ws = WebSocketStream::from_raw_socket(near, Role::Client, None).await;
         Client { ws, task }
+    }
+
+    /// Waits (at most 10 s) until `done` holds, as threads of the fan-out work beside the test;
+    /// whether it does.
+    async fn eventually(mut done: impl FnMut() -> bool) -> bool {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !done() {
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::task::yield_now().await;
+        }
+        true
+    }
+
+    /// A hub holding `samples` published samples.
+    fn hub_with(samples: u64, max_clients: u64) -> Arc<Hub> {
+        let hub = Hub::new(1000, 300, max_clients);
+        for seq in 1..=samples {
+            publish(&hub, seq);
+        }
+        hub
     }
 
     fn parse(message: Message) -> ServerMessage {
@@ -819,23 +841,21 @@ mod tests {
         // The only client takes its snapshot, then never reads again.
         let mut slow = connect(&hub, SocketPolicy::default(), &stop, Some(4096)).await;
         assert!(matches!(parse(slow.next().await), ServerMessage::Snapshot(_)));
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
         let mut seq = 0;
         loop {
             seq += 1;
             publish_big(&hub, seq);
-            let round = hub.latest_tick().unwrap().round;
+            let round = hub.latest_tick().unwrap();
             // Until the fan-out has offered it: taken whole, or left waiting on the socket.
-            while round.last_send_ns.load(Ordering::Relaxed) == 0
-                && round.queued.load(Ordering::Relaxed) == 0
-                && std::time::Instant::now() < deadline
-            {
-                tokio::task::yield_now().await;
-            }
+            let offered = eventually(|| {
+                round.last_send_ns.load(Ordering::Relaxed) > 0
+                    || round.queued.load(Ordering::Relaxed) > 0
+            });
+            assert!(offered.await, "tick {seq} was never offered");
             if round.queued.load(Ordering::Relaxed) > 0 {
                 break;
             }
-            assert!(std::time::Instant::now() < deadline, "no tick ever waited");
+            assert!(seq < 1_000, "no tick ever waited");
         }
         // The waiting tick is measured when the next one is published, as still waiting.
         let measured = hub.stats().latency_ticks_measured;
@@ -954,10 +974,7 @@ mod tests {
     async fn reconnecting_for_a_private_snapshot_is_limited_server_wide_and_still_served() {
         // A script that reconnects in a loop, each time asking for a snapshot only it gets: all
         // samples but the oldest, or the samples after the oldest (more than a page's few).
-        let hub = Hub::new(1000, 300, 1000);
-        for seq in 1..=300 {
-            publish(&hub, seq);
-        }
+        let hub = hub_with(300, 1000);
         let stop = CancellationToken::new();
         let started = std::time::Instant::now();
         for i in 0..300 {
@@ -1046,21 +1063,17 @@ mod tests {
         say(&mut clients[0], r#"{"type":"ping"}"#).await;
         assert_eq!(parse(clients[0].next().await), ServerMessage::Pong);
         // The threads count their share after writing it all.
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while hub.stats().messages_sent < 40 + 40 * 5 + 1 && std::time::Instant::now() < deadline {
-            tokio::task::yield_now().await;
-        }
+        // Each client's snapshot and five ticks, and one pong.
+        let sent = 40 + 40 * 5 + 1;
+        eventually(|| hub.stats().messages_sent >= sent).await;
         let stats = hub.stats();
-        assert_eq!((stats.messages_sent, stats.skipped_updates), (40 + 40 * 5 + 1, 0));
+        assert_eq!((stats.messages_sent, stats.skipped_updates), (sent, 0));
         stop.cancel();
     }
 
     #[tokio::test]
     async fn no_tick_comes_between_the_parts_of_a_snapshot() {
-        let hub = Hub::new(1000, 300, 100);
-        for seq in 1..=300 {
-            publish(&hub, seq);
-        }
+        let hub = hub_with(300, 100);
         let stop = CancellationToken::new();
         let mut clients = Vec::new();
         for _ in 0..10 {
@@ -1131,14 +1144,24 @@ mod tests {
         let threads = hub.fanout.threads();
         drop(hub);
         // A thread holds the hub only while it writes a round, and ends with it.
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while (weak.upgrade().is_some() || threads.upgrade().is_some())
-            && std::time::Instant::now() < deadline
-        {
-            tokio::task::yield_now().await;
-        }
+        eventually(|| weak.upgrade().is_none() && threads.upgrade().is_none()).await;
         assert!(weak.upgrade().is_none(), "the fan-out's threads keep the hub");
         assert!(threads.upgrade().is_none(), "the fan-out's threads go on");
+    }
+
+    #[tokio::test]
+    async fn clients_that_come_and_go_between_ticks_do_not_grow_the_fan_out() {
+        // Ticks may be an hour apart; a script reconnecting in a loop meanwhile.
+        let hub = hub_with(1, 10);
+        let stop = CancellationToken::new();
+        for _ in 0..50 {
+            let mut c = client(&hub, SocketPolicy::default(), &stop).await;
+            assert!(matches!(parse(c.next().await), ServerMessage::Snapshot(_)));
+            c.send(Message::Close(None)).await;
+            assert_eq!(c.task.await.unwrap(), Ended::ClientClosed);
+        }
+        assert!(hub.fanout.listed() <= 4, "{} clients listed", hub.fanout.listed());
+        stop.cancel();
     }
 
     #[tokio::test]
