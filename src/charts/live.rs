@@ -1,9 +1,7 @@
 //! The dashboard's live charts: CPU and memory, actions and their duration, queue depths, and
 //! errors, each over a [`TimeWindow`] (the last minute live, or a stored range).
 
-use plotters::prelude::*;
-
-use super::frame::{self, Axes};
+use super::frame::{self, Axes, Rgb};
 use super::scale::{self, count_label, duration_label, fixed, tick_step, value_ticks};
 use super::series::{self, latest_note, max_step, typical_step, OneSeries, Shape};
 use super::time::TimeWindow;
@@ -33,7 +31,7 @@ pub fn cpu_memory_chart(points: &[(u64, f32, f32)], window: TimeWindow) -> Strin
             series::latest(&memory).map(|v| format!("memory {} %", fixed(v, 0))),
         ])
     );
-    frame::render_over(&window, false, &label, |root| {
+    frame::render_over(&window, false, &label, |svg| {
         let (x_ticks, x_label) = window.axis();
         let axes = Axes {
             x_range: -window.secs()..0.0,
@@ -43,18 +41,18 @@ pub fn cpu_memory_chart(points: &[(u64, f32, f32)], window: TimeWindow) -> Strin
             y_label: &|v| format!("{}%", fixed(*v, 0)),
             right_axis: false,
         };
-        let mut chart = frame::build(root, &axes)?;
-        series::draw_lines(&mut chart, &cpu, frame::CPU)?;
-        series::draw_lines(&mut chart, &memory, frame::MEMORY)?;
+        let plot = frame::build(svg, &axes);
+        series::draw_lines(svg, &cpu, frame::CPU, |p| plot.at(p));
+        series::draw_lines(svg, &memory, frame::MEMORY, |p| plot.at(p));
         if cpu.is_empty() && memory.is_empty() {
-            frame::draw_no_data(root, &chart)?;
+            frame::draw_no_data(svg, &plot);
         }
-        frame::draw_legend(root, &[("CPU %", frame::CPU), ("Memory %", frame::MEMORY)])
+        frame::draw_legend(svg, &[("CPU %", frame::CPU), ("Memory %", frame::MEMORY)]);
     })
 }
 
 /// Actions per minute (left axis) and their average duration in milliseconds (right axis, a
-/// plotters secondary coordinate) over `window`.
+/// secondary scale) over `window`.
 ///
 /// `points` are `(at_ms, actions_per_min, avg_duration_ms)`; same filtering as
 /// [`cpu_memory_chart`], and values are clamped into `0..=1e15`.
@@ -71,7 +69,7 @@ pub fn action_chart(points: &[(u64, f64, f64)], window: TimeWindow) -> String {
             series::latest(&duration).map(|v| format!("{} ms average", scale::trim(v, 1))),
         ])
     );
-    frame::render_over(&window, true, &label, |root| {
+    frame::render_over(&window, true, &label, |svg| {
         let (x_ticks, x_label) = window.axis();
         let rate_ticks = value_ticks(series::max_of(&rate), 4.0, false);
         let rate_step = tick_step(&rate_ticks);
@@ -86,30 +84,18 @@ pub fn action_chart(points: &[(u64, f64, f64)], window: TimeWindow) -> String {
             y_label: &|v| count_label(*v, rate_step),
             right_axis: true,
         };
-        let chart = frame::build(root, &axes)?;
-        frame::draw_right_axis(root, &chart, &ms_ticks, &|v| duration_label(*v, ms_step))?;
-        let mut chart =
-            chart.set_secondary_coord(-window.secs()..0.0, 0.0..frame::top_of(&ms_ticks));
-        series::draw_lines(&mut chart, &rate, frame::ACTIONS)?;
-        for run in &duration {
-            let style = frame::DURATION.stroke_width(series::LINE_PX);
-            match run.as_slice() {
-                [one] => {
-                    let dot = Circle::new(*one, series::DOT_RADIUS_PX, frame::DURATION.filled());
-                    chart.draw_secondary_series(std::iter::once(dot))?;
-                }
-                _ => {
-                    chart.draw_secondary_series(LineSeries::new(run.iter().copied(), style))?;
-                }
-            }
-        }
+        let plot = frame::build(svg, &axes);
+        frame::draw_right_axis(svg, &plot, &ms_ticks, &|v| duration_label(*v, ms_step));
+        let plot = plot.with_secondary(frame::top_of(&ms_ticks));
+        series::draw_lines(svg, &rate, frame::ACTIONS, |p| plot.at(p));
+        series::draw_lines(svg, &duration, frame::DURATION, |p| plot.at_secondary(p));
         if rate.is_empty() && duration.is_empty() {
-            frame::draw_no_data(root, &chart)?;
+            frame::draw_no_data(svg, &plot);
         }
         frame::draw_legend(
-            root,
+            svg,
             &[("Actions/min (left)", frame::ACTIONS), ("Avg duration (right)", frame::DURATION)],
-        )
+        );
     })
 }
 
@@ -143,7 +129,7 @@ pub fn queue_chart(points: &[(u64, f64, f64)], window: TimeWindow) -> String {
             latest_of(&events).map(|v| format!("{} events queued", scale::trim(v, 1))),
         ])
     );
-    frame::render_over(&window, false, &label, |root| {
+    frame::render_over(&window, false, &label, |svg| {
         let (x_ticks, x_label) = window.axis();
         let y_ticks = value_ticks(max, 4.0, false);
         let y_step = tick_step(&y_ticks);
@@ -155,27 +141,24 @@ pub fn queue_chart(points: &[(u64, f64, f64)], window: TimeWindow) -> String {
             y_label: &|v| count_label(*v, y_step),
             right_axis: false,
         };
-        let mut chart = frame::build(root, &axes)?;
+        let plot = frame::build(svg, &axes);
         let half = slot_secs * BAR_FILL / 2.0;
         // Bars end at their sample's time; the axis clamps the oldest one to the left edge.
-        let bars = |series: &[(f64, Option<f64>)], offset: f64, color: RGBColor| {
-            let positive =
-                series.iter().filter_map(|(x, v)| v.filter(|v| *v > 0.0).map(|v| (*x, v)));
-            positive
-                .map(|(x, v)| {
-                    Rectangle::new([(x - offset - half, 0.0), (x - offset, v)], color.filled())
-                })
-                .collect::<Vec<_>>()
+        let mut bars = |series: &[(f64, Option<f64>)], offset: f64, color: Rgb| {
+            for (x, v) in series.iter().filter_map(|(x, v)| v.filter(|v| *v > 0.0).map(|v| (*x, v)))
+            {
+                svg.rect(plot.at((x - offset - half, 0.0)), plot.at((x - offset, v)), color);
+            }
         };
-        chart.draw_series(bars(&actions, half, frame::ACTION_QUEUE))?;
-        chart.draw_series(bars(&events, 0.0, frame::EVENT_QUEUE))?;
+        bars(&actions, half, frame::ACTION_QUEUE);
+        bars(&events, 0.0, frame::EVENT_QUEUE);
         if !has_data {
-            frame::draw_no_data(root, &chart)?;
+            frame::draw_no_data(svg, &plot);
         }
         frame::draw_legend(
-            root,
+            svg,
             &[("Action queue", frame::ACTION_QUEUE), ("Event queue", frame::EVENT_QUEUE)],
-        )
+        );
     })
 }
 

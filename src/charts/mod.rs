@@ -1,5 +1,6 @@
-//! Chart drawing: pure functions from data to a self-contained SVG string, drawn with plotters'
-//! SVG backend and shared by the server (initial HTML, reports) and the WASM client (redraws).
+//! Chart drawing: pure functions from data to a self-contained SVG string, written by
+//! [`frame`]'s small SVG writer and shared by the server (initial HTML, reports) and the WASM
+//! client (redraws).
 //!
 //! Every chart is drawn on a 600 × 240 canvas and returned as `<svg width="100%" viewBox="0 0
 //! 600 240" role="img" aria-label="…">` with no height, so it scales to its container's width.

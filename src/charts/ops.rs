@@ -1,7 +1,5 @@
 //! The Operations detail view's charts: latency quantiles over time and the latency histogram.
 
-use plotters::prelude::*;
-
 use super::frame::{self, Axes};
 use super::scale::{self, count_label, duration_label, short_duration, tick_step, value_ticks};
 use super::series::{self, latest_note, OneSeries, Shape};
@@ -32,7 +30,7 @@ pub fn latency_over_time_chart(points: &[LatencyPoint], window: TimeWindow) -> S
         })
         .collect();
     let label = format!("Latency p50, p95 and p99 {}{}", window.describe(), latest_note(&latest));
-    frame::render_over(&window, false, &label, |root| {
+    frame::render_over(&window, false, &label, |svg| {
         let (x_ticks, x_label) = window.axis();
         let max = lines.iter().map(|(_, runs, _)| series::max_of(runs)).fold(0.0, f64::max);
         let y_ticks = value_ticks(max, 1.0, false);
@@ -45,14 +43,14 @@ pub fn latency_over_time_chart(points: &[LatencyPoint], window: TimeWindow) -> S
             y_label: &|v| duration_label(*v, y_step),
             right_axis: false,
         };
-        let mut chart = frame::build(root, &axes)?;
+        let plot = frame::build(svg, &axes);
         for (_, runs, color) in &lines {
-            series::draw_lines(&mut chart, runs, *color)?;
+            series::draw_lines(svg, runs, *color, |p| plot.at(p));
         }
         if lines.iter().all(|(_, runs, _)| runs.is_empty()) {
-            frame::draw_no_data(root, &chart)?;
+            frame::draw_no_data(svg, &plot);
         }
-        frame::draw_legend(root, &[("p50", frame::P50), ("p95", frame::P95), ("p99", frame::P99)])
+        frame::draw_legend(svg, &[("p50", frame::P50), ("p95", frame::P95), ("p99", frame::P99)]);
     })
 }
 
@@ -80,7 +78,7 @@ pub fn latency_histogram_chart(bins: &[HistogramBin]) -> String {
         }
     };
     let single_value = matches!(bins, [b] if b.lower_ms == b.upper_ms);
-    frame::render(&label, |root| {
+    frame::render(&label, |svg| {
         let max = bins.iter().map(|b| b.count as f64).fold(0.0, f64::max);
         let y_ticks = value_ticks(max, 4.0, true);
         let y_step = tick_step(&y_ticks);
@@ -110,17 +108,17 @@ pub fn latency_histogram_chart(bins: &[HistogramBin]) -> String {
             y_label: &|v| count_label(*v, y_step),
             right_axis: false,
         };
-        let mut chart = frame::build(root, &axes)?;
+        let plot = frame::build(svg, &axes);
         let pad = (1.0 - BAR_FILL) / 2.0;
-        chart.draw_series(bins.iter().enumerate().filter(|(_, b)| b.count > 0).map(|(i, b)| {
+        for (i, b) in bins.iter().enumerate().filter(|(_, b)| b.count > 0) {
             let count = (b.count as f64).min(scale::MAX_VALUE);
             let x = i as f64;
-            Rectangle::new([(x + pad, 0.0), (x + 1.0 - pad, count)], frame::SAMPLES.filled())
-        }))?;
-        if total == 0 {
-            frame::draw_no_data(root, &chart)?;
+            svg.rect(plot.at((x + pad, 0.0)), plot.at((x + 1.0 - pad, count)), frame::SAMPLES);
         }
-        frame::draw_legend(root, &[("Samples per latency bin", frame::SAMPLES)])
+        if total == 0 {
+            frame::draw_no_data(svg, &plot);
+        }
+        frame::draw_legend(svg, &[("Samples per latency bin", frame::SAMPLES)]);
     })
 }
 

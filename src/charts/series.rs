@@ -2,20 +2,18 @@
 //! before now, line segments broken at gaps and at missing values, the series drawers, and
 //! the wording of accessible descriptions.
 
-use plotters::prelude::*;
-
-use super::frame::{Chart, DrawResult};
+use super::frame::{Plot, Px, Rgb, Svg};
 use super::scale::{self, clean};
 use super::time::TimeWindow;
 
 /// Consecutive points further apart than this many typical intervals are not joined.
 const GAP_FACTOR: f64 = 2.5;
 /// Radius of the dot drawn for a point with no neighbour to join.
-pub(crate) const DOT_RADIUS_PX: u32 = 3;
+const DOT_RADIUS_PX: u32 = 3;
 /// Opacity of the area under an area series.
-const AREA_ALPHA: f64 = 0.25;
+const AREA_OPACITY: &str = "0.25";
 /// Stroke width of series lines.
-pub(crate) const LINE_PX: u32 = 2;
+const LINE_PX: u32 = 2;
 
 /// The usual spacing of `xs` (ascending): the median positive difference, if any.
 pub(crate) fn typical_step(xs: impl Iterator<Item = f64>) -> Option<f64> {
@@ -106,50 +104,37 @@ pub(crate) fn max_of<'r>(runs: impl IntoIterator<Item = &'r Vec<(f64, f64)>>) ->
     runs.into_iter().flatten().map(|(_, v)| *v).fold(0.0, f64::max)
 }
 
-/// Draws each run as a polyline, or as a dot when it has a single point.
+/// Draws each run as a polyline, or as a dot when it has a single point; `at` places a point
+/// ([`Plot::at`], or [`Plot::at_secondary`] for a right-hand scale).
 pub(crate) fn draw_lines(
-    chart: &mut Chart<'_, '_>,
+    svg: &mut Svg,
     runs: &[Vec<(f64, f64)>],
-    color: RGBColor,
-) -> DrawResult {
+    color: Rgb,
+    at: impl Fn((f64, f64)) -> Px,
+) {
     for run in runs {
         match run.as_slice() {
-            [one] => {
-                chart.draw_series(std::iter::once(Circle::new(
-                    *one,
-                    DOT_RADIUS_PX,
-                    color.filled(),
-                )))?;
-            }
-            _ => {
-                chart.draw_series(LineSeries::new(
-                    run.iter().copied(),
-                    color.stroke_width(LINE_PX),
-                ))?;
-            }
+            [one] => svg.circle(at(*one), DOT_RADIUS_PX, color),
+            _ => svg.polyline(run.iter().map(|p| at(*p)), color, LINE_PX),
         }
     }
-    Ok(())
 }
 
 /// Draws each run as a line with the area under it filled, or as a dot when it has a single
 /// point.
-pub(crate) fn draw_areas(
-    chart: &mut Chart<'_, '_>,
-    runs: &[Vec<(f64, f64)>],
-    color: RGBColor,
-) -> DrawResult {
+pub(crate) fn draw_areas(svg: &mut Svg, plot: &Plot, runs: &[Vec<(f64, f64)>], color: Rgb) {
     for run in runs {
-        if let [one] = run.as_slice() {
-            chart.draw_series(std::iter::once(Circle::new(*one, DOT_RADIUS_PX, color.filled())))?;
-        } else {
-            chart.draw_series(
-                AreaSeries::new(run.iter().copied(), 0.0, color.mix(AREA_ALPHA))
-                    .border_style(color.stroke_width(LINE_PX)),
-            )?;
+        match run.as_slice() {
+            [] => {}
+            [one] => svg.circle(plot.at(*one), DOT_RADIUS_PX, color),
+            [first, .., last] => {
+                let line = run.iter().map(|p| plot.at(*p));
+                let base = [plot.at((last.0, 0.0)), plot.at((first.0, 0.0))];
+                svg.polygon(line.clone().chain(base), color, AREA_OPACITY);
+                svg.polyline(line, color, LINE_PX);
+            }
         }
     }
-    Ok(())
 }
 
 /// The latest finite value of a series, cleaned, for accessible descriptions.
@@ -205,7 +190,7 @@ pub(crate) struct OneSeries<'a> {
     /// The chart's accessible description.
     pub label: &'a str,
     pub legend: &'a str,
-    pub color: RGBColor,
+    pub color: Rgb,
     pub shape: Shape,
     /// Lowest top of the y axis, whether its ticks are whole numbers, and its highest top
     /// (100 for a percentage).
@@ -225,7 +210,7 @@ pub(crate) fn one_series_chart(
 ) -> String {
     use super::frame::{self, Axes};
     use super::scale::{count_label, tick_step, value_ticks};
-    super::frame::render_over(window, false, s.label, |root| {
+    super::frame::render_over(window, false, s.label, |svg| {
         let (x_ticks, x_label) = window.axis();
         let y_ticks = value_ticks(max_of(runs).min(s.max_top), s.min_top, s.integers);
         let y_step = tick_step(&y_ticks);
@@ -237,14 +222,14 @@ pub(crate) fn one_series_chart(
             y_label: &|v| format!("{}{}", count_label(*v, y_step), s.y_suffix),
             right_axis: false,
         };
-        let mut chart = frame::build(root, &axes)?;
+        let plot = frame::build(svg, &axes);
         match s.shape {
-            Shape::Lines => draw_lines(&mut chart, runs, s.color)?,
-            Shape::Areas => draw_areas(&mut chart, runs, s.color)?,
+            Shape::Lines => draw_lines(svg, runs, s.color, |p| plot.at(p)),
+            Shape::Areas => draw_areas(svg, &plot, runs, s.color),
         }
         if runs.is_empty() {
-            frame::draw_no_data(root, &chart)?;
+            frame::draw_no_data(svg, &plot);
         }
-        frame::draw_legend(root, &[(s.legend, s.color)])
+        frame::draw_legend(svg, &[(s.legend, s.color)]);
     })
 }

@@ -360,11 +360,43 @@ fn output_is_deterministic_and_scales_with_data_not_beyond_limits() {
 }
 
 #[test]
-fn aria_label_is_escaped() {
-    let svg = frame::finish("<svg width=\"1\">\n<text>x</text>\n</svg>\n", "a \"b\" <c> & d", "");
+fn descriptions_and_texts_are_escaped() {
+    let svg = frame::render("a \"b\" <c> & d", |svg| {
+        let anchor = (frame::Across::Start, frame::Down::Middle);
+        svg.text("<b> & \"c\"", (1, 2), anchor, 11, frame::AXIS);
+    });
     assert!(svg.contains("aria-label=\"a &quot;b&quot; &lt;c&gt; &amp; d\""), "{svg}");
-    assert_well_formed(&svg);
-    assert_chart_shape("finish", &frame::finish("garbage", "x", ""));
+    assert!(svg.contains(">&lt;b&gt; &amp; \"c\"</text>"), "{svg}");
+    assert_chart_shape("escaped", &svg);
+}
+
+#[test]
+fn a_line_on_the_right_hand_scale_meets_that_scales_ticks() {
+    // Every duration 240 ms: the line lies level with the right axis' "240ms" label, and its
+    // last point on the plot's right edge, as the left-hand line's does.
+    let points: Vec<_> =
+        action_points().into_iter().map(|(at, rate, _)| (at, rate, 240.0)).collect();
+    let svg = action_chart(&points, TimeWindow::last(WINDOW_MS, NOW_MS));
+    let label = svg.find(">240ms</text>").expect("a 240ms tick");
+    let tag = &svg[svg[..label].rfind("<text").unwrap()..label];
+    let y = tag.split("y=\"").nth(1).and_then(|v| v.split('"').next()).expect("its y");
+    let line = |color: &str| {
+        let start = svg.find(&format!("stroke=\"{color}\" stroke-width=\"2\" points=\"")).unwrap();
+        let points = svg[start..].split("points=\"").nth(1).unwrap();
+        points[..points.find('"').unwrap()]
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let duration = line("#FBBF24");
+    assert_eq!(duration.len(), 60);
+    assert!(duration.iter().all(|p| p.ends_with(&format!(",{y}"))), "{duration:?} against y={y}");
+    let rate = line("#5ED38B");
+    let x_of = |p: &String| p.split(',').next().unwrap().to_owned();
+    assert_eq!(
+        duration.iter().map(x_of).collect::<Vec<_>>(),
+        rate.iter().map(x_of).collect::<Vec<_>>()
+    );
 }
 
 #[test]
