@@ -123,7 +123,10 @@ pub fn ChartPanel(
                 <div class="chart-svg" inner_html=move || svg.get()></div>
                 {move || {
                     let spans = alerts?;
-                    let bands = svg.with(|svg| spans.with(|spans| alert_bands(svg, spans)));
+                    // Either signal may be gone while this view waits to be replaced (a
+                    // `Transition` keeps the old charts on screen while new ones load, and an
+                    // alert refetch can land then): no bands, rather than a panic.
+                    let bands = svg.try_with(|svg| spans.try_with(|spans| alert_bands(svg, spans)))??;
                     Some(bands.into_iter().map(|b| view! {
                         <div
                             class=format!("alert-band {}", b.severity.as_str())
