@@ -61,7 +61,7 @@ const BOTTOM_AREA_PX: u32 = 22;
 /// Right margin of a chart without a right axis: room for half of the "now" label.
 const RIGHT_MARGIN_PX: u32 = 18;
 /// Right margin of a chart with a secondary axis, which [`draw_right_axis`] fills.
-pub(crate) const RIGHT_AXIS_PX: u32 = 52;
+const RIGHT_AXIS_PX: u32 = 52;
 /// Length of an axis' tick marks, and the gap between a mark and its label.
 const TICK_PX: i32 = 5;
 const LABEL_GAP_PX: i32 = 4;
@@ -188,7 +188,7 @@ impl Svg {
 }
 
 /// A linear `f64` axis with the tick positions we chose. Values outside the range are drawn at
-/// its nearest end, so nothing ever escapes the plot area.
+/// its nearest end, so no point is placed outside the plot area.
 pub(crate) struct Axis {
     range: Range<f64>,
     ticks: Vec<f64>,
@@ -220,8 +220,8 @@ pub(crate) struct Plot {
     /// Top edge and bottom edge (exclusive).
     top: i32,
     bottom: i32,
-    /// The secondary y scale's top: values from 0 to it span the plot area's height.
-    secondary_top: f64,
+    /// The secondary y scale (see [`Plot::with_secondary`]); 0 to 1 until one is given.
+    secondary: Axis,
 }
 
 impl Plot {
@@ -233,13 +233,12 @@ impl Plot {
     /// A point of the secondary y scale (see [`Plot::with_secondary`]), placed as the primary
     /// scale places its own (and as [`draw_right_axis`] places its ticks).
     pub(crate) fn at_secondary(&self, (x, y): (f64, f64)) -> Px {
-        let scale = Axis { range: 0.0..self.secondary_top, ticks: Vec::new() };
-        (self.at((x, 0.0)).0, scale.map(y, (self.bottom - 1, self.top)))
+        (self.at((x, 0.0)).0, self.secondary.map(y, (self.bottom - 1, self.top)))
     }
 
-    /// The same plot with a secondary y scale from 0 to `top` (a [`top_of`] a tick list).
-    pub(crate) fn with_secondary(self, top: f64) -> Self {
-        Plot { secondary_top: safe_range(&(0.0..top)).end, ..self }
+    /// The same plot with a secondary y scale with these ticks, from 0 up to the last one.
+    pub(crate) fn with_secondary(self, ticks: &[f64]) -> Self {
+        Plot { secondary: Axis::new(0.0..top_of(ticks), ticks.to_vec()), ..self }
     }
 
     /// The middle of the plot area.
@@ -285,7 +284,7 @@ fn render_with(aria_label: &str, attrs: &str, draw: impl FnOnce(&mut Svg)) -> St
 }
 
 /// The chart's elements in the `<svg>` root: the canvas' size, its font, its description.
-pub(crate) fn finish(body: &str, aria_label: &str, attrs: &str) -> String {
+fn finish(body: &str, aria_label: &str, attrs: &str) -> String {
     let mut out = String::with_capacity(body.len() + 256);
     let _ = write!(
         out,
@@ -299,7 +298,7 @@ pub(crate) fn finish(body: &str, aria_label: &str, attrs: &str) -> String {
 }
 
 /// Escapes text for a double-quoted XML attribute.
-pub(crate) fn escape_attr(text: &str) -> String {
+fn escape_attr(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -365,7 +364,7 @@ pub(crate) fn build(svg: &mut Svg, axes: &Axes<'_>) -> Plot {
         right: right as i32,
         top: LEGEND_ROW_PX as i32,
         bottom: (HEIGHT_PX - MARGIN_BOTTOM_PX - BOTTOM_AREA_PX) as i32,
-        secondary_top: 1.0,
+        secondary: Axis::new(0.0..1.0, Vec::new()),
     };
     let (x_end, y_end) = (plot.right - 1, plot.bottom - 1);
     let xs: Vec<i32> = plot.x.ticks.iter().map(|t| plot.at((*t, 0.0)).0).collect();
@@ -395,20 +394,13 @@ pub(crate) fn build(svg: &mut Svg, axes: &Axes<'_>) -> Plot {
     plot
 }
 
-/// Draws a right-hand axis for a secondary scale `0..top_of(ticks)` sharing the plot area:
-/// axis line, tick marks and labels.
-pub(crate) fn draw_right_axis(
-    svg: &mut Svg,
-    plot: &Plot,
-    ticks: &[f64],
-    label: &dyn Fn(&f64) -> String,
-) {
+/// Draws the right-hand axis of the plot's secondary scale ([`Plot::with_secondary`]): axis
+/// line, tick marks and labels, each tick where [`Plot::at_secondary`] places its value.
+pub(crate) fn draw_right_axis(svg: &mut Svg, plot: &Plot, label: &dyn Fn(&f64) -> String) {
     let right = plot.right;
-    let (bottom, top) = (plot.bottom - 1, plot.top);
-    let top_value = top_of(ticks);
-    svg.polyline([(right, top), (right, bottom)], AXIS, 1);
-    for tick in ticks {
-        let y = bottom - ((tick / top_value) * f64::from(bottom - top)).round() as i32;
+    svg.polyline([(right, plot.top), (right, plot.bottom - 1)], AXIS, 1);
+    for tick in &plot.secondary.ticks {
+        let y = plot.at_secondary((0.0, *tick)).1;
         svg.polyline([(right, y), (right + TICK_PX, y)], AXIS, 1);
         let at = (right + TICK_PX + LABEL_GAP_PX, y);
         svg.text(&label(tick), at, (Across::Start, Down::Middle), LABEL_FONT_PX, AXIS);

@@ -85,8 +85,8 @@ pub fn action_chart(points: &[(u64, f64, f64)], window: TimeWindow) -> String {
             right_axis: true,
         };
         let plot = frame::build(svg, &axes);
-        frame::draw_right_axis(svg, &plot, &ms_ticks, &|v| duration_label(*v, ms_step));
-        let plot = plot.with_secondary(frame::top_of(&ms_ticks));
+        let plot = plot.with_secondary(&ms_ticks);
+        frame::draw_right_axis(svg, &plot, &|v| duration_label(*v, ms_step));
         series::draw_lines(svg, &rate, frame::ACTIONS, |p| plot.at(p));
         series::draw_lines(svg, &duration, frame::DURATION, |p| plot.at_secondary(p));
         if rate.is_empty() && duration.is_empty() {

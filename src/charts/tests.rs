@@ -372,31 +372,36 @@ fn descriptions_and_texts_are_escaped() {
 
 #[test]
 fn a_line_on_the_right_hand_scale_meets_that_scales_ticks() {
-    // Every duration 240 ms: the line lies level with the right axis' "240ms" label, and its
-    // last point on the plot's right edge, as the left-hand line's does.
-    let points: Vec<_> =
-        action_points().into_iter().map(|(at, rate, _)| (at, rate, 240.0)).collect();
+    // Durations of 240 and 120 ms in turn (the scale's top and middle ticks): each point lies
+    // level with its value's label on the right axis, and at the x of the left-hand line's.
+    let points: Vec<_> = action_points()
+        .into_iter()
+        .enumerate()
+        .map(|(i, (at, rate, _))| (at, rate, if i % 2 == 0 { 240.0 } else { 120.0 }))
+        .collect();
     let svg = action_chart(&points, TimeWindow::last(WINDOW_MS, NOW_MS));
-    let label = svg.find(">240ms</text>").expect("a 240ms tick");
-    let tag = &svg[svg[..label].rfind("<text").unwrap()..label];
-    let y = tag.split("y=\"").nth(1).and_then(|v| v.split('"').next()).expect("its y");
+    let label_y = |text: &str| {
+        let label = svg.find(&format!(">{text}</text>")).unwrap_or_else(|| panic!("{text}"));
+        let tag = &svg[svg[..label].rfind("<text").unwrap()..label];
+        tag.split("y=\"").nth(1).and_then(|v| v.split('"').next()).unwrap().to_owned()
+    };
+    let (top, middle) = (label_y("240ms"), label_y("120ms"));
     let line = |color: &str| {
-        let start = svg.find(&format!("stroke=\"{color}\" stroke-width=\"2\" points=\"")).unwrap();
+        let start = svg.find(&format!("stroke=\"{color}\" stroke-width=\"2\"")).unwrap();
         let points = svg[start..].split("points=\"").nth(1).unwrap();
-        points[..points.find('"').unwrap()]
-            .split_whitespace()
-            .map(str::to_owned)
-            .collect::<Vec<_>>()
+        let points = &points[..points.find('"').unwrap()];
+        points.split_whitespace().map(str::to_owned).collect::<Vec<_>>()
     };
     let duration = line("#FBBF24");
     assert_eq!(duration.len(), 60);
-    assert!(duration.iter().all(|p| p.ends_with(&format!(",{y}"))), "{duration:?} against y={y}");
+    for (i, p) in duration.iter().enumerate() {
+        let want = if i % 2 == 0 { &top } else { &middle };
+        assert!(p.ends_with(&format!(",{want}")), "{i}: {p} against y={want}");
+    }
     let rate = line("#5ED38B");
     let x_of = |p: &String| p.split(',').next().unwrap().to_owned();
-    assert_eq!(
-        duration.iter().map(x_of).collect::<Vec<_>>(),
-        rate.iter().map(x_of).collect::<Vec<_>>()
-    );
+    let xs = |line: &[String]| line.iter().map(x_of).collect::<Vec<_>>();
+    assert_eq!(xs(&duration), xs(&rate));
 }
 
 #[test]

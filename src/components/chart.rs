@@ -126,7 +126,8 @@ pub fn ChartPanel(
                     // Either signal may be gone while this view waits to be replaced (a
                     // `Transition` keeps the old charts on screen while new ones load, and an
                     // alert refetch can land then): no bands, rather than a panic.
-                    let bands = svg.try_with(|svg| spans.try_with(|spans| alert_bands(svg, spans)))??;
+                    let bands =
+                        svg.try_with(|svg| spans.try_with(|spans| alert_bands(svg, spans)))??;
                     Some(bands.into_iter().map(|b| view! {
                         <div
                             class=format!("alert-band {}", b.severity.as_str())

@@ -251,6 +251,15 @@ pub fn all() -> Vec<Figure> {
         .noise(1.0),
         fig("Bundle: the whole app, gzip", "bundle", "bundle", "all_gz", Bytes, AtMost(300_000.0))
             .noise(1.0),
+        fig(
+            "Bundle: a minimal Leptos app shaped like the Dashboard (bench/leptos-floor), gzip -9",
+            "leptos-floor",
+            "leptos-floor",
+            "gz",
+            Bytes,
+            State,
+        )
+        .noise(1.0),
     ];
     figures.push(
         fig(
