@@ -671,7 +671,7 @@ async fn the_live_list_and_the_page_name_how_many_alerts_there_are_beyond_the_li
     f.alerts.evaluate(&SystemMetrics::default(), t);
     let published = live.borrow_and_update().clone().expect("the alerts were published");
     assert!(published.list.is_none(), "a list made for nobody");
-    let counts_only = published.counts;
+    let counts_only = published.counts.clone();
     // An Alerts page subscribes: the next evaluation publishes the list, though nothing changed.
     let _page = f.alerts.hub.list_client();
     f.alerts.evaluate(&SystemMetrics::default(), t + 1000);
@@ -680,7 +680,7 @@ async fn the_live_list_and_the_page_name_how_many_alerts_there_are_beyond_the_li
     assert_eq!(f.alerts.now(t).alerts.len(), breaching, "the API lists every one");
     // The live message comes in parts of a few KiB, which the page puts back together.
     let published = live.borrow_and_update().clone().expect("the alerts were published again");
-    let parts = published.list.expect("with the list, for the page that wants it");
+    let parts = published.list.clone().expect("with the list, for the page that wants it");
     assert!(parts.len() > 1, "{} alerts in one message", crate::model::live::LIVE_ALERTS);
     let owner = leptos::prelude::Owner::new();
     owner.with(|| {

@@ -2,13 +2,22 @@
 //! the header (`alert_counts`); only the clients that subscribed to the list (the Alerts page)
 //! get the alerts themselves (`alerts`, in parts). In an alert storm the list is tens of KiB per
 //! change, which a Dashboard never shows; and while no client wants it, it is not made at all.
+//!
+//! The counts are written to the clients that did not subscribe by the tick fan-out, framed
+//! once, as ticks are ([`super::fanout::Fanout::publish_alerts`]): in a storm the alerts change
+//! every second, and waking every client's task for the same bytes would cost what it cost for
+//! ticks. Only the subscribers' tasks wake, to send the list. Which publication a client has,
+//! and in which form, is kept on its socket's [`super::outlet::Outlet`], where both writers read
+//! it under one lock.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
+use super::outlet::text_frame;
 use super::{runs, serialise, Hub, Parts};
 use crate::model::alerts::{AlertCounts, AlertInstance};
 use crate::model::live::{AlertList, AlertNews, ServerMessage, LIVE_ALERTS};
@@ -21,6 +30,8 @@ pub struct AlertMessages {
     pub seq: u64,
     /// `alert_counts`, for every client that did not subscribe to the list.
     pub counts: Utf8Bytes,
+    /// The same, framed once for the fan-out.
+    pub counts_frame: Bytes,
     /// `alerts` in parts, for the clients that did; `None` when no client wanted it then.
     pub list: Option<Parts>,
 }
@@ -35,18 +46,18 @@ impl AlertMessages {
     /// see [`Hub::alert_list_missing`]). Nothing when it has this publication already in that
     /// form, or with the list: a publication repeated only to bring the list to a new
     /// subscriber is not news to the others.
-    pub fn for_client(&self, wants_list: bool, sent: &mut Sent) -> Option<&[Utf8Bytes]> {
-        let (parts, listed): (&[Utf8Bytes], bool) = match (&self.list, wants_list) {
-            (Some(list), true) => (list, true),
-            _ => (std::slice::from_ref(&self.counts), false),
-        };
+    pub fn for_client(&self, wants_list: bool, sent: &mut Sent) -> Option<Parts> {
+        let listed = wants_list && self.list.is_some();
         if let Some((seq, had_list)) = *sent {
             if seq == self.seq && (had_list || !listed) {
                 return None;
             }
         }
         *sent = Some((self.seq, listed));
-        Some(parts)
+        Some(match &self.list {
+            Some(list) if listed => Arc::clone(list),
+            _ => Arc::from([self.counts.clone()]),
+        })
     }
 }
 
@@ -88,11 +99,14 @@ impl Hub {
         else {
             return;
         };
-        self.alerts.send_replace(Some(AlertMessages { seq, counts, list }));
+        let counts_frame = text_frame(&counts);
+        let messages = Arc::new(AlertMessages { seq, counts, counts_frame, list });
+        self.alerts.send_replace(Some(Arc::clone(&messages)));
+        self.fanout.publish_alerts(self, messages);
     }
 
     /// A receiver of the latest alerts messages, for one client.
-    pub fn subscribe_alerts(&self) -> watch::Receiver<Option<AlertMessages>> {
+    pub fn subscribe_alerts(&self) -> watch::Receiver<Option<Arc<AlertMessages>>> {
         self.alerts.subscribe()
     }
 
@@ -108,7 +122,7 @@ impl Hub {
     }
 
     /// The latest publication, if any.
-    pub fn latest_alerts(&self) -> Option<AlertMessages> {
+    pub fn latest_alerts(&self) -> Option<Arc<AlertMessages>> {
         self.alerts.borrow().clone()
     }
 

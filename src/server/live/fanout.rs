@@ -6,6 +6,9 @@
 //! busy with earlier bytes, or is being sent a snapshot, skips the tick, and its own task sends
 //! it the newest one afterwards ([`Outlet::offer_tick`]). The fan-out holds its clients weakly:
 //! a client's socket closes when its task ends, whatever round is in flight.
+//!
+//! The alerts' counts, published when the alerts change, go out the same way to every client
+//! that did not subscribe to the alerts list ([`Fanout::publish_alerts`]).
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
@@ -15,6 +18,7 @@ use bytes::Bytes;
 
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
+use super::alerts::AlertMessages;
 use super::outlet::{text_frame, Offered, Outlet};
 use super::Hub;
 
@@ -120,16 +124,24 @@ impl Delivered {
         }
     }
 
+    /// Offers the alerts' counts of `messages` to `outlet`, noting what reached it.
+    pub fn offer_alerts(&mut self, messages: &AlertMessages, outlet: &Outlet) {
+        if let Offered::Sent { .. } = outlet.offer_alerts(messages) {
+            self.messages += 1;
+            self.bytes += messages.counts.len() as u64;
+        }
+    }
+
     /// Adds these to the hub's counters (once per share: the counters are shared by all) and
-    /// the time of the last whole write to the round's.
-    pub fn count(self, hub: &Hub, round: &Round) {
+    /// the time of the last whole write to the round's, if a tick's.
+    pub fn count(self, hub: &Hub, round: Option<&Round>) {
         let c = &hub.counters;
         c.messages_sent.fetch_add(self.messages, Ordering::Relaxed);
         c.bytes_sent.fetch_add(self.bytes, Ordering::Relaxed);
         if self.skipped > 0 {
             c.skipped_updates.fetch_add(self.skipped, Ordering::Relaxed);
         }
-        if self.whole {
+        if let Some(round) = round.filter(|_| self.whole) {
             round.note_sent();
         }
     }
@@ -138,11 +150,13 @@ impl Delivered {
 /// The clients a round goes to, as they were when it was published.
 type Clients = Arc<[Weak<Outlet>]>;
 
-/// The newest round and the clients it goes to.
+/// The newest round and the newest alerts' counts, each with the clients it goes to.
 #[derive(Default)]
 struct Next {
     generation: u64,
     round: Option<(Arc<Round>, Clients)>,
+    alerts_generation: u64,
+    alerts: Option<(Arc<AlertMessages>, Clients)>,
     /// The hub is gone: the threads end.
     stopped: bool,
 }
@@ -198,13 +212,7 @@ impl Fanout {
     /// Has `round` written to every client still connected: by the threads, or here if none
     /// could be started.
     pub fn publish(&self, hub: &Hub, round: Arc<Round>) {
-        let clients: Clients = match self.shared.outlets.lock() {
-            Ok(mut outlets) => {
-                outlets.retain(connected);
-                outlets.as_slice().into()
-            }
-            Err(_) => return,
-        };
+        let Some(clients) = self.clients() else { return };
         if self.shared.shares.load(Ordering::Acquire) == 0 {
             write_share(hub, &round, &clients, 0, 1);
             return;
@@ -214,6 +222,28 @@ impl Fanout {
             next.round = Some((round, clients));
         }
         self.shared.wake.notify_all();
+    }
+
+    /// Has the alerts' counts of `messages` written to every client still connected that did
+    /// not subscribe to the list: by the threads, or here if none could be started.
+    pub fn publish_alerts(&self, hub: &Hub, messages: Arc<AlertMessages>) {
+        let Some(clients) = self.clients() else { return };
+        if self.shared.shares.load(Ordering::Acquire) == 0 {
+            write_alerts_share(hub, &messages, &clients, 0, 1);
+            return;
+        }
+        if let Ok(mut next) = self.shared.next.lock() {
+            next.alerts_generation += 1;
+            next.alerts = Some((messages, clients));
+        }
+        self.shared.wake.notify_all();
+    }
+
+    /// The clients still connected, dropping the others from the list.
+    fn clients(&self) -> Option<Clients> {
+        let mut outlets = self.shared.outlets.lock().ok()?;
+        outlets.retain(connected);
+        Some(outlets.as_slice().into())
     }
 
     /// How many clients are listed (some may have left since the last tick).
@@ -233,6 +263,7 @@ impl Fanout {
         if let Ok(mut next) = self.shared.next.lock() {
             next.stopped = true;
             next.round = None;
+            next.alerts = None;
         }
         self.shared.wake.notify_all();
     }
@@ -243,27 +274,33 @@ fn connected(outlet: &Weak<Outlet>) -> bool {
     outlet.upgrade().is_some_and(|o| !o.is_closed())
 }
 
-/// One thread's loop: its share of every newest round, until the hub is gone. It holds the hub
-/// only while writing.
+/// One thread's loop: its share of every newest round and alerts' counts, until the hub is
+/// gone. It holds the hub only while writing.
 fn write_rounds(shared: &Shared, hub: &Weak<Hub>, share: usize) {
-    let mut seen = 0;
+    let mut seen = (0, 0);
     loop {
-        let (round, clients) = {
+        let (round, alerts) = {
             let Ok(next) = shared.next.lock() else { return };
-            let waited = shared.wake.wait_while(next, |n| n.generation == seen && !n.stopped);
+            let waited = shared
+                .wake
+                .wait_while(next, |n| (n.generation, n.alerts_generation) == seen && !n.stopped);
             let Ok(next) = waited else { return };
             if next.stopped {
                 return;
             }
-            seen = next.generation;
-            match &next.round {
-                Some((round, clients)) => (Arc::clone(round), Arc::clone(clients)),
-                None => continue,
-            }
+            let round = next.round.clone().filter(|_| next.generation != seen.0);
+            let alerts = next.alerts.clone().filter(|_| next.alerts_generation != seen.1);
+            seen = (next.generation, next.alerts_generation);
+            (round, alerts)
         };
         let Some(hub) = hub.upgrade() else { return };
         let shares = shared.shares.load(Ordering::Acquire).max(1);
-        write_share(&hub, &round, &clients, share, shares);
+        if let Some((round, clients)) = round {
+            write_share(&hub, &round, &clients, share, shares);
+        }
+        if let Some((messages, clients)) = alerts {
+            write_alerts_share(&hub, &messages, &clients, share, shares);
+        }
     }
 }
 
@@ -276,17 +313,37 @@ fn write_share(
     share: usize,
     shares: usize,
 ) {
-    let n = clients.len();
-    if n == 0 {
-        return;
-    }
-    let start = (round.seq as usize).wrapping_mul(7919) % n;
-    let (from, to) = (share * n / shares, (share + 1) * n / shares);
     let mut delivered = Delivered::default();
-    for position in from..to {
-        if let Some(outlet) = clients[(start + position) % n].upgrade() {
-            delivered.offer(round, &outlet);
-        }
+    for outlet in this_share(clients, round.seq, share, shares) {
+        delivered.offer(round, &outlet);
     }
-    delivered.count(hub, round);
+    delivered.count(hub, Some(round));
+}
+
+/// Writes the alerts' counts of `messages` to this thread's share of `clients`.
+fn write_alerts_share(
+    hub: &Hub,
+    messages: &AlertMessages,
+    clients: &[Weak<Outlet>],
+    share: usize,
+    shares: usize,
+) {
+    let mut delivered = Delivered::default();
+    for outlet in this_share(clients, messages.seq, share, shares) {
+        delivered.offer_alerts(messages, &outlet);
+    }
+    delivered.count(hub, None);
+}
+
+/// The clients still connected of one share of `clients`, from a place that moves with `seq`.
+fn this_share(
+    clients: &[Weak<Outlet>],
+    seq: u64,
+    share: usize,
+    shares: usize,
+) -> impl Iterator<Item = Arc<Outlet>> + '_ {
+    let n = clients.len();
+    let start = if n == 0 { 0 } else { (seq as usize).wrapping_mul(7919) % n };
+    let (from, to) = (share * n / shares, (share + 1) * n / shares);
+    (from..to).filter_map(move |position| clients[(start + position) % n].upgrade())
 }

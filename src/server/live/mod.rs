@@ -111,7 +111,7 @@ pub struct Hub {
     operations: Mutex<Vec<OperationSummary>>,
     latest: watch::Sender<Option<Arc<Round>>>,
     /// The latest alerts messages (`alerts::AlertMessages`).
-    alerts: watch::Sender<Option<alerts::AlertMessages>>,
+    alerts: watch::Sender<Option<Arc<alerts::AlertMessages>>>,
     /// Clients subscribed to the alerts list (`alerts::ListClient`).
     list_clients: AtomicUsize,
     latencies_ns: Mutex<VecDeque<u64>>,

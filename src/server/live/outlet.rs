@@ -14,6 +14,10 @@
 //! frames never interleave. A tick meets a socket with bytes still pending only when the client
 //! reads slower than it is sent to: the tick is skipped, and the newest one follows as soon as
 //! the pending bytes are gone (a slow client skips to the newest instead of queueing a backlog).
+//!
+//! The alerts' counts go the same way to the clients that did not subscribe to the alerts list
+//! ([`Outlet::offer_alerts`]); which publication the client has, and in which form, is kept here
+//! for both writers.
 
 use std::io;
 use std::pin::Pin;
@@ -29,7 +33,9 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
+use super::alerts::{AlertMessages, Sent};
 use super::fanout::Round;
+use super::Parts;
 
 /// The write side of one client's socket, shared by the fan-out and the client's task.
 pub struct Outlet {
@@ -60,6 +66,10 @@ struct Out {
     last_tick: Option<u64>,
     /// A write failed: the socket is dead, nothing more is written.
     failed: bool,
+    /// The alerts publication the client has, and whether as the list.
+    alerts_sent: Sent,
+    /// The client subscribed to the alerts list: its task sends it the alerts, not the fan-out.
+    alert_list: bool,
 }
 
 /// What became of a tick offered to a client.
@@ -153,6 +163,43 @@ impl Outlet {
             }
             Err(_) => Offered::Failed,
         }
+    }
+
+    /// Offers the alerts' counts of `messages` to a client that did not subscribe to the list:
+    /// written unless it has this publication already, is not taking messages now, or has
+    /// bytes waiting (its task then catches up, see [`Outlet::alerts_owed`]).
+    pub fn offer_alerts(&self, messages: &AlertMessages) -> Offered {
+        let mut out = self.lock();
+        if out.failed {
+            return Offered::Failed;
+        }
+        if !out.started || out.alert_list {
+            return Offered::Stale;
+        }
+        if !out.pending.is_empty() {
+            return Offered::Busy;
+        }
+        if messages.for_client(false, &mut out.alerts_sent).is_none() {
+            return Offered::Stale;
+        }
+        match self.write(&mut out, &messages.counts_frame) {
+            Ok(()) => Offered::Sent { skipped: 0, queued: !out.pending.is_empty() },
+            Err(_) => Offered::Failed,
+        }
+    }
+
+    /// What of `messages` the client's task is to send it now (the list to a subscriber, the
+    /// counts to another), noted as sent; nothing when it has that publication in that form.
+    pub fn alerts_owed(&self, messages: &AlertMessages) -> Option<Parts> {
+        let mut out = self.lock();
+        let wants_list = out.alert_list;
+        messages.for_client(wants_list, &mut out.alerts_sent)
+    }
+
+    /// Whether the client gets the alerts list (from its task) or only the counts (from the
+    /// fan-out).
+    pub fn set_alert_list(&self, wanted: bool) {
+        self.lock().alert_list = wanted;
     }
 
     /// Writes one whole frame (or several), after anything still pending; what the socket does

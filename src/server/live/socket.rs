@@ -271,9 +271,11 @@ where
 {
     let mut socket = Gate::new(socket);
     let mut alert_receiver = hub.subscribe_alerts();
-    let first_alerts = alert_receiver.borrow_and_update().clone();
-    // The fan-out offers it every tick from now on; it takes the ticks after its snapshot's.
+    alert_receiver.borrow_and_update();
+    // The fan-out offers it every tick (and the alerts' counts, unless it wants the list) from
+    // now on; it takes them after its snapshot.
     outlet.set_wants_operations(policy.operations);
+    outlet.set_alert_list(policy.alerts);
     hub.fanout.register(outlet);
     let first = send_snapshot(
         &hub,
@@ -288,13 +290,9 @@ where
         return send_failed(&hub);
     }
     let mut list_client = policy.alerts.then(|| hub.list_client());
-    let mut alerts_sent = None;
-    if let Some(parts) =
-        first_alerts.as_ref().and_then(|m| m.for_client(list_client.is_some(), &mut alerts_sent))
-    {
-        if send_parts(&hub, &mut socket, parts, policy).await.is_err() {
-            return send_failed(&hub);
-        }
+    // The snapshot's catch-up sent the counts; a subscriber's task sends it the list.
+    if list_client.is_some() && send_alerts_owed(&hub, &mut socket, outlet, policy).await.is_err() {
+        return send_failed(&hub);
     }
     let alerts = Gate::new(changes(alert_receiver));
     let cancelled = Gate::new(futures::stream::once(shutdown.cancelled()));
@@ -337,13 +335,12 @@ where
                 }
                 catch_up(&hub, outlet);
             }
-            latest = alerts.next() => {
+            // Only a subscriber's task wakes for the alerts: the fan-out writes the others the
+            // counts.
+            latest = alerts.next(), if list_client.is_some() => {
                 let Some(latest) = latest else { return Ended::ServerShutdown };
-                let wants_list = list_client.is_some();
-                if let Some(parts) =
-                    latest.as_ref().and_then(|m| m.for_client(wants_list, &mut alerts_sent))
-                {
-                    if send_parts(&hub, &mut socket, parts, policy).await.is_err() {
+                if let Some(parts) = latest.and_then(|m| outlet.alerts_owed(&m)) {
+                    if send_parts(&hub, &mut socket, &parts, policy).await.is_err() {
                         return send_failed(&hub);
                     }
                 }
@@ -362,22 +359,24 @@ where
                             match alerts {
                                 Some(true) if list_client.is_none() => {
                                     list_client = Some(hub.list_client());
+                                    outlet.set_alert_list(true);
                                     // The list now, if the latest publication made it (else
                                     // the next one brings it).
-                                    let latest = hub.latest_alerts();
-                                    let list = latest.as_ref().filter(|m| m.list.is_some());
-                                    if let Some(parts) =
-                                        list.and_then(|m| m.for_client(true, &mut alerts_sent))
-                                    {
-                                        if send_parts(&hub, &mut socket, parts, policy)
+                                    let made = hub.latest_alerts().is_some_and(|m| m.list.is_some());
+                                    if made
+                                        && send_alerts_owed(&hub, &mut socket, outlet, policy)
                                             .await
                                             .is_err()
-                                        {
-                                            return send_failed(&hub);
-                                        }
+                                    {
+                                        return send_failed(&hub);
                                     }
                                 }
-                                Some(false) => list_client = None,
+                                Some(false) if list_client.is_some() => {
+                                    list_client = None;
+                                    outlet.set_alert_list(false);
+                                    // A publication this task had not taken yet: the counts.
+                                    catch_up(&hub, outlet);
+                                }
                                 _ => {}
                             }
                             if operations.is_none() && alerts.is_none() {
@@ -438,13 +437,31 @@ where
     }
 }
 
-/// Offers the newest tick to a client that may have missed it (its snapshot was being sent,
-/// or its socket was busy, when the fan-out passed).
+/// Offers the newest tick, and the newest alerts' counts, to a client that may have missed
+/// them (its snapshot was being sent, or its socket was busy, when the fan-out passed).
 fn catch_up(hub: &Hub, outlet: &Outlet) {
     if let Some(round) = hub.latest_tick() {
         let mut delivered = Delivered::default();
         delivered.offer(&round, outlet);
-        delivered.count(hub, &round);
+        delivered.count(hub, Some(&round));
+    }
+    if let Some(messages) = hub.latest_alerts() {
+        let mut delivered = Delivered::default();
+        delivered.offer_alerts(&messages, outlet);
+        delivered.count(hub, None);
+    }
+}
+
+/// Sends what the client is owed of the latest alerts publication (the list to a subscriber).
+async fn send_alerts_owed<S: Sink<Message> + Unpin>(
+    hub: &Hub,
+    sink: &mut S,
+    outlet: &Outlet,
+    policy: SocketPolicy,
+) -> Result<(), ()> {
+    match hub.latest_alerts().and_then(|m| outlet.alerts_owed(&m)) {
+        Some(parts) => send_parts(hub, sink, &parts, policy).await,
+        None => Ok(()),
     }
 }
 
@@ -750,6 +767,37 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_alerts_counts_reach_the_clients_from_the_fan_out_without_their_tasks() {
+        let hub = Hub::new(1000, 10, 10);
+        let stop = CancellationToken::new();
+        let mut plain = Vec::new();
+        for _ in 0..3 {
+            plain.push(client(&hub, SocketPolicy::default(), &stop).await);
+        }
+        let listing = SocketPolicy { alerts: true, ..Default::default() };
+        let mut lister = client(&hub, listing, &stop).await;
+        for c in plain.iter_mut().chain([&mut lister]) {
+            assert!(matches!(parse(c.next().await), ServerMessage::Snapshot(_)));
+        }
+        let before = hub.stats().messages_sent;
+        publish_alerts(&hub, 3, true);
+        // This test's runtime has one thread, and it does not yield here: no client's task can
+        // run, so only the fan-out's threads can write the counts.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while hub.stats().messages_sent < before + 3 {
+            assert!(std::time::Instant::now() < deadline, "the counts were not written");
+            std::thread::yield_now();
+        }
+        for c in &mut plain {
+            assert_eq!(alerts_message(c).await, (1, None));
+        }
+        // The subscriber's own task sends it the list.
+        assert_eq!(alerts_message(&mut lister).await, (1, Some(3)));
+        assert_eq!(hub.stats().messages_sent, before + 4);
+        stop.cancel();
+    }
+
+    #[tokio::test]
     async fn snapshot_then_updates_then_pong_and_snapshot_on_request() {
         let hub = Hub::new(1000, 10, 10);
         publish(&hub, 1);
@@ -801,15 +849,24 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
+        // The alerts change meanwhile: the fast client hears it, the slow one's socket is full.
+        publish_alerts(&hub, 3, true);
+        assert_eq!(alerts_message(&mut fast).await, (1, None));
         // The slow client now reads: it gets the few ticks its socket held and then the
-        // newest, whole (a tick the socket took only part of is finished before the next).
-        let mut seen = Vec::new();
-        while seen.last() != Some(&20) {
-            if let ServerMessage::Update(SampleUpdate { sample, .. }) = parse(slow.next().await) {
-                seen.push(sample.seq);
+        // newest, whole (a tick the socket took only part of is finished before the next),
+        // and the alerts' counts it missed, once.
+        let (mut seen, mut alerts) = (Vec::new(), Vec::new());
+        while seen.last() != Some(&20) || alerts.is_empty() {
+            match parse(slow.next().await) {
+                ServerMessage::Update(SampleUpdate { sample, .. }) => seen.push(sample.seq),
+                ServerMessage::AlertCounts(AlertNews { seq, .. }) => alerts.push(seq),
+                other => panic!("{other:?}"),
             }
         }
         assert!(seen.len() <= 5, "slow client got a backlog: {seen:?}");
+        publish(&hub, 21);
+        assert!(matches!(parse(slow.next().await), ServerMessage::Update(_)));
+        assert_eq!(alerts, [1], "the counts once");
         assert!(hub.stats().skipped_updates >= 15, "{:?}", hub.stats());
         stop.cancel();
     }
