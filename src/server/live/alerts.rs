@@ -41,19 +41,27 @@ pub struct AlertMessages {
 pub type Sent = Option<(u64, bool)>;
 
 impl AlertMessages {
-    /// What a client gets: the list when it subscribed to it and the list was made, else the
-    /// counts (a subscriber that joined after the list was left out gets it on the next tick:
-    /// see [`Hub::alert_list_missing`]). Nothing when it has this publication already in that
-    /// form, or with the list: a publication repeated only to bring the list to a new
-    /// subscriber is not news to the others.
-    pub fn for_client(&self, wants_list: bool, sent: &mut Sent) -> Option<Parts> {
+    /// Whether a client is owed this publication, and as the list: the list when it subscribed
+    /// to it and the list was made, else the counts (a subscriber that joined after the list
+    /// was left out gets it on the next tick: see [`Hub::alert_list_missing`]). Nothing when it
+    /// has this publication already in that form or with the list (a publication repeated
+    /// only to bring the list to a new subscriber is not news to the others), or a newer one
+    /// (the fan-out's threads and the client's task both write: an older one that reaches the
+    /// socket late is not sent). Noted in `sent` when owed.
+    pub fn owed(&self, wants_list: bool, sent: &mut Sent) -> Option<bool> {
         let listed = wants_list && self.list.is_some();
         if let Some((seq, had_list)) = *sent {
-            if seq == self.seq && (had_list || !listed) {
+            if seq > self.seq || (seq == self.seq && (had_list || !listed)) {
                 return None;
             }
         }
         *sent = Some((self.seq, listed));
+        Some(listed)
+    }
+
+    /// What a client's task sends it of this publication, if it is owed it ([`Self::owed`]).
+    pub fn for_client(&self, wants_list: bool, sent: &mut Sent) -> Option<Parts> {
+        let listed = self.owed(wants_list, sent)?;
         Some(match &self.list {
             Some(list) if listed => Arc::clone(list),
             _ => Arc::from([self.counts.clone()]),
@@ -155,4 +163,31 @@ fn list_parts(
         offset += listed;
     }
     Some(parts.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn messages(seq: u64, list: bool) -> AlertMessages {
+        let counts = Utf8Bytes::from_static("{}");
+        let list = list.then(|| Parts::from([Utf8Bytes::from_static("[]")]));
+        AlertMessages { seq, counts_frame: text_frame(&counts), counts, list }
+    }
+
+    #[test]
+    fn a_publication_is_owed_once_in_each_form_and_never_after_a_newer_one() {
+        let mut sent = None;
+        assert_eq!(messages(1, false).owed(false, &mut sent), Some(false));
+        assert_eq!(messages(1, false).owed(false, &mut sent), None, "the same again");
+        // Made again with the list for a new subscriber: owed to it, not to the others.
+        assert_eq!(messages(1, true).owed(false, &mut sent), None);
+        assert_eq!(messages(1, true).owed(true, &mut sent), Some(true));
+        assert_eq!(messages(1, true).owed(true, &mut sent), None);
+        assert_eq!(messages(2, true).owed(false, &mut sent), Some(false));
+        // An older publication that reaches a socket after a newer one is not sent.
+        assert_eq!(messages(1, true).owed(true, &mut sent), None);
+        assert_eq!(messages(1, false).owed(false, &mut sent), None);
+        assert_eq!(sent, Some((2, false)));
+    }
 }

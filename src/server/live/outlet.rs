@@ -179,7 +179,7 @@ impl Outlet {
         if !out.pending.is_empty() {
             return Offered::Busy;
         }
-        if messages.for_client(false, &mut out.alerts_sent).is_none() {
+        if messages.owed(false, &mut out.alerts_sent).is_none() {
             return Offered::Stale;
         }
         match self.write(&mut out, &messages.counts_frame) {

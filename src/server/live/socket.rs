@@ -766,7 +766,7 @@ mod tests {
         stop.cancel();
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "current_thread")]
     async fn the_alerts_counts_reach_the_clients_from_the_fan_out_without_their_tasks() {
         let hub = Hub::new(1000, 10, 10);
         let stop = CancellationToken::new();
