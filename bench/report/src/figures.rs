@@ -417,6 +417,24 @@ pub fn all() -> Vec<Figure> {
         )
         .when(&[Positive("alerts_held")]),
         fig(
+            "Alerts: the storm's evaluation with 5,000 live viewers (server, CPU p50)",
+            "alerts-viewers",
+            "alert-eval",
+            "cpu_p50_ms",
+            Ms,
+            Below(1.0),
+        )
+        .noise(30.0),
+        fig(
+            "Alerts: 5,000 live viewers during the storm, tick-to-receive p99",
+            "alerts-viewers",
+            "fanout",
+            "p99_ms",
+            Ms,
+            State,
+        )
+        .noise(30.0),
+        fig(
             "Alerts: breach to webhook receipt, p99",
             "alerts",
             "alert-breach",
