@@ -161,10 +161,20 @@ struct Next {
     stopped: bool,
 }
 
+/// The clients, and the list last handed to the threads.
+#[derive(Default)]
+struct Listed {
+    outlets: Vec<Weak<Outlet>>,
+    /// The list as the last tick handed it out, while no client was added since: the alerts'
+    /// counts take it as it is (a client that left since is passed over), instead of copying
+    /// thousands of entries in the evaluation that published them.
+    handed: Option<Clients>,
+}
+
 /// What the threads share with the hub (each holds it until it ends).
 #[derive(Default)]
 pub(super) struct Shared {
-    outlets: Mutex<Vec<Weak<Outlet>>>,
+    listed: Mutex<Listed>,
     next: Mutex<Next>,
     wake: Condvar,
     /// How many threads started (each writes one share of every round).
@@ -201,18 +211,20 @@ impl Fanout {
     /// grow: clients connecting and leaving between two ticks (up to an hour apart) never make
     /// it longer than twice the clients connected.
     pub fn register(&self, outlet: &Arc<Outlet>) {
-        if let Ok(mut outlets) = self.shared.outlets.lock() {
+        if let Ok(mut listed) = self.shared.listed.lock() {
+            let outlets = &mut listed.outlets;
             if outlets.len() == outlets.capacity() {
                 outlets.retain(connected);
             }
             outlets.push(Arc::downgrade(outlet));
+            listed.handed = None;
         }
     }
 
     /// Has `round` written to every client still connected: by the threads, or here if none
     /// could be started.
     pub fn publish(&self, hub: &Hub, round: Arc<Round>) {
-        let Some(clients) = self.clients() else { return };
+        let Some(clients) = self.clients(false) else { return };
         if self.shared.shares.load(Ordering::Acquire) == 0 {
             write_share(hub, &round, &clients, 0, 1);
             return;
@@ -227,7 +239,7 @@ impl Fanout {
     /// Has the alerts' counts of `messages` written to every client still connected that did
     /// not subscribe to the list: by the threads, or here if none could be started.
     pub fn publish_alerts(&self, hub: &Hub, messages: Arc<AlertMessages>) {
-        let Some(clients) = self.clients() else { return };
+        let Some(clients) = self.clients(true) else { return };
         if self.shared.shares.load(Ordering::Acquire) == 0 {
             write_alerts_share(hub, &messages, &clients, 0, 1);
             return;
@@ -239,17 +251,23 @@ impl Fanout {
         self.shared.wake.notify_all();
     }
 
-    /// The clients still connected, dropping the others from the list.
-    fn clients(&self) -> Option<Clients> {
-        let mut outlets = self.shared.outlets.lock().ok()?;
-        outlets.retain(connected);
-        Some(outlets.as_slice().into())
+    /// The clients still connected, dropping the others from the list; or, `if_handed`, the
+    /// list last handed out when no client was added since.
+    fn clients(&self, if_handed: bool) -> Option<Clients> {
+        let mut listed = self.shared.listed.lock().ok()?;
+        if let Some(handed) = listed.handed.as_ref().filter(|_| if_handed) {
+            return Some(Arc::clone(handed));
+        }
+        listed.outlets.retain(connected);
+        let clients: Clients = listed.outlets.as_slice().into();
+        listed.handed = Some(Arc::clone(&clients));
+        Some(clients)
     }
 
     /// How many clients are listed (some may have left since the last tick).
     #[cfg(test)]
     pub(super) fn listed(&self) -> usize {
-        self.shared.outlets.lock().map_or(0, |o| o.len())
+        self.shared.listed.lock().map_or(0, |l| l.outlets.len())
     }
 
     /// The state the threads hold: gone once they all ended.

@@ -779,12 +779,19 @@ mod tests {
         for c in plain.iter_mut().chain([&mut lister]) {
             assert!(matches!(parse(c.next().await), ServerMessage::Snapshot(_)));
         }
+        // A tick hands the fan-out its list of clients; one more connects after it.
+        publish(&hub, 1);
+        for c in plain.iter_mut().chain([&mut lister]) {
+            assert!(matches!(parse(c.next().await), ServerMessage::Update(_)));
+        }
+        plain.push(client(&hub, SocketPolicy::default(), &stop).await);
+        assert!(matches!(parse(plain[3].next().await), ServerMessage::Snapshot(_)));
         let before = hub.stats().messages_sent;
         publish_alerts(&hub, 3, true);
         // This test's runtime has one thread, and it does not yield here: no client's task can
         // run, so only the fan-out's threads can write the counts.
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while hub.stats().messages_sent < before + 3 {
+        while hub.stats().messages_sent < before + 4 {
             assert!(std::time::Instant::now() < deadline, "the counts were not written");
             std::thread::yield_now();
         }
@@ -793,7 +800,7 @@ mod tests {
         }
         // The subscriber's own task sends it the list.
         assert_eq!(alerts_message(&mut lister).await, (1, Some(3)));
-        assert_eq!(hub.stats().messages_sent, before + 4);
+        assert_eq!(hub.stats().messages_sent, before + 5);
         stop.cancel();
     }
 
