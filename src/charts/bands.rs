@@ -1,6 +1,6 @@
 //! Alert bands: when alerts fired, laid over a time chart as shares of its width. The chart's
-//! `<svg>` states its span and plot area (see `frame::render_over`), so the bands are placed
-//! from the markup itself and follow whatever span the chart shows.
+//! `<svg>` states its span and where it is drawn (see `frame::render_over`), so the bands are
+//! placed from the markup itself and follow whatever span the chart shows.
 
 use super::frame::WIDTH_PX;
 use super::time::rfc3339_utc;
@@ -22,9 +22,9 @@ pub struct Band {
     pub title: String,
 }
 
-/// The span (`data-from-ms`, `data-to-ms`) and plot area (`data-plot-x0`, `data-plot-x1`) that
-/// a time chart's `<svg>` states (whole numbers, read as such: a float parser would add its
-/// tables to the bundle's first part).
+/// The span (`data-from-ms`, `data-to-ms`) and where its ends are drawn (`data-plot-x0`,
+/// `data-plot-x1`) that a time chart's `<svg>` states (whole numbers, read as such: a float
+/// parser would add its tables to the bundle's first part).
 fn geometry(svg: &str) -> Option<(f64, f64, f64, f64)> {
     let attr = |name: &str| -> Option<f64> {
         let key = format!(" {name}=\"");

@@ -254,15 +254,16 @@ pub(crate) fn render(aria_label: &str, draw: impl FnOnce(&mut Svg)) -> String {
 }
 
 /// [`render`] for a chart over `window`: the `<svg>` also says which span it shows and where
-/// its plot area lies (`data-from-ms`, `data-to-ms`, `data-plot-x0`, `data-plot-x1`, in
-/// viewBox units), so the page can turn a drag across it into a time range.
+/// its start and end are drawn (`data-from-ms`, `data-to-ms`, `data-plot-x0`, `data-plot-x1`,
+/// in viewBox units), so the page can turn a drag across it into a time range and place alert
+/// bands over it.
 pub(crate) fn render_over(
     window: &TimeWindow,
     right_axis: bool,
     aria_label: &str,
     draw: impl FnOnce(&mut Svg),
 ) -> String {
-    let (x0, x1) = plot_x(right_axis);
+    let (x0, x1) = time_x(right_axis);
     let attrs = format!(
         " data-from-ms=\"{}\" data-to-ms=\"{}\" data-plot-x0=\"{x0}\" data-plot-x1=\"{x1}\"",
         window.start_ms(),
@@ -271,10 +272,16 @@ pub(crate) fn render_over(
     render_with(aria_label, &attrs, draw)
 }
 
-/// Left and right edge of the plot area in viewBox units.
-pub(crate) fn plot_x(right_axis: bool) -> (u32, u32) {
+/// Left edge and right edge (exclusive) of the plot area in viewBox units.
+fn plot_x(right_axis: bool) -> (u32, u32) {
     let right = if right_axis { RIGHT_AXIS_PX } else { RIGHT_MARGIN_PX };
     (MARGIN_LEFT_PX + LEFT_AREA_PX, WIDTH_PX - right)
+}
+
+/// Where the start and the end of the x range are drawn ([`Plot::at`]), in viewBox units.
+pub(crate) fn time_x(right_axis: bool) -> (u32, u32) {
+    let (left, right) = plot_x(right_axis);
+    (left, right - 1)
 }
 
 fn render_with(aria_label: &str, attrs: &str, draw: impl FnOnce(&mut Svg)) -> String {

@@ -436,8 +436,8 @@ fn time_charts_state_their_span_and_plot_area_for_zooming() {
         assert!(root.contains(&format!("data-to-ms=\"{NOW_MS}\"")), "{root}");
         assert!(root.contains("data-plot-x0=\"56\""), "{root}");
     }
-    assert!(action_chart(&[], window).contains("data-plot-x1=\"548\""), "a right axis narrows it");
-    assert!(cpu_memory_chart(&[], window).contains("data-plot-x1=\"582\""));
+    assert!(action_chart(&[], window).contains("data-plot-x1=\"547\""), "a right axis narrows it");
+    assert!(cpu_memory_chart(&[], window).contains("data-plot-x1=\"581\""));
     // A fixed span is labelled with UTC clock times, not "now".
     let svg = cpu_memory_chart(&cpu_points(), window);
     assert!(!svg.contains(">now<") && svg.contains(">22:"), "{}", aria_label(&svg));
@@ -448,7 +448,7 @@ fn alert_bands_sit_over_the_plot_area_where_the_alerts_fired() {
     use crate::model::alerts::{AlertSpan, Severity};
     let window = TimeWindow::between(1_000_000, 1_060_000);
     let svg = cpu_memory_chart(&cpu_points(), window);
-    let (x0, x1) = frame::plot_x(false);
+    let (x0, x1) = frame::time_x(false);
     let (x0, x1) = (f64::from(x0), f64::from(x1));
     let pct = |share: f64| (x0 + share * (x1 - x0)) / f64::from(WIDTH_PX) * 100.0;
     let span = |from_ms, to_ms, severity| AlertSpan {
@@ -476,4 +476,25 @@ fn alert_bands_sit_over_the_plot_area_where_the_alerts_fired() {
     assert!(bands[1].title.ends_with("still firing"), "{}", bands[1].title);
     // A chart that states no time span gets none.
     assert!(alert_bands(&latency_histogram_chart(&bins()), &spans).is_empty());
+}
+
+#[test]
+fn the_windows_ends_are_drawn_where_the_chart_says_they_are() {
+    // One point at the window's start and one at its end, on a chart with and without a right
+    // axis: their x are the `data-plot-x0` and `data-plot-x1` the page maps drags and bands by.
+    let window = TimeWindow::between(NOW_MS - 60_000, NOW_MS);
+    let attr = |svg: &str, name: &str| {
+        let v = svg.split(&format!("{name}=\"")).nth(1).unwrap();
+        v[..v.find('"').unwrap()].to_owned()
+    };
+    let ends = [(NOW_MS - 60_000, 10.0, 500.0), (NOW_MS, 20.0, 600.0)];
+    let cpu = cpu_memory_chart(&[(ends[0].0, 10.0, 20.0), (ends[1].0, 30.0, 40.0)], window);
+    for svg in [cpu, action_chart(&ends, window)] {
+        let line = svg.split("stroke-width=\"2\" points=\"").nth(1).unwrap();
+        let xs: Vec<&str> = line[..line.find('"').unwrap()]
+            .split_whitespace()
+            .map(|p| p.split(',').next().unwrap())
+            .collect();
+        assert_eq!(xs, [attr(&svg, "data-plot-x0"), attr(&svg, "data-plot-x1")], "{svg}");
+    }
 }

@@ -176,8 +176,8 @@ fn capture(ev: &leptos::ev::PointerEvent) {
     let _ = ev;
 }
 
-/// The span between shares `a` and `b` of the box's width, mapped through the plot area and
-/// time range the chart's `<svg>` states; `None` for a chart without them.
+/// The span between shares `a` and `b` of the box's width, mapped through where the chart's
+/// `<svg>` says its time range is drawn; `None` for a chart without them.
 #[cfg(feature = "hydrate")]
 fn time_range_of(ev: &leptos::ev::PointerEvent, a: f64, b: f64) -> Option<(u64, u64)> {
     use wasm_bindgen::JsCast;
