@@ -150,13 +150,37 @@ impl Delivered {
 /// The clients a round goes to, as they were when it was published.
 type Clients = Arc<[Weak<Outlet>]>;
 
-/// The newest round and the newest alerts' counts, each with the clients it goes to.
+/// What the fan-out writes to every client: a tick, or the alerts' counts.
+#[derive(Clone)]
+enum Item {
+    Tick(Arc<Round>),
+    Alerts(Arc<AlertMessages>),
+}
+
+impl Item {
+    /// Its place in [`Next`]: the newest of each kind is written, an older one skipped.
+    fn slot(&self) -> usize {
+        match self {
+            Item::Tick(_) => 0,
+            Item::Alerts(_) => 1,
+        }
+    }
+
+    /// Writes it to one share of `clients`.
+    fn write(&self, hub: &Hub, clients: &[Weak<Outlet>], share: usize, shares: usize) {
+        match self {
+            Item::Tick(round) => write_share(hub, round, clients, share, shares),
+            Item::Alerts(messages) => write_alerts_share(hub, messages, clients, share, shares),
+        }
+    }
+}
+
+/// The newest item of each kind ([`Item::slot`]), with the clients it goes to and a number
+/// that grows with each.
 #[derive(Default)]
 struct Next {
-    generation: u64,
-    round: Option<(Arc<Round>, Clients)>,
-    alerts_generation: u64,
-    alerts: Option<(Arc<AlertMessages>, Clients)>,
+    generations: [u64; 2],
+    items: [Option<(Item, Clients)>; 2],
     /// The hub is gone: the threads end.
     stopped: bool,
 }
@@ -224,29 +248,27 @@ impl Fanout {
     /// Has `round` written to every client still connected: by the threads, or here if none
     /// could be started.
     pub fn publish(&self, hub: &Hub, round: Arc<Round>) {
-        let Some(clients) = self.clients(false) else { return };
-        if self.shared.shares.load(Ordering::Acquire) == 0 {
-            write_share(hub, &round, &clients, 0, 1);
-            return;
-        }
-        if let Ok(mut next) = self.shared.next.lock() {
-            next.generation += 1;
-            next.round = Some((round, clients));
-        }
-        self.shared.wake.notify_all();
+        self.hand_out(hub, Item::Tick(round));
     }
 
     /// Has the alerts' counts of `messages` written to every client still connected that did
     /// not subscribe to the list: by the threads, or here if none could be started.
     pub fn publish_alerts(&self, hub: &Hub, messages: Arc<AlertMessages>) {
-        let Some(clients) = self.clients(true) else { return };
+        self.hand_out(hub, Item::Alerts(messages));
+    }
+
+    /// Hands `item` to the threads with the clients it goes to (a tick prunes the list; the
+    /// alerts' counts take the list as the last tick left it, unless a client was added).
+    fn hand_out(&self, hub: &Hub, item: Item) {
+        let Some(clients) = self.clients(matches!(item, Item::Alerts(_))) else { return };
         if self.shared.shares.load(Ordering::Acquire) == 0 {
-            write_alerts_share(hub, &messages, &clients, 0, 1);
+            item.write(hub, &clients, 0, 1);
             return;
         }
         if let Ok(mut next) = self.shared.next.lock() {
-            next.alerts_generation += 1;
-            next.alerts = Some((messages, clients));
+            let slot = item.slot();
+            next.generations[slot] += 1;
+            next.items[slot] = Some((item, clients));
         }
         self.shared.wake.notify_all();
     }
@@ -280,8 +302,7 @@ impl Fanout {
     pub(super) fn stop(&self) {
         if let Ok(mut next) = self.shared.next.lock() {
             next.stopped = true;
-            next.round = None;
-            next.alerts = None;
+            next.items = Default::default();
         }
         self.shared.wake.notify_all();
     }
@@ -295,29 +316,26 @@ fn connected(outlet: &Weak<Outlet>) -> bool {
 /// One thread's loop: its share of every newest round and alerts' counts, until the hub is
 /// gone. It holds the hub only while writing.
 fn write_rounds(shared: &Shared, hub: &Weak<Hub>, share: usize) {
-    let mut seen = (0, 0);
+    let mut seen = [0; 2];
     loop {
-        let (round, alerts) = {
+        let items = {
             let Ok(next) = shared.next.lock() else { return };
-            let waited = shared
-                .wake
-                .wait_while(next, |n| (n.generation, n.alerts_generation) == seen && !n.stopped);
+            let waited = shared.wake.wait_while(next, |n| n.generations == seen && !n.stopped);
             let Ok(next) = waited else { return };
             if next.stopped {
                 return;
             }
-            let round = next.round.clone().filter(|_| next.generation != seen.0);
-            let alerts = next.alerts.clone().filter(|_| next.alerts_generation != seen.1);
-            seen = (next.generation, next.alerts_generation);
-            (round, alerts)
+            let fresh = |slot: usize| {
+                next.items[slot].clone().filter(|_| next.generations[slot] != seen[slot])
+            };
+            let items = [fresh(0), fresh(1)];
+            seen = next.generations;
+            items
         };
         let Some(hub) = hub.upgrade() else { return };
         let shares = shared.shares.load(Ordering::Acquire).max(1);
-        if let Some((round, clients)) = round {
-            write_share(&hub, &round, &clients, share, shares);
-        }
-        if let Some((messages, clients)) = alerts {
-            write_alerts_share(&hub, &messages, &clients, share, shares);
+        for (item, clients) in items.into_iter().flatten() {
+            item.write(&hub, &clients, share, shares);
         }
     }
 }
