@@ -1,5 +1,7 @@
 //! The least a Leptos 0.8 app like Vitals' first page needs: a router with two routes, a
 //! server function's answer read into a struct, JSON messages from a WebSocket into a signal.
+//! With the `islands` feature the same app is built as islands: the router and the page render on
+//! the server only, and the live part is the one island that hydrates.
 use futures::StreamExt;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Title};
@@ -23,8 +25,8 @@ pub async fn snapshot() -> Result<Vec<Sample>, ServerFnError> {
     Ok(Vec::new())
 }
 
-#[component]
-fn Home() -> impl IntoView {
+/// The live part: a server function's answer and a socket's messages drawn as they come.
+fn live() -> impl IntoView {
     let samples = RwSignal::new(Vec::<Sample>::new());
     let first = Resource::new(|| (), |_| snapshot());
     Effect::new(move |_| {
@@ -39,11 +41,29 @@ fn Home() -> impl IntoView {
         });
     });
     view! {
-        <Title text="Home" />
         <p>{move || samples.with(|s| s.len())}" samples"</p>
         <Suspense fallback=|| "…">{move || first.get().map(|r| r.map(|v| v.len()).unwrap_or(0))}</Suspense>
         <ul>{move || samples.get().into_iter().map(|s| view! { <li>{s.name}" "{s.seq}</li> }).collect_view()}</ul>
     }
+}
+
+/// As islands, only this hydrates; the page around it (below) is the server's alone.
+#[cfg(feature = "islands")]
+#[island]
+fn Live() -> impl IntoView {
+    live()
+}
+
+#[cfg(feature = "islands")]
+#[component]
+fn Home() -> impl IntoView {
+    view! { <Title text="Home" /><Live /> }
+}
+
+#[cfg(not(feature = "islands"))]
+#[component]
+fn Home() -> impl IntoView {
+    view! { <Title text="Home" />{live()} }
 }
 
 #[component]
@@ -68,5 +88,8 @@ pub fn App() -> impl IntoView {
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
+    #[cfg(not(feature = "islands"))]
     leptos::mount::hydrate_body(App);
+    #[cfg(feature = "islands")]
+    leptos::mount::hydrate_islands();
 }

@@ -260,6 +260,15 @@ pub fn all() -> Vec<Figure> {
             State,
         )
         .noise(1.0),
+        fig(
+            "Bundle: the same minimal app as Leptos islands (bench/leptos-floor), gzip -9",
+            "leptos-floor",
+            "leptos-floor",
+            "islands_gz",
+            Bytes,
+            State,
+        )
+        .noise(1.0),
     ];
     figures.push(
         fig(
