@@ -201,6 +201,9 @@ struct Engine {
     last_eval_ms: Option<u64>,
     /// How many store writes the last evaluation made (the next one makes room for as many).
     last_writes: usize,
+    /// The counts the live clients were last sent: an evaluation whose count differs (a
+    /// silence ended, with no transition to tell) publishes them.
+    published: Option<Tally>,
 }
 
 /// A silence with its matchers' globs compiled once (every transition and every listing of the
@@ -572,18 +575,20 @@ impl Alerts {
         }
         silence.id = engine.silences.keys().next_back().map_or(1, |id| id + 1).max(now_ms);
         engine.silences.insert(silence.id, HeldSilence::new(silence.clone()));
+        self.publish_locked(&mut engine, true, None, crate::server::now_ms());
         drop(engine);
         self.store.write_alerts(vec![AlertWrite::PutSilence(Box::new(silence.clone()))]);
-        self.publish();
         Ok(silence)
     }
 
     /// Ends a silence; false when there is none with `id`.
     pub fn delete_silence(&self, id: u64) -> bool {
-        let removed = self.lock().silences.remove(&id).is_some();
+        let mut engine = self.lock();
+        let removed = engine.silences.remove(&id).is_some();
         if removed {
+            self.publish_locked(&mut engine, true, None, crate::server::now_ms());
+            drop(engine);
             self.store.write_alerts(vec![AlertWrite::DeleteSilence { id }]);
-            self.publish();
         }
         removed
     }
@@ -598,9 +603,9 @@ impl Alerts {
         }
         instance.st.acknowledged = acknowledged;
         let write = put_instance(instance);
+        self.publish_locked(&mut engine, true, None, crate::server::now_ms());
         drop(engine);
         self.store.write_alerts(vec![write]);
-        self.publish();
         true
     }
 
@@ -853,6 +858,14 @@ impl Alerts {
                 let (counts, _, total) = listed(engine, now_ms, 0);
                 assert_eq!((tally.counts, tally.total), (counts, total), "the sweep's count");
             }
+            // Published under the engine's lock, as every publication is: their numbers then
+            // follow the order of the states they count (see `publish_locked`).
+            let news = changed || engine.published != Some(tally);
+            if news {
+                self.publish_locked(engine, true, Some(tally), now_ms);
+            } else if self.hub.alert_list_missing() {
+                self.publish_locked(engine, false, None, now_ms);
+            }
         }
         out.log_the_rest();
         self.stats.transitions.fetch_add(out.changes as u64, Ordering::Relaxed);
@@ -868,11 +881,6 @@ impl Alerts {
             .collect();
         writes.extend(now_notices);
         self.store.write_alerts(writes);
-        if changed {
-            self.publish_as(true, Some(tally));
-        } else if self.hub.alert_list_missing() {
-            self.publish_as(false, None);
-        }
         // Read within the wall-time span, so that the CPU time is never the larger. Both cover
         // publishing the alerts to live clients: that is part of what a change costs.
         let cpu_ended = thread_cpu_time();
@@ -908,22 +916,32 @@ impl Alerts {
     /// change. The list is made only while a client wants it (the Alerts page); the others hear
     /// only the counts.
     pub fn publish(&self) {
-        self.publish_as(true, None);
+        self.publish_locked(&mut self.lock(), true, None, crate::server::now_ms());
     }
 
-    /// [`Self::publish`]; `changed` false brings the list to clients that subscribed to it
-    /// since the last publication, without telling the others of a change. `counted`: the
-    /// counts as an evaluation's sweep just made them, enough when no client wants the list
-    /// (otherwise the alerts are listed and counted again).
-    fn publish_as(&self, changed: bool, counted: Option<Tally>) {
+    /// [`Self::publish`] of `engine`, whose lock the caller holds: every publication is made
+    /// under it, so two (an evaluation and an acknowledgement, say) cannot count the alerts in
+    /// one order and number their publications in the other, nor take the same number.
+    /// `changed` false brings the list to clients that subscribed to it since the last
+    /// publication, without telling the others of a change. `counted`: the counts as an
+    /// evaluation's sweep just made them, enough when no client wants the list (otherwise the
+    /// alerts are listed and counted again), at `now_ms`.
+    fn publish_locked(
+        &self,
+        engine: &mut Engine,
+        changed: bool,
+        counted: Option<Tally>,
+        now_ms: u64,
+    ) {
         let list = self.hub.wants_alert_list();
         let (counts, alerts, total) = match counted {
             Some(Tally { counts, total }) if !list => (counts, Vec::new(), total),
             _ => {
                 let limit = if list { crate::model::live::LIVE_ALERTS } else { 0 };
-                listed(&self.lock(), crate::server::now_ms(), limit)
+                listed(engine, now_ms, limit)
             }
         };
+        engine.published = Some(Tally { counts, total });
         self.hub.publish_alerts(counts, list.then_some(alerts), total, changed);
     }
 
@@ -1236,7 +1254,7 @@ fn record(
 }
 
 /// The alerts that are not inactive, counted for the header.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 struct Tally {
     /// Unsilenced firing, recovering and pending alerts by severity.
     counts: AlertCounts,

@@ -715,6 +715,40 @@ async fn the_live_list_and_the_page_name_how_many_alerts_there_are_beyond_the_li
     });
 }
 
+/// The header's counts as the live clients were last sent them, and the total.
+fn published_counts(alerts: &Alerts) -> (AlertCounts, usize) {
+    let published = alerts.hub.latest_alerts().expect("published");
+    match serde_json::from_str(published.counts.as_str()).unwrap() {
+        crate::model::live::ServerMessage::AlertCounts(crate::model::live::AlertNews {
+            counts,
+            total,
+            ..
+        }) => (counts, total),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A silence that ends brings its alert back into the header's counts at the next
+/// evaluation, though no alert changed state and no receiver is there to be told.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_silence_that_ends_brings_its_alert_back_into_the_header_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = open(dir, no_defaults());
+    f.alerts.put_rule(slow_rule(), true).unwrap();
+    let t = now() / 1000 * 1000;
+    let mut silence = silence_for_an_hour("api.*", t);
+    silence.ends_ms = t + 2_000;
+    f.alerts.add_silence(silence, t).unwrap();
+    record(&f.app, "api.checkout", 700.0, 10, t - 1000);
+    f.alerts.evaluate(&SystemMetrics::default(), t);
+    assert_eq!(f.alerts.now(t).alerts[0].state, AlertState::Firing);
+    assert_eq!(published_counts(&f.alerts), (AlertCounts::default(), 1), "silenced");
+    f.alerts.evaluate(&SystemMetrics::default(), t + 3_000);
+    assert_eq!(f.alerts.now(t + 3_000).alerts[0].state, AlertState::Firing, "no transition");
+    let warning = AlertCounts { warning: 1, ..Default::default() };
+    assert_eq!(published_counts(&f.alerts), (warning, 1), "the silence has ended");
+}
+
 /// The header's counts, which an evaluation's sweep makes as it goes (and which every
 /// evaluation in these tests also checks against a full count of the alerts held): firing by
 /// severity, pending, not silenced ones, and a resolved alert of a live series in the total
@@ -733,15 +767,8 @@ async fn the_header_counts_every_state_as_an_evaluation_leaves_it() {
     f.alerts.add_silence(silence_for_an_hour("api.checkout.muted", t), t).unwrap();
     let header = |at: u64| {
         f.alerts.evaluate(&SystemMetrics::default(), at);
-        let published = f.alerts.hub.latest_alerts().expect("published");
-        match serde_json::from_str(published.counts.as_str()).unwrap() {
-            crate::model::live::ServerMessage::AlertCounts(crate::model::live::AlertNews {
-                counts,
-                total,
-                ..
-            }) => (counts.critical, counts.warning, counts.pending, total),
-            other => panic!("{other:?}"),
-        }
+        let (counts, total) = published_counts(&f.alerts);
+        (counts.critical, counts.warning, counts.pending, total)
     };
     let feed = |at: u64, slow_ms: f64| {
         record(&f.app, "api.checkout.warn", slow_ms.min(700.0), 10, at - 1000);

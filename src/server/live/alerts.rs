@@ -87,6 +87,9 @@ impl Hub {
     ///
     /// `changed`: whether this is news (a change); false when it only brings the list to a
     /// client that subscribed since the last publication, which then keeps its number.
+    /// Publications are numbered and handed out one at a time, in the order they come; the
+    /// caller keeps that order the order of the states they count (the alert engine publishes
+    /// under its lock).
     pub fn publish_alerts(
         &self,
         counts: AlertCounts,
@@ -94,6 +97,7 @@ impl Hub {
         total: usize,
         changed: bool,
     ) {
+        let _publishing = self.alerts_publishing.lock().unwrap_or_else(|p| p.into_inner());
         let last = self.alerts.borrow().as_ref().map_or(0, |m| m.seq);
         let seq = if changed { last + 1 } else { last };
         let list = match alerts {

@@ -113,35 +113,37 @@ pub struct Delivered {
 }
 
 impl Delivered {
-    /// Offers `round` to `outlet`, noting what reached it.
-    pub fn offer(&mut self, round: &Arc<Round>, outlet: &Outlet) {
-        let update = round.update_for(outlet);
-        if let Offered::Sent { skipped, queued } = outlet.offer_tick(round, &update.frame) {
-            self.messages += 1;
-            self.bytes += update.text.len() as u64;
-            self.skipped += skipped;
-            self.whole |= !queued;
+    /// Offers `item` to `outlet`, noting what reached it.
+    fn offer(&mut self, item: &Item, outlet: &Outlet) {
+        match item {
+            Item::Tick(round) => {
+                let update = round.update_for(outlet);
+                if let Offered::Sent { skipped, queued } = outlet.offer_tick(round, &update.frame) {
+                    self.messages += 1;
+                    self.bytes += update.text.len() as u64;
+                    self.skipped += skipped;
+                    self.whole |= !queued;
+                }
+            }
+            Item::Alerts(messages) => {
+                if let Offered::Sent { .. } = outlet.offer_alerts(messages) {
+                    self.messages += 1;
+                    self.bytes += messages.counts.len() as u64;
+                }
+            }
         }
     }
 
-    /// Offers the alerts' counts of `messages` to `outlet`, noting what reached it.
-    pub fn offer_alerts(&mut self, messages: &AlertMessages, outlet: &Outlet) {
-        if let Offered::Sent { .. } = outlet.offer_alerts(messages) {
-            self.messages += 1;
-            self.bytes += messages.counts.len() as u64;
-        }
-    }
-
-    /// Adds these to the hub's counters (once per share: the counters are shared by all) and
-    /// the time of the last whole write to the round's, if a tick's.
-    pub fn count(self, hub: &Hub, round: Option<&Round>) {
+    /// Adds these to the hub's counters (once per share: the counters are shared by all) and,
+    /// for a tick, the time of the last whole write to its round's.
+    fn count(self, hub: &Hub, item: &Item) {
         let c = &hub.counters;
         c.messages_sent.fetch_add(self.messages, Ordering::Relaxed);
         c.bytes_sent.fetch_add(self.bytes, Ordering::Relaxed);
         if self.skipped > 0 {
             c.skipped_updates.fetch_add(self.skipped, Ordering::Relaxed);
         }
-        if let Some(round) = round.filter(|_| self.whole) {
+        if let (Item::Tick(round), true) = (item, self.whole) {
             round.note_sent();
         }
     }
@@ -152,7 +154,7 @@ type Clients = Arc<[Weak<Outlet>]>;
 
 /// What the fan-out writes to every client: a tick, or the alerts' counts.
 #[derive(Clone)]
-enum Item {
+pub enum Item {
     Tick(Arc<Round>),
     Alerts(Arc<AlertMessages>),
 }
@@ -166,12 +168,30 @@ impl Item {
         }
     }
 
-    /// Writes it to one share of `clients`.
-    fn write(&self, hub: &Hub, clients: &[Weak<Outlet>], share: usize, shares: usize) {
+    /// Its number (a tick's, or the alerts publication's).
+    fn seq(&self) -> u64 {
         match self {
-            Item::Tick(round) => write_share(hub, round, clients, share, shares),
-            Item::Alerts(messages) => write_alerts_share(hub, messages, clients, share, shares),
+            Item::Tick(round) => round.seq,
+            Item::Alerts(messages) => messages.seq,
         }
+    }
+
+    /// Writes it to this thread's share of `clients`, starting from a place that moves with
+    /// each item.
+    fn write(&self, hub: &Hub, clients: &[Weak<Outlet>], share: usize, shares: usize) {
+        let mut delivered = Delivered::default();
+        for outlet in this_share(clients, self.seq(), share, shares) {
+            delivered.offer(self, &outlet);
+        }
+        delivered.count(hub, self);
+    }
+
+    /// Offers it to one client that may have missed it (its snapshot was being sent, or its
+    /// socket was busy, when the fan-out passed).
+    pub fn catch_up(&self, hub: &Hub, outlet: &Outlet) {
+        let mut delivered = Delivered::default();
+        delivered.offer(self, outlet);
+        delivered.count(hub, self);
     }
 }
 
@@ -338,37 +358,6 @@ fn write_rounds(shared: &Shared, hub: &Weak<Hub>, share: usize) {
             item.write(&hub, &clients, share, shares);
         }
     }
-}
-
-/// Writes `round` to this thread's share of `clients`, starting from a place that moves every
-/// tick.
-fn write_share(
-    hub: &Hub,
-    round: &Arc<Round>,
-    clients: &[Weak<Outlet>],
-    share: usize,
-    shares: usize,
-) {
-    let mut delivered = Delivered::default();
-    for outlet in this_share(clients, round.seq, share, shares) {
-        delivered.offer(round, &outlet);
-    }
-    delivered.count(hub, Some(round));
-}
-
-/// Writes the alerts' counts of `messages` to this thread's share of `clients`.
-fn write_alerts_share(
-    hub: &Hub,
-    messages: &AlertMessages,
-    clients: &[Weak<Outlet>],
-    share: usize,
-    shares: usize,
-) {
-    let mut delivered = Delivered::default();
-    for outlet in this_share(clients, messages.seq, share, shares) {
-        delivered.offer_alerts(messages, &outlet);
-    }
-    delivered.count(hub, None);
 }
 
 /// The clients still connected of one share of `clients`, from a place that moves with `seq`.

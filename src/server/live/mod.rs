@@ -114,6 +114,9 @@ pub struct Hub {
     alerts: watch::Sender<Option<Arc<alerts::AlertMessages>>>,
     /// Clients subscribed to the alerts list (`alerts::ListClient`).
     list_clients: AtomicUsize,
+    /// Held while an alerts publication is numbered and handed out: two at once would take
+    /// the same number, or reach the clients in the other order.
+    alerts_publishing: Mutex<()>,
     latencies_ns: Mutex<VecDeque<u64>>,
     /// The full snapshot of the latest tick, serialised once and shared: (tick seq, bytes),
     /// one entry per variant (index 1: with the operation statistics), so that clients of
@@ -163,6 +166,7 @@ impl Hub {
             latest: watch::channel(None).0,
             alerts: watch::channel(None).0,
             list_clients: AtomicUsize::new(0),
+            alerts_publishing: Mutex::new(()),
             latencies_ns: Mutex::new(VecDeque::with_capacity(LATENCY_WINDOW)),
             snapshot_cache: Mutex::new([None, None]),
             snapshot_requests: limits::all_snapshot_requests(),

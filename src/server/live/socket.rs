@@ -29,7 +29,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
-use super::fanout::Delivered;
+use super::fanout::Item;
 use super::gate::Gate;
 use super::outlet::{Outlet, OutletIo};
 use super::{Hub, Permit};
@@ -440,15 +440,9 @@ where
 /// Offers the newest tick, and the newest alerts' counts, to a client that may have missed
 /// them (its snapshot was being sent, or its socket was busy, when the fan-out passed).
 fn catch_up(hub: &Hub, outlet: &Outlet) {
-    if let Some(round) = hub.latest_tick() {
-        let mut delivered = Delivered::default();
-        delivered.offer(&round, outlet);
-        delivered.count(hub, Some(&round));
-    }
-    if let Some(messages) = hub.latest_alerts() {
-        let mut delivered = Delivered::default();
-        delivered.offer_alerts(&messages, outlet);
-        delivered.count(hub, None);
+    let latest = [hub.latest_tick().map(Item::Tick), hub.latest_alerts().map(Item::Alerts)];
+    for item in latest.into_iter().flatten() {
+        item.catch_up(hub, outlet);
     }
 }
 
@@ -681,6 +675,21 @@ mod tests {
             })
             .collect();
         hub.publish_alerts(counts, hub.wants_alert_list().then_some(alerts), n, changed);
+    }
+
+    /// Publications made at once from several threads (an evaluation and an acknowledgement,
+    /// say) each take their own number: none is lost to another's, and the latest is the last
+    /// numbered.
+    #[test]
+    fn alerts_published_from_many_threads_at_once_each_take_their_own_number() {
+        let hub = Hub::new(1000, 10, 10);
+        let (threads, each) = (4, 500);
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| (0..each).for_each(|_| publish_alerts(&hub, 3, true)));
+            }
+        });
+        assert_eq!(hub.latest_alerts().map(|m| m.seq), Some(threads * each));
     }
 
     /// The next message's publication number and kind: the alerts listed (`Some`) or only
