@@ -81,7 +81,8 @@ pub async fn get_operations(
             (ops, tags)
         }
         Span::Stored(_) | Span::Between(..) => {
-            let (from, to) = span.bounds(now_ms).unwrap_or_default();
+            let (from, to) =
+                span.checked_bounds(now_ms).map_err(ServerFnError::new)?.unwrap_or_default();
             let query = std::collections::HashMap::from([
                 ("from".to_string(), from.to_string()),
                 ("to".to_string(), to.to_string()),
@@ -137,7 +138,8 @@ pub async fn get_operation_detail(
             .map_err(|_| ServerFnError::new("the statistics query failed"))?
         }
         Span::Stored(_) | Span::Between(..) => {
-            let bounds = span.bounds(now_ms).unwrap_or_default();
+            let bounds =
+                span.checked_bounds(now_ms).map_err(ServerFnError::new)?.unwrap_or_default();
             crate::server::api::history::stored_detail(&state, kind, name, bounds, selection)
                 .await
                 .map_err(failed)?
@@ -164,12 +166,10 @@ pub async fn get_host_history(span: Span) -> Result<HostHistory, ServerFnError> 
     use crate::server::api::range::TimeRange;
     use crate::server::store::host::field_index;
     let state = crate::server::state::expect_state()?;
-    let Some((from_ms, to_ms)) = span.bounds(state.store.now_ms()) else {
+    let bounds = span.checked_bounds(state.store.now_ms()).map_err(ServerFnError::new)?;
+    let Some((from_ms, to_ms)) = bounds else {
         return Err(ServerFnError::new("a live span has no stored history"));
     };
-    if from_ms >= to_ms {
-        return Err(ServerFnError::new("from: must be before to"));
-    }
     let fields = DASHBOARD_FIELDS.iter().filter_map(|f| field_index(f)).collect();
     // One step per chart column: no more points than pixels to draw them on.
     let step = (to_ms - from_ms).div_ceil(crate::charts::COLUMNS as u64).max(1000);
@@ -237,12 +237,10 @@ pub async fn get_value_history(
 ) -> Result<Option<crate::model::values::ValueSeries>, ServerFnError> {
     use crate::server::api::range::TimeRange;
     let state = crate::server::state::expect_state()?;
-    let Some((from_ms, to_ms)) = span.bounds(state.store.now_ms()) else {
+    let bounds = span.checked_bounds(state.store.now_ms()).map_err(ServerFnError::new)?;
+    let Some((from_ms, to_ms)) = bounds else {
         return Err(ServerFnError::new("a live span has no stored history"));
     };
-    if from_ms >= to_ms {
-        return Err(ServerFnError::new("from: must be before to"));
-    }
     let step = (to_ms - from_ms).div_ceil(crate::charts::COLUMNS as u64);
     let range = TimeRange { from_ms, to_ms };
     match crate::server::api::history::value_history(&state, kind, name, range, step).await {
@@ -430,9 +428,12 @@ pub async fn get_alert_spans(
     let now_ms = state.store.now_ms();
     let (from_ms, to_ms) = match span {
         Span::Live(window) => (now_ms.saturating_sub(window.secs() * 1000), now_ms),
-        _ => span.bounds(now_ms).unwrap_or((now_ms, now_ms)),
+        _ => span.checked_bounds(now_ms).map_err(ServerFnError::new)?.unwrap_or((now_ms, now_ms)),
     };
-    let range = crate::server::api::range::TimeRange { from_ms, to_ms: to_ms.max(from_ms + 1) };
+    let range = crate::server::api::range::TimeRange {
+        from_ms,
+        to_ms: to_ms.max(from_ms.saturating_add(1)),
+    };
     crate::server::api::alerts::query_spans(&state, range, labels)
         .await
         .map_err(|e| ServerFnError::new(e.error))

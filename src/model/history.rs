@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::ops::OperationSummary;
+use super::MAX_TIME_MS;
 
 /// Which stored resolution answered a range query.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -233,9 +234,26 @@ impl Span {
     pub fn bounds(self, now_ms: u64) -> Option<(u64, u64)> {
         match self {
             Span::Live(_) => None,
-            Span::Stored(secs) => Some((now_ms.saturating_sub(secs * 1000), now_ms)),
+            Span::Stored(secs) => Some((now_ms.saturating_sub(secs.saturating_mul(1000)), now_ms)),
             Span::Between(from, to) => Some((from, to)),
         }
+    }
+
+    /// [`Self::bounds`] of a span a request brought, or what is wrong with it: a range that
+    /// ends before it starts, ends after [`MAX_TIME_MS`], or is longer than [`MAX_SPAN_SECS`]
+    /// (the REST API's time parameters refuse the same).
+    pub fn checked_bounds(self, now_ms: u64) -> Result<Option<(u64, u64)>, String> {
+        let Some((from, to)) = self.bounds(now_ms) else { return Ok(None) };
+        if self.secs() > MAX_SPAN_SECS {
+            return Err(format!("span: at most {} days", MAX_SPAN_SECS / 86_400));
+        }
+        if from >= to {
+            return Err("span: from must be before to".to_string());
+        }
+        if to > MAX_TIME_MS {
+            return Err(format!("span: to must be at most {MAX_TIME_MS}"));
+        }
+        Ok(Some((from, to)))
     }
 
     /// The label: a window's (`5m`), a stored range's (`24h`), or `custom`.
@@ -292,6 +310,28 @@ impl Span {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A span a request brought is checked as the REST API checks its times: the pages never
+    /// send these, a hand-made request to a server function may.
+    #[test]
+    fn spans_from_requests_are_checked() {
+        let now = 1_700_000_000_000;
+        assert_eq!(Span::Live(super::super::ops::Window::M5).checked_bounds(now), Ok(None));
+        assert_eq!(Span::Stored(3600).checked_bounds(now), Ok(Some((now - 3_600_000, now))));
+        assert_eq!(Span::Between(1_000, 61_000).checked_bounds(now), Ok(Some((1_000, 61_000))));
+        let refused = [
+            Span::Between(now, now - 120_000),
+            Span::Between(u64::MAX, 0),
+            Span::Between(now, now),
+            Span::Between(MAX_TIME_MS, MAX_TIME_MS + 1),
+            Span::Between(0, now),
+            Span::Stored(u64::MAX / 999),
+            Span::Stored(0),
+        ];
+        for span in refused {
+            assert!(span.checked_bounds(now).is_err(), "{span:?}");
+        }
+    }
 
     #[test]
     fn spans_round_trip_through_the_url() {

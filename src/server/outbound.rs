@@ -72,6 +72,15 @@ impl Endpoint {
         }
     }
 
+    /// The URL as logs and the API show it: its query (where a relay's key often sits) left
+    /// out, as `?…`.
+    pub fn shown(&self) -> String {
+        match self.url.split_once('?') {
+            Some((before, _)) => format!("{before}?…"),
+            None => self.url.clone(),
+        }
+    }
+
     /// The same server with another path (Alertmanager's API under its base URL).
     pub fn with_path(&self, path: &str) -> Endpoint {
         let base = self.path.trim_end_matches('/');
@@ -144,6 +153,8 @@ mod tests {
         assert_eq!(e.with_path("/api/v2/alerts").url, "http://127.0.0.1:9093/api/v2/alerts");
         let e = Endpoint::parse("http://hooks.local/a/b?x=1").unwrap();
         assert_eq!((e.port, e.path.as_str()), (80, "/a/b?x=1"));
+        assert_eq!(e.shown(), "http://hooks.local/a/b?…", "the query may hold a key");
+        assert_eq!(Endpoint::parse("http://h:1/p").unwrap().shown(), "http://h:1/p");
         assert!(Endpoint::parse("https://x").unwrap_err().contains("https"));
         assert!(Endpoint::parse("ftp://x").is_err());
         assert!(Endpoint::parse("not a url").is_err());

@@ -60,10 +60,11 @@ pub enum ReceiverKind {
 }
 
 impl ReceiverConfig {
+    /// How logs, the API and the alerts' history name it (its URL without the query).
     pub fn name(&self) -> String {
         match self.kind {
-            ReceiverKind::Webhook => format!("webhook {}", self.endpoint.url),
-            ReceiverKind::Alertmanager => format!("alertmanager {}", self.endpoint.url),
+            ReceiverKind::Webhook => format!("webhook {}", self.endpoint.shown()),
+            ReceiverKind::Alertmanager => format!("alertmanager {}", self.endpoint.shown()),
         }
     }
 }

@@ -15,7 +15,8 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use globset::{Glob, GlobMatcher};
+use globset::Glob;
+use regex_automata::meta::Regex;
 
 use super::engine::Observation;
 use crate::model::alerts::{HostMetric, OpStat, Rule, TargetKind, VitalsMetric};
@@ -32,7 +33,10 @@ pub const HOST_SERIES: &str = "host";
 /// matches each due series against each rule's pattern.
 #[derive(Clone, Debug)]
 pub struct Pattern {
-    glob: GlobMatcher,
+    /// The glob's regex, as globset's matcher builds it (whose build panics where this one
+    /// returns an error: a glob nested past the engine's limits).
+    regex: Regex,
+    text: Box<str>,
     fast: Fast,
 }
 
@@ -63,8 +67,20 @@ impl Fast {
 
 impl Pattern {
     pub fn new(glob: &str) -> Result<Pattern, String> {
-        let matcher = Glob::new(glob).map_err(|e| e.kind().to_string())?.compile_matcher();
-        Ok(Pattern { glob: matcher, fast: Fast::of(glob) })
+        let parsed = Glob::new(glob).map_err(|e| e.kind().to_string())?;
+        // globset's settings (`new_regex` in its lib.rs): bytes, `.` matching a newline.
+        let syntax =
+            regex_automata::util::syntax::Config::new().utf8(false).dot_matches_new_line(true);
+        let config = Regex::config()
+            .utf8_empty(false)
+            .nfa_size_limit(Some(10 << 20))
+            .hybrid_cache_capacity(10 << 20);
+        let regex = Regex::builder()
+            .syntax(syntax)
+            .configure(config)
+            .build(parsed.regex())
+            .map_err(|_| "too complex a pattern (nested or long past what it can match)")?;
+        Ok(Pattern { regex, text: glob.into(), fast: Fast::of(glob) })
     }
 
     pub fn matches(&self, name: &str) -> bool {
@@ -72,13 +88,13 @@ impl Pattern {
             Fast::Exact(literal) => name == &**literal,
             Fast::Prefix(prefix) => name.starts_with(&**prefix),
             Fast::Suffix(suffix) => name.ends_with(&**suffix),
-            Fast::Glob => self.glob.is_match(name),
+            Fast::Glob => self.regex.is_match(name.as_bytes()),
         }
     }
 
     /// The glob it was made from.
     pub fn glob(&self) -> &str {
-        self.glob.glob().glob()
+        &self.text
     }
 }
 
@@ -570,6 +586,18 @@ mod tests {
     use crate::server::metrics::{Limits, Protocol, Timing};
 
     const NOW: u64 = 1_700_000_000_000;
+
+    /// A glob the regex engine cannot take (nested past its limit) is refused with a reason,
+    /// not a panic; one within it matches as written.
+    #[test]
+    fn a_glob_too_complex_to_match_is_refused_not_a_panic() {
+        let nested = format!("{}a{}", "{".repeat(300), "}".repeat(300));
+        assert!(Pattern::new(&nested).unwrap_err().contains("too complex"));
+        let fine = format!("{}a{}", "{".repeat(3), "}".repeat(3));
+        let pattern = Pattern::new(&fine).unwrap();
+        assert!(pattern.matches("a") && !pattern.matches("b"));
+        assert_eq!(pattern.glob(), fine);
+    }
 
     #[test]
     fn an_evaluation_reusing_the_last_ones_buffers_sees_only_its_own_series() {

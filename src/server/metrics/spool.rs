@@ -4,17 +4,19 @@
 //! time (per series and minute, as a [`RollupRecorder`] delta): late samples whose second the
 //! store already has, samples older than the statistics' hour (backfill), and the minutes of a
 //! series evicted from memory. The flusher takes it all once a second. Its size is bounded: at
-//! most `max_series` series (an evicted series' minutes each count as one) per flush, beyond
-//! which samples of new series are stored in memory only and counted (`store_dropped`).
+//! most `max_series` minutes of series per flush (a series with samples in three minutes counts
+//! three times: backfill may spread one series over a month), beyond which samples of further
+//! minutes are stored in memory only and counted (`store_dropped`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::server::stats::{Rollup, RollupRecorder};
 use crate::server::store::{Batch, SeriesKind, TimingRow};
 
 const MINUTE_MS: u64 = 60_000;
 
-type Minutes = Vec<(u64, RollupRecorder)>;
+/// A series' minutes, by their start: found in a few steps however many there are.
+type Minutes = BTreeMap<u64, RollupRecorder>;
 type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// Timing deltas by kind (operations, events) and series.
@@ -27,6 +29,8 @@ pub struct Spool {
     others: [Map<Box<str>, Minutes>; 2],
     /// Whole minutes of series the statistics let go of before handing them over.
     rows: Vec<TimingRow>,
+    /// Minutes held in `held` and `others` (with `rows`, what the bound counts).
+    minutes: usize,
     max_series: usize,
     /// Samples not spooled because the spool was full.
     pub dropped: u64,
@@ -39,11 +43,9 @@ impl Spool {
         Spool { max_series, ..Default::default() }
     }
 
-    /// Series held, counting each whole minute of an evicted series as one.
+    /// Minutes of series held.
     fn len(&self) -> usize {
-        self.held.iter().map(HashMap::len).sum::<usize>()
-            + self.others.iter().map(HashMap::len).sum::<usize>()
-            + self.rows.len()
+        self.minutes + self.rows.len()
     }
 
     /// Adds `n` samples stamped `at_ms` of series number `series` (named `name`) of the
@@ -69,10 +71,10 @@ impl Spool {
                 self.dropped = self.dropped.saturating_add(n);
                 return false;
             }
-            &mut map.entry(series).or_insert_with(|| (Box::from(name), Vec::new())).1
+            &mut map.entry(series).or_insert_with(|| (Box::from(name), Minutes::new())).1
         };
-        record(minutes, at_ms, duration_ms, n, success);
-        true
+        let minute = (minutes, &mut self.minutes, &mut self.dropped);
+        record(minute, full, at_ms, duration_ms, n, success)
     }
 
     /// Adds `n` samples stamped `at_ms` of an operation or event the statistics do not hold;
@@ -97,8 +99,8 @@ impl Spool {
             }
             map.entry(Box::from(name)).or_default()
         };
-        record(minutes, at_ms, duration_ms, n, success);
-        true
+        let minute = (minutes, &mut self.minutes, &mut self.dropped);
+        record(minute, full, at_ms, duration_ms, n, success)
     }
 
     /// Adds the rollup of a minute (`at_ms`) of a series the statistics let go of; false (and
@@ -116,6 +118,7 @@ impl Spool {
     /// Everything spooled since the last call.
     pub fn take(&mut self) -> Batch {
         let mut batch = Batch { timings: std::mem::take(&mut self.rows), ..Batch::default() };
+        self.minutes = 0;
         for ((held, others), kind) in self.held.iter_mut().zip(&mut self.others).zip(KINDS) {
             let named = held.drain().map(|(_, named)| named).chain(others.drain());
             for (name, minutes) in named {
@@ -129,16 +132,31 @@ impl Spool {
     }
 }
 
-/// Adds `n` samples stamped `at_ms` to the minute they fall in.
-fn record(minutes: &mut Minutes, at_ms: u64, duration_ms: f64, n: u64, success: bool) {
-    let minute = at_ms - at_ms % MINUTE_MS;
-    if let Some((_, rollup)) = minutes.iter_mut().find(|(m, _)| *m == minute) {
-        rollup.record(duration_ms, n, success);
-    } else {
-        let mut rollup = RollupRecorder::default();
-        rollup.record(duration_ms, n, success);
-        minutes.push((minute, rollup));
-    }
+/// Adds `n` samples stamped `at_ms` to the minute of a series' `minutes` they fall in; a
+/// minute new to it only when the spool is not `full` (else the samples are counted in
+/// `dropped` and false returned). `held` counts the spool's minutes.
+fn record(
+    (minutes, held, dropped): (&mut Minutes, &mut usize, &mut u64),
+    full: bool,
+    at_ms: u64,
+    duration_ms: f64,
+    n: u64,
+    success: bool,
+) -> bool {
+    use std::collections::btree_map::Entry;
+    let rollup = match minutes.entry(at_ms - at_ms % MINUTE_MS) {
+        Entry::Occupied(minute) => minute.into_mut(),
+        Entry::Vacant(_) if full => {
+            *dropped = dropped.saturating_add(n);
+            return false;
+        }
+        Entry::Vacant(minute) => {
+            *held += 1;
+            minute.insert(RollupRecorder::default())
+        }
+    };
+    rollup.record(duration_ms, n, success);
+    true
 }
 
 #[cfg(test)]
@@ -147,14 +165,14 @@ mod tests {
 
     #[test]
     fn held_series_by_number_and_other_names_by_name_all_reach_the_batch() {
-        let mut spool = Spool::new(3);
+        let mut spool = Spool::new(4);
         let op = SeriesKind::Operation;
         assert!(spool.add_held(op, 7, "api.get", 60_000, 10.0, 1, true));
         assert!(spool.add_held(op, 7, "api.get", 60_500, 30.0, 2, false));
         assert!(spool.add_held(op, 7, "api.get", 120_000, 5.0, 1, true));
         assert!(spool.add_held(SeriesKind::Event, 7, "mail", 60_000, 1.0, 1, true));
         assert!(spool.add(op, "old.op", 0, 2.0, 4, true));
-        // A fourth series does not fit; known ones still do.
+        // A fifth minute does not fit; minutes held still do.
         assert!(!spool.add_held(op, 8, "api.put", 60_000, 1.0, 1, true));
         assert!(spool.add_held(op, 7, "api.get", 60_000, 1.0, 1, true));
         // Refused samples are counted as samples, a weighted one as many.
@@ -178,6 +196,23 @@ mod tests {
         );
         assert!(spool.take().timings.is_empty(), "taken once");
         assert!(spool.add_held(op, 8, "api.put", 60_000, 1.0, 1, true), "room again");
+    }
+
+    /// Backfill may spread one series over a month of minutes: each counts against the bound,
+    /// and finding its minute does not walk the others.
+    #[test]
+    fn one_series_spread_over_many_minutes_counts_each_against_the_bound() {
+        let mut spool = Spool::new(3);
+        let op = SeriesKind::Operation;
+        for minute in 0..3 {
+            assert!(spool.add(op, "old.op", minute * 60_000, 1.0, 1, true));
+        }
+        assert!(!spool.add(op, "old.op", 3 * 60_000, 1.0, 2, true), "a fourth minute");
+        assert!(spool.add(op, "old.op", 60_500, 1.0, 1, true), "a minute it has");
+        assert_eq!(spool.dropped, 2);
+        let counts: Vec<u64> = spool.take().timings.iter().map(|r| r.rollup.count).collect();
+        assert_eq!(counts, [1, 2, 1]);
+        assert!(spool.add(op, "old.op", 3 * 60_000, 1.0, 1, true), "room again");
     }
 
     #[test]

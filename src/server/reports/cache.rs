@@ -58,6 +58,16 @@ pub enum Key {
     Comparison(String),
 }
 
+impl Key {
+    /// What it holds beyond its own size, counted against the cache's capacity.
+    fn bytes(&self) -> usize {
+        match self {
+            Key::Section { .. } => 0,
+            Key::Comparison(canonical) => canonical.len(),
+        }
+    }
+}
+
 /// A cached answer with its kind and size.
 #[derive(Clone, Debug)]
 pub enum Value {
@@ -170,8 +180,9 @@ impl ReportCache {
     }
 
     /// Caches `value` (of `bytes` serialised) under `key`.
+    /// `bytes`: the answer's size; the key's is added (a comparison's key is its request).
     pub fn insert(&self, key: Key, kind: Kind, value: Value, bytes: usize) {
-        let bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
+        let bytes = u32::try_from(bytes.saturating_add(key.bytes())).unwrap_or(u32::MAX);
         let c = &self.counters[kind.index()];
         c.entries.fetch_add(1, Ordering::Relaxed);
         c.bytes.fetch_add(u64::from(bytes), Ordering::Relaxed);
@@ -282,6 +293,22 @@ mod tests {
         let stats = cache.stats();
         assert_eq!((stats.kinds[0].entries, stats.kinds[0].bytes), (0, 0));
         assert_eq!(stats.kinds[0].evictions, 0, "clearing is not evicting");
+    }
+
+    /// A comparison's key is its request: its size counts against the capacity as the
+    /// answer's does (unique requests with large scopes must not fill memory past it).
+    #[test]
+    fn a_comparisons_key_counts_against_the_capacity() {
+        let cache =
+            ReportCache::new(CacheConfig { capacity_bytes: 1_000, ..CacheConfig::default() });
+        let comparison = |i: usize| Key::Comparison(format!("{i:0>300}"));
+        cache.insert(comparison(0), Kind::Comparison, section(SectionId::Summary), 100);
+        assert_eq!(cache.stats().kinds[2].bytes, 400);
+        for i in 1..50 {
+            cache.insert(comparison(i), Kind::Comparison, section(SectionId::Summary), 100);
+        }
+        let compared = &cache.stats().kinds[2];
+        assert!(compared.bytes <= 1_000 && compared.evictions > 0, "{compared:?}");
     }
 
     #[test]

@@ -27,7 +27,7 @@ use self::sections::ScopeFilter;
 use crate::model::history::Tier;
 use crate::model::reports::{
     CompareRequest, Comparison, Created, HostSection, RangeArg, RecommendationsSection, Report,
-    ReportInfo, ReportRequest, ReportSpec, Section, SectionBody, SectionId, TimeArg,
+    ReportInfo, ReportRequest, ReportSpec, Scope, Section, SectionBody, SectionId, TimeArg,
     DEFAULT_APDEX_T_MS, MAX_NAME_BYTES,
 };
 use crate::model::tags::MAX_SELECTED;
@@ -151,6 +151,31 @@ fn live_ms(req: &ReportRequest, from_ms: u64, to_ms: u64) -> Option<u64> {
     (relative && to_now).then_some(to_ms - from_ms)
 }
 
+/// Most characters of a scope's glob, and of each tag key and value it requires: as many as a
+/// name may have.
+const MAX_SCOPE_CHARS: usize = crate::server::metrics::MAX_NAME_CHARS;
+
+/// A request's scope compiled, or a 400 naming what is wrong with it.
+fn scope_filter(scope: &Scope) -> Result<ScopeFilter, ApiError> {
+    let fits =
+        |text: &str| text.chars().count() <= MAX_SCOPE_CHARS && !text.chars().any(char::is_control);
+    if !scope.operations.as_deref().is_none_or(fits) {
+        let words = format!(
+            "scope.operations: at most {MAX_SCOPE_CHARS} characters, no control characters"
+        );
+        return Err(ApiError::bad_field("scope.operations", words));
+    }
+    if scope.tags.len() > MAX_SELECTED || !scope.tags.iter().all(|(k, v)| fits(k) && fits(v)) {
+        let words = format!(
+            "scope.tags: at most {MAX_SELECTED}, each key and value of at most \
+             {MAX_SCOPE_CHARS} characters"
+        );
+        return Err(ApiError::bad_field("scope.tags", words));
+    }
+    ScopeFilter::new(scope)
+        .map_err(|e| ApiError::bad_field("scope.operations", format!("scope.operations: {e}")))
+}
+
 /// Checks a request and resolves its times at `now_ms`.
 pub fn spec_of(req: &ReportRequest, now_ms: u64) -> Result<ReportSpec, ApiError> {
     let name = req.name.trim();
@@ -158,14 +183,7 @@ pub fn spec_of(req: &ReportRequest, now_ms: u64) -> Result<ReportSpec, ApiError>
         return Err(ApiError::bad_field("name", format!("name: 1 to {MAX_NAME_BYTES} bytes")));
     }
     let (from_ms, to_ms) = range_of(&req.from, req.to.as_ref(), ("from", "to"), now_ms)?;
-    if req.scope.tags.len() > MAX_SELECTED {
-        return Err(ApiError::bad_field(
-            "scope.tags",
-            format!("scope.tags: at most {MAX_SELECTED}"),
-        ));
-    }
-    ScopeFilter::new(&req.scope)
-        .map_err(|e| ApiError::bad_field("scope.operations", format!("scope.operations: {e}")))?;
+    scope_filter(&req.scope)?;
     let baseline = match &req.baseline {
         None => None,
         // "The period before": as long as the range, ending where it starts.
@@ -584,8 +602,7 @@ pub async fn compare(state: &AppState, req: CompareRequest) -> Result<Arc<Compar
         Some(from) => range_of(from, req.to.as_ref(), ("from", "to"), now_ms)?,
         None => (now_ms.saturating_sub(3_600_000), now_ms),
     };
-    ScopeFilter::new(&req.scope)
-        .map_err(|e| ApiError::bad_field("scope.operations", format!("scope.operations: {e}")))?;
+    scope_filter(&req.scope)?;
     let before = resolve_side(state, &req.before, "before", shared, &req.scope, now_ms).await?;
     let after = resolve_side(state, &req.after, "after", shared, &req.scope, now_ms).await?;
     let canonical = serde_json::to_string(&(

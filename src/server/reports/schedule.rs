@@ -152,7 +152,7 @@ pub async fn write(state: &AppState, every: Every, from: u64, to: u64) -> Result
         )
         .await;
         if let Err(e) = sent {
-            tracing::warn!(url = %receiver.endpoint.url, error = %e, "The report could not be posted.");
+            tracing::warn!(url = %receiver.endpoint.shown(), error = %e, "The report could not be posted.");
         }
     }
     Ok(path)
