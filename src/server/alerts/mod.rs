@@ -201,9 +201,11 @@ struct Engine {
     last_eval_ms: Option<u64>,
     /// How many store writes the last evaluation made (the next one makes room for as many).
     last_writes: usize,
-    /// The counts the live clients were last sent: an evaluation whose count differs (a
-    /// silence ended, with no transition to tell) publishes them.
-    published: Option<Tally>,
+    /// The counts the live clients were last sent, and the time they were counted at: an
+    /// evaluation at that time or later whose count differs (a silence ended, with no
+    /// transition to tell) publishes its own. (An evaluation of a tick sampled before an
+    /// acknowledgement or a silence published is older than those counts, not news.)
+    published: Option<(Tally, u64)>,
 }
 
 /// A silence with its matchers' globs compiled once (every transition and every listing of the
@@ -575,7 +577,7 @@ impl Alerts {
         }
         silence.id = engine.silences.keys().next_back().map_or(1, |id| id + 1).max(now_ms);
         engine.silences.insert(silence.id, HeldSilence::new(silence.clone()));
-        self.publish_locked(&mut engine, true, None, crate::server::now_ms());
+        self.publish_locked(&mut engine, true, None, now_ms);
         drop(engine);
         self.store.write_alerts(vec![AlertWrite::PutSilence(Box::new(silence.clone()))]);
         Ok(silence)
@@ -860,7 +862,8 @@ impl Alerts {
             }
             // Published under the engine's lock, as every publication is: their numbers then
             // follow the order of the states they count (see `publish_locked`).
-            let news = changed || engine.published != Some(tally);
+            let news =
+                changed || engine.published.is_none_or(|(last, at)| now_ms >= at && last != tally);
             if news {
                 self.publish_locked(engine, true, Some(tally), now_ms);
             } else if self.hub.alert_list_missing() {
@@ -941,8 +944,9 @@ impl Alerts {
                 listed(engine, now_ms, limit)
             }
         };
-        engine.published = Some(Tally { counts, total });
-        self.hub.publish_alerts(counts, list.then_some(alerts), total, changed);
+        if self.hub.publish_alerts(counts, list.then_some(alerts), total, changed) {
+            engine.published = Some((Tally { counts, total }, now_ms));
+        }
     }
 
     /// The engine's line in `/health`: down when evaluation stopped, degraded while a receiver's

@@ -749,6 +749,27 @@ async fn a_silence_that_ends_brings_its_alert_back_into_the_header_counts() {
     assert_eq!(published_counts(&f.alerts), (warning, 1), "the silence has ended");
 }
 
+/// An evaluation of a tick sampled before a silence was added counts the alerts as they were
+/// then: not news, so the header does not flip back for a second; later ones agree with it.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_evaluation_older_than_a_silence_does_not_undo_its_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = open(dir, no_defaults());
+    f.alerts.put_rule(slow_rule(), true).unwrap();
+    let t = now() / 1000 * 1000;
+    record(&f.app, "api.checkout", 700.0, 10, t - 1000);
+    f.alerts.evaluate(&SystemMetrics::default(), t);
+    let warning = AlertCounts { warning: 1, ..Default::default() };
+    assert_eq!(published_counts(&f.alerts), (warning, 1));
+    f.alerts.add_silence(silence_for_an_hour("api.*", t), t + 1_500).unwrap();
+    let silenced = f.alerts.hub.latest_alerts().map(|m| m.seq);
+    assert_eq!(published_counts(&f.alerts), (AlertCounts::default(), 1), "silenced");
+    for tick in [t + 1_000, t + 2_000] {
+        f.alerts.evaluate(&SystemMetrics::default(), tick);
+        assert_eq!(f.alerts.hub.latest_alerts().map(|m| m.seq), silenced, "at {}", tick - t);
+    }
+}
+
 /// The header's counts, which an evaluation's sweep makes as it goes (and which every
 /// evaluation in these tests also checks against a full count of the alerts held): firing by
 /// severity, pending, not silenced ones, and a resolved alert of a live series in the total

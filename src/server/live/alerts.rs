@@ -89,32 +89,33 @@ impl Hub {
     /// client that subscribed since the last publication, which then keeps its number.
     /// Publications are numbered and handed out one at a time, in the order they come; the
     /// caller keeps that order the order of the states they count (the alert engine publishes
-    /// under its lock).
+    /// under its lock). False when it could not be serialised (nothing was sent).
     pub fn publish_alerts(
         &self,
         counts: AlertCounts,
         alerts: Option<Vec<AlertInstance>>,
         total: usize,
         changed: bool,
-    ) {
+    ) -> bool {
         let _publishing = self.alerts_publishing.lock().unwrap_or_else(|p| p.into_inner());
         let last = self.alerts.borrow().as_ref().map_or(0, |m| m.seq);
         let seq = if changed { last + 1 } else { last };
         let list = match alerts {
             Some(alerts) => match list_parts(seq, counts, alerts, total) {
                 Some(parts) => Some(parts),
-                None => return,
+                None => return false,
             },
             None => None,
         };
         let Some(counts) = serialise(&ServerMessage::AlertCounts(AlertNews { seq, counts, total }))
         else {
-            return;
+            return false;
         };
         let counts_frame = text_frame(&counts);
         let messages = Arc::new(AlertMessages { seq, counts, counts_frame, list });
         self.alerts.send_replace(Some(Arc::clone(&messages)));
         self.fanout.publish_alerts(self, messages);
+        true
     }
 
     /// A receiver of the latest alerts messages, for one client.

@@ -104,7 +104,7 @@ impl Round {
 
 /// What reached the clients a round was offered to.
 #[derive(Default)]
-pub struct Delivered {
+struct Delivered {
     messages: u64,
     bytes: u64,
     skipped: u64,

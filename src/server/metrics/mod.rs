@@ -53,6 +53,10 @@ pub const EVENT_PREFIX: &str = "event.";
 pub const DEFAULT_EVENT_NAME: &str = "event";
 /// Longest name: 200 characters.
 pub const MAX_NAME_CHARS: usize = 200;
+
+/// Minutes the store's spool holds per series of `--max-series`: a second's late samples of a
+/// series fall in at most two minutes; backfill spreading a series over more counts each.
+pub const SPOOL_MINUTES_PER_SERIES: usize = 2;
 /// Longest current action: 200 characters.
 pub const MAX_ACTION_CHARS: usize = 200;
 /// Counters, gauges and sets not updated for this long are forgotten (one hour, like the
@@ -123,8 +127,9 @@ pub struct IngestStats {
     /// Series whose in-memory windows were dropped to keep the statistics in their budget
     /// (the series idle longest go first; their stored rows stay).
     pub statistics_evicted: u64,
-    /// Samples the history store never got because its spool (late samples, and the minutes
-    /// of series the budget let go of, until the next flush) held `max_series` series already.
+    /// Samples the history store never got because its spool (late and backfilled samples,
+    /// and the minutes of series the budget let go of, until the next flush) held
+    /// [`SPOOL_MINUTES_PER_SERIES`] × `max_series` minutes already.
     pub spool_dropped: u64,
     /// Samples moved to their name's `_overflow:true` tag set, and the bound per name.
     pub tag_sets_overflowed: u64,
@@ -651,7 +656,8 @@ impl Inner {
     /// Attaches a store: from now on accepted samples are handed to it (see
     /// [`Self::take_for_store`]), and samples up to `backfill_ms` old are accepted for it alone.
     pub fn attach_store(&mut self, backfill_ms: u64) {
-        self.spool = Some(spool::Spool::new(self.limits.max_series));
+        let minutes = self.limits.max_series.saturating_mul(SPOOL_MINUTES_PER_SERIES);
+        self.spool = Some(spool::Spool::new(minutes));
         self.operations.attach_store();
         self.events.attach_store();
         self.backfill_ms = backfill_ms;

@@ -4,9 +4,10 @@
 //! time (per series and minute, as a [`RollupRecorder`] delta): late samples whose second the
 //! store already has, samples older than the statistics' hour (backfill), and the minutes of a
 //! series evicted from memory. The flusher takes it all once a second. Its size is bounded: at
-//! most `max_series` minutes of series per flush (a series with samples in three minutes counts
+//! most `max_minutes` minutes of series per flush (a series with samples in three minutes counts
 //! three times: backfill may spread one series over a month), beyond which samples of further
-//! minutes are stored in memory only and counted (`store_dropped`).
+//! minutes are not stored and are counted (`store_dropped`; the live statistics keep those
+//! they hold).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -31,7 +32,7 @@ pub struct Spool {
     rows: Vec<TimingRow>,
     /// Minutes held in `held` and `others` (with `rows`, what the bound counts).
     minutes: usize,
-    max_series: usize,
+    max_minutes: usize,
     /// Samples not spooled because the spool was full.
     pub dropped: u64,
 }
@@ -39,8 +40,8 @@ pub struct Spool {
 const KINDS: [SeriesKind; 2] = [SeriesKind::Operation, SeriesKind::Event];
 
 impl Spool {
-    pub fn new(max_series: usize) -> Self {
-        Spool { max_series, ..Default::default() }
+    pub fn new(max_minutes: usize) -> Self {
+        Spool { max_minutes, ..Default::default() }
     }
 
     /// Minutes of series held.
@@ -61,7 +62,7 @@ impl Spool {
         n: u64,
         success: bool,
     ) -> bool {
-        let full = self.len() >= self.max_series;
+        let full = self.len() >= self.max_minutes;
         let map = &mut self.held[usize::from(kind == SeriesKind::Event)];
         // Only a series new since the last flush allocates its name.
         let minutes = if let Some((_, minutes)) = map.get_mut(&series) {
@@ -88,7 +89,7 @@ impl Spool {
         n: u64,
         success: bool,
     ) -> bool {
-        let full = self.len() >= self.max_series;
+        let full = self.len() >= self.max_minutes;
         let map = &mut self.others[usize::from(kind == SeriesKind::Event)];
         let minutes = if let Some(minutes) = map.get_mut(name) {
             minutes
@@ -104,10 +105,10 @@ impl Spool {
     }
 
     /// Adds the rollup of a minute (`at_ms`) of a series the statistics let go of; false (and
-    /// its samples counted) when the spool is full: each minute counts as a series, so a
-    /// recorder that stops taking the spool cannot make it grow past `max_series`.
+    /// its samples counted) when the spool is full: a recorder that stops taking the spool
+    /// cannot make it grow past `max_minutes`.
     pub fn add_rollup(&mut self, kind: SeriesKind, name: &str, at_ms: u64, rollup: Rollup) -> bool {
-        if self.len() >= self.max_series {
+        if self.len() >= self.max_minutes {
             self.dropped = self.dropped.saturating_add(rollup.count);
             return false;
         }

@@ -168,7 +168,7 @@ fn scope_filter(scope: &Scope) -> Result<ScopeFilter, ApiError> {
     if scope.tags.len() > MAX_SELECTED || !scope.tags.iter().all(|(k, v)| fits(k) && fits(v)) {
         let words = format!(
             "scope.tags: at most {MAX_SELECTED}, each key and value of at most \
-             {MAX_SCOPE_CHARS} characters"
+             {MAX_SCOPE_CHARS} characters, no control characters"
         );
         return Err(ApiError::bad_field("scope.tags", words));
     }
