@@ -29,6 +29,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
+use super::alerts::AlertMessages;
 use super::fanout::Item;
 use super::gate::Gate;
 use super::outlet::{Outlet, OutletIo};
@@ -291,7 +292,9 @@ where
     }
     let mut list_client = policy.alerts.then(|| hub.list_client());
     // The snapshot's catch-up sent the counts; a subscriber's task sends it the list.
-    if list_client.is_some() && send_alerts_owed(&hub, &mut socket, outlet, policy).await.is_err() {
+    if list_client.is_some()
+        && send_alerts_owed(&hub, &mut socket, outlet, hub.latest_alerts(), policy).await.is_err()
+    {
         return send_failed(&hub);
     }
     let alerts = Gate::new(changes(alert_receiver));
@@ -339,10 +342,8 @@ where
             // counts.
             latest = alerts.next(), if list_client.is_some() => {
                 let Some(latest) = latest else { return Ended::ServerShutdown };
-                if let Some(parts) = latest.and_then(|m| outlet.alerts_owed(&m)) {
-                    if send_parts(&hub, &mut socket, &parts, policy).await.is_err() {
-                        return send_failed(&hub);
-                    }
+                if send_alerts_owed(&hub, &mut socket, outlet, latest, policy).await.is_err() {
+                    return send_failed(&hub);
                 }
             }
             incoming = socket.next() => {
@@ -362,11 +363,10 @@ where
                                     outlet.set_alert_list(true);
                                     // The list now, if the latest publication made it (else
                                     // the next one brings it).
-                                    let made = hub.latest_alerts().is_some_and(|m| m.list.is_some());
-                                    if made
-                                        && send_alerts_owed(&hub, &mut socket, outlet, policy)
-                                            .await
-                                            .is_err()
+                                    let listed = hub.latest_alerts().filter(|m| m.list.is_some());
+                                    if send_alerts_owed(&hub, &mut socket, outlet, listed, policy)
+                                        .await
+                                        .is_err()
                                     {
                                         return send_failed(&hub);
                                     }
@@ -446,14 +446,16 @@ fn catch_up(hub: &Hub, outlet: &Outlet) {
     }
 }
 
-/// Sends what the client is owed of the latest alerts publication (the list to a subscriber).
+/// Sends what the client is owed of `messages`, an alerts publication (the list to a
+/// subscriber); nothing when it has it.
 async fn send_alerts_owed<S: Sink<Message> + Unpin>(
     hub: &Hub,
     sink: &mut S,
     outlet: &Outlet,
+    messages: Option<Arc<AlertMessages>>,
     policy: SocketPolicy,
 ) -> Result<(), ()> {
-    match hub.latest_alerts().and_then(|m| outlet.alerts_owed(&m)) {
+    match messages.and_then(|m| outlet.alerts_owed(&m)) {
         Some(parts) => send_parts(hub, sink, &parts, policy).await,
         None => Ok(()),
     }
