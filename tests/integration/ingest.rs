@@ -178,6 +178,52 @@ async fn the_operations_page_gets_the_first_rows_filtered_and_sorted_by_the_serv
     assert_eq!(names, ["db.101", "db.103", "db.105"]);
 }
 
+/// A span the pages never send (inverted, overflowing, decades long) is refused by the server
+/// functions as the REST API refuses such times, and the server answers the next request.
+#[tokio::test]
+async fn server_functions_refuse_spans_the_api_would_refuse() {
+    let app = TestApp::new();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let now = now.as_millis() as u64;
+    let wanted = r#"{"sort":"name","descending":false,"filter":"","limit":10}"#;
+    for span in [
+        format!(r#"{{"Between":[{now},{}]}}"#, now - 120_000),
+        format!(r#"{{"Between":[{},0]}}"#, u64::MAX),
+        format!(r#"{{"Stored":{}}}"#, u64::MAX / 999),
+    ] {
+        let bodies = [
+            (
+                "/rpc/operations/list",
+                format!(
+                    r#"{{"of":"operations","span":{span},"selection":{{}},"wanted":{wanted}}}"#
+                ),
+            ),
+            (
+                "/rpc/operations/detail",
+                format!(r#"{{"of":"operations","name":"x","span":{span},"selection":{{}}}}"#),
+            ),
+        ];
+        for (uri, body) in bodies {
+            let request = Request::builder()
+                .method("POST")
+                .uri(uri)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body))
+                .unwrap();
+            let response = app.send(request).await;
+            let status = response.status();
+            let text = String::from_utf8_lossy(&body_bytes(response).await).into_owned();
+            assert!(status.is_server_error() || status.is_client_error(), "{uri} {span}: {status}");
+            assert!(text.contains("span:"), "{uri} {span}: {text}");
+        }
+    }
+    let fine = format!(
+        r#"{{"of":"operations","span":{{"Stored":3600}},"selection":{{}},"wanted":{wanted}}}"#
+    );
+    let (status, view) = call_with(&app, "POST", "/rpc/operations/list", Some(&fine), None).await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+}
+
 #[tokio::test]
 async fn operation_detail_has_series_and_histogram() {
     let app = TestApp::new();
